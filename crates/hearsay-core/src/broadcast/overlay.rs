@@ -1,0 +1,201 @@
+//! Overlay graphs: who forwards to whom. Every function here is a pure
+//! function of the membership (and the operator's topology), so all nodes
+//! compute the same graph without talking to each other.
+
+use super::{Overlay, Peer};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The neighbours of `me` in `overlay`, in a deterministic order. Overlays
+/// built on the operator's topology return nothing until it is known; the
+/// topology is made symmetric, since forwarding needs links both ways.
+pub fn neighbours(
+    overlay: Overlay,
+    me: Peer,
+    members: &[Peer],
+    topology: Option<&BTreeMap<Peer, Vec<Peer>>>,
+) -> Vec<Peer> {
+    let Some(pos) = members.iter().position(|p| *p == me) else {
+        return Vec::new();
+    };
+    let n = members.len();
+    let picked: Vec<usize> = match overlay {
+        Overlay::Total => (0..n).filter(|&i| i != pos).collect(),
+        Overlay::Star => star(pos, n),
+        Overlay::Tree { fanout } => tree(pos, n, fanout.max(1)),
+        Overlay::Auto => {
+            if n <= Overlay::AUTO_STAR_MAX {
+                star(pos, n)
+            } else {
+                tree(pos, n, ceil_sqrt(n))
+            }
+        }
+        Overlay::Topology => {
+            let Some(topo) = topology else {
+                return Vec::new();
+            };
+            return symmetric(topo, me, members).into_iter().collect();
+        }
+        Overlay::SpanningTree => {
+            let Some(topo) = topology else {
+                return Vec::new();
+            };
+            return spanning_tree(topo, me, members);
+        }
+    };
+    picked.into_iter().map(|i| members[i]).collect()
+}
+
+fn star(pos: usize, n: usize) -> Vec<usize> {
+    if pos == 0 { (1..n).collect() } else { vec![0] }
+}
+
+/// Heap-ordered tree: the parent of i is (i-1)/k, its children k*i+1..=k*i+k.
+fn tree(pos: usize, n: usize, k: usize) -> Vec<usize> {
+    let mut out = Vec::with_capacity(k + 1);
+    if pos > 0 {
+        out.push((pos - 1) / k);
+    }
+    out.extend((k * pos + 1..=k * pos + k).filter(|&c| c < n));
+    out
+}
+
+fn ceil_sqrt(n: usize) -> usize {
+    let mut r = 1;
+    while r * r < n {
+        r += 1;
+    }
+    r
+}
+
+fn symmetric(topo: &BTreeMap<Peer, Vec<Peer>>, me: Peer, members: &[Peer]) -> BTreeSet<Peer> {
+    let known: BTreeSet<Peer> = members.iter().copied().collect();
+    let mut out: BTreeSet<Peer> = topo.get(&me).into_iter().flatten().copied().collect();
+    for (from, to) in topo {
+        if to.contains(&me) {
+            out.insert(*from);
+        }
+    }
+    out.remove(&me);
+    out.retain(|p| known.contains(p));
+    out
+}
+
+/// Breadth-first spanning forest over the symmetric topology, rooted at the
+/// first member (then at the first unreached member, and so on).
+fn spanning_tree(topo: &BTreeMap<Peer, Vec<Peer>>, me: Peer, members: &[Peer]) -> Vec<Peer> {
+    let adj: BTreeMap<Peer, BTreeSet<Peer>> =
+        members.iter().map(|&m| (m, symmetric(topo, m, members))).collect();
+    let mut parent: BTreeMap<Peer, Option<Peer>> = BTreeMap::new();
+    for &root in members {
+        if parent.contains_key(&root) {
+            continue;
+        }
+        parent.insert(root, None);
+        let mut queue = VecDeque::from([root]);
+        while let Some(u) = queue.pop_front() {
+            for &v in &adj[&u] {
+                if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(v) {
+                    e.insert(Some(u));
+                    queue.push_back(v);
+                }
+            }
+        }
+    }
+    let mut out: Vec<Peer> = parent.get(&me).copied().flatten().into_iter().collect();
+    out.extend(
+        parent
+            .iter()
+            .filter(|(_, p)| **p == Some(me))
+            .map(|(c, _)| *c),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peers(n: u32) -> Vec<Peer> {
+        (0..n).map(Peer).collect()
+    }
+
+    /// Every overlay must connect all members, or values would be lost.
+    fn connected(overlay: Overlay, n: u32, topo: Option<&BTreeMap<Peer, Vec<Peer>>>) -> bool {
+        let m = peers(n);
+        let mut seen = BTreeSet::from([Peer(0)]);
+        let mut stack = vec![Peer(0)];
+        while let Some(u) = stack.pop() {
+            for v in neighbours(overlay, u, &m, topo) {
+                // Links must be symmetric too.
+                assert!(neighbours(overlay, v, &m, topo).contains(&u), "{overlay}: {u}->{v} one-way");
+                if seen.insert(v) {
+                    stack.push(v);
+                }
+            }
+        }
+        seen.len() == n as usize
+    }
+
+    fn grid(n: u32) -> BTreeMap<Peer, Vec<Peer>> {
+        let side = (1..).find(|s| s * s >= n).unwrap();
+        (0..n)
+            .map(|k| {
+                let (i, j) = (k / side, k % side);
+                let mut nb = vec![];
+                if k + side < n {
+                    nb.push(Peer(k + side));
+                }
+                if i > 0 {
+                    nb.push(Peer(k - side));
+                }
+                if j + 1 < side && k + 1 < n {
+                    nb.push(Peer(k + 1));
+                }
+                if j > 0 {
+                    nb.push(Peer(k - 1));
+                }
+                (Peer(k), nb)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_overlay_connects_every_member() {
+        for n in [1, 2, 5, 25, 33, 100] {
+            let g = grid(n);
+            for o in [
+                Overlay::Total,
+                Overlay::Star,
+                Overlay::Tree { fanout: 1 },
+                Overlay::Tree { fanout: 4 },
+                Overlay::Auto,
+                Overlay::Topology,
+                Overlay::SpanningTree,
+            ] {
+                assert!(connected(o, n, Some(&g)), "{o} n={n}");
+            }
+        }
+    }
+
+    #[test]
+    fn tree_shapes() {
+        let m = peers(25);
+        assert_eq!(neighbours(Overlay::Star, Peer(0), &m, None).len(), 24);
+        assert_eq!(neighbours(Overlay::Star, Peer(7), &m, None), vec![Peer(0)]);
+        assert_eq!(
+            neighbours(Overlay::Tree { fanout: 4 }, Peer(1), &m, None),
+            vec![Peer(0), Peer(5), Peer(6), Peer(7), Peer(8)]
+        );
+        // Auto: a tree of fanout 10 at 100 nodes, so the root has 10 links, not 99.
+        let m100 = peers(100);
+        assert_eq!(neighbours(Overlay::Auto, Peer(0), &m100, None).len(), 10);
+        // A spanning tree of a 5x5 grid uses exactly 24 edges.
+        let g = grid(25);
+        let edges: usize = (0..25)
+            .map(|k| neighbours(Overlay::SpanningTree, Peer(k), &m, Some(&g)).len())
+            .sum();
+        assert_eq!(edges, 2 * 24);
+        // Topology overlays wait for the topology.
+        assert!(neighbours(Overlay::Topology, Peer(0), &m, None).is_empty());
+    }
+}
