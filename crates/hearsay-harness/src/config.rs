@@ -1,0 +1,82 @@
+//! Everything that shapes one test run, with Maelstrom's defaults.
+
+use crate::checker::availability::Availability;
+use crate::net::Latency;
+use crate::workload::{Topology, WorkloadKind};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Maelstrom's fixed timeouts and waits.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+pub const RECOVERY: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug)]
+pub struct TestConfig {
+    pub workload: WorkloadKind,
+    /// Canonical path of the node binary, and its argv.
+    pub bin: PathBuf,
+    pub args: Vec<String>,
+    pub nodes: Vec<String>,
+    /// Client worker threads; worker i talks to `nodes[i % nodes.len()]`.
+    pub concurrency: usize,
+    /// Length of the main phase.
+    pub time_limit: Duration,
+    /// Total requests per second (0: no client ops).
+    pub rate: f64,
+    pub latency: Latency,
+    pub partition: bool,
+    /// Mean seconds between nemesis operations.
+    pub nemesis_interval: f64,
+    pub topology: Topology,
+    pub availability: Option<Availability>,
+    pub log_stderr: bool,
+    pub log_net_send: bool,
+    pub log_net_recv: bool,
+    /// Seeds every random choice of the harness (ops, latency, nemesis).
+    pub seed: u64,
+    /// The wait between healing and the final reads (Maelstrom: 10 s).
+    pub recovery: Duration,
+    /// Where `store/` lives.
+    pub store: PathBuf,
+    /// Write every message to `net-journal.jsonl`.
+    pub journal: bool,
+}
+
+impl TestConfig {
+    /// Maelstrom's node names: `n0..n(N-1)` for `--node-count N`.
+    pub fn node_names(count: usize) -> Vec<String> {
+        (0..count).map(|i| format!("n{i}")).collect()
+    }
+
+    /// Maelstrom's default node list when no count is given.
+    pub fn default_nodes() -> Vec<String> {
+        (1..=5).map(|i| format!("n{i}")).collect()
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes.is_empty() {
+            return Err("the test needs at least one node".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for n in &self.nodes {
+            if n.is_empty() || n.starts_with('c') {
+                return Err(format!("node name {n:?} is not allowed: names starting with 'c' are clients"));
+            }
+            if !seen.insert(n) {
+                return Err(format!("node {n:?} is listed twice"));
+            }
+        }
+        if self.concurrency == 0 {
+            return Err("--concurrency must be at least 1".into());
+        }
+        if !self.rate.is_finite() || self.rate < 0.0 {
+            return Err(format!("--rate must be a non-negative number, not {}", self.rate));
+        }
+        if !self.nemesis_interval.is_finite() || self.nemesis_interval <= 0.0 {
+            return Err("--nemesis-interval must be positive".into());
+        }
+        self.latency.validate()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! The simulated network (Maelstrom section 3): one queue per destination,
+//! latency draws, partitions checked at dequeue, and a journal of every send
+//! and delivery.
+
+mod journal;
+mod latency;
+mod network;
+
+pub use journal::{Counts, Journal, NetStats};
+pub use latency::{Latency, LatencyDist};
+pub use network::{Addr, Envelope, NetError, Network};

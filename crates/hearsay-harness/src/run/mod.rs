@@ -1,0 +1,1 @@
+//! Executors that drive a [`crate::runner::TestRun`].

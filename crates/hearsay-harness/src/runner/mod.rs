@@ -1,0 +1,600 @@
+//! The test as a sans-IO state machine (Maelstrom section 4.0): init every
+//! node, set up clients, run the generator with the nemesis for the time
+//! limit, heal, wait for recovery, run the final ops, tear down.
+//!
+//! Inputs are node output lines, node exits and the time (nanoseconds from
+//! an origin the executor picks). Outputs are lines to deliver to nodes.
+//! Everything random comes from the seed in the config, so a virtual-time
+//! executor replays a run exactly.
+
+mod calls;
+pub mod schedule;
+
+use crate::config::{INIT_TIMEOUT, RPC_TIMEOUT, TestConfig};
+use crate::edn::{Edn, kw};
+use crate::history::{History, Op, OpType, Process};
+use crate::nemesis::{self, Shape};
+use crate::net::{Addr, Envelope, Journal, NetStats, Network};
+use crate::wire::{LineError, NodeLine, envelope_line};
+use crate::workload::{OpSpec, Workload};
+use calls::{Call, Client, Purpose};
+use hearsay_core::rng::{self, Rng};
+use schedule::{Due, Next, Schedule};
+use serde_json::{Map, Value};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+/// Something the executor must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write `line` (plus a newline) to node `node`'s stdin.
+    Deliver { node: usize, line: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Init,
+    Setup,
+    Main,
+    Drain,
+    Recovery { until: u64 },
+    Final,
+    Done,
+    Aborted(String),
+}
+
+impl Phase {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Init => "init",
+            Phase::Setup => "setup",
+            Phase::Main => "main",
+            Phase::Drain => "draining",
+            Phase::Recovery { .. } => "recovery",
+            Phase::Final => "final reads",
+            Phase::Done => "done",
+            Phase::Aborted(_) => "aborted",
+        }
+    }
+}
+
+/// A problem with a node that did not stop the test by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub time_ns: u64,
+    pub node: String,
+    pub text: String,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OpCounts {
+    pub invoked: u64,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+}
+
+/// A snapshot for progress displays.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub phase: &'static str,
+    /// Seconds since client setup began (the history clock).
+    pub elapsed_s: f64,
+    pub ops: OpCounts,
+    pub net: NetStats,
+    pub partition: Option<&'static str>,
+}
+
+/// What a finished (or aborted) run leaves for analysis.
+#[derive(Debug)]
+pub struct RunResult {
+    pub history: History,
+    pub net: NetStats,
+    pub aborted: Option<String>,
+    pub warnings: Vec<Warning>,
+    /// How late each main-phase client op was issued against its schedule.
+    pub lag_ns: Vec<u64>,
+    pub dropped_by_partitions: u64,
+}
+
+#[derive(Debug)]
+struct Worker {
+    node: usize,
+    process: u64,
+    /// The open client and the process it was opened for.
+    client: Option<(Addr, u64)>,
+}
+
+pub struct TestRun {
+    cfg: TestConfig,
+    workload: Box<dyn Workload>,
+    net: Network,
+    history: History,
+    phase: Phase,
+    /// History times are relative to this (the start of client setup).
+    origin: u64,
+    clients: HashMap<Addr, Client>,
+    timeouts: BinaryHeap<Reverse<(u64, u32, u64)>>,
+    pending_setup: usize,
+    setup_clients: Vec<Addr>,
+    workers: Vec<Worker>,
+    sched: Option<Schedule>,
+    wake: Option<u64>,
+    rng_ops: Rng,
+    rng_sched: Rng,
+    rng_nemesis: Rng,
+    partition: Option<Shape>,
+    stdout_dead: Vec<bool>,
+    actions: Vec<Action>,
+    warnings: Vec<Warning>,
+    lag_ns: Vec<u64>,
+    counts: OpCounts,
+}
+
+impl TestRun {
+    pub fn new(cfg: TestConfig, journal: Journal) -> Self {
+        let seed = cfg.seed;
+        let net = Network::new(&cfg.nodes, cfg.latency, rng::child(seed, "net"), journal);
+        let workload = cfg.workload.build(&cfg.nodes, cfg.topology);
+        TestRun {
+            stdout_dead: vec![false; cfg.nodes.len()],
+            workload,
+            net,
+            history: History::default(),
+            phase: Phase::Init,
+            origin: 0,
+            clients: HashMap::new(),
+            timeouts: BinaryHeap::new(),
+            pending_setup: 0,
+            setup_clients: Vec::new(),
+            workers: Vec::new(),
+            sched: None,
+            wake: None,
+            rng_ops: rng::child(seed, "ops"),
+            rng_sched: rng::child(seed, "stagger"),
+            rng_nemesis: rng::child(seed, "nemesis"),
+            partition: None,
+            actions: Vec::new(),
+            warnings: Vec::new(),
+            lag_ns: Vec::new(),
+            counts: OpCounts::default(),
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &TestConfig {
+        &self.cfg
+    }
+
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Done | Phase::Aborted(_))
+    }
+
+    /// Sends `init` to every node (call once, right after they are spawned).
+    pub fn start(&mut self, now: u64) {
+        let ids: Vec<Value> = self.cfg.nodes.iter().map(|n| Value::from(n.as_str())).collect();
+        for (i, name) in self.cfg.nodes.clone().into_iter().enumerate() {
+            let client = self.open_client();
+            let mut body = Map::new();
+            body.insert("type".into(), "init".into());
+            body.insert("node_id".into(), name.into());
+            body.insert("node_ids".into(), Value::Array(ids.clone()));
+            self.call(now, client, i, body, Purpose::Init, INIT_TIMEOUT.as_nanos() as u64);
+        }
+        self.pending_setup = self.cfg.nodes.len();
+        self.advance(now);
+    }
+
+    /// A line node `node` printed on stdout, already parsed.
+    pub fn on_node_line(&mut self, now: u64, node: usize, line: Result<NodeLine, LineError>) {
+        if self.stdout_dead[node] {
+            return;
+        }
+        let name = self.cfg.nodes[node].clone();
+        let sent = match line {
+            Ok(l) => self.net.send_named(now, &l.src, &l.dest, l.body).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            // Maelstrom's stdout reader stops at the first bad line; so do we.
+            self.stdout_dead[node] = true;
+            let text = format!(
+                "{name} {e}. Maelstrom stops reading a node's STDOUT after such a line, so hearsay ignores everything {name} prints from now on."
+            );
+            tracing::warn!("{text}");
+            self.warnings.push(Warning { time_ns: now.saturating_sub(self.origin), node: name, text });
+        }
+        self.advance(now);
+    }
+
+    /// A node process exited before teardown: the test crashes (exit 255).
+    pub fn on_node_exit(&mut self, now: u64, node: usize, description: String) {
+        if !self.is_finished() {
+            let _ = now;
+            let name = &self.cfg.nodes[node];
+            self.phase = Phase::Aborted(format!("Node {name} crashed {description}"));
+        }
+    }
+
+    /// Aborts the run (interrupted, or an executor failure).
+    pub fn abort(&mut self, reason: String) {
+        if !self.is_finished() {
+            self.phase = Phase::Aborted(reason);
+        }
+    }
+
+    /// Does everything due at `now`.
+    pub fn advance(&mut self, now: u64) {
+        // Bounded: every iteration delivers a message, resolves a call or
+        // changes state, and each of those is finite at a fixed `now`.
+        loop {
+            let mut progressed = false;
+            while let Some(env) = self.net.pop_due(now) {
+                progressed = true;
+                self.deliver(now, env);
+            }
+            while let Some(&Reverse((deadline, client, msg_id))) = self.timeouts.peek() {
+                if deadline > now {
+                    break;
+                }
+                self.timeouts.pop();
+                let client = Addr(client);
+                let due = self.clients.get(&client).and_then(|c| c.call.as_ref()).is_some_and(|c| c.msg_id == msg_id);
+                if due {
+                    progressed = true;
+                    let call = self.clients.get_mut(&client).and_then(|c| c.call.take()).expect("checked");
+                    self.net.set_accepting(client, false);
+                    self.resolve(now, client, call, None);
+                }
+            }
+            progressed |= self.step(now);
+            if !progressed || self.is_finished() {
+                break;
+            }
+        }
+    }
+
+    /// When `advance` must run next, absent input.
+    pub fn next_deadline(&self) -> Option<u64> {
+        if self.is_finished() {
+            return None;
+        }
+        let timeout = self.timeouts.peek().map(|Reverse((d, _, _))| *d);
+        [self.net.next_deadline(), timeout, self.wake].into_iter().flatten().min()
+    }
+
+    pub fn drain_actions(&mut self) -> std::vec::Drain<'_, Action> {
+        self.actions.drain(..)
+    }
+
+    pub fn progress(&self, now: u64) -> Progress {
+        Progress {
+            phase: self.phase.name(),
+            elapsed_s: now.saturating_sub(self.origin) as f64 / 1e9,
+            ops: self.counts,
+            net: self.net.journal().stats(),
+            partition: self.partition.map(Shape::name),
+        }
+    }
+
+    /// Closes every client and heals the network (Maelstrom's teardown), then
+    /// hands over what the checkers need. Call after the nodes are killed and
+    /// their last output has been fed in.
+    pub fn finish(mut self) -> RunResult {
+        for addr in self.clients.keys().copied().collect::<Vec<_>>() {
+            self.net.close(addr);
+        }
+        self.net.heal();
+        let _ = self.net.journal_mut().flush();
+        RunResult {
+            history: self.history,
+            net: self.net.journal().stats(),
+            aborted: match self.phase {
+                Phase::Aborted(r) => Some(r),
+                _ => None,
+            },
+            warnings: self.warnings,
+            lag_ns: self.lag_ns,
+            dropped_by_partitions: self.net.dropped(),
+        }
+    }
+
+    /// Lets checkers run on an in-progress history (tests, sims).
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    fn rel(&self, now: u64) -> u64 {
+        now.saturating_sub(self.origin)
+    }
+
+    fn open_client(&mut self) -> Addr {
+        let a = self.net.open_client();
+        self.clients.insert(a, Client::default());
+        a
+    }
+
+    fn close_client(&mut self, a: Addr) {
+        self.net.close(a);
+        self.clients.remove(&a);
+    }
+
+    fn call(&mut self, now: u64, client: Addr, node: usize, mut body: Map<String, Value>, purpose: Purpose, timeout_ns: u64) {
+        let c = self.clients.get_mut(&client).expect("open client");
+        c.next_msg_id += 1;
+        let msg_id = c.next_msg_id;
+        body.insert("msg_id".into(), msg_id.into());
+        let request = Value::Object(body);
+        let raw = serde_json::value::to_raw_value(&request).expect("JSON values serialise");
+        c.call = Some(Call { msg_id, node, request, purpose });
+        self.net.send(now, client, Addr(node as u32), raw).expect("client and node are open");
+        self.net.set_accepting(client, true);
+        self.timeouts.push(Reverse((now + timeout_ns, client.0, msg_id)));
+    }
+
+    fn deliver(&mut self, now: u64, env: Envelope) {
+        if !self.net.is_client(env.dest) {
+            let line = envelope_line(env.id, self.net.name(env.src), self.net.name(env.dest), &env.body);
+            self.actions.push(Action::Deliver { node: env.dest.0 as usize, line });
+            return;
+        }
+        let body: Value = serde_json::from_str(env.body.get()).unwrap_or(Value::Null);
+        let Some(client) = self.clients.get_mut(&env.dest) else { return };
+        let Some(msg_id) = client.call.as_ref().map(|c| c.msg_id) else { return };
+        // Clojure's `=`: the integer 3 matches, 3.0 and "3" do not.
+        if body.get("in_reply_to").and_then(Value::as_u64) != Some(msg_id) {
+            // Not the reply we wait for (late, duplicate, unsolicited): drop
+            // it and keep waiting.
+            self.net.set_accepting(env.dest, true);
+            return;
+        }
+        let call = client.call.take().expect("checked");
+        self.resolve(now, env.dest, call, Some(body));
+    }
+
+    fn resolve(&mut self, now: u64, client: Addr, call: Call, reply: Option<Value>) {
+        let node = self.cfg.nodes[call.node].clone();
+        match call.purpose {
+            Purpose::Init => match reply {
+                Some(b) if b.get("type").and_then(Value::as_str) == Some("init_ok") => {
+                    self.close_client(client);
+                    self.pending_setup -= 1;
+                }
+                Some(b) => self.abort(format!("Expected node {node} to respond to an init message with init_ok, but it sent {b}")),
+                None => self.abort(format!(
+                    "Expected node {node} to respond to an init message, but node did not respond within {} s.",
+                    INIT_TIMEOUT.as_secs()
+                )),
+            },
+            Purpose::Setup { schema } => match reply {
+                None => self.abort(format!(
+                    "Client setup failed: node {node} did not answer {} within {} s.",
+                    call.request,
+                    RPC_TIMEOUT.as_secs()
+                )),
+                Some(b) if b.get("type").and_then(Value::as_str) == Some("error") => {
+                    self.abort(format!("Client setup failed: node {node} answered {} with an error: {b}", call.request))
+                }
+                Some(b) => match schema.check(&b) {
+                    Ok(()) => self.pending_setup -= 1,
+                    Err(p) => self.abort(format!(
+                        "Client setup failed: {}",
+                        calls::malformed_message(&node, &call.request, &schema, &b, &p)
+                    )),
+                },
+            },
+            Purpose::Op { thread, op, invocation } => {
+                let schema = self.workload.reply_schema(op.f);
+                let workload = &self.workload;
+                let out = calls::outcome(workload.errors(), &op, &node, &call.request, &schema, reply.as_ref(), |b| {
+                    workload.ok_value(&op, b)
+                });
+                let process = self.workers[thread].process;
+                match out.kind {
+                    OpType::Ok => self.counts.ok += 1,
+                    OpType::Fail => self.counts.fail += 1,
+                    _ => self.counts.info += 1,
+                }
+                if out.kind == OpType::Info {
+                    // Jepsen: a crashed process is replaced; the worker opens
+                    // a fresh client at its next op.
+                    self.workers[thread].process += self.cfg.concurrency as u64;
+                }
+                self.history.push(Op {
+                    index: 0,
+                    time: self.rel(now),
+                    kind: out.kind,
+                    process: Process::Client(process),
+                    f: op.f,
+                    value: out.value.unwrap_or(op.value),
+                    error: out.error,
+                    final_: op.final_,
+                    exception: out.exception,
+                    invocation: Some(invocation),
+                });
+                if let Some(s) = self.sched.as_mut() {
+                    s.release(thread, now);
+                }
+            }
+        }
+    }
+
+    /// Phase transitions and generator dispatch; true if anything happened.
+    fn step(&mut self, now: u64) -> bool {
+        self.wake = None;
+        match self.phase {
+            Phase::Init if self.pending_setup == 0 => {
+                self.start_setup(now);
+                true
+            }
+            Phase::Setup if self.pending_setup == 0 => {
+                self.start_main(now);
+                true
+            }
+            Phase::Main => self.step_main(now),
+            Phase::Drain if self.sched.as_ref().is_some_and(Schedule::all_free) => {
+                if self.workload.final_op().is_some() {
+                    if self.cfg.partition {
+                        tracing::info!("healing the network");
+                        self.nemesis_op(now, false);
+                    }
+                    tracing::info!("Waiting for recovery...");
+                    self.phase = Phase::Recovery { until: now + self.cfg.recovery.as_nanos() as u64 };
+                } else {
+                    self.phase = Phase::Done;
+                }
+                true
+            }
+            Phase::Recovery { until } if now >= until => {
+                let op = self.workload.final_op().expect("recovery implies a final phase");
+                for thread in 0..self.cfg.concurrency {
+                    if let Some(s) = self.sched.as_mut() {
+                        s.busy(thread);
+                    }
+                    self.invoke(now, thread, op.clone());
+                }
+                self.phase = Phase::Final;
+                true
+            }
+            Phase::Recovery { until } => {
+                self.wake = Some(until);
+                false
+            }
+            Phase::Final if self.sched.as_ref().is_some_and(Schedule::all_free) => {
+                self.phase = Phase::Done;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn start_setup(&mut self, now: u64) {
+        // The history clock starts just before client setup.
+        self.origin = now;
+        self.phase = Phase::Setup;
+        self.pending_setup = 0;
+        for i in 0..self.cfg.nodes.len() {
+            let client = self.open_client();
+            self.setup_clients.push(client);
+            if let Some((body, schema)) = self.workload.setup(&self.cfg.nodes[i]) {
+                self.pending_setup += 1;
+                self.call(now, client, i, body, Purpose::Setup { schema }, RPC_TIMEOUT.as_nanos() as u64);
+            }
+        }
+    }
+
+    fn start_main(&mut self, now: u64) {
+        self.phase = Phase::Main;
+        let n = self.cfg.nodes.len();
+        self.workers = (0..self.cfg.concurrency)
+            .map(|i| Worker { node: i % n, process: i as u64, client: None })
+            .collect();
+        let interval = self.cfg.partition.then_some(self.cfg.nemesis_interval);
+        self.sched = Some(Schedule::new(
+            self.cfg.concurrency,
+            self.cfg.rate,
+            interval,
+            self.cfg.time_limit.as_nanos() as u64,
+            now,
+        ));
+        tracing::info!("running the main phase for {:?}", self.cfg.time_limit);
+    }
+
+    fn step_main(&mut self, now: u64) -> bool {
+        let Some(sched) = self.sched.as_mut() else { return false };
+        match sched.next(now) {
+            Next::Dispatch(Due::Client) => {
+                let (thread, lag) = sched.take_client(now, &mut self.rng_sched);
+                self.lag_ns.push(lag);
+                let op = self.workload.next_op(&mut self.rng_ops);
+                self.invoke(now, thread, op);
+                true
+            }
+            Next::Dispatch(Due::Nemesis) => {
+                let start = sched.take_nemesis(now, &mut self.rng_sched);
+                self.nemesis_op(now, start);
+                true
+            }
+            Next::Wait(t) => {
+                self.wake = t;
+                false
+            }
+            Next::Exhausted => {
+                self.phase = Phase::Drain;
+                true
+            }
+        }
+    }
+
+    fn invoke(&mut self, now: u64, thread: usize, op: OpSpec) {
+        let process = self.workers[thread].process;
+        let client = match self.workers[thread].client {
+            Some((c, p)) if p == process => c,
+            old => {
+                if let Some((c, _)) = old {
+                    self.close_client(c);
+                }
+                let c = self.open_client();
+                self.workers[thread].client = Some((c, process));
+                c
+            }
+        };
+        let invocation = self.history.push(Op {
+            index: 0,
+            time: self.rel(now),
+            kind: OpType::Invoke,
+            process: Process::Client(process),
+            f: op.f,
+            value: op.value.clone(),
+            error: None,
+            final_: op.final_,
+            exception: None,
+            invocation: None,
+        });
+        self.counts.invoked += 1;
+        let body = self.workload.request(&op);
+        let node = self.workers[thread].node;
+        self.call(now, client, node, body, Purpose::Op { thread, op, invocation }, RPC_TIMEOUT.as_nanos() as u64);
+    }
+
+    /// A start- or stop-partition op: invoked and completed at once.
+    fn nemesis_op(&mut self, now: u64, start: bool) {
+        let t = self.rel(now);
+        let push = |h: &mut History, f: &'static str, value: Edn, invocation: Option<usize>| {
+            h.push(Op {
+                index: 0,
+                time: t,
+                kind: OpType::Info,
+                process: Process::Nemesis,
+                f,
+                value,
+                error: None,
+                final_: false,
+                exception: None,
+                invocation,
+            })
+        };
+        if start {
+            let shape = Shape::pick(&mut self.rng_nemesis);
+            let grudge = nemesis::grudge(shape, self.cfg.nodes.len(), &mut self.rng_nemesis);
+            let inv = push(&mut self.history, "start-partition", kw(shape.name()), None);
+            let drops: Vec<(Addr, Vec<Addr>)> = grudge
+                .iter()
+                .map(|(d, srcs)| (Addr(*d as u32), srcs.iter().map(|s| Addr(*s as u32)).collect()))
+                .collect();
+            self.net.partition(&drops);
+            self.partition = Some(shape);
+            tracing::info!("partition: {}", shape.name());
+            push(&mut self.history, "start-partition", nemesis::grudge_edn(&grudge, &self.cfg.nodes), Some(inv));
+        } else {
+            let inv = push(&mut self.history, "stop-partition", Edn::Nil, None);
+            self.net.heal();
+            self.partition = None;
+            push(&mut self.history, "stop-partition", kw("network-healed"), Some(inv));
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The broadcast workload: a 50/50 mix of broadcasts of 0, 1, 2, ... and
+//! reads, a `topology` message at setup, one final read per worker, judged
+//! by set-full with `:broadcast` as `:add`.
+
+use super::schema::{Field, FieldType, Schema};
+use super::topology::TopologyMap;
+use super::{ErrorPolicy, OpSpec, Workload};
+use crate::checker::set_full;
+use crate::edn::Edn;
+use crate::history::History;
+use hearsay_core::rng::{Rng, RngExt};
+use serde_json::{Map, Value, json};
+
+pub struct Broadcast {
+    topology: TopologyMap,
+    next_value: i64,
+}
+
+impl Broadcast {
+    pub fn new(topology: TopologyMap) -> Self {
+        Broadcast { topology, next_value: 0 }
+    }
+}
+
+const TOPOLOGY_OK: Schema = Schema { reply_type: "topology_ok", fields: &[] };
+const BROADCAST_OK: Schema = Schema { reply_type: "broadcast_ok", fields: &[] };
+const READ_OK: Schema = Schema { reply_type: "read_ok", fields: &[Field { name: "messages", ty: FieldType::Array }] };
+
+impl Workload for Broadcast {
+    fn name(&self) -> &'static str {
+        "broadcast"
+    }
+
+    fn setup(&self, _node: &str) -> Option<(Map<String, Value>, Schema)> {
+        let topo: Map<String, Value> =
+            self.topology.iter().map(|(n, nb)| (n.clone(), json!(nb))).collect();
+        let mut body = Map::new();
+        body.insert("type".into(), "topology".into());
+        body.insert("topology".into(), Value::Object(topo));
+        Some((body, TOPOLOGY_OK))
+    }
+
+    fn next_op(&mut self, rng: &mut Rng) -> OpSpec {
+        // gen/mix: each op picks one of the two generators uniformly.
+        if rng.random_range(0..2) == 0 {
+            let v = self.next_value;
+            self.next_value += 1;
+            OpSpec { f: "broadcast", value: Edn::Int(v), final_: false }
+        } else {
+            OpSpec { f: "read", value: Edn::Nil, final_: false }
+        }
+    }
+
+    fn final_op(&self) -> Option<OpSpec> {
+        Some(OpSpec { f: "read", value: Edn::Nil, final_: true })
+    }
+
+    fn request(&self, op: &OpSpec) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("type".into(), op.f.into());
+        if let (Edn::Int(v), "broadcast") = (&op.value, op.f) {
+            m.insert("message".into(), (*v).into());
+        }
+        m
+    }
+
+    fn reply_schema(&self, f: &str) -> Schema {
+        if f == "broadcast" { BROADCAST_OK } else { READ_OK }
+    }
+
+    fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn {
+        match op.f {
+            "read" => reply.get("messages").map(Edn::from_json).unwrap_or(Edn::Nil),
+            _ => op.value.clone(),
+        }
+    }
+
+    fn errors(&self) -> ErrorPolicy {
+        ErrorPolicy::WithErrors { idempotent: &["read"] }
+    }
+
+    fn check(&self, history: &History) -> Edn {
+        set_full::check(history, "broadcast")
+    }
+}

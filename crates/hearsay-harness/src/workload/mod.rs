@@ -1,0 +1,117 @@
+//! Workloads (Maelstrom section 4): what clients ask nodes, what a correct
+//! reply looks like (closed schemas), how errors map to op outcomes, and
+//! which checker judges the history.
+
+mod broadcast;
+mod echo;
+pub mod schema;
+pub mod topology;
+
+pub use broadcast::Broadcast;
+pub use echo::Echo;
+pub use schema::{Field, FieldType, Schema};
+pub use topology::Topology;
+
+use crate::edn::Edn;
+use crate::history::History;
+use hearsay_core::rng::Rng;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::str::FromStr;
+
+/// An operation a worker is about to invoke.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpSpec {
+    pub f: &'static str,
+    pub value: Edn,
+    pub final_: bool,
+}
+
+/// How a client turns error replies and timeouts into op types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// Maelstrom's `with-errors`: a definite error, or any error or timeout
+    /// on an idempotent op, is `:fail`; anything else `:info`.
+    WithErrors { idempotent: &'static [&'static str] },
+    /// Every error, timeout or malformed reply is an indeterminate crash.
+    AllInfo,
+}
+
+pub trait Workload: Send {
+    fn name(&self) -> &'static str;
+
+    /// The body (without `msg_id`) of the setup RPC each node gets from its
+    /// setup client, and the reply schema; `None` if the workload has none.
+    fn setup(&self, node: &str) -> Option<(Map<String, Value>, Schema)>;
+
+    /// The next main-phase operation.
+    fn next_op(&mut self, rng: &mut Rng) -> OpSpec;
+
+    /// One per worker after recovery, if the workload has a final phase.
+    fn final_op(&self) -> Option<OpSpec>;
+
+    /// The request body for `op`, without `msg_id`.
+    fn request(&self, op: &OpSpec) -> Map<String, Value>;
+
+    fn reply_schema(&self, f: &str) -> Schema;
+
+    /// The value recorded on an `:ok` completion.
+    fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn;
+
+    fn errors(&self) -> ErrorPolicy;
+
+    /// The `:workload` section of the results.
+    fn check(&self, history: &History) -> Edn;
+}
+
+/// Every workload Maelstrom knows; hearsay implements some of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadKind {
+    Broadcast,
+    Echo,
+}
+
+pub const MAELSTROM_WORKLOADS: &[&str] = &[
+    "broadcast",
+    "echo",
+    "g-set",
+    "g-counter",
+    "pn-counter",
+    "lin-kv",
+    "kafka",
+    "txn-list-append",
+    "txn-rw-register",
+    "unique-ids",
+];
+
+impl FromStr for WorkloadKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "broadcast" => Ok(WorkloadKind::Broadcast),
+            "echo" => Ok(WorkloadKind::Echo),
+            _ if MAELSTROM_WORKLOADS.contains(&s) => Err(format!(
+                "workload {s:?} is a Maelstrom workload hearsay does not implement yet; available: broadcast, echo"
+            )),
+            _ => Err(format!("unknown workload {s:?}; available: broadcast, echo")),
+        }
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WorkloadKind::Broadcast => "broadcast",
+            WorkloadKind::Echo => "echo",
+        })
+    }
+}
+
+impl WorkloadKind {
+    pub fn build(self, nodes: &[String], topology: Topology) -> Box<dyn Workload> {
+        match self {
+            WorkloadKind::Broadcast => Box::new(Broadcast::new(topology.build(nodes))),
+            WorkloadKind::Echo => Box::new(Echo),
+        }
+    }
+}
