@@ -169,8 +169,9 @@ mod tests {
             let ring = grudge(Shape::MajoritiesRing, n, &mut rng);
             for a in 0..n {
                 assert!(sees(&ring, a, n) >= majority(n), "ring: n={n} node {a} sees a minority");
-                for (b, srcs) in &ring {
-                    // Symmetric: a drops b iff b drops a.
+                // Symmetric (Jepsen's 3-node ring is the one exception: its
+                // even window cannot be centred).
+                for (b, srcs) in ring.iter().filter(|_| n != 3) {
                     assert_eq!(srcs.contains(&a), ring.get(&a).is_some_and(|s| s.contains(b)));
                 }
             }
