@@ -1,3 +1,62 @@
-fn main() {
-    println!("Hello, world!");
+//! `hearsay`: the command-line front end.
+//!
+//! - `hearsay test`: Maelstrom's `test` command, natively (see `--help`);
+//! - `hearsay node`: hearsay's Maelstrom node (the same code as `hearsay-node`).
+
+mod progress;
+mod test_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "hearsay", version, about = "Gossip toolkit: test Maelstrom nodes, run hearsay's own node", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a Maelstrom test against any node binary (defaults: the Gossip
+    /// Glomers 3d scenario on hearsay's own node).
+    Test(Box<test_cmd::TestArgs>),
+    /// Run hearsay's Maelstrom node on stdin/stdout (same as `hearsay-node`).
+    Node(hearsay_maelstrom::cli::NodeArgs),
+}
+
+/// Maelstrom's exit code for bad arguments.
+pub const EXIT_BAD_ARGS: u8 = 254;
+/// Maelstrom's exit code for a crashed test.
+pub const EXIT_CRASH: u8 = 255;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_ARGS } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.cmd {
+        Cmd::Test(args) => test_cmd::run(*args),
+        Cmd::Node(args) => {
+            hearsay_maelstrom::shell::init_logging();
+            let cfg = match args.config() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("hearsay node: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match hearsay_maelstrom::shell::run_stdio(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hearsay node: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }

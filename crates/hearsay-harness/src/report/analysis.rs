@@ -1,0 +1,46 @@
+//! Runs every checker over a finished run and assembles Maelstrom's results
+//! map, plus hearsay's own measurements (kept out of `results.edn`, under
+//! `"hearsay"` in `results.json`).
+
+use crate::checker::{self, Validity, availability, exceptions, net, set_full, stats};
+use crate::config::TestConfig;
+use crate::edn::Edn;
+use crate::runner::RunResult;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub results: Edn,
+    pub valid: Validity,
+    pub extras: Value,
+}
+
+pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
+    let h = &run.history;
+    let workload = cfg.workload.build(&cfg.nodes, cfg.topology).check(h);
+    let (results, valid) = checker::compose(vec![
+        ("perf", checker::perf()),
+        ("timeline", checker::timeline()),
+        ("exceptions", exceptions::check(h)),
+        ("stats", stats::check(h)),
+        ("availability", availability::check(h, cfg.availability)),
+        ("net", net::check(&run.net, h.client_invocations())),
+        ("workload", workload),
+    ]);
+    let lag_ms: Vec<i64> = run.lag_ns.iter().map(|&n| (n / 1_000) as i64).collect();
+    let lag = set_full::quantiles(&lag_ms).map(|qs| {
+        let m: serde_json::Map<String, Value> =
+            qs.into_iter().map(|(q, us)| (format!("{q}"), json!(us as f64 / 1000.0))).collect();
+        Value::Object(m)
+    });
+    let extras = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "executor": "process",
+        "seed": cfg.seed,
+        "issue-lag-ms": lag,
+        "issued-ops": run.lag_ns.len(),
+        "dropped-by-partitions": run.dropped_by_partitions,
+        "warnings": run.warnings.iter().map(|w| json!({"time-ms": w.time_ns / 1_000_000, "node": w.node, "text": w.text})).collect::<Vec<_>>(),
+    });
+    Analysis { results, valid, extras }
+}

@@ -1,0 +1,120 @@
+//! The one-screen summary printed at the end of a run.
+
+use super::Analysis;
+use crate::checker::Validity;
+use crate::config::TestConfig;
+use crate::edn::Edn;
+use std::fmt::Write;
+use std::path::Path;
+
+fn int(e: Option<&Edn>) -> Option<i64> {
+    match e {
+        Some(Edn::Int(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+fn num(e: Option<&Edn>) -> String {
+    match e {
+        Some(Edn::Float32(f)) => format!("{f:.3}"),
+        Some(other) => other.compact(),
+        None => "n/a".into(),
+    }
+}
+
+pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
+    let r = &a.results;
+    let mut s = String::new();
+    let verdict = match a.valid {
+        Validity::True => "Everything looks good! ヽ(‘ー`)ノ",
+        Validity::False => "Analysis invalid! (ﾉಥ益ಥ）ﾉ ┻━┻",
+        Validity::Unknown => "Errors occurred during analysis, but no anomalies found. ಠ~ಠ",
+    };
+    let _ = writeln!(s, "\n{verdict}\n");
+    let _ = writeln!(s, "  valid?          {}", a.valid.edn().compact());
+    if let Some(st) = r.get("stats") {
+        let _ = writeln!(
+            s,
+            "  ops             {} completed: {} ok, {} fail, {} info",
+            num(st.get("count")),
+            num(st.get("ok-count")),
+            num(st.get("fail-count")),
+            num(st.get("info-count"))
+        );
+        if let Some(Edn::Map(by_f)) = st.get("by-f") {
+            for (f, v) in by_f {
+                if v.get("valid?") == Some(&Edn::Bool(false)) {
+                    let _ = writeln!(s, "                  {} never succeeded: the stats checker fails the test", f.compact());
+                }
+            }
+        }
+    }
+    if let Some(n) = r.get("net") {
+        let _ = writeln!(
+            s,
+            "  msgs-per-op     servers {}, all {}   ({} server messages)",
+            num(n.get("servers").and_then(|x| x.get("msgs-per-op"))),
+            num(n.get("all").and_then(|x| x.get("msgs-per-op"))),
+            num(n.get("servers").and_then(|x| x.get("msg-count")))
+        );
+    }
+    let w = r.get("workload");
+    if let Some(lat) = w.and_then(|w| w.get("stable-latencies")) {
+        let q = |k: &str| {
+            if let Edn::Map(m) = lat {
+                m.iter().find(|(key, _)| key.compact() == k).and_then(|(_, v)| int(Some(v)))
+            } else {
+                None
+            }
+        };
+        let f = |v: Option<i64>| v.map_or("n/a".into(), |v| v.to_string());
+        let _ = writeln!(
+            s,
+            "  stable latency  median {} ms, p95 {} ms, p99 {} ms, max {} ms",
+            f(q("0.5")),
+            f(q("0.95")),
+            f(q("0.99")),
+            f(q("1"))
+        );
+    }
+    if let Some(w) = w
+        && let Some(lost) = int(w.get("lost-count"))
+    {
+        let _ = writeln!(
+            s,
+            "  lost            {} of {} attempted (never read {}){}",
+            lost,
+            num(w.get("attempt-count")),
+            num(w.get("never-read-count")),
+            if lost > 0 { format!(": {}", w.get("lost").map(Edn::compact).unwrap_or_default()) } else { String::new() }
+        );
+    }
+    if let Some(Edn::Vector(xs)) = r.get("exceptions").and_then(|e| e.get("exceptions")) {
+        let total: i64 = xs.iter().filter_map(|x| int(x.get("count"))).sum();
+        let _ = writeln!(s, "  exceptions      {total} ops crashed (indeterminate); see :exceptions in results.edn");
+        if let Some(Edn::Map(ex)) = xs.first().and_then(|x| x.get("example")) {
+            for (k, v) in ex {
+                if k.compact() == ":error" {
+                    let text = v.compact();
+                    let short: String = text.chars().take(240).collect();
+                    let _ = writeln!(s, "                  e.g. {short}{}", if text.len() > 240 { "..." } else { "" });
+                }
+            }
+        }
+    }
+    if let Some(lag) = a.extras.get("issue-lag-ms").filter(|l| !l.is_null()) {
+        let _ = writeln!(
+            s,
+            "  issue lag       median {} ms, p99 {} ms, max {} ms (how late ops went out against their schedule)",
+            lag["0.5"], lag["0.99"], lag["1"]
+        );
+    }
+    if let Some(ws) = a.extras.get("warnings").and_then(|w| w.as_array()).filter(|w| !w.is_empty()) {
+        for wv in ws {
+            let _ = writeln!(s, "  WARNING         {}", wv["text"].as_str().unwrap_or_default());
+        }
+    }
+    let _ = writeln!(s, "  seed            {} (rerun with --seed {})", cfg.seed, cfg.seed);
+    let _ = writeln!(s, "  report          {}/results.edn (also results.json, history.txt, node-logs/)", dir.display());
+    s
+}
