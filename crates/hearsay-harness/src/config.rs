@@ -61,7 +61,9 @@ impl TestConfig {
         let mut seen = std::collections::HashSet::new();
         for n in &self.nodes {
             if n.is_empty() || n.starts_with('c') {
-                return Err(format!("node name {n:?} is not allowed: names starting with 'c' are clients"));
+                return Err(format!(
+                    "node name {n:?} is not allowed: names starting with 'c' are clients"
+                ));
             }
             if !seen.insert(n) {
                 return Err(format!("node {n:?} is listed twice"));
@@ -71,7 +73,10 @@ impl TestConfig {
             return Err("--concurrency must be at least 1".into());
         }
         if !self.rate.is_finite() || self.rate < 0.0 {
-            return Err(format!("--rate must be a non-negative number, not {}", self.rate));
+            return Err(format!(
+                "--rate must be a non-negative number, not {}",
+                self.rate
+            ));
         }
         if !self.nemesis_interval.is_finite() || self.nemesis_interval <= 0.0 {
             return Err("--nemesis-interval must be positive".into());

@@ -39,7 +39,12 @@ where
     I: IntoIterator<Item = (K, Edn)>,
     K: AsRef<str>,
 {
-    Edn::Map(entries.into_iter().map(|(k, v)| (kw(k.as_ref()), v)).collect())
+    Edn::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (kw(k.as_ref()), v))
+            .collect(),
+    )
 }
 
 impl From<bool> for Edn {
@@ -54,7 +59,9 @@ impl From<i64> for Edn {
 }
 impl From<u64> for Edn {
     fn from(i: u64) -> Edn {
-        i64::try_from(i).map(Edn::Int).unwrap_or_else(|_| Edn::Symbol(i.to_string()))
+        i64::try_from(i)
+            .map(Edn::Int)
+            .unwrap_or_else(|_| Edn::Symbol(i.to_string()))
     }
 }
 impl From<usize> for Edn {
@@ -83,7 +90,9 @@ impl Edn {
     /// level (the body keys); deeper objects keep string keys.
     pub fn from_json_body(v: &Json) -> Edn {
         match v {
-            Json::Object(m) => Edn::Map(m.iter().map(|(k, v)| (kw(k), Edn::from_json(v))).collect()),
+            Json::Object(m) => {
+                Edn::Map(m.iter().map(|(k, v)| (kw(k), Edn::from_json(v))).collect())
+            }
             other => Edn::from_json(other),
         }
     }
@@ -99,9 +108,11 @@ impl Edn {
             },
             Json::String(s) => Edn::Str(s.clone()),
             Json::Array(a) => Edn::Vector(a.iter().map(Edn::from_json).collect()),
-            Json::Object(m) => {
-                Edn::Map(m.iter().map(|(k, v)| (Edn::Str(k.clone()), Edn::from_json(v))).collect())
-            }
+            Json::Object(m) => Edn::Map(
+                m.iter()
+                    .map(|(k, v)| (Edn::Str(k.clone()), Edn::from_json(v)))
+                    .collect(),
+            ),
         }
     }
 
@@ -208,8 +219,12 @@ impl Edn {
             Edn::Symbol(s) => serde_json::from_str::<serde_json::Number>(s)
                 .map(Json::Number)
                 .unwrap_or_else(|_| Json::String(s.clone())),
-            Edn::Vector(v) | Edn::List(v) | Edn::Set(v) => Json::Array(v.iter().map(Edn::to_json).collect()),
-            Edn::Map(m) => Json::Object(m.iter().map(|(k, v)| (k.json_key(), v.to_json())).collect()),
+            Edn::Vector(v) | Edn::List(v) | Edn::Set(v) => {
+                Json::Array(v.iter().map(Edn::to_json).collect())
+            }
+            Edn::Map(m) => {
+                Json::Object(m.iter().map(|(k, v)| (k.json_key(), v.to_json())).collect())
+            }
         }
     }
 
@@ -260,16 +275,28 @@ fn java_style(f: f64, shortest: String, abs: f64) -> String {
         return "##NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "##Inf".into() } else { "##-Inf".into() };
+        return if f > 0.0 {
+            "##Inf".into()
+        } else {
+            "##-Inf".into()
+        };
     }
     if abs != 0.0 && !(1e-3..1e7).contains(&abs) {
         // Rust's `{:e}` is shortest round-trip too: 1.5e7 -> "1.5E7".
         let e = format!("{:e}", shortest.parse::<f64>().unwrap_or(f));
         let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-        let mant = if mant.contains('.') { mant.to_string() } else { format!("{mant}.0") };
+        let mant = if mant.contains('.') {
+            mant.to_string()
+        } else {
+            format!("{mant}.0")
+        };
         return format!("{mant}E{exp}");
     }
-    if shortest.contains('.') || shortest.contains('e') { shortest } else { format!("{shortest}.0") }
+    if shortest.contains('.') || shortest.contains('e') {
+        shortest
+    } else {
+        format!("{shortest}.0")
+    }
 }
 
 #[cfg(test)]
@@ -284,7 +311,10 @@ mod tests {
         assert_eq!(Edn::Float(0.5).compact(), "0.5");
         assert_eq!(Edn::Float(1.5e7).compact(), "1.5E7");
         assert_eq!(Edn::Float(1.0e-4).compact(), "1.0E-4");
-        assert_eq!(Edn::Float32(2.0 / 3.0).to_json(), serde_json::json!(0.6666667));
+        assert_eq!(
+            Edn::Float32(2.0 / 3.0).to_json(),
+            serde_json::json!(0.6666667)
+        );
     }
 
     #[test]
@@ -296,7 +326,10 @@ mod tests {
             (Edn::Float(0.99), Edn::Int(19261)),
             (Edn::Int(1), Edn::Int(19261)),
         ]);
-        let w = map([("workload", map([("valid?", Edn::Bool(true)), ("stable-latencies", lat)]))]);
+        let w = map([(
+            "workload",
+            map([("valid?", Edn::Bool(true)), ("stable-latencies", lat)]),
+        )]);
         let text = w.pretty();
         assert_eq!(
             text,
@@ -309,7 +342,11 @@ mod tests {
 
     #[test]
     fn strings_sets_and_keywords() {
-        let v = Edn::Vector(vec![kw("isolated"), Edn::Set(vec![Edn::from("n1")]), Edn::from("a\"b")]);
+        let v = Edn::Vector(vec![
+            kw("isolated"),
+            Edn::Set(vec![Edn::from("n1")]),
+            Edn::from("a\"b"),
+        ]);
         assert_eq!(v.compact(), r#"[:isolated #{"n1"} "a\"b"]"#);
         assert_eq!(v.to_json(), serde_json::json!(["isolated", ["n1"], "a\"b"]));
     }

@@ -97,11 +97,14 @@ impl Op {
             m.push((
                 kw("exception"),
                 Edn::Map(vec![
-                    (kw("via"), Edn::Vector(vec![Edn::Map(vec![
-                        (kw("type"), Edn::Symbol(x.class.clone())),
-                        (kw("message"), Edn::from(x.message.as_str())),
-                        (kw("data"), Edn::Map(vec![(kw("type"), kw(&x.kind))])),
-                    ])])),
+                    (
+                        kw("via"),
+                        Edn::Vector(vec![Edn::Map(vec![
+                            (kw("type"), Edn::Symbol(x.class.clone())),
+                            (kw("message"), Edn::from(x.message.as_str())),
+                            (kw("data"), Edn::Map(vec![(kw("type"), kw(&x.kind))])),
+                        ])]),
+                    ),
                     (kw("cause"), Edn::from(x.message.as_str())),
                 ]),
             ));
@@ -111,7 +114,13 @@ impl Op {
 
     /// One line of Jepsen's `history.txt`: process, type, f, value, error.
     pub fn txt_line(&self) -> String {
-        let mut s = format!("{}\t:{}\t:{}\t{}", self.process, self.kind.name(), self.f, self.value.compact());
+        let mut s = format!(
+            "{}\t:{}\t:{}\t{}",
+            self.process,
+            self.kind.name(),
+            self.f,
+            self.value.compact()
+        );
         if let Some(e) = &self.error {
             s.push('\t');
             match e {
@@ -159,7 +168,9 @@ impl History {
 
     /// Number of client invocations: the denominator of msgs-per-op.
     pub fn client_invocations(&self) -> usize {
-        self.client_ops().filter(|o| o.kind == OpType::Invoke).count()
+        self.client_ops()
+            .filter(|o| o.kind == OpType::Invoke)
+            .count()
     }
 }
 
@@ -185,9 +196,15 @@ mod tests {
     #[test]
     fn history_txt_matches_jepsen() {
         assert_eq!(op(OpType::Ok, None).txt_line(), "3\t:ok\t:read\t[1 2]");
-        assert_eq!(op(OpType::Fail, Some(kw("net-timeout"))).txt_line(), "3\t:fail\t:read\t[1 2]\t:net-timeout");
+        assert_eq!(
+            op(OpType::Fail, Some(kw("net-timeout"))).txt_line(),
+            "3\t:fail\t:read\t[1 2]\t:net-timeout"
+        );
         let info = op(OpType::Info, Some(Edn::from("indeterminate: boom")));
-        assert_eq!(info.txt_line(), "3\t:info\t:read\t[1 2]\tindeterminate: boom");
+        assert_eq!(
+            info.txt_line(),
+            "3\t:info\t:read\t[1 2]\tindeterminate: boom"
+        );
     }
 
     #[test]

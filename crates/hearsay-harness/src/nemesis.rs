@@ -21,7 +21,12 @@ pub enum Shape {
 }
 
 /// In the order Jepsen lists them (the draw is uniform over this list).
-pub const SHAPES: [Shape; 4] = [Shape::One, Shape::MinorityThird, Shape::Majority, Shape::MajoritiesRing];
+pub const SHAPES: [Shape; 4] = [
+    Shape::One,
+    Shape::MinorityThird,
+    Shape::Majority,
+    Shape::MajoritiesRing,
+];
 
 impl Shape {
     pub fn name(self) -> &'static str {
@@ -121,12 +126,18 @@ fn ring_stochastic(n: usize, rng: &mut Rng) -> Grudge {
         if a_degree >= m {
             break;
         }
-        let Some(&(_, b)) = order.iter().find(|(_, b)| !conns[a].contains(b)) else { break };
+        let Some(&(_, b)) = order.iter().find(|(_, b)| !conns[a].contains(b)) else {
+            break;
+        };
         conns[a].insert(b);
         conns[b].insert(a);
     }
     let universe: BTreeSet<usize> = (0..n).collect();
-    conns.iter().enumerate().map(|(a, c)| (a, universe.difference(c).copied().collect())).collect()
+    conns
+        .iter()
+        .enumerate()
+        .map(|(a, c)| (a, universe.difference(c).copied().collect()))
+        .collect()
 }
 
 /// The completion value of a start-partition op: `[:isolated {node #{srcs}}]`.
@@ -134,7 +145,10 @@ pub fn grudge_edn(g: &Grudge, names: &[String]) -> Edn {
     let m = g
         .iter()
         .map(|(dest, srcs)| {
-            (Edn::from(names[*dest].as_str()), Edn::Set(srcs.iter().map(|s| Edn::from(names[*s].as_str())).collect()))
+            (
+                Edn::from(names[*dest].as_str()),
+                Edn::Set(srcs.iter().map(|s| Edn::from(names[*s].as_str())).collect()),
+            )
         })
         .collect();
     Edn::Vector(vec![kw("isolated"), Edn::Map(m)])
@@ -168,11 +182,17 @@ mod tests {
             }
             let ring = grudge(Shape::MajoritiesRing, n, &mut rng);
             for a in 0..n {
-                assert!(sees(&ring, a, n) >= majority(n), "ring: n={n} node {a} sees a minority");
+                assert!(
+                    sees(&ring, a, n) >= majority(n),
+                    "ring: n={n} node {a} sees a minority"
+                );
                 // Symmetric (Jepsen's 3-node ring is the one exception: its
                 // even window cannot be centred).
                 for (b, srcs) in ring.iter().filter(|_| n != 3) {
-                    assert_eq!(srcs.contains(&a), ring.get(&a).is_some_and(|s| s.contains(b)));
+                    assert_eq!(
+                        srcs.contains(&a),
+                        ring.get(&a).is_some_and(|s| s.contains(b))
+                    );
                 }
             }
         }
@@ -182,8 +202,9 @@ mod tests {
     fn five_node_ring_gives_distinct_majorities() {
         let mut rng = child(4, "nemesis");
         let g = grudge(Shape::MajoritiesRing, 5, &mut rng);
-        let views: BTreeSet<BTreeSet<usize>> =
-            (0..5).map(|a| (0..5).filter(|b| !g[&a].contains(b)).collect()).collect();
+        let views: BTreeSet<BTreeSet<usize>> = (0..5)
+            .map(|a| (0..5).filter(|b| !g[&a].contains(b)).collect())
+            .collect();
         assert_eq!(views.len(), 5);
         assert!(views.iter().all(|v| v.len() == 3));
     }
@@ -192,6 +213,9 @@ mod tests {
     fn grudges_print_as_maelstrom_history_values() {
         let names: Vec<String> = ["n0", "n1"].iter().map(|s| s.to_string()).collect();
         let g = complete(&[vec![0], vec![1]]);
-        assert_eq!(grudge_edn(&g, &names).compact(), r#"[:isolated {"n0" #{"n1"}, "n1" #{"n0"}}]"#);
+        assert_eq!(
+            grudge_edn(&g, &names).compact(),
+            r#"[:isolated {"n0" #{"n1"}, "n1" #{"n0"}}]"#
+        );
     }
 }

@@ -43,7 +43,9 @@ pub fn parse_node_line(line: &str) -> Result<NodeLine, LineError> {
     let line = line.strip_suffix('\r').unwrap_or(line);
     if line.trim_start().starts_with('[') {
         // serde would read a struct from a positional array; Maelstrom won't.
-        return Err(LineError::Malformed("a message must be a JSON object, not an array".into()));
+        return Err(LineError::Malformed(
+            "a message must be a JSON object, not an array".into(),
+        ));
     }
     let env: Envelope = serde_json::from_str(line).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => LineError::Malformed(e.to_string()),
@@ -53,15 +55,27 @@ pub fn parse_node_line(line: &str) -> Result<NodeLine, LineError> {
         && serde_json::from_str::<i64>(id.get()).is_err()
         && serde_json::from_str::<u64>(id.get()).is_err()
     {
-        return Err(LineError::Malformed(format!("\"id\" must be an integer, not {}", id.get())));
+        return Err(LineError::Malformed(format!(
+            "\"id\" must be an integer, not {}",
+            id.get()
+        )));
     }
-    Ok(NodeLine { src: env.src, dest: env.dest, body: env.body.to_owned() })
+    Ok(NodeLine {
+        src: env.src,
+        dest: env.dest,
+        body: env.body.to_owned(),
+    })
 }
 
 /// The line a node reads: `{"id":..,"src":..,"dest":..,"body":..}`.
 pub fn envelope_line(id: u64, src: &str, dest: &str, body: &RawValue) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-    format!(r#"{{"id":{id},"src":{},"dest":{},"body":{}}}"#, q(src), q(dest), body.get())
+    format!(
+        r#"{{"id":{id},"src":{},"dest":{},"body":{}}}"#,
+        q(src),
+        q(dest),
+        body.get()
+    )
 }
 
 #[cfg(test)]
@@ -71,7 +85,10 @@ mod tests {
     #[test]
     fn accepts_exactly_the_envelope_schema() {
         let ok = parse_node_line(r#"{"src":"n0","dest":"c1","body":{"type":"x"}}"#).unwrap();
-        assert_eq!((ok.src.as_str(), ok.dest.as_str(), ok.body.get()), ("n0", "c1", r#"{"type":"x"}"#));
+        assert_eq!(
+            (ok.src.as_str(), ok.dest.as_str(), ok.body.get()),
+            ("n0", "c1", r#"{"type":"x"}"#)
+        );
         assert!(parse_node_line(r#"{"id":3,"src":"n0","dest":"c1","body":1}"#).is_ok());
         assert!(parse_node_line("{\"src\":\"n0\",\"dest\":\"c1\",\"body\":null}\r").is_ok());
         let bad = [
@@ -83,10 +100,16 @@ mod tests {
             r#"[1,2]"#,
         ];
         for b in bad {
-            assert!(matches!(parse_node_line(b), Err(LineError::Malformed(_))), "{b}");
+            assert!(
+                matches!(parse_node_line(b), Err(LineError::Malformed(_))),
+                "{b}"
+            );
         }
         for b in ["", "hello", r#"{"src":"n0""#] {
-            assert!(matches!(parse_node_line(b), Err(LineError::NotJson(_))), "{b:?}");
+            assert!(
+                matches!(parse_node_line(b), Err(LineError::NotJson(_))),
+                "{b:?}"
+            );
         }
     }
 

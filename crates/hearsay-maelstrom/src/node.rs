@@ -66,37 +66,66 @@ impl MaelstromNode {
     /// changed; the shell logs it and carries on.
     pub fn handle_line(&mut self, now: Instant, line: &str) -> Result<(), NodeError> {
         self.stats.lines_in += 1;
-        let msg: Incoming = serde_json::from_str(line).inspect_err(|_| self.stats.malformed += 1)?;
-        self.handle(now, msg).inspect_err(|_| self.stats.malformed += 1)
+        let msg: Incoming =
+            serde_json::from_str(line).inspect_err(|_| self.stats.malformed += 1)?;
+        self.handle(now, msg)
+            .inspect_err(|_| self.stats.malformed += 1)
     }
 
     fn handle(&mut self, now: Instant, msg: Incoming) -> Result<(), NodeError> {
-        let Some(kind) = msg.body.get("type").and_then(Value::as_str).map(str::to_owned) else {
+        let Some(kind) = msg
+            .body
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
             return Err(NodeError::NoType);
         };
         let msg_id = msg.body.get("msg_id").and_then(Value::as_u64);
-        let bad = |reason: &str| NodeError::BadBody { kind: kind.clone(), reason: reason.into() };
+        let bad = |reason: &str| NodeError::BadBody {
+            kind: kind.clone(),
+            reason: reason.into(),
+        };
         match kind.as_str() {
             "init" => {
-                let id = msg.body.get("node_id").and_then(Value::as_str).ok_or_else(|| bad("no node_id"))?;
+                let id = msg
+                    .body
+                    .get("node_id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("no node_id"))?;
                 let ids: Vec<String> = msg
                     .body
                     .get("node_ids")
                     .and_then(Value::as_array)
                     .ok_or_else(|| bad("no node_ids"))?
                     .iter()
-                    .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| bad("node_ids must be strings")))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| bad("node_ids must be strings"))
+                    })
                     .collect::<Result<_, _>>()?;
                 self.init(id, ids);
                 self.reply(&msg, msg_id, "init_ok", Map::new());
             }
             "hs_gossip" => {
-                let body: PeerBody = serde_json::from_value(msg.body).map_err(|e| bad(&e.to_string()))?;
-                let (Some(from), Some(b)) = (self.index.get(&msg.src).copied(), self.bcast.as_mut()) else {
+                let body: PeerBody =
+                    serde_json::from_value(msg.body).map_err(|e| bad(&e.to_string()))?;
+                let (Some(from), Some(b)) =
+                    (self.index.get(&msg.src).copied(), self.bcast.as_mut())
+                else {
                     return Err(bad("gossip from an unknown node, or before init"));
                 };
                 let PeerBody::Gossip { s, b: base, a, v } = body;
-                let input = Input::Receive { from, msg: Message { seq: s, base, ack: a, values: v } };
+                let input = Input::Receive {
+                    from,
+                    msg: Message {
+                        seq: s,
+                        base,
+                        ack: a,
+                        values: v,
+                    },
+                };
                 b.handle(now, input, &mut self.outbox);
                 self.emit_gossip();
             }
@@ -104,11 +133,21 @@ impl MaelstromNode {
                 // A reply to something we never asked (we send no RPCs): drop.
             }
             _ if self.bcast.is_none() => {
-                self.error(&msg, msg_id, TEMPORARILY_UNAVAILABLE, "node has not received init yet");
+                self.error(
+                    &msg,
+                    msg_id,
+                    TEMPORARILY_UNAVAILABLE,
+                    "node has not received init yet",
+                );
             }
             "topology" => {
                 let Some(topo) = msg.body.get("topology").and_then(Value::as_object) else {
-                    self.error(&msg, msg_id, MALFORMED_REQUEST, "topology must be an object");
+                    self.error(
+                        &msg,
+                        msg_id,
+                        MALFORMED_REQUEST,
+                        "topology must be an object",
+                    );
                     return Ok(());
                 };
                 let topo = self.peer_topology(topo);
@@ -134,12 +173,18 @@ impl MaelstromNode {
             "read" => {
                 let values = self.bcast.as_ref().map(|b| b.values()).unwrap_or_default();
                 let mut body = Map::new();
-                body.insert("messages".into(), serde_json::to_value(values).unwrap_or_default());
+                body.insert(
+                    "messages".into(),
+                    serde_json::to_value(values).unwrap_or_default(),
+                );
                 self.reply(&msg, msg_id, "read_ok", body);
             }
             "echo" => {
                 let mut body = Map::new();
-                body.insert("echo".into(), msg.body.get("echo").cloned().unwrap_or(Value::Null));
+                body.insert(
+                    "echo".into(),
+                    msg.body.get("echo").cloned().unwrap_or(Value::Null),
+                );
                 self.reply(&msg, msg_id, "echo_ok", body);
             }
             other => {
@@ -157,7 +202,11 @@ impl MaelstromNode {
             ids.push(id.to_owned());
         }
         self.me = id.to_owned();
-        self.index = ids.iter().enumerate().map(|(i, n)| (n.clone(), Peer(i as u32))).collect();
+        self.index = ids
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), Peer(i as u32)))
+            .collect();
         let members: Vec<Peer> = (0..ids.len() as u32).map(Peer).collect();
         let me = self.index[id];
         self.ids = ids;
@@ -168,7 +217,11 @@ impl MaelstromNode {
         let peer = |v: &str| self.index.get(v).copied();
         topo.iter()
             .filter_map(|(k, v)| {
-                let list = v.as_array()?.iter().filter_map(|n| peer(n.as_str()?)).collect();
+                let list = v
+                    .as_array()?
+                    .iter()
+                    .filter_map(|n| peer(n.as_str()?))
+                    .collect();
                 Some((peer(k)?, list))
             })
             .collect()
@@ -206,26 +259,45 @@ impl MaelstromNode {
     fn emit_gossip(&mut self) {
         let sends: Vec<_> = self.outbox.drain().collect();
         for (peer, m) in sends {
-            let Some(dest) = self.ids.get(peer.0 as usize).cloned() else { continue };
-            let body = PeerBody::Gossip { s: m.seq, b: m.base, a: m.ack, v: m.values };
+            let Some(dest) = self.ids.get(peer.0 as usize).cloned() else {
+                continue;
+            };
+            let body = PeerBody::Gossip {
+                s: m.seq,
+                b: m.base,
+                a: m.ack,
+                v: m.values,
+            };
             self.send(&dest, &body);
         }
     }
 
-    fn reply(&mut self, req: &Incoming, msg_id: Option<u64>, kind: &str, mut body: Map<String, Value>) {
+    fn reply(
+        &mut self,
+        req: &Incoming,
+        msg_id: Option<u64>,
+        kind: &str,
+        mut body: Map<String, Value>,
+    ) {
         let mut full = Map::new();
         full.insert("type".into(), kind.into());
         full.append(&mut body);
         if let Some(id) = msg_id {
             full.insert("in_reply_to".into(), id.into());
         }
-        let src = if self.me.is_empty() { req.dest.clone() } else { self.me.clone() };
+        let src = if self.me.is_empty() {
+            req.dest.clone()
+        } else {
+            self.me.clone()
+        };
         self.send_from(&src, &req.src, &Value::Object(full));
     }
 
     fn error(&mut self, req: &Incoming, msg_id: Option<u64>, code: u64, text: &str) {
         let body = json!({"code": code, "text": text});
-        let Value::Object(body) = body else { unreachable!("json! object") };
+        let Value::Object(body) = body else {
+            unreachable!("json! object")
+        };
         self.reply(req, msg_id, "error", body);
     }
 
@@ -260,14 +332,19 @@ mod tests {
     fn call(n: &mut MaelstromNode, body: Value) -> Vec<Value> {
         let line = json!({"id": 4, "src": "c9", "dest": n.node_id().to_string(), "body": body});
         n.handle_line(Instant::ZERO, &line.to_string()).unwrap();
-        n.drain_output().map(|l| serde_json::from_str(&l).unwrap()).collect()
+        n.drain_output()
+            .map(|l| serde_json::from_str(&l).unwrap())
+            .collect()
     }
 
     #[test]
     fn replies_follow_the_closed_schemas() {
         let mut n = node("n0", &["n0"]);
         assert_eq!(
-            call(&mut n, json!({"type":"topology","topology":{"n0":[]},"msg_id":2})),
+            call(
+                &mut n,
+                json!({"type":"topology","topology":{"n0":[]},"msg_id":2})
+            ),
             vec![json!({"src":"n0","dest":"c9","body":{"type":"topology_ok","in_reply_to":2}})]
         );
         assert_eq!(
@@ -276,11 +353,15 @@ mod tests {
         );
         assert_eq!(
             call(&mut n, json!({"type":"read","msg_id":4})),
-            vec![json!({"src":"n0","dest":"c9","body":{"type":"read_ok","messages":[5],"in_reply_to":4}})]
+            vec![
+                json!({"src":"n0","dest":"c9","body":{"type":"read_ok","messages":[5],"in_reply_to":4}})
+            ]
         );
         assert_eq!(
             call(&mut n, json!({"type":"echo","echo":"hi","msg_id":5})),
-            vec![json!({"src":"n0","dest":"c9","body":{"type":"echo_ok","echo":"hi","in_reply_to":5}})]
+            vec![
+                json!({"src":"n0","dest":"c9","body":{"type":"echo_ok","echo":"hi","in_reply_to":5}})
+            ]
         );
     }
 
@@ -292,10 +373,16 @@ mod tests {
         assert_eq!(out[0]["body"]["code"], 10);
         assert_eq!(out[0]["body"]["in_reply_to"], 7);
         assert!(n.handle_line(Instant::ZERO, "not json").is_err());
-        assert!(n.handle_line(Instant::ZERO, r#"{"src":"c1","dest":"n0","body":{}}"#).is_err());
+        assert!(
+            n.handle_line(Instant::ZERO, r#"{"src":"c1","dest":"n0","body":{}}"#)
+                .is_err()
+        );
         assert_eq!(n.stats().malformed, 2);
         // Still alive and answering.
-        assert_eq!(call(&mut n, json!({"type":"read","msg_id":8}))[0]["body"]["messages"], json!([]));
+        assert_eq!(
+            call(&mut n, json!({"type":"read","msg_id":8}))[0]["body"]["messages"],
+            json!([])
+        );
     }
 
     #[test]
@@ -303,7 +390,10 @@ mod tests {
         let mut n = MaelstromNode::new(NodeConfig::default());
         let line = json!({"src":"c1","dest":"n0","body":{"type":"read","msg_id":3}});
         n.handle_line(Instant::ZERO, &line.to_string()).unwrap();
-        let out: Vec<Value> = n.drain_output().map(|l| serde_json::from_str(&l).unwrap()).collect();
+        let out: Vec<Value> = n
+            .drain_output()
+            .map(|l| serde_json::from_str(&l).unwrap())
+            .collect();
         assert_eq!(out[0]["body"]["code"], 11);
         assert_eq!(out[0]["src"], "n0");
     }
@@ -312,8 +402,11 @@ mod tests {
     fn two_nodes_exchange_values_over_the_wire_format() {
         let ids = ["n0", "n1"];
         let mut nodes = [node("n0", &ids), node("n1", &ids)];
-        let line = json!({"src":"c9","dest":"n0","body":{"type":"broadcast","message":42,"msg_id":2}});
-        nodes[0].handle_line(Instant::ZERO, &line.to_string()).unwrap();
+        let line =
+            json!({"src":"c9","dest":"n0","body":{"type":"broadcast","message":42,"msg_id":2}});
+        nodes[0]
+            .handle_line(Instant::ZERO, &line.to_string())
+            .unwrap();
         let mut now = Instant::ZERO;
         let mut wire: Vec<String> = Vec::new();
         for _ in 0..20 {
@@ -329,6 +422,9 @@ mod tests {
         }
         let read = call(&mut nodes[1], json!({"type":"read","msg_id":9}));
         assert_eq!(read[0]["body"]["messages"], json!([42]));
-        assert!(nodes.iter().all(|n| n.next_deadline().is_none()), "acked and quiet");
+        assert!(
+            nodes.iter().all(|n| n.next_deadline().is_none()),
+            "acked and quiet"
+        );
     }
 }

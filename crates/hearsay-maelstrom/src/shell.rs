@@ -16,16 +16,19 @@ const BURST: usize = 256;
 /// Runs a node until stdin closes. Malformed lines are logged and skipped.
 pub fn run_stdio(cfg: NodeConfig) -> anyhow::Result<()> {
     let (tx, rx) = bounded::<io::Result<String>>(INBOX);
-    std::thread::Builder::new().name("stdin".into()).spawn(move || {
-        for line in io::stdin().lock().lines() {
-            let stop = line.is_err();
-            if tx.send(line).is_err() || stop {
-                break;
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            for line in io::stdin().lock().lines() {
+                let stop = line.is_err();
+                if tx.send(line).is_err() || stop {
+                    break;
+                }
             }
-        }
-    })?;
+        })?;
     let origin = std::time::Instant::now();
-    let now = || Instant::from_micros(u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX));
+    let now =
+        || Instant::from_micros(u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX));
     let mut node = MaelstromNode::new(cfg);
     let mut stdout = BufWriter::new(io::stdout().lock());
     loop {

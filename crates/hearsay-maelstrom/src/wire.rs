@@ -83,7 +83,16 @@ mod tests {
 
     #[test]
     fn items_keep_their_json() {
-        for text in ["7", "-3", "1.5", "\"x\"", "[1,2]", "{\"a\":1}", "18446744073709551615", "null"] {
+        for text in [
+            "7",
+            "-3",
+            "1.5",
+            "\"x\"",
+            "[1,2]",
+            "{\"a\":1}",
+            "18446744073709551615",
+            "null",
+        ] {
             let item: Item = serde_json::from_str(text).unwrap();
             assert_eq!(serde_json::to_string(&item).unwrap(), text);
         }

@@ -14,12 +14,19 @@ pub struct Display {
 
 impl Display {
     pub fn new(quiet: bool) -> Self {
-        Display { quiet, tty: std::io::stderr().is_terminal() }
+        Display {
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+        }
     }
 
     /// Logs go to stderr; on a terminal only warnings (the bar shows the rest).
     pub fn init_logging(&self) {
-        let default = if self.tty && !self.quiet { "warn" } else { "info" };
+        let default = if self.tty || self.quiet {
+            "warn"
+        } else {
+            "info"
+        };
         let filter = tracing_subscriber::EnvFilter::try_from_env("HEARSAY_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
         let _ = tracing_subscriber::fmt()
@@ -47,7 +54,11 @@ impl Display {
             ProgressStyle::with_template("{bar:24.cyan/blue} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        Bar { pb, plain: !self.quiet && !self.tty, last_plain: Instant::now() }
+        Bar {
+            pb,
+            plain: !self.quiet && !self.tty,
+            last_plain: Instant::now(),
+        }
     }
 }
 
@@ -69,7 +80,9 @@ impl Bar {
             p.ops.info,
             p.net.all.send,
             p.net.servers.send,
-            p.partition.map(|s| format!(" | partition {s}")).unwrap_or_default()
+            p.partition
+                .map(|s| format!(" | partition {s}"))
+                .unwrap_or_default()
         );
         self.pb.set_position((p.elapsed_s.max(0.0) * 10.0) as u64);
         self.pb.set_message(msg.clone());

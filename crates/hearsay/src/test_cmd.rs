@@ -116,7 +116,11 @@ pub struct TestArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Arguments for the node binary (after --)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "NODE ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "NODE ARGS"
+    )]
     pub args: Vec<String>,
 }
 
@@ -182,7 +186,12 @@ impl TestArgs {
         if let Some(s) = self.scenario {
             self.apply_scenario(s);
         }
-        let workload: WorkloadKind = self.workload.as_deref().unwrap_or("broadcast").parse().map_err(BadArgs)?;
+        let workload: WorkloadKind = self
+            .workload
+            .as_deref()
+            .unwrap_or("broadcast")
+            .parse()
+            .map_err(BadArgs)?;
         let nodes = match (self.node_count, self.nodes.take(), self.node.is_empty()) {
             (Some(0), _, _) => return Err(BadArgs("--node-count must be positive".into())),
             (Some(n), _, _) => TestConfig::node_names(n),
@@ -190,7 +199,8 @@ impl TestArgs {
             (None, None, false) => std::mem::take(&mut self.node),
             (None, None, true) => TestConfig::default_nodes(),
         };
-        let concurrency = parse_concurrency(self.concurrency.as_deref().unwrap_or("1n"), nodes.len())?;
+        let concurrency =
+            parse_concurrency(self.concurrency.as_deref().unwrap_or("1n"), nodes.len())?;
         let partition = match self.nemesis.as_deref() {
             None | Some("") => false,
             Some(list) => {
@@ -198,7 +208,9 @@ impl TestArgs {
                     match f.trim_start_matches(':') {
                         "partition" => {}
                         other => {
-                            return Err(BadArgs(format!("unknown nemesis fault {other:?}; must be one of: partition")));
+                            return Err(BadArgs(format!(
+                                "unknown nemesis fault {other:?}; must be one of: partition"
+                            )));
                         }
                     }
                 }
@@ -207,11 +219,15 @@ impl TestArgs {
         };
         let time_limit = self.time_limit.unwrap_or(60.0);
         if !time_limit.is_finite() || time_limit < 0.0 {
-            return Err(BadArgs("--time-limit must be a non-negative number of seconds".into()));
+            return Err(BadArgs(
+                "--time-limit must be a non-negative number of seconds".into(),
+            ));
         }
         let recovery = self.recovery.unwrap_or(RECOVERY.as_secs_f64());
         if !recovery.is_finite() || recovery < 0.0 {
-            return Err(BadArgs("--recovery must be a non-negative number of seconds".into()));
+            return Err(BadArgs(
+                "--recovery must be a non-negative number of seconds".into(),
+            ));
         }
         let (bin, args) = self.resolve_bin()?;
         let cfg = TestConfig {
@@ -222,7 +238,10 @@ impl TestArgs {
             concurrency,
             time_limit: Duration::from_secs_f64(time_limit),
             rate: self.rate.unwrap_or(5.0),
-            latency: Latency { mean_ms: self.latency.unwrap_or(0), dist: self.latency_dist.unwrap_or_default() },
+            latency: Latency {
+                mean_ms: self.latency.unwrap_or(0),
+                dist: self.latency_dist.unwrap_or_default(),
+            },
             partition,
             nemesis_interval: self.nemesis_interval.unwrap_or(10.0),
             topology: self.topology.unwrap_or_default(),
@@ -241,7 +260,9 @@ impl TestArgs {
 
     fn resolve_bin(&mut self) -> Result<(PathBuf, Vec<String>), BadArgs> {
         let args = std::mem::take(&mut self.args);
-        let Some(bin) = self.bin.take() else { return own_node(args) };
+        let Some(bin) = self.bin.take() else {
+            return own_node(args);
+        };
         let meta = std::fs::metadata(&bin)
             .map_err(|e| BadArgs(format!("--bin {}: {e}", bin.display())))?;
         if !meta.is_file() {
@@ -254,7 +275,9 @@ impl TestArgs {
                 bin.display()
             )));
         }
-        let canonical = bin.canonicalize().map_err(|e| BadArgs(format!("--bin {}: {e}", bin.display())))?;
+        let canonical = bin
+            .canonicalize()
+            .map_err(|e| BadArgs(format!("--bin {}: {e}", bin.display())))?;
         Ok((canonical, args))
     }
 }
@@ -262,7 +285,8 @@ impl TestArgs {
 /// hearsay's own node: `hearsay-node` next to this executable, or this
 /// executable's `node` subcommand.
 fn own_node(args: Vec<String>) -> Result<(PathBuf, Vec<String>), BadArgs> {
-    let me = std::env::current_exe().map_err(|e| BadArgs(format!("cannot locate hearsay's own node: {e}")))?;
+    let me = std::env::current_exe()
+        .map_err(|e| BadArgs(format!("cannot locate hearsay's own node: {e}")))?;
     let sibling = me.with_file_name("hearsay-node");
     if sibling.is_file() {
         return Ok((sibling, args));
@@ -273,7 +297,11 @@ fn own_node(args: Vec<String>) -> Result<(PathBuf, Vec<String>), BadArgs> {
 }
 
 fn parse_concurrency(s: &str, nodes: usize) -> Result<usize, BadArgs> {
-    let bad = || BadArgs(format!("--concurrency must be a positive integer or Kn (K per node), not {s:?}"));
+    let bad = || {
+        BadArgs(format!(
+            "--concurrency must be a positive integer or Kn (K per node), not {s:?}"
+        ))
+    };
     let c = match s.strip_suffix('n') {
         Some(k) => k.parse::<usize>().map_err(|_| bad())? * nodes,
         None => s.parse::<usize>().map_err(|_| bad())?,
@@ -286,7 +314,11 @@ fn describe(cfg: &TestConfig) -> String {
         "hearsay test -w {} --bin {}{} --node-count {} --time-limit {} --rate {} --latency {}",
         cfg.workload,
         cfg.bin.display(),
-        if cfg.args.is_empty() { String::new() } else { format!(" [args: {}]", cfg.args.join(" ")) },
+        if cfg.args.is_empty() {
+            String::new()
+        } else {
+            format!(" [args: {}]", cfg.args.join(" "))
+        },
         cfg.nodes.len(),
         cfg.time_limit.as_secs_f64(),
         cfg.rate,
@@ -296,9 +328,15 @@ fn describe(cfg: &TestConfig) -> String {
         s += &format!(" --latency-dist {}", cfg.latency.dist);
     }
     if cfg.partition {
-        s += &format!(" --nemesis partition --nemesis-interval {}", cfg.nemesis_interval);
+        s += &format!(
+            " --nemesis partition --nemesis-interval {}",
+            cfg.nemesis_interval
+        );
     }
-    s += &format!(" --topology {} --concurrency {} --seed {}", cfg.topology, cfg.concurrency, cfg.seed);
+    s += &format!(
+        " --topology {} --concurrency {} --seed {}",
+        cfg.topology, cfg.concurrency, cfg.seed
+    );
     s
 }
 
@@ -325,7 +363,11 @@ pub fn run(args: TestArgs) -> ExitCode {
         }
         let code = run_once(cfg, &display, interrupted.clone());
         if code != 0 || interrupted.load(Ordering::Relaxed) {
-            return ExitCode::from(if interrupted.load(Ordering::Relaxed) { 130 } else { code });
+            return ExitCode::from(if interrupted.load(Ordering::Relaxed) {
+                130
+            } else {
+                code
+            });
         }
     }
     ExitCode::SUCCESS
@@ -342,7 +384,10 @@ fn run_once(cfg: TestConfig, display: &Display, interrupted: Arc<AtomicBool>) ->
     };
     let _ = std::fs::write(dir.join("command.txt"), describe(&cfg) + "\n");
     let mut bar = display.bar(&cfg);
-    let hooks = process::Hooks { progress: &mut |p| bar.update(p), interrupted };
+    let hooks = process::Hooks {
+        progress: &mut |p| bar.update(p),
+        interrupted,
+    };
     let result = process::run(cfg.clone(), &dir, hooks);
     bar.finish();
     let run = match result {
@@ -357,7 +402,11 @@ fn run_once(cfg: TestConfig, display: &Display, interrupted: Arc<AtomicBool>) ->
     }
     if let Some(reason) = &run.aborted {
         let _ = std::fs::write(dir.join("crash.txt"), format!("{reason}\n"));
-        eprintln!("\nThe test crashed (no analysis): {reason}\n\n  seed    {}\n  logs    {}", cfg.seed, dir.display());
+        eprintln!(
+            "\nThe test crashed (no analysis): {reason}\n\n  seed    {}\n  logs    {}",
+            cfg.seed,
+            dir.display()
+        );
         return EXIT_CRASH;
     }
     let analysis = report::analyze(&cfg, &run);

@@ -155,7 +155,9 @@ impl Config {
             )));
         }
         if let Overlay::Tree { fanout: 0 } = self.overlay {
-            return Err(ConfigError::Invalid("tree fanout must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "tree fanout must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -193,7 +195,14 @@ mod tests {
 
     #[test]
     fn overlay_names_round_trip() {
-        for s in ["topology", "spanning-tree", "star", "tree4", "total", "auto"] {
+        for s in [
+            "topology",
+            "spanning-tree",
+            "star",
+            "tree4",
+            "total",
+            "auto",
+        ] {
             assert_eq!(s.parse::<Overlay>().unwrap().to_string(), s);
         }
         assert!("tree0".parse::<Overlay>().is_err());

@@ -94,7 +94,12 @@ impl<V: Ord + Clone> Broadcast<V> {
     }
 
     fn reroute(&mut self) {
-        let next = overlay::neighbours(self.cfg.overlay, self.me, &self.members, self.topology.as_ref());
+        let next = overlay::neighbours(
+            self.cfg.overlay,
+            self.me,
+            &self.members,
+            self.topology.as_ref(),
+        );
         // A neighbour we did not have before gets everything we know: it
         // cannot have learned it through us.
         for n in &next {
@@ -148,7 +153,10 @@ impl<V: Ord + Clone> Broadcast<V> {
         self.stats.learned += 1;
         for n in &self.neighbours {
             if Some(*n) != from {
-                self.links.entry(*n).or_insert_with(|| Link::new(&self.cfg)).enqueue(v.clone());
+                self.links
+                    .entry(*n)
+                    .or_insert_with(|| Link::new(&self.cfg))
+                    .enqueue(v.clone());
             }
         }
         self.log.push(v);
@@ -160,7 +168,12 @@ impl<V: Ord + Clone> Broadcast<V> {
             if link.deadline(&self.cfg).is_none_or(|t| t > now) {
                 continue;
             }
-            let PollReport { data, acks, retransmits, values } = link.poll(now, &self.cfg, &mut msgs);
+            let PollReport {
+                data,
+                acks,
+                retransmits,
+                values,
+            } = link.poll(now, &self.cfg, &mut msgs);
             self.stats.data_sent += data;
             self.stats.acks_sent += acks;
             self.stats.retransmits += retransmits;
@@ -171,7 +184,10 @@ impl<V: Ord + Clone> Broadcast<V> {
 
     /// When the shell must call `handle(_, Input::Tick, _)` next.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.links.values().filter_map(|l| l.deadline(&self.cfg)).min()
+        self.links
+            .values()
+            .filter_map(|l| l.deadline(&self.cfg))
+            .min()
     }
 
     /// Every value known here, in the order it was learned.
@@ -222,7 +238,10 @@ mod tests {
         fn new(n: u32, cfg: Config) -> Net {
             let members: Vec<Peer> = (0..n).map(Peer).collect();
             Net {
-                nodes: members.iter().map(|&p| Broadcast::new(cfg.clone(), p, members.clone())).collect(),
+                nodes: members
+                    .iter()
+                    .map(|&p| Broadcast::new(cfg.clone(), p, members.clone()))
+                    .collect(),
                 inflight: vec![],
                 cut: BTreeSet::new(),
                 latency: Duration::from_millis(100),
@@ -245,7 +264,9 @@ mod tests {
             loop {
                 let next_msg = self.inflight.iter().map(|m| m.0).min();
                 let next_timer = self.nodes.iter().filter_map(|n| n.next_deadline()).min();
-                let Some(t) = [next_msg, next_timer].into_iter().flatten().min() else { break };
+                let Some(t) = [next_msg, next_timer].into_iter().flatten().min() else {
+                    break;
+                };
                 if t > until {
                     break;
                 }
@@ -293,14 +314,27 @@ mod tests {
         }
         net.run_until(net.now + Duration::from_secs(10));
         assert!((0..20).all(|v| all_know(&net, v)));
-        assert!(net.nodes.iter().all(|n| n.quiescent()), "no traffic once everything is acked");
-        assert_eq!(net.nodes.iter().map(|n| n.next_deadline()).flatten().count(), 0);
+        assert!(
+            net.nodes.iter().all(|n| n.quiescent()),
+            "no traffic once everything is acked"
+        );
+        assert_eq!(
+            net.nodes
+                .iter()
+                .map(|n| n.next_deadline())
+                .flatten()
+                .count(),
+            0
+        );
     }
 
     #[test]
     fn values_cross_a_healed_partition_of_the_hub() {
         for overlay in [Overlay::Star, Overlay::Tree { fanout: 2 }, Overlay::Total] {
-            let cfg = Config { overlay, ..Config::default() };
+            let cfg = Config {
+                overlay,
+                ..Config::default()
+            };
             let mut net = Net::new(7, cfg);
             net.isolate(Peer(0));
             for v in 0..10u64 {
@@ -308,10 +342,16 @@ mod tests {
                 net.run_until(net.now + Duration::from_millis(300));
             }
             net.run_until(net.now + Duration::from_secs(20));
-            assert!(!all_know(&net, 3), "{overlay}: partition must delay delivery");
+            assert!(
+                !all_know(&net, 3),
+                "{overlay}: partition must delay delivery"
+            );
             net.cut.clear();
             net.run_until(net.now + Duration::from_secs(20));
-            assert!((0..10).all(|v| all_know(&net, v)), "{overlay}: lost values after heal");
+            assert!(
+                (0..10).all(|v| all_know(&net, v)),
+                "{overlay}: lost values after heal"
+            );
             assert!(net.nodes.iter().all(|n| n.quiescent()));
         }
     }
@@ -321,7 +361,10 @@ mod tests {
         // Values 1 s apart: no batching possible, so each value costs exactly
         // leaf->hub + hub->other leaves (3 + 1 = 4 data messages at n = 5);
         // acks ride on later data, except the final ones.
-        let cfg = Config { overlay: Overlay::Star, ..Config::default() };
+        let cfg = Config {
+            overlay: Overlay::Star,
+            ..Config::default()
+        };
         let mut net = Net::new(5, cfg);
         for v in 0..10u64 {
             net.input(Peer(1), Input::Broadcast(v));

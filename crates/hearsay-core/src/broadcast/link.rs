@@ -116,9 +116,16 @@ impl<V: Ord + Clone> Link<V> {
                     std::mem::take(&mut self.fresh).into_iter().collect()
                 } else {
                     let rest = self.fresh.split_off(
-                        &self.fresh.iter().nth(cfg.max_batch).cloned().expect("len > max_batch"),
+                        &self
+                            .fresh
+                            .iter()
+                            .nth(cfg.max_batch)
+                            .cloned()
+                            .expect("len > max_batch"),
                     );
-                    std::mem::replace(&mut self.fresh, rest).into_iter().collect()
+                    std::mem::replace(&mut self.fresh, rest)
+                        .into_iter()
+                        .collect()
                 };
                 let seq = self.next_seq;
                 let base = self.base();
@@ -136,8 +143,16 @@ impl<V: Ord + Clone> Link<V> {
             self.last_data_at = Some(now);
             self.retransmit_at.get_or_insert(now + self.rto);
             self.ack_owed_since = None;
-        } else if self.ack_owed_since.is_some_and(|t| now >= t + cfg.ack_delay) {
-            out.push(Message { seq: None, base: self.base(), ack: self.cum, values: Vec::new() });
+        } else if self
+            .ack_owed_since
+            .is_some_and(|t| now >= t + cfg.ack_delay)
+        {
+            out.push(Message {
+                seq: None,
+                base: self.base(),
+                ack: self.cum,
+                values: Vec::new(),
+            });
             self.ack_owed_since = None;
             report.acks += 1;
         }
@@ -145,7 +160,11 @@ impl<V: Ord + Clone> Link<V> {
     }
 
     fn base(&self) -> u64 {
-        self.inflight.keys().next().copied().unwrap_or(self.next_seq)
+        self.inflight
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.next_seq)
     }
 
     /// When this link next needs a poll.
@@ -203,7 +222,10 @@ mod tests {
         }
         let mut out = vec![];
         l.poll(ms(0), &c, &mut out);
-        assert_eq!(out.iter().map(|m| m.values.len()).collect::<Vec<_>>(), vec![3, 3, 1]);
+        assert_eq!(
+            out.iter().map(|m| m.values.len()).collect::<Vec<_>>(),
+            vec![3, 3, 1]
+        );
     }
 
     #[test]
@@ -225,7 +247,16 @@ mod tests {
         // Backoff: the next retry waits twice as long.
         assert_eq!(l.deadline(&c), Some(ms(3000)));
         // An ack for seq 3 ends it.
-        l.receive(ms(1100), &c, &Message { seq: None, base: 1, ack: 3, values: vec![] });
+        l.receive(
+            ms(1100),
+            &c,
+            &Message {
+                seq: None,
+                base: 1,
+                ack: 3,
+                values: vec![],
+            },
+        );
         assert!(l.idle());
         assert_eq!(l.deadline(&c), None);
     }
@@ -234,7 +265,12 @@ mod tests {
     fn receiver_acks_cumulatively_and_accepts_superseded_gaps() {
         let c = cfg();
         let mut l: Link<u64> = Link::new(&c);
-        let data = |seq, base| Message { seq: Some(seq), base, ack: 0, values: vec![seq] };
+        let data = |seq, base| Message {
+            seq: Some(seq),
+            base,
+            ack: 0,
+            values: vec![seq],
+        };
         assert!(l.receive(ms(0), &c, &data(1, 1)));
         assert!(l.receive(ms(0), &c, &data(3, 1)));
         assert!(!l.receive(ms(0), &c, &data(3, 1)), "duplicate");
@@ -246,7 +282,15 @@ mod tests {
         l.poll(ms(100), &c, &mut out);
         assert!(out.is_empty(), "ack waits for data to ride on");
         l.poll(ms(500), &c, &mut out);
-        assert_eq!(out, vec![Message { seq: None, base: 1, ack: 4, values: vec![] }]);
+        assert_eq!(
+            out,
+            vec![Message {
+                seq: None,
+                base: 1,
+                ack: 4,
+                values: vec![]
+            }]
+        );
         assert!(l.idle());
     }
 
@@ -254,7 +298,16 @@ mod tests {
     fn data_carries_the_owed_ack() {
         let c = cfg();
         let mut l: Link<u64> = Link::new(&c);
-        l.receive(ms(0), &c, &Message { seq: Some(1), base: 1, ack: 0, values: vec![9] });
+        l.receive(
+            ms(0),
+            &c,
+            &Message {
+                seq: Some(1),
+                base: 1,
+                ack: 0,
+                values: vec![9],
+            },
+        );
         l.enqueue(5);
         let mut out = vec![];
         l.poll(ms(10), &c, &mut out);

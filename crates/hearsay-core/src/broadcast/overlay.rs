@@ -83,8 +83,10 @@ fn symmetric(topo: &BTreeMap<Peer, Vec<Peer>>, me: Peer, members: &[Peer]) -> BT
 /// Breadth-first spanning forest over the symmetric topology, rooted at the
 /// first member (then at the first unreached member, and so on).
 fn spanning_tree(topo: &BTreeMap<Peer, Vec<Peer>>, me: Peer, members: &[Peer]) -> Vec<Peer> {
-    let adj: BTreeMap<Peer, BTreeSet<Peer>> =
-        members.iter().map(|&m| (m, symmetric(topo, m, members))).collect();
+    let adj: BTreeMap<Peer, BTreeSet<Peer>> = members
+        .iter()
+        .map(|&m| (m, symmetric(topo, m, members)))
+        .collect();
     let mut parent: BTreeMap<Peer, Option<Peer>> = BTreeMap::new();
     for &root in members {
         if parent.contains_key(&root) {
@@ -127,7 +129,10 @@ mod tests {
         while let Some(u) = stack.pop() {
             for v in neighbours(overlay, u, &m, topo) {
                 // Links must be symmetric too.
-                assert!(neighbours(overlay, v, &m, topo).contains(&u), "{overlay}: {u}->{v} one-way");
+                assert!(
+                    neighbours(overlay, v, &m, topo).contains(&u),
+                    "{overlay}: {u}->{v} one-way"
+                );
                 if seen.insert(v) {
                     stack.push(v);
                 }

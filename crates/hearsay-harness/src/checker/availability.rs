@@ -20,15 +20,27 @@ impl std::str::FromStr for Availability {
         }
         match s.parse::<f64>() {
             Ok(a) if (0.0..=1.0).contains(&a) => Ok(Availability::AtLeast(a)),
-            _ => Err(format!("--availability must be `total` or a number between 0 and 1, not {s:?}")),
+            _ => Err(format!(
+                "--availability must be `total` or a number between 0 and 1, not {s:?}"
+            )),
         }
     }
 }
 
 pub fn ok_fraction(history: &History) -> f32 {
-    let invoked = history.client_ops().filter(|o| o.kind == OpType::Invoke).count();
-    let ok = history.client_ops().filter(|o| o.kind == OpType::Ok).count();
-    if invoked == 0 { 1.0 } else { ok as f32 / invoked as f32 }
+    let invoked = history
+        .client_ops()
+        .filter(|o| o.kind == OpType::Invoke)
+        .count();
+    let ok = history
+        .client_ops()
+        .filter(|o| o.kind == OpType::Ok)
+        .count();
+    if invoked == 0 {
+        1.0
+    } else {
+        ok as f32 / invoked as f32
+    }
 }
 
 pub fn check(history: &History, wanted: Option<Availability>) -> Edn {
@@ -38,5 +50,8 @@ pub fn check(history: &History, wanted: Option<Availability>) -> Edn {
         Some(Availability::Total) => f >= 1.0,
         Some(Availability::AtLeast(a)) => f64::from(f) >= a,
     };
-    map([("valid?", Edn::Bool(valid)), ("ok-fraction", Edn::Float32(f))])
+    map([
+        ("valid?", Edn::Bool(valid)),
+        ("ok-fraction", Edn::Float32(f)),
+    ])
 }

@@ -21,8 +21,15 @@ pub fn check(history: &History) -> Edn {
         .into_iter()
         .map(|(class, ops)| {
             let example = history.get(ops[0]).map_or(Edn::Nil, |o| o.to_edn());
-            map([("count", Edn::from(ops.len())), ("class", Edn::Symbol(class.to_string())), ("example", example)])
+            map([
+                ("count", Edn::from(ops.len())),
+                ("class", Edn::Symbol(class.to_string())),
+                ("example", example),
+            ])
         })
         .collect();
-    map([("valid?", Edn::Bool(true)), ("exceptions", Edn::Vector(list))])
+    map([
+        ("valid?", Edn::Bool(true)),
+        ("exceptions", Edn::Vector(list)),
+    ])
 }

@@ -56,7 +56,9 @@ impl Validity {
 
 /// The full results map, in the order Maelstrom prints it.
 pub fn compose(parts: Vec<(&'static str, Edn)>) -> (Edn, Validity) {
-    let valid = parts.iter().fold(Validity::True, |v, (_, r)| v.merge(Validity::of(r)));
+    let valid = parts
+        .iter()
+        .fold(Validity::True, |v, (_, r)| v.merge(Validity::of(r)));
     let mut entries: Vec<(&str, Edn)> = parts;
     entries.push(("valid?", valid.edn()));
     (map(entries), valid)
@@ -65,7 +67,11 @@ pub fn compose(parts: Vec<(&'static str, Edn)>) -> (Edn, Validity) {
 /// `:perf` and `:timeline` only render plots and pages; they never fail.
 pub fn perf() -> Edn {
     let ok = || map([("valid?", Edn::Bool(true))]);
-    map([("latency-graph", ok()), ("rate-graph", ok()), ("valid?", Edn::Bool(true))])
+    map([
+        ("latency-graph", ok()),
+        ("rate-graph", ok()),
+        ("valid?", Edn::Bool(true)),
+    ])
 }
 
 pub fn timeline() -> Edn {
@@ -82,7 +88,10 @@ mod tests {
         assert_eq!(True.merge(Unknown), Unknown);
         assert_eq!(Unknown.merge(False), False);
         assert_eq!(True.merge(True), True);
-        let (m, v) = compose(vec![("a", map([("valid?", Edn::Bool(true))])), ("b", map([("valid?", kw("unknown"))]))]);
+        let (m, v) = compose(vec![
+            ("a", map([("valid?", Edn::Bool(true))])),
+            ("b", map([("valid?", kw("unknown"))])),
+        ]);
         assert_eq!(v, Unknown);
         assert_eq!(m.get("valid?"), Some(&kw("unknown")));
         assert_eq!(v.exit_code(), 2);

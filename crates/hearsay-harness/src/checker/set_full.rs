@@ -48,9 +48,10 @@ pub fn elements(history: &History, add_f: &str) -> Vec<ElementResult> {
         } else if op.f == "read" && op.kind == OpType::Ok {
             let Some(inv) = op.invocation else { continue };
             let seen: HashSet<i64> = match &op.value {
-                Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
-                    items.iter().filter_map(|x| if let Edn::Int(i) = x { Some(*i) } else { None }).collect()
-                }
+                Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => items
+                    .iter()
+                    .filter_map(|x| if let Edn::Int(i) = x { Some(*i) } else { None })
+                    .collect(),
                 _ => HashSet::new(),
             };
             for (v, e) in elements.iter_mut() {
@@ -86,7 +87,14 @@ pub fn elements(history: &History, add_f: &str) -> Vec<ElementResult> {
             } else {
                 Outcome::NeverRead
             };
-            ElementResult { element, outcome, stable_latency, lost_latency, known: e.known, last_absent: e.last_absent }
+            ElementResult {
+                element,
+                outcome,
+                stable_latency,
+                lost_latency,
+                known: e.known,
+                last_absent: e.last_absent,
+            }
         })
         .collect()
 }
@@ -113,7 +121,11 @@ pub fn quantiles_edn(values: &[i64]) -> Option<Edn> {
         Edn::Map(
             qs.into_iter()
                 .map(|(q, v)| {
-                    let key = if q.fract() == 0.0 { Edn::Int(q as i64) } else { Edn::Float(q) };
+                    let key = if q.fract() == 0.0 {
+                        Edn::Int(q as i64)
+                    } else {
+                        Edn::Float(q)
+                    };
                     (key, Edn::Int(v))
                 })
                 .collect(),
@@ -128,15 +140,19 @@ pub fn check(history: &History, add_f: &str) -> Edn {
     let lost: Vec<i64> = of(Outcome::Lost).map(|r| r.element).collect();
     let never: Vec<i64> = of(Outcome::NeverRead).map(|r| r.element).collect();
     let stable_count = of(Outcome::Stable).count();
-    let stale: Vec<&ElementResult> = of(Outcome::Stable).filter(|r| r.stable_latency.unwrap_or(0) > 0).collect();
+    let stale: Vec<&ElementResult> = of(Outcome::Stable)
+        .filter(|r| r.stable_latency.unwrap_or(0) > 0)
+        .collect();
     // sort-by latency, then reverse: ties end up in descending element order.
     let mut worst: Vec<&ElementResult> = stale.clone();
     worst.sort_by_key(|r| (r.stable_latency, r.element));
     worst.reverse();
     worst.truncate(8);
-    let op_edn = |i: Option<usize>| i.and_then(|i| history.get(i)).map_or(Edn::Nil, |o: &Op| {
-        o.to_edn_as(if o.f == add_f { "add" } else { o.f })
-    });
+    let op_edn = |i: Option<usize>| {
+        i.and_then(|i| history.get(i)).map_or(Edn::Nil, |o: &Op| {
+            o.to_edn_as(if o.f == add_f { "add" } else { o.f })
+        })
+    };
     let worst_edn = worst
         .iter()
         .map(|r| {
@@ -168,7 +184,10 @@ pub fn check(history: &History, add_f: &str) -> Edn {
         ("lost", ints(&lost)),
         ("stable-count", Edn::from(stable_count)),
         ("stale-count", Edn::from(stale.len())),
-        ("stale", ints(&stale.iter().map(|r| r.element).collect::<Vec<_>>())),
+        (
+            "stale",
+            ints(&stale.iter().map(|r| r.element).collect::<Vec<_>>()),
+        ),
         ("never-read-count", Edn::from(never.len())),
     ];
     if let Some(q) = quantiles_edn(&stable_lat) {
@@ -196,7 +215,10 @@ mod tests {
 
     impl H {
         fn new() -> H {
-            H { h: History::default(), open: BTreeMap::new() }
+            H {
+                h: History::default(),
+                open: BTreeMap::new(),
+            }
         }
         fn invoke(&mut self, p: u64, t_ms: u64, f: &'static str, value: Edn) {
             let i = self.h.push(op(p, t_ms, OpType::Invoke, f, value, None));
@@ -212,11 +234,24 @@ mod tests {
         }
         fn read(&mut self, p: u64, t: u64, seen: &[i64]) {
             self.invoke(p, t, "read", Edn::Nil);
-            self.complete(p, t, OpType::Ok, "read", Edn::Vector(seen.iter().map(|&i| Edn::Int(i)).collect()));
+            self.complete(
+                p,
+                t,
+                OpType::Ok,
+                "read",
+                Edn::Vector(seen.iter().map(|&i| Edn::Int(i)).collect()),
+            );
         }
     }
 
-    fn op(p: u64, t_ms: u64, kind: OpType, f: &'static str, value: Edn, invocation: Option<usize>) -> Op {
+    fn op(
+        p: u64,
+        t_ms: u64,
+        kind: OpType,
+        f: &'static str,
+        value: Edn,
+        invocation: Option<usize>,
+    ) -> Op {
         Op {
             index: 0,
             time: t_ms * 1_000_000,
@@ -295,7 +330,10 @@ mod tests {
     fn quantiles_use_floor_index() {
         let q = quantiles(&[5, 1, 4, 2, 3, 6]).unwrap();
         assert_eq!(q, vec![(0.0, 1), (0.5, 4), (0.95, 6), (0.99, 6), (1.0, 6)]);
-        assert_eq!(quantiles_edn(&[7]).unwrap().compact(), "{0 7, 0.5 7, 0.95 7, 0.99 7, 1 7}");
+        assert_eq!(
+            quantiles_edn(&[7]).unwrap().compact(),
+            "{0 7, 0.5 7, 0.95 7, 0.99 7, 1 7}"
+        );
         let hundred: Vec<i64> = (0..100).collect();
         assert_eq!(quantiles(&hundred).unwrap()[2], (0.95, 95));
     }

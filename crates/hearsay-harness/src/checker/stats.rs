@@ -44,7 +44,10 @@ pub fn check(history: &History) -> Edn {
     }
     let valid = by_f.values().all(|t| t.ok > 0);
     let mut m = all.edn(valid);
-    let by = by_f.iter().map(|(f, t)| (kw(f), map(t.edn(t.ok > 0)))).collect();
+    let by = by_f
+        .iter()
+        .map(|(f, t)| (kw(f), map(t.edn(t.ok > 0))))
+        .collect();
     m.push(("by-f", Edn::Map(by)));
     map(m)
 }

@@ -32,7 +32,9 @@ pub struct Journal {
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Journal").field("stats", &self.stats).finish()
+        f.debug_struct("Journal")
+            .field("stats", &self.stats)
+            .finish()
     }
 }
 
@@ -49,7 +51,13 @@ pub(crate) enum Event {
 
 impl Journal {
     pub fn new(sink: Option<Box<dyn Write + Send>>, log_send: bool, log_recv: bool) -> Self {
-        Journal { stats: NetStats::default(), sink, log_send, log_recv, write_errors: 0 }
+        Journal {
+            stats: NetStats::default(),
+            sink,
+            log_send,
+            log_recv,
+            write_errors: 0,
+        }
     }
 
     pub fn stats(&self) -> NetStats {
@@ -67,7 +75,11 @@ impl Journal {
         client: bool,
         body: &RawValue,
     ) {
-        let part = if client { &mut self.stats.clients } else { &mut self.stats.servers };
+        let part = if client {
+            &mut self.stats.clients
+        } else {
+            &mut self.stats.servers
+        };
         let (kind, log) = match event {
             Event::Send => {
                 part.send += 1;

@@ -21,7 +21,9 @@ impl FromStr for LatencyDist {
             "constant" => Ok(LatencyDist::Constant),
             "uniform" => Ok(LatencyDist::Uniform),
             "exponential" => Ok(LatencyDist::Exponential),
-            _ => Err(format!("unknown latency distribution {s:?}: must be constant, uniform, or exponential")),
+            _ => Err(format!(
+                "unknown latency distribution {s:?}: must be constant, uniform, or exponential"
+            )),
         }
     }
 }
@@ -77,14 +79,23 @@ mod tests {
     #[test]
     fn draws_have_the_right_shape() {
         let mut rng = child(1, "latency");
-        let c = Latency { mean_ms: 100, dist: LatencyDist::Constant };
+        let c = Latency {
+            mean_ms: 100,
+            dist: LatencyDist::Constant,
+        };
         assert_eq!(c.sample(&mut rng), 100);
-        let u = Latency { mean_ms: 100, dist: LatencyDist::Uniform };
+        let u = Latency {
+            mean_ms: 100,
+            dist: LatencyDist::Uniform,
+        };
         let draws: Vec<u64> = (0..20_000).map(|_| u.sample(&mut rng)).collect();
         assert!(draws.iter().all(|&d| d < 200));
         let mean = draws.iter().sum::<u64>() as f64 / draws.len() as f64;
         assert!((mean - 99.5).abs() < 2.0, "uniform mean {mean}");
-        let e = Latency { mean_ms: 100, dist: LatencyDist::Exponential };
+        let e = Latency {
+            mean_ms: 100,
+            dist: LatencyDist::Exponential,
+        };
         let mean = (0..20_000).map(|_| e.sample(&mut rng)).sum::<u64>() as f64 / 20_000.0;
         // Truncation to whole ms lowers the mean by about half a millisecond.
         assert!((mean - 99.5).abs() < 4.0, "exponential mean {mean}");
@@ -92,8 +103,29 @@ mod tests {
 
     #[test]
     fn zero_mean_is_only_valid_for_constant() {
-        assert!(Latency { mean_ms: 0, dist: LatencyDist::Constant }.validate().is_ok());
-        assert!(Latency { mean_ms: 0, dist: LatencyDist::Uniform }.validate().is_err());
-        assert!(Latency { mean_ms: 0, dist: LatencyDist::Exponential }.validate().is_err());
+        assert!(
+            Latency {
+                mean_ms: 0,
+                dist: LatencyDist::Constant
+            }
+            .validate()
+            .is_ok()
+        );
+        assert!(
+            Latency {
+                mean_ms: 0,
+                dist: LatencyDist::Uniform
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Latency {
+                mean_ms: 0,
+                dist: LatencyDist::Exponential
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

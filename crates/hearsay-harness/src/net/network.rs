@@ -115,7 +115,11 @@ impl Network {
         self.lookup.insert(name.clone(), a);
         self.names.push(name);
         self.client.push(client);
-        self.queues.push(Some(Queue { waiting: BinaryHeap::new(), head: None, accepting }));
+        self.queues.push(Some(Queue {
+            waiting: BinaryHeap::new(),
+            head: None,
+            accepting,
+        }));
         a
     }
 
@@ -154,28 +158,69 @@ impl Network {
     }
 
     /// Sends by name, as a node's stdout does.
-    pub fn send_named(&mut self, now: u64, src: &str, dest: &str, body: Box<RawValue>) -> Result<u64, NetError> {
-        let s = self.addr(src).ok_or_else(|| NetError::UnknownSrc(src.to_string()))?;
-        let d = self.addr(dest).ok_or_else(|| NetError::UnknownDest(dest.to_string()))?;
+    pub fn send_named(
+        &mut self,
+        now: u64,
+        src: &str,
+        dest: &str,
+        body: Box<RawValue>,
+    ) -> Result<u64, NetError> {
+        let s = self
+            .addr(src)
+            .ok_or_else(|| NetError::UnknownSrc(src.to_string()))?;
+        let d = self
+            .addr(dest)
+            .ok_or_else(|| NetError::UnknownDest(dest.to_string()))?;
         self.send(now, s, d, body)
     }
 
     /// Journals the send and enqueues the message; returns its id.
-    pub fn send(&mut self, now: u64, src: Addr, dest: Addr, body: Box<RawValue>) -> Result<u64, NetError> {
+    pub fn send(
+        &mut self,
+        now: u64,
+        src: Addr,
+        dest: Addr,
+        body: Box<RawValue>,
+    ) -> Result<u64, NetError> {
         if !self.open(src) {
-            return Err(NetError::UnknownSrc(self.names.get(src.0 as usize).cloned().unwrap_or_default()));
+            return Err(NetError::UnknownSrc(
+                self.names.get(src.0 as usize).cloned().unwrap_or_default(),
+            ));
         }
         if !self.open(dest) {
-            return Err(NetError::UnknownDest(self.names.get(dest.0 as usize).cloned().unwrap_or_default()));
+            return Err(NetError::UnknownDest(
+                self.names.get(dest.0 as usize).cloned().unwrap_or_default(),
+            ));
         }
         let client = self.is_client(src) || self.is_client(dest);
-        let latency_ms = if client { 0 } else { self.latency.sample(&mut self.rng) };
+        let latency_ms = if client {
+            0
+        } else {
+            self.latency.sample(&mut self.rng)
+        };
         let id = self.next_id;
         self.next_id += 1;
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.journal.record(Event::Send, now, id, &self.names[src.0 as usize], &self.names[dest.0 as usize], client, &body);
-        let pending = Pending { deadline: now + latency_ms * MS, seq, env: Envelope { id, src, dest, body } };
+        self.journal.record(
+            Event::Send,
+            now,
+            id,
+            &self.names[src.0 as usize],
+            &self.names[dest.0 as usize],
+            client,
+            &body,
+        );
+        let pending = Pending {
+            deadline: now + latency_ms * MS,
+            seq,
+            env: Envelope {
+                id,
+                src,
+                dest,
+                body,
+            },
+        };
         if let Some(q) = self.queues[dest.0 as usize].as_mut() {
             q.waiting.push(Reverse(pending));
         }
@@ -185,7 +230,9 @@ impl Network {
 
     /// If `dest` is idle and accepting, takes its next deliverable message.
     fn take_head(&mut self, dest: Addr) {
-        let Some(q) = self.queues[dest.0 as usize].as_mut() else { return };
+        let Some(q) = self.queues[dest.0 as usize].as_mut() else {
+            return;
+        };
         if q.head.is_some() || !q.accepting {
             return;
         }
@@ -208,7 +255,9 @@ impl Network {
             }
             self.wake.pop();
             let dest = Addr(dest);
-            let Some(q) = self.queues[dest.0 as usize].as_mut() else { continue };
+            let Some(q) = self.queues[dest.0 as usize].as_mut() else {
+                continue;
+            };
             if q.head.as_ref().is_none_or(|h| h.seq != seq) {
                 continue;
             }
@@ -220,7 +269,15 @@ impl Network {
             }
             let env = p.env;
             let client = self.is_client(env.src) || self.is_client(dest);
-            self.journal.record(Event::Recv, now, env.id, &self.names[env.src.0 as usize], &self.names[dest.0 as usize], client, &env.body);
+            self.journal.record(
+                Event::Recv,
+                now,
+                env.id,
+                &self.names[env.src.0 as usize],
+                &self.names[dest.0 as usize],
+                client,
+                &env.body,
+            );
             self.take_head(dest);
             return Some(env);
         }
@@ -281,7 +338,15 @@ mod tests {
 
     fn net(latency_ms: u64) -> Network {
         let names: Vec<String> = (0..3).map(|i| format!("n{i}")).collect();
-        Network::new(&names, Latency { mean_ms: latency_ms, dist: LatencyDist::Constant }, child(1, "net"), Journal::default())
+        Network::new(
+            &names,
+            Latency {
+                mean_ms: latency_ms,
+                dist: LatencyDist::Constant,
+            },
+            child(1, "net"),
+            Journal::default(),
+        )
     }
 
     #[test]
@@ -299,7 +364,15 @@ mod tests {
         let b = n.pop_due(100 * MS).unwrap();
         assert_eq!((a.id, b.id), (0, 1));
         let s = n.journal().stats();
-        assert_eq!((s.servers.send, s.servers.recv, s.clients.send, s.clients.recv), (1, 1, 1, 1));
+        assert_eq!(
+            (
+                s.servers.send,
+                s.servers.recv,
+                s.clients.send,
+                s.clients.recv
+            ),
+            (1, 1, 1, 1)
+        );
     }
 
     #[test]
@@ -333,7 +406,10 @@ mod tests {
         n.set_accepting(c, true);
         assert_eq!(n.pop_due(10).unwrap().body.get(), "2");
         n.close(c);
-        assert_eq!(n.send_named(20, "n0", "c0", raw("3")), Err(NetError::UnknownDest("c0".into())));
+        assert_eq!(
+            n.send_named(20, "n0", "c0", raw("3")),
+            Err(NetError::UnknownDest("c0".into()))
+        );
         assert_eq!(n.open_client(), Addr(4));
         assert_eq!(n.name(Addr(4)), "c1");
     }

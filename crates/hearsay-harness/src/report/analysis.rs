@@ -29,8 +29,10 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
     ]);
     let lag_ms: Vec<i64> = run.lag_ns.iter().map(|&n| (n / 1_000) as i64).collect();
     let lag = set_full::quantiles(&lag_ms).map(|qs| {
-        let m: serde_json::Map<String, Value> =
-            qs.into_iter().map(|(q, us)| (format!("{q}"), json!(us as f64 / 1000.0))).collect();
+        let m: serde_json::Map<String, Value> = qs
+            .into_iter()
+            .map(|(q, us)| (format!("{q}"), json!(us as f64 / 1000.0)))
+            .collect();
         Value::Object(m)
     });
     let extras = json!({
@@ -42,5 +44,9 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
         "dropped-by-partitions": run.dropped_by_partitions,
         "warnings": run.warnings.iter().map(|w| json!({"time-ms": w.time_ns / 1_000_000, "node": w.node, "text": w.text})).collect::<Vec<_>>(),
     });
-    Analysis { results, valid, extras }
+    Analysis {
+        results,
+        valid,
+        extras,
+    }
 }

@@ -28,9 +28,18 @@ pub fn create_run_dir(store: &Path, workload: &str) -> Result<PathBuf> {
     }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for (link, target) in [
-        (store.join("latest"), Path::new(workload).join(dir.file_name().unwrap_or_default())),
-        (store.join("current"), Path::new(workload).join(dir.file_name().unwrap_or_default())),
-        (store.join(workload).join("latest"), PathBuf::from(dir.file_name().unwrap_or_default())),
+        (
+            store.join("latest"),
+            Path::new(workload).join(dir.file_name().unwrap_or_default()),
+        ),
+        (
+            store.join("current"),
+            Path::new(workload).join(dir.file_name().unwrap_or_default()),
+        ),
+        (
+            store.join(workload).join("latest"),
+            PathBuf::from(dir.file_name().unwrap_or_default()),
+        ),
     ] {
         let _ = fs::remove_file(&link);
         // Relative links keep the store movable; a failure here is cosmetic.
@@ -57,6 +66,9 @@ pub fn write_results(dir: &Path, a: &Analysis) -> Result<()> {
     if let serde_json::Value::Object(m) = &mut json {
         m.insert("hearsay".into(), a.extras.clone());
     }
-    fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )?;
     Ok(())
 }

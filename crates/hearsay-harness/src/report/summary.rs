@@ -44,7 +44,11 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
         if let Some(Edn::Map(by_f)) = st.get("by-f") {
             for (f, v) in by_f {
                 if v.get("valid?") == Some(&Edn::Bool(false)) {
-                    let _ = writeln!(s, "                  {} never succeeded: the stats checker fails the test", f.compact());
+                    let _ = writeln!(
+                        s,
+                        "                  {} never succeeded: the stats checker fails the test",
+                        f.compact()
+                    );
                 }
             }
         }
@@ -62,7 +66,9 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
     if let Some(lat) = w.and_then(|w| w.get("stable-latencies")) {
         let q = |k: &str| {
             if let Edn::Map(m) = lat {
-                m.iter().find(|(key, _)| key.compact() == k).and_then(|(_, v)| int(Some(v)))
+                m.iter()
+                    .find(|(key, _)| key.compact() == k)
+                    .and_then(|(_, v)| int(Some(v)))
             } else {
                 None
             }
@@ -86,18 +92,29 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
             lost,
             num(w.get("attempt-count")),
             num(w.get("never-read-count")),
-            if lost > 0 { format!(": {}", w.get("lost").map(Edn::compact).unwrap_or_default()) } else { String::new() }
+            if lost > 0 {
+                format!(": {}", w.get("lost").map(Edn::compact).unwrap_or_default())
+            } else {
+                String::new()
+            }
         );
     }
     if let Some(Edn::Vector(xs)) = r.get("exceptions").and_then(|e| e.get("exceptions")) {
         let total: i64 = xs.iter().filter_map(|x| int(x.get("count"))).sum();
-        let _ = writeln!(s, "  exceptions      {total} ops crashed (indeterminate); see :exceptions in results.edn");
+        let _ = writeln!(
+            s,
+            "  exceptions      {total} ops crashed (indeterminate); see :exceptions in results.edn"
+        );
         if let Some(Edn::Map(ex)) = xs.first().and_then(|x| x.get("example")) {
             for (k, v) in ex {
                 if k.compact() == ":error" {
                     let text = v.compact();
                     let short: String = text.chars().take(240).collect();
-                    let _ = writeln!(s, "                  e.g. {short}{}", if text.len() > 240 { "..." } else { "" });
+                    let _ = writeln!(
+                        s,
+                        "                  e.g. {short}{}",
+                        if text.len() > 240 { "..." } else { "" }
+                    );
                 }
             }
         }
@@ -109,12 +126,29 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
             lag["0.5"], lag["0.99"], lag["1"]
         );
     }
-    if let Some(ws) = a.extras.get("warnings").and_then(|w| w.as_array()).filter(|w| !w.is_empty()) {
+    if let Some(ws) = a
+        .extras
+        .get("warnings")
+        .and_then(|w| w.as_array())
+        .filter(|w| !w.is_empty())
+    {
         for wv in ws {
-            let _ = writeln!(s, "  WARNING         {}", wv["text"].as_str().unwrap_or_default());
+            let _ = writeln!(
+                s,
+                "  WARNING         {}",
+                wv["text"].as_str().unwrap_or_default()
+            );
         }
     }
-    let _ = writeln!(s, "  seed            {} (rerun with --seed {})", cfg.seed, cfg.seed);
-    let _ = writeln!(s, "  report          {}/results.edn (also results.json, history.txt, node-logs/)", dir.display());
+    let _ = writeln!(
+        s,
+        "  seed            {} (rerun with --seed {})",
+        cfg.seed, cfg.seed
+    );
+    let _ = writeln!(
+        s,
+        "  report          {}/results.edn (also results.json, history.txt, node-logs/)",
+        dir.display()
+    );
     s
 }

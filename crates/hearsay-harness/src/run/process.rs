@@ -60,8 +60,13 @@ pub fn run(cfg: TestConfig, dir: &Path, hooks: Hooks<'_>) -> Result<RunResult> {
     let logs = dir.join("node-logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let journal = if cfg.journal {
-        let f = File::create(dir.join("net-journal.jsonl")).context("creating net-journal.jsonl")?;
-        Journal::new(Some(Box::new(BufWriter::with_capacity(1 << 20, f))), cfg.log_net_send, cfg.log_net_recv)
+        let f =
+            File::create(dir.join("net-journal.jsonl")).context("creating net-journal.jsonl")?;
+        Journal::new(
+            Some(Box::new(BufWriter::with_capacity(1 << 20, f))),
+            cfg.log_net_send,
+            cfg.log_net_recv,
+        )
     } else {
         Journal::new(None, cfg.log_net_send, cfg.log_net_recv)
     };
@@ -108,7 +113,12 @@ pub fn run(cfg: TestConfig, dir: &Path, hooks: Hooks<'_>) -> Result<RunResult> {
 }
 
 /// The main loop; returns the last time it saw (ns since its origin).
-fn drive(run: &mut TestRun, nodes: &mut [Node], rx: &Receiver<Event>, hooks: Hooks<'_>) -> Result<u64> {
+fn drive(
+    run: &mut TestRun,
+    nodes: &mut [Node],
+    rx: &Receiver<Event>,
+    hooks: Hooks<'_>,
+) -> Result<u64> {
     let origin = Instant::now();
     let now = || origin.elapsed().as_nanos() as u64;
     run.start(now());
@@ -191,22 +201,36 @@ fn spawn(cfg: &TestConfig, i: usize, name: &str, logs: &Path, tx: Sender<Event>)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = cmd.spawn().with_context(|| format!("could not start node {name} ({})", cfg.bin.display()))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("could not start node {name} ({})", cfg.bin.display()))?;
     let stdout = child.stdout.take().context("node stdout")?;
     let stderr = child.stderr.take().context("node stderr")?;
     let stdin = child.stdin.take().context("node stdin")?;
     let log_path = logs.join(format!("{name}.log"));
-    let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let log =
+        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let stdout_tail: Tail = Arc::default();
     let stderr_tail: Tail = Arc::default();
     let stderr_done = Arc::new(AtomicBool::new(false));
     let (in_tx, in_rx) = unbounded::<String>();
     let mut threads = Vec::new();
     let tail = stdout_tail.clone();
-    threads.push(thread(format!("{name} stdout"), move || read_stdout(i, stdout, tail, tx))?);
-    let (tail, done, echo, node) = (stderr_tail.clone(), stderr_done.clone(), cfg.log_stderr, name.to_string());
-    threads.push(thread(format!("{name} stderr"), move || read_stderr(&node, stderr, log, tail, done, echo))?);
-    threads.push(thread(format!("{name} stdin"), move || write_stdin(stdin, in_rx))?);
+    threads.push(thread(format!("{name} stdout"), move || {
+        read_stdout(i, stdout, tail, tx)
+    })?);
+    let (tail, done, echo, node) = (
+        stderr_tail.clone(),
+        stderr_done.clone(),
+        cfg.log_stderr,
+        name.to_string(),
+    );
+    threads.push(thread(format!("{name} stderr"), move || {
+        read_stderr(&node, stderr, log, tail, done, echo)
+    })?);
+    threads.push(thread(format!("{name} stdin"), move || {
+        write_stdin(stdin, in_rx)
+    })?);
     Ok(Node {
         child,
         stdin: Some(in_tx),
@@ -220,7 +244,10 @@ fn spawn(cfg: &TestConfig, i: usize, name: &str, logs: &Path, tx: Sender<Event>)
 }
 
 fn thread(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(name).spawn(f).context("spawning an IO thread")
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .context("spawning an IO thread")
 }
 
 fn push_tail(tail: &Tail, line: &str) {
@@ -253,7 +280,14 @@ fn read_stdout(i: usize, stdout: impl Read, tail: Tail, tx: Sender<Event>) {
     let _ = tx.send(Event::StdoutClosed(i));
 }
 
-fn read_stderr(node: &str, stderr: impl Read, log: File, tail: Tail, done: Arc<AtomicBool>, echo: bool) {
+fn read_stderr(
+    node: &str,
+    stderr: impl Read,
+    log: File,
+    tail: Tail,
+    done: Arc<AtomicBool>,
+    echo: bool,
+) {
     let mut log = BufWriter::new(log);
     let mut r = BufReader::new(stderr);
     let mut buf = Vec::new();
@@ -282,10 +316,16 @@ fn read_stderr(node: &str, stderr: impl Read, log: File, tail: Tail, done: Arc<A
 fn write_stdin(stdin: ChildStdin, rx: Receiver<String>) {
     let mut w = BufWriter::new(stdin);
     while let Ok(line) = rx.recv() {
-        let mut ok = w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n")).is_ok();
+        let mut ok = w
+            .write_all(line.as_bytes())
+            .and_then(|_| w.write_all(b"\n"))
+            .is_ok();
         // Write whatever else is queued before flushing once.
         for more in rx.try_iter().take(256) {
-            ok &= w.write_all(more.as_bytes()).and_then(|_| w.write_all(b"\n")).is_ok();
+            ok &= w
+                .write_all(more.as_bytes())
+                .and_then(|_| w.write_all(b"\n"))
+                .is_ok();
         }
         if !ok || w.flush().is_err() {
             // The node closed its stdin or died; the exit check reports it.
@@ -308,7 +348,11 @@ fn crash_report(n: &Node, status: std::process::ExitStatus) -> String {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let join = |t: &Tail| t.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default();
+    let join = |t: &Tail| {
+        t.lock()
+            .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    };
     format!(
         "with {status}. Before crashing, it wrote to STDOUT:\n\n{}\n\nAnd to STDERR:\n\n{}\n\nFull STDERR logs are available in {}",
         join(&n.stdout_tail),
@@ -321,7 +365,10 @@ fn kill_all(nodes: &mut [Node]) {
     for n in nodes.iter_mut() {
         if let Ok(pid) = i32::try_from(n.child.id()) {
             // The whole group: the node and anything it spawned.
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         let _ = n.child.kill();
         let _ = n.child.wait();

@@ -9,8 +9,14 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub enum Purpose {
     Init,
-    Setup { schema: Schema },
-    Op { thread: usize, op: OpSpec, invocation: usize },
+    Setup {
+        schema: Schema,
+    },
+    Op {
+        thread: usize,
+        op: OpSpec,
+        invocation: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -61,7 +67,11 @@ fn crash(kind: &str, message: String) -> Outcome {
         kind: OpType::Info,
         value: None,
         error: Some(Edn::Str(format!("indeterminate: {message}"))),
-        exception: Some(Exception { class: CLASS.into(), kind: kind.into(), message }),
+        exception: Some(Exception {
+            class: CLASS.into(),
+            kind: kind.into(),
+            message,
+        }),
     }
 }
 
@@ -79,7 +89,11 @@ pub fn outcome(
     let Some(body) = reply else {
         return match policy {
             ErrorPolicy::WithErrors { .. } => Outcome {
-                kind: if idempotent(op.f) { OpType::Fail } else { OpType::Info },
+                kind: if idempotent(op.f) {
+                    OpType::Fail
+                } else {
+                    OpType::Info
+                },
                 value: None,
                 error: Some(kw("net-timeout")),
                 exception: None,
@@ -93,26 +107,54 @@ pub fn outcome(
         let text = body.get("text").map_or(Edn::Nil, Edn::from_json);
         return match policy {
             ErrorPolicy::WithErrors { .. } => Outcome {
-                kind: if definite || idempotent(op.f) { OpType::Fail } else { OpType::Info },
+                kind: if definite || idempotent(op.f) {
+                    OpType::Fail
+                } else {
+                    OpType::Info
+                },
                 value: None,
                 error: Some(Edn::Vector(vec![kw(name), text])),
                 exception: None,
             },
-            ErrorPolicy::AllInfo => crash("rpc-error", format!("RPC error {name} from {node}: {body}")),
+            ErrorPolicy::AllInfo => {
+                crash("rpc-error", format!("RPC error {name} from {node}: {body}"))
+            }
         };
     }
     match schema.check(body) {
-        Ok(()) => Outcome { kind: OpType::Ok, value: Some(ok_value(body)), error: None, exception: None },
-        Err(problems) => crash("malformed-rpc-response", malformed_message(node, request, schema, body, &problems)),
+        Ok(()) => Outcome {
+            kind: OpType::Ok,
+            value: Some(ok_value(body)),
+            error: None,
+            exception: None,
+        },
+        Err(problems) => crash(
+            "malformed-rpc-response",
+            malformed_message(node, request, schema, body, &problems),
+        ),
     }
 }
 
-pub fn malformed_message(node: &str, request: &Value, schema: &Schema, body: &Value, problems: &[String]) -> String {
-    let fields: Vec<String> = schema.fields.iter().map(|f| format!(":{} {:?}", f.name, f.ty)).collect();
+pub fn malformed_message(
+    node: &str,
+    request: &Value,
+    schema: &Schema,
+    body: &Value,
+    problems: &[String],
+) -> String {
+    let fields: Vec<String> = schema
+        .fields
+        .iter()
+        .map(|f| format!(":{} {:?}", f.name, f.ty))
+        .collect();
     format!(
         "Malformed RPC response. Maelstrom sent node {node} the following request: {request} And expected a response of the form: {{:type (eq {:?}){}, :in_reply_to Int, (optional-key :msg_id) Int}} ... but instead received {body} This is malformed because: {{{}}}",
         schema.reply_type,
-        if fields.is_empty() { String::new() } else { format!(", {}", fields.join(", ")) },
+        if fields.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", fields.join(", "))
+        },
         problems.join(", ")
     )
 }
@@ -123,19 +165,40 @@ mod tests {
     use crate::workload::{Field, FieldType};
     use serde_json::json;
 
-    const BOK: Schema = Schema { reply_type: "broadcast_ok", fields: &[] };
-    const ROK: Schema = Schema { reply_type: "read_ok", fields: &[Field { name: "messages", ty: FieldType::Array }] };
-    const POLICY: ErrorPolicy = ErrorPolicy::WithErrors { idempotent: &["read"] };
+    const BOK: Schema = Schema {
+        reply_type: "broadcast_ok",
+        fields: &[],
+    };
+    const ROK: Schema = Schema {
+        reply_type: "read_ok",
+        fields: &[Field {
+            name: "messages",
+            ty: FieldType::Array,
+        }],
+    };
+    const POLICY: ErrorPolicy = ErrorPolicy::WithErrors {
+        idempotent: &["read"],
+    };
 
     fn bcast() -> OpSpec {
-        OpSpec { f: "broadcast", value: Edn::Int(3), final_: false }
+        OpSpec {
+            f: "broadcast",
+            value: Edn::Int(3),
+            final_: false,
+        }
     }
     fn read() -> OpSpec {
-        OpSpec { f: "read", value: Edn::Nil, final_: false }
+        OpSpec {
+            f: "read",
+            value: Edn::Nil,
+            final_: false,
+        }
     }
 
     fn run(op: &OpSpec, schema: &Schema, reply: Option<Value>) -> Outcome {
-        outcome(POLICY, op, "n0", &json!({}), schema, reply.as_ref(), |b| Edn::from_json(b))
+        outcome(POLICY, op, "n0", &json!({}), schema, reply.as_ref(), |b| {
+            Edn::from_json(b)
+        })
     }
 
     #[test]
@@ -152,7 +215,10 @@ mod tests {
         assert_eq!(run(&bcast(), &BOK, e(13)).kind, OpType::Info);
         assert_eq!(run(&bcast(), &BOK, e(1000)).kind, OpType::Info);
         assert_eq!(run(&read(), &ROK, e(13)).kind, OpType::Fail);
-        assert_eq!(run(&bcast(), &BOK, e(10)).error.unwrap().compact(), r#"[:not-supported "no"]"#);
+        assert_eq!(
+            run(&bcast(), &BOK, e(10)).error.unwrap().compact(),
+            r#"[:not-supported "no"]"#
+        );
         // Error bodies may carry extra keys.
         let extra = Some(json!({"type":"error","in_reply_to":1,"code":11,"extra":true}));
         assert_eq!(run(&bcast(), &BOK, extra).kind, OpType::Fail);
@@ -160,12 +226,20 @@ mod tests {
 
     #[test]
     fn an_extra_key_in_broadcast_ok_makes_the_op_indeterminate_with_an_exception() {
-        let o = run(&bcast(), &BOK, Some(json!({"type":"broadcast_ok","in_reply_to":1,"note":"hi"})));
+        let o = run(
+            &bcast(),
+            &BOK,
+            Some(json!({"type":"broadcast_ok","in_reply_to":1,"note":"hi"})),
+        );
         assert_eq!(o.kind, OpType::Info);
         let x = o.exception.unwrap();
         assert_eq!(x.kind, "malformed-rpc-response");
         assert!(x.message.contains(":note disallowed-key"), "{}", x.message);
-        let ok = run(&bcast(), &BOK, Some(json!({"type":"broadcast_ok","in_reply_to":1,"msg_id":4})));
+        let ok = run(
+            &bcast(),
+            &BOK,
+            Some(json!({"type":"broadcast_ok","in_reply_to":1,"msg_id":4})),
+        );
         assert_eq!(ok.kind, OpType::Ok);
     }
 }

@@ -176,14 +176,26 @@ impl TestRun {
 
     /// Sends `init` to every node (call once, right after they are spawned).
     pub fn start(&mut self, now: u64) {
-        let ids: Vec<Value> = self.cfg.nodes.iter().map(|n| Value::from(n.as_str())).collect();
+        let ids: Vec<Value> = self
+            .cfg
+            .nodes
+            .iter()
+            .map(|n| Value::from(n.as_str()))
+            .collect();
         for (i, name) in self.cfg.nodes.clone().into_iter().enumerate() {
             let client = self.open_client();
             let mut body = Map::new();
             body.insert("type".into(), "init".into());
             body.insert("node_id".into(), name.into());
             body.insert("node_ids".into(), Value::Array(ids.clone()));
-            self.call(now, client, i, body, Purpose::Init, INIT_TIMEOUT.as_nanos() as u64);
+            self.call(
+                now,
+                client,
+                i,
+                body,
+                Purpose::Init,
+                INIT_TIMEOUT.as_nanos() as u64,
+            );
         }
         self.pending_setup = self.cfg.nodes.len();
         self.advance(now);
@@ -196,7 +208,10 @@ impl TestRun {
         }
         let name = self.cfg.nodes[node].clone();
         let sent = match line {
-            Ok(l) => self.net.send_named(now, &l.src, &l.dest, l.body).map_err(|e| e.to_string()),
+            Ok(l) => self
+                .net
+                .send_named(now, &l.src, &l.dest, l.body)
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = sent {
@@ -206,7 +221,11 @@ impl TestRun {
                 "{name} {e}. Maelstrom stops reading a node's STDOUT after such a line, so hearsay ignores everything {name} prints from now on."
             );
             tracing::warn!("{text}");
-            self.warnings.push(Warning { time_ns: now.saturating_sub(self.origin), node: name, text });
+            self.warnings.push(Warning {
+                time_ns: now.saturating_sub(self.origin),
+                node: name,
+                text,
+            });
         }
         self.advance(now);
     }
@@ -243,10 +262,18 @@ impl TestRun {
                 }
                 self.timeouts.pop();
                 let client = Addr(client);
-                let due = self.clients.get(&client).and_then(|c| c.call.as_ref()).is_some_and(|c| c.msg_id == msg_id);
+                let due = self
+                    .clients
+                    .get(&client)
+                    .and_then(|c| c.call.as_ref())
+                    .is_some_and(|c| c.msg_id == msg_id);
                 if due {
                     progressed = true;
-                    let call = self.clients.get_mut(&client).and_then(|c| c.call.take()).expect("checked");
+                    let call = self
+                        .clients
+                        .get_mut(&client)
+                        .and_then(|c| c.call.take())
+                        .expect("checked");
                     self.net.set_accepting(client, false);
                     self.resolve(now, client, call, None);
                 }
@@ -264,7 +291,10 @@ impl TestRun {
             return None;
         }
         let timeout = self.timeouts.peek().map(|Reverse((d, _, _))| *d);
-        [self.net.next_deadline(), timeout, self.wake].into_iter().flatten().min()
+        [self.net.next_deadline(), timeout, self.wake]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn drain_actions(&mut self) -> std::vec::Drain<'_, Action> {
@@ -323,28 +353,56 @@ impl TestRun {
         self.clients.remove(&a);
     }
 
-    fn call(&mut self, now: u64, client: Addr, node: usize, mut body: Map<String, Value>, purpose: Purpose, timeout_ns: u64) {
+    fn call(
+        &mut self,
+        now: u64,
+        client: Addr,
+        node: usize,
+        mut body: Map<String, Value>,
+        purpose: Purpose,
+        timeout_ns: u64,
+    ) {
         let c = self.clients.get_mut(&client).expect("open client");
         c.next_msg_id += 1;
         let msg_id = c.next_msg_id;
         body.insert("msg_id".into(), msg_id.into());
         let request = Value::Object(body);
         let raw = serde_json::value::to_raw_value(&request).expect("JSON values serialise");
-        c.call = Some(Call { msg_id, node, request, purpose });
-        self.net.send(now, client, Addr(node as u32), raw).expect("client and node are open");
+        c.call = Some(Call {
+            msg_id,
+            node,
+            request,
+            purpose,
+        });
+        self.net
+            .send(now, client, Addr(node as u32), raw)
+            .expect("client and node are open");
         self.net.set_accepting(client, true);
-        self.timeouts.push(Reverse((now + timeout_ns, client.0, msg_id)));
+        self.timeouts
+            .push(Reverse((now + timeout_ns, client.0, msg_id)));
     }
 
     fn deliver(&mut self, now: u64, env: Envelope) {
         if !self.net.is_client(env.dest) {
-            let line = envelope_line(env.id, self.net.name(env.src), self.net.name(env.dest), &env.body);
-            self.actions.push(Action::Deliver { node: env.dest.0 as usize, line });
+            let line = envelope_line(
+                env.id,
+                self.net.name(env.src),
+                self.net.name(env.dest),
+                &env.body,
+            );
+            self.actions.push(Action::Deliver {
+                node: env.dest.0 as usize,
+                line,
+            });
             return;
         }
         let body: Value = serde_json::from_str(env.body.get()).unwrap_or(Value::Null);
-        let Some(client) = self.clients.get_mut(&env.dest) else { return };
-        let Some(msg_id) = client.call.as_ref().map(|c| c.msg_id) else { return };
+        let Some(client) = self.clients.get_mut(&env.dest) else {
+            return;
+        };
+        let Some(msg_id) = client.call.as_ref().map(|c| c.msg_id) else {
+            return;
+        };
         // Clojure's `=`: the integer 3 matches, 3.0 and "3" do not.
         if body.get("in_reply_to").and_then(Value::as_u64) != Some(msg_id) {
             // Not the reply we wait for (late, duplicate, unsolicited): drop
@@ -443,14 +501,19 @@ impl TestRun {
                         self.nemesis_op(now, false);
                     }
                     tracing::info!("Waiting for recovery...");
-                    self.phase = Phase::Recovery { until: now + self.cfg.recovery.as_nanos() as u64 };
+                    self.phase = Phase::Recovery {
+                        until: now + self.cfg.recovery.as_nanos() as u64,
+                    };
                 } else {
                     self.phase = Phase::Done;
                 }
                 true
             }
             Phase::Recovery { until } if now >= until => {
-                let op = self.workload.final_op().expect("recovery implies a final phase");
+                let op = self
+                    .workload
+                    .final_op()
+                    .expect("recovery implies a final phase");
                 for thread in 0..self.cfg.concurrency {
                     if let Some(s) = self.sched.as_mut() {
                         s.busy(thread);
@@ -482,7 +545,14 @@ impl TestRun {
             self.setup_clients.push(client);
             if let Some((body, schema)) = self.workload.setup(&self.cfg.nodes[i]) {
                 self.pending_setup += 1;
-                self.call(now, client, i, body, Purpose::Setup { schema }, RPC_TIMEOUT.as_nanos() as u64);
+                self.call(
+                    now,
+                    client,
+                    i,
+                    body,
+                    Purpose::Setup { schema },
+                    RPC_TIMEOUT.as_nanos() as u64,
+                );
             }
         }
     }
@@ -491,7 +561,11 @@ impl TestRun {
         self.phase = Phase::Main;
         let n = self.cfg.nodes.len();
         self.workers = (0..self.cfg.concurrency)
-            .map(|i| Worker { node: i % n, process: i as u64, client: None })
+            .map(|i| Worker {
+                node: i % n,
+                process: i as u64,
+                client: None,
+            })
             .collect();
         let interval = self.cfg.partition.then_some(self.cfg.nemesis_interval);
         self.sched = Some(Schedule::new(
@@ -505,7 +579,9 @@ impl TestRun {
     }
 
     fn step_main(&mut self, now: u64) -> bool {
-        let Some(sched) = self.sched.as_mut() else { return false };
+        let Some(sched) = self.sched.as_mut() else {
+            return false;
+        };
         match sched.next(now) {
             Next::Dispatch(Due::Client) => {
                 let (thread, lag) = sched.take_client(now, &mut self.rng_sched);
@@ -558,7 +634,18 @@ impl TestRun {
         self.counts.invoked += 1;
         let body = self.workload.request(&op);
         let node = self.workers[thread].node;
-        self.call(now, client, node, body, Purpose::Op { thread, op, invocation }, RPC_TIMEOUT.as_nanos() as u64);
+        self.call(
+            now,
+            client,
+            node,
+            body,
+            Purpose::Op {
+                thread,
+                op,
+                invocation,
+            },
+            RPC_TIMEOUT.as_nanos() as u64,
+        );
     }
 
     /// A start- or stop-partition op: invoked and completed at once.
@@ -584,17 +671,32 @@ impl TestRun {
             let inv = push(&mut self.history, "start-partition", kw(shape.name()), None);
             let drops: Vec<(Addr, Vec<Addr>)> = grudge
                 .iter()
-                .map(|(d, srcs)| (Addr(*d as u32), srcs.iter().map(|s| Addr(*s as u32)).collect()))
+                .map(|(d, srcs)| {
+                    (
+                        Addr(*d as u32),
+                        srcs.iter().map(|s| Addr(*s as u32)).collect(),
+                    )
+                })
                 .collect();
             self.net.partition(&drops);
             self.partition = Some(shape);
             tracing::info!("partition: {}", shape.name());
-            push(&mut self.history, "start-partition", nemesis::grudge_edn(&grudge, &self.cfg.nodes), Some(inv));
+            push(
+                &mut self.history,
+                "start-partition",
+                nemesis::grudge_edn(&grudge, &self.cfg.nodes),
+                Some(inv),
+            );
         } else {
             let inv = push(&mut self.history, "stop-partition", Edn::Nil, None);
             self.net.heal();
             self.partition = None;
-            push(&mut self.history, "stop-partition", kw("network-healed"), Some(inv));
+            push(
+                &mut self.history,
+                "stop-partition",
+                kw("network-healed"),
+                Some(inv),
+            );
         }
     }
 }

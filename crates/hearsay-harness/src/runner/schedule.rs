@@ -44,7 +44,13 @@ pub struct Schedule {
 impl Schedule {
     /// `rate` is total ops/s; `nemesis_interval` (s) is `Some` with the
     /// partition nemesis.
-    pub fn new(threads: usize, rate: f64, nemesis_interval: Option<f64>, time_limit_ns: u64, now: u64) -> Self {
+    pub fn new(
+        threads: usize,
+        rate: f64,
+        nemesis_interval: Option<f64>,
+        time_limit_ns: u64,
+        now: u64,
+    ) -> Self {
         let rate_zero = rate <= 0.0;
         Schedule {
             threads,
@@ -69,8 +75,11 @@ impl Schedule {
         if self.rate_zero && self.cutoff.is_some_and(|c| now >= c) {
             return Next::Exhausted;
         }
-        let client = (!self.rate_zero && self.free_count > 0).then(|| self.stagger_next.unwrap_or(now).max(now));
-        let nemesis = self.nemesis_ns.map(|_| self.nemesis_next.unwrap_or(now).max(now));
+        let client = (!self.rate_zero && self.free_count > 0)
+            .then(|| self.stagger_next.unwrap_or(now).max(now));
+        let nemesis = self
+            .nemesis_ns
+            .map(|_| self.nemesis_next.unwrap_or(now).max(now));
         let soonest = match (nemesis, client) {
             (Some(n), Some(c)) if n <= c => Some((n, Due::Nemesis)),
             (_, Some(c)) => Some((c, Due::Client)),
@@ -85,12 +94,20 @@ impl Schedule {
             // Past the limit. A busy client stream might still produce an
             // earlier op once a worker frees up, unless time is up anyway.
             return if client.is_some() || self.rate_zero || now >= cutoff {
-                if self.rate_zero { Next::Wait(Some(cutoff)) } else { Next::Exhausted }
+                if self.rate_zero {
+                    Next::Wait(Some(cutoff))
+                } else {
+                    Next::Exhausted
+                }
             } else {
                 Next::Wait(None)
             };
         }
-        if t > now { Next::Wait(Some(t)) } else { Next::Dispatch(due) }
+        if t > now {
+            Next::Wait(Some(t))
+        } else {
+            Next::Dispatch(due)
+        }
     }
 
     /// Commits a client op at `now`: picks the worker and draws the next
@@ -98,7 +115,11 @@ impl Schedule {
     pub fn take_client(&mut self, now: u64, rng: &mut Rng) -> (usize, u64) {
         self.cutoff.get_or_insert(now + self.time_limit_ns);
         let scheduled = self.stagger_next.unwrap_or(now).max(self.free_since);
-        let gap = if self.stagger_ns > 0 { rng.random_range(0..self.stagger_ns) } else { 0 };
+        let gap = if self.stagger_ns > 0 {
+            rng.random_range(0..self.stagger_ns)
+        } else {
+            0
+        };
         self.stagger_next = Some(now + gap);
         let start = self.next_thread.min(self.threads);
         let thread = (start..self.threads)
@@ -203,7 +224,9 @@ mod tests {
         let mut s = Schedule::new(1, 0.0, Some(1.0), 10 * S, 0);
         assert_eq!(s.next(0), Next::Dispatch(Due::Nemesis));
         assert!(s.take_nemesis(0, &mut rng));
-        let Next::Wait(Some(t)) = s.next(0) else { panic!() };
+        let Next::Wait(Some(t)) = s.next(0) else {
+            panic!()
+        };
         assert!(t < 2 * S);
         assert!(!s.take_nemesis(t, &mut rng));
         // With rate 0 the phase lasts exactly the time limit.
@@ -219,6 +242,9 @@ mod tests {
         s.release(t, 7_000_000);
         assert_eq!(s.next(7_000_000), Next::Dispatch(Due::Client));
         let (_, lag) = s.take_client(7_100_000, &mut rng);
-        assert_eq!(lag, 100_000, "lateness counts from when the worker freed up");
+        assert_eq!(
+            lag, 100_000,
+            "lateness counts from when the worker freed up"
+        );
     }
 }

@@ -18,13 +18,28 @@ pub struct Broadcast {
 
 impl Broadcast {
     pub fn new(topology: TopologyMap) -> Self {
-        Broadcast { topology, next_value: 0 }
+        Broadcast {
+            topology,
+            next_value: 0,
+        }
     }
 }
 
-const TOPOLOGY_OK: Schema = Schema { reply_type: "topology_ok", fields: &[] };
-const BROADCAST_OK: Schema = Schema { reply_type: "broadcast_ok", fields: &[] };
-const READ_OK: Schema = Schema { reply_type: "read_ok", fields: &[Field { name: "messages", ty: FieldType::Array }] };
+const TOPOLOGY_OK: Schema = Schema {
+    reply_type: "topology_ok",
+    fields: &[],
+};
+const BROADCAST_OK: Schema = Schema {
+    reply_type: "broadcast_ok",
+    fields: &[],
+};
+const READ_OK: Schema = Schema {
+    reply_type: "read_ok",
+    fields: &[Field {
+        name: "messages",
+        ty: FieldType::Array,
+    }],
+};
 
 impl Workload for Broadcast {
     fn name(&self) -> &'static str {
@@ -32,8 +47,11 @@ impl Workload for Broadcast {
     }
 
     fn setup(&self, _node: &str) -> Option<(Map<String, Value>, Schema)> {
-        let topo: Map<String, Value> =
-            self.topology.iter().map(|(n, nb)| (n.clone(), json!(nb))).collect();
+        let topo: Map<String, Value> = self
+            .topology
+            .iter()
+            .map(|(n, nb)| (n.clone(), json!(nb)))
+            .collect();
         let mut body = Map::new();
         body.insert("type".into(), "topology".into());
         body.insert("topology".into(), Value::Object(topo));
@@ -45,14 +63,26 @@ impl Workload for Broadcast {
         if rng.random_range(0..2) == 0 {
             let v = self.next_value;
             self.next_value += 1;
-            OpSpec { f: "broadcast", value: Edn::Int(v), final_: false }
+            OpSpec {
+                f: "broadcast",
+                value: Edn::Int(v),
+                final_: false,
+            }
         } else {
-            OpSpec { f: "read", value: Edn::Nil, final_: false }
+            OpSpec {
+                f: "read",
+                value: Edn::Nil,
+                final_: false,
+            }
         }
     }
 
     fn final_op(&self) -> Option<OpSpec> {
-        Some(OpSpec { f: "read", value: Edn::Nil, final_: true })
+        Some(OpSpec {
+            f: "read",
+            value: Edn::Nil,
+            final_: true,
+        })
     }
 
     fn request(&self, op: &OpSpec) -> Map<String, Value> {
@@ -65,18 +95,27 @@ impl Workload for Broadcast {
     }
 
     fn reply_schema(&self, f: &str) -> Schema {
-        if f == "broadcast" { BROADCAST_OK } else { READ_OK }
+        if f == "broadcast" {
+            BROADCAST_OK
+        } else {
+            READ_OK
+        }
     }
 
     fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn {
         match op.f {
-            "read" => reply.get("messages").map(Edn::from_json).unwrap_or(Edn::Nil),
+            "read" => reply
+                .get("messages")
+                .map(Edn::from_json)
+                .unwrap_or(Edn::Nil),
             _ => op.value.clone(),
         }
     }
 
     fn errors(&self) -> ErrorPolicy {
-        ErrorPolicy::WithErrors { idempotent: &["read"] }
+        ErrorPolicy::WithErrors {
+            idempotent: &["read"],
+        }
     }
 
     fn check(&self, history: &History) -> Edn {

@@ -9,7 +9,13 @@ use serde_json::{Map, Value};
 
 pub struct Echo;
 
-const ECHO_OK: Schema = Schema { reply_type: "echo_ok", fields: &[Field { name: "echo", ty: FieldType::Any }] };
+const ECHO_OK: Schema = Schema {
+    reply_type: "echo_ok",
+    fields: &[Field {
+        name: "echo",
+        ty: FieldType::Any,
+    }],
+};
 
 impl Workload for Echo {
     fn name(&self) -> &'static str {
@@ -22,7 +28,11 @@ impl Workload for Echo {
 
     fn next_op(&mut self, rng: &mut Rng) -> OpSpec {
         let n: u32 = rng.random_range(0..128);
-        OpSpec { f: "echo", value: Edn::Str(format!("Please echo {n}")), final_: false }
+        OpSpec {
+            f: "echo",
+            value: Edn::Str(format!("Please echo {n}")),
+            final_: false,
+        }
     }
 
     fn final_op(&self) -> Option<OpSpec> {
@@ -62,7 +72,10 @@ impl Workload for Echo {
         }
         for inv in history.client_ops().filter(|o| o.kind == OpType::Invoke) {
             let done = completion_of[inv.index].and_then(|i| history.get(i));
-            let echoed = done.and_then(|c| c.value.get("echo")).cloned().unwrap_or(Edn::Nil);
+            let echoed = done
+                .and_then(|c| c.value.get("echo"))
+                .cloned()
+                .unwrap_or(Edn::Nil);
             if echoed != inv.value {
                 errors.push(Edn::Vector(vec![
                     Edn::from("Expected a message with :echo"),
@@ -72,6 +85,9 @@ impl Workload for Echo {
                 ]));
             }
         }
-        map([("valid?", Edn::Bool(errors.is_empty())), ("errors", Edn::List(errors))])
+        map([
+            ("valid?", Edn::Bool(errors.is_empty())),
+            ("errors", Edn::List(errors)),
+        ])
     }
 }

@@ -93,7 +93,9 @@ impl FromStr for WorkloadKind {
             _ if MAELSTROM_WORKLOADS.contains(&s) => Err(format!(
                 "workload {s:?} is a Maelstrom workload hearsay does not implement yet; available: broadcast, echo"
             )),
-            _ => Err(format!("unknown workload {s:?}; available: broadcast, echo")),
+            _ => Err(format!(
+                "unknown workload {s:?}; available: broadcast, echo"
+            )),
         }
     }
 }

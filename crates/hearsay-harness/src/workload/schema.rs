@@ -77,18 +77,46 @@ mod tests {
 
     const READ_OK: Schema = Schema {
         reply_type: "read_ok",
-        fields: &[Field { name: "messages", ty: FieldType::Array }],
+        fields: &[Field {
+            name: "messages",
+            ty: FieldType::Array,
+        }],
     };
 
     #[test]
     fn closed_schemas_reject_extra_keys_and_bad_ids() {
-        assert!(READ_OK.check(&json!({"type":"read_ok","messages":[1],"in_reply_to":3})).is_ok());
-        assert!(READ_OK.check(&json!({"type":"read_ok","messages":[],"in_reply_to":3,"msg_id":9})).is_ok());
-        let extra = READ_OK.check(&json!({"type":"read_ok","messages":[],"in_reply_to":3,"extra":1}));
+        assert!(
+            READ_OK
+                .check(&json!({"type":"read_ok","messages":[1],"in_reply_to":3}))
+                .is_ok()
+        );
+        assert!(
+            READ_OK
+                .check(&json!({"type":"read_ok","messages":[],"in_reply_to":3,"msg_id":9}))
+                .is_ok()
+        );
+        let extra =
+            READ_OK.check(&json!({"type":"read_ok","messages":[],"in_reply_to":3,"extra":1}));
         assert_eq!(extra.unwrap_err(), vec![":extra disallowed-key"]);
-        assert!(READ_OK.check(&json!({"type":"read_ok","messages":[],"in_reply_to":3,"msg_id":null})).is_err());
-        assert!(READ_OK.check(&json!({"type":"read_ok","messages":{},"in_reply_to":3})).is_err());
-        assert!(READ_OK.check(&json!({"type":"read_ok","in_reply_to":3})).is_err());
-        assert!(READ_OK.check(&json!({"type":"read_ok","messages":[],"in_reply_to":3.0})).is_err());
+        assert!(
+            READ_OK
+                .check(&json!({"type":"read_ok","messages":[],"in_reply_to":3,"msg_id":null}))
+                .is_err()
+        );
+        assert!(
+            READ_OK
+                .check(&json!({"type":"read_ok","messages":{},"in_reply_to":3}))
+                .is_err()
+        );
+        assert!(
+            READ_OK
+                .check(&json!({"type":"read_ok","in_reply_to":3}))
+                .is_err()
+        );
+        assert!(
+            READ_OK
+                .check(&json!({"type":"read_ok","messages":[],"in_reply_to":3.0}))
+                .is_err()
+        );
     }
 }

@@ -23,7 +23,9 @@ impl FromStr for Topology {
             "tree3" => Ok(Topology::Tree(3)),
             "tree4" => Ok(Topology::Tree(4)),
             "total" => Ok(Topology::Total),
-            _ => Err(format!("unknown topology {s:?}: must be one of grid, line, total, tree, tree2, tree3, tree4")),
+            _ => Err(format!(
+                "unknown topology {s:?}: must be one of grid, line, total, tree, tree2, tree3, tree4"
+            )),
         }
     }
 }
@@ -60,7 +62,12 @@ impl Topology {
                 for i in 0..side as isize {
                     for j in 0..side as isize {
                         if let Some(me) = node(i, j) {
-                            let nb = [node(i + 1, j), node(i - 1, j), node(i, j + 1), node(i, j - 1)];
+                            let nb = [
+                                node(i + 1, j),
+                                node(i - 1, j),
+                                node(i, j + 1),
+                                node(i, j - 1),
+                            ];
                             out.push((me, nb.into_iter().flatten().collect()));
                         }
                     }
@@ -85,7 +92,9 @@ impl Topology {
                     (at(i), parent.into_iter().chain(children).collect())
                 })
                 .collect(),
-            Topology::Total => (0..n).map(|i| (at(i), (0..n).filter(|&j| j != i).map(at).collect())).collect(),
+            Topology::Total => (0..n)
+                .map(|i| (at(i), (0..n).filter(|&j| j != i).map(at).collect()))
+                .collect(),
         }
     }
 }
@@ -99,7 +108,10 @@ mod tests {
     }
 
     fn find(t: &TopologyMap, k: &str) -> Vec<String> {
-        t.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap()
+        t.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
     }
 
     #[test]
@@ -120,7 +132,10 @@ mod tests {
         assert_eq!(find(&t, "n4"), ["n0", "n17", "n18", "n19", "n20"]);
         assert_eq!(find(&t, "n21"), ["n5"]);
         assert!(Topology::Line.build(&nodes(1)).is_empty());
-        assert_eq!(Topology::Grid.build(&nodes(1)), vec![("n0".to_string(), vec![])]);
+        assert_eq!(
+            Topology::Grid.build(&nodes(1)),
+            vec![("n0".to_string(), vec![])]
+        );
         assert_eq!(find(&Topology::Line.build(&nodes(3)), "n1"), ["n0", "n2"]);
         assert_eq!(find(&Topology::Total.build(&nodes(3)), "n1"), ["n0", "n2"]);
     }

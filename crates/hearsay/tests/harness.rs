@@ -1,0 +1,482 @@
+//! `hearsay test` end to end, on nodes it did not grow up with: small
+//! third-party-style Python nodes (standard library only), correct and
+//! deliberately broken, plus hearsay's own node. Every checker here is shown
+//! rejecting a broken node, not just accepting a good one.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    store: tempfile::TempDir,
+}
+
+impl Run {
+    fn latest(&self) -> PathBuf {
+        self.store.path().join("latest")
+    }
+
+    fn results(&self) -> Value {
+        let text =
+            std::fs::read_to_string(self.latest().join("results.json")).unwrap_or_else(|e| {
+                panic!(
+                    "no results.json ({e}); stderr:\n{}\nstdout:\n{}",
+                    self.stderr, self.stdout
+                )
+            });
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn explain(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn node(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/nodes")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn hearsay(args: &[&str]) -> Run {
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .arg("test")
+        .arg("--store")
+        .arg(store.path())
+        .arg("-q")
+        .args(args)
+        .output()
+        .expect("run hearsay");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        store,
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or_else(|| panic!("not an integer: {v}"))
+}
+
+#[test]
+fn hearsay_node_passes_a_multi_node_broadcast() {
+    let r = hearsay(&[
+        "-w",
+        "broadcast",
+        "--node-count",
+        "5",
+        "--time-limit",
+        "5",
+        "--rate",
+        "10",
+        "--recovery",
+        "2",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    assert_eq!(res["valid?"], true);
+    assert_eq!(res["workload"]["lost-count"], 0);
+    assert!(int(&res["workload"]["attempt-count"]) > 10);
+    // Maelstrom's layout: results.edn next to results.json, history, node logs.
+    let edn = std::fs::read_to_string(r.latest().join("results.edn")).unwrap();
+    assert!(
+        edn.starts_with("{:perf {:latency-graph {:valid? true},"),
+        "{edn}"
+    );
+    assert!(edn.contains(":stable-latencies"));
+    assert!(r.latest().join("history.txt").is_file());
+    for n in 0..5 {
+        assert!(r.latest().join(format!("node-logs/n{n}.log")).is_file());
+    }
+    assert!(r.stdout.contains("Everything looks good!"), "{}", r.stdout);
+}
+
+#[test]
+fn third_party_gossip_node_passes_under_partitions() {
+    let r = hearsay(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("gossip.py"),
+        "--node-count",
+        "5",
+        "--time-limit",
+        "8",
+        "--rate",
+        "10",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "2",
+        "--recovery",
+        "3",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    assert_eq!(res["workload"]["lost-count"], 0);
+    assert_eq!(res["workload"]["valid?"], true);
+    // The nemesis really partitioned the network.
+    let history = std::fs::read_to_string(r.latest().join("history.txt")).unwrap();
+    assert!(
+        history.contains(":nemesis\t:info\t:start-partition\t[:isolated"),
+        "{history}"
+    );
+    assert!(history.contains(":nemesis\t:info\t:stop-partition\t:network-healed"));
+}
+
+#[test]
+fn a_node_that_never_forwards_loses_values() {
+    let r = hearsay(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("forward_once.py"),
+        "--node-count",
+        "3",
+        "--time-limit",
+        "4",
+        "--rate",
+        "10",
+        "--recovery",
+        "1",
+        "--",
+        "--never-forward",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let res = r.results();
+    assert_eq!(res["valid?"], false);
+    assert_eq!(res["workload"]["valid?"], false);
+    assert!(int(&res["workload"]["lost-count"]) > 0);
+    assert!(r.stdout.contains("Analysis invalid!"));
+}
+
+#[test]
+fn a_node_that_forwards_once_loses_values_only_under_partitions() {
+    let base = [
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("forward_once.py"),
+        "--node-count",
+        "5",
+        "--time-limit",
+        "8",
+        "--rate",
+        "10",
+        "--recovery",
+        "2",
+        "--seed",
+        "7",
+    ];
+    let healthy = hearsay(&base);
+    assert_eq!(healthy.code, 0, "{}", healthy.explain());
+    let mut faulty = base.to_vec();
+    faulty.extend(["--nemesis", "partition", "--nemesis-interval", "2"]);
+    let r = hearsay(&faulty);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    assert!(int(&r.results()["workload"]["lost-count"]) > 0);
+}
+
+#[test]
+fn an_extra_field_in_broadcast_ok_makes_ops_indeterminate() {
+    let r = hearsay(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("gossip.py"),
+        "--node-count",
+        "3",
+        "--time-limit",
+        "3",
+        "--rate",
+        "10",
+        "--recovery",
+        "1",
+        "--",
+        "--extra-field",
+    ]);
+    let res = r.results();
+    let b = &res["stats"]["by-f"]["broadcast"];
+    assert!(int(&b["count"]) > 0, "{}", r.explain());
+    assert_eq!(b["ok-count"], 0);
+    assert_eq!(b["info-count"], b["count"]);
+    assert_eq!(b["valid?"], false);
+    // Every broadcast crashed its process and is listed under exceptions.
+    let ex = &res["exceptions"]["exceptions"][0];
+    assert_eq!(ex["count"], b["count"]);
+    assert_eq!(ex["class"], "clojure.lang.ExceptionInfo");
+    assert!(
+        ex["example"]["error"]
+            .as_str()
+            .unwrap()
+            .contains(":note disallowed-key")
+    );
+    assert_eq!(res["exceptions"]["valid?"], true);
+    // The values still spread, so nothing is lost: only stats fails the test.
+    assert_eq!(res["workload"]["lost-count"], 0);
+    assert_eq!(res["valid?"], false);
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn message_counts_match_a_node_with_known_traffic() {
+    let nodes = 4;
+    let r = hearsay(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("fanout_exact.py"),
+        "--node-count",
+        "4",
+        "--time-limit",
+        "4",
+        "--rate",
+        "20",
+        "--recovery",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    let history = std::fs::read_to_string(r.latest().join("history.txt")).unwrap();
+    let invokes = history
+        .lines()
+        .filter(|l| l.contains("\t:invoke\t"))
+        .count() as i64;
+    let broadcasts = history
+        .lines()
+        .filter(|l| l.contains("\t:invoke\t:broadcast\t"))
+        .count() as i64;
+    assert!(broadcasts > 10);
+    let net = &res["net"];
+    // Each broadcast is copied once to each other node; nothing else.
+    assert_eq!(int(&net["servers"]["msg-count"]), (nodes - 1) * broadcasts);
+    assert_eq!(net["servers"]["send-count"], net["servers"]["msg-count"]);
+    assert_eq!(net["servers"]["recv-count"], net["servers"]["send-count"]);
+    // Clients: request and reply per op, plus init/init_ok and topology/topology_ok per node.
+    assert_eq!(int(&net["clients"]["msg-count"]), 2 * invokes + 4 * nodes);
+    assert_eq!(
+        int(&net["all"]["msg-count"]),
+        int(&net["servers"]["msg-count"]) + int(&net["clients"]["msg-count"])
+    );
+    let per_op = net["servers"]["msgs-per-op"].as_f64().unwrap();
+    let want = ((nodes - 1) * broadcasts) as f64 / invokes as f64;
+    assert!((per_op - want).abs() < 1e-4, "{per_op} vs {want}");
+    assert_eq!(int(&res["stats"]["count"]), invokes);
+}
+
+#[test]
+fn echo_is_checked_both_ways() {
+    let good = hearsay(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("misc.py"),
+        "--node-count",
+        "2",
+        "--time-limit",
+        "2",
+        "--rate",
+        "20",
+    ]);
+    assert_eq!(good.code, 0, "{}", good.explain());
+    assert_eq!(good.results()["workload"]["errors"], serde_json::json!([]));
+    let bad = hearsay(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("misc.py"),
+        "--node-count",
+        "2",
+        "--time-limit",
+        "2",
+        "--rate",
+        "20",
+        "--",
+        "echo-wrong",
+    ]);
+    assert_eq!(bad.code, 1, "{}", bad.explain());
+    let errors = bad.results()["workload"]["errors"].clone();
+    assert!(
+        errors[0][0]
+            .as_str()
+            .unwrap()
+            .contains("Expected a message with :echo"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_node_that_exits_early_crashes_the_test() {
+    let r = hearsay(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("misc.py"),
+        "--node-count",
+        "1",
+        "--time-limit",
+        "3",
+        "--",
+        "exit-early",
+    ]);
+    assert_eq!(r.code, 255, "{}", r.explain());
+    let crash = std::fs::read_to_string(r.latest().join("crash.txt")).unwrap();
+    assert!(
+        crash.contains("Node n0 crashed with exit status 3"),
+        "{crash}"
+    );
+    assert!(
+        crash.contains("giving up"),
+        "stderr tail in the report: {crash}"
+    );
+    assert!(
+        !r.latest().join("results.edn").exists(),
+        "no analysis after a crash"
+    );
+}
+
+#[test]
+fn a_node_that_ignores_init_crashes_the_test() {
+    let r = hearsay(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("misc.py"),
+        "--node-count",
+        "1",
+        "--",
+        "silent",
+    ]);
+    assert_eq!(r.code, 255, "{}", r.explain());
+    assert!(
+        r.stderr.contains("respond to an init message"),
+        "{}",
+        r.explain()
+    );
+}
+
+#[test]
+fn a_non_json_stdout_line_silences_the_node_like_maelstrom() {
+    // After the garbage line Maelstrom stops reading the node's stdout: its
+    // echo replies are lost, every op times out, and the checker fails it.
+    let r = hearsay(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("misc.py"),
+        "--node-count",
+        "1",
+        "--time-limit",
+        "2",
+        "--rate",
+        "5",
+        "--",
+        "garbage",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let res = r.results();
+    assert_eq!(res["stats"]["ok-count"], 0);
+    let warnings = res["hearsay"]["warnings"].to_string();
+    assert!(warnings.contains("not well-formed JSON"), "{warnings}");
+    assert!(r.stdout.contains("WARNING"), "{}", r.stdout);
+}
+
+#[test]
+fn bad_arguments_exit_254_with_a_reason() {
+    let not_exec = tempfile::NamedTempFile::new().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["-w".into(), "nope".into()], "unknown workload"),
+        (vec!["-w".into(), "lin-kv".into()], "does not implement"),
+        (
+            vec![
+                "--bin".into(),
+                "/no/such/node".into(),
+                "-w".into(),
+                "echo".into(),
+            ],
+            "/no/such/node",
+        ),
+        (
+            vec![
+                "--bin".into(),
+                not_exec.path().display().to_string(),
+                "-w".into(),
+                "echo".into(),
+            ],
+            "not executable",
+        ),
+        (
+            vec![
+                "--latency-dist".into(),
+                "uniform".into(),
+                "-w".into(),
+                "echo".into(),
+            ],
+            "needs --latency > 0",
+        ),
+        (
+            vec![
+                "--latency".into(),
+                "0".into(),
+                "--latency-dist".into(),
+                "exponential".into(),
+            ],
+            "needs --latency > 0",
+        ),
+        (
+            vec!["--nemesis".into(), "kill".into()],
+            "unknown nemesis fault",
+        ),
+        (vec!["--concurrency".into(), "0".into()], "--concurrency"),
+        (vec!["--topology".into(), "ring".into()], "unknown topology"),
+        (vec!["--rate".into(), "fast".into()], "invalid value"),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = hearsay(&args);
+        assert_eq!(r.code, 254, "{args:?}: {}", r.explain());
+        assert!(
+            r.stderr.contains(want),
+            "{args:?}: wanted {want:?} in {}",
+            r.stderr
+        );
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["test", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Gossip Glomers 3d"));
+}
+
+#[test]
+fn twenty_five_nodes_at_rate_100_report_issue_lag() {
+    let r = hearsay(&[
+        "--scenario",
+        "3d",
+        "--time-limit",
+        "4",
+        "--recovery",
+        "2",
+        "--no-journal",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    let lag = &res["hearsay"]["issue-lag-ms"];
+    assert!(lag["0.5"].as_f64().is_some(), "{lag}");
+    assert!(int(&res["hearsay"]["issued-ops"]) > 200);
+    assert!(r.stdout.contains("issue lag"));
+    assert_eq!(res["net"]["servers"]["msgs-per-op"].is_number(), true);
+}
