@@ -319,11 +319,7 @@ mod tests {
             "no traffic once everything is acked"
         );
         assert_eq!(
-            net.nodes
-                .iter()
-                .map(|n| n.next_deadline())
-                .flatten()
-                .count(),
+            net.nodes.iter().filter_map(|n| n.next_deadline()).count(),
             0
         );
     }
