@@ -3,7 +3,8 @@
 
 #[test]
 fn core_depends_only_on_pure_crates() {
-    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
     let deps = manifest
         .split("[dependencies]")
         .nth(1)
@@ -17,7 +18,10 @@ fn core_depends_only_on_pure_crates() {
         .collect();
     let allowed = ["rand", "rand_chacha", "serde", "tracing"];
     for n in &names {
-        assert!(allowed.contains(n), "hearsay-core must not depend on {n:?} (allowed: {allowed:?})");
+        assert!(
+            allowed.contains(n),
+            "hearsay-core must not depend on {n:?} (allowed: {allowed:?})"
+        );
     }
     assert!(names.contains(&"rand_chacha"));
 }

@@ -1,0 +1,71 @@
+//! The virtual-time executor: runs in-process nodes against the same
+//! [`TestRun`] as the process executor, jumping from deadline to deadline.
+//! Node handling takes no virtual time. The same seed gives the same run.
+
+use crate::config::TestConfig;
+use crate::net::Journal;
+use crate::runner::{Action, RunResult, TestRun};
+use crate::wire::parse_node_line;
+
+/// A node the simulator can run: JSON lines in, JSON lines out, like a
+/// process, but called directly. Times are nanoseconds of virtual time.
+pub trait SimNode {
+    /// One line from the network; push any output lines to `out`.
+    fn on_line(&mut self, now: u64, line: &str, out: &mut Vec<String>);
+    /// Timers: called at (or after) `next_deadline`.
+    fn on_tick(&mut self, now: u64, out: &mut Vec<String>);
+    fn next_deadline(&self) -> Option<u64>;
+}
+
+/// Upper bound on loop iterations at a single instant, so a node that keeps
+/// answering itself cannot hang the simulation.
+const MAX_STEPS_PER_INSTANT: usize = 10_000_000;
+
+pub fn run(cfg: TestConfig, mut nodes: Vec<Box<dyn SimNode>>, journal: Journal) -> RunResult {
+    assert_eq!(nodes.len(), cfg.nodes.len(), "one SimNode per node");
+    let mut run = TestRun::new(cfg, journal);
+    let mut now = 0u64;
+    let mut out = Vec::new();
+    run.start(now);
+    loop {
+        let mut steps = 0;
+        loop {
+            let actions: Vec<Action> = run.drain_actions().collect();
+            if actions.is_empty() {
+                break;
+            }
+            for Action::Deliver { node, line } in actions {
+                nodes[node].on_line(now, &line, &mut out);
+                for l in out.drain(..) {
+                    run.on_node_line(now, node, parse_node_line(&l));
+                }
+                steps += 1;
+            }
+            if steps > MAX_STEPS_PER_INSTANT {
+                run.abort(format!(
+                    "nodes exchanged over {MAX_STEPS_PER_INSTANT} messages at one instant"
+                ));
+                break;
+            }
+        }
+        if run.is_finished() {
+            break;
+        }
+        let node_next = nodes.iter().filter_map(|n| n.next_deadline()).min();
+        let Some(next) = [run.next_deadline(), node_next].into_iter().flatten().min() else {
+            run.abort("the simulation has nothing left to do but the test is not finished".into());
+            break;
+        };
+        now = now.max(next);
+        for (i, n) in nodes.iter_mut().enumerate() {
+            if n.next_deadline().is_some_and(|d| d <= now) {
+                n.on_tick(now, &mut out);
+                for l in out.drain(..) {
+                    run.on_node_line(now, i, parse_node_line(&l));
+                }
+            }
+        }
+        run.advance(now);
+    }
+    run.finish()
+}
