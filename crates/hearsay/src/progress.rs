@@ -51,7 +51,7 @@ impl Display {
             ProgressBar::new((expected * 10.0) as u64)
         };
         pb.set_style(
-            ProgressStyle::with_template("{bar:24.cyan/blue} {msg}")
+            ProgressStyle::with_template("{bar:20.cyan/blue} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Bar {

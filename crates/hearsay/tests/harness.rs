@@ -102,6 +102,59 @@ fn hearsay_node_passes_a_multi_node_broadcast() {
 }
 
 #[test]
+fn hearsay_node_delivers_everything_across_partitions() {
+    let r = hearsay(&[
+        "--scenario",
+        "3c",
+        "--time-limit",
+        "10",
+        "--nemesis-interval",
+        "3",
+        "--recovery",
+        "8",
+        "--seed",
+        "11",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    assert_eq!(res["workload"]["lost-count"], 0);
+    assert!(
+        int(&res["hearsay"]["dropped-by-partitions"]) > 0,
+        "the partitions must have bitten"
+    );
+}
+
+#[test]
+fn net_logging_shows_every_message() {
+    let r = hearsay(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("misc.py"),
+        "--node-count",
+        "1",
+        "--time-limit",
+        "1",
+        "--rate",
+        "5",
+        "--log-net-send",
+        "--log-net-recv",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert!(
+        r.stderr
+            .contains(r#"send {:id 0, :src "c0", :dest "n0", :body {"type":"init""#),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("recv {:id 1, :src \"n0\", :dest \"c0\""),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn third_party_gossip_node_passes_under_partitions() {
     let r = hearsay(&[
         "-w",

@@ -95,7 +95,12 @@ impl Journal {
             }
         };
         if log {
-            tracing::info!(target: "hearsay::net", "{kind} {{:id {id}, :src {src:?}, :dest {dest:?}, :body {}}}", body.get());
+            // Asked for explicitly (--log-net-send/--log-net-recv): straight
+            // to stderr, whatever the log filter.
+            eprintln!(
+                "{kind} {{:id {id}, :src {src:?}, :dest {dest:?}, :body {}}}",
+                body.get()
+            );
         }
         if let Some(sink) = self.sink.as_mut() {
             let r = writeln!(
