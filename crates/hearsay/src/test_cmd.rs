@@ -4,14 +4,19 @@
 
 use crate::progress::Display;
 use crate::{EXIT_BAD_ARGS, EXIT_CRASH};
+use clap::Parser;
 use clap::{Args, ValueEnum};
 use hearsay_harness::checker::Validity;
 use hearsay_harness::checker::availability::Availability;
 use hearsay_harness::config::{RECOVERY, TestConfig};
+use hearsay_harness::net::Journal;
 use hearsay_harness::net::{Latency, LatencyDist};
 use hearsay_harness::report;
 use hearsay_harness::run::process;
+use hearsay_harness::run::sim::{self, SimNode};
 use hearsay_harness::workload::{Topology, WorkloadKind};
+use hearsay_maelstrom::MaelstromNode;
+use hearsay_maelstrom::cli::NodeArgs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -112,6 +117,10 @@ pub struct TestArgs {
     /// Do not write net-journal.jsonl
     #[arg(long)]
     pub no_journal: bool,
+    /// Run hearsay's own node in-process in virtual time (deterministic by
+    /// --seed) instead of spawning processes; node flags go after `--`
+    #[arg(long)]
+    pub sim: bool,
     /// No progress display
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -260,6 +269,16 @@ impl TestArgs {
 
     fn resolve_bin(&mut self) -> Result<(PathBuf, Vec<String>), BadArgs> {
         let args = std::mem::take(&mut self.args);
+        if self.sim {
+            if let Some(bin) = &self.bin {
+                return Err(BadArgs(format!(
+                    "--sim runs hearsay's own node in-process; it cannot run --bin {}",
+                    bin.display()
+                )));
+            }
+            sim_nodes(&args, 0)?;
+            return Ok((PathBuf::from("(in-process hearsay node)"), args));
+        }
         let Some(bin) = self.bin.take() else {
             return own_node(args);
         };
@@ -280,6 +299,25 @@ impl TestArgs {
             .map_err(|e| BadArgs(format!("--bin {}: {e}", bin.display())))?;
         Ok((canonical, args))
     }
+}
+
+/// In-process nodes for `--sim`, configured by the node arguments.
+fn sim_nodes(args: &[String], n: usize) -> Result<Vec<Box<dyn SimNode>>, BadArgs> {
+    #[derive(clap::Parser)]
+    #[command(name = "node arguments", no_binary_name = true)]
+    struct SimArgs {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+    let parsed =
+        SimArgs::try_parse_from(args).map_err(|e| BadArgs(format!("node arguments: {e}")))?;
+    let cfg = parsed
+        .node
+        .config()
+        .map_err(|e| BadArgs(format!("node arguments: {e}")))?;
+    Ok((0..n)
+        .map(|_| Box::new(MaelstromNode::new(cfg.clone())) as Box<dyn SimNode>)
+        .collect())
 }
 
 /// hearsay's own node: `hearsay-node` next to this executable, or this
@@ -342,6 +380,7 @@ fn describe(cfg: &TestConfig) -> String {
 
 pub fn run(args: TestArgs) -> ExitCode {
     let quiet = args.quiet;
+    let simulate = args.sim;
     let test_count = args.test_count.max(1);
     let base_seed = args.seed;
     let cfg = match args.config() {
@@ -361,7 +400,7 @@ pub fn run(args: TestArgs) -> ExitCode {
         if i > 0 && base_seed.is_none() {
             cfg.seed = rand::random();
         }
-        let code = run_once(cfg, &display, interrupted.clone());
+        let code = run_once(cfg, simulate, &display, interrupted.clone());
         if code != 0 || interrupted.load(Ordering::Relaxed) {
             return ExitCode::from(if interrupted.load(Ordering::Relaxed) {
                 130
@@ -373,8 +412,17 @@ pub fn run(args: TestArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_once(cfg: TestConfig, display: &Display, interrupted: Arc<AtomicBool>) -> u8 {
-    display.line(&describe(&cfg));
+fn run_once(
+    cfg: TestConfig,
+    simulate: bool,
+    display: &Display,
+    interrupted: Arc<AtomicBool>,
+) -> u8 {
+    display.line(&format!(
+        "{}{}",
+        describe(&cfg),
+        if simulate { " --sim" } else { "" }
+    ));
     let dir = match report::create_run_dir(&cfg.store, &cfg.workload.to_string()) {
         Ok(d) => d,
         Err(e) => {
@@ -383,13 +431,18 @@ fn run_once(cfg: TestConfig, display: &Display, interrupted: Arc<AtomicBool>) ->
         }
     };
     let _ = std::fs::write(dir.join("command.txt"), describe(&cfg) + "\n");
-    let mut bar = display.bar(&cfg);
-    let hooks = process::Hooks {
-        progress: &mut |p| bar.update(p),
-        interrupted,
+    let result = if simulate {
+        simulate_run(&cfg, &dir)
+    } else {
+        let mut bar = display.bar(&cfg);
+        let hooks = process::Hooks {
+            progress: &mut |p| bar.update(p),
+            interrupted,
+        };
+        let r = process::run(cfg.clone(), &dir, hooks);
+        bar.finish();
+        r
     };
-    let result = process::run(cfg.clone(), &dir, hooks);
-    bar.finish();
     let run = match result {
         Ok(r) => r,
         Err(e) => {
@@ -402,11 +455,11 @@ fn run_once(cfg: TestConfig, display: &Display, interrupted: Arc<AtomicBool>) ->
     }
     if let Some(reason) = &run.aborted {
         let _ = std::fs::write(dir.join("crash.txt"), format!("{reason}\n"));
-        eprintln!(
-            "\nThe test crashed (no analysis): {reason}\n\n  seed    {}\n  logs    {}",
-            cfg.seed,
-            dir.display()
-        );
+        eprintln!("\nThe test crashed (no analysis): {reason}\n");
+        for w in &run.warnings {
+            eprintln!("  WARNING {}", w.text);
+        }
+        eprintln!("  seed    {}\n  logs    {}", cfg.seed, dir.display());
         return EXIT_CRASH;
     }
     let analysis = report::analyze(&cfg, &run);
@@ -420,6 +473,24 @@ fn run_once(cfg: TestConfig, display: &Display, interrupted: Arc<AtomicBool>) ->
         Validity::False => 1,
         Validity::Unknown => 2,
     }
+}
+
+fn simulate_run(
+    cfg: &TestConfig,
+    dir: &Path,
+) -> anyhow::Result<hearsay_harness::runner::RunResult> {
+    let nodes = sim_nodes(&cfg.args, cfg.nodes.len()).map_err(|BadArgs(m)| anyhow::anyhow!(m))?;
+    let journal = if cfg.journal {
+        let f = std::fs::File::create(dir.join("net-journal.jsonl"))?;
+        Journal::new(
+            Some(Box::new(std::io::BufWriter::with_capacity(1 << 20, f))),
+            cfg.log_net_send,
+            cfg.log_net_recv,
+        )
+    } else {
+        Journal::new(None, cfg.log_net_send, cfg.log_net_recv)
+    };
+    Ok(sim::run(cfg.clone(), nodes, journal))
 }
 
 fn display_path(dir: &Path) -> PathBuf {

@@ -37,7 +37,7 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
     });
     let extras = json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "executor": "process",
+        "executor": run.executor,
         "seed": cfg.seed,
         "issue-lag-ms": lag,
         "issued-ops": run.lag_ns.len(),

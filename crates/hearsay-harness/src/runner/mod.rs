@@ -95,6 +95,8 @@ pub struct RunResult {
     /// How late each main-phase client op was issued against its schedule.
     pub lag_ns: Vec<u64>,
     pub dropped_by_partitions: u64,
+    /// `process` or `sim`.
+    pub executor: &'static str,
 }
 
 #[derive(Debug)]
@@ -330,6 +332,7 @@ impl TestRun {
             warnings: self.warnings,
             lag_ns: self.lag_ns,
             dropped_by_partitions: self.net.dropped(),
+            executor: "process",
         }
     }
 
