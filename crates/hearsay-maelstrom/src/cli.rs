@@ -1,7 +1,7 @@
 //! Command-line and environment configuration of `hearsay-node`.
 
 use crate::NodeConfig;
-use hearsay_core::broadcast::{Config, Overlay, Preset};
+use hearsay_core::broadcast::{Config, Overlay, Preset, Strategy};
 use std::time::Duration;
 
 /// Knobs of hearsay's Maelstrom node. Every flag can also come from the
@@ -12,8 +12,12 @@ pub struct NodeArgs {
     /// Starting point: `efficient` (few messages) or `latency` (few hops).
     #[arg(long, env = "HEARSAY_PRESET", default_value = "efficient")]
     pub preset: Preset,
-    /// Overlay values travel over: topology (the one Maelstrom sends),
-    /// spanning-tree (of it), star, treeK (e.g. tree4), total, auto.
+    /// How values spread: flood, tree, direct, gossip, pull, push-pull,
+    /// plumtree [default: the preset's: tree (efficient), direct (latency)]
+    #[arg(long, env = "HEARSAY_STRATEGY")]
+    pub strategy: Option<Strategy>,
+    /// Overlay for flood, tree and plumtree: topology (the one Maelstrom
+    /// sends), spanning-tree (of it), star, treeK (e.g. tree4), total, auto
     #[arg(long, env = "HEARSAY_OVERLAY")]
     pub overlay: Option<Overlay>,
     /// Minimum gap between two data messages on one link, in ms.
@@ -31,12 +35,30 @@ pub struct NodeArgs {
     /// Most values in one message.
     #[arg(long, env = "HEARSAY_MAX_BATCH")]
     pub max_batch: Option<usize>,
+    /// Relay acks that cannot ride on data through the first node (true/false)
+    #[arg(long, env = "HEARSAY_ACK_VIA_HUB")]
+    pub ack_via_hub: Option<bool>,
+    /// gossip: random peers each new batch is pushed to
+    #[arg(long, env = "HEARSAY_FANOUT")]
+    pub fanout: Option<usize>,
+    /// gossip, pull, push-pull: ms between anti-entropy rounds
+    #[arg(long, env = "HEARSAY_AE_INTERVAL_MS")]
+    pub ae_interval_ms: Option<u64>,
+    /// plumtree: ms to wait for an announced value before grafting
+    #[arg(long, env = "HEARSAY_GRAFT_TIMEOUT_MS")]
+    pub graft_timeout_ms: Option<u64>,
+    /// Seed for the node's random choices (combined with its id)
+    #[arg(long, env = "HEARSAY_SEED")]
+    pub seed: Option<u64>,
 }
 
 impl NodeArgs {
     /// The preset with the given knobs applied, validated.
     pub fn config(&self) -> Result<NodeConfig, hearsay_core::broadcast::ConfigError> {
         let mut c = Config::preset(self.preset);
+        if let Some(s) = self.strategy {
+            c = c.with_strategy(s);
+        }
         let ms = Duration::from_millis;
         if let Some(o) = self.overlay {
             c.overlay = o;
@@ -56,6 +78,21 @@ impl NodeArgs {
         }
         if let Some(v) = self.max_batch {
             c.max_batch = v;
+        }
+        if let Some(v) = self.ack_via_hub {
+            c.ack_via_hub = v;
+        }
+        if let Some(v) = self.fanout {
+            c.fanout = v;
+        }
+        if let Some(v) = self.ae_interval_ms {
+            c.ae_interval = ms(v);
+        }
+        if let Some(v) = self.graft_timeout_ms {
+            c.graft_timeout = ms(v);
+        }
+        if let Some(v) = self.seed {
+            c.seed = v;
         }
         c.validate()?;
         Ok(NodeConfig { broadcast: c })

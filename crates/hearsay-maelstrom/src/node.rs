@@ -1,7 +1,7 @@
 //! The sans-IO Maelstrom node: routes workload RPCs onto core engines.
 
 use crate::wire::{Incoming, Item, Outgoing, PeerBody};
-use hearsay_core::broadcast::{self, Broadcast, Input, Message, Outbox, Peer};
+use hearsay_core::broadcast::{self, Broadcast, Input, Outbox, Peer};
 use hearsay_core::time::Instant;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -108,25 +108,15 @@ impl MaelstromNode {
                 self.init(id, ids);
                 self.reply(&msg, msg_id, "init_ok", Map::new());
             }
-            "hs_gossip" => {
+            k if k.starts_with("hs_") => {
                 let body: PeerBody =
                     serde_json::from_value(msg.body).map_err(|e| bad(&e.to_string()))?;
                 let (Some(from), Some(b)) =
                     (self.index.get(&msg.src).copied(), self.bcast.as_mut())
                 else {
-                    return Err(bad("gossip from an unknown node, or before init"));
+                    return Err(bad("a message from an unknown node, or before init"));
                 };
-                let PeerBody::Gossip { s, b: base, a, v } = body;
-                let input = Input::Receive {
-                    from,
-                    msg: Message {
-                        seq: s,
-                        base,
-                        ack: a,
-                        values: v,
-                    },
-                };
-                b.handle(now, input, &mut self.outbox);
+                b.handle(now, Input::Receive { from, msg: body }, &mut self.outbox);
                 self.emit_gossip();
             }
             _ if msg.body.get("in_reply_to").is_some() => {
@@ -258,15 +248,9 @@ impl MaelstromNode {
 
     fn emit_gossip(&mut self) {
         let sends: Vec<_> = self.outbox.drain().collect();
-        for (peer, m) in sends {
+        for (peer, body) in sends {
             let Some(dest) = self.ids.get(peer.0 as usize).cloned() else {
                 continue;
-            };
-            let body = PeerBody::Gossip {
-                s: m.seq,
-                b: m.base,
-                a: m.ack,
-                v: m.values,
             };
             self.send(&dest, &body);
         }

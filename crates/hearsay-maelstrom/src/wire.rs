@@ -60,21 +60,9 @@ impl<'de> Deserialize<'de> for Item {
     }
 }
 
-/// hearsay's own node-to-node body. Short keys: the journal and the pipes
-/// carry thousands of these.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum PeerBody {
-    #[serde(rename = "hs_gossip")]
-    Gossip {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        s: Option<u64>,
-        b: u64,
-        a: u64,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        v: Vec<Item>,
-    },
-}
+/// hearsay's own node-to-node body: the core's wire messages, whose `type`
+/// starts with `hs_`.
+pub type PeerBody = hearsay_core::broadcast::Wire<Item>;
 
 #[cfg(test)]
 mod tests {
@@ -101,8 +89,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn gossip_bodies_round_trip(s in proptest::option::of(1u64..1000), b in 0u64..1000, a in 0u64..1000, v in proptest::collection::vec(any::<i64>(), 0..20)) {
-            let body = PeerBody::Gossip { s, b, a, v: v.into_iter().map(Item::Int).collect() };
+        fn link_bodies_round_trip(s in proptest::option::of(1u64..1000), b in 0u64..1000, a in 0u64..1000, v in proptest::collection::vec(any::<i64>(), 0..20)) {
+            use hearsay_core::broadcast::{Lane, Message};
+            let msg = Message { seq: s, base: b, ack: a, values: v.into_iter().map(Item::Int).collect() };
+            let body = PeerBody::Link { lane: Lane::Eager, msg };
             let text = serde_json::to_string(&body).unwrap();
             prop_assert_eq!(serde_json::from_str::<PeerBody>(&text).unwrap(), body);
         }

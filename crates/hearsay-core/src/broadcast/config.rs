@@ -1,13 +1,72 @@
-//! Broadcast configuration: named presets plus single knobs, validated once.
+//! Broadcast configuration: a strategy, named presets and single knobs,
+//! validated once.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Which graph values travel over.
+/// How values spread (see the table in the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Flood,
+    Tree,
+    Direct,
+    Gossip,
+    Pull,
+    PushPull,
+    Plumtree,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 7] = [
+        Strategy::Flood,
+        Strategy::Tree,
+        Strategy::Direct,
+        Strategy::Gossip,
+        Strategy::Pull,
+        Strategy::PushPull,
+        Strategy::Plumtree,
+    ];
+
+    /// The overlay a strategy uses unless told otherwise.
+    pub fn default_overlay(self) -> Overlay {
+        match self {
+            Strategy::Flood => Overlay::Topology,
+            Strategy::Direct => Overlay::Total,
+            _ => Overlay::Auto,
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Strategy::Flood => "flood",
+            Strategy::Tree => "tree",
+            Strategy::Direct => "direct",
+            Strategy::Gossip => "gossip",
+            Strategy::Pull => "pull",
+            Strategy::PushPull => "push-pull",
+            Strategy::Plumtree => "plumtree",
+        })
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        Strategy::ALL
+            .into_iter()
+            .find(|x| x.to_string() == s)
+            .ok_or_else(|| ConfigError::UnknownStrategy(s.to_string()))
+    }
+}
+
+/// Which graph values travel over (for `flood`, `tree` and plumtree's eager
+/// edges).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overlay {
-    /// Forward to the neighbours the operator's topology lists (flooding).
+    /// The operator's topology (Maelstrom's `topology` message).
     Topology,
     /// A breadth-first spanning tree of the operator's topology, rooted at
     /// the first member.
@@ -16,10 +75,10 @@ pub enum Overlay {
     Star,
     /// A complete `fanout`-ary tree over the membership order.
     Tree { fanout: usize },
-    /// Everyone is linked to everyone (one hop, N-1 messages per value).
+    /// Everyone is linked to everyone.
     Total,
-    /// A star for small clusters, a tree of fanout ceil(sqrt(N)) beyond
-    /// [`Overlay::AUTO_STAR_MAX`] members, so no node's fan-out grows with N.
+    /// A star up to [`Overlay::AUTO_STAR_MAX`] members, then a tree of
+    /// fanout ceil(sqrt(N)), so no node's fan-out grows linearly with N.
     Auto,
 }
 
@@ -64,9 +123,10 @@ impl FromStr for Overlay {
 /// Named starting points; single knobs override them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {
-    /// Few messages: a hub (or shallow tree) and batched links.
+    /// Few messages: a hub (or shallow tree) with batched links.
     Efficient,
-    /// Few hops: every node sends straight to every other node.
+    /// Few hops: each origin sends straight to every node; acks that cannot
+    /// ride on data are collected through a relay.
     Latency,
 }
 
@@ -92,20 +152,30 @@ impl fmt::Display for Preset {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    pub strategy: Strategy,
     pub overlay: Overlay,
-    /// Minimum gap between two data messages on one link. The first value
-    /// after a quiet spell goes out at once; a busy link carries one batch
-    /// per interval.
+    /// Minimum gap between two data messages on one link (plumtree's lazy
+    /// lane uses four times this). The first value after a quiet spell goes
+    /// out at once; a busy link carries one batch per interval.
     pub batch: Duration,
-    /// How long an owed ack may wait for data to ride on before it is sent
-    /// alone.
+    /// How long an owed ack may wait to ride on data before it is sent alone.
     pub ack_delay: Duration,
+    /// Send acks that cannot ride on data through the first member, which
+    /// forwards them in bulk, instead of one message per link.
+    pub ack_via_hub: bool,
     /// First retransmission timeout; it doubles per retry up to `retransmit_max`.
     pub retransmit: Duration,
     pub retransmit_max: Duration,
-    /// Values per message, so one message stays a bounded size after a long
-    /// partition.
+    /// Values per message, so one message stays bounded after a partition.
     pub max_batch: usize,
+    /// Gossip: random peers each new batch is pushed to.
+    pub fanout: usize,
+    /// Anti-entropy: time between digest rounds.
+    pub ae_interval: Duration,
+    /// Plumtree: wait for an announced value before grafting.
+    pub graft_timeout: Duration,
+    /// Seeds the engine's choices (random peers); combined with the node.
+    pub seed: u64,
 }
 
 impl Default for Config {
@@ -118,46 +188,83 @@ impl Config {
     pub fn preset(p: Preset) -> Config {
         match p {
             Preset::Efficient => Config {
+                strategy: Strategy::Tree,
                 overlay: Overlay::Auto,
-                batch: Duration::from_millis(250),
+                batch: Duration::from_millis(200),
                 ack_delay: Duration::from_millis(1500),
+                ack_via_hub: false,
                 retransmit: Duration::from_millis(3000),
                 retransmit_max: Duration::from_millis(6000),
                 max_batch: 4096,
+                fanout: 3,
+                ae_interval: Duration::from_millis(500),
+                graft_timeout: Duration::from_millis(1000),
+                seed: 0,
             },
             Preset::Latency => Config {
+                strategy: Strategy::Direct,
                 overlay: Overlay::Total,
                 batch: Duration::ZERO,
-                ack_delay: Duration::from_millis(1500),
-                retransmit: Duration::from_millis(3000),
+                ack_delay: Duration::from_millis(3000),
+                ack_via_hub: true,
+                retransmit: Duration::from_millis(4500),
                 retransmit_max: Duration::from_millis(6000),
                 max_batch: 4096,
+                fanout: 4,
+                ae_interval: Duration::from_millis(100),
+                graft_timeout: Duration::from_millis(400),
+                seed: 0,
             },
         }
     }
 
+    /// A preset's timing with another strategy (and that strategy's overlay).
+    pub fn with_strategy(mut self, s: Strategy) -> Config {
+        self.strategy = s;
+        self.overlay = s.default_overlay();
+        self
+    }
+
+    /// How long the relay waits to bundle forwarded acks.
+    pub fn relay_window(&self) -> Duration {
+        self.ack_delay / 4
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |s: String| Err(ConfigError::Invalid(s));
         if self.max_batch == 0 {
-            return Err(ConfigError::Invalid("max_batch must be at least 1".into()));
+            return bad("max_batch must be at least 1".into());
         }
         if self.retransmit.is_zero() {
-            return Err(ConfigError::Invalid("retransmit must be positive".into()));
+            return bad("retransmit must be positive".into());
         }
         if self.retransmit_max < self.retransmit {
-            return Err(ConfigError::Invalid(
-                "retransmit_max must be at least retransmit".into(),
-            ));
+            return bad("retransmit_max must be at least retransmit".into());
         }
-        if self.retransmit <= self.ack_delay {
-            return Err(ConfigError::Invalid(format!(
-                "retransmit ({:?}) must exceed ack_delay ({:?}), or every batch is resent before its ack can arrive",
-                self.retransmit, self.ack_delay
-            )));
+        let ack_path = self.ack_delay
+            + if self.ack_via_hub {
+                self.relay_window()
+            } else {
+                Duration::ZERO
+            };
+        if self.retransmit <= ack_path {
+            return bad(format!(
+                "retransmit ({:?}) must exceed the time an ack may take ({ack_path:?}), or every batch is resent before its ack can arrive",
+                self.retransmit
+            ));
         }
         if let Overlay::Tree { fanout: 0 } = self.overlay {
-            return Err(ConfigError::Invalid(
-                "tree fanout must be at least 1".into(),
-            ));
+            return bad("tree fanout must be at least 1".into());
+        }
+        if self.strategy == Strategy::Gossip && self.fanout == 0 {
+            return bad("gossip needs a fanout of at least 1".into());
+        }
+        if matches!(
+            self.strategy,
+            Strategy::Gossip | Strategy::Pull | Strategy::PushPull
+        ) && self.ae_interval.is_zero()
+        {
+            return bad("ae_interval must be positive".into());
         }
         Ok(())
     }
@@ -167,6 +274,7 @@ impl Config {
 /// only on serde, rand and tracing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
+    UnknownStrategy(String),
     UnknownOverlay(String),
     UnknownPreset(String),
     Invalid(String),
@@ -175,6 +283,10 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ConfigError::UnknownStrategy(s) => write!(
+                f,
+                "unknown strategy {s:?} (expected flood, tree, direct, gossip, pull, push-pull or plumtree)"
+            ),
             ConfigError::UnknownOverlay(s) => write!(
                 f,
                 "unknown overlay {s:?} (expected topology, spanning-tree, star, treeK, total or auto)"
@@ -194,7 +306,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn overlay_names_round_trip() {
+    fn names_round_trip() {
         for s in [
             "topology",
             "spanning-tree",
@@ -205,17 +317,30 @@ mod tests {
         ] {
             assert_eq!(s.parse::<Overlay>().unwrap().to_string(), s);
         }
+        for s in Strategy::ALL {
+            assert_eq!(s.to_string().parse::<Strategy>().unwrap(), s);
+        }
         assert!("tree0".parse::<Overlay>().is_err());
         assert!("ring".parse::<Overlay>().is_err());
+        assert!("rumor".parse::<Strategy>().is_err());
     }
 
     #[test]
     fn presets_validate_and_bad_knobs_do_not() {
-        Config::preset(Preset::Efficient).validate().unwrap();
-        Config::preset(Preset::Latency).validate().unwrap();
+        for p in [Preset::Efficient, Preset::Latency] {
+            for s in Strategy::ALL {
+                Config::preset(p).with_strategy(s).validate().unwrap();
+            }
+        }
         let mut c = Config::default();
         c.retransmit = c.ack_delay;
         assert!(c.validate().is_err());
+        c = Config::preset(Preset::Latency);
+        c.retransmit = c.ack_delay + c.relay_window() / 2;
+        assert!(
+            c.validate().is_err(),
+            "the relay's bundling delay counts toward the ack path"
+        );
         c = Config::default();
         c.max_batch = 0;
         assert!(c.validate().is_err());

@@ -26,6 +26,9 @@ pub(crate) struct Link<V> {
     cum: u64,
     above: BTreeSet<u64>,
     ack_owed_since: Option<Instant>,
+    /// A batch arrived twice: our acks are not getting through, so the next
+    /// bare ack goes straight to the sender even when acks are relayed.
+    ack_direct: bool,
 }
 
 /// What a link did during one poll, for the engine's counters.
@@ -49,6 +52,7 @@ impl<V: Ord + Clone> Link<V> {
             cum: 0,
             above: BTreeSet::new(),
             ack_owed_since: None,
+            ack_direct: false,
         }
     }
 
@@ -70,7 +74,7 @@ impl<V: Ord + Clone> Link<V> {
     /// the batch is new (a duplicate still earns an ack, so the neighbour
     /// stops resending it).
     pub fn receive(&mut self, now: Instant, cfg: &Config, msg: &Message<V>) -> bool {
-        self.apply_ack(now, cfg, msg.ack);
+        self.ack(now, cfg, msg.ack);
         let Some(seq) = msg.seq else {
             return false;
         };
@@ -79,6 +83,7 @@ impl<V: Ord + Clone> Link<V> {
             self.above = self.above.split_off(&msg.base);
         }
         let fresh = seq > self.cum && self.above.insert(seq);
+        self.ack_direct |= !fresh;
         while self.above.remove(&(self.cum + 1)) {
             self.cum += 1;
         }
@@ -86,7 +91,8 @@ impl<V: Ord + Clone> Link<V> {
         fresh
     }
 
-    fn apply_ack(&mut self, now: Instant, cfg: &Config, ack: u64) {
+    /// The neighbour has every batch numbered `<= ack`.
+    pub fn ack(&mut self, now: Instant, cfg: &Config, ack: u64) {
         let before = self.inflight.len();
         self.inflight = self.inflight.split_off(&(ack + 1));
         if self.inflight.len() < before {
@@ -96,8 +102,29 @@ impl<V: Ord + Clone> Link<V> {
         }
     }
 
-    /// Sends whatever is due at `now`.
-    pub fn poll(&mut self, now: Instant, cfg: &Config, out: &mut Vec<Message<V>>) -> PollReport {
+    /// Takes the ack this link owes, if any, for sending some other way than
+    /// a bare ack on the link (coalesced through the relay).
+    pub fn take_owed_ack(&mut self) -> Option<u64> {
+        if self.ack_owed_since.is_none() || self.ack_direct {
+            return None;
+        }
+        self.ack_owed_since = None;
+        Some(self.cum)
+    }
+
+    /// True if the next bare ack should bypass the relay.
+    pub fn wants_direct_ack(&self) -> bool {
+        self.ack_direct
+    }
+
+    /// Sends whatever is due at `now`; `batch` is this lane's pacing.
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        cfg: &Config,
+        batch: Duration,
+        out: &mut Vec<Message<V>>,
+    ) -> PollReport {
         let mut report = PollReport::default();
         if self.retransmit_at.is_some_and(|t| t <= now) {
             for (_, values) in std::mem::take(&mut self.inflight) {
@@ -109,7 +136,7 @@ impl<V: Ord + Clone> Link<V> {
             self.last_data_at = None;
             report.retransmits += 1;
         }
-        let paced = self.last_data_at.is_some_and(|t| now < t + cfg.batch);
+        let paced = self.last_data_at.is_some_and(|t| now < t + batch);
         if !self.fresh.is_empty() && !paced {
             while !self.fresh.is_empty() {
                 let values: Vec<V> = if self.fresh.len() <= cfg.max_batch {
@@ -143,6 +170,7 @@ impl<V: Ord + Clone> Link<V> {
             self.last_data_at = Some(now);
             self.retransmit_at.get_or_insert(now + self.rto);
             self.ack_owed_since = None;
+            self.ack_direct = false;
         } else if self
             .ack_owed_since
             .is_some_and(|t| now >= t + cfg.ack_delay)
@@ -154,6 +182,7 @@ impl<V: Ord + Clone> Link<V> {
                 values: Vec::new(),
             });
             self.ack_owed_since = None;
+            self.ack_direct = false;
             report.acks += 1;
         }
         report
@@ -168,9 +197,9 @@ impl<V: Ord + Clone> Link<V> {
     }
 
     /// When this link next needs a poll.
-    pub fn deadline(&self, cfg: &Config) -> Option<Instant> {
+    pub fn deadline(&self, cfg: &Config, batch: Duration) -> Option<Instant> {
         let flush = (!self.fresh.is_empty())
-            .then(|| self.last_data_at.map_or(Instant::ZERO, |t| t + cfg.batch));
+            .then(|| self.last_data_at.map_or(Instant::ZERO, |t| t + batch));
         let ack = self.ack_owed_since.map(|t| t + cfg.ack_delay);
         [flush, ack, self.retransmit_at].into_iter().flatten().min()
     }
@@ -201,14 +230,14 @@ mod tests {
         let mut l = Link::new(&c);
         let mut out = vec![];
         l.enqueue(1u64);
-        l.poll(ms(0), &c, &mut out);
+        l.poll(ms(0), &c, c.batch, &mut out);
         assert_eq!(out.len(), 1);
         l.enqueue(2);
         l.enqueue(3);
-        l.poll(ms(50), &c, &mut out);
+        l.poll(ms(50), &c, c.batch, &mut out);
         assert_eq!(out.len(), 1, "paced: nothing before 100 ms");
-        assert_eq!(l.deadline(&c), Some(ms(100)));
-        l.poll(ms(100), &c, &mut out);
+        assert_eq!(l.deadline(&c, c.batch), Some(ms(100)));
+        l.poll(ms(100), &c, c.batch, &mut out);
         assert_eq!(out[1].values, vec![2, 3]);
         assert_eq!(out[1].seq, Some(2));
     }
@@ -221,7 +250,7 @@ mod tests {
             l.enqueue(v);
         }
         let mut out = vec![];
-        l.poll(ms(0), &c, &mut out);
+        l.poll(ms(0), &c, c.batch, &mut out);
         assert_eq!(
             out.iter().map(|m| m.values.len()).collect::<Vec<_>>(),
             vec![3, 3, 1]
@@ -234,18 +263,18 @@ mod tests {
         let mut l = Link::new(&c);
         let mut out = vec![];
         l.enqueue(1u64);
-        l.poll(ms(0), &c, &mut out);
+        l.poll(ms(0), &c, c.batch, &mut out);
         l.enqueue(2);
-        l.poll(ms(200), &c, &mut out);
-        assert_eq!(l.deadline(&c), Some(ms(1000)));
+        l.poll(ms(200), &c, c.batch, &mut out);
+        assert_eq!(l.deadline(&c, c.batch), Some(ms(1000)));
         out.clear();
-        l.poll(ms(1000), &c, &mut out);
+        l.poll(ms(1000), &c, c.batch, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].values, vec![1, 2]);
         assert_eq!(out[0].seq, Some(3));
         assert_eq!(out[0].base, 3, "seqs 1 and 2 are superseded");
         // Backoff: the next retry waits twice as long.
-        assert_eq!(l.deadline(&c), Some(ms(3000)));
+        assert_eq!(l.deadline(&c, c.batch), Some(ms(3000)));
         // An ack for seq 3 ends it.
         l.receive(
             ms(1100),
@@ -258,7 +287,7 @@ mod tests {
             },
         );
         assert!(l.idle());
-        assert_eq!(l.deadline(&c), None);
+        assert_eq!(l.deadline(&c, c.batch), None);
     }
 
     #[test]
@@ -279,9 +308,9 @@ mod tests {
         assert!(l.receive(ms(0), &c, &data(4, 4)));
         assert_eq!(l.cum, 4);
         let mut out = vec![];
-        l.poll(ms(100), &c, &mut out);
+        l.poll(ms(100), &c, c.batch, &mut out);
         assert!(out.is_empty(), "ack waits for data to ride on");
-        l.poll(ms(500), &c, &mut out);
+        l.poll(ms(500), &c, c.batch, &mut out);
         assert_eq!(
             out,
             vec![Message {
@@ -310,11 +339,11 @@ mod tests {
         );
         l.enqueue(5);
         let mut out = vec![];
-        l.poll(ms(10), &c, &mut out);
+        l.poll(ms(10), &c, c.batch, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].ack, 1);
         out.clear();
-        l.poll(ms(600), &c, &mut out);
+        l.poll(ms(600), &c, c.batch, &mut out);
         assert!(out.is_empty(), "no separate ack once one rode on data");
     }
 }

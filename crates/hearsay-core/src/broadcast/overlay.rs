@@ -45,6 +45,28 @@ pub fn neighbours(
     picked.into_iter().map(|i| members[i]).collect()
 }
 
+/// A sparse, connected, symmetric mesh every node can compute alone: a ring
+/// plus chords to the nodes ceil(sqrt(N)) positions away, so the diameter
+/// stays near sqrt(N) with about four links per node. Anti-entropy confirms
+/// its neighbours on it; plumtree announces lazily over it.
+pub fn mesh(me: Peer, members: &[Peer]) -> Vec<Peer> {
+    let Some(pos) = members.iter().position(|p| *p == me) else {
+        return Vec::new();
+    };
+    let n = members.len();
+    if n <= 1 {
+        return Vec::new();
+    }
+    let skip = ceil_sqrt(n);
+    let mut out: BTreeSet<usize> = BTreeSet::new();
+    for d in [1, skip] {
+        out.insert((pos + d) % n);
+        out.insert((pos + n - d % n) % n);
+    }
+    out.remove(&pos);
+    out.into_iter().map(|i| members[i]).collect()
+}
+
 fn star(pos: usize, n: usize) -> Vec<usize> {
     if pos == 0 { (1..n).collect() } else { vec![0] }
 }
@@ -179,6 +201,26 @@ mod tests {
             ] {
                 assert!(connected(o, n, Some(&g)), "{o} n={n}");
             }
+        }
+    }
+
+    #[test]
+    fn mesh_is_connected_symmetric_and_sparse() {
+        for n in [1u32, 2, 3, 5, 25, 100, 1000] {
+            let m = peers(n);
+            let mut seen = BTreeSet::from([Peer(0)]);
+            let mut stack = vec![Peer(0)];
+            while let Some(u) = stack.pop() {
+                let nb = mesh(u, &m);
+                assert!(nb.len() <= 4, "n={n}: {} links", nb.len());
+                for v in nb {
+                    assert!(mesh(v, &m).contains(&u), "n={n}: {u}->{v} one-way");
+                    if seen.insert(v) {
+                        stack.push(v);
+                    }
+                }
+            }
+            assert_eq!(seen.len(), n as usize);
         }
     }
 
