@@ -13,7 +13,7 @@
 //! - peer input never panics: malformed or stale input is dropped and counted.
 //!
 //! ```
-//! use hearsay_core::broadcast::{Broadcast, Config, Input, Outbox, Peer};
+//! use hearsay_core::broadcast::{Broadcast, Config, Input, Outbox, Peer, Wire};
 //! use hearsay_core::time::Instant;
 //!
 //! let members: Vec<Peer> = (0..3).map(Peer).collect();
@@ -25,7 +25,7 @@
 //!     a.handle(at, Input::Tick, &mut out);
 //!     if !out.is_empty() { break; }
 //! }
-//! assert!(out.iter().any(|(_, m)| m.values.contains(&7)));
+//! assert!(out.iter().any(|(_, m)| matches!(m, Wire::Link { msg, .. } if msg.values.contains(&7))));
 //! ```
 #![forbid(unsafe_code)]
 
