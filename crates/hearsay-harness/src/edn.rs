@@ -25,6 +25,38 @@ pub enum Edn {
     Set(Vec<Edn>),
     /// Entries in print order.
     Map(Vec<(Edn, Edn)>),
+    /// A large set of integers (a big read), sorted and stored as disjoint
+    /// inclusive ranges. Prints as the plain vector up to
+    /// [`RANGES_PRINT_LIMIT`] elements, as `#hearsay/ranges [[lo hi] ...]`
+    /// beyond.
+    IntRanges(std::sync::Arc<Vec<(i64, i64)>>),
+}
+
+/// Reads longer than this are kept as [`Edn::IntRanges`]: order and
+/// duplicates are dropped (no checker looks at them), memory stays small.
+pub const COMPACT_READS_ABOVE: usize = 4096;
+/// Range sets up to this many elements still print as plain vectors.
+pub const RANGES_PRINT_LIMIT: u64 = 100_000;
+
+/// A read's integers: as returned if short, as a range set if long.
+pub fn ints(mut v: Vec<i64>) -> Edn {
+    if v.len() <= COMPACT_READS_ABOVE {
+        return Edn::Vector(v.into_iter().map(Edn::Int).collect());
+    }
+    v.sort_unstable();
+    v.dedup();
+    let mut ranges: Vec<(i64, i64)> = Vec::new();
+    for x in v {
+        match ranges.last_mut() {
+            Some((_, hi)) if *hi + 1 == x => *hi = x,
+            _ => ranges.push((x, x)),
+        }
+    }
+    Edn::IntRanges(std::sync::Arc::new(ranges))
+}
+
+fn range_len(r: &[(i64, i64)]) -> u64 {
+    r.iter().map(|(lo, hi)| (hi - lo) as u64 + 1).sum()
 }
 
 const WIDTH: usize = 72;
@@ -163,6 +195,30 @@ impl Edn {
                 }
                 out.push('}');
             }
+            Edn::IntRanges(r) if range_len(r) <= RANGES_PRINT_LIMIT => {
+                out.push('[');
+                let mut first = true;
+                for &(lo, hi) in r.iter() {
+                    for x in lo..=hi {
+                        if !first {
+                            out.push(' ');
+                        }
+                        first = false;
+                        let _ = write!(out, "{x}");
+                    }
+                }
+                out.push(']');
+            }
+            Edn::IntRanges(r) => {
+                out.push_str("#hearsay/ranges [");
+                for (i, (lo, hi)) in r.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    let _ = write!(out, "[{lo} {hi}]");
+                }
+                out.push(']');
+            }
         }
     }
 
@@ -225,6 +281,10 @@ impl Edn {
             Edn::Map(m) => {
                 Json::Object(m.iter().map(|(k, v)| (k.json_key(), v.to_json())).collect())
             }
+            Edn::IntRanges(r) if range_len(r) <= RANGES_PRINT_LIMIT => {
+                Json::Array(r.iter().flat_map(|&(lo, hi)| lo..=hi).map(Json::from).collect())
+            }
+            Edn::IntRanges(r) => serde_json::json!({ "ranges": r.as_ref() }),
         }
     }
 
@@ -338,6 +398,22 @@ mod tests {
         let json = w.to_json();
         assert_eq!(json["workload"]["stable-latencies"]["0.95"], 18387);
         assert_eq!(json["workload"]["valid?"], true);
+    }
+
+    #[test]
+    fn long_reads_become_range_sets() {
+        let short = ints(vec![3, 1, 2]);
+        assert_eq!(short.compact(), "[3 1 2]", "short reads keep the node's order");
+        let mut long: Vec<i64> = (0..5000).rev().collect();
+        long.push(7000);
+        long.push(7);
+        let r = ints(long);
+        assert_eq!(r, Edn::IntRanges(std::sync::Arc::new(vec![(0, 4999), (7000, 7000)])));
+        assert!(r.compact().starts_with("[0 1 2 3"));
+        assert!(r.compact().ends_with("4999 7000]"));
+        assert_eq!(r.to_json().as_array().unwrap().len(), 5001);
+        let huge = Edn::IntRanges(std::sync::Arc::new(vec![(0, 200_000)]));
+        assert_eq!(huge.compact(), "#hearsay/ranges [[0 200000]]");
     }
 
     #[test]

@@ -20,9 +20,17 @@ pub struct NodeArgs {
     /// sends), spanning-tree (of it), star, treeK (e.g. tree4), total, auto
     #[arg(long, env = "HEARSAY_OVERLAY")]
     pub overlay: Option<Overlay>,
-    /// Minimum gap between two data messages on one link, in ms.
+    /// Fixed gap between two data messages on a link, in ms (turns adaptive
+    /// batching off unless --batch-budget is also given)
     #[arg(long, env = "HEARSAY_BATCH_MS")]
     pub batch_ms: Option<u64>,
+    /// Adaptive batching: leaf-link messages to spend per value (the gap
+    /// becomes nodes / (values per second * budget))
+    #[arg(long, env = "HEARSAY_BATCH_BUDGET")]
+    pub batch_budget: Option<f64>,
+    /// Adaptive batching: the longest gap, in ms
+    #[arg(long, env = "HEARSAY_BATCH_MAX_MS")]
+    pub batch_max_ms: Option<u64>,
     /// How long an ack may wait to ride on data before it is sent alone, in ms.
     #[arg(long, env = "HEARSAY_ACK_DELAY_MS")]
     pub ack_delay_ms: Option<u64>,
@@ -65,6 +73,13 @@ impl NodeArgs {
         }
         if let Some(v) = self.batch_ms {
             c.batch = ms(v);
+            c.batch_budget = None;
+        }
+        if let Some(v) = self.batch_budget {
+            c.batch_budget = Some(v);
+        }
+        if let Some(v) = self.batch_max_ms {
+            c.batch_max = ms(v);
         }
         if let Some(v) = self.ack_delay_ms {
             c.ack_delay = ms(v);

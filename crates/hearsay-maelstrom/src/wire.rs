@@ -15,6 +15,16 @@ pub struct Incoming {
     pub body: Value,
 }
 
+/// An envelope with its body left unparsed, to route on before paying for
+/// a generic JSON tree.
+#[derive(Debug, Deserialize)]
+pub struct Raw<'a> {
+    pub src: String,
+    pub dest: String,
+    #[serde(borrow)]
+    pub body: &'a RawValue,
+}
+
 /// An envelope as a node sends it: exactly `src`, `dest`, `body`.
 #[derive(Debug, Serialize)]
 pub struct Outgoing<'a, B: Serialize> {

@@ -83,7 +83,7 @@ pub enum Overlay {
 }
 
 impl Overlay {
-    pub const AUTO_STAR_MAX: usize = 32;
+    pub const AUTO_STAR_MAX: usize = 128;
 }
 
 impl fmt::Display for Overlay {
@@ -150,14 +150,22 @@ impl fmt::Display for Preset {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub strategy: Strategy,
     pub overlay: Overlay,
-    /// Minimum gap between two data messages on one link (plumtree's lazy
-    /// lane uses four times this). The first value after a quiet spell goes
-    /// out at once; a busy link carries one batch per interval.
+    /// Minimum gap between two data messages on a link to a single node
+    /// (plumtree's lazy lane uses four times the gap). The first value after
+    /// a quiet spell goes out at once; a busy link carries one batch per
+    /// gap. With `batch_budget`, this is the floor of an adaptive gap.
     pub batch: Duration,
+    /// Adaptive batching: aim for about this many leaf-link messages per
+    /// value. The gap becomes N / (observed values per second * budget),
+    /// between `batch` and `batch_max`, so message counts stay flat as the
+    /// cluster grows; a tree link reaching r nodes uses gap / sqrt(r), the
+    /// split that minimises path latency for a fixed message budget.
+    pub batch_budget: Option<f64>,
+    pub batch_max: Duration,
     /// How long an owed ack may wait to ride on data before it is sent alone.
     pub ack_delay: Duration,
     /// Send acks that cannot ride on data through the first member, which
@@ -190,7 +198,9 @@ impl Config {
             Preset::Efficient => Config {
                 strategy: Strategy::Tree,
                 overlay: Overlay::Auto,
-                batch: Duration::from_millis(200),
+                batch: Duration::ZERO,
+                batch_budget: Some(2.5),
+                batch_max: Duration::from_millis(1000),
                 ack_delay: Duration::from_millis(1500),
                 ack_via_hub: false,
                 retransmit: Duration::from_millis(3000),
@@ -205,6 +215,8 @@ impl Config {
                 strategy: Strategy::Direct,
                 overlay: Overlay::Total,
                 batch: Duration::ZERO,
+                batch_budget: None,
+                batch_max: Duration::from_millis(1000),
                 ack_delay: Duration::from_millis(3000),
                 ack_via_hub: true,
                 retransmit: Duration::from_millis(4500),
@@ -252,6 +264,14 @@ impl Config {
                 "retransmit ({:?}) must exceed the time an ack may take ({ack_path:?}), or every batch is resent before its ack can arrive",
                 self.retransmit
             ));
+        }
+        if let Some(b) = self.batch_budget
+            && !(b.is_finite() && b > 0.0)
+        {
+            return bad(format!("batch_budget must be a positive number, not {b}"));
+        }
+        if self.batch_max < self.batch {
+            return bad("batch_max must be at least batch".into());
         }
         if let Overlay::Tree { fanout: 0 } = self.overlay {
             return bad("tree fanout must be at least 1".into());

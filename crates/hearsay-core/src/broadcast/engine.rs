@@ -9,7 +9,8 @@ use super::relay::Relay;
 use super::{Config, Lane, Peer, Strategy, Wire};
 use crate::rng::{self, Rng};
 use crate::time::Instant;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
 
 /// One input to the engine.
 #[derive(Clone, Debug)]
@@ -65,30 +66,73 @@ pub struct Stats {
     pub ignored: u64,
 }
 
-/// Every value known here, in arrival order, deduplicated.
+/// Every value known here, deduplicated (one ordered set: reads list it in
+/// value order, which costs half the memory of also keeping arrival order).
 #[derive(Debug)]
 pub(crate) struct Store<V> {
     known: BTreeSet<V>,
-    log: Vec<V>,
 }
 
 impl<V: Ord + Clone> Store<V> {
     /// True if `v` is new.
     pub fn learn(&mut self, v: &V) -> bool {
-        if self.known.insert(v.clone()) {
-            self.log.push(v.clone());
-            true
-        } else {
-            false
+        if self.known.contains(v) {
+            return false;
         }
+        self.known.insert(v.clone())
     }
 
     pub fn contains(&self, v: &V) -> bool {
         self.known.contains(v)
     }
 
-    pub fn values(&self) -> &[V] {
-        &self.log
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &V> {
+        self.known.iter()
+    }
+}
+
+/// Values learned per second, over the last couple of seconds: the load
+/// adaptive batching sizes its gaps by.
+#[derive(Debug, Default)]
+struct Load {
+    /// (bucket start, values learned in it), oldest first.
+    buckets: VecDeque<(Instant, u32)>,
+}
+
+impl Load {
+    const BUCKET: Duration = Duration::from_millis(250);
+    const WINDOW: Duration = Duration::from_secs(2);
+
+    fn record(&mut self, now: Instant, n: u32) {
+        match self.buckets.back_mut() {
+            Some((start, count)) if now < *start + Self::BUCKET => *count += n,
+            _ => self.buckets.push_back((now, n)),
+        }
+    }
+
+    /// Values per second over the covered part of the window (so the
+    /// estimate is not diluted while the window is still filling).
+    fn rate(&mut self, now: Instant) -> f64 {
+        while self.buckets.front().is_some_and(|(t, _)| *t + Self::WINDOW <= now) {
+            self.buckets.pop_front();
+        }
+        let Some((oldest, _)) = self.buckets.front() else { return 0.0 };
+        let span = now.saturating_since(*oldest).max(Self::BUCKET);
+        self.buckets.iter().map(|(_, c)| f64::from(*c)).sum::<f64>() / span.as_secs_f64()
+    }
+}
+
+/// The gap on a link to a single node: fixed, or sized so that about
+/// `budget` leaf-link messages are spent per value at the observed rate.
+fn pace(cfg: &Config, members: usize, rate: f64) -> Duration {
+    match cfg.batch_budget {
+        None => cfg.batch,
+        // Nothing observed yet: nothing to batch with either.
+        Some(_) if rate <= 0.0 => cfg.batch,
+        Some(budget) => {
+            let secs = members as f64 / (rate * budget);
+            Duration::from_secs_f64(secs.min(cfg.batch_max.as_secs_f64())).clamp(cfg.batch, cfg.batch_max)
+        }
     }
 }
 
@@ -123,6 +167,7 @@ pub struct Broadcast<V> {
     links: Links<V>,
     rng: Rng,
     stats: Stats,
+    load: Load,
     machine: Machine<V>,
 }
 
@@ -135,18 +180,26 @@ impl<V: Ord + Clone> Broadcast<V> {
             me,
             members,
             topology: None,
-            store: Store {
-                known: BTreeSet::new(),
-                log: Vec::new(),
-            },
+            store: Store { known: BTreeSet::new() },
             links: Links::new(hub),
             rng,
             stats: Stats::default(),
+            load: Load::default(),
             machine: Machine::Relay(Relay::placeholder()),
             cfg,
         };
         b.machine = b.build_machine();
+        b.update_reach();
+        let pace = pace(&b.cfg, b.members.len(), 0.0);
+        b.links.set_pace(pace);
         b
+    }
+
+    fn update_reach(&mut self) {
+        if matches!(self.cfg.strategy, Strategy::Flood | Strategy::Tree | Strategy::Plumtree) {
+            let r = super::overlay::reach(self.cfg.overlay, self.me, &self.members, self.topology.as_ref());
+            self.links.set_reach(r);
+        }
     }
 
     fn build_machine(&mut self) -> Machine<V> {
@@ -224,10 +277,12 @@ impl<V: Ord + Clone> Broadcast<V> {
             Machine::Plumtree(p) => *p = Plumtree::new(&ctx, topo.as_ref()),
             _ => {}
         }
+        self.update_reach();
     }
 
     pub fn handle(&mut self, now: Instant, input: Input<V>, out: &mut Outbox<V>) {
         let me = self.me;
+        let learned_before = self.stats.learned;
         let mut ctx = Self::ctx_parts(
             now,
             me,
@@ -256,7 +311,13 @@ impl<V: Ord + Clone> Broadcast<V> {
             Machine::Plumtree(p) => p.tick(&mut ctx),
             Machine::Relay(_) => {}
         }
-        ctx.links.poll(now, ctx.cfg, me, ctx.out, ctx.stats);
+        let learned = (ctx.stats.learned - learned_before) as u32;
+        if learned > 0 {
+            self.load.record(now, learned);
+        }
+        let pace = pace(&self.cfg, self.members.len(), self.load.rate(now));
+        self.links.set_pace(pace);
+        self.links.poll(now, &self.cfg, me, out, &mut self.stats);
     }
 
     /// When the shell must call `handle(_, Input::Tick, _)` next.
@@ -273,8 +334,8 @@ impl<V: Ord + Clone> Broadcast<V> {
             .min()
     }
 
-    /// Every value known here, in the order it was learned.
-    pub fn values(&self) -> &[V] {
+    /// Every value known here, in value order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &V> {
         self.store.values()
     }
 

@@ -23,6 +23,10 @@ pub(crate) struct Links<V> {
     /// At the hub: acks to forward, per data sender: (receiver, ack).
     forward: BTreeMap<Peer, Vec<(Peer, u64)>>,
     forward_at: Option<Instant>,
+    /// The gap on a link to a single node (adaptive, set by the engine).
+    pace: Duration,
+    /// On tree overlays: nodes reached through each neighbour.
+    reach: BTreeMap<Peer, usize>,
 }
 
 impl<V: Ord + Clone> Links<V> {
@@ -32,14 +36,29 @@ impl<V: Ord + Clone> Links<V> {
             relay,
             forward: BTreeMap::new(),
             forward_at: None,
+            pace: Duration::ZERO,
+            reach: BTreeMap::new(),
         }
     }
 
-    fn lane_batch(cfg: &Config, lane: Lane) -> Duration {
+    pub fn set_pace(&mut self, pace: Duration) {
+        self.pace = pace;
+    }
+
+    pub fn set_reach(&mut self, reach: BTreeMap<Peer, usize>) {
+        self.reach = reach;
+    }
+
+    /// The gap between data messages on the link to `peer`: the pace,
+    /// shortened by sqrt(reach) on tree links that feed many nodes.
+    fn gap(pace: Duration, reach: &BTreeMap<Peer, usize>, peer: Peer, lane: Lane) -> Duration {
         match lane {
-            Lane::Eager => cfg.batch,
+            Lane::Eager => {
+                let r = reach.get(&peer).copied().unwrap_or(1).max(1) as f64;
+                pace.div_f64(r.sqrt())
+            }
             // Announcements can wait: they only matter if the eager path fails.
-            Lane::Lazy => (cfg.batch * 4).max(Duration::from_millis(100)),
+            Lane::Lazy => (pace * 4).max(Duration::from_millis(100)),
         }
     }
 
@@ -111,7 +130,7 @@ impl<V: Ord + Clone> Links<V> {
         let mut msgs = Vec::new();
         let mut via = Vec::new();
         for (&(peer, lane), link) in &mut self.map {
-            let batch = Self::lane_batch(cfg, lane);
+            let batch = Self::gap(self.pace, &self.reach, peer, lane);
             if link.deadline(cfg, batch).is_none_or(|t| t > now) {
                 continue;
             }
@@ -177,7 +196,7 @@ impl<V: Ord + Clone> Links<V> {
         let links = self
             .map
             .iter()
-            .filter_map(|(&(_, lane), l)| l.deadline(cfg, Self::lane_batch(cfg, lane)));
+            .filter_map(|(&(peer, lane), l)| l.deadline(cfg, Self::gap(self.pace, &self.reach, peer, lane)));
         links.chain(self.forward_at).min()
     }
 

@@ -33,7 +33,7 @@ mod strategy_tests;
 
 pub use config::{Config, ConfigError, Overlay, Preset, Strategy};
 pub use engine::{Broadcast, Input, Outbox, Stats};
-pub use overlay::{mesh, neighbours};
+pub use overlay::{mesh, neighbours, reach};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -44,8 +44,9 @@ impl Relay {
         let next = overlay::neighbours(ctx.cfg.overlay, ctx.me, ctx.members, topology);
         for n in &next {
             if !self.neighbours.contains(n) {
-                for v in ctx.store.values() {
-                    ctx.links.enqueue(ctx.cfg, *n, Lane::Eager, v.clone());
+                let all: Vec<V> = ctx.store.values().cloned().collect();
+                for v in all {
+                    ctx.links.enqueue(ctx.cfg, *n, Lane::Eager, v);
                 }
             }
         }

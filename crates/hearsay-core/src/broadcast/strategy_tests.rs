@@ -207,7 +207,7 @@ fn runs_are_deterministic_given_the_seed() {
                 net.sent,
                 net.nodes
                     .iter()
-                    .map(|n| n.values().to_vec())
+                    .map(|n| n.values().copied().collect::<Vec<_>>())
                     .collect::<Vec<_>>(),
             )
         };

@@ -5,7 +5,7 @@
 
 use crate::edn::{Edn, kw, map};
 use crate::history::{History, Op, OpType};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default)]
 struct Element {
@@ -47,15 +47,14 @@ pub fn elements(history: &History, add_f: &str) -> Vec<ElementResult> {
             }
         } else if op.f == "read" && op.kind == OpType::Ok {
             let Some(inv) = op.invocation else { continue };
-            let seen: HashSet<i64> = match &op.value {
-                Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => items
-                    .iter()
-                    .filter_map(|x| if let Edn::Int(i) = x { Some(*i) } else { None })
-                    .collect(),
-                _ => HashSet::new(),
-            };
+            // Merge the read's sorted integers with the sorted elements.
+            let seen = sorted_ints(&op.value);
+            let mut k = 0;
             for (v, e) in elements.iter_mut() {
-                if seen.contains(v) {
+                while k < seen.len() && seen[k] < *v {
+                    k += 1;
+                }
+                if k < seen.len() && seen[k] == *v {
                     e.known.get_or_insert(op.index);
                     if e.last_present.is_none_or(|p| p < inv) {
                         e.last_present = Some(inv);
@@ -97,6 +96,22 @@ pub fn elements(history: &History, add_f: &str) -> Vec<ElementResult> {
             }
         })
         .collect()
+}
+
+/// The integers of a read's value, sorted and deduplicated (other values
+/// can never equal an element: Clojure's `=` tells 1 from 1.0).
+fn sorted_ints(v: &Edn) -> std::borrow::Cow<'_, [i64]> {
+    match v {
+        Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
+            let mut out: Vec<i64> =
+                items.iter().filter_map(|x| if let Edn::Int(i) = x { Some(*i) } else { None }).collect();
+            out.sort_unstable();
+            out.dedup();
+            out.into()
+        }
+        Edn::IntRanges(r) => r.iter().flat_map(|&(lo, hi)| lo..=hi).collect::<Vec<_>>().into(),
+        _ => Vec::new().into(),
+    }
 }
 
 /// Quantiles at 0, 0.5, 0.95, 0.99, 1: the value at index

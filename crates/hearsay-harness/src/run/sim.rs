@@ -6,6 +6,8 @@ use crate::config::TestConfig;
 use crate::net::Journal;
 use crate::runner::{Action, RunResult, TestRun};
 use crate::wire::parse_node_line;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// A node the simulator can run: JSON lines in, JSON lines out, like a
 /// process, but called directly. Times are nanoseconds of virtual time.
@@ -46,6 +48,7 @@ impl SimNode for hearsay_maelstrom::MaelstromNode {
 pub fn run(cfg: TestConfig, mut nodes: Vec<Box<dyn SimNode>>, journal: Journal) -> RunResult {
     assert_eq!(nodes.len(), cfg.nodes.len(), "one SimNode per node");
     let mut run = TestRun::new(cfg, journal);
+    let mut timers = Timers::new(nodes.len());
     let mut now = 0u64;
     let mut out = Vec::new();
     run.start(now);
@@ -58,39 +61,82 @@ pub fn run(cfg: TestConfig, mut nodes: Vec<Box<dyn SimNode>>, journal: Journal) 
             }
             for Action::Deliver { node, line } in actions {
                 nodes[node].on_line(now, &line, &mut out);
+                timers.set(node, nodes[node].next_deadline());
                 for l in out.drain(..) {
                     run.on_node_line(now, node, parse_node_line(&l));
                 }
                 steps += 1;
             }
             if steps > MAX_STEPS_PER_INSTANT {
-                run.abort(format!(
-                    "nodes exchanged over {MAX_STEPS_PER_INSTANT} messages at one instant"
-                ));
+                run.abort(format!("nodes exchanged over {MAX_STEPS_PER_INSTANT} messages at one instant"));
                 break;
             }
         }
         if run.is_finished() {
             break;
         }
-        let node_next = nodes.iter().filter_map(|n| n.next_deadline()).min();
-        let Some(next) = [run.next_deadline(), node_next].into_iter().flatten().min() else {
+        let Some(next) = [run.next_deadline(), timers.next()].into_iter().flatten().min() else {
             run.abort("the simulation has nothing left to do but the test is not finished".into());
             break;
         };
         now = now.max(next);
-        for (i, n) in nodes.iter_mut().enumerate() {
-            if n.next_deadline().is_some_and(|d| d <= now) {
-                n.on_tick(now, &mut out);
-                for l in out.drain(..) {
-                    run.on_node_line(now, i, parse_node_line(&l));
-                }
+        while let Some(i) = timers.pop_due(now) {
+            nodes[i].on_tick(now, &mut out);
+            timers.set(i, nodes[i].next_deadline());
+            for l in out.drain(..) {
+                run.on_node_line(now, i, parse_node_line(&l));
             }
         }
         run.advance(now);
     }
-    RunResult {
-        executor: "sim",
-        ..run.finish()
+    RunResult { executor: "sim", ..run.finish() }
+}
+
+/// Node timers in a heap, so a step costs O(log N) instead of asking every
+/// node. Entries go stale when a node's deadline changes; `current` tells.
+struct Timers {
+    heap: BinaryHeap<Reverse<(u64, usize)>>,
+    current: Vec<Option<u64>>,
+}
+
+impl Timers {
+    fn new(n: usize) -> Self {
+        Timers { heap: BinaryHeap::new(), current: vec![None; n] }
+    }
+
+    fn set(&mut self, node: usize, at: Option<u64>) {
+        if self.current[node] != at {
+            self.current[node] = at;
+            if let Some(t) = at {
+                self.heap.push(Reverse((t, node)));
+            }
+        }
+    }
+
+    fn clean(&mut self) {
+        while let Some(&Reverse((t, i))) = self.heap.peek() {
+            if self.current[i] == Some(t) {
+                return;
+            }
+            self.heap.pop();
+        }
+    }
+
+    fn next(&mut self) -> Option<u64> {
+        self.clean();
+        self.heap.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// A node whose timer is due at `now`; its entry is consumed.
+    fn pop_due(&mut self, now: u64) -> Option<usize> {
+        self.clean();
+        match self.heap.peek() {
+            Some(&Reverse((t, i))) if t <= now => {
+                self.heap.pop();
+                self.current[i] = None;
+                Some(i)
+            }
+            _ => None,
+        }
     }
 }

@@ -6,10 +6,27 @@ use super::schema::{Field, FieldType, Schema};
 use super::topology::TopologyMap;
 use super::{ErrorPolicy, OpSpec, Workload};
 use crate::checker::set_full;
-use crate::edn::Edn;
+use crate::edn::{self, Edn};
 use crate::history::History;
 use hearsay_core::rng::{Rng, RngExt};
 use serde_json::{Map, Value, json};
+
+/// Exactly `read_ok`'s closed schema with integer messages; anything else
+/// fails to parse and takes the generic path.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadOk {
+    #[serde(rename = "type")]
+    kind: String,
+    messages: Vec<i64>,
+    in_reply_to: u64,
+    #[serde(default, rename = "msg_id", deserialize_with = "integer")]
+    _msg_id: Option<u64>,
+}
+
+fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    <u64 as serde::Deserialize>::deserialize(d).map(Some)
+}
 
 pub struct Broadcast {
     topology: TopologyMap,
@@ -103,13 +120,24 @@ impl Workload for Broadcast {
     }
 
     fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn {
-        match op.f {
-            "read" => reply
-                .get("messages")
-                .map(Edn::from_json)
-                .unwrap_or(Edn::Nil),
+        match (op.f, reply.get("messages")) {
+            ("read", Some(Value::Array(items))) => {
+                let ints: Option<Vec<i64>> =
+                    items.iter().map(|v| v.as_i64().filter(|_| !v.is_f64())).collect();
+                ints.map(edn::ints)
+                    .unwrap_or_else(|| Edn::from_json(&Value::Array(items.clone())))
+            }
+            ("read", other) => other.map(Edn::from_json).unwrap_or(Edn::Nil),
             _ => op.value.clone(),
         }
+    }
+
+    fn fast_ok(&self, f: &str, raw: &str) -> Option<(u64, Edn)> {
+        if f != "read" {
+            return None;
+        }
+        let r: ReadOk = serde_json::from_str(raw).ok()?;
+        (r.kind == "read_ok").then(|| (r.in_reply_to, edn::ints(r.messages)))
     }
 
     fn errors(&self) -> ErrorPolicy {

@@ -58,6 +58,13 @@ pub trait Workload: Send {
     /// The value recorded on an `:ok` completion.
     fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn;
 
+    /// A fast path for large replies: if `raw` is exactly a well-formed
+    /// `:ok` reply to an `f` op, its `in_reply_to` and `:ok` value. `None`
+    /// sends the reply down the generic (schema-checking) path.
+    fn fast_ok(&self, _f: &str, _raw: &str) -> Option<(u64, Edn)> {
+        None
+    }
+
     fn errors(&self) -> ErrorPolicy;
 
     /// The `:workload` section of the results.
