@@ -72,11 +72,19 @@ impl MaelstromNode {
         if raw.body.get().starts_with(r#"{"type":"hs_"#)
             && let Ok(body) = serde_json::from_str::<PeerBody>(raw.body.get())
         {
-            return self.peer(now, &raw.src, body).inspect_err(|_| self.stats.malformed += 1);
+            return self
+                .peer(now, &raw.src, body)
+                .inspect_err(|_| self.stats.malformed += 1);
         }
-        let body: Value = serde_json::from_str(raw.body.get()).inspect_err(|_| self.stats.malformed += 1)?;
-        let msg = Incoming { src: raw.src, dest: raw.dest, body };
-        self.handle(now, msg).inspect_err(|_| self.stats.malformed += 1)
+        let body: Value =
+            serde_json::from_str(raw.body.get()).inspect_err(|_| self.stats.malformed += 1)?;
+        let msg = Incoming {
+            src: raw.src,
+            dest: raw.dest,
+            body,
+        };
+        self.handle(now, msg)
+            .inspect_err(|_| self.stats.malformed += 1)
     }
 
     fn peer(&mut self, now: Instant, src: &str, body: PeerBody) -> Result<(), NodeError> {
@@ -190,7 +198,8 @@ impl MaelstromNode {
                     text.push_str(&format!(r#","in_reply_to":{id}"#));
                 }
                 text.push('}');
-                let body = serde_json::value::RawValue::from_string(text).map_err(NodeError::Malformed)?;
+                let body =
+                    serde_json::value::RawValue::from_string(text).map_err(NodeError::Malformed)?;
                 let src = self.me.clone();
                 self.send_from(&src, &msg.src, &body);
             }

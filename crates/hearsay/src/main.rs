@@ -1,8 +1,10 @@
 //! `hearsay`: the command-line front end.
 //!
 //! - `hearsay test`: Maelstrom's `test` command, natively (see `--help`);
-//! - `hearsay node`: hearsay's Maelstrom node (the same code as `hearsay-node`).
+//! - `hearsay node`: hearsay's Maelstrom node (the same code as `hearsay-node`);
+//! - `hearsay bench`: the strategy sweep behind the README's numbers.
 
+mod bench;
 mod progress;
 mod test_cmd;
 
@@ -23,6 +25,9 @@ enum Cmd {
     Test(Box<test_cmd::TestArgs>),
     /// Run hearsay's Maelstrom node on stdin/stdout (same as `hearsay-node`).
     Node(hearsay_maelstrom::cli::NodeArgs),
+    /// Sweep broadcast strategies x presets x node counts x faults on the
+    /// 3d/3e scenario; write a table, CSV, JSON and Pareto plots.
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
     };
     match cli.cmd {
         Cmd::Test(args) => test_cmd::run(*args),
+        Cmd::Bench(args) => bench::run(*args),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

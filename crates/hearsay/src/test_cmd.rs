@@ -148,7 +148,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 crashed.
 Results: store/<workload>/<time>/ (results.edn, results.json, history.txt,
 node-logs/), with store/latest pointing at the newest run.";
 
-struct BadArgs(String);
+pub(crate) struct BadArgs(pub(crate) String);
 
 impl TestArgs {
     fn shapes_test(&self) -> bool {
@@ -302,7 +302,7 @@ impl TestArgs {
 }
 
 /// In-process nodes for `--sim`, configured by the node arguments.
-fn sim_nodes(args: &[String], n: usize) -> Result<Vec<Box<dyn SimNode>>, BadArgs> {
+pub(crate) fn sim_nodes(args: &[String], n: usize) -> Result<Vec<Box<dyn SimNode>>, BadArgs> {
     #[derive(clap::Parser)]
     #[command(name = "node arguments", no_binary_name = true)]
     struct SimArgs {
@@ -322,7 +322,7 @@ fn sim_nodes(args: &[String], n: usize) -> Result<Vec<Box<dyn SimNode>>, BadArgs
 
 /// hearsay's own node: `hearsay-node` next to this executable, or this
 /// executable's `node` subcommand.
-fn own_node(args: Vec<String>) -> Result<(PathBuf, Vec<String>), BadArgs> {
+pub(crate) fn own_node(args: Vec<String>) -> Result<(PathBuf, Vec<String>), BadArgs> {
     let me = std::env::current_exe()
         .map_err(|e| BadArgs(format!("cannot locate hearsay's own node: {e}")))?;
     let sibling = me.with_file_name("hearsay-node");
@@ -475,7 +475,7 @@ fn run_once(
     }
 }
 
-fn simulate_run(
+pub(crate) fn simulate_run(
     cfg: &TestConfig,
     dir: &Path,
 ) -> anyhow::Result<hearsay_harness::runner::RunResult> {

@@ -199,7 +199,7 @@ impl Config {
                 strategy: Strategy::Tree,
                 overlay: Overlay::Auto,
                 batch: Duration::ZERO,
-                batch_budget: Some(2.5),
+                batch_budget: Some(2.75),
                 batch_max: Duration::from_millis(1000),
                 ack_delay: Duration::from_millis(1500),
                 ack_via_hub: false,

@@ -113,10 +113,16 @@ impl Load {
     /// Values per second over the covered part of the window (so the
     /// estimate is not diluted while the window is still filling).
     fn rate(&mut self, now: Instant) -> f64 {
-        while self.buckets.front().is_some_and(|(t, _)| *t + Self::WINDOW <= now) {
+        while self
+            .buckets
+            .front()
+            .is_some_and(|(t, _)| *t + Self::WINDOW <= now)
+        {
             self.buckets.pop_front();
         }
-        let Some((oldest, _)) = self.buckets.front() else { return 0.0 };
+        let Some((oldest, _)) = self.buckets.front() else {
+            return 0.0;
+        };
         let span = now.saturating_since(*oldest).max(Self::BUCKET);
         self.buckets.iter().map(|(_, c)| f64::from(*c)).sum::<f64>() / span.as_secs_f64()
     }
@@ -131,7 +137,8 @@ fn pace(cfg: &Config, members: usize, rate: f64) -> Duration {
         Some(_) if rate <= 0.0 => cfg.batch,
         Some(budget) => {
             let secs = members as f64 / (rate * budget);
-            Duration::from_secs_f64(secs.min(cfg.batch_max.as_secs_f64())).clamp(cfg.batch, cfg.batch_max)
+            Duration::from_secs_f64(secs.min(cfg.batch_max.as_secs_f64()))
+                .clamp(cfg.batch, cfg.batch_max)
         }
     }
 }
@@ -180,7 +187,9 @@ impl<V: Ord + Clone> Broadcast<V> {
             me,
             members,
             topology: None,
-            store: Store { known: BTreeSet::new() },
+            store: Store {
+                known: BTreeSet::new(),
+            },
             links: Links::new(hub),
             rng,
             stats: Stats::default(),
@@ -196,8 +205,16 @@ impl<V: Ord + Clone> Broadcast<V> {
     }
 
     fn update_reach(&mut self) {
-        if matches!(self.cfg.strategy, Strategy::Flood | Strategy::Tree | Strategy::Plumtree) {
-            let r = super::overlay::reach(self.cfg.overlay, self.me, &self.members, self.topology.as_ref());
+        if matches!(
+            self.cfg.strategy,
+            Strategy::Flood | Strategy::Tree | Strategy::Plumtree
+        ) {
+            let r = super::overlay::reach(
+                self.cfg.overlay,
+                self.me,
+                &self.members,
+                self.topology.as_ref(),
+            );
             self.links.set_reach(r);
         }
     }

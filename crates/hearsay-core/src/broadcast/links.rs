@@ -193,10 +193,9 @@ impl<V: Ord + Clone> Links<V> {
     }
 
     pub fn deadline(&self, cfg: &Config) -> Option<Instant> {
-        let links = self
-            .map
-            .iter()
-            .filter_map(|(&(peer, lane), l)| l.deadline(cfg, Self::gap(self.pace, &self.reach, peer, lane)));
+        let links = self.map.iter().filter_map(|(&(peer, lane), l)| {
+            l.deadline(cfg, Self::gap(self.pace, &self.reach, peer, lane))
+        });
         links.chain(self.forward_at).min()
     }
 

@@ -116,9 +116,14 @@ fn symmetric(topo: &BTreeMap<Peer, Vec<Peer>>, me: Peer, members: &[Peer]) -> BT
 /// Breadth-first spanning forest over the symmetric topology, rooted at the
 /// first member (then at the first unreached member, and so on): each
 /// member's parent, `None` for roots.
-fn spanning_forest(topo: &BTreeMap<Peer, Vec<Peer>>, members: &[Peer]) -> BTreeMap<Peer, Option<Peer>> {
-    let adj: BTreeMap<Peer, BTreeSet<Peer>> =
-        members.iter().map(|&m| (m, symmetric(topo, m, members))).collect();
+fn spanning_forest(
+    topo: &BTreeMap<Peer, Vec<Peer>>,
+    members: &[Peer],
+) -> BTreeMap<Peer, Option<Peer>> {
+    let adj: BTreeMap<Peer, BTreeSet<Peer>> = members
+        .iter()
+        .map(|&m| (m, symmetric(topo, m, members)))
+        .collect();
     let mut parent: BTreeMap<Peer, Option<Peer>> = BTreeMap::new();
     for &root in members {
         if parent.contains_key(&root) {
@@ -141,13 +146,21 @@ fn spanning_forest(topo: &BTreeMap<Peer, Vec<Peer>>, members: &[Peer]) -> BTreeM
 fn spanning_tree(topo: &BTreeMap<Peer, Vec<Peer>>, me: Peer, members: &[Peer]) -> Vec<Peer> {
     let parent = spanning_forest(topo, members);
     let mut out: Vec<Peer> = parent.get(&me).copied().flatten().into_iter().collect();
-    out.extend(parent.iter().filter(|(_, p)| **p == Some(me)).map(|(c, _)| *c));
+    out.extend(
+        parent
+            .iter()
+            .filter(|(_, p)| **p == Some(me))
+            .map(|(c, _)| *c),
+    );
     out
 }
 
 /// True for overlays that are trees (forests): one path between two nodes.
 pub fn is_tree(overlay: Overlay) -> bool {
-    matches!(overlay, Overlay::Star | Overlay::Tree { .. } | Overlay::Auto | Overlay::SpanningTree)
+    matches!(
+        overlay,
+        Overlay::Star | Overlay::Tree { .. } | Overlay::Auto | Overlay::SpanningTree
+    )
 }
 
 /// Every member's neighbours, computed once.
@@ -167,7 +180,10 @@ pub fn adjacency(
         }
         return adj;
     }
-    members.iter().map(|&m| (m, neighbours(overlay, m, members, topology))).collect()
+    members
+        .iter()
+        .map(|&m| (m, neighbours(overlay, m, members, topology)))
+        .collect()
 }
 
 /// On a tree overlay: for each neighbour of `me`, how many nodes lie on its
@@ -314,7 +330,10 @@ mod tests {
         let hub = reach(Overlay::Star, Peer(0), &m, None);
         assert_eq!(hub.len(), 24);
         assert!(hub.values().all(|&r| r == 1));
-        assert_eq!(reach(Overlay::Star, Peer(3), &m, None), BTreeMap::from([(Peer(0), 24)]));
+        assert_eq!(
+            reach(Overlay::Star, Peer(3), &m, None),
+            BTreeMap::from([(Peer(0), 24)])
+        );
         // tree4 on 25 nodes: node 1's subtree is 1, 5..8, 21..24 (9 nodes).
         let r = reach(Overlay::Tree { fanout: 4 }, Peer(1), &m, None);
         assert_eq!(r[&Peer(0)], 25 - 9);
@@ -322,7 +341,11 @@ mod tests {
         assert_eq!(r[&Peer(6)], 1);
         let g = grid(25);
         let st = reach(Overlay::SpanningTree, Peer(12), &m, Some(&g));
-        assert_eq!(st.values().sum::<usize>(), 24, "a tree: the sides partition the others");
+        assert_eq!(
+            st.values().sum::<usize>(),
+            24,
+            "a tree: the sides partition the others"
+        );
         assert!(reach(Overlay::Total, Peer(0), &m, None).is_empty());
         // The closed form agrees with a search of the whole tree.
         for n in [1u32, 2, 7, 33, 100, 130] {
@@ -360,8 +383,14 @@ mod tests {
         );
         // Auto: a star up to 128 nodes, then a tree of fanout ceil(sqrt(N)),
         // so at 1000 nodes the root has 32 links, not 999.
-        assert_eq!(neighbours(Overlay::Auto, Peer(0), &peers(100), None).len(), 99);
-        assert_eq!(neighbours(Overlay::Auto, Peer(0), &peers(1000), None).len(), 32);
+        assert_eq!(
+            neighbours(Overlay::Auto, Peer(0), &peers(100), None).len(),
+            99
+        );
+        assert_eq!(
+            neighbours(Overlay::Auto, Peer(0), &peers(1000), None).len(),
+            32
+        );
         // A spanning tree of a 5x5 grid uses exactly 24 edges.
         let g = grid(25);
         let edges: usize = (0..25)

@@ -103,13 +103,19 @@ pub fn elements(history: &History, add_f: &str) -> Vec<ElementResult> {
 fn sorted_ints(v: &Edn) -> std::borrow::Cow<'_, [i64]> {
     match v {
         Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
-            let mut out: Vec<i64> =
-                items.iter().filter_map(|x| if let Edn::Int(i) = x { Some(*i) } else { None }).collect();
+            let mut out: Vec<i64> = items
+                .iter()
+                .filter_map(|x| if let Edn::Int(i) = x { Some(*i) } else { None })
+                .collect();
             out.sort_unstable();
             out.dedup();
             out.into()
         }
-        Edn::IntRanges(r) => r.iter().flat_map(|&(lo, hi)| lo..=hi).collect::<Vec<_>>().into(),
+        Edn::IntRanges(r) => r
+            .iter()
+            .flat_map(|&(lo, hi)| lo..=hi)
+            .collect::<Vec<_>>()
+            .into(),
         _ => Vec::new().into(),
     }
 }

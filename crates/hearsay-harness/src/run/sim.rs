@@ -68,14 +68,20 @@ pub fn run(cfg: TestConfig, mut nodes: Vec<Box<dyn SimNode>>, journal: Journal) 
                 steps += 1;
             }
             if steps > MAX_STEPS_PER_INSTANT {
-                run.abort(format!("nodes exchanged over {MAX_STEPS_PER_INSTANT} messages at one instant"));
+                run.abort(format!(
+                    "nodes exchanged over {MAX_STEPS_PER_INSTANT} messages at one instant"
+                ));
                 break;
             }
         }
         if run.is_finished() {
             break;
         }
-        let Some(next) = [run.next_deadline(), timers.next()].into_iter().flatten().min() else {
+        let Some(next) = [run.next_deadline(), timers.next()]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
             run.abort("the simulation has nothing left to do but the test is not finished".into());
             break;
         };
@@ -89,7 +95,10 @@ pub fn run(cfg: TestConfig, mut nodes: Vec<Box<dyn SimNode>>, journal: Journal) 
         }
         run.advance(now);
     }
-    RunResult { executor: "sim", ..run.finish() }
+    RunResult {
+        executor: "sim",
+        ..run.finish()
+    }
 }
 
 /// Node timers in a heap, so a step costs O(log N) instead of asking every
@@ -101,7 +110,10 @@ struct Timers {
 
 impl Timers {
     fn new(n: usize) -> Self {
-        Timers { heap: BinaryHeap::new(), current: vec![None; n] }
+        Timers {
+            heap: BinaryHeap::new(),
+            current: vec![None; n],
+        }
     }
 
     fn set(&mut self, node: usize, at: Option<u64>) {

@@ -434,7 +434,14 @@ impl TestRun {
 
     /// Completes a call. `fast` is an `:ok` value the workload already parsed
     /// from a large, well-formed reply (then `reply` is `None`).
-    fn resolve(&mut self, now: u64, client: Addr, call: Call, reply: Option<Value>, fast: Option<Edn>) {
+    fn resolve(
+        &mut self,
+        now: u64,
+        client: Addr,
+        call: Call,
+        reply: Option<Value>,
+        fast: Option<Edn>,
+    ) {
         let node = self.cfg.nodes[call.node].clone();
         match call.purpose {
             Purpose::Init => match reply {

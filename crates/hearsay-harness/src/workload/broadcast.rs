@@ -122,8 +122,10 @@ impl Workload for Broadcast {
     fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn {
         match (op.f, reply.get("messages")) {
             ("read", Some(Value::Array(items))) => {
-                let ints: Option<Vec<i64>> =
-                    items.iter().map(|v| v.as_i64().filter(|_| !v.is_f64())).collect();
+                let ints: Option<Vec<i64>> = items
+                    .iter()
+                    .map(|v| v.as_i64().filter(|_| !v.is_f64()))
+                    .collect();
                 ints.map(edn::ints)
                     .unwrap_or_else(|| Edn::from_json(&Value::Array(items.clone())))
             }

@@ -1,0 +1,533 @@
+//! `hearsay bench`: sweeps broadcast strategies x presets x node counts x
+//! {no faults, partitions} on the Gossip Glomers 3d/3e scenario and reports
+//! msgs-per-op (servers) against stable latency, as a table, CSV, JSON and
+//! SVG Pareto plots. Points at 25 nodes (by default, up to
+//! `--process-max` nodes) come from real processes; larger ones from the
+//! simulator. Each point is the median of `--runs` runs with seeds
+//! `seed, seed+1, ...`.
+
+mod plot;
+
+use crate::test_cmd::{BadArgs, own_node, simulate_run};
+use anyhow::{Context, Result};
+use clap::Args;
+use hearsay_core::broadcast::{Preset, Strategy};
+use hearsay_harness::checker::Validity;
+use hearsay_harness::config::TestConfig;
+use hearsay_harness::edn::Edn;
+use hearsay_harness::net::{Journal, Latency, LatencyDist};
+use hearsay_harness::report;
+use hearsay_harness::run::process;
+use hearsay_harness::workload::{Topology, WorkloadKind};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Strategies to sweep
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "flood,tree,direct,gossip,pull,push-pull,plumtree"
+    )]
+    pub strategies: Vec<Strategy>,
+    /// Presets to sweep (each strategy runs with each preset's timing)
+    #[arg(long, value_delimiter = ',', default_value = "efficient,latency")]
+    pub presets: Vec<Preset>,
+    /// Node counts
+    #[arg(long, value_delimiter = ',', default_value = "25,100,1000")]
+    pub nodes: Vec<usize>,
+    /// Fault settings: none, partition
+    #[arg(long, value_delimiter = ',', default_value = "none,partition")]
+    pub nemesis: Vec<String>,
+    /// Runs per point (the point is their median)
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Seed of the first run
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Seconds of client operations per run
+    #[arg(long, default_value_t = 20.0)]
+    pub time_limit: f64,
+    /// Total ops/s [default: 100 up to 100 nodes, else 4 per node, the 3d
+    /// load per node]
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds between healing and the final reads
+    #[arg(long, default_value_t = 10.0)]
+    pub recovery: f64,
+    /// Largest node count run as real processes (larger: simulator)
+    #[arg(long, default_value_t = 25)]
+    pub process_max: usize,
+    /// Also run configurations skipped by default at over 200 nodes (those
+    /// sending every value to every node one message at a time)
+    #[arg(long)]
+    pub all: bool,
+    /// One run per point, no partitions, 25 and 100 nodes
+    #[arg(long)]
+    pub quick: bool,
+    /// Where the results go (a timestamped directory inside, plus `latest`)
+    #[arg(long, default_value = "store/bench")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+struct Point {
+    strategy: Strategy,
+    preset: Preset,
+    nodes: usize,
+    partition: bool,
+}
+
+impl Point {
+    fn label(&self) -> String {
+        format!(
+            "{}/{} n={}{}",
+            self.strategy,
+            self.preset,
+            self.nodes,
+            if self.partition { " +partition" } else { "" }
+        )
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+struct Run {
+    seed: u64,
+    valid: Validity,
+    msgs_per_op: f64,
+    median: i64,
+    p95: i64,
+    max: i64,
+    lost: i64,
+    wall: Duration,
+}
+
+#[derive(Debug)]
+struct Row {
+    point: Point,
+    executor: &'static str,
+    runs: Vec<Run>,
+    error: Option<String>,
+}
+
+impl Row {
+    fn median(&self, f: impl Fn(&Run) -> f64) -> f64 {
+        let mut v: Vec<f64> = self.runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v[(v.len() - 1) / 2]
+        }
+    }
+
+    fn valid(&self) -> bool {
+        self.error.is_none()
+            && !self.runs.is_empty()
+            && self.runs.iter().all(|r| r.valid == Validity::True)
+    }
+
+    fn lost(&self) -> i64 {
+        self.runs.iter().map(|r| r.lost).max().unwrap_or(0)
+    }
+}
+
+pub fn run(mut args: BenchArgs) -> ExitCode {
+    if args.quick {
+        args.runs = 1;
+        args.nemesis = vec!["none".into()];
+        args.nodes = vec![25, 100];
+    }
+    match bench(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hearsay bench: {e:#}");
+            ExitCode::from(crate::EXIT_CRASH)
+        }
+    }
+}
+
+fn bench(args: BenchArgs) -> Result<ExitCode> {
+    let mut faults = Vec::new();
+    for n in &args.nemesis {
+        match n.as_str() {
+            "none" => faults.push(false),
+            "partition" => faults.push(true),
+            other => {
+                eprintln!("hearsay bench: unknown --nemesis {other:?}: must be none or partition");
+                return Ok(ExitCode::from(crate::EXIT_BAD_ARGS));
+            }
+        }
+    }
+    if args.runs == 0 || args.nodes.contains(&0) {
+        eprintln!("hearsay bench: --runs and --nodes must be positive");
+        return Ok(ExitCode::from(crate::EXIT_BAD_ARGS));
+    }
+    let mut points = Vec::new();
+    let mut skipped = Vec::new();
+    for &nodes in &args.nodes {
+        for &partition in &faults {
+            for &preset in &args.presets {
+                for &strategy in &args.strategies {
+                    let p = Point {
+                        strategy,
+                        preset,
+                        nodes,
+                        partition,
+                    };
+                    // One message per value per node: millions of messages
+                    // at 1000 nodes, for a point whose cost is known (N-1).
+                    let quadratic = strategy == Strategy::Direct || preset == Preset::Latency;
+                    if nodes > 200 && quadratic && !args.all {
+                        skipped.push(p.label());
+                    } else {
+                        points.push(p);
+                    }
+                }
+            }
+        }
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f%z").to_string();
+    let dir = args.out.join(&stamp);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let latest = args.out.join("latest");
+    let _ = std::fs::remove_file(&latest);
+    let _ = std::os::unix::fs::symlink(&stamp, &latest);
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    crate::progress::Display::new(true).init_logging();
+
+    let total = (points.len() * args.runs) as u64;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30.cyan/blue} {pos}/{len} runs, {elapsed} elapsed, ~{eta} left  {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    eprintln!(
+        "hearsay bench: {} points x {} runs ({} skipped at > 200 nodes; --all runs them) -> {}",
+        points.len(),
+        args.runs,
+        skipped.len(),
+        dir.display()
+    );
+    let mut rows = Vec::new();
+    for point in points {
+        let executor = if point.nodes <= args.process_max {
+            "process"
+        } else {
+            "sim"
+        };
+        let mut row = Row {
+            point: point.clone(),
+            executor,
+            runs: Vec::new(),
+            error: None,
+        };
+        for i in 0..args.runs {
+            if interrupted.load(Ordering::Relaxed) {
+                break;
+            }
+            bar.set_message(format!("{} (run {})", point.label(), i + 1));
+            match one_run(
+                &args,
+                &point,
+                executor,
+                args.seed + i as u64,
+                &dir,
+                interrupted.clone(),
+            ) {
+                Ok(r) => row.runs.push(r),
+                Err(e) => {
+                    row.error = Some(format!("{e:#}"));
+                    bar.inc((args.runs - i) as u64);
+                    break;
+                }
+            }
+            bar.inc(1);
+            if !bar.is_hidden() {
+                continue;
+            }
+            // No terminal: one line per finished run.
+            if let Some(r) = row.runs.last() {
+                eprintln!(
+                    "[{}/{}] {} seed {}: {:.2} msgs/op, median {} ms, max {} ms, lost {}, {:?}",
+                    bar.position(),
+                    total,
+                    point.label(),
+                    r.seed,
+                    r.msgs_per_op,
+                    r.median,
+                    r.max,
+                    r.lost,
+                    r.valid
+                );
+            }
+        }
+        rows.push(row);
+        // Keep partial results on disk as we go.
+        write_outputs(&dir, &rows, &args)?;
+    }
+    bar.finish_and_clear();
+    write_outputs(&dir, &rows, &args)?;
+    println!("{}", table(&rows));
+    for s in &skipped {
+        println!("skipped (use --all): {s}");
+    }
+    println!(
+        "\nresults: {}/{{results.csv,results.json,pareto-*.svg}}",
+        dir.display()
+    );
+    if interrupted.load(Ordering::Relaxed) {
+        return Ok(ExitCode::from(130));
+    }
+    Ok(if rows.iter().all(Row::valid) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn rate_for(args: &BenchArgs, nodes: usize) -> f64 {
+    args.rate.unwrap_or(if nodes <= 100 {
+        100.0
+    } else {
+        4.0 * nodes as f64
+    })
+}
+
+fn one_run(
+    args: &BenchArgs,
+    p: &Point,
+    executor: &str,
+    seed: u64,
+    dir: &Path,
+    interrupted: Arc<AtomicBool>,
+) -> Result<Run> {
+    let node_args = vec![
+        "--preset".to_string(),
+        p.preset.to_string(),
+        "--strategy".into(),
+        p.strategy.to_string(),
+    ];
+    let run_dir = dir.join("runs").join(format!(
+        "{}-{}-n{}{}-seed{seed}",
+        p.strategy,
+        p.preset,
+        p.nodes,
+        if p.partition { "-partition" } else { "" }
+    ));
+    std::fs::create_dir_all(&run_dir)?;
+    let (bin, args_for_bin) = if executor == "process" {
+        own_node(node_args.clone()).map_err(|BadArgs(m)| anyhow::anyhow!(m))?
+    } else {
+        (
+            PathBuf::from("(in-process hearsay node)"),
+            node_args.clone(),
+        )
+    };
+    let cfg = TestConfig {
+        workload: WorkloadKind::Broadcast,
+        bin,
+        args: args_for_bin,
+        nodes: TestConfig::node_names(p.nodes),
+        concurrency: p.nodes,
+        time_limit: Duration::from_secs_f64(args.time_limit),
+        rate: rate_for(args, p.nodes),
+        latency: Latency {
+            mean_ms: 100,
+            dist: LatencyDist::Constant,
+        },
+        partition: p.partition,
+        nemesis_interval: 10.0,
+        topology: Topology::Grid,
+        availability: None,
+        log_stderr: false,
+        log_net_send: false,
+        log_net_recv: false,
+        seed,
+        recovery: Duration::from_secs_f64(args.recovery),
+        store: dir.to_path_buf(),
+        journal: false,
+    };
+    let started = Instant::now();
+    let result = if executor == "process" {
+        let hooks = process::Hooks {
+            progress: &mut |_| {},
+            interrupted,
+        };
+        process::run(cfg.clone(), &run_dir, hooks)?
+    } else {
+        let _ = Journal::default();
+        simulate_run(&cfg, &run_dir)?
+    };
+    let wall = started.elapsed();
+    if let Some(reason) = &result.aborted {
+        anyhow::bail!("{reason}");
+    }
+    let a = report::analyze(&cfg, &result);
+    report::write_results(&run_dir, &a)?;
+    let r = &a.results;
+    let msgs_per_op = match r
+        .get("net")
+        .and_then(|n| n.get("servers"))
+        .and_then(|s| s.get("msgs-per-op"))
+    {
+        Some(Edn::Float32(f)) => f64::from(*f),
+        _ => f64::NAN,
+    };
+    let w = r.get("workload");
+    let q = |key: &str| -> i64 {
+        match w.and_then(|w| w.get("stable-latencies")) {
+            Some(Edn::Map(m)) => m
+                .iter()
+                .find(|(k, _)| k.compact() == key)
+                .map_or(-1, |(_, v)| match v {
+                    Edn::Int(i) => *i,
+                    _ => -1,
+                }),
+            _ => -1,
+        }
+    };
+    let lost = match w.and_then(|w| w.get("lost-count")) {
+        Some(Edn::Int(i)) => *i,
+        _ => -1,
+    };
+    Ok(Run {
+        seed,
+        valid: a.valid,
+        msgs_per_op,
+        median: q("0.5"),
+        p95: q("0.95"),
+        max: q("1"),
+        lost,
+        wall,
+    })
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n| nodes | faults | preset | strategy | executor | msgs-per-op | median ms | p95 ms | max ms | lost | valid | runs |"
+    );
+    let _ = writeln!(
+        s,
+        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---|---:|"
+    );
+    for r in rows {
+        let p = &r.point;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            p.nodes,
+            if p.partition { "partition" } else { "none" },
+            p.preset,
+            p.strategy,
+            r.executor,
+            r.median(|x| x.msgs_per_op),
+            r.median(|x| x.median as f64),
+            r.median(|x| x.p95 as f64),
+            r.median(|x| x.max as f64),
+            r.lost(),
+            match &r.error {
+                Some(_) => "crashed",
+                None if r.valid() => "yes",
+                None => "NO",
+            },
+            r.runs.len()
+        );
+    }
+    s
+}
+
+fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
+    let mut csv = String::from(
+        "nodes,faults,preset,strategy,executor,msgs_per_op,median_ms,p95_ms,max_ms,lost,valid,runs\n",
+    );
+    let mut json_rows = Vec::new();
+    for r in rows {
+        let p = &r.point;
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{:.4},{:.0},{:.0},{:.0},{},{},{}",
+            p.nodes,
+            if p.partition { "partition" } else { "none" },
+            p.preset,
+            p.strategy,
+            r.executor,
+            r.median(|x| x.msgs_per_op),
+            r.median(|x| x.median as f64),
+            r.median(|x| x.p95 as f64),
+            r.median(|x| x.max as f64),
+            r.lost(),
+            r.valid(),
+            r.runs.len()
+        );
+        let runs: Vec<Value> = r
+            .runs
+            .iter()
+            .map(|x| {
+                json!({"seed": x.seed, "valid": format!("{:?}", x.valid).to_lowercase(), "msgs-per-op": x.msgs_per_op,
+                       "median-ms": x.median, "p95-ms": x.p95, "max-ms": x.max, "lost": x.lost,
+                       "wall-s": x.wall.as_secs_f64()})
+            })
+            .collect();
+        json_rows.push(json!({
+            "nodes": p.nodes, "faults": if p.partition { "partition" } else { "none" },
+            "preset": p.preset.to_string(), "strategy": p.strategy.to_string(), "executor": r.executor,
+            "rate": rate_for(args, p.nodes), "latency-ms": 100, "time-limit-s": args.time_limit,
+            "median": {"msgs-per-op": r.median(|x| x.msgs_per_op), "median-ms": r.median(|x| x.median as f64),
+                       "p95-ms": r.median(|x| x.p95 as f64), "max-ms": r.median(|x| x.max as f64)},
+            "lost": r.lost(), "valid": r.valid(), "error": r.error, "runs": runs,
+        }));
+    }
+    std::fs::write(dir.join("results.csv"), csv)?;
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&json_rows)? + "\n",
+    )?;
+    std::fs::write(dir.join("results.md"), table(rows))?;
+    let mut groups: Vec<(usize, bool)> = rows
+        .iter()
+        .map(|r| (r.point.nodes, r.point.partition))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    for (nodes, partition) in groups {
+        let pts: Vec<plot::Dot> = rows
+            .iter()
+            .filter(|r| {
+                r.point.nodes == nodes && r.point.partition == partition && !r.runs.is_empty()
+            })
+            .map(|r| plot::Dot {
+                label: format!("{}/{}", r.point.strategy, r.point.preset),
+                x: r.median(|x| x.msgs_per_op),
+                y: r.median(|x| x.median as f64),
+                valid: r.valid(),
+            })
+            .collect();
+        let title = format!(
+            "{nodes} nodes, rate {}, latency 100 ms{}: msgs-per-op vs median stable latency (median of runs)",
+            rate_for(args, nodes),
+            if partition { ", partitions" } else { "" }
+        );
+        let name = format!(
+            "pareto-{nodes}{}.svg",
+            if partition { "-partition" } else { "" }
+        );
+        std::fs::write(dir.join(name), plot::pareto_svg(&title, &pts))?;
+    }
+    Ok(())
+}
