@@ -320,15 +320,12 @@ pub(crate) fn sim_nodes(args: &[String], n: usize) -> Result<Vec<Box<dyn SimNode
         .collect())
 }
 
-/// hearsay's own node: `hearsay-node` next to this executable, or this
-/// executable's `node` subcommand.
+/// hearsay's own node: this executable's `node` subcommand, the same code
+/// as `hearsay-node` and never out of date with the harness (a sibling
+/// `hearsay-node` may be from an older build).
 pub(crate) fn own_node(args: Vec<String>) -> Result<(PathBuf, Vec<String>), BadArgs> {
     let me = std::env::current_exe()
         .map_err(|e| BadArgs(format!("cannot locate hearsay's own node: {e}")))?;
-    let sibling = me.with_file_name("hearsay-node");
-    if sibling.is_file() {
-        return Ok((sibling, args));
-    }
     let mut with_sub = vec!["node".to_string()];
     with_sub.extend(args);
     Ok((me, with_sub))

@@ -533,3 +533,126 @@ fn twenty_five_nodes_at_rate_100_report_issue_lag() {
     assert!(r.stdout.contains("issue lag"));
     assert!(res["net"]["servers"]["msgs-per-op"].is_number());
 }
+
+#[test]
+fn the_simulator_replays_a_seed_exactly() {
+    let args = [
+        "--sim",
+        "--scenario",
+        "3d",
+        "--nemesis",
+        "partition",
+        "--time-limit",
+        "10",
+        "--seed",
+    ];
+    let trace = |seed: &str| {
+        let mut a = args.to_vec();
+        a.push(seed);
+        let r = hearsay(&a);
+        assert_eq!(r.code, 0, "{}", r.explain());
+        let res = r.results();
+        assert_eq!(res["hearsay"]["executor"], "sim");
+        (
+            res["hearsay"]["trace-hash"].as_str().unwrap().to_string(),
+            res["net"].clone(),
+        )
+    };
+    let (a, net_a) = trace("21");
+    let (b, net_b) = trace("21");
+    let (c, _) = trace("22");
+    assert_eq!(a, b, "same seed, same trace");
+    assert_eq!(net_a, net_b);
+    assert_ne!(a, c, "another seed, another trace");
+}
+
+#[test]
+fn simulator_and_processes_agree_on_the_same_scenario() {
+    let scenario = [
+        "-w",
+        "broadcast",
+        "--node-count",
+        "10",
+        "--rate",
+        "50",
+        "--latency",
+        "50",
+        "--time-limit",
+        "6",
+        "--recovery",
+        "2",
+        "--seed",
+        "3",
+    ];
+    let per_op = |sim: bool| {
+        let mut a = scenario.to_vec();
+        if sim {
+            a.push("--sim");
+        }
+        let r = hearsay(&a);
+        assert_eq!(r.code, 0, "{}", r.explain());
+        let res = r.results();
+        assert_eq!(res["workload"]["lost-count"], 0);
+        res["net"]["servers"]["msgs-per-op"].as_f64().unwrap()
+    };
+    let (process, sim) = (per_op(false), per_op(true));
+    let gap = (process - sim).abs() / sim;
+    assert!(
+        gap <= 0.10,
+        "process {process:.3} vs sim {sim:.3} msgs-per-op ({:.1}% apart)",
+        gap * 100.0
+    );
+}
+
+#[test]
+fn bench_writes_its_table_csv_json_and_plots() {
+    let out = tempfile::tempdir().unwrap();
+    let r = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args([
+            "bench",
+            "--strategies",
+            "tree,plumtree",
+            "--presets",
+            "efficient",
+            "--nodes",
+            "5,30",
+            "--nemesis",
+            "none",
+        ])
+        .args([
+            "--runs",
+            "1",
+            "--time-limit",
+            "3",
+            "--recovery",
+            "2",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let dir = out.path().join("latest");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
+    assert!(csv.contains("5,none,efficient,tree,process,"));
+    assert!(csv.contains("30,none,efficient,plumtree,sim,"));
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 4);
+    assert!(json[0]["median"]["msgs-per-op"].as_f64().unwrap() > 0.0);
+    for svg in ["pareto-5.svg", "pareto-30.svg"] {
+        let text = std::fs::read_to_string(dir.join(svg)).unwrap();
+        assert_eq!(text.matches("<circle").count(), 2, "{svg}");
+    }
+    assert!(
+        stdout.contains("| 30 | none | efficient | plumtree | sim |"),
+        "{stdout}"
+    );
+}

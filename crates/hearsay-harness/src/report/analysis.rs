@@ -37,6 +37,7 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
     });
     let extras = json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "trace-hash": format!("{:016x}", trace_hash(run)),
         "executor": run.executor,
         "seed": cfg.seed,
         "issue-lag-ms": lag,
@@ -49,4 +50,26 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
         valid,
         extras,
     }
+}
+
+/// FNV-1a over the history and the message counts: two runs with the same
+/// hash did the same thing. The simulator promises equal hashes for equal
+/// seeds; real processes do not (timing varies).
+pub fn trace_hash(run: &RunResult) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for op in run.history.ops() {
+        eat(op.to_edn().compact().as_bytes());
+        eat(b"\n");
+    }
+    let n = &run.net;
+    for c in [n.all, n.clients, n.servers] {
+        eat(format!("{} {} {};", c.send, c.recv, c.msg).as_bytes());
+    }
+    h
 }
