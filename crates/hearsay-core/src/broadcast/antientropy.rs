@@ -65,6 +65,7 @@ pub(crate) struct AntiEntropy<V> {
     ahead: BTreeSet<Peer>,
     next_round: Option<Instant>,
     last_round: Option<Instant>,
+    rounds: u64,
     /// Answer a digest's clock with the entries the peer lacks (push-pull).
     push: bool,
     /// Also run rounds with random peers shortly after a change (spreads
@@ -88,6 +89,7 @@ impl<V: Ord + Clone> AntiEntropy<V> {
             ahead: BTreeSet::new(),
             next_round: None,
             last_round: None,
+            rounds: 0,
             push,
             explore,
         }
@@ -277,26 +279,36 @@ impl<V: Ord + Clone> AntiEntropy<V> {
             return;
         }
         self.next_round = None;
-        let target = self
-            .ahead
-            .iter()
-            .copied()
-            .find(|p| self.available(now, *p))
-            .or_else(|| {
-                let choices: Vec<Peer> = self
-                    .unconfirmed()
-                    .filter(|p| self.available(now, *p))
-                    .collect();
-                (!choices.is_empty()).then(|| choices[ctx.rng.random_range(0..choices.len())])
-            });
-        let target = target.or_else(|| {
+        // Peers known to be ahead first (pull what we lack); then, while
+        // hot, every other round goes to a random member, which spreads news
+        // in O(log N) rounds instead of the mesh's diameter; otherwise an
+        // unconfirmed mesh neighbour.
+        self.rounds += 1;
+        let explore = self.hot(ctx) && self.rounds % 2 == 0;
+        let random_peer = |ctx: &mut Ctx<'_, V>| {
             let n = ctx.members.len();
-            (self.hot(ctx) && n > 1).then(|| {
+            (n > 1).then(|| {
                 // Uniform over the other members.
                 let p = ctx.members[ctx.rng.random_range(0..n - 1)];
                 if p == ctx.me { ctx.members[n - 1] } else { p }
             })
-        });
+        };
+        let mut target = self.ahead.iter().copied().find(|p| self.available(now, *p));
+        if target.is_none() && explore {
+            target = random_peer(ctx).filter(|p| self.available(now, *p));
+        }
+        if target.is_none() {
+            let choices: Vec<Peer> = self
+                .unconfirmed()
+                .filter(|p| self.available(now, *p))
+                .collect();
+            if !choices.is_empty() {
+                target = Some(choices[ctx.rng.random_range(0..choices.len())]);
+            }
+        }
+        if target.is_none() && self.hot(ctx) {
+            target = random_peer(ctx).filter(|p| self.available(now, *p));
+        }
         if let Some(p) = target {
             ctx.out.push(p, Wire::Digest { vv: self.clock() });
             self.outstanding.insert(p, now);

@@ -31,7 +31,7 @@ impl<V: Ord + Clone> Gossip<V> {
         self.fresh.push(e);
         let at = self
             .last_push
-            .map_or(ctx.now, |t| ctx.now.max(t + ctx.cfg.batch));
+            .map_or(ctx.now, |t| ctx.now.max(t + ctx.links.pace()));
         self.next_push.get_or_insert(at);
     }
 

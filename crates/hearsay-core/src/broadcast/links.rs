@@ -45,6 +45,11 @@ impl<V: Ord + Clone> Links<V> {
         self.pace = pace;
     }
 
+    /// The current gap on a link to a single node (adaptive batching).
+    pub fn pace(&self) -> Duration {
+        self.pace
+    }
+
     pub fn set_reach(&mut self, reach: BTreeMap<Peer, usize>) {
         self.reach = reach;
     }
