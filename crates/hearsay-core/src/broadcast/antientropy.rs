@@ -284,7 +284,7 @@ impl<V: Ord + Clone> AntiEntropy<V> {
         // in O(log N) rounds instead of the mesh's diameter; otherwise an
         // unconfirmed mesh neighbour.
         self.rounds += 1;
-        let explore = self.hot(ctx) && self.rounds % 2 == 0;
+        let explore = self.hot(ctx) && self.rounds.is_multiple_of(2);
         let random_peer = |ctx: &mut Ctx<'_, V>| {
             let n = ctx.members.len();
             (n > 1).then(|| {
