@@ -233,9 +233,8 @@ impl TestRun {
     }
 
     /// A node process exited before teardown: the test crashes (exit 255).
-    pub fn on_node_exit(&mut self, now: u64, node: usize, description: String) {
+    pub fn on_node_exit(&mut self, _now: u64, node: usize, description: String) {
         if !self.is_finished() {
-            let _ = now;
             let name = &self.cfg.nodes[node];
             self.phase = Phase::Aborted(format!("Node {name} crashed {description}"));
         }

@@ -15,7 +15,7 @@ use hearsay_core::broadcast::{Preset, Strategy};
 use hearsay_harness::checker::Validity;
 use hearsay_harness::config::TestConfig;
 use hearsay_harness::edn::Edn;
-use hearsay_harness::net::{Journal, Latency, LatencyDist};
+use hearsay_harness::net::{Latency, LatencyDist};
 use hearsay_harness::report;
 use hearsay_harness::run::process;
 use hearsay_harness::workload::{Topology, WorkloadKind};
@@ -369,7 +369,6 @@ fn one_run(
         };
         process::run(cfg.clone(), &run_dir, hooks)?
     } else {
-        let _ = Journal::default();
         simulate_run(&cfg, &run_dir)?
     };
     let wall = started.elapsed();
