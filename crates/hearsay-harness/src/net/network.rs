@@ -84,6 +84,8 @@ pub struct Network {
     next_client: u64,
     journal: Journal,
     dropped: u64,
+    /// Messages each server node sent to other servers.
+    sent_by: Vec<u64>,
 }
 
 impl Network {
@@ -103,6 +105,7 @@ impl Network {
             next_client: 0,
             journal,
             dropped: 0,
+            sent_by: vec![0; servers.len()],
         };
         for s in servers {
             net.register(s.clone(), false, true);
@@ -193,6 +196,9 @@ impl Network {
             ));
         }
         let client = self.is_client(src) || self.is_client(dest);
+        if !client && let Some(n) = self.sent_by.get_mut(src.0 as usize) {
+            *n += 1;
+        }
         let latency_ms = if client {
             0
         } else {
@@ -321,6 +327,11 @@ impl Network {
     }
 
     /// Messages discarded by partitions.
+    /// Server-to-server messages sent by each server, by node index.
+    pub fn sent_by(&self) -> &[u64] {
+        &self.sent_by
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped
     }

@@ -43,6 +43,7 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
         "issue-lag-ms": lag,
         "issued-ops": run.lag_ns.len(),
         "dropped-by-partitions": run.dropped_by_partitions,
+        "node-sends-per-s": node_sends(run),
         "warnings": run.warnings.iter().map(|w| json!({"time-ms": w.time_ns / 1_000_000, "node": w.node, "text": w.text})).collect::<Vec<_>>(),
     });
     Analysis {
@@ -50,6 +51,22 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
         valid,
         extras,
     }
+}
+
+/// Server messages per second sent by the busiest node and by the average
+/// node, over the whole run: what a fan-out hub pays.
+fn node_sends(run: &RunResult) -> Value {
+    let secs = (run.last_op_ns as f64 / 1e9).max(1e-9);
+    let max = run.sent_by.iter().copied().max().unwrap_or(0);
+    let (busiest, _) = run
+        .sent_by
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, n)| **n)
+        .unwrap_or((0, &0));
+    let mean = run.sent_by.iter().sum::<u64>() as f64 / run.sent_by.len().max(1) as f64;
+    json!({"max": (max as f64 / secs * 10.0).round() / 10.0, "busiest-node": busiest,
+           "mean": (mean / secs * 10.0).round() / 10.0})
 }
 
 /// FNV-1a over the history and the message counts: two runs with the same

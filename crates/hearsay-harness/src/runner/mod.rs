@@ -95,6 +95,11 @@ pub struct RunResult {
     /// How late each main-phase client op was issued against its schedule.
     pub lag_ns: Vec<u64>,
     pub dropped_by_partitions: u64,
+    /// Server-to-server messages sent by each node.
+    pub sent_by: Vec<u64>,
+    /// When the last op completed (ns since client setup): the length of the
+    /// busy part of the run.
+    pub last_op_ns: u64,
     /// `process` or `sim`.
     pub executor: &'static str,
 }
@@ -321,6 +326,7 @@ impl TestRun {
         }
         self.net.heal();
         let _ = self.net.journal_mut().flush();
+        let last_op_ns = self.history.ops().last().map_or(0, |o| o.time);
         RunResult {
             history: self.history,
             net: self.net.journal().stats(),
@@ -331,6 +337,8 @@ impl TestRun {
             warnings: self.warnings,
             lag_ns: self.lag_ns,
             dropped_by_partitions: self.net.dropped(),
+            sent_by: self.net.sent_by().to_vec(),
+            last_op_ns,
             executor: "process",
         }
     }

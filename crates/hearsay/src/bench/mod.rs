@@ -107,6 +107,8 @@ struct Run {
     p95: i64,
     max: i64,
     lost: i64,
+    /// Server messages per second sent by the busiest node.
+    busiest: f64,
     wall: Duration,
 }
 
@@ -403,6 +405,9 @@ fn one_run(
         Some(Edn::Int(i)) => *i,
         _ => -1,
     };
+    let busiest = a.extras["node-sends-per-s"]["max"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
     Ok(Run {
         seed,
         valid: a.valid,
@@ -411,6 +416,7 @@ fn one_run(
         p95: q("0.95"),
         max: q("1"),
         lost,
+        busiest,
         wall,
     })
 }
@@ -419,17 +425,17 @@ fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "\n| nodes | faults | preset | strategy | executor | msgs-per-op | median ms | p95 ms | max ms | lost | valid | runs |"
+        "\n| nodes | faults | preset | strategy | executor | msgs-per-op | median ms | p95 ms | max ms | busiest node msgs/s | lost | valid | runs |"
     );
     let _ = writeln!(
         s,
-        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---|---:|"
+        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|"
     );
     for r in rows {
         let p = &r.point;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
             p.nodes,
             if p.partition { "partition" } else { "none" },
             p.preset,
@@ -439,6 +445,7 @@ fn table(rows: &[Row]) -> String {
             r.median(|x| x.median as f64),
             r.median(|x| x.p95 as f64),
             r.median(|x| x.max as f64),
+            r.median(|x| x.busiest),
             r.lost(),
             match &r.error {
                 Some(_) => "crashed",
@@ -453,14 +460,14 @@ fn table(rows: &[Row]) -> String {
 
 fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
     let mut csv = String::from(
-        "nodes,faults,preset,strategy,executor,msgs_per_op,median_ms,p95_ms,max_ms,lost,valid,runs\n",
+        "nodes,faults,preset,strategy,executor,msgs_per_op,median_ms,p95_ms,max_ms,busiest_node_msgs_per_s,lost,valid,runs\n",
     );
     let mut json_rows = Vec::new();
     for r in rows {
         let p = &r.point;
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{:.4},{:.0},{:.0},{:.0},{},{},{}",
+            "{},{},{},{},{},{:.4},{:.0},{:.0},{:.0},{:.1},{},{},{}",
             p.nodes,
             if p.partition { "partition" } else { "none" },
             p.preset,
@@ -470,6 +477,7 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             r.median(|x| x.median as f64),
             r.median(|x| x.p95 as f64),
             r.median(|x| x.max as f64),
+            r.median(|x| x.busiest),
             r.lost(),
             r.valid(),
             r.runs.len()
@@ -480,6 +488,7 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             .map(|x| {
                 json!({"seed": x.seed, "valid": format!("{:?}", x.valid).to_lowercase(), "msgs-per-op": x.msgs_per_op,
                        "median-ms": x.median, "p95-ms": x.p95, "max-ms": x.max, "lost": x.lost,
+                       "busiest-node-msgs-per-s": x.busiest,
                        "wall-s": x.wall.as_secs_f64()})
             })
             .collect();
