@@ -42,13 +42,6 @@ impl Net {
             assert_ne!(to, at, "a node never sends to itself");
             self.sent += 1;
             self.seq += 1;
-            if std::env::var("HS_TRACE").is_ok() {
-                eprintln!(
-                    "{} {at}->{to} {}",
-                    self.now,
-                    serde_json::to_string(&m).unwrap()
-                );
-            }
             // Round-trip through the codec, as a real shell does.
             let m: Wire<u64> = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
             self.inflight
