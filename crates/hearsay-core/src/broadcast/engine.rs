@@ -164,8 +164,9 @@ enum Machine<V> {
     Plumtree(Plumtree<V>),
 }
 
+/// Everything but the strategy machine: what a [`Ctx`] borrows.
 #[derive(Debug)]
-pub struct Broadcast<V> {
+struct Parts<V> {
     cfg: Config,
     me: Peer,
     members: Vec<Peer>,
@@ -175,33 +176,21 @@ pub struct Broadcast<V> {
     rng: Rng,
     stats: Stats,
     load: Load,
-    machine: Machine<V>,
 }
 
-impl<V: Ord + Clone> Broadcast<V> {
-    /// `members` is the full, agreed membership including `me`.
-    pub fn new(cfg: Config, me: Peer, members: Vec<Peer>) -> Self {
-        let hub = members.first().copied().filter(|_| cfg.ack_via_hub);
-        let rng = rng::child(cfg.seed, &format!("broadcast/{}", me.0));
-        let mut b = Broadcast {
-            me,
-            members,
-            topology: None,
-            store: Store {
-                known: BTreeSet::new(),
-            },
-            links: Links::new(hub),
-            rng,
-            stats: Stats::default(),
-            load: Load::default(),
-            machine: Machine::Relay(Relay::placeholder()),
-            cfg,
-        };
-        b.machine = b.build_machine();
-        b.update_reach();
-        let pace = pace(&b.cfg, b.members.len(), 0.0);
-        b.links.set_pace(pace);
-        b
+impl<V: Ord + Clone> Parts<V> {
+    fn ctx<'a>(&'a mut self, now: Instant, out: &'a mut Outbox<V>) -> Ctx<'a, V> {
+        Ctx {
+            now,
+            me: self.me,
+            members: &self.members,
+            cfg: &self.cfg,
+            store: &mut self.store,
+            links: &mut self.links,
+            out,
+            rng: &mut self.rng,
+            stats: &mut self.stats,
+        }
     }
 
     fn update_reach(&mut self) {
@@ -218,105 +207,73 @@ impl<V: Ord + Clone> Broadcast<V> {
             self.links.set_reach(r);
         }
     }
+}
 
-    fn build_machine(&mut self) -> Machine<V> {
-        let (me, topo) = (self.me, self.topology.clone());
-        let mut out = Outbox::default();
-        let mut ctx = Self::ctx_parts(
-            Instant::ZERO,
-            me,
-            &self.members,
-            &self.cfg,
-            &mut self.store,
-            &mut self.links,
-            &mut out,
-            &mut self.rng,
-            &mut self.stats,
-        );
-        match self.cfg.strategy {
-            Strategy::Flood | Strategy::Tree | Strategy::Direct => {
-                Machine::Relay(Relay::new(&mut ctx, topo.as_ref()))
-            }
-            Strategy::Gossip => Machine::Gossip(Gossip::new(me, &self.members)),
-            Strategy::Pull => {
-                Machine::AntiEntropy(AntiEntropy::new(me, &self.members, false, true))
-            }
-            Strategy::PushPull => {
-                Machine::AntiEntropy(AntiEntropy::new(me, &self.members, true, true))
-            }
-            Strategy::Plumtree => Machine::Plumtree(Plumtree::new(&ctx, topo.as_ref())),
-        }
-    }
+#[derive(Debug)]
+pub struct Broadcast<V> {
+    parts: Parts<V>,
+    machine: Machine<V>,
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn ctx_parts<'a>(
-        now: Instant,
-        me: Peer,
-        members: &'a [Peer],
-        cfg: &'a Config,
-        store: &'a mut Store<V>,
-        links: &'a mut Links<V>,
-        out: &'a mut Outbox<V>,
-        rng: &'a mut Rng,
-        stats: &'a mut Stats,
-    ) -> Ctx<'a, V> {
-        Ctx {
-            now,
+impl<V: Ord + Clone> Broadcast<V> {
+    /// `members` is the full, agreed membership including `me`.
+    pub fn new(cfg: Config, me: Peer, members: Vec<Peer>) -> Self {
+        let hub = members.first().copied().filter(|_| cfg.ack_via_hub);
+        let rng = rng::child(cfg.seed, &format!("broadcast/{}", me.0));
+        let mut parts = Parts {
+            links: Links::new(hub),
             me,
             members,
-            cfg,
-            store,
-            links,
-            out,
+            topology: None,
+            store: Store {
+                known: BTreeSet::new(),
+            },
             rng,
-            stats,
-        }
+            stats: Stats::default(),
+            load: Load::default(),
+            cfg,
+        };
+        let mut out = Outbox::default();
+        let mut ctx = parts.ctx(Instant::ZERO, &mut out);
+        let machine = match ctx.cfg.strategy {
+            Strategy::Flood | Strategy::Tree | Strategy::Direct => {
+                Machine::Relay(Relay::new(&mut ctx, None))
+            }
+            Strategy::Gossip => Machine::Gossip(Gossip::new(me, ctx.members)),
+            Strategy::Pull => Machine::AntiEntropy(AntiEntropy::new(me, ctx.members, false, true)),
+            Strategy::PushPull => {
+                Machine::AntiEntropy(AntiEntropy::new(me, ctx.members, true, true))
+            }
+            Strategy::Plumtree => Machine::Plumtree(Plumtree::new(&ctx, None)),
+        };
+        parts.update_reach();
+        let pace = pace(&parts.cfg, parts.members.len(), 0.0);
+        parts.links.set_pace(pace);
+        Broadcast { parts, machine }
     }
 
     /// The operator's suggested topology; only topology-based overlays use it.
     pub fn set_topology(&mut self, topology: BTreeMap<Peer, Vec<Peer>>) {
-        self.topology = Some(topology);
-        let topo = self.topology.clone();
+        self.parts.topology = Some(topology.clone());
         let mut out = Outbox::default();
-        let mut ctx = Self::ctx_parts(
-            Instant::ZERO,
-            self.me,
-            &self.members,
-            &self.cfg,
-            &mut self.store,
-            &mut self.links,
-            &mut out,
-            &mut self.rng,
-            &mut self.stats,
-        );
+        let mut ctx = self.parts.ctx(Instant::ZERO, &mut out);
         match &mut self.machine {
-            Machine::Relay(r) => r.reroute(&mut ctx, topo.as_ref()),
-            Machine::Plumtree(p) => *p = Plumtree::new(&ctx, topo.as_ref()),
+            Machine::Relay(r) => r.reroute(&mut ctx, Some(&topology)),
+            Machine::Plumtree(p) => *p = Plumtree::new(&ctx, Some(&topology)),
             _ => {}
         }
-        self.update_reach();
+        self.parts.update_reach();
     }
 
     pub fn handle(&mut self, now: Instant, input: Input<V>, out: &mut Outbox<V>) {
-        let me = self.me;
-        let learned_before = self.stats.learned;
-        let mut ctx = Self::ctx_parts(
-            now,
-            me,
-            &self.members,
-            &self.cfg,
-            &mut self.store,
-            &mut self.links,
-            out,
-            &mut self.rng,
-            &mut self.stats,
-        );
+        let learned_before = self.parts.stats.learned;
+        let mut ctx = self.parts.ctx(now, out);
         match input {
             Input::Broadcast(v) => {
                 ctx.stats.broadcasts += 1;
                 local(&mut self.machine, &mut ctx, v);
             }
-            Input::Receive { from, msg } if from != me => {
+            Input::Receive { from, msg } if from != ctx.me => {
                 receive(&mut self.machine, &mut ctx, from, msg)
             }
             Input::Receive { .. } => ctx.stats.ignored += 1,
@@ -328,24 +285,26 @@ impl<V: Ord + Clone> Broadcast<V> {
             Machine::Plumtree(p) => p.tick(&mut ctx),
             Machine::Relay(_) => {}
         }
-        let learned = (ctx.stats.learned - learned_before) as u32;
+        let p = &mut self.parts;
+        let learned = (p.stats.learned - learned_before) as u32;
         if learned > 0 {
-            self.load.record(now, learned);
+            p.load.record(now, learned);
         }
-        let pace = pace(&self.cfg, self.members.len(), self.load.rate(now));
-        self.links.set_pace(pace);
-        self.links.poll(now, &self.cfg, me, out, &mut self.stats);
+        let rate = p.load.rate(now);
+        p.links.set_pace(pace(&p.cfg, p.members.len(), rate));
+        p.links.poll(now, &p.cfg, p.me, out, &mut p.stats);
     }
 
     /// When the shell must call `handle(_, Input::Tick, _)` next.
     pub fn next_deadline(&self) -> Option<Instant> {
+        let cfg = &self.parts.cfg;
         let machine = match &self.machine {
-            Machine::Gossip(g) => g.deadline(&self.cfg),
-            Machine::AntiEntropy(a) => a.deadline(&self.cfg),
+            Machine::Gossip(g) => g.deadline(cfg),
+            Machine::AntiEntropy(a) => a.deadline(cfg),
             Machine::Plumtree(p) => p.deadline(),
             Machine::Relay(_) => None,
         };
-        [self.links.deadline(&self.cfg), machine]
+        [self.parts.links.deadline(cfg), machine]
             .into_iter()
             .flatten()
             .min()
@@ -353,11 +312,11 @@ impl<V: Ord + Clone> Broadcast<V> {
 
     /// Every value known here, in value order.
     pub fn values(&self) -> impl ExactSizeIterator<Item = &V> {
-        self.store.values()
+        self.parts.store.values()
     }
 
     pub fn contains(&self, v: &V) -> bool {
-        self.store.contains(v)
+        self.parts.store.contains(v)
     }
 
     /// The relay neighbours (empty for non-relay strategies).
@@ -369,16 +328,16 @@ impl<V: Ord + Clone> Broadcast<V> {
     }
 
     pub fn stats(&self) -> Stats {
-        self.stats
+        self.parts.stats
     }
 
     pub fn config(&self) -> &Config {
-        &self.cfg
+        &self.parts.cfg
     }
 
     /// True when nothing is queued, unacknowledged, owed or pending.
     pub fn quiescent(&self) -> bool {
-        self.links.idle() && self.next_deadline().is_none()
+        self.parts.links.idle() && self.next_deadline().is_none()
     }
 }
 

@@ -13,14 +13,6 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    /// Stands in while the engine is being built.
-    pub fn placeholder() -> Self {
-        Relay {
-            neighbours: Vec::new(),
-            origin_only: false,
-        }
-    }
-
     pub fn new<V: Ord + Clone>(
         ctx: &mut Ctx<'_, V>,
         topology: Option<&BTreeMap<Peer, Vec<Peer>>>,
