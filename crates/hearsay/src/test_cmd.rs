@@ -477,16 +477,7 @@ pub(crate) fn simulate_run(
     dir: &Path,
 ) -> anyhow::Result<hearsay_harness::runner::RunResult> {
     let nodes = sim_nodes(&cfg.args, cfg.nodes.len()).map_err(|BadArgs(m)| anyhow::anyhow!(m))?;
-    let journal = if cfg.journal {
-        let f = std::fs::File::create(dir.join("net-journal.jsonl"))?;
-        Journal::new(
-            Some(Box::new(std::io::BufWriter::with_capacity(1 << 20, f))),
-            cfg.log_net_send,
-            cfg.log_net_recv,
-        )
-    } else {
-        Journal::new(None, cfg.log_net_send, cfg.log_net_recv)
-    };
+    let journal = Journal::for_run(cfg, dir)?;
     Ok(sim::run(cfg.clone(), nodes, journal))
 }
 

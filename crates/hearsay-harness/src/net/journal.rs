@@ -60,6 +60,21 @@ impl Journal {
         }
     }
 
+    /// The journal a run uses: counting always, and writing every message to
+    /// `dir/net-journal.jsonl` when the config asks for it.
+    pub fn for_run(
+        cfg: &crate::config::TestConfig,
+        dir: &std::path::Path,
+    ) -> std::io::Result<Self> {
+        let sink: Option<Box<dyn Write + Send>> = if cfg.journal {
+            let f = std::fs::File::create(dir.join("net-journal.jsonl"))?;
+            Some(Box::new(std::io::BufWriter::with_capacity(1 << 20, f)))
+        } else {
+            None
+        };
+        Ok(Journal::new(sink, cfg.log_net_send, cfg.log_net_recv))
+    }
+
     pub fn stats(&self) -> NetStats {
         self.stats
     }

@@ -59,17 +59,7 @@ pub struct Hooks<'a> {
 pub fn run(cfg: TestConfig, dir: &Path, hooks: Hooks<'_>) -> Result<RunResult> {
     let logs = dir.join("node-logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let journal = if cfg.journal {
-        let f =
-            File::create(dir.join("net-journal.jsonl")).context("creating net-journal.jsonl")?;
-        Journal::new(
-            Some(Box::new(BufWriter::with_capacity(1 << 20, f))),
-            cfg.log_net_send,
-            cfg.log_net_recv,
-        )
-    } else {
-        Journal::new(None, cfg.log_net_send, cfg.log_net_recv)
-    };
+    let journal = Journal::for_run(&cfg, dir).context("creating net-journal.jsonl")?;
     let (tx, rx) = unbounded::<Event>();
     let mut nodes = Vec::with_capacity(cfg.nodes.len());
     for (i, name) in cfg.nodes.iter().enumerate() {
@@ -259,25 +249,36 @@ fn push_tail(tail: &Tail, line: &str) {
     }
 }
 
-fn read_stdout(i: usize, stdout: impl Read, tail: Tail, tx: Sender<Event>) {
-    let mut r = BufReader::with_capacity(1 << 16, stdout);
+/// Calls `f` with each line read from `r` (newline stripped, raw bytes and
+/// lossy text) until EOF, an error, or `f` returns false.
+fn each_line(r: impl Read, mut f: impl FnMut(&[u8], &str) -> bool) {
+    let mut r = BufReader::with_capacity(1 << 16, r);
     let mut buf = Vec::new();
     loop {
         buf.clear();
         match r.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
         if buf.last() == Some(&b'\n') {
             buf.pop();
         }
-        let line = String::from_utf8_lossy(&buf);
-        push_tail(&tail, &line);
-        if tx.send(Event::Line(i, parse_node_line(&line))).is_err() {
+        if !f(&buf, &String::from_utf8_lossy(&buf)) {
             return;
         }
     }
-    let _ = tx.send(Event::StdoutClosed(i));
+}
+
+fn read_stdout(i: usize, stdout: impl Read, tail: Tail, tx: Sender<Event>) {
+    let mut open = true;
+    each_line(stdout, |_, line| {
+        push_tail(&tail, line);
+        open = tx.send(Event::Line(i, parse_node_line(line))).is_ok();
+        open
+    });
+    if open {
+        let _ = tx.send(Event::StdoutClosed(i));
+    }
 }
 
 fn read_stderr(
@@ -289,27 +290,17 @@ fn read_stderr(
     echo: bool,
 ) {
     let mut log = BufWriter::new(log);
-    let mut r = BufReader::new(stderr);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match r.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-        }
-        let line = String::from_utf8_lossy(&buf);
-        push_tail(&tail, &line);
+    each_line(stderr, |raw, line| {
+        push_tail(&tail, line);
         if echo {
             eprintln!("{node} stderr | {line}");
         }
-        let _ = log.write_all(&buf);
+        let _ = log.write_all(raw);
         let _ = log.write_all(b"\n");
         // Flushed per line, so the log survives a crash.
         let _ = log.flush();
-    }
+        true
+    });
     done.store(true, Ordering::Release);
 }
 
