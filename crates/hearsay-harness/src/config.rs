@@ -44,6 +44,39 @@ pub struct TestConfig {
 }
 
 impl TestConfig {
+    /// A test with Maelstrom's defaults: one worker per node, 60 s at 5 ops/s,
+    /// no latency, no faults, the grid topology, a 10 s recovery, results in
+    /// `store/`, the message journal on. Override fields with `..`.
+    pub fn new(
+        workload: WorkloadKind,
+        bin: PathBuf,
+        args: Vec<String>,
+        nodes: Vec<String>,
+        seed: u64,
+    ) -> Self {
+        TestConfig {
+            workload,
+            bin,
+            args,
+            concurrency: nodes.len(),
+            nodes,
+            time_limit: Duration::from_secs(60),
+            rate: 5.0,
+            latency: Latency::default(),
+            partition: false,
+            nemesis_interval: 10.0,
+            topology: Topology::default(),
+            availability: None,
+            log_stderr: false,
+            log_net_send: false,
+            log_net_recv: false,
+            seed,
+            recovery: RECOVERY,
+            store: PathBuf::from("store"),
+            journal: true,
+        }
+    }
+
     /// Maelstrom's node names: `n0..n(N-1)` for `--node-count N`.
     pub fn node_names(count: usize) -> Vec<String> {
         (0..count).map(|i| format!("n{i}")).collect()

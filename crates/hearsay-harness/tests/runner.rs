@@ -8,7 +8,7 @@ use hearsay_harness::history::{OpType, Process};
 use hearsay_harness::net::{Journal, Latency, LatencyDist};
 use hearsay_harness::run::sim::{self, SimNode};
 use hearsay_harness::runner::RunResult;
-use hearsay_harness::workload::{Topology, WorkloadKind};
+use hearsay_harness::workload::WorkloadKind;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -104,28 +104,22 @@ impl SimNode for Fake {
 
 fn cfg(n: usize, seed: u64) -> TestConfig {
     TestConfig {
-        workload: WorkloadKind::Broadcast,
-        bin: "in-process".into(),
-        args: vec![],
-        nodes: TestConfig::node_names(n),
-        concurrency: n,
         time_limit: Duration::from_secs(10),
         rate: 20.0,
         latency: Latency {
             mean_ms: 100,
             dist: LatencyDist::Constant,
         },
-        partition: false,
         nemesis_interval: 2.0,
-        topology: Topology::Grid,
-        availability: None,
-        log_stderr: false,
-        log_net_send: false,
-        log_net_recv: false,
-        seed,
-        recovery: Duration::from_secs(10),
         store: "unused".into(),
         journal: false,
+        ..TestConfig::new(
+            WorkloadKind::Broadcast,
+            "in-process".into(),
+            vec![],
+            TestConfig::node_names(n),
+            seed,
+        )
     }
 }
 

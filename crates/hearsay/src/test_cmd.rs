@@ -239,29 +239,32 @@ impl TestArgs {
             ));
         }
         let (bin, args) = self.resolve_bin()?;
-        let cfg = TestConfig {
+        let d = TestConfig::new(
             workload,
             bin,
             args,
             nodes,
+            self.seed.unwrap_or_else(rand::random),
+        );
+        let cfg = TestConfig {
             concurrency,
             time_limit: Duration::from_secs_f64(time_limit),
-            rate: self.rate.unwrap_or(5.0),
+            rate: self.rate.unwrap_or(d.rate),
             latency: Latency {
-                mean_ms: self.latency.unwrap_or(0),
-                dist: self.latency_dist.unwrap_or_default(),
+                mean_ms: self.latency.unwrap_or(d.latency.mean_ms),
+                dist: self.latency_dist.unwrap_or(d.latency.dist),
             },
             partition,
-            nemesis_interval: self.nemesis_interval.unwrap_or(10.0),
-            topology: self.topology.unwrap_or_default(),
+            nemesis_interval: self.nemesis_interval.unwrap_or(d.nemesis_interval),
+            topology: self.topology.unwrap_or(d.topology),
             availability: self.availability,
             log_stderr: self.log_stderr,
             log_net_send: self.log_net_send,
             log_net_recv: self.log_net_recv,
-            seed: self.seed.unwrap_or_else(rand::random),
             recovery: Duration::from_secs_f64(recovery),
             store: self.store.clone(),
             journal: !self.no_journal,
+            ..d
         };
         cfg.validate().map_err(BadArgs)?;
         Ok(cfg)

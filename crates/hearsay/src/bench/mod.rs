@@ -18,7 +18,7 @@ use hearsay_harness::edn::Edn;
 use hearsay_harness::net::{Latency, LatencyDist};
 use hearsay_harness::report;
 use hearsay_harness::run::process;
-use hearsay_harness::workload::{Topology, WorkloadKind};
+use hearsay_harness::workload::WorkloadKind;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -340,11 +340,6 @@ fn one_run(
         )
     };
     let cfg = TestConfig {
-        workload: WorkloadKind::Broadcast,
-        bin,
-        args: args_for_bin,
-        nodes: TestConfig::node_names(p.nodes),
-        concurrency: p.nodes,
         time_limit: Duration::from_secs_f64(args.time_limit),
         rate: rate_for(args, p.nodes),
         latency: Latency {
@@ -352,16 +347,16 @@ fn one_run(
             dist: LatencyDist::Constant,
         },
         partition: p.partition,
-        nemesis_interval: 10.0,
-        topology: Topology::Grid,
-        availability: None,
-        log_stderr: false,
-        log_net_send: false,
-        log_net_recv: false,
-        seed,
         recovery: Duration::from_secs_f64(args.recovery),
         store: dir.to_path_buf(),
         journal: false,
+        ..TestConfig::new(
+            WorkloadKind::Broadcast,
+            bin,
+            args_for_bin,
+            TestConfig::node_names(p.nodes),
+            seed,
+        )
     };
     let started = Instant::now();
     let result = if executor == "process" {
