@@ -112,6 +112,16 @@ struct Run {
     wall: Duration,
 }
 
+/// Medians over a point's runs.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    msgs_per_op: f64,
+    median: f64,
+    p95: f64,
+    max: f64,
+    busiest: f64,
+}
+
 #[derive(Debug)]
 struct Row {
     point: Point,
@@ -121,6 +131,17 @@ struct Row {
 }
 
 impl Row {
+    /// The point's numbers: medians over its runs.
+    fn summary(&self) -> Summary {
+        Summary {
+            msgs_per_op: self.median(|x| x.msgs_per_op),
+            median: self.median(|x| x.median as f64),
+            p95: self.median(|x| x.p95 as f64),
+            max: self.median(|x| x.max as f64),
+            busiest: self.median(|x| x.busiest),
+        }
+    }
+
     fn median(&self, f: impl Fn(&Run) -> f64) -> f64 {
         let mut v: Vec<f64> = self.runs.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
@@ -427,7 +448,7 @@ fn table(rows: &[Row]) -> String {
         "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|"
     );
     for r in rows {
-        let p = &r.point;
+        let (p, m) = (&r.point, r.summary());
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
@@ -436,11 +457,11 @@ fn table(rows: &[Row]) -> String {
             p.preset,
             p.strategy,
             r.executor,
-            r.median(|x| x.msgs_per_op),
-            r.median(|x| x.median as f64),
-            r.median(|x| x.p95 as f64),
-            r.median(|x| x.max as f64),
-            r.median(|x| x.busiest),
+            m.msgs_per_op,
+            m.median,
+            m.p95,
+            m.max,
+            m.busiest,
             r.lost(),
             match &r.error {
                 Some(_) => "crashed",
@@ -459,7 +480,7 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
     );
     let mut json_rows = Vec::new();
     for r in rows {
-        let p = &r.point;
+        let (p, m) = (&r.point, r.summary());
         let _ = writeln!(
             csv,
             "{},{},{},{},{},{:.4},{:.0},{:.0},{:.0},{:.1},{},{},{}",
@@ -468,11 +489,11 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             p.preset,
             p.strategy,
             r.executor,
-            r.median(|x| x.msgs_per_op),
-            r.median(|x| x.median as f64),
-            r.median(|x| x.p95 as f64),
-            r.median(|x| x.max as f64),
-            r.median(|x| x.busiest),
+            m.msgs_per_op,
+            m.median,
+            m.p95,
+            m.max,
+            m.busiest,
             r.lost(),
             r.valid(),
             r.runs.len()
@@ -491,8 +512,8 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             "nodes": p.nodes, "faults": if p.partition { "partition" } else { "none" },
             "preset": p.preset.to_string(), "strategy": p.strategy.to_string(), "executor": r.executor,
             "rate": rate_for(args, p.nodes), "latency-ms": 100, "time-limit-s": args.time_limit,
-            "median": {"msgs-per-op": r.median(|x| x.msgs_per_op), "median-ms": r.median(|x| x.median as f64),
-                       "p95-ms": r.median(|x| x.p95 as f64), "max-ms": r.median(|x| x.max as f64)},
+            "median": {"msgs-per-op": m.msgs_per_op, "median-ms": m.median, "p95-ms": m.p95, "max-ms": m.max,
+                       "busiest-node-msgs-per-s": m.busiest},
             "lost": r.lost(), "valid": r.valid(), "error": r.error, "runs": runs,
         }));
     }
@@ -514,11 +535,14 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             .filter(|r| {
                 r.point.nodes == nodes && r.point.partition == partition && !r.runs.is_empty()
             })
-            .map(|r| plot::Dot {
-                label: format!("{}/{}", r.point.strategy, r.point.preset),
-                x: r.median(|x| x.msgs_per_op),
-                y: r.median(|x| x.median as f64),
-                valid: r.valid(),
+            .map(|r| {
+                let m = r.summary();
+                plot::Dot {
+                    label: format!("{}/{}", r.point.strategy, r.point.preset),
+                    x: m.msgs_per_op,
+                    y: m.median,
+                    valid: r.valid(),
+                }
             })
             .collect();
         let title = format!(
