@@ -184,20 +184,21 @@ impl MaelstromNode {
             "read" => {
                 // Written straight to text: a read can list tens of thousands
                 // of values, and a JSON tree of them would be built per read.
-                let mut text = String::from(r#"{"type":"read_ok","messages":["#);
+                let mut text: Vec<u8> = br#"{"type":"read_ok","messages":["#.to_vec();
                 if let Some(b) = self.bcast.as_ref() {
                     for (k, v) in b.values().enumerate() {
                         if k > 0 {
-                            text.push(',');
+                            text.push(b',');
                         }
-                        text.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "null".into()));
+                        serde_json::to_writer(&mut text, v).map_err(NodeError::Malformed)?;
                     }
                 }
-                text.push(']');
+                text.push(b']');
                 if let Some(id) = msg_id {
-                    text.push_str(&format!(r#","in_reply_to":{id}"#));
+                    text.extend_from_slice(format!(r#","in_reply_to":{id}"#).as_bytes());
                 }
-                text.push('}');
+                text.push(b'}');
+                let text = String::from_utf8(text).expect("serde_json writes UTF-8");
                 let body =
                     serde_json::value::RawValue::from_string(text).map_err(NodeError::Malformed)?;
                 let src = self.me.clone();

@@ -48,13 +48,13 @@ pub fn elements(history: &History, add_f: &str) -> Vec<ElementResult> {
         } else if op.f == "read" && op.kind == OpType::Ok {
             let Some(inv) = op.invocation else { continue };
             // Merge the read's sorted integers with the sorted elements.
-            let seen = sorted_ints(&op.value);
+            let seen = sorted_ranges(&op.value);
             let mut k = 0;
             for (v, e) in elements.iter_mut() {
-                while k < seen.len() && seen[k] < *v {
+                while k < seen.len() && seen[k].1 < *v {
                     k += 1;
                 }
-                if k < seen.len() && seen[k] == *v {
+                if k < seen.len() && seen[k].0 <= *v {
                     e.known.get_or_insert(op.index);
                     if e.last_present.is_none_or(|p| p < inv) {
                         e.last_present = Some(inv);
@@ -98,24 +98,27 @@ pub fn elements(history: &History, add_f: &str) -> Vec<ElementResult> {
         .collect()
 }
 
-/// The integers of a read's value, sorted and deduplicated (other values
-/// can never equal an element: Clojure's `=` tells 1 from 1.0).
-fn sorted_ints(v: &Edn) -> std::borrow::Cow<'_, [i64]> {
+/// The integers of a read's value as sorted, disjoint, inclusive ranges
+/// (other values can never equal an element: Clojure's `=` tells 1 from
+/// 1.0). Large reads are stored that way already and are only borrowed.
+fn sorted_ranges(v: &Edn) -> std::borrow::Cow<'_, [(i64, i64)]> {
     match v {
+        Edn::IntRanges(r) => r.as_slice().into(),
         Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
-            let mut out: Vec<i64> = items
+            let mut ints: Vec<i64> = items
                 .iter()
                 .filter_map(|x| if let Edn::Int(i) = x { Some(*i) } else { None })
                 .collect();
-            out.sort_unstable();
-            out.dedup();
+            ints.sort_unstable();
+            let mut out: Vec<(i64, i64)> = Vec::new();
+            for x in ints {
+                match out.last_mut() {
+                    Some((_, hi)) if x <= *hi + 1 => *hi = (*hi).max(x),
+                    _ => out.push((x, x)),
+                }
+            }
             out.into()
         }
-        Edn::IntRanges(r) => r
-            .iter()
-            .flat_map(|&(lo, hi)| lo..=hi)
-            .collect::<Vec<_>>()
-            .into(),
         _ => Vec::new().into(),
     }
 }
