@@ -5,7 +5,13 @@
 //! unseeded RNG, so the same code runs unchanged inside a Maelstrom node
 //! process, a networked agent and the deterministic simulator.
 //!
-//! The contract shared by every engine:
+//! Layers, bottom up: [`id`] (stable names, epochs), [`membership`] (the
+//! view of live members), [`overlay`] (graphs over the view), [`link`]
+//! (reliable batched sessions per peer), [`dissemination`] (the broadcast
+//! strategies), [`wire`] (the envelope), and [`node`], which routes inputs
+//! to the machine that owns them.
+//!
+//! The contract shared by every machine:
 //! - `handle(now, input, out)` consumes one input at time `now` (which never
 //!   goes backwards) and appends the messages to send to `out`;
 //! - `next_deadline()` says when the shell must call `handle` again with a
@@ -13,22 +19,32 @@
 //! - peer input never panics: malformed or stale input is dropped and counted.
 //!
 //! ```
-//! use hearsay_core::broadcast::{Broadcast, Config, Input, Outbox, Peer, Wire};
+//! use hearsay_core::dissemination::Config;
+//! use hearsay_core::id::{Epoch, NodeId};
+//! use hearsay_core::node::{Input, Node, Outbox};
 //! use hearsay_core::time::Instant;
 //!
-//! let members: Vec<Peer> = (0..3).map(Peer).collect();
-//! let mut a = Broadcast::<u64>::new(Config::default(), Peer(0), members.clone());
+//! let members: Vec<NodeId> = ["a", "b", "c"].map(NodeId::new).to_vec();
+//! let mut a = Node::<u64>::new(Config::default(), members[0].clone(), Epoch(1), members, 7)?;
 //! let mut out = Outbox::default();
 //! a.handle(Instant::ZERO, Input::Broadcast(7), &mut out);
-//! // Nothing is sent before the batching interval allows it; ask when to tick.
-//! while let Some(at) = a.next_deadline() {
+//! // Nothing may be sent before the batching interval allows it; ask when to tick.
+//! while out.is_empty() {
+//!     let Some(at) = a.next_deadline() else { break };
 //!     a.handle(at, Input::Tick, &mut out);
-//!     if !out.is_empty() { break; }
 //! }
-//! assert!(out.iter().any(|(_, m)| matches!(m, Wire::Link { msg, .. } if msg.values.contains(&7))));
+//! assert!(!out.is_empty());
+//! assert!(a.contains(&7));
+//! # Ok::<(), hearsay_core::dissemination::ConfigError>(())
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod broadcast;
+pub mod dissemination;
+pub mod id;
+pub mod link;
+pub mod membership;
+pub mod node;
+pub mod overlay;
 pub mod rng;
 pub mod time;
+pub mod wire;

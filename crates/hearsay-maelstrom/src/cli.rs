@@ -1,7 +1,7 @@
 //! Command-line and environment configuration of `hearsay-node`.
 
 use crate::NodeConfig;
-use hearsay_core::broadcast::{Config, Overlay, Preset, Strategy};
+use hearsay_core::dissemination::{Config, Overlay, Preset, StrategyKind as Strategy};
 use std::time::Duration;
 
 /// Knobs of hearsay's Maelstrom node. Every flag can also come from the
@@ -43,7 +43,7 @@ pub struct NodeArgs {
     /// Most values in one message.
     #[arg(long, env = "HEARSAY_MAX_BATCH")]
     pub max_batch: Option<usize>,
-    /// Relay acks that cannot ride on data through the first node (true/false)
+    /// Relay acks that cannot ride on data through the hub (true/false)
     #[arg(long, env = "HEARSAY_ACK_VIA_HUB")]
     pub ack_via_hub: Option<bool>,
     /// gossip: random peers each new batch is pushed to
@@ -62,7 +62,7 @@ pub struct NodeArgs {
 
 impl NodeArgs {
     /// The preset with the given knobs applied, validated.
-    pub fn config(&self) -> Result<NodeConfig, hearsay_core::broadcast::ConfigError> {
+    pub fn config(&self) -> Result<NodeConfig, hearsay_core::dissemination::ConfigError> {
         let mut c = Config::preset(self.preset);
         if let Some(s) = self.strategy {
             c = c.with_strategy(s);
@@ -82,20 +82,20 @@ impl NodeArgs {
             c.batch_max = ms(v);
         }
         if let Some(v) = self.ack_delay_ms {
-            c.ack_delay = ms(v);
+            c.link.ack_delay = ms(v);
         }
         if let Some(v) = self.retransmit_ms {
-            c.retransmit = ms(v);
-            c.retransmit_max = c.retransmit_max.max(c.retransmit);
+            c.link.retransmit = ms(v);
+            c.link.retransmit_max = c.link.retransmit_max.max(c.link.retransmit);
         }
         if let Some(v) = self.retransmit_max_ms {
-            c.retransmit_max = ms(v);
+            c.link.retransmit_max = ms(v);
         }
         if let Some(v) = self.max_batch {
-            c.max_batch = v;
+            c.link.max_batch = v;
         }
         if let Some(v) = self.ack_via_hub {
-            c.ack_via_hub = v;
+            c.link.ack_via_hub = v;
         }
         if let Some(v) = self.fanout {
             c.fanout = v;
@@ -106,10 +106,12 @@ impl NodeArgs {
         if let Some(v) = self.graft_timeout_ms {
             c.graft_timeout = ms(v);
         }
-        if let Some(v) = self.seed {
-            c.seed = v;
-        }
         c.validate()?;
-        Ok(NodeConfig { broadcast: c })
+        Ok(NodeConfig {
+            dissemination: c,
+            seed: self.seed.unwrap_or(0),
+            // Picked by the shell at start.
+            epoch: 0,
+        })
     }
 }

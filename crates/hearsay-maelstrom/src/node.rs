@@ -1,11 +1,14 @@
-//! The sans-IO Maelstrom node: routes workload RPCs onto core engines.
+//! The sans-IO Maelstrom node: maps typed request bodies onto the core
+//! [`Node`], and the core's envelopes onto Maelstrom messages.
 
-use crate::wire::{Incoming, Item, Outgoing, PeerBody, Raw};
-use hearsay_core::broadcast::{self, Broadcast, Input, Outbox, Peer};
+use crate::wire::{Head, Item, Outgoing, PeerBody, Raw, Request};
+use hearsay_core::dissemination;
+use hearsay_core::id::{Epoch, NodeId};
+use hearsay_core::node::{Input, Node, Outbox, Topology};
 use hearsay_core::time::Instant;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 
 /// Maelstrom error codes the node uses.
 const NOT_SUPPORTED: u64 = 10;
@@ -14,7 +17,13 @@ const MALFORMED_REQUEST: u64 = 12;
 
 #[derive(Clone, Debug, Default)]
 pub struct NodeConfig {
-    pub broadcast: broadcast::Config,
+    pub dissemination: dissemination::Config,
+    /// Seeds the node's random choices (combined with its id).
+    pub seed: u64,
+    /// This process's life. The shell picks a new one at every start (the
+    /// wall clock) when this is 0, so peers tell a restarted node from its
+    /// earlier life.
+    pub epoch: u64,
 }
 
 /// Why an input line was dropped. The node's state is unchanged.
@@ -22,8 +31,6 @@ pub struct NodeConfig {
 pub enum NodeError {
     #[error("not a Maelstrom message: {0}")]
     Malformed(#[from] serde_json::Error),
-    #[error("body has no string \"type\"")]
-    NoType,
     #[error("bad {kind} message: {reason}")]
     BadBody { kind: String, reason: String },
 }
@@ -40,12 +47,17 @@ pub struct NodeStats {
 pub struct MaelstromNode {
     cfg: NodeConfig,
     me: String,
-    ids: Vec<String>,
-    index: BTreeMap<String, Peer>,
-    bcast: Option<Broadcast<Item>>,
+    node: Option<Node<Item>>,
     outbox: Outbox<Item>,
     out: Vec<String>,
     stats: NodeStats,
+}
+
+/// Where a request came from and went to, for the reply.
+struct Req<'a> {
+    src: &'a str,
+    dest: &'a str,
+    msg_id: Option<u64>,
 }
 
 impl MaelstromNode {
@@ -53,9 +65,7 @@ impl MaelstromNode {
         MaelstromNode {
             cfg,
             me: String::new(),
-            ids: Vec::new(),
-            index: BTreeMap::new(),
-            bcast: None,
+            node: None,
             outbox: Outbox::default(),
             out: Vec::new(),
             stats: NodeStats::default(),
@@ -66,202 +76,180 @@ impl MaelstromNode {
     /// changed; the shell logs it and carries on.
     pub fn handle_line(&mut self, now: Instant, line: &str) -> Result<(), NodeError> {
         self.stats.lines_in += 1;
-        let raw: Raw = serde_json::from_str(line).inspect_err(|_| self.stats.malformed += 1)?;
-        // Node-to-node traffic is most of the volume: parse it straight into
-        // the wire type (hearsay writes "type" first).
-        if raw.body.get().starts_with(r#"{"type":"hs_"#)
-            && let Ok(body) = serde_json::from_str::<PeerBody>(raw.body.get())
-        {
-            return self
-                .peer(now, &raw.src, body)
-                .inspect_err(|_| self.stats.malformed += 1);
-        }
-        let body: Value =
-            serde_json::from_str(raw.body.get()).inspect_err(|_| self.stats.malformed += 1)?;
-        let msg = Incoming {
-            src: raw.src,
-            dest: raw.dest,
-            body,
-        };
-        self.handle(now, msg)
+        self.route(now, line)
             .inspect_err(|_| self.stats.malformed += 1)
     }
 
-    fn peer(&mut self, now: Instant, src: &str, body: PeerBody) -> Result<(), NodeError> {
-        let (Some(from), Some(b)) = (self.index.get(src).copied(), self.bcast.as_mut()) else {
-            return Err(NodeError::BadBody {
+    fn route(&mut self, now: Instant, line: &str) -> Result<(), NodeError> {
+        let raw: Raw = serde_json::from_str(line)?;
+        let body = raw.body.get();
+        // Node-to-node traffic is most of the volume: parse it straight into
+        // the core's envelope (hearsay writes "type" first).
+        if body.starts_with(r#"{"type":"hs""#) {
+            let env: PeerBody = serde_json::from_str(body).map_err(|e| NodeError::BadBody {
                 kind: "hs".into(),
-                reason: "a message from an unknown node, or before init".into(),
-            });
+                reason: e.to_string(),
+            })?;
+            return self.peer(now, &raw.src, env);
+        }
+        let head: Head = serde_json::from_str(body)?;
+        let req = Req {
+            src: &raw.src,
+            dest: &raw.dest,
+            msg_id: head.msg_id,
         };
-        b.handle(now, Input::Receive { from, msg: body }, &mut self.outbox);
-        self.emit_gossip();
+        if head.kind == "hs" {
+            let env: PeerBody = serde_json::from_str(body).map_err(|e| NodeError::BadBody {
+                kind: "hs".into(),
+                reason: e.to_string(),
+            })?;
+            return self.peer(now, &raw.src, env);
+        }
+        if !Request::KINDS.contains(&head.kind.as_str()) {
+            if head.in_reply_to.is_some() {
+                // A reply to something we never asked (we send no RPCs): drop.
+                return Ok(());
+            }
+            self.stats.unsupported += 1;
+            let text = format!("hearsay-node does not support {:?} requests", head.kind);
+            self.error(&req, NOT_SUPPORTED, &text);
+            return Ok(());
+        }
+        let request: Request = match serde_json::from_str(body) {
+            Ok(r) => r,
+            Err(e) if head.kind == "init" => {
+                return Err(NodeError::BadBody {
+                    kind: head.kind,
+                    reason: e.to_string(),
+                });
+            }
+            Err(e) => {
+                self.error(
+                    &req,
+                    MALFORMED_REQUEST,
+                    &format!("malformed {}: {e}", head.kind),
+                );
+                return Ok(());
+            }
+        };
+        self.request(now, &req, request);
         Ok(())
     }
 
-    fn handle(&mut self, now: Instant, msg: Incoming) -> Result<(), NodeError> {
-        let Some(kind) = msg
-            .body
-            .get("type")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
-            return Err(NodeError::NoType);
-        };
-        let msg_id = msg.body.get("msg_id").and_then(Value::as_u64);
-        let bad = |reason: &str| NodeError::BadBody {
-            kind: kind.clone(),
-            reason: reason.into(),
-        };
-        match kind.as_str() {
-            "init" => {
-                let id = msg
-                    .body
-                    .get("node_id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad("no node_id"))?;
-                let ids: Vec<String> = msg
-                    .body
-                    .get("node_ids")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| bad("no node_ids"))?
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| bad("node_ids must be strings"))
-                    })
-                    .collect::<Result<_, _>>()?;
-                self.init(id, ids);
-                self.reply(&msg, msg_id, "init_ok", Map::new());
+    fn request(&mut self, now: Instant, req: &Req<'_>, request: Request) {
+        if let Request::Init { node_id, node_ids } = request {
+            self.init(&node_id, node_ids);
+            self.reply(req, "init_ok", Map::new());
+            return;
+        }
+        if self.node.is_none() {
+            self.error(
+                req,
+                TEMPORARILY_UNAVAILABLE,
+                "node has not received init yet",
+            );
+            return;
+        }
+        match request {
+            Request::Init { .. } => unreachable!("handled above"),
+            Request::Topology { topology } => {
+                let topo: Topology = topology
+                    .into_iter()
+                    .map(|(k, v)| (NodeId::new(k), v.into_iter().map(NodeId::new).collect()))
+                    .collect();
+                self.input(now, Input::Topology(topo));
+                self.reply(req, "topology_ok", Map::new());
+                self.emit();
             }
-            k if k.starts_with("hs_") => {
-                let body: PeerBody =
-                    serde_json::from_value(msg.body).map_err(|e| bad(&e.to_string()))?;
-                self.peer(now, &msg.src, body)?;
-            }
-            _ if msg.body.get("in_reply_to").is_some() => {
-                // A reply to something we never asked (we send no RPCs): drop.
-            }
-            _ if self.bcast.is_none() => {
-                self.error(
-                    &msg,
-                    msg_id,
-                    TEMPORARILY_UNAVAILABLE,
-                    "node has not received init yet",
-                );
-            }
-            "topology" => {
-                let Some(topo) = msg.body.get("topology").and_then(Value::as_object) else {
-                    self.error(
-                        &msg,
-                        msg_id,
-                        MALFORMED_REQUEST,
-                        "topology must be an object",
-                    );
-                    return Ok(());
-                };
-                let topo = self.peer_topology(topo);
-                if let Some(b) = self.bcast.as_mut() {
-                    b.set_topology(topo);
-                    b.handle(now, Input::Tick, &mut self.outbox);
-                }
-                self.reply(&msg, msg_id, "topology_ok", Map::new());
-                self.emit_gossip();
-            }
-            "broadcast" => {
-                let Some(value) = msg.body.get("message").cloned() else {
-                    self.error(&msg, msg_id, MALFORMED_REQUEST, "broadcast needs a message");
-                    return Ok(());
-                };
+            Request::Broadcast { message } => {
                 // Acknowledge on receipt: the value is ours to deliver now.
-                self.reply(&msg, msg_id, "broadcast_ok", Map::new());
-                if let Some(b) = self.bcast.as_mut() {
-                    b.handle(now, Input::Broadcast(Item::from(value)), &mut self.outbox);
-                }
-                self.emit_gossip();
+                self.reply(req, "broadcast_ok", Map::new());
+                self.input(now, Input::Broadcast(Item::from(message)));
+                self.emit();
             }
-            "read" => {
-                // Written straight to text: a read can list tens of thousands
-                // of values, and a JSON tree of them would be built per read.
-                let mut text: Vec<u8> = br#"{"type":"read_ok","messages":["#.to_vec();
-                if let Some(b) = self.bcast.as_ref() {
-                    for (k, v) in b.values().enumerate() {
-                        if k > 0 {
-                            text.push(b',');
-                        }
-                        serde_json::to_writer(&mut text, v).map_err(NodeError::Malformed)?;
-                    }
-                }
-                text.push(b']');
-                if let Some(id) = msg_id {
-                    text.extend_from_slice(format!(r#","in_reply_to":{id}"#).as_bytes());
-                }
-                text.push(b'}');
-                let text = String::from_utf8(text).expect("serde_json writes UTF-8");
-                let body =
-                    serde_json::value::RawValue::from_string(text).map_err(NodeError::Malformed)?;
-                let src = self.me.clone();
-                self.send_from(&src, &msg.src, &body);
-            }
-            "echo" => {
+            Request::Read {} => self.read(req),
+            Request::Echo { echo } => {
                 let mut body = Map::new();
-                body.insert(
-                    "echo".into(),
-                    msg.body.get("echo").cloned().unwrap_or(Value::Null),
-                );
-                self.reply(&msg, msg_id, "echo_ok", body);
-            }
-            other => {
-                self.stats.unsupported += 1;
-                let text = format!("hearsay-node does not support {other:?} requests");
-                self.error(&msg, msg_id, NOT_SUPPORTED, &text);
+                body.insert("echo".into(), echo);
+                self.reply(req, "echo_ok", body);
             }
         }
+    }
+
+    /// Written straight to text: a read can list tens of thousands of
+    /// values, and a JSON tree of them would be built per read.
+    fn read(&mut self, req: &Req<'_>) {
+        let mut text: Vec<u8> = br#"{"type":"read_ok","messages":["#.to_vec();
+        if let Some(n) = self.node.as_ref() {
+            for (k, v) in n.values().enumerate() {
+                if k > 0 {
+                    text.push(b',');
+                }
+                if let Err(e) = serde_json::to_writer(&mut text, v) {
+                    tracing::error!("cannot encode a value: {e}");
+                }
+            }
+        }
+        text.push(b']');
+        if let Some(id) = req.msg_id {
+            text.extend_from_slice(format!(r#","in_reply_to":{id}"#).as_bytes());
+        }
+        text.push(b'}');
+        match String::from_utf8(text).map(RawValue::from_string) {
+            Ok(Ok(body)) => {
+                let src = self.me.clone();
+                self.send_from(&src, req.src, &body);
+            }
+            _ => tracing::error!("cannot encode a read reply"),
+        }
+    }
+
+    fn peer(&mut self, now: Instant, src: &str, env: PeerBody) -> Result<(), NodeError> {
+        if self.node.is_none() {
+            return Err(NodeError::BadBody {
+                kind: "hs".into(),
+                reason: "a peer message before init".into(),
+            });
+        }
+        let from = NodeId::new(src);
+        self.input(now, Input::Receive { from, env });
+        self.emit();
         Ok(())
+    }
+
+    fn input(&mut self, now: Instant, input: Input<Item>) {
+        if let Some(n) = self.node.as_mut() {
+            n.handle(now, input, &mut self.outbox);
+        }
     }
 
     fn init(&mut self, id: &str, ids: Vec<String>) {
-        let mut ids = ids;
-        if !ids.iter().any(|i| i == id) {
-            ids.push(id.to_owned());
-        }
         self.me = id.to_owned();
-        self.index = ids
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), Peer(i as u32)))
-            .collect();
-        let members: Vec<Peer> = (0..ids.len() as u32).map(Peer).collect();
-        let me = self.index[id];
-        self.ids = ids;
-        self.bcast = Some(Broadcast::new(self.cfg.broadcast.clone(), me, members));
-    }
-
-    fn peer_topology(&self, topo: &Map<String, Value>) -> BTreeMap<Peer, Vec<Peer>> {
-        let peer = |v: &str| self.index.get(v).copied();
-        topo.iter()
-            .filter_map(|(k, v)| {
-                let list = v
-                    .as_array()?
-                    .iter()
-                    .filter_map(|n| peer(n.as_str()?))
-                    .collect();
-                Some((peer(k)?, list))
-            })
-            .collect()
+        let members: Vec<NodeId> = ids.into_iter().map(NodeId::new).collect();
+        let epoch = Epoch(self.cfg.epoch.max(1));
+        match Node::new(
+            self.cfg.dissemination.clone(),
+            NodeId::new(id),
+            epoch,
+            members,
+            self.cfg.seed,
+        ) {
+            Ok(n) => self.node = Some(n),
+            // The shell validated the config; keep serving echo if not.
+            Err(e) => tracing::error!("cannot start the broadcast engine: {e}"),
+        }
     }
 
     /// Timers: call at (or after) `next_deadline`.
     pub fn tick(&mut self, now: Instant) {
-        if let Some(b) = self.bcast.as_mut() {
-            b.handle(now, Input::Tick, &mut self.outbox);
-            self.emit_gossip();
+        if self.node.is_some() {
+            self.input(now, Input::Tick);
+            self.emit();
         }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.bcast.as_ref().and_then(Broadcast::next_deadline)
+        self.node.as_ref().and_then(Node::next_deadline)
     }
 
     /// Lines to write to stdout, in order.
@@ -273,56 +261,43 @@ impl MaelstromNode {
         self.stats
     }
 
-    pub fn broadcast_stats(&self) -> Option<broadcast::Stats> {
-        self.bcast.as_ref().map(Broadcast::stats)
+    pub fn core_stats(&self) -> Option<hearsay_core::node::Stats> {
+        self.node.as_ref().map(Node::stats)
     }
 
     pub fn node_id(&self) -> &str {
         &self.me
     }
 
-    fn emit_gossip(&mut self) {
+    fn emit(&mut self) {
         let sends: Vec<_> = self.outbox.drain().collect();
-        for (peer, body) in sends {
-            let Some(dest) = self.ids.get(peer.0 as usize).cloned() else {
-                continue;
-            };
-            self.send(&dest, &body);
+        let src = self.me.clone();
+        for (to, env) in sends {
+            self.send_from(&src, to.as_str(), &env);
         }
     }
 
-    fn reply(
-        &mut self,
-        req: &Incoming,
-        msg_id: Option<u64>,
-        kind: &str,
-        mut body: Map<String, Value>,
-    ) {
+    fn reply(&mut self, req: &Req<'_>, kind: &str, mut body: Map<String, Value>) {
         let mut full = Map::new();
         full.insert("type".into(), kind.into());
         full.append(&mut body);
-        if let Some(id) = msg_id {
+        if let Some(id) = req.msg_id {
             full.insert("in_reply_to".into(), id.into());
         }
         let src = if self.me.is_empty() {
-            req.dest.clone()
+            req.dest.to_owned()
         } else {
             self.me.clone()
         };
-        self.send_from(&src, &req.src, &Value::Object(full));
+        self.send_from(&src, req.src, &Value::Object(full));
     }
 
-    fn error(&mut self, req: &Incoming, msg_id: Option<u64>, code: u64, text: &str) {
+    fn error(&mut self, req: &Req<'_>, code: u64, text: &str) {
         let body = json!({"code": code, "text": text});
         let Value::Object(body) = body else {
             unreachable!("json! object")
         };
-        self.reply(req, msg_id, "error", body);
-    }
-
-    fn send<B: Serialize>(&mut self, dest: &str, body: &B) {
-        let src = self.me.clone();
-        self.send_from(&src, dest, body);
+        self.reply(req, "error", body);
     }
 
     fn send_from<B: Serialize>(&mut self, src: &str, dest: &str, body: &B) {
@@ -392,6 +367,11 @@ mod tests {
         assert_eq!(out[0]["body"]["code"], 10);
         assert_eq!(out[0]["body"]["in_reply_to"], 7);
         assert!(n.handle_line(Instant::ZERO, "not json").is_err());
+        // A known request with a malformed body gets error 12 and changes nothing.
+        let out = call(&mut n, json!({"type":"topology","topology":[1],"msg_id":8}));
+        assert_eq!(out[0]["body"]["code"], 12);
+        let out = call(&mut n, json!({"type":"broadcast","msg_id":9}));
+        assert_eq!(out[0]["body"]["code"], 12);
         assert!(
             n.handle_line(Instant::ZERO, r#"{"src":"c1","dest":"n0","body":{}}"#)
                 .is_err()
@@ -399,7 +379,7 @@ mod tests {
         assert_eq!(n.stats().malformed, 2);
         // Still alive and answering.
         assert_eq!(
-            call(&mut n, json!({"type":"read","msg_id":8}))[0]["body"]["messages"],
+            call(&mut n, json!({"type":"read","msg_id":10}))[0]["body"]["messages"],
             json!([])
         );
     }

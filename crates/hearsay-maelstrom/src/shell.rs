@@ -14,7 +14,14 @@ const INBOX: usize = 4096;
 const BURST: usize = 256;
 
 /// Runs a node until stdin closes. Malformed lines are logged and skipped.
-pub fn run_stdio(cfg: NodeConfig) -> anyhow::Result<()> {
+pub fn run_stdio(mut cfg: NodeConfig) -> anyhow::Result<()> {
+    if cfg.epoch == 0 {
+        // A new life per process start: the wall clock only grows between
+        // restarts of one node (peers drop messages from lower epochs).
+        cfg.epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    }
     let (tx, rx) = bounded::<io::Result<String>>(INBOX);
     std::thread::Builder::new()
         .name("stdin".into())
@@ -64,7 +71,7 @@ pub fn run_stdio(cfg: NodeConfig) -> anyhow::Result<()> {
     tracing::info!(
         node = node.node_id(),
         stats = ?node.stats(),
-        broadcast = ?node.broadcast_stats(),
+        core = ?node.core_stats(),
         "stdin closed, exiting"
     );
     Ok(())

@@ -1,11 +1,12 @@
-//! Maelstrom's wire format: envelopes, broadcast values, and hearsay's own
-//! inter-node body.
+//! Maelstrom's wire format: envelopes, typed request bodies, broadcast
+//! values, and hearsay's own inter-node body.
 
 use serde::de::Deserializer;
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 
 /// An envelope as a node receives it. `id` is Maelstrom's and ignored.
 #[derive(Debug, Deserialize)]
@@ -70,9 +71,46 @@ impl<'de> Deserialize<'de> for Item {
     }
 }
 
-/// hearsay's own node-to-node body: the core's wire messages, whose `type`
-/// starts with `hs_`.
-pub type PeerBody = hearsay_core::broadcast::Wire<Item>;
+/// hearsay's own node-to-node body: the core's envelope, `type` "hs".
+pub type PeerBody = hearsay_core::wire::Envelope<Item>;
+
+/// The fields any body may have, read first to route on.
+#[derive(Debug, Deserialize)]
+pub struct Head {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub msg_id: Option<u64>,
+    #[serde(default)]
+    pub in_reply_to: Option<u64>,
+}
+
+/// The requests hearsay-node serves, as Maelstrom's workloads define them
+/// (maelstrom-spec.md). Extra fields are ignored, missing or mistyped ones
+/// make the request malformed (error 12).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    Init {
+        node_id: String,
+        node_ids: Vec<String>,
+    },
+    Topology {
+        topology: BTreeMap<String, Vec<String>>,
+    },
+    Broadcast {
+        message: Value,
+    },
+    Read {},
+    Echo {
+        echo: Value,
+    },
+}
+
+impl Request {
+    /// The request types this node knows (others get error 10).
+    pub const KINDS: [&'static str; 5] = ["init", "topology", "broadcast", "read", "echo"];
+}
 
 #[cfg(test)]
 mod tests {
@@ -97,13 +135,28 @@ mod tests {
         assert_eq!(serde_json::from_str::<Item>("7").unwrap(), Item::Int(7));
     }
 
+    #[test]
+    fn requests_parse_into_typed_bodies() {
+        let r: Request =
+            serde_json::from_str(r#"{"type":"topology","topology":{"n0":["n1"]},"msg_id":2}"#)
+                .unwrap();
+        assert!(matches!(r, Request::Topology { topology } if topology["n0"] == ["n1"]));
+        let r: Request = serde_json::from_str(r#"{"type":"read","msg_id":1}"#).unwrap();
+        assert!(matches!(r, Request::Read {}));
+        assert!(serde_json::from_str::<Request>(r#"{"type":"topology","topology":[]}"#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"type":"broadcast"}"#).is_err());
+    }
+
     proptest! {
         #[test]
         fn link_bodies_round_trip(s in proptest::option::of(1u64..1000), b in 0u64..1000, a in 0u64..1000, v in proptest::collection::vec(any::<i64>(), 0..20)) {
-            use hearsay_core::broadcast::{Lane, Message};
-            let msg = Message { seq: s, base: b, ack: a, values: v.into_iter().map(Item::Int).collect() };
-            let body = PeerBody::Link { lane: Lane::Eager, msg };
+            use hearsay_core::id::Epoch;
+            use hearsay_core::link::{Lane, LinkMsg};
+            use hearsay_core::wire::Msg;
+            let msg = LinkMsg::Data { lane: Lane::Eager, seq: s, base: b, ack: a, values: v.into_iter().map(Item::Int).collect() };
+            let body = PeerBody::new(Epoch(3), Epoch(4), Msg::Link(msg));
             let text = serde_json::to_string(&body).unwrap();
+            prop_assert!(text.starts_with(r#"{"type":"hs","#), "{}", text);
             prop_assert_eq!(serde_json::from_str::<PeerBody>(&text).unwrap(), body);
         }
 
@@ -111,6 +164,7 @@ mod tests {
         fn decoding_never_panics(text in ".{0,64}") {
             let _ = serde_json::from_str::<PeerBody>(&text);
             let _ = serde_json::from_str::<Incoming>(&text);
+            let _ = serde_json::from_str::<Request>(&text);
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - `hearsay bench`: the strategy sweep behind the README's numbers.
 
 mod bench;
+mod own_node;
 mod progress;
 mod test_cmd;
 

@@ -2,6 +2,7 @@
 //! defaults and exit codes (0 valid, 1 invalid, 2 unknown, 254 bad
 //! arguments, 255 crash).
 
+use crate::own_node::OwnNode;
 use crate::progress::Display;
 use crate::{EXIT_BAD_ARGS, EXIT_CRASH};
 use clap::Parser;
@@ -15,7 +16,6 @@ use hearsay_harness::report;
 use hearsay_harness::run::process;
 use hearsay_harness::run::sim::{self, SimNode};
 use hearsay_harness::workload::{Topology, WorkloadKind};
-use hearsay_maelstrom::MaelstromNode;
 use hearsay_maelstrom::cli::NodeArgs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -279,7 +279,7 @@ impl TestArgs {
                     bin.display()
                 )));
             }
-            sim_nodes(&args, 0)?;
+            sim_nodes(&args, 0, 0)?;
             return Ok((PathBuf::from("(in-process hearsay node)"), args));
         }
         let Some(bin) = self.bin.take() else {
@@ -304,8 +304,13 @@ impl TestArgs {
     }
 }
 
-/// In-process nodes for `--sim`, configured by the node arguments.
-pub(crate) fn sim_nodes(args: &[String], n: usize) -> Result<Vec<Box<dyn SimNode>>, BadArgs> {
+/// In-process nodes for `--sim`, configured by the node arguments, each
+/// seeded from the run seed.
+pub(crate) fn sim_nodes(
+    args: &[String],
+    n: usize,
+    run_seed: u64,
+) -> Result<Vec<Box<dyn SimNode>>, BadArgs> {
     #[derive(clap::Parser)]
     #[command(name = "node arguments", no_binary_name = true)]
     struct SimArgs {
@@ -319,7 +324,7 @@ pub(crate) fn sim_nodes(args: &[String], n: usize) -> Result<Vec<Box<dyn SimNode
         .config()
         .map_err(|e| BadArgs(format!("node arguments: {e}")))?;
     Ok((0..n)
-        .map(|_| Box::new(MaelstromNode::new(cfg.clone())) as Box<dyn SimNode>)
+        .map(|i| Box::new(OwnNode::new(cfg.clone(), run_seed, i)) as Box<dyn SimNode>)
         .collect())
 }
 
@@ -479,7 +484,8 @@ pub(crate) fn simulate_run(
     cfg: &TestConfig,
     dir: &Path,
 ) -> anyhow::Result<hearsay_harness::runner::RunResult> {
-    let nodes = sim_nodes(&cfg.args, cfg.nodes.len()).map_err(|BadArgs(m)| anyhow::anyhow!(m))?;
+    let nodes =
+        sim_nodes(&cfg.args, cfg.nodes.len(), cfg.seed).map_err(|BadArgs(m)| anyhow::anyhow!(m))?;
     let journal = Journal::for_run(cfg, dir)?;
     Ok(sim::run(cfg.clone(), nodes, journal))
 }

@@ -23,28 +23,6 @@ pub trait SimNode {
 /// answering itself cannot hang the simulation.
 const MAX_STEPS_PER_INSTANT: usize = 10_000_000;
 
-/// hearsay's own node runs in the simulator as it runs as a process: the
-/// same JSON lines, minus the pipes. Virtual nanoseconds become the node's
-/// microseconds.
-impl SimNode for hearsay_maelstrom::MaelstromNode {
-    fn on_line(&mut self, now: u64, line: &str, out: &mut Vec<String>) {
-        let t = hearsay_core::time::Instant::from_micros(now / 1_000);
-        if let Err(e) = self.handle_line(t, line) {
-            tracing::warn!("skipping input line ({e}): {line}");
-        }
-        out.extend(self.drain_output());
-    }
-
-    fn on_tick(&mut self, now: u64, out: &mut Vec<String>) {
-        self.tick(hearsay_core::time::Instant::from_micros(now / 1_000));
-        out.extend(self.drain_output());
-    }
-
-    fn next_deadline(&self) -> Option<u64> {
-        hearsay_maelstrom::MaelstromNode::next_deadline(self).map(|t| t.as_micros() * 1_000)
-    }
-}
-
 pub fn run(cfg: TestConfig, mut nodes: Vec<Box<dyn SimNode>>, journal: Journal) -> RunResult {
     assert_eq!(nodes.len(), cfg.nodes.len(), "one SimNode per node");
     let mut run = TestRun::new(cfg, journal);

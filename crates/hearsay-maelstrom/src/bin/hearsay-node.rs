@@ -22,6 +22,6 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    tracing::info!(config = ?cfg.broadcast, "hearsay-node starting");
+    tracing::info!(config = ?cfg.dissemination, "hearsay-node starting");
     shell::run_stdio(cfg)
 }

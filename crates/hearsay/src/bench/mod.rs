@@ -11,7 +11,7 @@ mod plot;
 use crate::test_cmd::{BadArgs, own_node, simulate_run};
 use anyhow::{Context, Result};
 use clap::Args;
-use hearsay_core::broadcast::{Preset, Strategy};
+use hearsay_core::dissemination::{Preset, StrategyKind as Strategy};
 use hearsay_harness::checker::Validity;
 use hearsay_harness::config::TestConfig;
 use hearsay_harness::edn::Edn;

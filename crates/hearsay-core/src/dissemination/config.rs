@@ -1,6 +1,7 @@
-//! Broadcast configuration: a strategy, named presets and single knobs,
+//! Dissemination configuration: a strategy, named presets and single knobs,
 //! validated once.
 
+use crate::link::LinkConfig;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -69,16 +70,19 @@ pub enum Overlay {
     /// The operator's topology (Maelstrom's `topology` message).
     Topology,
     /// A breadth-first spanning tree of the operator's topology, rooted at
-    /// the first member.
+    /// the top-ranked member.
     SpanningTree,
-    /// The first member is a hub linked to everyone else.
+    /// The top-ranked member is a hub linked to everyone else.
     Star,
-    /// A complete `fanout`-ary tree over the membership order.
+    /// A `fanout`-ary tree over the rank order: level sizes 1, k, k^2, ...;
+    /// each node's parent is picked by rendezvous hashing in the level
+    /// above, so a join or a leave moves few edges.
     Tree { fanout: usize },
     /// Everyone is linked to everyone.
     Total,
     /// A star up to [`Overlay::AUTO_STAR_MAX`] members, then a tree of
-    /// fanout ceil(sqrt(N)), so no node's fan-out grows linearly with N.
+    /// fanout about sqrt(N) (a power of two), so no node's fan-out grows
+    /// linearly with N.
     Auto,
 }
 
@@ -166,24 +170,14 @@ pub struct Config {
     /// split that minimises path latency for a fixed message budget.
     pub batch_budget: Option<f64>,
     pub batch_max: Duration,
-    /// How long an owed ack may wait to ride on data before it is sent alone.
-    pub ack_delay: Duration,
-    /// Send acks that cannot ride on data through the first member, which
-    /// forwards them in bulk, instead of one message per link.
-    pub ack_via_hub: bool,
-    /// First retransmission timeout; it doubles per retry up to `retransmit_max`.
-    pub retransmit: Duration,
-    pub retransmit_max: Duration,
-    /// Values per message, so one message stays bounded after a partition.
-    pub max_batch: usize,
     /// Gossip: random peers each new batch is pushed to.
     pub fanout: usize,
     /// Anti-entropy: time between digest rounds.
     pub ae_interval: Duration,
     /// Plumtree: wait for an announced value before grafting.
     pub graft_timeout: Duration,
-    /// Seeds the engine's choices (random peers); combined with the node.
-    pub seed: u64,
+    /// Reliable links under the strategy.
+    pub link: LinkConfig,
 }
 
 impl Default for Config {
@@ -201,15 +195,16 @@ impl Config {
                 batch: Duration::ZERO,
                 batch_budget: Some(2.75),
                 batch_max: Duration::from_millis(1000),
-                ack_delay: Duration::from_millis(1500),
-                ack_via_hub: false,
-                retransmit: Duration::from_millis(3000),
-                retransmit_max: Duration::from_millis(6000),
-                max_batch: 4096,
                 fanout: 3,
                 ae_interval: Duration::from_millis(500),
                 graft_timeout: Duration::from_millis(1000),
-                seed: 0,
+                link: LinkConfig {
+                    ack_delay: Duration::from_millis(1500),
+                    ack_via_hub: false,
+                    retransmit: Duration::from_millis(3000),
+                    retransmit_max: Duration::from_millis(6000),
+                    max_batch: 4096,
+                },
             },
             Preset::Latency => Config {
                 strategy: Strategy::Direct,
@@ -217,15 +212,16 @@ impl Config {
                 batch: Duration::ZERO,
                 batch_budget: None,
                 batch_max: Duration::from_millis(1000),
-                ack_delay: Duration::from_millis(3000),
-                ack_via_hub: true,
-                retransmit: Duration::from_millis(4500),
-                retransmit_max: Duration::from_millis(6000),
-                max_batch: 4096,
                 fanout: 4,
                 ae_interval: Duration::from_millis(100),
                 graft_timeout: Duration::from_millis(400),
-                seed: 0,
+                link: LinkConfig {
+                    ack_delay: Duration::from_millis(3000),
+                    ack_via_hub: true,
+                    retransmit: Duration::from_millis(4500),
+                    retransmit_max: Duration::from_millis(6000),
+                    max_batch: 4096,
+                },
             },
         }
     }
@@ -237,34 +233,9 @@ impl Config {
         self
     }
 
-    /// How long the relay waits to bundle forwarded acks.
-    pub fn relay_window(&self) -> Duration {
-        self.ack_delay / 4
-    }
-
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |s: String| Err(ConfigError::Invalid(s));
-        if self.max_batch == 0 {
-            return bad("max_batch must be at least 1".into());
-        }
-        if self.retransmit.is_zero() {
-            return bad("retransmit must be positive".into());
-        }
-        if self.retransmit_max < self.retransmit {
-            return bad("retransmit_max must be at least retransmit".into());
-        }
-        let ack_path = self.ack_delay
-            + if self.ack_via_hub {
-                self.relay_window()
-            } else {
-                Duration::ZERO
-            };
-        if self.retransmit <= ack_path {
-            return bad(format!(
-                "retransmit ({:?}) must exceed the time an ack may take ({ack_path:?}), or every batch is resent before its ack can arrive",
-                self.retransmit
-            ));
-        }
+        self.link.validate().map_err(ConfigError::Invalid)?;
         if let Some(b) = self.batch_budget
             && !(b.is_finite() && b > 0.0)
         {
@@ -285,6 +256,9 @@ impl Config {
         ) && self.ae_interval.is_zero()
         {
             return bad("ae_interval must be positive".into());
+        }
+        if self.strategy == Strategy::Plumtree && self.graft_timeout.is_zero() {
+            return bad("graft_timeout must be positive".into());
         }
         Ok(())
     }
@@ -353,16 +327,19 @@ mod tests {
             }
         }
         let mut c = Config::default();
-        c.retransmit = c.ack_delay;
+        c.link.retransmit = c.link.ack_delay;
         assert!(c.validate().is_err());
         c = Config::preset(Preset::Latency);
-        c.retransmit = c.ack_delay + c.relay_window() / 2;
+        c.link.retransmit = c.link.ack_delay + c.link.relay_window() / 2;
         assert!(
             c.validate().is_err(),
             "the relay's bundling delay counts toward the ack path"
         );
         c = Config::default();
-        c.max_batch = 0;
+        c.link.max_batch = 0;
+        assert!(c.validate().is_err());
+        c = Config::default();
+        c.batch_budget = Some(f64::NAN);
         assert!(c.validate().is_err());
     }
 }

@@ -1,0 +1,704 @@
+//! Every strategy, end to end, on a small virtual-time network: delivery,
+//! loss-freedom across partitions, loss, duplication, reordering and
+//! restarts with state loss, silence once settled, determinism. Invariants
+//! are checked after every input, and every message round-trips through
+//! the codec as it would in a real shell.
+
+use super::{Config, DisMsg, Entry, Mark, Overlay, Preset, config};
+use crate::id::{Epoch, NodeId};
+use crate::link::Lane;
+use crate::node::{Input, Node, Outbox};
+use crate::rng::{self, RngExt};
+use crate::time::Instant;
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// A network with per-message latency jitter (so messages reorder), loss,
+/// duplication, cuttable links and crashable nodes, driven in time order.
+struct Net {
+    cfg: Config,
+    names: Vec<NodeId>,
+    nodes: Vec<Option<Node<u64>>>,
+    epochs: Vec<u64>,
+    inflight: Vec<(Instant, u64, usize, usize, String)>,
+    cut: BTreeSet<(usize, usize)>,
+    now: Instant,
+    sent: u64,
+    seq: u64,
+    loss: f64,
+    dup: f64,
+    jitter: Duration,
+    rng: crate::rng::Rng,
+    /// Values accepted by a node that has not crashed since.
+    accepted: Vec<BTreeSet<u64>>,
+}
+
+const LATENCY: Duration = Duration::from_millis(100);
+
+impl Net {
+    fn new(n: usize, cfg: &Config) -> Net {
+        let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("n{i}"))).collect();
+        let mut net = Net {
+            cfg: cfg.clone(),
+            nodes: Vec::new(),
+            epochs: vec![1; n],
+            names,
+            inflight: vec![],
+            cut: BTreeSet::new(),
+            now: Instant::ZERO,
+            sent: 0,
+            seq: 0,
+            loss: 0.0,
+            dup: 0.0,
+            jitter: Duration::ZERO,
+            rng: rng::child(0, "net"),
+            accepted: vec![BTreeSet::new(); n],
+        };
+        net.nodes = (0..n).map(|i| Some(net.boot(i))).collect();
+        net
+    }
+
+    fn boot(&self, i: usize) -> Node<u64> {
+        Node::new(
+            self.cfg.clone(),
+            self.names[i].clone(),
+            Epoch(self.epochs[i]),
+            self.names.clone(),
+            7,
+        )
+        .expect("valid config")
+    }
+
+    fn input(&mut self, at: usize, input: Input<u64>) {
+        let Some(node) = self.nodes[at].as_mut() else {
+            return;
+        };
+        let mut out = Outbox::default();
+        node.handle(self.now, input, &mut out);
+        if let Err(e) = node.check_invariants() {
+            panic!("{} at {}: {e}", self.names[at], self.now);
+        }
+        for (to, env) in out.drain() {
+            let to = self.names.iter().position(|n| *n == to).expect("a member");
+            assert_ne!(to, at, "a node never sends to itself");
+            self.sent += 1;
+            let text = serde_json::to_string(&env).unwrap();
+            let copies = if self.rng.random_bool(self.dup) { 2 } else { 1 };
+            for _ in 0..copies {
+                if self.rng.random_bool(self.loss) {
+                    continue;
+                }
+                let jitter = self.jitter.mul_f64(self.rng.random::<f64>());
+                self.seq += 1;
+                self.inflight
+                    .push((self.now + LATENCY + jitter, self.seq, at, to, text.clone()));
+            }
+        }
+    }
+
+    fn broadcast(&mut self, at: usize, v: u64) {
+        if self.nodes[at].is_some() {
+            self.accepted[at].insert(v);
+            self.input(at, Input::Broadcast(v));
+        }
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.nodes[i] = None;
+        self.accepted[i].clear();
+    }
+
+    /// Back with empty state, in a higher epoch.
+    fn restart(&mut self, i: usize) {
+        self.epochs[i] += 1;
+        self.nodes[i] = Some(self.boot(i));
+        self.input(i, Input::Tick);
+    }
+
+    fn run_until(&mut self, until: Instant) {
+        for _ in 0..10_000_000 {
+            let next_msg = self.inflight.iter().map(|m| (m.0, m.1)).min();
+            let next_timer = self
+                .nodes
+                .iter()
+                .flatten()
+                .filter_map(|n| n.next_deadline())
+                .min();
+            let t = match (next_msg, next_timer) {
+                (Some((a, _)), Some(b)) => a.min(b),
+                (Some((a, _)), None) => a,
+                (None, Some(b)) => b,
+                (None, None) => break,
+            };
+            if t > until {
+                break;
+            }
+            self.now = self.now.max(t);
+            if let Some((a, seq)) = next_msg
+                && a == t
+            {
+                let i = self.inflight.iter().position(|m| m.1 == seq).unwrap();
+                let (_, _, from, to, text) = self.inflight.swap_remove(i);
+                if !self.cut.contains(&(from, to)) {
+                    let env = serde_json::from_str(&text).unwrap();
+                    let from = self.names[from].clone();
+                    self.input(to, Input::Receive { from, env });
+                }
+            } else {
+                let due: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| {
+                        self.nodes[i]
+                            .as_ref()
+                            .and_then(|n| n.next_deadline())
+                            .is_some_and(|d| d <= t)
+                    })
+                    .collect();
+                for i in due {
+                    self.input(i, Input::Tick);
+                }
+            }
+        }
+        self.now = self.now.max(until);
+    }
+
+    fn after(&mut self, d: Duration) {
+        let t = self.now + d;
+        self.run_until(t);
+    }
+
+    fn isolate(&mut self, group: &[usize]) {
+        let n = self.nodes.len();
+        for &a in group {
+            for b in 0..n {
+                if !group.contains(&b) {
+                    self.cut.insert((a, b));
+                    self.cut.insert((b, a));
+                }
+            }
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Node<u64>> {
+        self.nodes.iter().flatten()
+    }
+
+    fn everyone_has(&self, values: impl IntoIterator<Item = u64> + Clone) -> bool {
+        self.live()
+            .all(|n| values.clone().into_iter().all(|v| n.contains(&v)))
+    }
+
+    /// Every live node holds every value any live node holds, and every
+    /// value accepted by a node that stayed up.
+    fn converged(&self) -> Result<(), String> {
+        let mut union: BTreeSet<u64> = self.live().flat_map(|n| n.values().copied()).collect();
+        union.extend(self.accepted.iter().flatten());
+        for n in self.live() {
+            let held: BTreeSet<u64> = n.values().copied().collect();
+            let lacking: Vec<_> = union.difference(&held).take(5).collect();
+            if !lacking.is_empty() {
+                return Err(format!("{} lacks {lacking:?}", n.view().me()));
+            }
+        }
+        Ok(())
+    }
+
+    fn quiet(&self) -> bool {
+        self.inflight.is_empty() && self.live().all(|n| n.quiescent())
+    }
+}
+
+fn configs() -> Vec<Config> {
+    let mut out = Vec::new();
+    for p in [Preset::Efficient, Preset::Latency] {
+        for s in config::Strategy::ALL {
+            let mut c = Config::preset(p).with_strategy(s);
+            if s == config::Strategy::Flood {
+                // No operator topology in these tests: flood over everyone.
+                c.overlay = Overlay::Total;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn name(c: &Config) -> String {
+    format!("{} (ack via hub {})", c.strategy, c.link.ack_via_hub)
+}
+
+#[test]
+fn every_strategy_delivers_everything_and_then_goes_quiet() {
+    for cfg in configs() {
+        let mut net = Net::new(9, &cfg);
+        for v in 0..30u64 {
+            net.broadcast((v * 7 % 9) as usize, v);
+            net.after(Duration::from_millis(40));
+        }
+        net.after(Duration::from_secs(30));
+        assert!(net.everyone_has(0..30), "{}: not delivered", name(&cfg));
+        assert!(net.quiet(), "{}: still talking after settling", name(&cfg));
+        let before = net.sent;
+        net.after(Duration::from_secs(30));
+        assert_eq!(net.sent, before, "{}: idle traffic", name(&cfg));
+    }
+}
+
+#[test]
+fn every_strategy_is_loss_free_across_partitions() {
+    for cfg in configs() {
+        for group in [vec![0usize], vec![1, 2, 3], vec![4, 5, 6, 7]] {
+            let mut net = Net::new(9, &cfg);
+            net.isolate(&group);
+            for v in 0..20u64 {
+                net.broadcast((v % 9) as usize, v);
+                net.after(Duration::from_millis(150));
+            }
+            net.after(Duration::from_secs(10));
+            assert!(
+                !net.everyone_has(0..20),
+                "{}: the partition must delay delivery",
+                name(&cfg)
+            );
+            net.cut.clear();
+            net.after(Duration::from_secs(30));
+            assert!(
+                net.everyone_has(0..20),
+                "{}: lost values after healing {group:?}",
+                name(&cfg)
+            );
+            net.after(Duration::from_secs(30));
+            assert!(
+                net.quiet(),
+                "{}: still talking after healing {group:?}",
+                name(&cfg)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_restarted_node_with_empty_state_gets_everything_back() {
+    for cfg in configs() {
+        let mut net = Net::new(7, &cfg);
+        for v in 0..20u64 {
+            net.broadcast((v % 7) as usize, v);
+            net.after(Duration::from_millis(50));
+        }
+        net.after(Duration::from_secs(20));
+        assert!(net.everyone_has(0..20), "{}", name(&cfg));
+        // The hub (or any node) loses everything and comes back.
+        for victim in [0usize, 3] {
+            net.crash(victim);
+            net.after(Duration::from_secs(1));
+            net.restart(victim);
+            net.after(Duration::from_secs(30));
+            assert!(
+                net.everyone_has(0..20),
+                "{}: n{victim} did not get its values back",
+                name(&cfg)
+            );
+            // And its new values reach everyone (its numbering restarted).
+            let v = 100 + victim as u64;
+            net.broadcast(victim, v);
+            net.after(Duration::from_secs(30));
+            assert!(
+                net.everyone_has([v]),
+                "{}: n{victim}'s new value",
+                name(&cfg)
+            );
+        }
+        net.after(Duration::from_secs(30));
+        assert!(net.quiet(), "{}: still talking", name(&cfg));
+    }
+}
+
+#[test]
+fn runs_are_deterministic_given_the_seed() {
+    for cfg in configs() {
+        let run = || {
+            let mut net = Net::new(9, &cfg);
+            for v in 0..20u64 {
+                net.broadcast((v % 9) as usize, v);
+                net.after(Duration::from_millis(30));
+            }
+            net.after(Duration::from_secs(20));
+            (
+                net.sent,
+                net.live()
+                    .map(|n| n.values().copied().collect::<Vec<_>>())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(run(), run(), "{}", name(&cfg));
+    }
+}
+
+#[test]
+fn a_star_sends_one_message_per_hop_when_values_are_sparse() {
+    // Values 1 s apart: no batching possible, so each value costs exactly
+    // leaf->hub + hub->other leaves (1 + 3 = 4 data messages at n = 5);
+    // acks ride on later data, except the final ones.
+    let cfg = Config {
+        overlay: Overlay::Star,
+        ..Config::default()
+    };
+    let mut net = Net::new(5, &cfg);
+    let hub = net.live().next().unwrap().view().top().unwrap().clone();
+    let leaf = (0..5).find(|&i| net.names[i] != hub).unwrap();
+    for v in 0..10u64 {
+        net.broadcast(leaf, v);
+        net.after(Duration::from_secs(1));
+    }
+    net.after(Duration::from_secs(10));
+    let data: u64 = net.live().map(|n| n.stats().data_sent).sum();
+    assert_eq!(data, 10 * 4);
+    assert!(net.everyone_has(0..10));
+}
+
+#[test]
+fn direct_sends_each_value_once_per_peer_and_relays_tail_acks() {
+    let n = 10usize;
+    let cfg = Config::preset(Preset::Latency);
+    let mut net = Net::new(n, &cfg);
+    // Everyone broadcasts a few values, then the cluster goes idle.
+    for v in 0..40u64 {
+        net.broadcast((v % n as u64) as usize, v);
+        net.after(Duration::from_millis(20));
+    }
+    net.after(Duration::from_secs(20));
+    assert!(net.everyone_has(0..40));
+    assert!(net.quiet());
+    let data: u64 = net.live().map(|n| n.stats().data_sent).sum();
+    assert_eq!(
+        data,
+        40 * (n as u64 - 1),
+        "one hop: the origin sends to each peer, nobody forwards"
+    );
+    // Per-link tail acks would cost about n*(n-1)/2 messages; through the
+    // hub they cost about two per node (one ack bundle in, one out), plus
+    // one greeting per link at start.
+    let greetings: u64 = net.live().map(|n| n.stats().greetings).sum();
+    assert!(
+        greetings <= (n * (n - 1)) as u64,
+        "at most one greeting per link"
+    );
+    let other = net.sent - data - greetings;
+    assert!(other <= 2 * n as u64 + 2, "{other} non-data messages");
+    let relayed: u64 = net.live().map(|n| n.stats().acks_relayed).sum();
+    assert!(relayed > 0);
+}
+
+#[test]
+fn gossip_pushes_reach_most_nodes_before_anti_entropy_repairs() {
+    let mut cfg = Config::preset(Preset::Efficient).with_strategy(config::Strategy::Gossip);
+    cfg.ae_interval = Duration::from_secs(5);
+    let mut net = Net::new(25, &cfg);
+    net.broadcast(3, 42);
+    // Pushes only (anti-entropy rounds are 5 s apart): within 2 s most
+    // nodes are infected.
+    net.after(Duration::from_millis(2000));
+    let infected = net.live().filter(|n| n.contains(&42)).count();
+    assert!(infected >= 15, "only {infected} of 25 infected by pushes");
+    net.after(Duration::from_secs(60));
+    assert!(net.everyone_has([42]));
+}
+
+#[test]
+fn members_that_leave_lose_their_links_and_joiners_get_everything() {
+    for cfg in configs() {
+        let mut net = Net::new(6, &cfg);
+        for v in 0..10u64 {
+            net.broadcast((v % 6) as usize, v);
+        }
+        net.after(Duration::from_secs(20));
+        // n5 leaves everyone's view; it is no longer sent to.
+        let gone = net.names[5].clone();
+        for i in 0..5 {
+            net.input(
+                i,
+                Input::View {
+                    joined: vec![],
+                    left: vec![gone.clone()],
+                },
+            );
+        }
+        net.crash(5);
+        for v in 10..20u64 {
+            net.broadcast((v % 5) as usize, v);
+        }
+        net.after(Duration::from_secs(30));
+        assert!(net.everyone_has(0..20), "{}", name(&cfg));
+        assert!(net.quiet(), "{}: talking to a member that left", name(&cfg));
+    }
+}
+
+/// One step of a random schedule.
+#[derive(Clone, Debug)]
+enum Step {
+    Broadcast(usize),
+    Wait(u64),
+    Cut(Vec<usize>),
+    Heal,
+    Crash(usize),
+    Restart(usize),
+}
+
+fn step(n: usize) -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0..n).prop_map(Step::Broadcast),
+        3 => (10u64..2000).prop_map(Step::Wait),
+        1 => proptest::collection::vec(0..n, 1..n).prop_map(Step::Cut),
+        1 => Just(Step::Heal),
+        1 => (0..n).prop_map(Step::Crash),
+        1 => (0..n).prop_map(Step::Restart),
+    ]
+}
+
+fn run_schedule(cfg: &Config, n: usize, seed: u64, loss: f64, dup: f64, steps: &[Step]) {
+    let mut net = Net::new(n, cfg);
+    net.rng = rng::child(seed, "schedule");
+    net.loss = loss;
+    net.dup = dup;
+    net.jitter = Duration::from_millis(150);
+    let mut next = 0u64;
+    for s in steps {
+        match s {
+            Step::Broadcast(i) => {
+                net.broadcast(*i, next);
+                next += 1;
+            }
+            Step::Wait(ms) => net.after(Duration::from_millis(*ms)),
+            Step::Cut(g) => {
+                let g: Vec<usize> = g
+                    .iter()
+                    .copied()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                net.isolate(&g);
+            }
+            Step::Heal => net.cut.clear(),
+            Step::Crash(i) => net.crash(*i),
+            Step::Restart(i) => {
+                if net.nodes[*i].is_none() {
+                    net.restart(*i);
+                }
+            }
+        }
+    }
+    // Heal, bring everyone back, stop the faults, and let it settle.
+    net.cut.clear();
+    for i in 0..n {
+        if net.nodes[i].is_none() {
+            net.restart(i);
+        }
+    }
+    net.after(Duration::from_secs(20));
+    net.loss = 0.0;
+    net.dup = 0.0;
+    net.after(Duration::from_secs(120));
+    if let Err(e) = net.converged() {
+        panic!("{}: {e}", name(cfg));
+    }
+    net.after(Duration::from_secs(60));
+    if !net.quiet() {
+        let before = net.inflight.len();
+        net.after(Duration::from_secs(10));
+        for (t, _, from, to, text) in net.inflight.iter().take(10) {
+            eprintln!("{t} n{from}->n{to} {text}");
+        }
+        for n in net.live() {
+            eprintln!(
+                "{} deadline {:?} stats {:?}",
+                n.view().me(),
+                n.next_deadline(),
+                n.stats()
+            );
+        }
+        panic!("{}: never went quiet ({before} in flight)", name(cfg));
+    }
+}
+
+/// Schedules proptest once found failing, kept as regression cases.
+#[test]
+fn regressions() {
+    use Step::*;
+    let cases: Vec<(u64, usize, f64, f64, Vec<Step>)> = vec![
+        (
+            // A node that crashed before a value spread came back while the
+            // value's origin was down: only a reliable greeting gets it there.
+            47419,
+            2,
+            0.028288554629755144,
+            0.1271876778774254,
+            vec![
+                Cut(vec![4, 2, 3, 3]),
+                Cut(vec![0, 1]),
+                Heal,
+                Wait(1606),
+                Cut(vec![0, 2]),
+                Cut(vec![0, 0, 1, 1]),
+                Broadcast(0),
+                Crash(0),
+                Cut(vec![1, 1, 4]),
+                Broadcast(1),
+                Wait(567),
+                Heal,
+                Restart(3),
+                Restart(1),
+                Wait(178),
+                Heal,
+                Crash(4),
+                Crash(0),
+                Broadcast(1),
+                Wait(142),
+                Restart(4),
+                Broadcast(0),
+                Broadcast(1),
+                Restart(1),
+                Broadcast(3),
+                Crash(3),
+                Broadcast(0),
+                Wait(340),
+            ],
+        ),
+        (
+            193603546735711901,
+            7,
+            0.0,
+            0.0,
+            vec![Crash(1), Restart(1), Wait(70), Wait(173), Crash(3)],
+        ),
+    ];
+    for (seed, which, loss, dup, steps) in cases {
+        run_schedule(&configs()[which], 5, seed, loss, dup, &steps);
+    }
+}
+
+proptest! {
+    // PROPTEST_CASES=500 for a deeper search; CI runs a few.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
+        ..ProptestConfig::default()
+    })]
+
+    /// Random schedules of drops, duplicates, reordering, cuts and heals,
+    /// crashes and restarts with state loss: once the faults stop, every
+    /// live node holds the union of what live nodes hold and of what nodes
+    /// that stayed up accepted, and then the cluster goes quiet.
+    #[test]
+    fn every_strategy_converges_under_random_faults(
+        seed in any::<u64>(),
+        which in 0usize..14,
+        loss in 0.0f64..0.2,
+        dup in 0.0f64..0.2,
+        steps in proptest::collection::vec(step(8), 1..80),
+    ) {
+        let cfg = &configs()[which];
+        run_schedule(cfg, 8, seed, loss, dup, &steps);
+    }
+
+    /// Arbitrary messages from a member never panic a node, and never
+    /// make it hold values nobody broadcast beyond what the messages carry.
+    #[test]
+    fn arbitrary_peer_messages_never_panic(
+        which in 0usize..14,
+        msgs in proptest::collection::vec(arbitrary_msg(), 1..30),
+    ) {
+        let cfg = configs()[which].clone();
+        let names: Vec<NodeId> = ["a", "b", "c"].map(NodeId::new).to_vec();
+        let mut node = Node::<u64>::new(cfg, names[0].clone(), Epoch(5), names.clone(), 1).unwrap();
+        let mut out = Outbox::default();
+        let mut now = Instant::ZERO;
+        for (who, epoch, to, msg) in msgs {
+            let from = if who == 3 { NodeId::new("stranger") } else { names[who].clone() };
+            let env = crate::wire::Envelope::new(Epoch(epoch), Epoch(to), msg);
+            node.handle(now, Input::Receive { from, env }, &mut out);
+            prop_assert!(node.check_invariants().is_ok(), "{:?}", node.check_invariants());
+            now += Duration::from_millis(100);
+            if let Some(t) = node.next_deadline() {
+                node.handle(now.max(t), Input::Tick, &mut out);
+            }
+            out.drain().for_each(drop);
+        }
+    }
+}
+
+fn arbitrary_msg() -> impl Strategy<Value = (usize, u64, u64, crate::wire::Msg<u64>)> {
+    use crate::link::{LinkMsg, RelayedAck, ViaAck};
+    use crate::wire::Msg;
+    let id = prop_oneof![Just("a"), Just("b"), Just("c"), Just("zz")].prop_map(NodeId::new);
+    let big = prop_oneof![
+        Just(0u64),
+        Just(1),
+        Just(u64::MAX),
+        Just(u64::MAX - 1),
+        any::<u64>(),
+        0u64..10
+    ];
+    let values = proptest::collection::vec(0u64..50, 0..8);
+    let mark = (
+        id.clone(),
+        big.clone(),
+        big.clone(),
+        proptest::collection::vec(big.clone(), 0..4),
+    )
+        .prop_map(|(o, e, n, x)| Mark(o, Epoch(e), n, x));
+    let msg = prop_oneof![
+        (
+            any::<bool>(),
+            proptest::option::of(big.clone()),
+            big.clone(),
+            big.clone(),
+            values.clone()
+        )
+            .prop_map(|(lazy, seq, base, ack, values)| Msg::Link(LinkMsg::Data {
+                lane: if lazy { Lane::Lazy } else { Lane::Eager },
+                seq,
+                base,
+                ack,
+                values
+            })),
+        proptest::collection::vec((id.clone(), big.clone(), big.clone()), 0..5).prop_map(|k| {
+            Msg::Link(LinkMsg::AckVia {
+                k: k.into_iter()
+                    .map(|(p, e, a)| ViaAck(p, Epoch(e), a))
+                    .collect(),
+            })
+        }),
+        proptest::collection::vec((id.clone(), big.clone(), big.clone(), big.clone()), 0..5)
+            .prop_map(|k| Msg::Link(LinkMsg::AckRelay {
+                k: k.into_iter()
+                    .map(|(p, e, s, a)| RelayedAck(p, Epoch(e), Epoch(s), a))
+                    .collect()
+            })),
+        proptest::collection::vec((id.clone(), big.clone(), big.clone(), 0u64..50), 0..6).prop_map(
+            |e| Msg::Dis(DisMsg::Push {
+                e: e.into_iter()
+                    .map(|(o, ep, s, v)| Entry(o, Epoch(ep), s, v))
+                    .collect()
+            })
+        ),
+        proptest::collection::vec(mark.clone(), 0..6)
+            .prop_map(|vv| Msg::Dis(DisMsg::Digest { vv })),
+        (
+            proptest::collection::vec((id.clone(), big.clone(), big.clone(), 0u64..50), 0..6),
+            proptest::collection::vec(mark, 0..6)
+        )
+            .prop_map(|(e, vv)| Msg::Dis(DisMsg::Delta {
+                e: e.into_iter()
+                    .map(|(o, ep, s, v)| Entry(o, Epoch(ep), s, v))
+                    .collect(),
+                vv,
+            })),
+        values.clone().prop_map(|v| Msg::Dis(DisMsg::Graft { v })),
+        Just(Msg::Dis(DisMsg::Prune)),
+    ];
+    (
+        0usize..4,
+        prop_oneof![Just(0u64), Just(1), Just(3), any::<u64>()],
+        prop_oneof![Just(0u64), Just(5), Just(4), any::<u64>()],
+        msg,
+    )
+}

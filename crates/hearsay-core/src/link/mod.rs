@@ -1,0 +1,410 @@
+//! Reliable links: one batched, acknowledged [`Session`] per peer and lane,
+//! added as the strategy first sends to a member, reset when the member
+//! comes back in a new life, removed when it leaves the view.
+//!
+//! With `ack_via_hub`, a bare ack (one that found no data to ride on) is not
+//! sent to its data sender; each node bundles the acks it owes into one
+//! `AckVia` message to the hub (the top-ranked member), and the hub
+//! forwards them, bundled per sender, after `relay_window`. At the end of a
+//! burst that turns one message per link (N*(N-1)) into about two per node.
+//! A receiver that sees a batch twice concludes its acks are not getting
+//! through and acks that link directly. Relayed acks name the epochs they
+//! belong to, so an ack for a previous life of either end is ignored.
+
+mod config;
+mod session;
+
+pub use config::LinkConfig;
+pub(crate) use session::Session;
+
+use crate::id::{Epoch, NodeId};
+use crate::membership::View;
+use crate::node::{Sends, Stats};
+use crate::time::Instant;
+use crate::wire::Msg;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use session::{Batch, PollReport};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Which stream of a link: plumtree announces lazily on a second one.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum Lane {
+    #[default]
+    #[serde(rename = "e")]
+    Eager,
+    #[serde(rename = "l")]
+    Lazy,
+}
+
+impl Lane {
+    fn is_eager(&self) -> bool {
+        *self == Lane::Eager
+    }
+}
+
+/// A receiver's ack for a data sender, sent to the hub: (sender, the
+/// sender's epoch the ack is for, cumulative ack).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViaAck(pub NodeId, pub Epoch, pub u64);
+
+/// An ack forwarded by the hub to a data sender: (receiver, the receiver's
+/// epoch, the sender's epoch the ack is for, cumulative ack).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayedAck(pub NodeId, pub Epoch, pub Epoch, pub u64);
+
+/// Link-layer messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "V: Serialize + DeserializeOwned")]
+pub enum LinkMsg<V> {
+    /// A batch of values (or just an ack) on one session.
+    #[serde(rename = "d")]
+    Data {
+        #[serde(rename = "l", default, skip_serializing_if = "Lane::is_eager")]
+        lane: Lane,
+        /// This batch's number on the session (from 1); `None` for a bare ack.
+        #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// Every batch numbered below `base` was either acknowledged or
+        /// resent under a later number: the receiver may stop waiting for it.
+        #[serde(rename = "b")]
+        base: u64,
+        /// Cumulative ack: the sender holds every batch numbered `<= ack`
+        /// of the reverse session.
+        #[serde(rename = "a")]
+        ack: u64,
+        #[serde(
+            rename = "v",
+            default = "Vec::new",
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        values: Vec<V>,
+    },
+    /// To the hub: acks this node owes to data senders.
+    #[serde(rename = "av")]
+    AckVia { k: Vec<ViaAck> },
+    /// From the hub: acks from data receivers.
+    #[serde(rename = "ar")]
+    AckRelay { k: Vec<RelayedAck> },
+}
+
+impl<V> LinkMsg<V> {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LinkMsg::Data { seq: Some(_), .. } => "link-data",
+            LinkMsg::Data { seq: None, .. } => "link-ack",
+            LinkMsg::AckVia { .. } => "ack-via",
+            LinkMsg::AckRelay { .. } => "ack-relay",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Links<V> {
+    map: BTreeMap<(NodeId, Lane), Session<V>>,
+    /// Where relayed acks go, if this node relays through a hub.
+    relay: Option<NodeId>,
+    /// At the hub: acks to forward, per data sender, one per receiver.
+    forward: BTreeMap<NodeId, BTreeMap<NodeId, (Epoch, Epoch, u64)>>,
+    forward_at: Option<Instant>,
+    /// The gap on a link to a single node (adaptive, set by the node).
+    pace: Duration,
+    /// On tree overlays: nodes reached through each neighbour.
+    reach: BTreeMap<NodeId, usize>,
+}
+
+impl<V: Ord + Clone> Links<V> {
+    pub fn new(relay: Option<NodeId>) -> Self {
+        Links {
+            map: BTreeMap::new(),
+            relay,
+            forward: BTreeMap::new(),
+            forward_at: None,
+            pace: Duration::ZERO,
+            reach: BTreeMap::new(),
+        }
+    }
+
+    pub fn set_relay(&mut self, relay: Option<NodeId>) {
+        self.relay = relay;
+    }
+
+    pub fn set_pace(&mut self, pace: Duration) {
+        self.pace = pace;
+    }
+
+    /// The current gap on a link to a single node (adaptive batching).
+    pub fn pace(&self) -> Duration {
+        self.pace
+    }
+
+    pub fn set_reach(&mut self, reach: BTreeMap<NodeId, usize>) {
+        self.reach = reach;
+    }
+
+    /// The gap between data messages on the link to `peer`: the pace,
+    /// shortened by sqrt(reach) on tree links that feed many nodes.
+    fn gap(pace: Duration, reach: &BTreeMap<NodeId, usize>, peer: &NodeId, lane: Lane) -> Duration {
+        match lane {
+            Lane::Eager => {
+                let r = reach.get(peer).copied().unwrap_or(1).max(1) as f64;
+                pace.div_f64(r.sqrt())
+            }
+            // Announcements can wait: they only matter if the eager path fails.
+            Lane::Lazy => (pace * 4).max(Duration::from_millis(100)),
+        }
+    }
+
+    fn session(&mut self, cfg: &LinkConfig, peer: &NodeId, lane: Lane) -> &mut Session<V> {
+        self.map
+            .entry((peer.clone(), lane))
+            .or_insert_with(|| Session::new(cfg))
+    }
+
+    pub fn enqueue(&mut self, cfg: &LinkConfig, peer: &NodeId, lane: Lane, v: V) {
+        self.session(cfg, peer, lane).enqueue(v);
+    }
+
+    /// Applies an incoming batch's header; returns whether the batch is new.
+    /// Values the sender just sent us need not go back to it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        from: &NodeId,
+        lane: Lane,
+        seq: Option<u64>,
+        base: u64,
+        ack: u64,
+        values: &[V],
+    ) -> bool {
+        let s = self.session(cfg, from, lane);
+        let fresh = s.receive(now, cfg, seq, base, ack);
+        for v in values {
+            s.forget(v);
+        }
+        fresh
+    }
+
+    /// Greets the peer reliably by `at` (see [`Session::greet`]).
+    pub fn greet(&mut self, at: Instant, cfg: &LinkConfig, peer: &NodeId) {
+        self.session(cfg, peer, Lane::Eager).greet(at);
+    }
+
+    /// The peer addressed our previous life: owe it a bare message that
+    /// carries this life's epoch, so it resets its side (it keeps resending
+    /// until it does, so this need not be reliable itself).
+    pub fn owe_hello(&mut self, now: Instant, cfg: &LinkConfig, peer: &NodeId) {
+        self.session(cfg, peer, Lane::Eager).owe_ack(now);
+    }
+
+    /// The peer is back in a new life: restart its sessions.
+    pub fn reset_peer(&mut self, cfg: &LinkConfig, peer: &NodeId) {
+        for lane in [Lane::Eager, Lane::Lazy] {
+            if let Some(s) = self.map.get_mut(&(peer.clone(), lane)) {
+                s.reset(cfg);
+            }
+        }
+        self.forward.remove(peer);
+        for acks in self.forward.values_mut() {
+            acks.remove(peer);
+        }
+    }
+
+    /// The peer left the view: nothing more goes to it.
+    pub fn remove_peer(&mut self, peer: &NodeId) {
+        for lane in [Lane::Eager, Lane::Lazy] {
+            self.map.remove(&(peer.clone(), lane));
+        }
+        self.forward.remove(peer);
+        for acks in self.forward.values_mut() {
+            acks.remove(peer);
+        }
+        self.reach.remove(peer);
+    }
+
+    /// At the hub: acks from receiver `from` (in epoch `from_epoch`) for
+    /// data senders. Acks for senders outside the view are dropped.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ack_via(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        view: &View,
+        my_epoch: Epoch,
+        from: &NodeId,
+        from_epoch: Epoch,
+        acks: Vec<ViaAck>,
+        stats: &mut Stats,
+    ) {
+        for ViaAck(sender, sender_epoch, ack) in acks {
+            if sender == *view.me() {
+                if sender_epoch == my_epoch
+                    && let Some(s) = self.map.get_mut(&(from.clone(), Lane::Eager))
+                {
+                    s.ack(now, cfg, ack);
+                }
+            } else if view.contains(&sender) && sender != *from {
+                self.forward
+                    .entry(sender)
+                    .or_default()
+                    .insert(from.clone(), (from_epoch, sender_epoch, ack));
+            } else {
+                stats.ignored += 1;
+            }
+        }
+        if !self.forward.is_empty() {
+            self.forward_at.get_or_insert(now + cfg.relay_window());
+        }
+    }
+
+    /// At a data sender: acks relayed from receivers. Only sessions that
+    /// exist, in the epochs both ends are in now, take them.
+    pub fn ack_relay(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        view: &View,
+        my_epoch: Epoch,
+        acks: Vec<RelayedAck>,
+        stats: &mut Stats,
+    ) {
+        for RelayedAck(receiver, receiver_epoch, sender_epoch, ack) in acks {
+            // A receiver we never heard from directly (its acks all came
+            // through the hub) has no known epoch yet: its ack for our
+            // current life is good.
+            let current = sender_epoch == my_epoch
+                && view
+                    .epoch(&receiver)
+                    .is_some_and(|e| e == receiver_epoch || !e.is_known());
+            match self.map.get_mut(&(receiver, Lane::Eager)) {
+                Some(s) if current => s.ack(now, cfg, ack),
+                _ => stats.ignored += 1,
+            }
+        }
+    }
+
+    /// Sends whatever is due on every session.
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        view: &View,
+        out: &mut Sends<V>,
+        stats: &mut Stats,
+    ) {
+        let me = view.me();
+        let mut batches: Vec<Batch<V>> = Vec::new();
+        let mut via: Vec<(NodeId, u64)> = Vec::new();
+        for ((peer, lane), session) in &mut self.map {
+            let gap = Self::gap(self.pace, &self.reach, peer, *lane);
+            if session.deadline(cfg, gap).is_none_or(|t| t > now) {
+                continue;
+            }
+            let direct = session.wants_direct_ack();
+            let PollReport {
+                data,
+                acks,
+                retransmits,
+                values,
+                greetings,
+            } = session.poll(now, cfg, gap, &mut batches);
+            stats.greetings += greetings;
+            stats.data_sent += data;
+            stats.retransmits += retransmits;
+            stats.values_sent += values;
+            stats.acks_sent += acks;
+            for b in batches.drain(..) {
+                let relayed = self.relay.is_some() && b.seq.is_none() && lane.is_eager() && !direct;
+                if relayed {
+                    via.push((peer.clone(), b.ack));
+                } else {
+                    out.push(
+                        peer.clone(),
+                        Msg::Link(LinkMsg::Data {
+                            lane: *lane,
+                            seq: b.seq,
+                            base: b.base,
+                            ack: b.ack,
+                            values: b.values,
+                        }),
+                    );
+                }
+            }
+        }
+        if let (Some(hub), false) = (self.relay.clone(), via.is_empty()) {
+            // One ack is due: send every ack this node owes along with it.
+            for ((peer, lane), session) in &mut self.map {
+                if lane.is_eager()
+                    && let Some(ack) = session.take_owed_ack()
+                {
+                    via.push((peer.clone(), ack));
+                }
+            }
+            stats.acks_relayed += via.len() as u64;
+            let epoch = |p: &NodeId| view.epoch(p).unwrap_or_default();
+            if hub == *me {
+                // The hub's own acks ride on the relay messages it sends anyway.
+                let mine = view.epoch(me).unwrap_or_default();
+                for (peer, ack) in via {
+                    let e = epoch(&peer);
+                    self.forward
+                        .entry(peer)
+                        .or_default()
+                        .insert(me.clone(), (mine, e, ack));
+                }
+                self.forward_at.get_or_insert(now + cfg.relay_window());
+            } else {
+                let k = via
+                    .into_iter()
+                    .map(|(p, ack)| ViaAck(p.clone(), epoch(&p), ack))
+                    .collect();
+                out.push(hub, Msg::Link(LinkMsg::AckVia { k }));
+            }
+        }
+        if self.forward_at.is_some_and(|t| t <= now) {
+            self.forward_at = None;
+            if self.relay.as_ref() == Some(me) {
+                let mine = view.epoch(me).unwrap_or_default();
+                for ((peer, lane), session) in &mut self.map {
+                    if lane.is_eager()
+                        && let Some(ack) = session.take_owed_ack()
+                    {
+                        let e = view.epoch(peer).unwrap_or_default();
+                        self.forward
+                            .entry(peer.clone())
+                            .or_default()
+                            .insert(me.clone(), (mine, e, ack));
+                    }
+                }
+            }
+            for (sender, acks) in std::mem::take(&mut self.forward) {
+                let k = acks
+                    .into_iter()
+                    .map(|(r, (re, se, ack))| RelayedAck(r, re, se, ack))
+                    .collect();
+                out.push(sender, Msg::Link(LinkMsg::AckRelay { k }));
+            }
+        }
+    }
+
+    pub fn deadline(&self, cfg: &LinkConfig) -> Option<Instant> {
+        let sessions = self.map.iter().filter_map(|((peer, lane), s)| {
+            s.deadline(cfg, Self::gap(self.pace, &self.reach, peer, *lane))
+        });
+        sessions.chain(self.forward_at).min()
+    }
+
+    pub fn idle(&self) -> bool {
+        self.forward.is_empty() && self.map.values().all(Session::idle)
+    }
+
+    /// Peers with a session (for tests and metrics).
+    pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
+        self.map.keys().map(|(p, _)| p)
+    }
+}

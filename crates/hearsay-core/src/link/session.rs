@@ -1,0 +1,489 @@
+//! A reliable, batched session with one neighbour, on one lane.
+//!
+//! Sending half: values wait in `fresh` until the pacing interval allows a
+//! data message; sent batches stay `inflight` until the neighbour's
+//! cumulative ack covers them. When the retransmission timer fires, every
+//! inflight value goes back to `fresh` and is resent under a new number, and
+//! `base` tells the receiver to stop waiting for the superseded numbers.
+//!
+//! Receiving half: tracks the highest contiguous batch number seen (`cum`)
+//! and owes an ack for anything new or duplicated; the ack rides on the next
+//! data message, or goes alone after `ack_delay`.
+
+use super::LinkConfig as Config;
+use crate::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// How far ahead of the contiguous prefix a batch number may be: a bound on
+/// `above`, so a peer cannot make us track arbitrarily many numbers.
+pub(crate) const WINDOW: u64 = 1 << 16;
+
+/// One batch as the session sends it (the link layer wraps it in a
+/// [`super::LinkMsg::Data`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Batch<V> {
+    pub seq: Option<u64>,
+    pub base: u64,
+    pub ack: u64,
+    pub values: Vec<V>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session<V> {
+    fresh: BTreeSet<V>,
+    inflight: BTreeMap<u64, Vec<V>>,
+    next_seq: u64,
+    last_data_at: Option<Instant>,
+    rto: Duration,
+    retransmit_at: Option<Instant>,
+    cum: u64,
+    above: BTreeSet<u64>,
+    ack_owed_since: Option<Instant>,
+    /// A batch arrived twice: our acks are not getting through, so the next
+    /// bare ack goes straight to the sender even when acks are relayed.
+    ack_direct: bool,
+    /// Send a numbered (so acknowledged and retransmitted) batch by then,
+    /// even with no values: a greeting that announces this node's life. Any
+    /// data batch sent before carries it instead.
+    hello: Option<Instant>,
+}
+
+/// What a link did during one poll, for the engine's counters.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PollReport {
+    pub data: u64,
+    pub acks: u64,
+    pub retransmits: u64,
+    pub values: u64,
+    pub greetings: u64,
+}
+
+impl<V: Ord + Clone> Session<V> {
+    pub fn new(cfg: &Config) -> Self {
+        Session {
+            fresh: BTreeSet::new(),
+            inflight: BTreeMap::new(),
+            next_seq: 1,
+            last_data_at: None,
+            rto: cfg.retransmit,
+            retransmit_at: None,
+            cum: 0,
+            above: BTreeSet::new(),
+            ack_owed_since: None,
+            ack_direct: false,
+            hello: None,
+        }
+    }
+
+    /// Greets the peer reliably by `at`: a numbered batch goes out (empty
+    /// if no values went before) and is resent until acknowledged, so the
+    /// peer learns this node's epoch even when no values flow.
+    pub fn greet(&mut self, at: Instant) {
+        self.hello.get_or_insert(at);
+    }
+
+    pub fn enqueue(&mut self, v: V) {
+        self.fresh.insert(v);
+    }
+
+    /// The neighbour told us about `v`, so it has it: no need to send it back.
+    pub fn forget(&mut self, v: &V) {
+        self.fresh.remove(v);
+    }
+
+    /// Anything queued or unacknowledged?
+    pub fn idle(&self) -> bool {
+        self.fresh.is_empty()
+            && self.inflight.is_empty()
+            && self.ack_owed_since.is_none()
+            && self.hello.is_none()
+    }
+
+    /// Applies the ack and sequencing of an incoming batch; returns true if
+    /// it is new (a duplicate still earns an ack, so the neighbour stops
+    /// resending it). Numbers come from the peer: nothing here may overflow,
+    /// and a number too far ahead is dropped rather than tracked.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        cfg: &Config,
+        seq: Option<u64>,
+        base: u64,
+        ack: u64,
+    ) -> bool {
+        self.ack(now, cfg, ack);
+        let Some(seq) = seq else {
+            return false;
+        };
+        if base > self.cum.saturating_add(1) {
+            self.cum = base - 1;
+            self.above = self.above.split_off(&base);
+        }
+        if seq > self.cum.saturating_add(WINDOW) {
+            return false;
+        }
+        let fresh = seq > self.cum && self.above.insert(seq);
+        self.ack_direct |= !fresh;
+        while self.cum < u64::MAX && self.above.remove(&(self.cum + 1)) {
+            self.cum += 1;
+        }
+        self.ack_owed_since.get_or_insert(now);
+        fresh
+    }
+
+    /// The peer restarted with empty state: it numbers from 1 again and
+    /// holds nothing we sent its previous life, so everything unacknowledged
+    /// goes back to be resent (the strategy decides what else it needs).
+    /// Numbering goes on from where it was; the first batch's `base` tells
+    /// the peer not to wait for earlier numbers.
+    pub fn reset(&mut self, cfg: &Config) {
+        for (_, values) in std::mem::take(&mut self.inflight) {
+            self.fresh.extend(values);
+        }
+        self.rto = cfg.retransmit;
+        self.retransmit_at = None;
+        self.last_data_at = None;
+        self.cum = 0;
+        self.above.clear();
+        self.ack_owed_since = None;
+        self.ack_direct = false;
+    }
+
+    /// Owe the peer an ack even without new data from it, so that a bare
+    /// message carrying this node's epoch goes out (a peer that addressed
+    /// our previous life learns of this one that way).
+    pub fn owe_ack(&mut self, now: Instant) {
+        self.ack_owed_since.get_or_insert(now);
+        self.ack_direct = true;
+    }
+
+    /// The neighbour has every batch numbered `<= ack`.
+    pub fn ack(&mut self, now: Instant, cfg: &Config, ack: u64) {
+        let before = self.inflight.len();
+        self.inflight = match ack.checked_add(1) {
+            Some(above) => self.inflight.split_off(&above),
+            None => BTreeMap::new(),
+        };
+        if self.inflight.len() < before {
+            // Progress: the neighbour is reachable again.
+            self.rto = cfg.retransmit;
+            self.retransmit_at = (!self.inflight.is_empty()).then(|| now + self.rto);
+        }
+    }
+
+    /// Takes the ack this link owes, if any, for sending some other way than
+    /// a bare ack on the link (coalesced through the relay).
+    pub fn take_owed_ack(&mut self) -> Option<u64> {
+        if self.ack_owed_since.is_none() || self.ack_direct {
+            return None;
+        }
+        self.ack_owed_since = None;
+        Some(self.cum)
+    }
+
+    /// True if the next bare ack should bypass the relay.
+    pub fn wants_direct_ack(&self) -> bool {
+        self.ack_direct
+    }
+
+    /// Sends whatever is due at `now`; `batch` is this lane's pacing.
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        cfg: &Config,
+        batch: Duration,
+        out: &mut Vec<Batch<V>>,
+    ) -> PollReport {
+        let mut report = PollReport::default();
+        if self.retransmit_at.is_some_and(|t| t <= now) {
+            for (_, values) in std::mem::take(&mut self.inflight) {
+                if values.is_empty() {
+                    self.hello = Some(now);
+                }
+                self.fresh.extend(values);
+            }
+            self.rto = (self.rto * 2).min(cfg.retransmit_max);
+            self.retransmit_at = None;
+            // Resending is not throttled by the pacing interval.
+            self.last_data_at = None;
+            report.retransmits += 1;
+        }
+        let paced = self.last_data_at.is_some_and(|t| now < t + batch);
+        let hello_due = self.hello.is_some_and(|t| t <= now);
+        if (!self.fresh.is_empty() && !paced) || (hello_due && self.fresh.is_empty()) {
+            // Any numbered batch carries the greeting; an empty one goes
+            // only when there are no values.
+            let mut greeting = self.hello.take().is_some() && self.fresh.is_empty();
+            while !self.fresh.is_empty() || std::mem::take(&mut greeting) {
+                let values: Vec<V> = if self.fresh.len() <= cfg.max_batch {
+                    std::mem::take(&mut self.fresh).into_iter().collect()
+                } else {
+                    let rest = self.fresh.split_off(
+                        &self
+                            .fresh
+                            .iter()
+                            .nth(cfg.max_batch)
+                            .cloned()
+                            .expect("len > max_batch"),
+                    );
+                    std::mem::replace(&mut self.fresh, rest)
+                        .into_iter()
+                        .collect()
+                };
+                let seq = self.next_seq;
+                let base = self.base();
+                self.next_seq = self.next_seq.saturating_add(1);
+                report.values += values.len() as u64;
+                if values.is_empty() {
+                    report.greetings += 1;
+                } else {
+                    report.data += 1;
+                }
+                out.push(Batch {
+                    seq: Some(seq),
+                    base,
+                    ack: self.cum,
+                    values: values.clone(),
+                });
+                self.inflight.insert(seq, values);
+            }
+            if report.data > 0 {
+                // A greeting alone does not delay the first values.
+                self.last_data_at = Some(now);
+            }
+            self.retransmit_at.get_or_insert(now + self.rto);
+            self.ack_owed_since = None;
+            self.ack_direct = false;
+        } else if self
+            .ack_owed_since
+            .is_some_and(|t| now >= t + cfg.ack_delay)
+        {
+            out.push(Batch {
+                seq: None,
+                base: self.base(),
+                ack: self.cum,
+                values: Vec::new(),
+            });
+            self.ack_owed_since = None;
+            self.ack_direct = false;
+            report.acks += 1;
+        }
+        report
+    }
+
+    fn base(&self) -> u64 {
+        self.inflight
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.next_seq)
+    }
+
+    /// When this link next needs a poll.
+    pub fn deadline(&self, cfg: &Config, batch: Duration) -> Option<Instant> {
+        let flush = (!self.fresh.is_empty())
+            .then(|| self.last_data_at.map_or(Instant::ZERO, |t| t + batch));
+        let hello = self.hello.filter(|_| self.fresh.is_empty());
+        let ack = self.ack_owed_since.map(|t| t + cfg.ack_delay);
+        [flush, hello, ack, self.retransmit_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config {
+            ack_delay: Duration::from_millis(500),
+            retransmit: Duration::from_millis(1000),
+            retransmit_max: Duration::from_millis(4000),
+            max_batch: 3,
+            ..Config::default()
+        }
+    }
+
+    const GAP: Duration = Duration::from_millis(100);
+
+    fn ms(t: u64) -> Instant {
+        Instant::from_millis(t)
+    }
+
+    #[test]
+    fn first_value_goes_at_once_then_pacing_batches() {
+        let c = cfg();
+        let mut l = Session::new(&c);
+        let mut out = vec![];
+        l.enqueue(1u64);
+        l.poll(ms(0), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1);
+        l.enqueue(2);
+        l.enqueue(3);
+        l.poll(ms(50), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1, "paced: nothing before 100 ms");
+        assert_eq!(l.deadline(&c, GAP), Some(ms(100)));
+        l.poll(ms(100), &c, GAP, &mut out);
+        assert_eq!(out[1].values, vec![2, 3]);
+        assert_eq!(out[1].seq, Some(2));
+    }
+
+    #[test]
+    fn large_backlogs_split_into_bounded_messages() {
+        let c = cfg();
+        let mut l = Session::new(&c);
+        for v in 0..7u64 {
+            l.enqueue(v);
+        }
+        let mut out = vec![];
+        l.poll(ms(0), &c, GAP, &mut out);
+        assert_eq!(
+            out.iter().map(|m| m.values.len()).collect::<Vec<_>>(),
+            vec![3, 3, 1]
+        );
+    }
+
+    #[test]
+    fn unacked_batches_are_resent_with_backoff_and_base_skips_them() {
+        let c = cfg();
+        let mut l = Session::new(&c);
+        let mut out = vec![];
+        l.enqueue(1u64);
+        l.poll(ms(0), &c, GAP, &mut out);
+        l.enqueue(2);
+        l.poll(ms(200), &c, GAP, &mut out);
+        assert_eq!(l.deadline(&c, GAP), Some(ms(1000)));
+        out.clear();
+        l.poll(ms(1000), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].values, vec![1, 2]);
+        assert_eq!(out[0].seq, Some(3));
+        assert_eq!(out[0].base, 3, "seqs 1 and 2 are superseded");
+        // Backoff: the next retry waits twice as long.
+        assert_eq!(l.deadline(&c, GAP), Some(ms(3000)));
+        // An ack for seq 3 ends it.
+        l.receive(ms(1100), &c, None, 1, 3);
+        assert!(l.idle());
+        assert_eq!(l.deadline(&c, GAP), None);
+    }
+
+    #[test]
+    fn receiver_acks_cumulatively_and_accepts_superseded_gaps() {
+        let c = cfg();
+        let mut l: Session<u64> = Session::new(&c);
+        assert!(l.receive(ms(0), &c, Some(1), 1, 0));
+        assert!(l.receive(ms(0), &c, Some(3), 1, 0));
+        assert!(!l.receive(ms(0), &c, Some(3), 1, 0), "duplicate");
+        assert_eq!(l.cum, 1, "2 missing");
+        // The sender gave up on 2 (resent its values as 4): base 4.
+        assert!(l.receive(ms(0), &c, Some(4), 4, 0));
+        assert_eq!(l.cum, 4);
+        let mut out = vec![];
+        l.poll(ms(100), &c, GAP, &mut out);
+        assert!(out.is_empty(), "ack waits for data to ride on");
+        l.poll(ms(500), &c, GAP, &mut out);
+        assert_eq!(
+            out,
+            vec![Batch {
+                seq: None,
+                base: 1,
+                ack: 4,
+                values: vec![]
+            }]
+        );
+        assert!(l.idle());
+    }
+
+    #[test]
+    fn data_carries_the_owed_ack() {
+        let c = cfg();
+        let mut l: Session<u64> = Session::new(&c);
+        l.receive(ms(0), &c, Some(1), 1, 0);
+        l.enqueue(5);
+        let mut out = vec![];
+        l.poll(ms(10), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ack, 1);
+        out.clear();
+        l.poll(ms(600), &c, GAP, &mut out);
+        assert!(out.is_empty(), "no separate ack once one rode on data");
+    }
+
+    #[test]
+    fn hostile_numbers_neither_panic_nor_grow_state() {
+        let c = cfg();
+        let mut l: Session<u64> = Session::new(&c);
+        l.enqueue(1);
+        let mut out = vec![];
+        l.poll(ms(0), &c, GAP, &mut out);
+        // An ack of u64::MAX used to overflow `ack + 1`.
+        l.receive(ms(1), &c, None, 1, u64::MAX);
+        assert!(l.inflight.is_empty());
+        // Numbers far ahead of the prefix are not tracked.
+        for k in 0..1000u64 {
+            l.receive(ms(2), &c, Some(WINDOW * 2 + k * 7919), 0, 0);
+        }
+        assert!(l.above.is_empty());
+        // A base at the top of the range jumps the prefix without overflow.
+        l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0);
+        assert!(!l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0));
+        assert_eq!(l.cum, u64::MAX);
+    }
+
+    #[test]
+    fn a_greeting_is_a_numbered_batch_resent_until_acknowledged() {
+        let c = cfg();
+        let mut l: Session<u64> = Session::new(&c);
+        l.greet(ms(500));
+        assert!(!l.idle());
+        assert_eq!(l.deadline(&c, GAP), Some(ms(500)));
+        let mut out = vec![];
+        l.poll(ms(0), &c, GAP, &mut out);
+        assert!(out.is_empty(), "not before it is due");
+        l.poll(ms(500), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].seq, out[0].values.len()), (Some(1), 0));
+        out.clear();
+        // Lost: it goes again at the retransmission timeout.
+        l.poll(ms(1500), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].seq, Some(2));
+        l.receive(ms(1600), &c, None, 1, 2);
+        assert!(l.idle());
+        // A value sent before the greeting is due carries it.
+        let mut l: Session<u64> = Session::new(&c);
+        l.greet(ms(500));
+        l.enqueue(4);
+        out.clear();
+        l.poll(ms(0), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].values, vec![4]);
+        l.poll(ms(600), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1, "no separate greeting");
+    }
+
+    #[test]
+    fn a_reset_resends_everything_unacknowledged_and_forgets_the_old_numbering() {
+        let c = cfg();
+        let mut l: Session<u64> = Session::new(&c);
+        let mut out = vec![];
+        l.receive(ms(0), &c, Some(1), 1, 0);
+        l.receive(ms(0), &c, Some(2), 1, 0);
+        l.enqueue(10);
+        l.enqueue(11);
+        l.poll(ms(0), &c, GAP, &mut out);
+        assert_eq!(out[0].seq, Some(1));
+        out.clear();
+        // The peer restarted: its seq 1 is new again; our batch goes again,
+        // numbered on, with a base that skips the old numbers.
+        l.reset(&c);
+        assert!(l.receive(ms(10), &c, Some(1), 1, 0));
+        l.poll(ms(10), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].values, vec![10, 11]);
+        assert_eq!((out[0].seq, out[0].base, out[0].ack), (Some(2), 2, 1));
+    }
+}

@@ -1,0 +1,81 @@
+//! The one envelope every node-to-node message travels in.
+//!
+//! ```text
+//! {"type":"hs", "e": <sender epoch>, "to": <receiver epoch as the sender knows it>,
+//!  "m": {"link": ...} | {"dis": ...}}
+//! ```
+//!
+//! The envelope carries the sender's [`Epoch`], so a receiver notices a peer
+//! that restarted (and resets its sessions with it) and drops messages from
+//! a life that is over; `to` lets a receiver that restarted tell messages
+//! meant for its previous life apart. Each layer owns its message type
+//! ([`crate::link::LinkMsg`], [`crate::dissemination::DisMsg`]); adding a protocol adds a variant here
+//! and nowhere else. Externally tagged enums all the way down, so decoding
+//! never buffers a message to find its tag.
+
+use crate::dissemination::DisMsg;
+use crate::id::Epoch;
+use crate::link::LinkMsg;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The envelope's type tag (Maelstrom needs every body to have a `type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Tag {
+    #[default]
+    #[serde(rename = "hs")]
+    Hs,
+}
+
+/// One message between two nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "V: Serialize + DeserializeOwned")]
+pub struct Envelope<V> {
+    #[serde(rename = "type", default)]
+    pub tag: Tag,
+    /// The sender's epoch.
+    #[serde(rename = "e")]
+    pub epoch: Epoch,
+    /// The receiver's epoch as the sender knows it (0: not known yet).
+    #[serde(default, skip_serializing_if = "is_unknown")]
+    pub to: Epoch,
+    #[serde(rename = "m")]
+    pub msg: Msg<V>,
+}
+
+fn is_unknown(e: &Epoch) -> bool {
+    !e.is_known()
+}
+
+impl<V> Envelope<V> {
+    pub fn new(epoch: Epoch, to: Epoch, msg: Msg<V>) -> Self {
+        Envelope {
+            tag: Tag::Hs,
+            epoch,
+            to,
+            msg,
+        }
+    }
+}
+
+/// A protocol message, by layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "V: Serialize + DeserializeOwned")]
+pub enum Msg<V> {
+    /// Reliable sessions: batches, acks, relayed acks.
+    #[serde(rename = "link")]
+    Link(LinkMsg<V>),
+    /// The dissemination strategy's own messages.
+    #[serde(rename = "dis")]
+    Dis(DisMsg<V>),
+}
+
+impl<V> Msg<V> {
+    /// A short name for counters and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Msg::Link(m) => m.kind(),
+            Msg::Dis(m) => m.kind(),
+        }
+    }
+}
