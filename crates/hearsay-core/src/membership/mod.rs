@@ -2,8 +2,24 @@
 //!
 //! [`View`] is the contract with the layers above: a set of live members in
 //! a rank order every node agrees on, and the [`ViewChange`]s between two
-//! views. A fixed view (Maelstrom's node list) never changes.
+//! views. A fixed view (Maelstrom's node list) never changes; [`Swim`]
+//! maintains a changing one: SWIM failure detection and dissemination with
+//! Lifeguard, push-pull anti-entropy, phi accrual as an alternative
+//! detector, zones.
 
+mod awareness;
+mod config;
+mod member;
+mod phi;
+mod rumours;
+mod suspicion;
+mod swim;
+mod table;
+#[cfg(test)]
+mod tests;
 mod view;
 
+pub use config::{Detector, SwimConfig, SwimPreset};
+pub use member::{Incarnation, Meta, Status, Update, overrides};
+pub use swim::{Event, MAX_STATE, MemberMsg, MemberOut, Swim, SwimStats};
 pub use view::{View, ViewChange};

@@ -1,0 +1,209 @@
+//! A member as SWIM sees it: its incarnation, its status, its metadata, and
+//! the one precedence rule that decides which of two claims about it wins.
+
+use crate::id::{Epoch, NodeId};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+/// A member's version: its life (epoch) first, then the counter it bumps to
+/// refute a suspicion. A restarted member comes back with a higher epoch
+/// and counts from 0 again, so it beats every claim about its old life.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(from = "(Epoch, u32)", into = "(Epoch, u32)")]
+pub struct Incarnation {
+    pub epoch: Epoch,
+    pub n: u32,
+}
+
+impl Incarnation {
+    pub fn new(epoch: Epoch, n: u32) -> Self {
+        Incarnation { epoch, n }
+    }
+}
+
+impl From<(Epoch, u32)> for Incarnation {
+    fn from((epoch, n): (Epoch, u32)) -> Self {
+        Incarnation { epoch, n }
+    }
+}
+
+impl From<Incarnation> for (Epoch, u32) {
+    fn from(i: Incarnation) -> Self {
+        (i.epoch, i.n)
+    }
+}
+
+impl fmt::Display for Incarnation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.epoch.0, self.n)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Status {
+    #[serde(rename = "a")]
+    Alive,
+    #[serde(rename = "s")]
+    Suspect,
+    #[serde(rename = "d")]
+    Dead,
+    #[serde(rename = "l")]
+    Left,
+}
+
+impl Status {
+    /// Alive or suspect: still a member to probe and to send to.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Alive | Status::Suspect)
+    }
+
+    /// At equal incarnation, a higher rank wins (SWIM §4.2: suspect beats
+    /// alive, confirm beats both; a leave is final).
+    fn rank(self) -> u8 {
+        match self {
+            Status::Alive => 0,
+            Status::Suspect => 1,
+            Status::Dead => 2,
+            Status::Left => 3,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Alive => "alive",
+            Status::Suspect => "suspect",
+            Status::Dead => "dead",
+            Status::Left => "left",
+        })
+    }
+}
+
+/// What a member tells about itself: where to reach it, and its zone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<Box<str>>,
+    #[serde(rename = "z", default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<Box<str>>,
+}
+
+/// Longest address or zone accepted from the wire.
+pub const MAX_META_LEN: usize = 256;
+
+impl Meta {
+    pub fn zone(zone: &str) -> Meta {
+        Meta {
+            addr: None,
+            zone: Some(zone.into()),
+        }
+    }
+
+    /// Rough encoded size, for packing rumours into one message.
+    pub fn size(&self) -> usize {
+        self.addr.as_ref().map_or(0, |a| a.len() + 6)
+            + self.zone.as_ref().map_or(0, |z| z.len() + 6)
+    }
+
+    fn valid(&self) -> bool {
+        self.addr.as_ref().is_none_or(|a| a.len() <= MAX_META_LEN)
+            && self.zone.as_ref().is_none_or(|z| z.len() <= MAX_META_LEN)
+    }
+}
+
+/// A claim about a member: a rumour gossiped, piggybacked or synced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    #[serde(rename = "id")]
+    pub id: NodeId,
+    #[serde(rename = "i")]
+    pub inc: Incarnation,
+    #[serde(rename = "s")]
+    pub status: Status,
+    /// The member's metadata (only alive claims carry it).
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Arc<Meta>>,
+    /// Who suspects or declared it dead (Lifeguard counts independent
+    /// suspicions by it).
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<NodeId>,
+}
+
+impl Update {
+    /// Rough encoded size, for packing rumours into one message.
+    pub fn size(&self) -> usize {
+        40 + self.id.as_str().len()
+            + self.meta.as_ref().map_or(0, |m| m.size())
+            + self.from.as_ref().map_or(0, |f| f.as_str().len() + 6)
+    }
+
+    /// Well-formed enough to consider at all (names are checked on decode).
+    pub fn valid(&self) -> bool {
+        self.meta.as_ref().is_none_or(|m| m.valid())
+    }
+}
+
+/// Does a claim `(inc, status)` override what is known, `(known, was)`?
+/// The one precedence rule: a higher incarnation wins; at the same
+/// incarnation the more final status wins (SWIM §4.2); nothing about an
+/// older life matters.
+pub fn overrides(inc: Incarnation, status: Status, known: Incarnation, was: Status) -> bool {
+    match inc.cmp(&known) {
+        Ordering::Greater => true,
+        Ordering::Less => false,
+        Ordering::Equal => status.rank() > was.rank(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inc(e: u64, n: u32) -> Incarnation {
+        Incarnation::new(Epoch(e), n)
+    }
+
+    #[test]
+    fn precedence_follows_swim_4_2() {
+        use Status::*;
+        // SWIM §4.2: {Suspect Mj, i} overrides {Alive Mj, i'} for i >= i'.
+        assert!(overrides(inc(1, 3), Suspect, inc(1, 3), Alive));
+        assert!(overrides(inc(1, 4), Suspect, inc(1, 3), Alive));
+        assert!(!overrides(inc(1, 2), Suspect, inc(1, 3), Alive));
+        // {Alive Mj, i} overrides {Suspect Mj, i'} only for i > i'.
+        assert!(overrides(inc(1, 4), Alive, inc(1, 3), Suspect));
+        assert!(!overrides(inc(1, 3), Alive, inc(1, 3), Suspect));
+        // {Confirm Mj} overrides alive and suspect at the same incarnation.
+        assert!(overrides(inc(1, 3), Dead, inc(1, 3), Suspect));
+        assert!(overrides(inc(1, 3), Dead, inc(1, 3), Alive));
+        // A dead member refutes only with a higher incarnation.
+        assert!(!overrides(inc(1, 3), Alive, inc(1, 3), Dead));
+        assert!(overrides(inc(1, 4), Alive, inc(1, 3), Dead));
+        // A new life beats everything about the old one, whatever counters.
+        assert!(overrides(inc(2, 0), Alive, inc(1, 99), Left));
+        assert!(!overrides(inc(1, 99), Alive, inc(2, 0), Dead));
+        // Repeating a claim changes nothing.
+        for s in [Alive, Suspect, Dead, Left] {
+            assert!(!overrides(inc(1, 1), s, inc(1, 1), s));
+        }
+    }
+
+    #[test]
+    fn updates_are_compact_on_the_wire() {
+        let u = Update {
+            id: NodeId::new("n1"),
+            inc: inc(7, 2),
+            status: Status::Suspect,
+            meta: None,
+            from: Some(NodeId::new("n2")),
+        };
+        let text = serde_json::to_string(&u).unwrap();
+        assert_eq!(text, r#"{"id":"n1","i":[7,2],"s":"s","f":"n2"}"#);
+        assert_eq!(serde_json::from_str::<Update>(&text).unwrap(), u);
+    }
+}

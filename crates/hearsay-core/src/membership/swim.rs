@@ -1,0 +1,1171 @@
+//! SWIM (Das, Gupta, Motivala 2002) with Lifeguard (Dadgar, Phillips,
+//! Currey 2018), as a sans-IO machine.
+//!
+//! - Failure detection (SWIM §3.1, §4.3): each protocol period, probe the
+//!   next member of a shuffled round-robin list; without an ack within the
+//!   probe timeout, ask `indirect` members to probe it (ping-req); without
+//!   any ack by the end of the period, suspect it. With the phi detector,
+//!   members heartbeat to a few monitors instead, and a monitor suspects a
+//!   member whose phi crosses the threshold.
+//! - Suspicion (SWIM §4.2): a suspect has until its suspicion timeout to
+//!   refute with a higher incarnation; then it is declared dead. Lifeguard
+//!   §IV-B: the timeout starts at the maximum and shrinks with independent
+//!   confirmations.
+//! - Dissemination (SWIM §4.1): every claim is piggybacked on probes and
+//!   gossiped to `gossip_nodes` members every `gossip_interval`, each at
+//!   most lambda x log10(N+1) times; nothing is sent when nothing is new.
+//! - Lifeguard §IV-A: a local health multiplier scales this member's probe
+//!   interval and timeout when it misses nacks it should have had (indirect
+//!   probers send nacks) or has to refute; §IV-C, the buddy system: a probe
+//!   to a suspect carries the suspicion, and the refutation goes straight
+//!   to the accusers as well as to gossip.
+//! - Anti-entropy: a push-pull state sync with a random member every
+//!   `push_pull_interval`, digest first (a settled cluster's sync is one
+//!   small message). A dead member is pinged every `reconnect_interval`
+//!   with the claim of its death: if it is alive behind a healed partition,
+//!   it refutes, and the resurrection starts a few quick syncs, so both
+//!   sides' views merge within seconds. A claim of death received by sync
+//!   about a member known alive is shown to that member instead of
+//!   believed, so a healed partition does not set off a storm of
+//!   suspicions.
+//! - Lifecycle: join through seeds (a full state sync), graceful leave,
+//!   dead and left members collected after their retention, tombstones so
+//!   an old rumour cannot resurrect them, a restart rejoins in a new epoch.
+
+use super::awareness::Awareness;
+use super::config::{Detector, SwimConfig};
+use super::member::{Incarnation, Meta, Status, Update};
+use super::phi::Arrivals;
+use super::rumours::Rumours;
+use super::suspicion::Suspicion;
+use super::table::{Change, Table};
+use crate::id::{Epoch, NodeId};
+use crate::node::timers::{Timer, earliest};
+use crate::rng::{self, Rng, RngExt};
+use crate::time::Instant;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Membership messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberMsg {
+    /// A direct probe of `target` (the name the sender means, so a probe
+    /// that reaches someone else at that address is not acked).
+    #[serde(rename = "ping")]
+    Ping {
+        q: u32,
+        t: NodeId,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    #[serde(rename = "ack")]
+    Ack {
+        q: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    /// "Probe `t` for me" (SWIM §3.1's ping-req).
+    #[serde(rename = "req")]
+    PingReq {
+        q: u32,
+        t: NodeId,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    /// "I probed it for you and got no ack" (Lifeguard §IV-A).
+    #[serde(rename = "nack")]
+    Nack {
+        q: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    #[serde(rename = "gossip")]
+    Gossip { u: Vec<Update> },
+    /// Phi detector: "still here".
+    #[serde(rename = "hb")]
+    Heartbeat {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    /// Push-pull, step 1: a digest of who the sender knows to be live.
+    #[serde(rename = "digest")]
+    Digest { d: u64, n: u32 },
+    /// Push-pull, step 2 (and a join): everything the sender knows; with
+    /// `reply`, the receiver answers with everything it knows.
+    #[serde(rename = "state")]
+    State { reply: bool, m: Vec<Update> },
+}
+
+impl MemberMsg {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MemberMsg::Ping { .. } => "ping",
+            MemberMsg::Ack { .. } => "ack",
+            MemberMsg::PingReq { .. } => "ping-req",
+            MemberMsg::Nack { .. } => "nack",
+            MemberMsg::Gossip { .. } => "gossip",
+            MemberMsg::Heartbeat { .. } => "heartbeat",
+            MemberMsg::Digest { .. } => "digest",
+            MemberMsg::State { .. } => "state",
+        }
+    }
+
+    /// Rough encoded size in bytes (a compact binary codec's), for traffic
+    /// accounting where messages are not encoded (the simulator).
+    pub fn size(&self) -> usize {
+        let ups = |u: &[Update]| u.iter().map(Update::size).sum::<usize>();
+        12 + match self {
+            MemberMsg::Ping { t, u, .. } | MemberMsg::PingReq { t, u, .. } => {
+                t.as_str().len() + ups(u)
+            }
+            MemberMsg::Ack { u, .. }
+            | MemberMsg::Nack { u, .. }
+            | MemberMsg::Gossip { u }
+            | MemberMsg::Heartbeat { u } => ups(u),
+            MemberMsg::Digest { .. } => 12,
+            MemberMsg::State { m, .. } => ups(m),
+        }
+    }
+
+    fn updates(&mut self) -> Vec<Update> {
+        match self {
+            MemberMsg::Ping { u, .. }
+            | MemberMsg::Ack { u, .. }
+            | MemberMsg::PingReq { u, .. }
+            | MemberMsg::Nack { u, .. }
+            | MemberMsg::Gossip { u }
+            | MemberMsg::Heartbeat { u } => std::mem::take(u),
+            MemberMsg::Digest { .. } | MemberMsg::State { .. } => Vec::new(),
+        }
+    }
+}
+
+/// What happened to a member, as this member saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A member became known (alive).
+    Joined(NodeId, Incarnation),
+    Suspected(NodeId, Incarnation),
+    /// A suspect refuted, or a dead member came back.
+    Alive(NodeId, Incarnation),
+    /// Declared dead (by this member or by a rumour).
+    Died(NodeId, Incarnation),
+    Left(NodeId, Incarnation),
+    /// Collected after its retention.
+    Removed(NodeId),
+}
+
+/// Counters, for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SwimStats {
+    pub probes: u64,
+    pub probe_failures: u64,
+    pub indirect_probes: u64,
+    pub nacks_sent: u64,
+    pub nacks_received: u64,
+    pub suspicions: u64,
+    pub refutations: u64,
+    pub deaths_declared: u64,
+    pub syncs: u64,
+    pub full_syncs: u64,
+    pub reconnects: u64,
+    pub rumours_dropped: u64,
+    pub relays_dropped: u64,
+    /// Input dropped: malformed, oversized, about an older life of ours.
+    pub bad_input: u64,
+}
+
+/// Messages to send, appended by the machine; the shell drains it.
+#[derive(Debug, Default)]
+pub struct MemberOut(Vec<(NodeId, MemberMsg)>);
+
+impl MemberOut {
+    pub fn push(&mut self, to: NodeId, msg: MemberMsg) {
+        self.0.push((to, msg));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &(NodeId, MemberMsg)> {
+        self.0.iter()
+    }
+    pub fn drain(&mut self) -> impl Iterator<Item = (NodeId, MemberMsg)> + '_ {
+        self.0.drain(..)
+    }
+}
+
+/// One probe in progress. A probe waits `probe_timeout` for a direct ack,
+/// then gives the indirect probes twice that; probes overlap, so a new one
+/// starts every protocol period whatever the last one is waiting for.
+#[derive(Debug)]
+struct Probe {
+    seq: u32,
+    target: NodeId,
+    timeout_at: Instant,
+    fail_at: Instant,
+    indirect_sent: bool,
+    expected_nacks: u32,
+    nacks: u32,
+}
+
+/// Most probes in progress at once.
+const MAX_PROBES: usize = 4;
+
+/// An indirect probe this member runs for another: it nacks at `nack_at`
+/// without an ack (Lifeguard), and still forwards a late ack until
+/// `expires`.
+#[derive(Debug)]
+struct Relay {
+    origin: NodeId,
+    origin_seq: u32,
+    nack_at: Option<Instant>,
+    expires: Instant,
+}
+
+/// Most indirect probes run for others at once.
+const MAX_RELAYS: usize = 256;
+/// Most claims of death waiting to be shown to the member they are about.
+const MAX_VERIFY: usize = 256;
+/// Claims shown per tick.
+const VERIFY_PER_TICK: usize = 8;
+/// Most members one state message may carry (a bound on peer input).
+pub const MAX_STATE: usize = 1 << 20;
+/// Quick syncs after a dead member comes back.
+const HOT_SYNCS: u32 = 4;
+
+pub struct Swim {
+    cfg: SwimConfig,
+    me: NodeId,
+    inc: Incarnation,
+    status: Status,
+    meta: Arc<Meta>,
+    table: Table,
+    rumours: Rumours,
+    suspicions: BTreeMap<NodeId, Suspicion>,
+    awareness: Awareness,
+    probes: Vec<Probe>,
+    next_probe: Timer,
+    relays: BTreeMap<u32, Relay>,
+    seq: u32,
+    next_gossip: Timer,
+    next_sync: Timer,
+    next_reconnect: Timer,
+    next_gc: Timer,
+    next_heartbeat: Timer,
+    hot: u32,
+    verify: VecDeque<Update>,
+    /// Phi detector: the ring of live members by name hash, and the
+    /// arrival history of the members this one monitors.
+    ring: BTreeSet<(u64, NodeId)>,
+    arrivals: BTreeMap<NodeId, Arrivals>,
+    started: bool,
+    rng: Rng,
+    stats: SwimStats,
+    events: Vec<Event>,
+}
+
+impl std::fmt::Debug for Swim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Swim")
+            .field("me", &self.me)
+            .field("inc", &self.inc)
+            .field("members", &self.table.len())
+            .finish()
+    }
+}
+
+impl Swim {
+    pub fn new(
+        cfg: SwimConfig,
+        me: NodeId,
+        epoch: Epoch,
+        meta: Meta,
+        seed: u64,
+    ) -> Result<Self, String> {
+        cfg.validate()?;
+        let rng = rng::child(seed, &format!("swim/{me}"));
+        Ok(Swim {
+            awareness: Awareness::new(cfg.awareness_max),
+            table: Table::new(me.clone(), meta.zone.clone()),
+            inc: Incarnation::new(epoch, 0),
+            status: Status::Alive,
+            meta: Arc::new(meta),
+            me,
+            rumours: Rumours::default(),
+            suspicions: BTreeMap::new(),
+            probes: Vec::new(),
+            next_probe: Timer::default(),
+            relays: BTreeMap::new(),
+            seq: 0,
+            next_gossip: Timer::default(),
+            next_sync: Timer::default(),
+            next_reconnect: Timer::default(),
+            next_gc: Timer::default(),
+            next_heartbeat: Timer::default(),
+            hot: 0,
+            verify: VecDeque::new(),
+            ring: BTreeSet::new(),
+            arrivals: BTreeMap::new(),
+            started: false,
+            rng,
+            stats: SwimStats::default(),
+            events: Vec::new(),
+            cfg,
+        })
+    }
+
+    pub fn me(&self) -> &NodeId {
+        &self.me
+    }
+
+    pub fn incarnation(&self) -> Incarnation {
+        self.inc
+    }
+
+    pub fn config(&self) -> &SwimConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> SwimStats {
+        SwimStats {
+            rumours_dropped: self.rumours.dropped,
+            ..self.stats
+        }
+    }
+
+    /// The local health multiplier's score (0 is healthy).
+    pub fn health(&self) -> u32 {
+        self.awareness.score()
+    }
+
+    /// Members known (this one excluded), in name order.
+    pub fn members(&self) -> impl Iterator<Item = (&NodeId, Incarnation, Status, &Meta)> {
+        self.table
+            .iter()
+            .map(|(id, r)| (id, r.inc, r.status, r.meta.as_ref()))
+    }
+
+    pub fn status_of(&self, id: &NodeId) -> Option<(Incarnation, Status)> {
+        self.table.get(id).map(|r| (r.inc, r.status))
+    }
+
+    /// Live members, this one included.
+    pub fn live(&self) -> usize {
+        self.table.live() + usize::from(self.status.is_live())
+    }
+
+    pub fn drain_events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        self.events.drain(..)
+    }
+
+    /// Starts with a known membership (a simulator's warm start): every
+    /// member alive in the given incarnation, no rumours, no events.
+    pub fn bootstrap(
+        &mut self,
+        now: Instant,
+        members: impl IntoIterator<Item = (NodeId, Incarnation, Arc<Meta>)>,
+    ) {
+        self.start(now);
+        for (id, inc, meta) in members {
+            let u = Update {
+                id,
+                inc,
+                status: Status::Alive,
+                meta: Some(meta),
+                from: None,
+            };
+            if let Some(c) = self.table.apply(&u, now, &mut self.rng) {
+                self.ring_change(&c);
+            }
+        }
+    }
+
+    /// Joins through `seeds`: each gets this member's state, and answers
+    /// with its own.
+    pub fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut MemberOut) {
+        self.start(now);
+        for s in seeds {
+            if *s != self.me {
+                out.push(
+                    s.clone(),
+                    MemberMsg::State {
+                        reply: true,
+                        m: self.full_state(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Leaves gracefully: the leave is gossiped at once; probing stops.
+    pub fn leave(&mut self, now: Instant, out: &mut MemberOut) {
+        if self.status == Status::Left {
+            return;
+        }
+        self.status = Status::Left;
+        self.probes.clear();
+        self.next_probe.clear();
+        let u = self.self_update();
+        self.rumours.push(u, self.cfg.max_rumours);
+        self.gossip(now, out);
+    }
+
+    pub fn has_left(&self) -> bool {
+        self.status == Status::Left
+    }
+
+    fn self_update(&self) -> Update {
+        Update {
+            id: self.me.clone(),
+            inc: self.inc,
+            status: self.status,
+            meta: Some(self.meta.clone()),
+            from: None,
+        }
+    }
+
+    fn full_state(&self) -> Vec<Update> {
+        let mut all = vec![self.self_update()];
+        all.extend(self.table.iter().map(|(id, r)| Update {
+            id: id.clone(),
+            inc: r.inc,
+            status: r.status,
+            meta: (r.status == Status::Alive).then(|| r.meta.clone()),
+            from: r.from.clone(),
+        }));
+        all
+    }
+
+    /// The digest of who is live, this member included.
+    fn digest(&self) -> u64 {
+        let me = Update {
+            id: self.me.clone(),
+            inc: self.inc,
+            status: self.status,
+            meta: None,
+            from: None,
+        };
+        let mine = if me.status.is_live() {
+            crate::id::mix(
+                me.id.hash64()
+                    ^ crate::id::mix(me.inc.epoch.0)
+                    ^ u64::from(me.inc.n).rotate_left(32),
+            )
+        } else {
+            0
+        };
+        self.table.digest().wrapping_add(mine)
+    }
+
+    fn start(&mut self, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        // Random phases, so members do not all act in the same instant.
+        let jitter = |rng: &mut Rng, d: Duration| d.mul_f64(rng.random::<f64>());
+        let p = jitter(&mut self.rng, self.cfg.probe_interval);
+        if self.cfg.detector == Detector::Swim {
+            self.next_probe.set(now + p);
+        }
+        let s = jitter(&mut self.rng, self.cfg.push_pull_interval);
+        self.next_sync.set(now + s);
+        let r = jitter(&mut self.rng, self.cfg.reconnect_interval);
+        self.next_reconnect.set(now + r);
+        self.next_gc.set(now + Duration::from_secs(1));
+        if self.cfg.detector == Detector::Phi {
+            let h = jitter(&mut self.rng, self.cfg.heartbeat_interval);
+            self.next_heartbeat.set(now + h);
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.live().max(1)
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        self.seq
+    }
+
+    /// Piggybacks rumours on a message to `to` (the buddy system puts the
+    /// suspicion of `to` first).
+    fn send(&mut self, to: NodeId, mut msg: MemberMsg, out: &mut MemberOut) {
+        let budget = self.cfg.max_piggyback_bytes;
+        let limit = self.cfg.retransmits(self.n());
+        let ups = match &mut msg {
+            MemberMsg::Ping { u, .. }
+            | MemberMsg::Ack { u, .. }
+            | MemberMsg::PingReq { u, .. }
+            | MemberMsg::Nack { u, .. }
+            | MemberMsg::Gossip { u }
+            | MemberMsg::Heartbeat { u } => Some(u),
+            _ => None,
+        };
+        if let Some(u) = ups {
+            // Lifeguard §IV-C, the buddy system: a suspect learns of its
+            // suspicion from the very next message it gets from us.
+            if self.cfg.lifeguard
+                && u.is_empty()
+                && let Some(r) = self.table.get(&to)
+                && r.status == Status::Suspect
+            {
+                u.push(Update {
+                    id: to.clone(),
+                    inc: r.inc,
+                    status: Status::Suspect,
+                    meta: None,
+                    from: r.from.clone(),
+                });
+            }
+            self.rumours.take(budget, limit, u);
+        }
+        out.push(to, msg);
+    }
+
+    /// One message from `from`.
+    pub fn handle(&mut self, now: Instant, from: &NodeId, mut msg: MemberMsg, out: &mut MemberOut) {
+        if *from == self.me {
+            self.stats.bad_input += 1;
+            return;
+        }
+        self.start(now);
+        for u in msg.updates() {
+            self.absorb(now, u, Some(from), out);
+        }
+        match msg {
+            MemberMsg::Ping { q, t, .. } => {
+                if t == self.me {
+                    self.send(from.clone(), MemberMsg::Ack { q, u: vec![] }, out);
+                } else {
+                    self.stats.bad_input += 1;
+                }
+            }
+            MemberMsg::Ack { q, .. } => self.on_ack(now, from, q, out),
+            MemberMsg::PingReq { q, t, .. } => self.on_ping_req(now, from, q, t, out),
+            MemberMsg::Nack { q, .. } => {
+                if let Some(p) = self.probes.iter_mut().find(|p| p.seq == q) {
+                    p.nacks += 1;
+                    self.stats.nacks_received += 1;
+                }
+            }
+            MemberMsg::Gossip { .. } => {}
+            MemberMsg::Heartbeat { .. } => {
+                if let Some(a) = self.arrivals.get_mut(from) {
+                    a.heartbeat(now);
+                }
+            }
+            MemberMsg::Digest { d, .. } => {
+                if d != self.digest() {
+                    let m = self.full_state();
+                    out.push(from.clone(), MemberMsg::State { reply: true, m });
+                    self.stats.full_syncs += 1;
+                }
+            }
+            MemberMsg::State { reply, m } => {
+                if m.len() > MAX_STATE {
+                    self.stats.bad_input += 1;
+                    return;
+                }
+                for u in m {
+                    self.merge(now, u, from, out);
+                }
+                if reply {
+                    let m = self.full_state();
+                    out.push(from.clone(), MemberMsg::State { reply: false, m });
+                }
+            }
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, from: &NodeId, q: u32, out: &mut MemberOut) {
+        if let Some(i) = self
+            .probes
+            .iter()
+            .position(|p| p.seq == q && (p.target == *from || p.indirect_sent))
+        {
+            // Success (directly, or relayed by a helper).
+            self.probes.swap_remove(i);
+            if self.cfg.lifeguard {
+                self.awareness.apply(-1);
+            }
+            let _ = now;
+            return;
+        }
+        if let Some(r) = self.relays.remove(&q) {
+            self.send(
+                r.origin,
+                MemberMsg::Ack {
+                    q: r.origin_seq,
+                    u: vec![],
+                },
+                out,
+            );
+        }
+    }
+
+    fn on_ping_req(&mut self, now: Instant, from: &NodeId, q: u32, t: NodeId, out: &mut MemberOut) {
+        if t == self.me || self.relays.len() >= MAX_RELAYS {
+            self.stats.relays_dropped += 1;
+            return;
+        }
+        let seq = self.next_seq();
+        // The requester gives indirect probes twice the probe timeout; the
+        // nack must reach it within that.
+        let window = self.awareness.scale(self.cfg.probe_timeout) * 2;
+        self.relays.insert(
+            seq,
+            Relay {
+                origin: from.clone(),
+                origin_seq: q,
+                nack_at: self.cfg.lifeguard.then(|| now + window.mul_f64(0.8)),
+                expires: now + window * 2,
+            },
+        );
+        self.send(
+            t.clone(),
+            MemberMsg::Ping {
+                q: seq,
+                t,
+                u: vec![],
+            },
+            out,
+        );
+    }
+
+    /// A rumour (or piggybacked claim) from `from`.
+    fn absorb(&mut self, now: Instant, u: Update, from: Option<&NodeId>, out: &mut MemberOut) {
+        if !u.valid() {
+            self.stats.bad_input += 1;
+            return;
+        }
+        if u.id == self.me {
+            self.about_me(u, from, out);
+            return;
+        }
+        match self.table.apply(&u, now, &mut self.rng) {
+            Some(c) => self.changed(now, c, u),
+            None => {
+                // The same suspicion from another member: Lifeguard counts
+                // it as an independent confirmation.
+                if u.status == Status::Suspect
+                    && let (Some(s), Some(f)) = (self.suspicions.get_mut(&u.id), u.from.as_ref())
+                    && s.inc == u.inc
+                    && self.cfg.lifeguard
+                {
+                    s.confirm(f);
+                }
+            }
+        }
+    }
+
+    /// A claim about this member: refute any accusation with a higher
+    /// incarnation (SWIM §4.2). Claims about an older life are ignored.
+    fn about_me(&mut self, u: Update, from: Option<&NodeId>, out: &mut MemberOut) {
+        if u.inc.epoch != self.inc.epoch {
+            if u.inc.epoch > self.inc.epoch {
+                self.stats.bad_input += 1;
+            }
+            return;
+        }
+        let accused = u.status != Status::Alive && u.inc >= self.inc;
+        let ahead = u.status == Status::Alive && u.inc > self.inc;
+        if self.status == Status::Left || !(accused || ahead) {
+            return;
+        }
+        self.inc.n = u.inc.n.max(self.inc.n).saturating_add(1);
+        self.stats.refutations += 1;
+        if self.cfg.lifeguard {
+            // Lifeguard §IV-A: having to refute is a sign of ill health.
+            self.awareness.apply(1);
+        }
+        let alive = self.self_update();
+        self.rumours.push(alive.clone(), self.cfg.max_rumours);
+        if self.cfg.lifeguard {
+            // Buddy system: the refutation goes straight to the accusers.
+            let mut to: Vec<NodeId> = u.from.into_iter().collect();
+            to.extend(from.cloned());
+            to.sort();
+            to.dedup();
+            for t in to.into_iter().filter(|t| *t != self.me) {
+                out.push(
+                    t,
+                    MemberMsg::Gossip {
+                        u: vec![alive.clone()],
+                    },
+                );
+            }
+        }
+    }
+
+    /// A merge from a state sync (memberlist's rules, plus one): claims of
+    /// death about a member known alive in the same incarnation are not
+    /// believed but shown to the member (it refutes if alive); a death in a
+    /// newer incarnation is taken as a suspicion.
+    fn merge(&mut self, now: Instant, u: Update, from: &NodeId, out: &mut MemberOut) {
+        if u.status != Status::Dead || u.id == self.me {
+            self.absorb(now, u, Some(from), out);
+            return;
+        }
+        match self.table.get(&u.id) {
+            Some(r) if r.status.is_live() && r.inc >= u.inc => {
+                if self.verify.len() < MAX_VERIFY {
+                    self.verify.push_back(u);
+                }
+            }
+            Some(r) if r.status.is_live() => {
+                let suspect = Update {
+                    status: Status::Suspect,
+                    from: Some(from.clone()),
+                    ..u
+                };
+                self.absorb(now, suspect, Some(from), out);
+            }
+            _ => self.absorb(now, u, Some(from), out),
+        }
+    }
+
+    fn changed(&mut self, now: Instant, c: Change, u: Update) {
+        self.ring_change(&c);
+        let rumour = Update {
+            meta: self
+                .table
+                .get(&c.id)
+                .map(|r| r.meta.clone())
+                .filter(|_| c.now == Status::Alive),
+            ..u
+        };
+        self.rumours.push(rumour.clone(), self.cfg.max_rumours);
+        let ev = match (c.was, c.now) {
+            (None, Status::Alive | Status::Suspect) => Event::Joined(c.id.clone(), c.inc),
+            (Some(Status::Dead | Status::Left), Status::Alive | Status::Suspect) => {
+                // Back from the dead (a healed partition, a rejoin): a few
+                // quick syncs merge the two sides' views.
+                self.hot = HOT_SYNCS;
+                self.next_sync.arm_by(now + self.cfg.gossip_interval);
+                Event::Alive(c.id.clone(), c.inc)
+            }
+            (_, Status::Alive) => Event::Alive(c.id.clone(), c.inc),
+            (_, Status::Suspect) => Event::Suspected(c.id.clone(), c.inc),
+            (_, Status::Dead) => Event::Died(c.id.clone(), c.inc),
+            (_, Status::Left) => Event::Left(c.id.clone(), c.inc),
+        };
+        match c.now {
+            Status::Suspect => {
+                let n = self.n();
+                let k = if self.cfg.lifeguard {
+                    self.cfg.suspicion_confirmations
+                } else {
+                    0
+                };
+                let s = Suspicion::new(
+                    c.inc,
+                    rumour.from.clone(),
+                    now,
+                    self.cfg.suspicion_min(n),
+                    self.cfg.suspicion_max(n),
+                    k,
+                );
+                self.suspicions.insert(c.id.clone(), s);
+            }
+            _ => {
+                self.suspicions.remove(&c.id);
+            }
+        }
+        self.events.push(ev);
+    }
+
+    /// Keeps the phi detector's ring of live members.
+    fn ring_change(&mut self, c: &Change) {
+        if self.cfg.detector != Detector::Phi {
+            return;
+        }
+        let key = (c.id.hash64(), c.id.clone());
+        if c.now.is_live() {
+            self.ring.insert(key);
+        } else {
+            self.ring.remove(&key);
+            self.arrivals.remove(&c.id);
+        }
+    }
+
+    /// Suspects `target` (a failed probe, or phi over the threshold).
+    fn accuse(&mut self, now: Instant, target: &NodeId, out: &mut MemberOut) {
+        let Some(r) = self.table.get(target) else {
+            return;
+        };
+        if !r.status.is_live() {
+            return;
+        }
+        self.stats.suspicions += 1;
+        let u = Update {
+            id: target.clone(),
+            inc: r.inc,
+            status: Status::Suspect,
+            meta: None,
+            from: Some(self.me.clone()),
+        };
+        let me = self.me.clone();
+        self.absorb(now, u, Some(&me), out);
+    }
+
+    /// Time passed.
+    pub fn tick(&mut self, now: Instant, out: &mut MemberOut) {
+        self.start(now);
+        if self.next_gc.fire(now) {
+            self.collect(now);
+            self.next_gc.set(now + Duration::from_secs(1));
+        }
+        self.expire_suspicions(now, out);
+        if self.status.is_live() {
+            match self.cfg.detector {
+                Detector::Swim => self.run_probe(now, out),
+                Detector::Phi => self.run_heartbeats(now, out),
+            }
+        }
+        self.expire_relays(now, out);
+        if self.next_gossip.fire(now) {
+            self.gossip(now, out);
+        }
+        if !self.rumours.is_empty() && self.next_gossip.at().is_none() {
+            self.next_gossip.set(now + self.cfg.gossip_interval);
+        }
+        if self.next_sync.fire(now) {
+            self.sync(out);
+            let wait = if self.hot > 0 {
+                self.hot -= 1;
+                (self.cfg.gossip_interval * 2).max(Duration::from_millis(200))
+            } else {
+                self.cfg.push_pull_interval
+            };
+            self.next_sync.set(now + wait);
+        }
+        if self.next_reconnect.fire(now) {
+            self.reconnect(out);
+            self.next_reconnect.set(now + self.cfg.reconnect_interval);
+        }
+        for _ in 0..VERIFY_PER_TICK {
+            let Some(claim) = self.verify.pop_front() else {
+                break;
+            };
+            let to = claim.id.clone();
+            if self.table.get(&to).is_some_and(|r| r.status.is_live()) {
+                out.push(to, MemberMsg::Gossip { u: vec![claim] });
+            }
+        }
+    }
+
+    fn collect(&mut self, now: Instant) {
+        let c = &self.cfg;
+        for id in self.table.collect(
+            now,
+            c.dead_retention,
+            c.left_retention,
+            c.tombstone_retention,
+        ) {
+            self.rumours.remove(&id);
+            self.events.push(Event::Removed(id));
+        }
+    }
+
+    fn expire_suspicions(&mut self, now: Instant, out: &mut MemberOut) {
+        let due: Vec<(NodeId, Incarnation)> = self
+            .suspicions
+            .iter()
+            .filter(|(_, s)| s.deadline <= now)
+            .map(|(id, s)| (id.clone(), s.inc))
+            .collect();
+        for (id, inc) in due {
+            self.suspicions.remove(&id);
+            self.stats.deaths_declared += 1;
+            let u = Update {
+                id,
+                inc,
+                status: Status::Dead,
+                meta: None,
+                from: Some(self.me.clone()),
+            };
+            let me = self.me.clone();
+            self.absorb(now, u, Some(&me), out);
+        }
+    }
+
+    fn run_probe(&mut self, now: Instant, out: &mut MemberOut) {
+        // Direct probes that timed out go indirect (SWIM §3.1).
+        let mut indirect: Vec<(u32, NodeId)> = Vec::new();
+        for p in self.probes.iter_mut() {
+            if !p.indirect_sent && now >= p.timeout_at {
+                p.indirect_sent = true;
+                indirect.push((p.seq, p.target.clone()));
+            }
+        }
+        for (seq, target) in indirect {
+            let helpers = self.table.random_live(
+                self.cfg.indirect,
+                &[&target],
+                self.cfg.cross_zone,
+                &mut self.rng,
+            );
+            if self.cfg.lifeguard
+                && let Some(p) = self.probes.iter_mut().find(|p| p.seq == seq)
+            {
+                p.expected_nacks = helpers.len() as u32;
+            }
+            self.stats.indirect_probes += helpers.len() as u64;
+            for h in helpers {
+                let m = MemberMsg::PingReq {
+                    q: seq,
+                    t: target.clone(),
+                    u: vec![],
+                };
+                self.send(h, m, out);
+            }
+        }
+        // Probes with no ack at all fail: suspect the target (SWIM §4.2).
+        while let Some(i) = self.probes.iter().position(|p| now >= p.fail_at) {
+            let p = self.probes.swap_remove(i);
+            self.stats.probe_failures += 1;
+            if self.cfg.lifeguard {
+                // Lifeguard §IV-A: a missing nack means we, not the
+                // target, may be the slow one.
+                let delta = if p.expected_nacks > 0 {
+                    p.expected_nacks.saturating_sub(p.nacks) as i32
+                } else {
+                    1
+                };
+                self.awareness.apply(delta);
+            }
+            self.accuse(now, &p.target, out);
+        }
+        if self.next_probe.fire(now) {
+            let interval = self.awareness.scale(self.cfg.probe_interval);
+            self.next_probe.set(now + interval);
+            if self.probes.len() >= MAX_PROBES {
+                return;
+            }
+            let remote = self.table.has_remote()
+                && (!self.table.has_local() || self.rng.random_bool(self.cfg.cross_zone));
+            let Some(target) = self.table.next_target(remote, &mut self.rng) else {
+                return;
+            };
+            if self.probes.iter().any(|p| p.target == target) {
+                return;
+            }
+            let seq = self.next_seq();
+            self.stats.probes += 1;
+            let timeout = self.awareness.scale(self.cfg.probe_timeout);
+            self.probes.push(Probe {
+                seq,
+                target: target.clone(),
+                timeout_at: now + timeout,
+                fail_at: now + timeout * 3,
+                indirect_sent: false,
+                expected_nacks: 0,
+                nacks: 0,
+            });
+            let m = MemberMsg::Ping {
+                q: seq,
+                t: target.clone(),
+                u: vec![],
+            };
+            self.send(target, m, out);
+        }
+    }
+
+    fn expire_relays(&mut self, now: Instant, out: &mut MemberOut) {
+        let due: Vec<(u32, NodeId, u32)> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| r.nack_at.is_some_and(|t| t <= now))
+            .map(|(q, r)| (*q, r.origin.clone(), r.origin_seq))
+            .collect();
+        for (q, origin, origin_seq) in due {
+            if let Some(r) = self.relays.get_mut(&q) {
+                r.nack_at = None;
+            }
+            self.stats.nacks_sent += 1;
+            let m = MemberMsg::Nack {
+                q: origin_seq,
+                u: vec![],
+            };
+            self.send(origin, m, out);
+        }
+        self.relays.retain(|_, r| r.expires > now);
+    }
+
+    /// Phi detector: heartbeat to this member's monitors (the next
+    /// `monitors` live members on the ring), and judge the members it
+    /// monitors (the previous ones).
+    fn run_heartbeats(&mut self, now: Instant, out: &mut MemberOut) {
+        let me = (self.me.hash64(), self.me.clone());
+        let k = self.cfg.monitors.min(self.ring.len());
+        if self.next_heartbeat.fire(now) {
+            self.next_heartbeat.set(now + self.cfg.heartbeat_interval);
+            let monitors: Vec<NodeId> = self
+                .ring
+                .range(&me..)
+                .chain(self.ring.range(..&me))
+                .filter(|(_, id)| *id != self.me)
+                .take(k)
+                .map(|(_, id)| id.clone())
+                .collect();
+            for m in monitors {
+                self.send(m, MemberMsg::Heartbeat { u: vec![] }, out);
+            }
+        }
+        let watched: Vec<NodeId> = self
+            .ring
+            .range(..&me)
+            .rev()
+            .chain(self.ring.range(&me..).rev())
+            .filter(|(_, id)| *id != self.me)
+            .take(k)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let (window, hb) = (self.cfg.phi_window, self.cfg.heartbeat_interval);
+        self.arrivals.retain(|id, _| watched.contains(id));
+        for w in &watched {
+            self.arrivals.entry(w.clone()).or_insert_with(|| {
+                let mut a = Arrivals::new(window, hb, hb);
+                a.heartbeat(now);
+                a
+            });
+        }
+        let suspects: Vec<NodeId> = self
+            .arrivals
+            .iter()
+            .filter(|(id, a)| {
+                a.phi(now) > self.cfg.phi_threshold
+                    && self
+                        .table
+                        .get(id)
+                        .is_some_and(|r| r.status == Status::Alive)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for s in suspects {
+            self.accuse(now, &s, out);
+            // One accusation per silence: start the history afresh.
+            if let Some(a) = self.arrivals.get_mut(&s) {
+                a.heartbeat(now);
+            }
+        }
+    }
+
+    fn gossip(&mut self, now: Instant, out: &mut MemberOut) {
+        if self.rumours.is_empty() {
+            return;
+        }
+        let mut targets = self.table.random_live(
+            self.cfg.gossip_nodes,
+            &[],
+            self.cfg.cross_zone,
+            &mut self.rng,
+        );
+        // Members dead for a short while still hear rumours: behind a
+        // partition, they learn that they must refute.
+        let dead = self.table.recently_dead(now, self.cfg.gossip_to_dead);
+        if !dead.is_empty() && !targets.is_empty() {
+            let live = self.table.live().max(1);
+            if self
+                .rng
+                .random_bool(dead.len() as f64 / (dead.len() + live) as f64)
+            {
+                let i = self.rng.random_range(0..targets.len());
+                targets[i] = dead[self.rng.random_range(0..dead.len())].clone();
+            }
+        }
+        for t in targets {
+            self.send(t, MemberMsg::Gossip { u: vec![] }, out);
+        }
+        self.next_gossip.set(now + self.cfg.gossip_interval);
+    }
+
+    fn sync(&mut self, out: &mut MemberOut) {
+        let Some(peer) = self
+            .table
+            .random_live(1, &[], self.cfg.cross_zone, &mut self.rng)
+            .pop()
+        else {
+            return;
+        };
+        self.stats.syncs += 1;
+        let m = MemberMsg::Digest {
+            d: self.digest(),
+            n: u32::try_from(self.live()).unwrap_or(u32::MAX),
+        };
+        out.push(peer, m);
+    }
+
+    fn reconnect(&mut self, out: &mut MemberOut) {
+        if !self.status.is_live() {
+            return;
+        }
+        let Some(dead) = self.table.random_dead(&mut self.rng) else {
+            return;
+        };
+        self.stats.reconnects += 1;
+        let r = self.table.get(&dead).expect("listed");
+        let claim = Update {
+            id: dead.clone(),
+            inc: r.inc,
+            status: Status::Dead,
+            meta: None,
+            from: r.from.clone(),
+        };
+        let seq = self.next_seq();
+        let m = MemberMsg::Ping {
+            q: seq,
+            t: dead.clone(),
+            u: vec![claim],
+        };
+        self.send(dead, m, out);
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let probe = self
+            .probes
+            .iter()
+            .map(|p| {
+                if p.indirect_sent {
+                    p.fail_at
+                } else {
+                    p.timeout_at
+                }
+            })
+            .min();
+        let suspicion = self.suspicions.values().map(|s| s.deadline).min();
+        let relay = self
+            .relays
+            .values()
+            .map(|r| r.nack_at.unwrap_or(r.expires))
+            .min();
+        let verify = (!self.verify.is_empty()).then_some(Instant::ZERO);
+        let gossip = if self.rumours.is_empty() {
+            None
+        } else {
+            self.next_gossip.at().or(Some(Instant::ZERO))
+        };
+        let phi = (self.cfg.detector == Detector::Phi && !self.arrivals.is_empty())
+            .then(|| self.next_heartbeat.at())
+            .flatten();
+        earliest([
+            probe,
+            self.next_probe.at().filter(|_| self.status.is_live()),
+            suspicion,
+            relay,
+            verify,
+            gossip,
+            self.next_sync.at(),
+            self.next_reconnect.at(),
+            self.next_gc.at(),
+            self.next_heartbeat.at(),
+            phi,
+        ])
+    }
+}

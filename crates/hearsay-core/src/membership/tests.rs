@@ -1,0 +1,608 @@
+//! SWIM and Lifeguard rules on small virtual-time clusters. Each test
+//! names the rule it encodes.
+
+use super::*;
+use crate::id::{Epoch, NodeId};
+use crate::rng::{self, RngExt};
+use crate::time::Instant;
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A cluster of SWIM machines over a network with latency, loss, cut
+/// links, crashes and pauses (a paused member's input waits for it).
+struct Cluster {
+    cfg: SwimConfig,
+    names: Vec<NodeId>,
+    nodes: Vec<Option<Swim>>,
+    epochs: Vec<u64>,
+    /// (deliver at, seq, from, to, msg)
+    inflight: BTreeMap<(Instant, u64), (usize, usize, MemberMsg)>,
+    seq: u64,
+    now: Instant,
+    cut: BTreeSet<(usize, usize)>,
+    paused_until: Vec<Option<Instant>>,
+    loss: f64,
+    latency: Duration,
+    rng: crate::rng::Rng,
+    /// Every event, with who saw it and when.
+    events: Vec<(Instant, usize, Event)>,
+    sent: u64,
+}
+
+impl Cluster {
+    fn new(n: usize, cfg: SwimConfig) -> Cluster {
+        let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("m{i}"))).collect();
+        let mut c = Cluster {
+            cfg,
+            nodes: Vec::new(),
+            epochs: vec![1; n],
+            names,
+            inflight: BTreeMap::new(),
+            seq: 0,
+            now: Instant::ZERO,
+            cut: BTreeSet::new(),
+            paused_until: vec![None; n],
+            loss: 0.0,
+            latency: Duration::from_millis(5),
+            rng: rng::child(3, "cluster"),
+            events: Vec::new(),
+            sent: 0,
+        };
+        for i in 0..n {
+            let mut s = c.boot(i);
+            let all: Vec<_> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    (
+                        c.names[j].clone(),
+                        Incarnation::new(Epoch(1), 0),
+                        Arc::new(Meta::default()),
+                    )
+                })
+                .collect();
+            s.bootstrap(Instant::ZERO, all);
+            c.nodes.push(Some(s));
+        }
+        c
+    }
+
+    fn boot(&self, i: usize) -> Swim {
+        Swim::new(
+            self.cfg.clone(),
+            self.names[i].clone(),
+            Epoch(self.epochs[i]),
+            Meta::default(),
+            11 + i as u64,
+        )
+        .unwrap()
+    }
+
+    fn idx(&self, id: &NodeId) -> usize {
+        self.names.iter().position(|n| n == id).unwrap()
+    }
+
+    fn flush(&mut self, from: usize, out: &mut MemberOut) {
+        for (to, msg) in out.drain() {
+            let to = self.idx(&to);
+            self.sent += 1;
+            if self.cut.contains(&(from, to)) || self.rng.random_bool(self.loss) {
+                continue;
+            }
+            // Through the codec, as a real shell does.
+            let msg: MemberMsg =
+                serde_json::from_str(&serde_json::to_string(&msg).unwrap()).unwrap();
+            self.seq += 1;
+            let jitter = self.latency.mul_f64(self.rng.random::<f64>());
+            self.inflight.insert(
+                (self.now + self.latency + jitter, self.seq),
+                (from, to, msg),
+            );
+        }
+        if let Some(n) = self.nodes[from].as_mut() {
+            for e in n.drain_events() {
+                self.events.push((self.now, from, e));
+            }
+        }
+    }
+
+    fn paused(&self, i: usize) -> bool {
+        self.paused_until[i].is_some_and(|t| t > self.now)
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        for _ in 0..50_000_000 {
+            let msg = self.inflight.keys().next().copied();
+            let timer = (0..self.nodes.len())
+                .filter_map(|i| {
+                    let n = self.nodes[i].as_ref()?;
+                    let t = n.next_deadline()?;
+                    Some((t.max(self.paused_until[i].unwrap_or(Instant::ZERO)), i))
+                })
+                .min();
+            let t = match (msg, timer) {
+                (Some((a, _)), Some((b, _))) => a.min(b),
+                (Some((a, _)), None) => a,
+                (None, Some((b, _))) => b,
+                (None, None) => break,
+            };
+            if t > until {
+                break;
+            }
+            self.now = self.now.max(t);
+            if let Some(key) = msg
+                && key.0 == t
+            {
+                let (from, to, m) = self.inflight.remove(&key).unwrap();
+                if self.paused(to) {
+                    // Waits in the socket until the member runs again.
+                    let at = self.paused_until[to].unwrap();
+                    self.seq += 1;
+                    self.inflight.insert((at, self.seq), (from, to, m));
+                    continue;
+                }
+                let mut out = MemberOut::default();
+                let fname = self.names[from].clone();
+                if let Some(n) = self.nodes[to].as_mut() {
+                    n.handle(self.now, &fname, m, &mut out);
+                }
+                self.flush(to, &mut out);
+            } else if let Some((_, i)) = timer {
+                let mut out = MemberOut::default();
+                if let Some(n) = self.nodes[i].as_mut() {
+                    n.tick(self.now, &mut out);
+                }
+                self.flush(i, &mut out);
+            }
+        }
+        self.now = until;
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.nodes[i] = None;
+    }
+
+    /// Back with empty state in a new epoch, joining through `seed`.
+    fn restart(&mut self, i: usize, seed: usize) {
+        self.epochs[i] += 1;
+        let mut s = self.boot(i);
+        let mut out = MemberOut::default();
+        s.join(self.now, &[self.names[seed].clone()], &mut out);
+        self.nodes[i] = Some(s);
+        self.flush(i, &mut out);
+    }
+
+    fn status(&self, observer: usize, of: usize) -> Option<Status> {
+        self.nodes[observer]
+            .as_ref()?
+            .status_of(&self.names[of])
+            .map(|(_, s)| s)
+    }
+
+    fn everyone_sees(&self, of: usize, status: Status) -> bool {
+        (0..self.nodes.len())
+            .filter(|&i| i != of && self.nodes[i].is_some())
+            .all(|i| self.status(i, of) == Some(status))
+    }
+
+    fn deaths_of(&self, of: usize) -> usize {
+        self.events
+            .iter()
+            .filter(|(_, _, e)| matches!(e, Event::Died(id, _) if *id == self.names[of]))
+            .count()
+    }
+
+    fn isolate(&mut self, group: &[usize]) {
+        for &a in group {
+            for b in 0..self.nodes.len() {
+                if !group.contains(&b) {
+                    self.cut.insert((a, b));
+                    self.cut.insert((b, a));
+                }
+            }
+        }
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn swim_3_1_a_crashed_member_is_declared_dead_by_everyone() {
+    let mut c = Cluster::new(20, SwimConfig::default());
+    c.run_for(secs(5));
+    assert_eq!(c.deaths_of(7), 0);
+    c.crash(7);
+    c.run_for(secs(15));
+    assert!(c.everyone_sees(7, Status::Dead), "not everyone saw m7 die");
+    // Nobody else died, and the dead member is not probed any more.
+    for i in (0..20).filter(|&i| i != 7) {
+        assert_eq!(c.deaths_of(i), 0, "m{i} falsely declared dead");
+    }
+}
+
+#[test]
+fn swim_3_1_indirect_probes_keep_a_member_whose_direct_link_fails() {
+    let mut c = Cluster::new(10, SwimConfig::default());
+    // m0 cannot reach m1 directly (both ways), everyone else can.
+    c.cut.insert((0, 1));
+    c.cut.insert((1, 0));
+    c.run_for(secs(60));
+    assert_eq!(c.deaths_of(1), 0);
+    assert_eq!(c.deaths_of(0), 0);
+    let s = c.nodes[0].as_ref().unwrap().stats();
+    assert!(s.indirect_probes > 0, "m0 went indirect");
+}
+
+#[test]
+fn swim_4_2_a_suspect_refutes_with_a_higher_incarnation() {
+    let mut c = Cluster::new(10, SwimConfig::default());
+    c.run_for(secs(2));
+    // m4 stops answering for 1.5 s: long enough to be suspected, not to
+    // be declared dead.
+    c.paused_until[4] = Some(c.now + Duration::from_millis(1500));
+    c.run_for(secs(20));
+    let suspected = c
+        .events
+        .iter()
+        .any(|(_, _, e)| matches!(e, Event::Suspected(id, _) if *id == c.names[4]));
+    assert!(suspected, "the pause made m4 a suspect");
+    assert_eq!(c.deaths_of(4), 0, "m4 refuted in time");
+    let me = c.nodes[4].as_ref().unwrap().incarnation();
+    assert!(me.n >= 1, "refuting bumped the incarnation");
+    assert!(c.everyone_sees(4, Status::Alive));
+    assert!(c.nodes[4].as_ref().unwrap().stats().refutations >= 1);
+}
+
+#[test]
+fn lifeguard_4b_pauses_kill_far_fewer_members_with_lifeguard_than_without() {
+    // Twelve members in turn stop for 3.1 s (a GC pause, a stalled VM):
+    // longer than plain SWIM's fixed suspicion timeout, shorter than
+    // Lifeguard's, which starts long, and whose buddy system gets the
+    // refutation to the accusers at once.
+    let run = |lifeguard: bool| {
+        let cfg = SwimConfig {
+            lifeguard,
+            ..SwimConfig::default()
+        };
+        let mut c = Cluster::new(12, cfg);
+        c.run_for(secs(2));
+        for i in 0..12 {
+            c.paused_until[i] = Some(c.now + Duration::from_millis(3100));
+            c.run_for(secs(8));
+        }
+        (0..12).map(|i| c.deaths_of(i)).filter(|&d| d > 0).count()
+    };
+    let (on, off) = (run(true), run(false));
+    assert!(
+        off >= 6,
+        "plain SWIM: {off} of 12 paused members declared dead"
+    );
+    assert!(on * 4 <= off, "Lifeguard: {on} of 12, plain SWIM: {off}");
+}
+
+#[test]
+fn lifeguard_4c_a_probe_to_a_suspect_carries_its_suspicion() {
+    let mut a = Swim::new(
+        SwimConfig::default(),
+        NodeId::new("a"),
+        Epoch(1),
+        Meta::default(),
+        1,
+    )
+    .unwrap();
+    let b = NodeId::new("b");
+    a.bootstrap(
+        Instant::ZERO,
+        [(
+            b.clone(),
+            Incarnation::new(Epoch(1), 0),
+            Arc::new(Meta::default()),
+        )],
+    );
+    let mut out = MemberOut::default();
+    let claim = Update {
+        id: b.clone(),
+        inc: Incarnation::new(Epoch(1), 0),
+        status: Status::Suspect,
+        meta: None,
+        from: Some(NodeId::new("c")),
+    };
+    a.handle(
+        Instant::ZERO,
+        &NodeId::new("c"),
+        MemberMsg::Gossip { u: vec![claim] },
+        &mut out,
+    );
+    out.drain().for_each(drop);
+    // The next probe of b.
+    let mut t = Instant::ZERO;
+    let mut ping = None;
+    for _ in 0..100 {
+        t += Duration::from_millis(100);
+        a.tick(t, &mut out);
+        if let Some((_, m)) = out
+            .drain()
+            .find(|(to, m)| *to == b && matches!(m, MemberMsg::Ping { .. }))
+        {
+            ping = Some(m);
+            break;
+        }
+    }
+    let Some(MemberMsg::Ping { u, .. }) = ping else {
+        panic!("b was never probed");
+    };
+    assert_eq!(u[0].id, b);
+    assert_eq!(u[0].status, Status::Suspect);
+}
+
+#[test]
+fn lifeguard_4a_missing_nacks_raise_the_local_health_multiplier() {
+    // Every probe of m0 fails and no helper answers (m0 is cut off from
+    // everyone): m0 concludes it is the slow one and stretches its period.
+    let mut c = Cluster::new(6, SwimConfig::default());
+    c.isolate(&[0]);
+    c.run_for(secs(3));
+    assert!(c.nodes[0].as_ref().unwrap().health() > 0);
+    // Helpers that do answer with nacks keep a healthy prober healthy
+    // while a dead target is suspected.
+    let mut c = Cluster::new(6, SwimConfig::default());
+    c.crash(3);
+    c.run_for(secs(3));
+    let nacks: u64 = c
+        .nodes
+        .iter()
+        .flatten()
+        .map(|n| n.stats().nacks_received)
+        .sum();
+    assert!(nacks > 0, "indirect probers sent nacks");
+    assert!(c.nodes.iter().flatten().all(|n| n.health() <= 1));
+}
+
+#[test]
+fn a_graceful_leave_is_a_leave_not_a_death() {
+    let mut c = Cluster::new(10, SwimConfig::default());
+    c.run_for(secs(2));
+    let mut out = MemberOut::default();
+    let now = c.now;
+    c.nodes[2].as_mut().unwrap().leave(now, &mut out);
+    c.flush(2, &mut out);
+    c.run_for(secs(2));
+    c.crash(2);
+    c.run_for(secs(10));
+    assert!(c.everyone_sees(2, Status::Left));
+    assert_eq!(c.deaths_of(2), 0);
+}
+
+#[test]
+fn dead_members_are_collected_and_an_old_rumour_does_not_bring_them_back() {
+    let cfg = SwimConfig {
+        dead_retention: secs(20),
+        ..SwimConfig::default()
+    };
+    let mut c = Cluster::new(8, cfg);
+    c.crash(5);
+    c.run_for(secs(10));
+    assert!(c.everyone_sees(5, Status::Dead));
+    c.run_for(secs(30));
+    assert!(
+        (0..8).filter(|&i| i != 5).all(|i| c.status(i, 5).is_none()),
+        "collected"
+    );
+    // An old claim that m5 is alive (its last incarnation) changes nothing.
+    let old = Update {
+        id: c.names[5].clone(),
+        inc: Incarnation::new(Epoch(1), 0),
+        status: Status::Alive,
+        meta: None,
+        from: None,
+    };
+    let mut out = MemberOut::default();
+    let now = c.now;
+    c.nodes[0].as_mut().unwrap().handle(
+        now,
+        &c.names[1].clone(),
+        MemberMsg::Gossip { u: vec![old] },
+        &mut out,
+    );
+    c.flush(0, &mut out);
+    c.run_for(secs(5));
+    assert!(
+        (0..8).filter(|&i| i != 5).all(|i| c.status(i, 5).is_none()),
+        "resurrected by an old rumour"
+    );
+    // A restart (a new epoch) rejoins.
+    c.restart(5, 0);
+    c.run_for(secs(10));
+    assert!(c.everyone_sees(5, Status::Alive), "the new life rejoined");
+}
+
+#[test]
+fn a_restarted_member_rejoins_in_a_higher_incarnation() {
+    let mut c = Cluster::new(10, SwimConfig::default());
+    c.crash(3);
+    c.run_for(secs(10));
+    assert!(c.everyone_sees(3, Status::Dead));
+    c.restart(3, 8);
+    c.run_for(secs(10));
+    assert!(c.everyone_sees(3, Status::Alive));
+    let seen = c.nodes[0]
+        .as_ref()
+        .unwrap()
+        .status_of(&c.names[3])
+        .unwrap()
+        .0;
+    assert_eq!(seen.epoch, Epoch(2));
+    // And the newcomer knows everyone.
+    let n = c.nodes[3].as_ref().unwrap();
+    assert_eq!(n.live(), 10);
+}
+
+#[test]
+fn a_partition_heals_by_itself_including_members_declared_dead() {
+    let mut c = Cluster::new(20, SwimConfig::default());
+    c.run_for(secs(2));
+    let a: Vec<usize> = (0..10).collect();
+    c.isolate(&a);
+    c.run_for(secs(60));
+    assert!(
+        c.everyone_sees(0, Status::Dead) || (10..20).all(|i| c.status(i, 0) == Some(Status::Dead))
+    );
+    c.cut.clear();
+    let healed = c.now;
+    let mut agreed = None;
+    for _ in 0..60 {
+        c.run_for(Duration::from_millis(500));
+        let all = (0..20).all(|i| c.everyone_sees(i, Status::Alive));
+        if all {
+            agreed = Some(c.now - healed);
+            break;
+        }
+    }
+    let t = agreed.expect("views never agreed after the heal");
+    assert!(t <= secs(10), "views agreed {t:?} after the heal");
+}
+
+#[test]
+fn phi_accrual_detects_a_crash() {
+    let cfg = SwimConfig {
+        detector: Detector::Phi,
+        ..SwimConfig::default()
+    };
+    let mut c = Cluster::new(12, cfg);
+    c.run_for(secs(10));
+    assert!(
+        (0..12).all(|i| c.deaths_of(i) == 0),
+        "no false positives while healthy"
+    );
+    c.crash(6);
+    c.run_for(secs(20));
+    assert!(c.everyone_sees(6, Status::Dead));
+}
+
+#[test]
+fn zones_keep_most_probes_local() {
+    let cfg = SwimConfig {
+        cross_zone: 0.1,
+        ..SwimConfig::default()
+    };
+    let zone = |i: usize| Meta::zone(if i < 10 { "z1" } else { "z2" });
+    let names: Vec<NodeId> = (0..20).map(|i| NodeId::new(format!("m{i}"))).collect();
+    let mut me = Swim::new(cfg, names[0].clone(), Epoch(1), zone(0), 1).unwrap();
+    me.bootstrap(
+        Instant::ZERO,
+        (1..20).map(|i| {
+            (
+                names[i].clone(),
+                Incarnation::new(Epoch(1), 0),
+                Arc::new(zone(i)),
+            )
+        }),
+    );
+    let mut out = MemberOut::default();
+    let (mut local, mut remote) = (0, 0);
+    let mut t = Instant::ZERO;
+    for _ in 0..4000 {
+        t += Duration::from_millis(50);
+        me.tick(t, &mut out);
+        for (to, m) in out.drain() {
+            if let MemberMsg::Ping { q, .. } = m {
+                let i = names.iter().position(|n| *n == to).unwrap();
+                if i < 10 {
+                    local += 1
+                } else {
+                    remote += 1
+                }
+                // Everyone answers.
+                let mut o2 = MemberOut::default();
+                me.handle(t, &to, MemberMsg::Ack { q, u: vec![] }, &mut o2);
+            }
+        }
+    }
+    let share = remote as f64 / (local + remote) as f64;
+    assert!(local + remote > 100);
+    assert!((0.05..0.16).contains(&share), "cross-zone share {share}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let run = || {
+        let mut c = Cluster::new(12, SwimConfig::default());
+        c.loss = 0.05;
+        c.crash(4);
+        c.run_for(secs(20));
+        (
+            c.sent,
+            c.events.len(),
+            c.events
+                .iter()
+                .map(|(t, i, _)| (t.as_micros(), *i))
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(run(), run());
+}
+
+fn arbitrary_update() -> impl Strategy<Value = Update> {
+    let id = prop_oneof![Just("me"), Just("a"), Just("b"), Just("zz")].prop_map(NodeId::new);
+    let status = prop_oneof![
+        Just(Status::Alive),
+        Just(Status::Suspect),
+        Just(Status::Dead),
+        Just(Status::Left)
+    ];
+    (
+        id.clone(),
+        any::<u64>(),
+        any::<u32>(),
+        status,
+        proptest::option::of(id),
+    )
+        .prop_map(|(id, e, n, status, from)| Update {
+            id,
+            inc: Incarnation::new(Epoch(e % 4), n % 4),
+            status,
+            meta: None,
+            from,
+        })
+}
+
+fn arbitrary_member_msg() -> impl Strategy<Value = MemberMsg> {
+    let ups = || proptest::collection::vec(arbitrary_update(), 0..6);
+    let id = prop_oneof![Just("me"), Just("a"), Just("zz")].prop_map(NodeId::new);
+    prop_oneof![
+        (any::<u32>(), id.clone(), ups()).prop_map(|(q, t, u)| MemberMsg::Ping { q, t, u }),
+        (any::<u32>(), ups()).prop_map(|(q, u)| MemberMsg::Ack { q, u }),
+        (any::<u32>(), id, ups()).prop_map(|(q, t, u)| MemberMsg::PingReq { q, t, u }),
+        (any::<u32>(), ups()).prop_map(|(q, u)| MemberMsg::Nack { q, u }),
+        ups().prop_map(|u| MemberMsg::Gossip { u }),
+        ups().prop_map(|u| MemberMsg::Heartbeat { u }),
+        (any::<u64>(), any::<u32>()).prop_map(|(d, n)| MemberMsg::Digest { d, n }),
+        (any::<bool>(), ups()).prop_map(|(reply, m)| MemberMsg::State { reply, m }),
+    ]
+}
+
+proptest! {
+    /// Arbitrary messages from anyone never panic the machine, and its
+    /// state stays bounded by the names it was told about.
+    #[test]
+    fn arbitrary_member_messages_never_panic(
+        msgs in proptest::collection::vec((0usize..3, arbitrary_member_msg()), 1..40),
+    ) {
+        let mut me = Swim::new(SwimConfig::default(), NodeId::new("me"), Epoch(2), Meta::default(), 1).unwrap();
+        let from = [NodeId::new("a"), NodeId::new("b"), NodeId::new("zz")];
+        let mut out = MemberOut::default();
+        let mut t = Instant::ZERO;
+        for (f, m) in msgs {
+            me.handle(t, &from[f], m, &mut out);
+            t += Duration::from_millis(300);
+            me.tick(t, &mut out);
+            out.drain().for_each(drop);
+            prop_assert!(me.members().count() <= 3);
+            prop_assert!(me.incarnation().epoch == Epoch(2));
+        }
+    }
+}
