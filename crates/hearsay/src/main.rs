@@ -2,11 +2,13 @@
 //!
 //! - `hearsay test`: Maelstrom's `test` command, natively (see `--help`);
 //! - `hearsay node`: hearsay's Maelstrom node (the same code as `hearsay-node`);
-//! - `hearsay bench`: the strategy sweep behind the README's numbers.
+//! - `hearsay bench`: the strategy sweep behind the README's numbers;
+//! - `hearsay sim`: the membership simulator.
 
 mod bench;
 mod own_node;
 mod progress;
+mod sim_cmd;
 mod test_cmd;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +31,11 @@ enum Cmd {
     /// Sweep broadcast strategies x presets x node counts x faults on the
     /// 3d/3e scenario; write a table, CSV, JSON and Pareto plots.
     Bench(Box<bench::BenchArgs>),
+    /// Simulate hearsay's membership (SWIM with Lifeguard) for up to
+    /// thousands of members in virtual time, with loss, crashes, restarts,
+    /// pauses, partitions and zones; report detection times, false
+    /// positives, heal time and traffic.
+    Sim(Box<sim_cmd::SimArgs>),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -48,6 +55,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Test(args) => test_cmd::run(*args),
         Cmd::Bench(args) => bench::run(*args),
+        Cmd::Sim(args) => sim_cmd::run(*args),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

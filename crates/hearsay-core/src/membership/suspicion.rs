@@ -20,6 +20,9 @@ pub(crate) struct Suspicion {
     /// Who suspected it (the first accuser included), bounded by k + 1.
     accusers: BTreeSet<NodeId>,
     pub deadline: Instant,
+    /// The last-chance probe went out (Lifeguard's buddy system, made
+    /// active: the suspect is asked once more before it is convicted).
+    pub checked: bool,
 }
 
 /// Lifeguard's timeout after `c` independent confirmations out of `k`.
@@ -49,6 +52,7 @@ impl Suspicion {
             k,
             accusers: BTreeSet::new(),
             deadline: now + max,
+            checked: false,
         };
         if let Some(a) = accuser {
             s.accusers.insert(a);

@@ -16,7 +16,9 @@
 //!   most lambda x log10(N+1) times; nothing is sent when nothing is new.
 //! - Lifeguard §IV-A: a local health multiplier scales this member's probe
 //!   interval and timeout when it misses nacks it should have had (indirect
-//!   probers send nacks) or has to refute; §IV-C, the buddy system: a probe
+//!   probers send nacks), has to refute, or notices it was run long after
+//!   its timers were due (then expired suspicions wait a grace period, so
+//!   refutations queued meanwhile are read first); §IV-C, the buddy system: a probe
 //!   to a suspect carries the suspicion, and the refutation goes straight
 //!   to the accusers as well as to gossip.
 //! - Anti-entropy: a push-pull state sync with a random member every
@@ -175,6 +177,8 @@ pub struct SwimStats {
     pub relays_dropped: u64,
     /// Input dropped: malformed, oversized, about an older life of ours.
     pub bad_input: u64,
+    /// Times this member was run much later than it asked (paused).
+    pub stalls: u64,
 }
 
 /// Messages to send, appended by the machine; the shell drains it.
@@ -264,6 +268,9 @@ pub struct Swim {
     ring: BTreeSet<(u64, NodeId)>,
     arrivals: BTreeMap<NodeId, Arrivals>,
     started: bool,
+    /// The deadline last asked for (to notice being run late).
+    expected: Option<Instant>,
+    last_now: Instant,
     rng: Rng,
     stats: SwimStats,
     events: Vec<Event>,
@@ -312,6 +319,8 @@ impl Swim {
             ring: BTreeSet::new(),
             arrivals: BTreeMap::new(),
             started: false,
+            expected: None,
+            last_now: Instant::ZERO,
             rng,
             stats: SwimStats::default(),
             events: Vec::new(),
@@ -529,7 +538,38 @@ impl Swim {
     }
 
     /// One message from `from`.
-    pub fn handle(&mut self, now: Instant, from: &NodeId, mut msg: MemberMsg, out: &mut MemberOut) {
+    pub fn handle(&mut self, now: Instant, from: &NodeId, msg: MemberMsg, out: &mut MemberOut) {
+        self.check_stall(now);
+        self.handle_msg(now, from, msg, out);
+        self.expected = self.next_deadline();
+    }
+
+    /// Lifeguard-style self-awareness: if this member is run much later than
+    /// it asked to be (a GC pause, a stalled VM, an overloaded host), its
+    /// timers are stale and its input queue is full of news it has not
+    /// read. It then counts itself unhealthy and gives every suspicion that
+    /// expired meanwhile a grace period, so a refutation waiting in the
+    /// queue is read before it declares anyone dead.
+    fn check_stall(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        let Some(expected) = self.expected.take() else {
+            return;
+        };
+        if !self.cfg.lifeguard || now <= expected + self.cfg.probe_interval {
+            return;
+        }
+        let stalled = now - expected;
+        self.stats.stalls += 1;
+        self.awareness.apply(1);
+        let grace = stalled.min(self.cfg.suspicion_min(self.n()));
+        for s in self.suspicions.values_mut() {
+            if s.deadline <= now + grace {
+                s.deadline = now + grace;
+            }
+        }
+    }
+
+    fn handle_msg(&mut self, now: Instant, from: &NodeId, mut msg: MemberMsg, out: &mut MemberOut) {
         if *from == self.me {
             self.stats.bad_input += 1;
             return;
@@ -652,13 +692,15 @@ impl Swim {
             Some(c) => self.changed(now, c, u),
             None => {
                 // The same suspicion from another member: Lifeguard counts
-                // it as an independent confirmation.
+                // it as an independent confirmation, and passes it on so
+                // the others count it too (as memberlist does).
                 if u.status == Status::Suspect
+                    && self.cfg.lifeguard
                     && let (Some(s), Some(f)) = (self.suspicions.get_mut(&u.id), u.from.as_ref())
                     && s.inc == u.inc
-                    && self.cfg.lifeguard
+                    && s.confirm(f)
                 {
-                    s.confirm(f);
+                    self.rumours.push(u, self.cfg.max_rumours);
                 }
             }
         }
@@ -675,7 +717,24 @@ impl Swim {
         }
         let accused = u.status != Status::Alive && u.inc >= self.inc;
         let ahead = u.status == Status::Alive && u.inc > self.inc;
-        if self.status == Status::Left || !(accused || ahead) {
+        if self.status == Status::Left {
+            return;
+        }
+        if !(accused || ahead) {
+            // An accusation of an older incarnation: the sender missed our
+            // refutation; tell it directly (Lifeguard's buddy system).
+            if u.status != Status::Alive
+                && self.cfg.lifeguard
+                && let Some(f) = from
+                && *f != self.me
+            {
+                out.push(
+                    f.clone(),
+                    MemberMsg::Gossip {
+                        u: vec![self.self_update()],
+                    },
+                );
+            }
             return;
         }
         self.inc.n = u.inc.n.max(self.inc.n).saturating_add(1);
@@ -816,6 +875,12 @@ impl Swim {
 
     /// Time passed.
     pub fn tick(&mut self, now: Instant, out: &mut MemberOut) {
+        self.check_stall(now);
+        self.run_timers(now, out);
+        self.expected = self.next_deadline();
+    }
+
+    fn run_timers(&mut self, now: Instant, out: &mut MemberOut) {
         self.start(now);
         if self.next_gc.fire(now) {
             self.collect(now);
@@ -873,7 +938,46 @@ impl Swim {
         }
     }
 
+    /// How long before a suspicion expires its last-chance probe goes out:
+    /// the time a probe takes.
+    fn last_chance(&self) -> Duration {
+        self.awareness.scale(self.cfg.probe_timeout) * 3
+    }
+
     fn expire_suspicions(&mut self, now: Instant, out: &mut MemberOut) {
+        if self.cfg.lifeguard {
+            // Ask each suspect once more, carrying the suspicion, just
+            // before convicting it: a live one answers with its refutation
+            // even if the refutation's gossip missed us.
+            let window = self.last_chance();
+            let due: Vec<(NodeId, Incarnation, Option<NodeId>)> = self
+                .suspicions
+                .iter_mut()
+                .filter(|(_, s)| !s.checked && s.deadline <= now + window)
+                .map(|(id, s)| {
+                    s.checked = true;
+                    (id.clone(), s.inc, None)
+                })
+                .collect();
+            for (id, inc, from) in due {
+                let claim = Update {
+                    id: id.clone(),
+                    inc,
+                    status: Status::Suspect,
+                    meta: None,
+                    from: from.or_else(|| Some(self.me.clone())),
+                };
+                let q = self.next_seq();
+                out.push(
+                    id.clone(),
+                    MemberMsg::Ping {
+                        q,
+                        t: id,
+                        u: vec![claim],
+                    },
+                );
+            }
+        }
         let due: Vec<(NodeId, Incarnation)> = self
             .suspicions
             .iter()
@@ -1139,17 +1243,30 @@ impl Swim {
                 }
             })
             .min();
-        let suspicion = self.suspicions.values().map(|s| s.deadline).min();
+        let window = self.last_chance();
+        let suspicion = self
+            .suspicions
+            .values()
+            .map(|s| {
+                if self.cfg.lifeguard && !s.checked {
+                    s.deadline - window
+                } else {
+                    s.deadline
+                }
+            })
+            .min();
         let relay = self
             .relays
             .values()
             .map(|r| r.nack_at.unwrap_or(r.expires))
             .min();
-        let verify = (!self.verify.is_empty()).then_some(Instant::ZERO);
+        // Work due at once is due at the last time this member was run.
+        let asap = Some(self.last_now);
+        let verify = asap.filter(|_| !self.verify.is_empty());
         let gossip = if self.rumours.is_empty() {
             None
         } else {
-            self.next_gossip.at().or(Some(Instant::ZERO))
+            self.next_gossip.at().or(asap)
         };
         let phi = (self.cfg.detector == Detector::Phi && !self.arrivals.is_empty())
             .then(|| self.next_heartbeat.at())

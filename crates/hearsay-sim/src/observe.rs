@@ -1,0 +1,198 @@
+//! Watching a run: what each member saw and when, turned into the report's
+//! detection times, false positives and heal time.
+
+use crate::net::Net;
+use crate::report::{Crashes, Report, Spread};
+use crate::sim::Sim;
+use hearsay_core::id::{NodeId, mix};
+use hearsay_core::membership::{Event, Incarnation};
+use hearsay_core::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug)]
+struct Crash {
+    member: usize,
+    epoch: u64,
+    at: Instant,
+    /// When each member first saw this life gone.
+    seen: BTreeMap<usize, Instant>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Observer {
+    crashes: Vec<Crash>,
+    /// (member, epoch) -> its crash.
+    by_life: BTreeMap<(usize, u64), usize>,
+    /// Lives declared dead while alive and reachable.
+    false_positives: BTreeSet<(usize, Incarnation)>,
+    /// When each member's current life started.
+    up_since: Vec<Instant>,
+    healed: Option<Instant>,
+    agreed: Option<Instant>,
+    hash: u64,
+}
+
+impl Observer {
+    pub fn new(n: usize) -> Self {
+        Observer {
+            crashes: Vec::new(),
+            by_life: BTreeMap::new(),
+            false_positives: BTreeSet::new(),
+            up_since: vec![Instant::ZERO; n],
+            healed: None,
+            agreed: None,
+            hash: 0,
+        }
+    }
+
+    fn note(&mut self, x: u64) {
+        self.hash = mix(self.hash ^ x);
+    }
+
+    pub fn crashed(&mut self, now: Instant, member: usize, epoch: u64) {
+        self.note(now.as_micros() ^ 0xc7a5 ^ member as u64);
+        self.by_life.insert((member, epoch), self.crashes.len());
+        self.crashes.push(Crash {
+            member,
+            epoch,
+            at: now,
+            seen: BTreeMap::new(),
+        });
+    }
+
+    pub fn restarted(&mut self, now: Instant, member: usize) {
+        self.note(now.as_micros() ^ 0x7e57 ^ member as u64);
+        self.up_since[member] = now;
+    }
+
+    pub fn paused(&mut self, member: usize, from: Instant, until: Instant) {
+        tracing::debug!(member, %from, %until, "pause");
+        self.note(from.as_micros() ^ until.as_micros() ^ member as u64);
+    }
+
+    pub fn healed(&mut self, now: Instant) {
+        self.healed = Some(now);
+    }
+
+    pub fn agreed(&mut self, now: Instant) {
+        self.agreed.get_or_insert(now);
+    }
+
+    fn seen(&mut self, now: Instant, observer: usize, member: usize, epoch: u64) {
+        if let Some(&c) = self.by_life.get(&(member, epoch))
+            && self.crashes[c].at <= now
+        {
+            self.crashes[c].seen.entry(observer).or_insert(now);
+        }
+    }
+
+    /// One event seen by `observer` (in its life `observer_epoch`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn event(
+        &mut self,
+        now: Instant,
+        observer: usize,
+        observer_epoch: u64,
+        e: Event,
+        net: &Net,
+        index: &BTreeMap<NodeId, usize>,
+        alive: &[Option<u64>],
+    ) {
+        let (tag, id, inc) = match &e {
+            Event::Joined(id, inc) => (1, id, Some(*inc)),
+            Event::Suspected(id, inc) => (2, id, Some(*inc)),
+            Event::Alive(id, inc) => (3, id, Some(*inc)),
+            Event::Died(id, inc) => (4, id, Some(*inc)),
+            Event::Left(id, inc) => (5, id, Some(*inc)),
+            Event::Removed(id) => (6, id, None),
+        };
+        self.note(
+            now.as_micros()
+                ^ (observer as u64) << 40
+                ^ observer_epoch << 56
+                ^ tag << 60
+                ^ id.hash64()
+                ^ inc.map_or(0, |i| i.epoch.0 << 20 ^ u64::from(i.n)),
+        );
+        let Some(&m) = index.get(id) else {
+            return;
+        };
+        match e {
+            Event::Died(_, inc) => {
+                let e = inc.epoch.0;
+                if self.by_life.contains_key(&(m, e)) {
+                    self.seen(now, observer, m, e);
+                } else if alive[m] == Some(e) && !net.cut(observer, m) {
+                    if !self.false_positives.contains(&(m, inc)) {
+                        tracing::debug!(%now, member = m, %inc, by = observer, "false positive");
+                    }
+                    self.false_positives.insert((m, inc));
+                }
+            }
+            // A newer life known means the older one is gone.
+            Event::Joined(_, inc) | Event::Alive(_, inc) | Event::Suspected(_, inc) => {
+                for old in 1..inc.epoch.0 {
+                    self.seen(now, observer, m, old);
+                }
+            }
+            Event::Removed(_) => {
+                if let Some(&c) = self
+                    .by_life
+                    .range((m, 0)..=(m, u64::MAX))
+                    .next_back()
+                    .map(|(_, c)| c)
+                {
+                    let epoch = self.crashes[c].epoch;
+                    self.seen(now, observer, m, epoch);
+                }
+            }
+            Event::Left(..) => {}
+        }
+    }
+
+    pub fn report(&self, sim: &Sim) -> Report {
+        let mut first = Vec::new();
+        let mut all = Vec::new();
+        let mut undetected = 0;
+        for c in &self.crashes {
+            // Observers: members up for the whole time since the crash (a
+            // member that restarted after it may never have known it).
+            let observers: Vec<usize> = (0..sim.sc.members)
+                .filter(|&o| o != c.member && sim.live(o) && self.up_since[o] <= c.at)
+                .collect();
+            let mut last: Option<Instant> = None;
+            let mut missed = false;
+            for o in &observers {
+                match c.seen.get(o) {
+                    Some(t) => last = last.max(Some(*t)),
+                    None => missed = true,
+                }
+            }
+            if let Some(t) = c.seen.values().min() {
+                first.push((*t - c.at).as_secs_f64());
+            }
+            if missed || observers.is_empty() {
+                undetected += usize::from(missed);
+            } else if let Some(t) = last {
+                all.push((t - c.at).as_secs_f64());
+            }
+        }
+        Report {
+            crashes: Crashes {
+                count: self.crashes.len(),
+                undetected,
+                seen_by_first_s: Spread::of(&mut first),
+                seen_by_all_s: Spread::of(&mut all),
+            },
+            false_positives: self.false_positives.len(),
+            heal: crate::report::Heal {
+                views_agree_s: match (self.healed, self.agreed) {
+                    (Some(h), Some(a)) => Some((a - h).as_secs_f64()),
+                    _ => None,
+                },
+            },
+            trace_hash: format!("{:016x}", self.hash),
+            ..Report::default()
+        }
+    }
+}

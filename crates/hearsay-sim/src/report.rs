@@ -1,0 +1,203 @@
+//! What a run measured, as one JSON object (key names are a contract for
+//! scripts) and as a table for people.
+
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Spread {
+    pub median: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Spread {
+    /// Median (lower middle) and maximum of some samples, in seconds.
+    pub fn of(samples: &mut [f64]) -> Spread {
+        if samples.is_empty() {
+            return Spread::default();
+        }
+        samples.sort_by(f64::total_cmp);
+        Spread {
+            median: Some(samples[(samples.len() - 1) / 2]),
+            max: samples.last().copied(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Crashes {
+    pub count: usize,
+    /// Crashes some live member never saw before the run ended.
+    pub undetected: usize,
+    pub seen_by_first_s: Spread,
+    pub seen_by_all_s: Spread,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Broadcast {
+    pub payloads: usize,
+    /// From broadcast until the last live member delivered it.
+    pub reached_all_s: Spread,
+    /// Payload deliveries missing at the end: (payload, live member that
+    /// should have it) pairs.
+    pub undelivered: usize,
+    /// Dissemination messages (not membership) per member per payload,
+    /// after the first tenth of the run (the tree forming).
+    pub msgs_per_member_per_payload: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SwimTotals {
+    pub probes: u64,
+    pub probe_failures: u64,
+    pub suspicions: u64,
+    pub refutations: u64,
+    pub deaths_declared: u64,
+    pub full_syncs: u64,
+    pub reconnects: u64,
+    pub stalls: u64,
+    pub rumours_dropped: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Heal {
+    /// From the heal until every live member lists every other live member
+    /// as alive; null without a partition, or if that never happened.
+    pub views_agree_s: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub members: usize,
+    pub seed: u64,
+    pub preset: String,
+    pub lifeguard: bool,
+    pub detector: String,
+    pub duration_s: f64,
+    pub crashes: Crashes,
+    /// Live members declared dead by someone that could reach them (each
+    /// member life counted once).
+    pub false_positives: usize,
+    pub broadcast: Broadcast,
+    pub heal: Heal,
+    /// Membership and dissemination bytes (estimated from a compact
+    /// encoding), per member per simulated second.
+    pub bytes_per_member_per_s: f64,
+    pub msgs_per_member_per_s: f64,
+    /// Members alive at the end.
+    pub live_at_end: usize,
+    /// SWIM counters summed over the members alive at the end.
+    pub swim: SwimTotals,
+    /// A hash of every event in order: equal seeds give equal hashes.
+    pub trace_hash: String,
+    pub wall_s: f64,
+}
+
+fn s(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{v:.2} s"))
+}
+
+impl Report {
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "hearsay sim: {} members, {:.0} s simulated, preset {}, lifeguard {}, detector {}, seed {}",
+            self.members,
+            self.duration_s,
+            self.preset,
+            if self.lifeguard { "on" } else { "off" },
+            self.detector,
+            self.seed
+        );
+        let c = &self.crashes;
+        let _ = writeln!(
+            t,
+            "  crashes          {} ({} undetected)",
+            c.count, c.undetected
+        );
+        let _ = writeln!(
+            t,
+            "  seen by first    median {}, max {}",
+            s(c.seen_by_first_s.median),
+            s(c.seen_by_first_s.max)
+        );
+        let _ = writeln!(
+            t,
+            "  seen by all      median {}, max {}",
+            s(c.seen_by_all_s.median),
+            s(c.seen_by_all_s.max)
+        );
+        let _ = writeln!(t, "  false positives  {}", self.false_positives);
+        let b = &self.broadcast;
+        if b.payloads > 0 {
+            let _ = writeln!(
+                t,
+                "  broadcast        {} payloads, reached all median {}, max {}, {} undelivered, {} msgs/member/payload",
+                b.payloads,
+                s(b.reached_all_s.median),
+                s(b.reached_all_s.max),
+                b.undelivered,
+                b.msgs_per_member_per_payload
+                    .map_or("-".into(), |x| format!("{x:.2}"))
+            );
+        }
+        if let Some(h) = self.heal.views_agree_s {
+            let _ = writeln!(t, "  heal             views agree {h:.2} s after the heal");
+        } else if self.heal != Heal::default() || self.duration_s == 0.0 {
+            let _ = writeln!(t, "  heal             -");
+        }
+        let _ = writeln!(
+            t,
+            "  traffic          {:.0} bytes and {:.1} messages per member per second",
+            self.bytes_per_member_per_s, self.msgs_per_member_per_s
+        );
+        let _ = writeln!(
+            t,
+            "  live at end      {}   trace {}   wall {:.1} s",
+            self.live_at_end, self.trace_hash, self.wall_s
+        );
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_keys_are_the_documented_ones() {
+        let r = Report::default();
+        let v = serde_json::to_value(&r).unwrap();
+        for path in [
+            "/members",
+            "/seed",
+            "/crashes/count",
+            "/crashes/undetected",
+            "/crashes/seen_by_first_s/median",
+            "/crashes/seen_by_first_s/max",
+            "/crashes/seen_by_all_s/median",
+            "/crashes/seen_by_all_s/max",
+            "/false_positives",
+            "/broadcast/payloads",
+            "/broadcast/reached_all_s/median",
+            "/broadcast/reached_all_s/max",
+            "/broadcast/undelivered",
+            "/broadcast/msgs_per_member_per_payload",
+            "/heal/views_agree_s",
+            "/bytes_per_member_per_s",
+            "/wall_s",
+        ] {
+            assert!(v.pointer(path).is_some(), "missing {path}");
+        }
+        assert!(v.pointer("/heal/views_agree_s").unwrap().is_null());
+        let mut xs = vec![3.0, 1.0, 2.0, 10.0];
+        assert_eq!(
+            Spread::of(&mut xs),
+            Spread {
+                median: Some(2.0),
+                max: Some(10.0)
+            }
+        );
+    }
+}

@@ -1,0 +1,460 @@
+//! The event loop: every member's SWIM machine in virtual time, over the
+//! network model, with the scenario's faults, observed as it runs.
+
+use crate::net::Net;
+use crate::observe::Observer;
+use crate::report::Report;
+use crate::scenario::Scenario;
+use hearsay_core::id::{Epoch, NodeId};
+use hearsay_core::membership::{Incarnation, MemberMsg, MemberOut, Meta, Swim, SwimConfig};
+use hearsay_core::rng::{self, Rng, RngExt};
+use hearsay_core::time::Instant;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug)]
+enum Ev {
+    Deliver {
+        from: usize,
+        to: usize,
+        msg: MemberMsg,
+    },
+    Timer {
+        i: usize,
+    },
+    Crash {
+        i: usize,
+    },
+    Restart {
+        i: usize,
+    },
+    Pause {
+        i: usize,
+        length: Duration,
+    },
+    Split,
+    Heal,
+    Check,
+}
+
+struct Member {
+    swim: Option<Swim>,
+    epoch: u64,
+    paused_until: Option<Instant>,
+    zone: usize,
+    /// The deadline a timer event is queued for (stale events are skipped).
+    timer: Option<(Instant, u64)>,
+}
+
+pub(crate) struct Sim {
+    pub sc: Scenario,
+    cfg: SwimConfig,
+    pub now: Instant,
+    end: Instant,
+    queue: BTreeMap<(Instant, u64), Ev>,
+    seq: u64,
+    members: Vec<Member>,
+    pub names: Vec<NodeId>,
+    index: BTreeMap<NodeId, usize>,
+    metas: Vec<Arc<Meta>>,
+    net: Net,
+    faults: Rng,
+    pub obs: Observer,
+    /// The epoch each member is alive in (None: crashed).
+    alive: Vec<Option<u64>>,
+    bytes: u64,
+    msgs: u64,
+}
+
+impl Sim {
+    pub fn new(sc: &Scenario) -> Result<Sim, String> {
+        sc.validate()?;
+        let mut cfg = SwimConfig::preset(sc.preset);
+        cfg.lifeguard = sc.lifeguard;
+        cfg.detector = sc.detector;
+        cfg.validate()?;
+        let n = sc.members;
+        let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("m{i}"))).collect();
+        let index = names
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, id)| (id, i))
+            .collect();
+        let metas: Vec<Arc<Meta>> = (0..n)
+            .map(|i| {
+                Arc::new(if sc.zones > 1 {
+                    Meta::zone(&format!("z{}", i % sc.zones))
+                } else {
+                    Meta::default()
+                })
+            })
+            .collect();
+        let net = Net::new(
+            sc.latency.0,
+            sc.zone_latency,
+            sc.loss,
+            sc.duplicate,
+            rng::child(sc.seed, "net"),
+        );
+        let mut sim = Sim {
+            cfg,
+            now: Instant::ZERO,
+            end: Instant::ZERO + sc.duration.0,
+            queue: BTreeMap::new(),
+            seq: 0,
+            members: Vec::with_capacity(n),
+            names,
+            index,
+            metas,
+            net,
+            faults: rng::child(sc.seed, "faults"),
+            obs: Observer::new(n),
+            alive: vec![Some(1); n],
+            bytes: 0,
+            msgs: 0,
+            sc: sc.clone(),
+        };
+        // A warm start: everyone alive and known to everyone.
+        let everyone: Vec<(NodeId, Incarnation, Arc<Meta>)> = (0..n)
+            .map(|i| {
+                (
+                    sim.names[i].clone(),
+                    Incarnation::new(Epoch(1), 0),
+                    sim.metas[i].clone(),
+                )
+            })
+            .collect();
+        for i in 0..n {
+            let mut s = sim.boot(i, 1)?;
+            s.bootstrap(
+                Instant::ZERO,
+                everyone.iter().filter(|m| m.0 != sim.names[i]).cloned(),
+            );
+            sim.members.push(Member {
+                swim: Some(s),
+                epoch: 1,
+                paused_until: None,
+                zone: i % sc.zones,
+                timer: None,
+            });
+        }
+        for i in 0..n {
+            sim.rearm(i);
+        }
+        sim.schedule_faults();
+        Ok(sim)
+    }
+
+    fn boot(&self, i: usize, epoch: u64) -> Result<Swim, String> {
+        Swim::new(
+            self.cfg.clone(),
+            self.names[i].clone(),
+            Epoch(epoch),
+            (*self.metas[i]).clone(),
+            rng::derive_seed(self.sc.seed, &format!("member/{i}/{epoch}")),
+        )
+    }
+
+    fn push(&mut self, at: Instant, ev: Ev) -> u64 {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), ev);
+        self.seq
+    }
+
+    /// Moments for faults: spread over the run, leaving its last quarter
+    /// (at least) for detection and recovery.
+    fn moment(&mut self) -> Instant {
+        let d = self.sc.duration.0;
+        let lo = d.mul_f64(0.05);
+        let hi = d.mul_f64(0.75);
+        Instant::ZERO + lo + (hi - lo).mul_f64(self.faults.random::<f64>())
+    }
+
+    fn schedule_faults(&mut self) {
+        let n = self.sc.members;
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = self.faults.random_range(0..=i);
+            order.swap(i, j);
+        }
+        for &i in order.iter().take(self.sc.crash) {
+            let at = self.moment();
+            self.push(at, Ev::Crash { i });
+        }
+        if let Some(p) = self.sc.pause {
+            let k = ((n as f64) * p.fraction).round() as usize;
+            let mut order: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                let j = self.faults.random_range(0..=i);
+                order.swap(i, j);
+            }
+            for &i in order.iter().take(k) {
+                let d = self.sc.duration.0.saturating_sub(p.length.0);
+                let at = Instant::ZERO + d.mul_f64(0.05 + 0.85 * self.faults.random::<f64>());
+                self.push(
+                    at,
+                    Ev::Pause {
+                        i,
+                        length: p.length.0,
+                    },
+                );
+            }
+        }
+        if let Some(p) = self.sc.partition {
+            self.push(Instant::ZERO + p.at.0, Ev::Split);
+            self.push(Instant::ZERO + p.at.0 + p.length.0, Ev::Heal);
+        }
+    }
+
+    fn paused(&self, i: usize) -> bool {
+        self.members[i].paused_until.is_some_and(|t| t > self.now)
+    }
+
+    pub fn live(&self, i: usize) -> bool {
+        self.members[i].swim.is_some()
+    }
+
+    pub fn swim(&self, i: usize) -> Option<&Swim> {
+        self.members[i].swim.as_ref()
+    }
+
+    fn rearm(&mut self, i: usize) {
+        let Some(s) = self.members[i].swim.as_ref() else {
+            self.members[i].timer = None;
+            return;
+        };
+        let want = s.next_deadline().map(|t| t.max(self.now));
+        let cur = self.members[i].timer.map(|(t, _)| t);
+        if want != cur {
+            if let Some(key) = self.members[i].timer.take() {
+                self.queue.remove(&key);
+            }
+            if let Some(t) = want {
+                let seq = self.push(t, Ev::Timer { i });
+                self.members[i].timer = Some((t, seq));
+            }
+        }
+    }
+
+    fn flush(&mut self, from: usize, out: &mut MemberOut) {
+        for (to, msg) in out.drain() {
+            let Some(to) = self.index.get(&to).copied() else {
+                continue;
+            };
+            self.msgs += 1;
+            self.bytes += msg.size() as u64;
+            let cross = self.members[from].zone != self.members[to].zone;
+            let delays = self.net.delays(from, to, cross);
+            let last = delays.len().saturating_sub(1);
+            let mut msg = Some(msg);
+            for (k, d) in delays.into_iter().enumerate() {
+                let m = if k == last {
+                    msg.take().expect("one message")
+                } else {
+                    msg.clone().expect("one message")
+                };
+                let at = self.now + d;
+                self.push(at, Ev::Deliver { from, to, msg: m });
+            }
+        }
+        let epoch = self.members[from].epoch;
+        if let Some(s) = self.members[from].swim.as_mut() {
+            let events: Vec<_> = s.drain_events().collect();
+            for e in events {
+                self.obs.event(
+                    self.now,
+                    from,
+                    epoch,
+                    e,
+                    &self.net,
+                    &self.index,
+                    &self.alive,
+                );
+            }
+        }
+        self.rearm(from);
+    }
+
+    /// Runs to the end; `progress` gets the simulated fraction done.
+    pub fn run(&mut self, progress: &mut dyn FnMut(f64)) {
+        let total = self.sc.duration.0.as_secs_f64();
+        let mut last_report = 0.0;
+        while let Some((&(at, seq), _)) = self.queue.iter().next() {
+            if at > self.end {
+                break;
+            }
+            let ev = self.queue.remove(&(at, seq)).expect("peeked");
+            self.now = at;
+            let done = at.as_micros() as f64 / 1e6 / total;
+            if done - last_report >= 0.01 {
+                last_report = done;
+                progress(done.min(1.0));
+            }
+            self.step(seq, ev);
+        }
+        self.now = self.end;
+        progress(1.0);
+    }
+
+    fn step(&mut self, seq: u64, ev: Ev) {
+        match ev {
+            Ev::Deliver { from, to, msg } => {
+                if !self.live(to) || self.net.cut(from, to) {
+                    return;
+                }
+                if self.paused(to) {
+                    // It waits in the socket until the member runs again.
+                    let at = self.members[to].paused_until.expect("paused");
+                    self.push(at, Ev::Deliver { from, to, msg });
+                    return;
+                }
+                let mut out = MemberOut::default();
+                let from_id = self.names[from].clone();
+                if let Some(s) = self.members[to].swim.as_mut() {
+                    s.handle(self.now, &from_id, msg, &mut out);
+                }
+                self.flush(to, &mut out);
+            }
+            Ev::Timer { i } => {
+                if self.members[i].timer.map(|(_, s)| s) != Some(seq) {
+                    return;
+                }
+                self.members[i].timer = None;
+                if self.paused(i) {
+                    let at = self.members[i].paused_until.expect("paused");
+                    let seq = self.push(at, Ev::Timer { i });
+                    self.members[i].timer = Some((at, seq));
+                    return;
+                }
+                let mut out = MemberOut::default();
+                if let Some(s) = self.members[i].swim.as_mut() {
+                    s.tick(self.now, &mut out);
+                }
+                self.flush(i, &mut out);
+            }
+            Ev::Crash { i } => {
+                if !self.live(i) {
+                    return;
+                }
+                self.members[i].swim = None;
+                self.alive[i] = None;
+                if let Some((t, s)) = self.members[i].timer.take() {
+                    self.queue.remove(&(t, s));
+                }
+                self.obs.crashed(self.now, i, self.members[i].epoch);
+                if self.sc.restart {
+                    let down = Duration::from_secs_f64(10.0 + 20.0 * self.faults.random::<f64>());
+                    let at = self.now + down;
+                    self.push(at, Ev::Restart { i });
+                }
+            }
+            Ev::Restart { i } => self.restart(i),
+            Ev::Pause { i, length } => {
+                if self.live(i) {
+                    self.members[i].paused_until = Some(self.now + length);
+                    self.obs.paused(i, self.now, self.now + length);
+                }
+            }
+            Ev::Split => {
+                let n = self.sc.members;
+                let k =
+                    ((n as f64) * self.sc.partition.map_or(0.5, |p| p.fraction)).round() as usize;
+                let mut side = vec![false; n];
+                let mut order: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    let j = self.faults.random_range(0..=i);
+                    order.swap(i, j);
+                }
+                for &i in order.iter().take(k.clamp(1, n - 1)) {
+                    side[i] = true;
+                }
+                self.net.partition(side);
+            }
+            Ev::Heal => {
+                self.net.heal();
+                self.obs.healed(self.now);
+                let at = self.now + Duration::from_millis(250);
+                self.push(at, Ev::Check);
+            }
+            Ev::Check => {
+                if self.views_agree() {
+                    self.obs.agreed(self.now);
+                } else {
+                    let at = self.now + Duration::from_millis(250);
+                    self.push(at, Ev::Check);
+                }
+            }
+        }
+    }
+
+    fn restart(&mut self, i: usize) {
+        if self.live(i) {
+            return;
+        }
+        let live: Vec<usize> = (0..self.sc.members).filter(|&j| self.live(j)).collect();
+        if live.is_empty() {
+            return;
+        }
+        let seed = live[self.faults.random_range(0..live.len())];
+        let epoch = self.members[i].epoch + 1;
+        let Ok(mut s) = self.boot(i, epoch) else {
+            return;
+        };
+        let mut out = MemberOut::default();
+        s.join(self.now, &[self.names[seed].clone()], &mut out);
+        self.members[i].swim = Some(s);
+        self.members[i].epoch = epoch;
+        self.alive[i] = Some(epoch);
+        self.members[i].paused_until = None;
+        self.obs.restarted(self.now, i);
+        self.flush(i, &mut out);
+    }
+
+    /// Does every live member list every other live member as alive, in
+    /// its current life?
+    fn views_agree(&self) -> bool {
+        let live: Vec<usize> = (0..self.sc.members).filter(|&j| self.live(j)).collect();
+        live.iter().all(|&o| {
+            let s = self.swim(o).expect("live");
+            live.iter().all(|&j| {
+                j == o
+                    || s.status_of(&self.names[j]).is_some_and(|(inc, st)| {
+                        st == hearsay_core::membership::Status::Alive
+                            && inc.epoch == Epoch(self.members[j].epoch)
+                    })
+            })
+        })
+    }
+
+    pub fn report(&self, wall: Duration) -> Report {
+        let n = self.sc.members as f64;
+        let secs = self.sc.duration.0.as_secs_f64();
+        let mut r = self.obs.report(self);
+        r.members = self.sc.members;
+        r.seed = self.sc.seed;
+        r.preset = self.sc.preset.to_string();
+        r.lifeguard = self.sc.lifeguard;
+        r.detector = self.sc.detector.to_string();
+        r.duration_s = secs;
+        r.bytes_per_member_per_s = self.bytes as f64 / n / secs;
+        r.msgs_per_member_per_s = self.msgs as f64 / n / secs;
+        r.live_at_end = (0..self.sc.members).filter(|&i| self.live(i)).count();
+        for s in self.members.iter().filter_map(|m| m.swim.as_ref()) {
+            let x = s.stats();
+            let t = &mut r.swim;
+            t.probes += x.probes;
+            t.probe_failures += x.probe_failures;
+            t.suspicions += x.suspicions;
+            t.refutations += x.refutations;
+            t.deaths_declared += x.deaths_declared;
+            t.full_syncs += x.full_syncs;
+            t.reconnects += x.reconnects;
+            t.stalls += x.stalls;
+            t.rumours_dropped += x.rumours_dropped;
+        }
+        r.wall_s = wall.as_secs_f64();
+        r
+    }
+}

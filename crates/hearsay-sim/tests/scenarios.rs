@@ -1,0 +1,120 @@
+//! Whole runs of the simulator: the scenarios its report is about, small.
+
+use hearsay_sim::{Scenario, run};
+
+fn quick(sc: Scenario) -> hearsay_sim::Report {
+    run(&sc, &mut |_| {}).expect("a valid scenario")
+}
+
+#[test]
+fn the_same_seed_replays_the_run_and_another_does_not() {
+    let sc = Scenario {
+        members: 40,
+        duration: "90s".parse().unwrap(),
+        loss: 0.02,
+        duplicate: 0.01,
+        crash: 3,
+        restart: true,
+        pause: Some("0.1:2s".parse().unwrap()),
+        seed: 5,
+        ..Scenario::default()
+    };
+    let a = quick(sc.clone());
+    let b = quick(sc.clone());
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.crashes, b.crashes);
+    assert_eq!(a.bytes_per_member_per_s, b.bytes_per_member_per_s);
+    let c = quick(Scenario { seed: 6, ..sc });
+    assert_ne!(a.trace_hash, c.trace_hash);
+}
+
+#[test]
+fn crashes_are_seen_by_everyone_and_nobody_else_dies() {
+    let r = quick(Scenario {
+        members: 60,
+        duration: "2m".parse().unwrap(),
+        loss: 0.01,
+        crash: 5,
+        ..Scenario::default()
+    });
+    assert_eq!(r.crashes.count, 5);
+    assert_eq!(r.crashes.undetected, 0);
+    assert_eq!(r.false_positives, 0);
+    let all = r.crashes.seen_by_all_s;
+    assert!(all.max.unwrap() <= 10.0, "{all:?}");
+    assert!(r.crashes.seen_by_first_s.median <= all.median);
+    assert_eq!(r.live_at_end, 55);
+}
+
+#[test]
+fn crashed_members_that_restart_rejoin() {
+    let r = quick(Scenario {
+        members: 30,
+        duration: "2m".parse().unwrap(),
+        crash: 4,
+        restart: true,
+        ..Scenario::default()
+    });
+    assert_eq!(r.live_at_end, 30);
+    assert_eq!(r.crashes.undetected, 0);
+    assert_eq!(r.false_positives, 0);
+}
+
+#[test]
+fn a_partition_heals_by_itself() {
+    let r = quick(Scenario {
+        members: 40,
+        duration: "90s".parse().unwrap(),
+        partition: Some("0.5:20s:30s".parse().unwrap()),
+        ..Scenario::default()
+    });
+    let t = r.heal.views_agree_s.expect("views agreed after the heal");
+    assert!(t <= 10.0, "views agreed {t} s after the heal");
+    assert_eq!(
+        r.false_positives, 0,
+        "deaths across the cut are not false positives"
+    );
+    let none = quick(Scenario {
+        members: 10,
+        ..Scenario::default()
+    });
+    assert_eq!(none.heal.views_agree_s, None);
+}
+
+#[test]
+fn the_phi_detector_and_zones_work_in_the_simulator() {
+    let r = quick(Scenario {
+        members: 40,
+        duration: "90s".parse().unwrap(),
+        crash: 3,
+        detector: "phi".parse().unwrap(),
+        zones: 3,
+        ..Scenario::default()
+    });
+    assert_eq!(r.crashes.undetected, 0);
+    assert_eq!(r.false_positives, 0);
+}
+
+#[test]
+fn bad_scenarios_are_refused() {
+    for sc in [
+        Scenario {
+            members: 1,
+            ..Scenario::default()
+        },
+        Scenario {
+            loss: 1.0,
+            ..Scenario::default()
+        },
+        Scenario {
+            crash: 100,
+            ..Scenario::default()
+        },
+        Scenario {
+            zones: 0,
+            ..Scenario::default()
+        },
+    ] {
+        assert!(run(&sc, &mut |_| {}).is_err(), "{sc:?}");
+    }
+}

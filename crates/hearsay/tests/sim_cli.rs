@@ -1,0 +1,110 @@
+//! `hearsay sim` from the command line: the JSON contract, the table, the
+//! scenario file, and clear refusals of bad flags.
+
+use serde_json::Value;
+use std::process::Command;
+
+fn sim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .arg("sim")
+        .args(args)
+        .output()
+        .expect("run hearsay sim");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn json_output_has_the_documented_keys_and_replays_by_seed() {
+    let args = [
+        "--members",
+        "30",
+        "--duration",
+        "40s",
+        "--crash",
+        "2",
+        "--loss",
+        "0.01",
+        "--seed",
+        "3",
+        "--json",
+        "-q",
+    ];
+    let (code, out, err) = sim(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["members"], 30);
+    assert_eq!(v["seed"], 3);
+    assert_eq!(v["crashes"]["count"], 2);
+    for path in [
+        "/crashes/undetected",
+        "/crashes/seen_by_first_s/median",
+        "/crashes/seen_by_all_s/max",
+        "/false_positives",
+        "/broadcast/payloads",
+        "/broadcast/reached_all_s/median",
+        "/broadcast/undelivered",
+        "/broadcast/msgs_per_member_per_payload",
+        "/heal/views_agree_s",
+        "/bytes_per_member_per_s",
+        "/wall_s",
+    ] {
+        assert!(v.pointer(path).is_some(), "missing {path}");
+    }
+    assert!(v["heal"]["views_agree_s"].is_null(), "no partition: null");
+    let (_, again, _) = sim(&args);
+    let w: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(v["trace_hash"], w["trace_hash"]);
+}
+
+#[test]
+fn a_scenario_file_takes_the_same_keys_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.toml");
+    std::fs::write(
+        &f,
+        "members = 20\nduration = \"30s\"\ncrash = 1\npartition = { fraction = 0.5, at = \"5s\", for = \"10s\" }\n",
+    )
+    .unwrap();
+    let (code, out, err) = sim(&[
+        "--scenario",
+        f.to_str().unwrap(),
+        "--members",
+        "24",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["members"], 24);
+    assert_eq!(v["crashes"]["count"], 1);
+    assert!(v["heal"]["views_agree_s"].as_f64().is_some(), "{out}");
+    // The table is for people.
+    let (code, out, _) = sim(&["--scenario", f.to_str().unwrap(), "-q"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("seen by all") && out.contains("heal"), "{out}");
+}
+
+#[test]
+fn bad_flags_exit_254_with_a_reason() {
+    for (args, reason) in [
+        (vec!["--members", "1"], "--members"),
+        (vec!["--loss", "1.5"], "--loss"),
+        (vec!["--pause", "0.05"], "FRACTION:DUR"),
+        (
+            vec!["--partition", "0.5:50s:20s", "--duration", "60s"],
+            "after the run",
+        ),
+        (vec!["--duration", "ten"], "duration"),
+        (vec!["--crash", "100", "--members", "10"], "nobody up"),
+        (vec!["--scenario", "/nonexistent.toml"], "/nonexistent.toml"),
+        (vec!["--lifeguard", "maybe"], "maybe"),
+    ] {
+        let (code, _, err) = sim(&args);
+        assert_eq!(code, 254, "{args:?}: {err}");
+        assert!(err.contains(reason), "{args:?}: {err}");
+    }
+}
