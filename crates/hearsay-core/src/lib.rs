@@ -9,7 +9,9 @@
 //! view of live members), [`overlay`] (graphs over the view), [`link`]
 //! (reliable batched sessions per peer), [`dissemination`] (the broadcast
 //! strategies), [`wire`] (the envelope), and [`node`], which routes inputs
-//! to the machine that owns them.
+//! to the machine that owns them over a fixed view (Maelstrom's). Over a
+//! changing cluster, [`cluster::ClusterNode`] routes between SWIM
+//! membership, an active view and the broadcast of application payloads.
 //!
 //! The contract shared by every machine:
 //! - `handle(now, input, out)` consumes one input at time `now` (which never
@@ -39,6 +41,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod dissemination;
 pub mod id;
 pub mod link;

@@ -408,7 +408,9 @@ mod tests {
             .unwrap();
         let mut now = Instant::ZERO;
         let mut wire: Vec<String> = Vec::new();
-        for _ in 0..20 {
+        // 6 s: the greetings of the node with nothing to send go out after
+        // an ack delay and are acknowledged after another.
+        for _ in 0..60 {
             for n in nodes.iter_mut() {
                 n.tick(now);
                 wire.extend(n.drain_output().filter(|l| !l.contains(r#""dest":"c9""#)));

@@ -2,8 +2,9 @@
 //! detection times, false positives and heal time.
 
 use crate::net::Net;
-use crate::report::{Crashes, Report, Spread};
+use crate::report::{Broadcast, Crashes, Report, Spread};
 use crate::sim::Sim;
+use hearsay_core::cluster::MsgId;
 use hearsay_core::id::{NodeId, mix};
 use hearsay_core::membership::{Event, Incarnation};
 use hearsay_core::time::Instant;
@@ -18,6 +19,9 @@ struct Crash {
     seen: BTreeMap<usize, Instant>,
 }
 
+/// (member, its life, when).
+type Delivery = (usize, u64, Instant);
+
 #[derive(Debug)]
 pub(crate) struct Observer {
     crashes: Vec<Crash>,
@@ -30,6 +34,8 @@ pub(crate) struct Observer {
     healed: Option<Instant>,
     agreed: Option<Instant>,
     hash: u64,
+    /// Payloads: when broadcast, and who delivered them (member, life, when).
+    payloads: BTreeMap<MsgId, (Instant, Vec<Delivery>)>,
 }
 
 impl Observer {
@@ -42,6 +48,7 @@ impl Observer {
             healed: None,
             agreed: None,
             hash: 0,
+            payloads: BTreeMap::new(),
         }
     }
 
@@ -68,6 +75,17 @@ impl Observer {
     pub fn paused(&mut self, member: usize, from: Instant, until: Instant) {
         tracing::debug!(member, %from, %until, "pause");
         self.note(from.as_micros() ^ until.as_micros() ^ member as u64);
+    }
+
+    pub fn broadcast(&mut self, now: Instant, id: MsgId) {
+        self.payloads.insert(id, (now, Vec::new()));
+    }
+
+    pub fn delivered(&mut self, now: Instant, member: usize, epoch: u64, id: &MsgId) {
+        self.note(now.as_micros() ^ (member as u64) << 32 ^ id.2 ^ id.0.hash64());
+        if let Some((_, got)) = self.payloads.get_mut(id) {
+            got.push((member, epoch, now));
+        }
     }
 
     pub fn healed(&mut self, now: Instant) {
@@ -177,7 +195,35 @@ impl Observer {
                 all.push((t - c.at).as_secs_f64());
             }
         }
+        // A payload is owed to every member whose life began before it was
+        // broadcast and lasted to the end of the run.
+        let mut reached = Vec::new();
+        let mut undelivered = 0;
+        for (at, got) in self.payloads.values() {
+            let owed: Vec<usize> = (0..sim.sc.members)
+                .filter(|&m| sim.live(m) && self.up_since[m] <= *at)
+                .collect();
+            let mut last = *at;
+            let mut missing = 0;
+            for m in &owed {
+                let epoch = sim.life(*m);
+                match got.iter().find(|(g, e, _)| g == m && *e == epoch) {
+                    Some((_, _, t)) => last = last.max(*t),
+                    None => missing += 1,
+                }
+            }
+            undelivered += missing;
+            if missing == 0 {
+                reached.push((last - *at).as_secs_f64());
+            }
+        }
         Report {
+            broadcast: Broadcast {
+                payloads: self.payloads.len(),
+                reached_all_s: Spread::of(&mut reached),
+                undelivered,
+                msgs_per_member_per_payload: None,
+            },
             crashes: Crashes {
                 count: self.crashes.len(),
                 undetected,

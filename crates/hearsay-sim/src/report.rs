@@ -59,6 +59,24 @@ pub struct SwimTotals {
     pub rumours_dropped: u64,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CastTotals {
+    pub delivered: u64,
+    pub duplicates: u64,
+    pub gossip_sent: u64,
+    pub ihave_sent: u64,
+    pub grafts_sent: u64,
+    pub tree_sent: u64,
+    pub neighbour_changes: u64,
+    /// The eager tree at the end: deepest member, sum of depths, members
+    /// without a path to the root.
+    pub depth_max: u64,
+    pub depth_sum: u64,
+    pub no_path: u64,
+    pub repaired: u64,
+    pub dropped: u64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Heal {
     /// From the heal until every live member lists every other live member
@@ -88,6 +106,8 @@ pub struct Report {
     pub live_at_end: usize,
     /// SWIM counters summed over the members alive at the end.
     pub swim: SwimTotals,
+    /// Broadcast counters summed over the members alive at the end.
+    pub cast: CastTotals,
     /// A hash of every event in order: equal seeds give equal hashes.
     pub trace_hash: String,
     pub wall_s: f64,

@@ -5,8 +5,9 @@ use crate::net::Net;
 use crate::observe::Observer;
 use crate::report::Report;
 use crate::scenario::Scenario;
+use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode, ClusterOut};
 use hearsay_core::id::{Epoch, NodeId};
-use hearsay_core::membership::{Incarnation, MemberMsg, MemberOut, Meta, Swim, SwimConfig};
+use hearsay_core::membership::{Incarnation, Meta, Swim, SwimConfig};
 use hearsay_core::rng::{self, Rng, RngExt};
 use hearsay_core::time::Instant;
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ enum Ev {
     Deliver {
         from: usize,
         to: usize,
-        msg: MemberMsg,
+        msg: ClusterMsg,
     },
     Timer {
         i: usize,
@@ -36,10 +37,11 @@ enum Ev {
     Split,
     Heal,
     Check,
+    Broadcast,
 }
 
 struct Member {
-    swim: Option<Swim>,
+    node: Option<ClusterNode>,
     epoch: u64,
     paused_until: Option<Instant>,
     zone: usize,
@@ -49,7 +51,7 @@ struct Member {
 
 pub(crate) struct Sim {
     pub sc: Scenario,
-    cfg: SwimConfig,
+    cfg: ClusterConfig,
     pub now: Instant,
     end: Instant,
     queue: BTreeMap<(Instant, u64), Ev>,
@@ -60,6 +62,12 @@ pub(crate) struct Sim {
     metas: Vec<Arc<Meta>>,
     net: Net,
     faults: Rng,
+    load: Rng,
+    /// Broadcast-layer messages after the first tenth of the run, and the
+    /// payloads broadcast in that time.
+    late_cast_msgs: u64,
+    late_payloads: u64,
+    payload_bytes: usize,
     pub obs: Observer,
     /// The epoch each member is alive in (None: crashed).
     alive: Vec<Option<u64>>,
@@ -70,9 +78,13 @@ pub(crate) struct Sim {
 impl Sim {
     pub fn new(sc: &Scenario) -> Result<Sim, String> {
         sc.validate()?;
-        let mut cfg = SwimConfig::preset(sc.preset);
-        cfg.lifeguard = sc.lifeguard;
-        cfg.detector = sc.detector;
+        let mut swim = SwimConfig::preset(sc.preset);
+        swim.lifeguard = sc.lifeguard;
+        swim.detector = sc.detector;
+        let cfg = ClusterConfig {
+            swim,
+            ..ClusterConfig::default()
+        };
         cfg.validate()?;
         let n = sc.members;
         let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("m{i}"))).collect();
@@ -110,8 +122,12 @@ impl Sim {
             metas,
             net,
             faults: rng::child(sc.seed, "faults"),
+            load: rng::child(sc.seed, "load"),
+            payload_bytes: 0,
             obs: Observer::new(n),
             alive: vec![Some(1); n],
+            late_cast_msgs: 0,
+            late_payloads: 0,
             bytes: 0,
             msgs: 0,
             sc: sc.clone(),
@@ -126,29 +142,33 @@ impl Sim {
                 )
             })
             .collect();
+        let mut outs = Vec::with_capacity(n);
         for i in 0..n {
             let mut s = sim.boot(i, 1)?;
+            let mut out = ClusterOut::default();
             s.bootstrap(
                 Instant::ZERO,
                 everyone.iter().filter(|m| m.0 != sim.names[i]).cloned(),
+                &mut out,
             );
+            outs.push(out);
             sim.members.push(Member {
-                swim: Some(s),
+                node: Some(s),
                 epoch: 1,
                 paused_until: None,
                 zone: i % sc.zones,
                 timer: None,
             });
         }
-        for i in 0..n {
-            sim.rearm(i);
+        for (i, mut out) in outs.into_iter().enumerate() {
+            sim.flush(i, &mut out);
         }
         sim.schedule_faults();
         Ok(sim)
     }
 
-    fn boot(&self, i: usize, epoch: u64) -> Result<Swim, String> {
-        Swim::new(
+    fn boot(&self, i: usize, epoch: u64) -> Result<ClusterNode, String> {
+        ClusterNode::new(
             self.cfg.clone(),
             self.names[i].clone(),
             Epoch(epoch),
@@ -206,6 +226,49 @@ impl Sim {
             self.push(Instant::ZERO + p.at.0, Ev::Split);
             self.push(Instant::ZERO + p.at.0 + p.length.0, Ev::Heal);
         }
+        if self.sc.broadcast_rate > 0.0 {
+            let at = self.broadcast_window().0;
+            self.push(at, Ev::Broadcast);
+        }
+    }
+
+    /// Payloads go out from a twentieth of the run until 30 s (or a quarter
+    /// of the run) before its end, so every one has time to arrive.
+    fn broadcast_window(&self) -> (Instant, Instant) {
+        let d = self.sc.duration.0;
+        let tail = Duration::from_secs(30).min(d.mul_f64(0.25));
+        (Instant::ZERO + d.mul_f64(0.05), Instant::ZERO + d - tail)
+    }
+
+    fn broadcast(&mut self) {
+        let (_, stop) = self.broadcast_window();
+        if self.now >= stop {
+            return;
+        }
+        // Poisson arrivals at the given rate.
+        let u: f64 = self.load.random();
+        let gap = Duration::from_secs_f64(-(1.0 - u).ln() / self.sc.broadcast_rate);
+        let at = self.now + gap;
+        self.push(at, Ev::Broadcast);
+        let live: Vec<usize> = (0..self.sc.members)
+            .filter(|&j| self.live(j) && !self.paused(j))
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let i = live[self.load.random_range(0..live.len())];
+        let data: std::sync::Arc<[u8]> = vec![0u8; 100].into();
+        self.payload_bytes = data.len();
+        let mut out = ClusterOut::default();
+        let Some(n) = self.members[i].node.as_mut() else {
+            return;
+        };
+        if let Ok(id) = n.broadcast(self.now, data, &mut out) {
+            let late = self.now >= Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
+            self.late_payloads += u64::from(late);
+            self.obs.broadcast(self.now, id);
+        }
+        self.flush(i, &mut out);
     }
 
     fn paused(&self, i: usize) -> bool {
@@ -213,15 +276,20 @@ impl Sim {
     }
 
     pub fn live(&self, i: usize) -> bool {
-        self.members[i].swim.is_some()
+        self.members[i].node.is_some()
+    }
+
+    /// The epoch of a member's current life.
+    pub fn life(&self, i: usize) -> u64 {
+        self.members[i].epoch
     }
 
     pub fn swim(&self, i: usize) -> Option<&Swim> {
-        self.members[i].swim.as_ref()
+        self.members[i].node.as_ref().map(ClusterNode::swim)
     }
 
     fn rearm(&mut self, i: usize) {
-        let Some(s) = self.members[i].swim.as_ref() else {
+        let Some(s) = self.members[i].node.as_ref() else {
             self.members[i].timer = None;
             return;
         };
@@ -238,13 +306,17 @@ impl Sim {
         }
     }
 
-    fn flush(&mut self, from: usize, out: &mut MemberOut) {
+    fn flush(&mut self, from: usize, out: &mut ClusterOut) {
+        let late = self.now >= Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
         for (to, msg) in out.drain() {
             let Some(to) = self.index.get(&to).copied() else {
                 continue;
             };
             self.msgs += 1;
             self.bytes += msg.size() as u64;
+            if late && !matches!(msg, ClusterMsg::Mem(_)) {
+                self.late_cast_msgs += 1;
+            }
             let cross = self.members[from].zone != self.members[to].zone;
             let delays = self.net.delays(from, to, cross);
             let last = delays.len().saturating_sub(1);
@@ -260,8 +332,9 @@ impl Sim {
             }
         }
         let epoch = self.members[from].epoch;
-        if let Some(s) = self.members[from].swim.as_mut() {
+        if let Some(s) = self.members[from].node.as_mut() {
             let events: Vec<_> = s.drain_events().collect();
+            let delivered: Vec<_> = s.drain_delivered().map(|p| p.id).collect();
             for e in events {
                 self.obs.event(
                     self.now,
@@ -272,6 +345,9 @@ impl Sim {
                     &self.index,
                     &self.alive,
                 );
+            }
+            for id in delivered {
+                self.obs.delivered(self.now, from, epoch, &id);
             }
         }
         self.rearm(from);
@@ -310,9 +386,9 @@ impl Sim {
                     self.push(at, Ev::Deliver { from, to, msg });
                     return;
                 }
-                let mut out = MemberOut::default();
+                let mut out = ClusterOut::default();
                 let from_id = self.names[from].clone();
-                if let Some(s) = self.members[to].swim.as_mut() {
+                if let Some(s) = self.members[to].node.as_mut() {
                     s.handle(self.now, &from_id, msg, &mut out);
                 }
                 self.flush(to, &mut out);
@@ -328,8 +404,8 @@ impl Sim {
                     self.members[i].timer = Some((at, seq));
                     return;
                 }
-                let mut out = MemberOut::default();
-                if let Some(s) = self.members[i].swim.as_mut() {
+                let mut out = ClusterOut::default();
+                if let Some(s) = self.members[i].node.as_mut() {
                     s.tick(self.now, &mut out);
                 }
                 self.flush(i, &mut out);
@@ -338,7 +414,7 @@ impl Sim {
                 if !self.live(i) {
                     return;
                 }
-                self.members[i].swim = None;
+                self.members[i].node = None;
                 self.alive[i] = None;
                 if let Some((t, s)) = self.members[i].timer.take() {
                     self.queue.remove(&(t, s));
@@ -378,6 +454,7 @@ impl Sim {
                 let at = self.now + Duration::from_millis(250);
                 self.push(at, Ev::Check);
             }
+            Ev::Broadcast => self.broadcast(),
             Ev::Check => {
                 if self.views_agree() {
                     self.obs.agreed(self.now);
@@ -402,9 +479,9 @@ impl Sim {
         let Ok(mut s) = self.boot(i, epoch) else {
             return;
         };
-        let mut out = MemberOut::default();
+        let mut out = ClusterOut::default();
         s.join(self.now, &[self.names[seed].clone()], &mut out);
-        self.members[i].swim = Some(s);
+        self.members[i].node = Some(s);
         self.members[i].epoch = epoch;
         self.alive[i] = Some(epoch);
         self.members[i].paused_until = None;
@@ -441,8 +518,30 @@ impl Sim {
         r.bytes_per_member_per_s = self.bytes as f64 / n / secs;
         r.msgs_per_member_per_s = self.msgs as f64 / n / secs;
         r.live_at_end = (0..self.sc.members).filter(|&i| self.live(i)).count();
-        for s in self.members.iter().filter_map(|m| m.swim.as_ref()) {
-            let x = s.stats();
+        if self.late_payloads > 0 {
+            r.broadcast.msgs_per_member_per_payload =
+                Some(self.late_cast_msgs as f64 / n / self.late_payloads as f64);
+        }
+        for s in self.members.iter().filter_map(|m| m.node.as_ref()) {
+            let c = s.cast_stats();
+            let t = &mut r.cast;
+            t.delivered += c.delivered;
+            t.duplicates += c.duplicates;
+            t.gossip_sent += c.gossip_sent;
+            t.ihave_sent += c.ihave_sent;
+            t.grafts_sent += c.grafts_sent;
+            t.tree_sent += c.tree_sent;
+            t.neighbour_changes += c.neighbour_changes;
+            match s.tree_path() {
+                Some(p) => {
+                    t.depth_max = t.depth_max.max(p.0.len() as u64 - 1);
+                    t.depth_sum += p.0.len() as u64 - 1;
+                }
+                None => t.no_path += 1,
+            }
+            t.repaired += c.repaired;
+            t.dropped += c.deliveries_dropped + c.ids_dropped;
+            let x = s.swim().stats();
             let t = &mut r.swim;
             t.probes += x.probes;
             t.probe_failures += x.probe_failures;

@@ -363,6 +363,12 @@ impl Swim {
         self.table.get(id).map(|r| (r.inc, r.status))
     }
 
+    /// Up to `k` random live members (preferring this member's zone).
+    pub fn sample(&mut self, k: usize) -> Vec<NodeId> {
+        self.table
+            .random_live(k, &[], self.cfg.cross_zone, &mut self.rng)
+    }
+
     /// Live members, this one included.
     pub fn live(&self) -> usize {
         self.table.live() + usize::from(self.status.is_live())

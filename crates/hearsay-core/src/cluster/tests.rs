@@ -1,0 +1,342 @@
+//! Cluster members end to end on a small virtual-time network: payloads
+//! reach every live member, the tree forms, crashes and restarts lose
+//! nothing for those that stay up, invariants hold after every input.
+
+use super::*;
+use crate::membership::Incarnation;
+use crate::rng::RngExt;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+struct Net {
+    names: Vec<NodeId>,
+    nodes: Vec<Option<ClusterNode>>,
+    epochs: Vec<u64>,
+    queue: BTreeMap<(Instant, u64), (usize, usize, ClusterMsg)>,
+    seq: u64,
+    now: Instant,
+    rng: Rng,
+    /// payload -> members that delivered it
+    got: BTreeMap<MsgId, BTreeSet<usize>>,
+    cast_msgs: u64,
+    kinds: BTreeMap<&'static str, u64>,
+}
+
+fn cfg() -> ClusterConfig {
+    ClusterConfig::default()
+}
+
+impl Net {
+    fn new(n: usize) -> Net {
+        let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("c{i}"))).collect();
+        let mut net = Net {
+            nodes: Vec::new(),
+            epochs: vec![1; n],
+            names,
+            queue: BTreeMap::new(),
+            seq: 0,
+            now: Instant::ZERO,
+            rng: rng::child(9, "net"),
+            got: BTreeMap::new(),
+            cast_msgs: 0,
+            kinds: BTreeMap::new(),
+        };
+        for i in 0..n {
+            let mut c = ClusterNode::new(
+                cfg(),
+                net.names[i].clone(),
+                Epoch(1),
+                Meta::default(),
+                i as u64,
+            )
+            .unwrap();
+            let others: Vec<_> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    (
+                        net.names[j].clone(),
+                        Incarnation::new(Epoch(1), 0),
+                        Arc::new(Meta::default()),
+                    )
+                })
+                .collect();
+            let mut out = ClusterOut::default();
+            c.bootstrap(Instant::ZERO, others, &mut out);
+            net.nodes.push(Some(c));
+            net.flush(i, &mut out);
+        }
+        net
+    }
+
+    fn flush(&mut self, from: usize, out: &mut ClusterOut) {
+        for (to, m) in out.drain() {
+            let Some(to) = self.names.iter().position(|n| *n == to) else {
+                continue;
+            };
+            if let ClusterMsg::Cast(c) = &m {
+                self.cast_msgs += 1;
+                *self.kinds.entry(c.kind()).or_default() += 1;
+            }
+            if let ClusterMsg::View(v) = &m {
+                *self
+                    .kinds
+                    .entry(match v {
+                        ViewMsg::Neighbor { .. } => "nb",
+                        ViewMsg::Accept => "ok",
+                        ViewMsg::Refuse => "no",
+                        ViewMsg::Disconnect => "bye",
+                    })
+                    .or_default() += 1;
+            }
+            let m: ClusterMsg = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+            self.seq += 1;
+            let d = Duration::from_millis(5).mul_f64(1.0 + self.rng.random::<f64>());
+            self.queue.insert((self.now + d, self.seq), (from, to, m));
+        }
+        if let Some(n) = self.nodes[from].as_mut() {
+            n.check().unwrap_or_else(|e| panic!("c{from}: {e}"));
+            for p in n.drain_delivered() {
+                self.got.entry(p.id).or_default().insert(from);
+            }
+            n.drain_events().for_each(drop);
+        }
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        for _ in 0..10_000_000 {
+            let msg = self.queue.keys().next().copied();
+            let timer = (0..self.nodes.len())
+                .filter_map(|i| Some((self.nodes[i].as_ref()?.next_deadline()?, i)))
+                .min();
+            let t = match (msg, timer) {
+                (Some((a, _)), Some((b, _))) => a.min(b),
+                (Some((a, _)), None) => a,
+                (None, Some((b, _))) => b,
+                (None, None) => break,
+            };
+            if t > until {
+                break;
+            }
+            self.now = self.now.max(t);
+            let mut out = ClusterOut::default();
+            if let Some(k) = msg
+                && k.0 == t
+            {
+                let (from, to, m) = self.queue.remove(&k).unwrap();
+                let f = self.names[from].clone();
+                if let Some(n) = self.nodes[to].as_mut() {
+                    n.handle(self.now, &f, m, &mut out);
+                }
+                self.flush(to, &mut out);
+            } else if let Some((_, i)) = timer {
+                self.nodes[i].as_mut().unwrap().tick(self.now, &mut out);
+                self.flush(i, &mut out);
+            }
+        }
+        self.now = until;
+    }
+
+    fn broadcast(&mut self, i: usize) -> MsgId {
+        let mut out = ClusterOut::default();
+        let id = self.nodes[i]
+            .as_mut()
+            .unwrap()
+            .broadcast(self.now, Arc::from(&b"hello"[..]), &mut out)
+            .unwrap();
+        self.flush(i, &mut out);
+        id
+    }
+
+    fn live(&self) -> BTreeSet<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].is_some())
+            .collect()
+    }
+}
+
+#[test]
+fn payloads_reach_every_member_and_the_tree_forms() {
+    let mut net = Net::new(30);
+    net.run_for(Duration::from_secs(3));
+    // Neighbourhoods are symmetric.
+    for i in 0..30 {
+        let n = net.nodes[i].as_ref().unwrap();
+        assert!(n.neighbours().count() >= 2, "c{i} has too few neighbours");
+        for nb in n.neighbours() {
+            let j = net.names.iter().position(|x| x == nb).unwrap();
+            assert!(
+                net.nodes[j]
+                    .as_ref()
+                    .unwrap()
+                    .neighbours()
+                    .any(|x| *x == net.names[i]),
+                "c{i} -> c{j} one-way"
+            );
+        }
+    }
+    let mut ids = Vec::new();
+    for k in 0..40 {
+        ids.push(net.broadcast(k % 30));
+        net.run_for(Duration::from_millis(200));
+    }
+    net.run_for(Duration::from_secs(10));
+    for id in &ids {
+        assert_eq!(
+            net.got[id].len(),
+            30,
+            "{id:?} reached {}",
+            net.got[id].len()
+        );
+    }
+    // On the tree, a payload costs one eager message per member, plus the
+    // batched announcements (at this low rate, relatively many).
+    let before = net.cast_msgs;
+    net.kinds.clear();
+    for k in 0..20 {
+        net.broadcast(k % 30);
+        net.run_for(Duration::from_millis(200));
+    }
+    net.run_for(Duration::from_secs(10));
+    let per = (net.cast_msgs - before) as f64 / 20.0 / 30.0;
+    assert!(
+        per < 1.5,
+        "{per:.2} broadcast messages per member per payload: {:?}",
+        net.kinds
+    );
+}
+
+#[test]
+fn crashes_and_restarts_lose_nothing_for_members_that_stay_up() {
+    let mut net = Net::new(25);
+    net.run_for(Duration::from_secs(3));
+    let mut ids = Vec::new();
+    for k in 0..60 {
+        if k == 10 {
+            net.nodes[3] = None;
+            net.nodes[7] = None;
+        }
+        if k == 40 {
+            // c3 comes back in a new life through c0.
+            net.epochs[3] += 1;
+            let mut c =
+                ClusterNode::new(cfg(), net.names[3].clone(), Epoch(2), Meta::default(), 99)
+                    .unwrap();
+            let mut out = ClusterOut::default();
+            c.join(net.now, &[net.names[0].clone()], &mut out);
+            net.nodes[3] = Some(c);
+            net.flush(3, &mut out);
+        }
+        let from = (k * 7) % 25;
+        if net.nodes[from].is_some() {
+            ids.push((net.now, net.broadcast(from)));
+        }
+        net.run_for(Duration::from_millis(250));
+    }
+    net.run_for(Duration::from_secs(20));
+    let stayed: BTreeSet<usize> = net.live().into_iter().filter(|&i| i != 3).collect();
+    for (_, id) in &ids {
+        let missing: Vec<_> = stayed.difference(&net.got[id]).collect();
+        assert!(missing.is_empty(), "{id:?} missing at {missing:?}");
+    }
+    // The restarted member gets what was broadcast after it rejoined.
+    let late = ids
+        .iter()
+        .filter(|(t, _)| *t > Instant::ZERO + Duration::from_secs(3 + 12))
+        .count();
+    let got_late = ids
+        .iter()
+        .filter(|(t, id)| {
+            *t > Instant::ZERO + Duration::from_secs(3 + 12) && net.got[id].contains(&3)
+        })
+        .count();
+    assert_eq!(got_late, late);
+}
+
+#[test]
+fn oversized_payloads_are_refused_and_a_quiet_cluster_is_silent() {
+    let mut net = Net::new(8);
+    net.run_for(Duration::from_secs(3));
+    let mut out = ClusterOut::default();
+    let now = net.now;
+    let big: Arc<[u8]> = vec![0u8; MAX_PAYLOAD + 1].into();
+    assert!(
+        net.nodes[0]
+            .as_mut()
+            .unwrap()
+            .broadcast(now, big, &mut out)
+            .is_err()
+    );
+    net.broadcast(1);
+    net.run_for(Duration::from_secs(40));
+    let before = net.cast_msgs;
+    net.run_for(Duration::from_secs(60));
+    assert_eq!(net.cast_msgs, before, "broadcast traffic without payloads");
+}
+
+#[test]
+fn every_member_has_a_path_to_the_root_and_the_tree_spans() {
+    let mut net = Net::new(30);
+    net.run_for(Duration::from_secs(5));
+    let mut no_path = 0;
+    for i in 0..30 {
+        let n = net.nodes[i].as_ref().unwrap();
+        let (e, l) = n.tree();
+        let _ = (e, l);
+        if n.cast.tree_path().is_none() {
+            no_path += 1;
+        }
+    }
+    assert_eq!(no_path, 0);
+    // Tree edges: 29 of them, each seen from both ends.
+    let edges: usize = (0..30)
+        .map(|i| net.nodes[i].as_ref().unwrap().tree().0.len())
+        .sum();
+    assert_eq!(edges, 2 * 29);
+}
+
+#[test]
+fn a_settled_tree_sends_each_payload_once_per_member() {
+    let mut net = Net::new(60);
+    net.run_for(Duration::from_secs(10));
+    net.kinds.clear();
+    let stats = |net: &Net| -> (u64, u64) {
+        (0..60)
+            .map(|i| net.nodes[i].as_ref().unwrap().cast_stats())
+            .fold((0, 0), |(g, d), s| (g + s.grafts_sent, d + s.duplicates))
+    };
+    let before = stats(&net);
+    for k in 0..100 {
+        net.broadcast(k % 60);
+        net.run_for(Duration::from_millis(100));
+    }
+    net.run_for(Duration::from_secs(10));
+    let after = stats(&net);
+    assert_eq!(
+        after, before,
+        "no grafts and no duplicates on a settled tree"
+    );
+    assert_eq!(
+        net.kinds.get("gossip"),
+        Some(&(100 * 59)),
+        "{:?}",
+        net.kinds
+    );
+    // Every member's parent pushes to it, and it to its parent.
+    for i in 0..60 {
+        let n = net.nodes[i].as_ref().unwrap();
+        let path = n.tree_path().expect("a path to the root");
+        if let Some(parent) = path.0.len().checked_sub(2).map(|k| &path.0[k]) {
+            let j = net.names.iter().position(|x| x == parent).unwrap();
+            assert!(
+                net.nodes[j]
+                    .as_ref()
+                    .unwrap()
+                    .tree()
+                    .0
+                    .contains(&net.names[i])
+            );
+            assert!(n.tree().0.contains(parent));
+        }
+    }
+}
