@@ -487,7 +487,9 @@ impl Broadcaster {
         repair: bool,
         out: &mut CastOut,
     ) {
-        if p.data.len() > MAX_PAYLOAD {
+        if p.data.len() > MAX_PAYLOAD || p.id.2 == 0 || p.id.0 == self.me {
+            // Sequence numbers start at 1; our own payloads do not come back
+            // as news.
             self.stats.bad_input += 1;
             return;
         }
@@ -498,14 +500,17 @@ impl Broadcaster {
             .insert(p.id.2);
         if fresh {
             self.accept(now, p, h, Some(from), out);
-        } else if !repair {
-            self.stats.duplicates += 1;
+        } else {
+            self.missing.remove(&p.id);
+            if !repair {
+                self.stats.duplicates += 1;
+            }
         }
     }
 
     fn on_ihave(&mut self, now: Instant, from: &NodeId, ids: Vec<MsgId>) {
         for id in ids.into_iter().take(MAX_IDS) {
-            if self.holds(&id) {
+            if self.holds(&id) || id.2 == 0 || id.0 == self.me {
                 continue;
             }
             if !self.missing.contains_key(&id) && self.missing.len() >= self.cfg.max_missing {
@@ -599,6 +604,13 @@ impl Broadcaster {
             self.missing.remove(&id);
             self.stats.ids_dropped += 1;
         }
+        // Held by now some other way (a repair, a duplicate's path).
+        let seen = &self.seen;
+        self.missing.retain(|id, _| {
+            !seen
+                .get(&(id.0.clone(), id.1))
+                .is_some_and(|s| s.holds(id.2))
+        });
         for (p, ids) in grafts {
             for part in ids.chunks(MAX_IDS) {
                 self.stats.grafts_sent += 1;

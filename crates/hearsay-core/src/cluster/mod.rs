@@ -272,6 +272,9 @@ impl ClusterNode {
     }
 
     pub fn handle(&mut self, now: Instant, from: &NodeId, msg: ClusterMsg, out: &mut ClusterOut) {
+        if *from == self.me {
+            return;
+        }
         match msg {
             ClusterMsg::Mem(m) => self.swim.handle(now, from, m, &mut self.mem_out),
             ClusterMsg::View(m) => {

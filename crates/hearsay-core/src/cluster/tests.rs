@@ -340,3 +340,108 @@ fn a_settled_tree_sends_each_payload_once_per_member() {
         }
     }
 }
+
+mod arbitrary {
+    use super::*;
+    use crate::dissemination::Mark;
+    use proptest::prelude::*;
+
+    fn id() -> impl Strategy<Value = NodeId> {
+        prop_oneof![Just("c0"), Just("c1"), Just("c2"), Just("zz")].prop_map(NodeId::new)
+    }
+
+    fn msg_id() -> impl Strategy<Value = MsgId> {
+        (id(), any::<u64>(), any::<u64>()).prop_map(|(o, e, s)| MsgId(o, Epoch(e % 3), s % 5))
+    }
+
+    fn cast() -> impl Strategy<Value = CastMsg> {
+        let path = proptest::collection::vec(id(), 0..5).prop_map(Path);
+        prop_oneof![
+            (
+                msg_id(),
+                proptest::collection::vec(any::<u8>(), 0..16),
+                any::<u32>(),
+                any::<bool>()
+            )
+                .prop_map(|(id, d, h, r)| CastMsg::Gossip {
+                    p: Payload { id, data: d.into() },
+                    h,
+                    r
+                }),
+            proptest::collection::vec(msg_id(), 0..8).prop_map(|ids| CastMsg::IHave { ids }),
+            proptest::collection::vec(msg_id(), 0..8).prop_map(|ids| CastMsg::Graft { ids }),
+            (proptest::option::of(path), any::<u64>(), any::<bool>())
+                .prop_map(|(path, v, hello)| CastMsg::Tree { path, v, hello }),
+            proptest::collection::vec(
+                (
+                    id(),
+                    any::<u64>(),
+                    any::<u64>(),
+                    proptest::collection::vec(any::<u64>(), 0..4)
+                ),
+                0..5
+            )
+            .prop_map(|vv| CastMsg::Digest {
+                vv: vv
+                    .into_iter()
+                    .map(|(o, e, c, x)| Mark(o, Epoch(e), c, x))
+                    .collect()
+            }),
+        ]
+    }
+
+    fn view() -> impl Strategy<Value = ViewMsg> {
+        prop_oneof![
+            any::<bool>().prop_map(|high| ViewMsg::Neighbor { high }),
+            Just(ViewMsg::Accept),
+            Just(ViewMsg::Refuse),
+            Just(ViewMsg::Disconnect),
+        ]
+    }
+
+    fn cluster_msg() -> impl Strategy<Value = ClusterMsg> {
+        prop_oneof![
+            cast().prop_map(ClusterMsg::Cast),
+            view().prop_map(ClusterMsg::View)
+        ]
+    }
+
+    proptest! {
+        /// Arbitrary broadcast and view messages from members and strangers
+        /// never panic a node, keep its invariants, and keep it bounded.
+        #[test]
+        fn arbitrary_cluster_messages_never_panic(
+            msgs in proptest::collection::vec((0usize..4, cluster_msg()), 1..60),
+        ) {
+            let names: Vec<NodeId> = ["c0", "c1", "c2", "zz"].map(NodeId::new).to_vec();
+            let mut me = ClusterNode::new(cfg(), names[0].clone(), Epoch(2), Meta::default(), 1).unwrap();
+            let mut out = ClusterOut::default();
+            me.bootstrap(
+                Instant::ZERO,
+                names[1..3].iter().map(|n| (n.clone(), Incarnation::new(Epoch(1), 0), Arc::new(Meta::default()))),
+                &mut out,
+            );
+            let mut t = Instant::ZERO;
+            for (f, m) in msgs {
+                me.handle(t, &names[f], m, &mut out);
+                prop_assert!(me.check().is_ok(), "{:?}", me.check());
+                t += Duration::from_millis(250);
+                me.tick(t, &mut out);
+                out.drain().for_each(drop);
+                me.drain_delivered().for_each(drop);
+                prop_assert!(me.neighbours().count() <= 6);
+            }
+        }
+
+        /// A message cut short on the wire is refused by the decoder, never
+        /// a panic.
+        #[test]
+        fn truncated_messages_are_refused(m in cluster_msg(), cut in 0usize..400) {
+            let text = serde_json::to_string(&m).unwrap();
+            let cut = cut.min(text.len().saturating_sub(1));
+            let r = serde_json::from_str::<ClusterMsg>(&text[..cut]);
+            prop_assert!(r.is_err());
+            prop_assert_eq!(serde_json::from_str::<ClusterMsg>(&text).unwrap(), m);
+        }
+    }
+}

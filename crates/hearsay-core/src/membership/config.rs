@@ -3,11 +3,11 @@
 //! | knob | `lan` | `wan` | `local` | memberlist LAN / WAN / local |
 //! |---|---:|---:|---:|---|
 //! | probe interval | 500 ms | 3 s | 500 ms | 1 s / 5 s / 1 s |
-//! | probe timeout | 250 ms | 1.5 s | 100 ms | 500 ms / 3 s / 200 ms |
+//! | probe timeout (indirect: twice more) | 250 ms | 1.5 s | 100 ms | 500 ms / 3 s / 200 ms |
 //! | indirect probes | 3 | 3 | 1 | 3 / 3 / 1 |
-//! | suspicion min | 1.83 x log10(N) x interval | 2 x log10(N) x interval | 1 x log10(N) x interval | 4 / 6 / 3 x log10(N) x interval |
-//! | suspicion max | 2 x min | 3 x min | 2 x min | 6 x min |
-//! | confirmations to reach min | 3 | 4 | 2 | mult - 2 |
+//! | suspicion floor | 1.83 x log10(N) x interval, >= 2 s | 2 x log10(N) x interval | 1 x log10(N) x interval, >= 2 s | 4 / 6 / 3 x log10(N) x interval |
+//! | suspicion start (Lifeguard) | 2 x floor | 3 x floor | 2 x floor | 6 x floor |
+//! | confirmations to reach the floor | 6 | 4 | 2 | mult - 2 |
 //! | retransmissions | 4 x log10(N+1) | 4 x log10(N+1) | 2 x log10(N+1) | 4 / 4 / 2 x log10(N+1) |
 //! | gossip | 4 peers / 100 ms | 4 / 300 ms | 3 / 100 ms | 3 / 200 ms, 4 / 500 ms, 3 / 100 ms |
 //! | push-pull | 15 s, digest first | 30 s | 5 s | 30 s / 60 s / 15 s, full state |

@@ -40,7 +40,7 @@ use super::member::{Incarnation, Meta, Status, Update};
 use super::phi::Arrivals;
 use super::rumours::Rumours;
 use super::suspicion::Suspicion;
-use super::table::{Change, Table};
+use super::table::{BUCKETS, Change, Table, bucket, contribution};
 use crate::id::{Epoch, NodeId};
 use crate::node::timers::{Timer, earliest};
 use crate::rng::{self, Rng, RngExt};
@@ -91,13 +91,20 @@ pub enum MemberMsg {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         u: Vec<Update>,
     },
-    /// Push-pull, step 1: a digest of who the sender knows to be live.
+    /// Push-pull, step 1: per bucket of names, a digest of who the sender
+    /// knows to be live.
     #[serde(rename = "digest")]
-    Digest { d: u64, n: u32 },
-    /// Push-pull, step 2 (and a join): everything the sender knows; with
-    /// `reply`, the receiver answers with everything it knows.
+    Digest { d: Vec<u64>, n: u32 },
+    /// Push-pull, step 2 (and a join): what the sender knows of the members
+    /// in buckets `b` (all buckets when absent); with `reply`, the receiver
+    /// answers with what it knows of the same buckets.
     #[serde(rename = "state")]
-    State { reply: bool, m: Vec<Update> },
+    State {
+        reply: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        b: Option<Vec<u8>>,
+        m: Vec<Update>,
+    },
 }
 
 impl MemberMsg {
@@ -126,7 +133,7 @@ impl MemberMsg {
             | MemberMsg::Nack { u, .. }
             | MemberMsg::Gossip { u }
             | MemberMsg::Heartbeat { u } => ups(u),
-            MemberMsg::Digest { .. } => 12,
+            MemberMsg::Digest { d, .. } => 4 + 8 * d.len(),
             MemberMsg::State { m, .. } => ups(m),
         }
     }
@@ -263,6 +270,8 @@ pub struct Swim {
     next_heartbeat: Timer,
     hot: u32,
     verify: VecDeque<Update>,
+    /// Unknown senders recently asked to introduce themselves.
+    strangers: BTreeMap<NodeId, Instant>,
     /// Phi detector: the ring of live members by name hash, and the
     /// arrival history of the members this one monitors.
     ring: BTreeSet<(u64, NodeId)>,
@@ -316,6 +325,7 @@ impl Swim {
             next_heartbeat: Timer::default(),
             hot: 0,
             verify: VecDeque::new(),
+            strangers: BTreeMap::new(),
             ring: BTreeSet::new(),
             arrivals: BTreeMap::new(),
             started: false,
@@ -386,18 +396,15 @@ impl Swim {
         members: impl IntoIterator<Item = (NodeId, Incarnation, Arc<Meta>)>,
     ) {
         self.start(now);
-        for (id, inc, meta) in members {
-            let u = Update {
-                id,
-                inc,
-                status: Status::Alive,
-                meta: Some(meta),
-                from: None,
-            };
-            if let Some(c) = self.table.apply(&u, now, &mut self.rng) {
-                self.ring_change(&c);
+        let members: Vec<_> = members.into_iter().collect();
+        if self.cfg.detector == Detector::Phi {
+            for (id, _, _) in &members {
+                if *id != self.me {
+                    self.ring.insert((id.hash64(), id.clone()));
+                }
             }
         }
+        self.table.bulk_alive(members, &mut self.rng);
     }
 
     /// Joins through `seeds`: each gets this member's state, and answers
@@ -410,7 +417,8 @@ impl Swim {
                     s.clone(),
                     MemberMsg::State {
                         reply: true,
-                        m: self.full_state(),
+                        b: None,
+                        m: self.state(None),
                     },
                 );
             }
@@ -444,37 +452,36 @@ impl Swim {
         }
     }
 
-    fn full_state(&self) -> Vec<Update> {
-        let mut all = vec![self.self_update()];
-        all.extend(self.table.iter().map(|(id, r)| Update {
-            id: id.clone(),
-            inc: r.inc,
-            status: r.status,
-            meta: (r.status == Status::Alive).then(|| r.meta.clone()),
-            from: r.from.clone(),
-        }));
+    /// What this member knows, of the members in `buckets` (all if None).
+    fn state(&self, buckets: Option<&[bool; BUCKETS]>) -> Vec<Update> {
+        let wanted = |id: &NodeId| buckets.is_none_or(|b| b[bucket(id)]);
+        let mut all = Vec::new();
+        if wanted(&self.me) {
+            all.push(self.self_update());
+        }
+        all.extend(
+            self.table
+                .iter()
+                .filter(|(id, _)| wanted(id))
+                .map(|(id, r)| Update {
+                    id: id.clone(),
+                    inc: r.inc,
+                    status: r.status,
+                    meta: (r.status == Status::Alive).then(|| r.meta.clone()),
+                    from: r.from.cloned(),
+                }),
+        );
         all
     }
 
-    /// The digest of who is live, this member included.
-    fn digest(&self) -> u64 {
-        let me = Update {
-            id: self.me.clone(),
-            inc: self.inc,
-            status: self.status,
-            meta: None,
-            from: None,
-        };
-        let mine = if me.status.is_live() {
-            crate::id::mix(
-                me.id.hash64()
-                    ^ crate::id::mix(me.inc.epoch.0)
-                    ^ u64::from(me.inc.n).rotate_left(32),
-            )
-        } else {
-            0
-        };
-        self.table.digest().wrapping_add(mine)
+    /// Per bucket, the digest of who is live, this member included.
+    fn digests(&self) -> Vec<u64> {
+        let mut d = self.table.digests().to_vec();
+        if self.status.is_live() {
+            let b = bucket(&self.me);
+            d[b] = d[b].wrapping_add(contribution(&self.me, self.inc));
+        }
+        d
     }
 
     fn start(&mut self, now: Instant) {
@@ -535,7 +542,7 @@ impl Swim {
                     inc: r.inc,
                     status: Status::Suspect,
                     meta: None,
-                    from: r.from.clone(),
+                    from: r.from.cloned(),
                 });
             }
             self.rumours.take(budget, limit, u);
@@ -584,6 +591,9 @@ impl Swim {
         for u in msg.updates() {
             self.absorb(now, u, Some(from), out);
         }
+        if self.table.get(from).is_none() && !matches!(msg, MemberMsg::State { .. }) {
+            self.introduce(now, from, out);
+        }
         match msg {
             MemberMsg::Ping { q, t, .. } => {
                 if t == self.me {
@@ -607,13 +617,30 @@ impl Swim {
                 }
             }
             MemberMsg::Digest { d, .. } => {
-                if d != self.digest() {
-                    let m = self.full_state();
-                    out.push(from.clone(), MemberMsg::State { reply: true, m });
+                let mine = self.digests();
+                if d.len() != BUCKETS {
+                    self.stats.bad_input += 1;
+                    return;
+                }
+                let mut differ = [false; BUCKETS];
+                for (k, flag) in differ.iter_mut().enumerate() {
+                    *flag = d[k] != mine[k];
+                }
+                if differ.iter().any(|x| *x) {
+                    let b: Vec<u8> = (0..BUCKETS as u8).filter(|k| differ[*k as usize]).collect();
+                    let m = self.state(Some(&differ));
+                    out.push(
+                        from.clone(),
+                        MemberMsg::State {
+                            reply: true,
+                            b: Some(b),
+                            m,
+                        },
+                    );
                     self.stats.full_syncs += 1;
                 }
             }
-            MemberMsg::State { reply, m } => {
+            MemberMsg::State { reply, b, m } => {
                 if m.len() > MAX_STATE {
                     self.stats.bad_input += 1;
                     return;
@@ -622,11 +649,44 @@ impl Swim {
                     self.merge(now, u, from, out);
                 }
                 if reply {
-                    let m = self.full_state();
-                    out.push(from.clone(), MemberMsg::State { reply: false, m });
+                    let buckets = b.map(|b| {
+                        let mut mask = [false; BUCKETS];
+                        for k in b {
+                            if let Some(x) = mask.get_mut(usize::from(k)) {
+                                *x = true;
+                            }
+                        }
+                        mask
+                    });
+                    let m = self.state(buckets.as_ref());
+                    out.push(
+                        from.clone(),
+                        MemberMsg::State {
+                            reply: false,
+                            b: None,
+                            m,
+                        },
+                    );
                 }
             }
         }
+    }
+
+    /// A message from a member we do not know (it joined through someone
+    /// else and its rumour missed us): ask for its state with a digest, at
+    /// most once a second per stranger.
+    fn introduce(&mut self, now: Instant, from: &NodeId, out: &mut MemberOut) {
+        self.strangers
+            .retain(|_, t| *t + Duration::from_secs(1) > now);
+        if self.strangers.len() >= 64 || self.strangers.contains_key(from) {
+            return;
+        }
+        self.strangers.insert(from.clone(), now);
+        let m = MemberMsg::Digest {
+            d: self.digests(),
+            n: u32::try_from(self.live()).unwrap_or(u32::MAX),
+        };
+        out.push(from.clone(), m);
     }
 
     fn on_ack(&mut self, now: Instant, from: &NodeId, q: u32, out: &mut MemberOut) {
@@ -1206,7 +1266,7 @@ impl Swim {
         };
         self.stats.syncs += 1;
         let m = MemberMsg::Digest {
-            d: self.digest(),
+            d: self.digests(),
             n: u32::try_from(self.live()).unwrap_or(u32::MAX),
         };
         out.push(peer, m);
@@ -1226,7 +1286,7 @@ impl Swim {
             inc: r.inc,
             status: Status::Dead,
             meta: None,
-            from: r.from.clone(),
+            from: r.from.cloned(),
         };
         let seq = self.next_seq();
         let m = MemberMsg::Ping {

@@ -580,8 +580,14 @@ fn arbitrary_member_msg() -> impl Strategy<Value = MemberMsg> {
         (any::<u32>(), ups()).prop_map(|(q, u)| MemberMsg::Nack { q, u }),
         ups().prop_map(|u| MemberMsg::Gossip { u }),
         ups().prop_map(|u| MemberMsg::Heartbeat { u }),
-        (any::<u64>(), any::<u32>()).prop_map(|(d, n)| MemberMsg::Digest { d, n }),
-        (any::<bool>(), ups()).prop_map(|(reply, m)| MemberMsg::State { reply, m }),
+        (proptest::collection::vec(any::<u64>(), 0..70), any::<u32>())
+            .prop_map(|(d, n)| MemberMsg::Digest { d, n }),
+        (
+            any::<bool>(),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..70)),
+            ups()
+        )
+            .prop_map(|(reply, b, m)| MemberMsg::State { reply, b, m }),
     ]
 }
 
