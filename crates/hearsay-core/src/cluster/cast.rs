@@ -12,7 +12,7 @@
 //! dropped and counted.
 
 use super::tree::{Path, SpanTree};
-use crate::dissemination::{MAX_EXTRAS, Mark};
+use crate::dissemination::{MAX_EXTRAS, Mark, SeqSet};
 use crate::id::{Epoch, NodeId};
 use crate::node::timers::{Timer, earliest};
 use crate::rng::{Rng, RngExt};
@@ -185,36 +185,6 @@ const MAX_TRIES: u32 = 8;
 /// be on their way.
 const AE_SETTLE: Duration = Duration::from_secs(5);
 
-/// Per origin life: everything up to `contig`, and what came out of order.
-#[derive(Debug, Default, Clone)]
-struct Seen {
-    contig: u64,
-    extra: BTreeSet<u64>,
-}
-
-impl Seen {
-    fn insert(&mut self, seq: u64) -> bool {
-        if seq <= self.contig || !self.extra.insert(seq) {
-            return false;
-        }
-        while self.contig < u64::MAX && self.extra.remove(&(self.contig + 1)) {
-            self.contig += 1;
-        }
-        // A hole nobody can fill (its payload aged out everywhere) must not
-        // grow this without bound.
-        while self.extra.len() > MAX_EXTRAS * 4 {
-            let first = *self.extra.first().expect("non-empty");
-            self.extra.remove(&first);
-            self.contig = self.contig.max(first);
-        }
-        true
-    }
-
-    fn holds(&self, seq: u64) -> bool {
-        seq <= self.contig || self.extra.contains(&seq)
-    }
-}
-
 pub type CastOut = Vec<(NodeId, CastMsg)>;
 
 #[derive(Debug)]
@@ -227,7 +197,7 @@ pub(crate) struct Broadcaster {
     /// Tree neighbours (parent and children), and the others.
     eager: BTreeSet<NodeId>,
     lazy: BTreeSet<NodeId>,
-    seen: BTreeMap<(NodeId, Epoch), Seen>,
+    seen: BTreeMap<(NodeId, Epoch), SeqSet>,
     cache: BTreeMap<MsgId, (Payload, Instant, u32)>,
     cache_order: VecDeque<MsgId>,
     missing: BTreeMap<MsgId, Missing>,
@@ -498,6 +468,11 @@ impl Broadcaster {
             .entry((p.id.0.clone(), p.id.1))
             .or_default()
             .insert(p.id.2);
+        if let Some(s) = self.seen.get_mut(&(p.id.0.clone(), p.id.1)) {
+            // A hole nobody can fill (its payload aged out everywhere)
+            // must not grow this without bound.
+            s.bound(MAX_EXTRAS * 4);
+        }
         if fresh {
             self.accept(now, p, h, Some(from), out);
         } else {
@@ -574,11 +549,7 @@ impl Broadcaster {
         }
         recent
             .into_iter()
-            .filter_map(|(o, e)| {
-                let s = self.seen.get(&(o.clone(), e))?;
-                let extra = s.extra.iter().take(MAX_EXTRAS).copied().collect();
-                Some(Mark(o.clone(), e, s.contig, extra))
-            })
+            .filter_map(|(o, e)| Some(self.seen.get(&(o.clone(), e))?.mark(o, e)))
             .collect()
     }
 

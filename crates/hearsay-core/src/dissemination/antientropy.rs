@@ -13,7 +13,8 @@
 //! this node's entries, so every entry reaches every node after a partition
 //! heals.
 
-use super::{Clock, DisMsg, Entry, MAX_EXTRAS, Mark, Strategy, check_peers};
+use super::seqset::SeqSet;
+use super::{Clock, DisMsg, Entry, Mark, Strategy, check_peers};
 use crate::id::{Epoch, NodeId};
 use crate::link::Lane;
 use crate::membership::ViewChange;
@@ -28,51 +29,13 @@ use std::time::Duration;
 /// One life of an origin.
 type Origin = (NodeId, Epoch);
 
-/// Per origin: everything up to `contig`, plus `extra` out-of-order seqs.
-#[derive(Debug, Default, Clone)]
-struct OriginClock {
-    contig: u64,
-    extra: BTreeSet<u64>,
-}
-
-impl OriginClock {
-    fn insert(&mut self, seq: u64) -> bool {
-        if seq <= self.contig || !self.extra.insert(seq) {
-            return false;
-        }
-        while self.contig < u64::MAX && self.extra.remove(&(self.contig + 1)) {
-            self.contig += 1;
-        }
-        true
-    }
-
-    fn holds(&self, seq: u64) -> bool {
-        seq <= self.contig || self.extra.contains(&seq)
-    }
-
-    /// Does `other` hold every sequence number this holds? Bounded work:
-    /// a prefix longer than what `other` could cover is a quick no.
-    fn within(&self, other: &OriginClock) -> bool {
-        if self.contig > other.contig {
-            let gap = self.contig - other.contig;
-            if gap > other.extra.len() as u64 {
-                return false;
-            }
-            if !(other.contig + 1..=self.contig).all(|s| other.extra.contains(&s)) {
-                return false;
-            }
-        }
-        self.extra.iter().all(|s| other.holds(*s))
-    }
-}
-
 /// Longest a peer is left alone after it failed to answer.
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
 #[derive(Debug)]
 pub(crate) struct AntiEntropy<V> {
     entries: BTreeMap<(Origin, u64), V>,
-    clocks: BTreeMap<Origin, OriginClock>,
+    clocks: BTreeMap<Origin, SeqSet>,
     own_seq: u64,
     version: u64,
     changed_at: Instant,
@@ -158,10 +121,7 @@ impl<V: Ord + Clone> AntiEntropy<V> {
         self.clocks
             .iter()
             .filter(|(_, c)| c.contig > 0 || !c.extra.is_empty())
-            .map(|((o, e), c)| {
-                let extra = c.extra.iter().take(MAX_EXTRAS).copied().collect();
-                Mark(o.clone(), *e, c.contig, extra)
-            })
+            .map(|((o, e), c)| c.mark(o, *e))
             .collect()
     }
 
@@ -178,9 +138,9 @@ impl<V: Ord + Clone> AntiEntropy<V> {
 
     /// Does a peer with clock `theirs` hold something we lack?
     fn behind(&self, theirs: &Clock) -> bool {
-        let none = OriginClock::default();
+        let none = SeqSet::default();
         theirs.iter().any(|Mark(o, e, contig, extra)| {
-            let their = OriginClock {
+            let their = SeqSet {
                 contig: *contig,
                 extra: extra.iter().copied().collect(),
             };
@@ -192,7 +152,7 @@ impl<V: Ord + Clone> AntiEntropy<V> {
     /// Entries a peer with clock `theirs` lacks, at most `max`.
     fn missing(&self, theirs: &Clock, max: usize) -> Vec<Entry<V>> {
         let t = index(theirs);
-        let none = OriginClock::default();
+        let none = SeqSet::default();
         let mut out = Vec::new();
         for ((o, e), c) in &self.clocks {
             let their = t.get(&(o, *e)).unwrap_or(&none);
@@ -368,16 +328,8 @@ impl<V: Ord + Clone> AntiEntropy<V> {
 }
 
 /// A clock as a lookup table.
-fn index(c: &Clock) -> BTreeMap<(&NodeId, Epoch), OriginClock> {
-    c.iter()
-        .map(|Mark(o, e, contig, extra)| {
-            let clock = OriginClock {
-                contig: *contig,
-                extra: extra.iter().copied().collect(),
-            };
-            ((o, *e), clock)
-        })
-        .collect()
+fn index(c: &Clock) -> BTreeMap<(&NodeId, Epoch), SeqSet> {
+    c.iter().map(|m| ((&m.0, m.1), SeqSet::of(m))).collect()
 }
 
 /// A member other than this node, uniformly.

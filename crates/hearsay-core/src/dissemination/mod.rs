@@ -27,11 +27,13 @@ mod config;
 mod gossip;
 mod plumtree;
 mod relay;
+mod seqset;
 mod store;
 #[cfg(test)]
 mod tests;
 
 pub use config::{Config, ConfigError, Overlay, Preset, Strategy as StrategyKind};
+pub use seqset::SeqSet;
 pub(crate) use store::{Load, Store, pace};
 
 use crate::id::{Epoch, NodeId};
