@@ -34,6 +34,12 @@
 //!   dead and left members collected after their retention, tombstones so
 //!   an old rumour cannot resurrect them, a restart rejoins in a new epoch.
 
+mod msg;
+mod probe;
+mod sync;
+
+pub use msg::{Event, MemberMsg, MemberOut, SwimStats};
+
 use super::awareness::Awareness;
 use super::config::{Detector, SwimConfig};
 use super::member::{Incarnation, Meta, Status, Update};
@@ -45,170 +51,10 @@ use crate::id::{Epoch, NodeId};
 use crate::node::timers::{Timer, earliest};
 use crate::rng::{self, Rng, RngExt};
 use crate::time::Instant;
-use serde::{Deserialize, Serialize};
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Membership messages.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MemberMsg {
-    /// A direct probe of `target` (the name the sender means, so a probe
-    /// that reaches someone else at that address is not acked).
-    #[serde(rename = "ping")]
-    Ping {
-        q: u32,
-        t: NodeId,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        u: Vec<Update>,
-    },
-    #[serde(rename = "ack")]
-    Ack {
-        q: u32,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        u: Vec<Update>,
-    },
-    /// "Probe `t` for me" (SWIM §3.1's ping-req).
-    #[serde(rename = "req")]
-    PingReq {
-        q: u32,
-        t: NodeId,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        u: Vec<Update>,
-    },
-    /// "I probed it for you and got no ack" (Lifeguard §IV-A).
-    #[serde(rename = "nack")]
-    Nack {
-        q: u32,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        u: Vec<Update>,
-    },
-    #[serde(rename = "gossip")]
-    Gossip { u: Vec<Update> },
-    /// Phi detector: "still here".
-    #[serde(rename = "hb")]
-    Heartbeat {
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        u: Vec<Update>,
-    },
-    /// Push-pull, step 1: per bucket of names, a digest of who the sender
-    /// knows to be live.
-    #[serde(rename = "digest")]
-    Digest { d: Vec<u64>, n: u32 },
-    /// Push-pull, step 2 (and a join): what the sender knows of the members
-    /// in buckets `b` (all buckets when absent); with `reply`, the receiver
-    /// answers with what it knows of the same buckets.
-    #[serde(rename = "state")]
-    State {
-        reply: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        b: Option<Vec<u8>>,
-        m: Vec<Update>,
-    },
-}
-
-impl MemberMsg {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            MemberMsg::Ping { .. } => "ping",
-            MemberMsg::Ack { .. } => "ack",
-            MemberMsg::PingReq { .. } => "ping-req",
-            MemberMsg::Nack { .. } => "nack",
-            MemberMsg::Gossip { .. } => "gossip",
-            MemberMsg::Heartbeat { .. } => "heartbeat",
-            MemberMsg::Digest { .. } => "digest",
-            MemberMsg::State { .. } => "state",
-        }
-    }
-
-    /// Rough encoded size in bytes (a compact binary codec's), for traffic
-    /// accounting where messages are not encoded (the simulator).
-    pub fn size(&self) -> usize {
-        let ups = |u: &[Update]| u.iter().map(Update::size).sum::<usize>();
-        12 + match self {
-            MemberMsg::Ping { t, u, .. } | MemberMsg::PingReq { t, u, .. } => {
-                t.as_str().len() + ups(u)
-            }
-            MemberMsg::Ack { u, .. }
-            | MemberMsg::Nack { u, .. }
-            | MemberMsg::Gossip { u }
-            | MemberMsg::Heartbeat { u } => ups(u),
-            MemberMsg::Digest { d, .. } => 4 + 8 * d.len(),
-            MemberMsg::State { m, .. } => ups(m),
-        }
-    }
-
-    fn updates(&mut self) -> Vec<Update> {
-        match self {
-            MemberMsg::Ping { u, .. }
-            | MemberMsg::Ack { u, .. }
-            | MemberMsg::PingReq { u, .. }
-            | MemberMsg::Nack { u, .. }
-            | MemberMsg::Gossip { u }
-            | MemberMsg::Heartbeat { u } => std::mem::take(u),
-            MemberMsg::Digest { .. } | MemberMsg::State { .. } => Vec::new(),
-        }
-    }
-}
-
-/// What happened to a member, as this member saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// A member became known (alive).
-    Joined(NodeId, Incarnation),
-    Suspected(NodeId, Incarnation),
-    /// A suspect refuted, or a dead member came back.
-    Alive(NodeId, Incarnation),
-    /// Declared dead (by this member or by a rumour).
-    Died(NodeId, Incarnation),
-    Left(NodeId, Incarnation),
-    /// Collected after its retention.
-    Removed(NodeId),
-}
-
-/// Counters, for metrics.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SwimStats {
-    pub probes: u64,
-    pub probe_failures: u64,
-    pub indirect_probes: u64,
-    pub nacks_sent: u64,
-    pub nacks_received: u64,
-    pub suspicions: u64,
-    pub refutations: u64,
-    pub deaths_declared: u64,
-    pub syncs: u64,
-    pub full_syncs: u64,
-    pub reconnects: u64,
-    pub rumours_dropped: u64,
-    pub relays_dropped: u64,
-    /// Input dropped: malformed, oversized, about an older life of ours.
-    pub bad_input: u64,
-    /// Times this member was run much later than it asked (paused).
-    pub stalls: u64,
-}
-
-/// Messages to send, appended by the machine; the shell drains it.
-#[derive(Debug, Default)]
-pub struct MemberOut(Vec<(NodeId, MemberMsg)>);
-
-impl MemberOut {
-    pub fn push(&mut self, to: NodeId, msg: MemberMsg) {
-        self.0.push((to, msg));
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn iter(&self) -> impl Iterator<Item = &(NodeId, MemberMsg)> {
-        self.0.iter()
-    }
-    pub fn drain(&mut self) -> impl Iterator<Item = (NodeId, MemberMsg)> + '_ {
-        self.0.drain(..)
-    }
-}
 
 /// One probe in progress. A probe waits `probe_timeout` for a direct ack,
 /// then gives the indirect probes twice that; probes overlap, so a new one
@@ -452,38 +298,6 @@ impl Swim {
         }
     }
 
-    /// What this member knows, of the members in `buckets` (all if None).
-    fn state(&self, buckets: Option<&[bool; BUCKETS]>) -> Vec<Update> {
-        let wanted = |id: &NodeId| buckets.is_none_or(|b| b[bucket(id)]);
-        let mut all = Vec::new();
-        if wanted(&self.me) {
-            all.push(self.self_update());
-        }
-        all.extend(
-            self.table
-                .iter()
-                .filter(|(id, _)| wanted(id))
-                .map(|(id, r)| Update {
-                    id: id.clone(),
-                    inc: r.inc,
-                    status: r.status,
-                    meta: (r.status == Status::Alive).then(|| r.meta.clone()),
-                    from: r.from.cloned(),
-                }),
-        );
-        all
-    }
-
-    /// Per bucket, the digest of who is live, this member included.
-    fn digests(&self) -> Vec<u64> {
-        let mut d = self.table.digests().to_vec();
-        if self.status.is_live() {
-            let b = bucket(&self.me);
-            d[b] = d[b].wrapping_add(contribution(&self.me, self.inc));
-        }
-        d
-    }
-
     fn start(&mut self, now: Instant) {
         if self.started {
             return;
@@ -672,78 +486,6 @@ impl Swim {
         }
     }
 
-    /// A message from a member we do not know (it joined through someone
-    /// else and its rumour missed us): ask for its state with a digest, at
-    /// most once a second per stranger.
-    fn introduce(&mut self, now: Instant, from: &NodeId, out: &mut MemberOut) {
-        self.strangers
-            .retain(|_, t| *t + Duration::from_secs(1) > now);
-        if self.strangers.len() >= 64 || self.strangers.contains_key(from) {
-            return;
-        }
-        self.strangers.insert(from.clone(), now);
-        let m = MemberMsg::Digest {
-            d: self.digests(),
-            n: u32::try_from(self.live()).unwrap_or(u32::MAX),
-        };
-        out.push(from.clone(), m);
-    }
-
-    fn on_ack(&mut self, now: Instant, from: &NodeId, q: u32, out: &mut MemberOut) {
-        if let Some(i) = self
-            .probes
-            .iter()
-            .position(|p| p.seq == q && (p.target == *from || p.indirect_sent))
-        {
-            // Success (directly, or relayed by a helper).
-            self.probes.swap_remove(i);
-            if self.cfg.lifeguard {
-                self.awareness.apply(-1);
-            }
-            let _ = now;
-            return;
-        }
-        if let Some(r) = self.relays.remove(&q) {
-            self.send(
-                r.origin,
-                MemberMsg::Ack {
-                    q: r.origin_seq,
-                    u: vec![],
-                },
-                out,
-            );
-        }
-    }
-
-    fn on_ping_req(&mut self, now: Instant, from: &NodeId, q: u32, t: NodeId, out: &mut MemberOut) {
-        if t == self.me || self.relays.len() >= MAX_RELAYS {
-            self.stats.relays_dropped += 1;
-            return;
-        }
-        let seq = self.next_seq();
-        // The requester gives indirect probes twice the probe timeout; the
-        // nack must reach it within that.
-        let window = self.awareness.scale(self.cfg.probe_timeout) * 2;
-        self.relays.insert(
-            seq,
-            Relay {
-                origin: from.clone(),
-                origin_seq: q,
-                nack_at: self.cfg.lifeguard.then(|| now + window.mul_f64(0.8)),
-                expires: now + window * 2,
-            },
-        );
-        self.send(
-            t.clone(),
-            MemberMsg::Ping {
-                q: seq,
-                t,
-                u: vec![],
-            },
-            out,
-        );
-    }
-
     /// A rumour (or piggybacked claim) from `from`.
     fn absorb(&mut self, now: Instant, u: Update, from: Option<&NodeId>, out: &mut MemberOut) {
         if !u.valid() {
@@ -828,33 +570,6 @@ impl Swim {
         }
     }
 
-    /// A merge from a state sync (memberlist's rules, plus one): claims of
-    /// death about a member known alive in the same incarnation are not
-    /// believed but shown to the member (it refutes if alive); a death in a
-    /// newer incarnation is taken as a suspicion.
-    fn merge(&mut self, now: Instant, u: Update, from: &NodeId, out: &mut MemberOut) {
-        if u.status != Status::Dead || u.id == self.me {
-            self.absorb(now, u, Some(from), out);
-            return;
-        }
-        match self.table.get(&u.id) {
-            Some(r) if r.status.is_live() && r.inc >= u.inc => {
-                if self.verify.len() < MAX_VERIFY {
-                    self.verify.push_back(u);
-                }
-            }
-            Some(r) if r.status.is_live() => {
-                let suspect = Update {
-                    status: Status::Suspect,
-                    from: Some(from.clone()),
-                    ..u
-                };
-                self.absorb(now, suspect, Some(from), out);
-            }
-            _ => self.absorb(now, u, Some(from), out),
-        }
-    }
-
     fn changed(&mut self, now: Instant, c: Change, u: Update) {
         self.ring_change(&c);
         let rumour = Update {
@@ -917,26 +632,6 @@ impl Swim {
             self.ring.remove(&key);
             self.arrivals.remove(&c.id);
         }
-    }
-
-    /// Suspects `target` (a failed probe, or phi over the threshold).
-    fn accuse(&mut self, now: Instant, target: &NodeId, out: &mut MemberOut) {
-        let Some(r) = self.table.get(target) else {
-            return;
-        };
-        if !r.status.is_live() {
-            return;
-        }
-        self.stats.suspicions += 1;
-        let u = Update {
-            id: target.clone(),
-            inc: r.inc,
-            status: Status::Suspect,
-            meta: None,
-            from: Some(self.me.clone()),
-        };
-        let me = self.me.clone();
-        self.absorb(now, u, Some(&me), out);
     }
 
     /// Time passed.
@@ -1004,229 +699,6 @@ impl Swim {
         }
     }
 
-    /// How long before a suspicion expires its last-chance probe goes out:
-    /// the time a probe takes.
-    fn last_chance(&self) -> Duration {
-        self.awareness.scale(self.cfg.probe_timeout) * 3
-    }
-
-    fn expire_suspicions(&mut self, now: Instant, out: &mut MemberOut) {
-        if self.cfg.lifeguard {
-            // Ask each suspect once more, carrying the suspicion, just
-            // before convicting it: a live one answers with its refutation
-            // even if the refutation's gossip missed us.
-            let window = self.last_chance();
-            let due: Vec<(NodeId, Incarnation, Option<NodeId>)> = self
-                .suspicions
-                .iter_mut()
-                .filter(|(_, s)| !s.checked && s.deadline <= now + window)
-                .map(|(id, s)| {
-                    s.checked = true;
-                    (id.clone(), s.inc, None)
-                })
-                .collect();
-            for (id, inc, from) in due {
-                let claim = Update {
-                    id: id.clone(),
-                    inc,
-                    status: Status::Suspect,
-                    meta: None,
-                    from: from.or_else(|| Some(self.me.clone())),
-                };
-                let q = self.next_seq();
-                out.push(
-                    id.clone(),
-                    MemberMsg::Ping {
-                        q,
-                        t: id,
-                        u: vec![claim],
-                    },
-                );
-            }
-        }
-        let due: Vec<(NodeId, Incarnation)> = self
-            .suspicions
-            .iter()
-            .filter(|(_, s)| s.deadline <= now)
-            .map(|(id, s)| (id.clone(), s.inc))
-            .collect();
-        for (id, inc) in due {
-            self.suspicions.remove(&id);
-            self.stats.deaths_declared += 1;
-            let u = Update {
-                id,
-                inc,
-                status: Status::Dead,
-                meta: None,
-                from: Some(self.me.clone()),
-            };
-            let me = self.me.clone();
-            self.absorb(now, u, Some(&me), out);
-        }
-    }
-
-    fn run_probe(&mut self, now: Instant, out: &mut MemberOut) {
-        // Direct probes that timed out go indirect (SWIM §3.1).
-        let mut indirect: Vec<(u32, NodeId)> = Vec::new();
-        for p in self.probes.iter_mut() {
-            if !p.indirect_sent && now >= p.timeout_at {
-                p.indirect_sent = true;
-                indirect.push((p.seq, p.target.clone()));
-            }
-        }
-        for (seq, target) in indirect {
-            let helpers = self.table.random_live(
-                self.cfg.indirect,
-                &[&target],
-                self.cfg.cross_zone,
-                &mut self.rng,
-            );
-            if self.cfg.lifeguard
-                && let Some(p) = self.probes.iter_mut().find(|p| p.seq == seq)
-            {
-                p.expected_nacks = helpers.len() as u32;
-            }
-            self.stats.indirect_probes += helpers.len() as u64;
-            for h in helpers {
-                let m = MemberMsg::PingReq {
-                    q: seq,
-                    t: target.clone(),
-                    u: vec![],
-                };
-                self.send(h, m, out);
-            }
-        }
-        // Probes with no ack at all fail: suspect the target (SWIM §4.2).
-        while let Some(i) = self.probes.iter().position(|p| now >= p.fail_at) {
-            let p = self.probes.swap_remove(i);
-            self.stats.probe_failures += 1;
-            if self.cfg.lifeguard {
-                // Lifeguard §IV-A: a missing nack means we, not the
-                // target, may be the slow one.
-                let delta = if p.expected_nacks > 0 {
-                    p.expected_nacks.saturating_sub(p.nacks) as i32
-                } else {
-                    1
-                };
-                self.awareness.apply(delta);
-            }
-            self.accuse(now, &p.target, out);
-        }
-        if self.next_probe.fire(now) {
-            let interval = self.awareness.scale(self.cfg.probe_interval);
-            self.next_probe.set(now + interval);
-            if self.probes.len() >= MAX_PROBES {
-                return;
-            }
-            let remote = self.table.has_remote()
-                && (!self.table.has_local() || self.rng.random_bool(self.cfg.cross_zone));
-            let Some(target) = self.table.next_target(remote, &mut self.rng) else {
-                return;
-            };
-            if self.probes.iter().any(|p| p.target == target) {
-                return;
-            }
-            let seq = self.next_seq();
-            self.stats.probes += 1;
-            let timeout = self.awareness.scale(self.cfg.probe_timeout);
-            self.probes.push(Probe {
-                seq,
-                target: target.clone(),
-                timeout_at: now + timeout,
-                fail_at: now + timeout * 3,
-                indirect_sent: false,
-                expected_nacks: 0,
-                nacks: 0,
-            });
-            let m = MemberMsg::Ping {
-                q: seq,
-                t: target.clone(),
-                u: vec![],
-            };
-            self.send(target, m, out);
-        }
-    }
-
-    fn expire_relays(&mut self, now: Instant, out: &mut MemberOut) {
-        let due: Vec<(u32, NodeId, u32)> = self
-            .relays
-            .iter()
-            .filter(|(_, r)| r.nack_at.is_some_and(|t| t <= now))
-            .map(|(q, r)| (*q, r.origin.clone(), r.origin_seq))
-            .collect();
-        for (q, origin, origin_seq) in due {
-            if let Some(r) = self.relays.get_mut(&q) {
-                r.nack_at = None;
-            }
-            self.stats.nacks_sent += 1;
-            let m = MemberMsg::Nack {
-                q: origin_seq,
-                u: vec![],
-            };
-            self.send(origin, m, out);
-        }
-        self.relays.retain(|_, r| r.expires > now);
-    }
-
-    /// Phi detector: heartbeat to this member's monitors (the next
-    /// `monitors` live members on the ring), and judge the members it
-    /// monitors (the previous ones).
-    fn run_heartbeats(&mut self, now: Instant, out: &mut MemberOut) {
-        let me = (self.me.hash64(), self.me.clone());
-        let k = self.cfg.monitors.min(self.ring.len());
-        if self.next_heartbeat.fire(now) {
-            self.next_heartbeat.set(now + self.cfg.heartbeat_interval);
-            let monitors: Vec<NodeId> = self
-                .ring
-                .range(&me..)
-                .chain(self.ring.range(..&me))
-                .filter(|(_, id)| *id != self.me)
-                .take(k)
-                .map(|(_, id)| id.clone())
-                .collect();
-            for m in monitors {
-                self.send(m, MemberMsg::Heartbeat { u: vec![] }, out);
-            }
-        }
-        let watched: Vec<NodeId> = self
-            .ring
-            .range(..&me)
-            .rev()
-            .chain(self.ring.range(&me..).rev())
-            .filter(|(_, id)| *id != self.me)
-            .take(k)
-            .map(|(_, id)| id.clone())
-            .collect();
-        let (window, hb) = (self.cfg.phi_window, self.cfg.heartbeat_interval);
-        self.arrivals.retain(|id, _| watched.contains(id));
-        for w in &watched {
-            self.arrivals.entry(w.clone()).or_insert_with(|| {
-                let mut a = Arrivals::new(window, hb, hb);
-                a.heartbeat(now);
-                a
-            });
-        }
-        let suspects: Vec<NodeId> = self
-            .arrivals
-            .iter()
-            .filter(|(id, a)| {
-                a.phi(now) > self.cfg.phi_threshold
-                    && self
-                        .table
-                        .get(id)
-                        .is_some_and(|r| r.status == Status::Alive)
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        for s in suspects {
-            self.accuse(now, &s, out);
-            // One accusation per silence: start the history afresh.
-            if let Some(a) = self.arrivals.get_mut(&s) {
-                a.heartbeat(now);
-            }
-        }
-    }
-
     fn gossip(&mut self, now: Instant, out: &mut MemberOut) {
         if self.rumours.is_empty() {
             return;
@@ -1254,47 +726,6 @@ impl Swim {
             self.send(t, MemberMsg::Gossip { u: vec![] }, out);
         }
         self.next_gossip.set(now + self.cfg.gossip_interval);
-    }
-
-    fn sync(&mut self, out: &mut MemberOut) {
-        let Some(peer) = self
-            .table
-            .random_live(1, &[], self.cfg.cross_zone, &mut self.rng)
-            .pop()
-        else {
-            return;
-        };
-        self.stats.syncs += 1;
-        let m = MemberMsg::Digest {
-            d: self.digests(),
-            n: u32::try_from(self.live()).unwrap_or(u32::MAX),
-        };
-        out.push(peer, m);
-    }
-
-    fn reconnect(&mut self, out: &mut MemberOut) {
-        if !self.status.is_live() {
-            return;
-        }
-        let Some(dead) = self.table.random_dead(&mut self.rng) else {
-            return;
-        };
-        self.stats.reconnects += 1;
-        let r = self.table.get(&dead).expect("listed");
-        let claim = Update {
-            id: dead.clone(),
-            inc: r.inc,
-            status: Status::Dead,
-            meta: None,
-            from: r.from.cloned(),
-        };
-        let seq = self.next_seq();
-        let m = MemberMsg::Ping {
-            q: seq,
-            t: dead.clone(),
-            u: vec![claim],
-        };
-        self.send(dead, m, out);
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

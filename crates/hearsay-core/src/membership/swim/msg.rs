@@ -1,0 +1,165 @@
+//! Membership messages, events and counters.
+
+use crate::id::NodeId;
+use crate::membership::member::{Incarnation, Update};
+use serde::{Deserialize, Serialize};
+
+/// Membership messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberMsg {
+    /// A direct probe of `target` (the name the sender means, so a probe
+    /// that reaches someone else at that address is not acked).
+    #[serde(rename = "ping")]
+    Ping {
+        q: u32,
+        t: NodeId,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    #[serde(rename = "ack")]
+    Ack {
+        q: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    /// "Probe `t` for me" (SWIM §3.1's ping-req).
+    #[serde(rename = "req")]
+    PingReq {
+        q: u32,
+        t: NodeId,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    /// "I probed it for you and got no ack" (Lifeguard §IV-A).
+    #[serde(rename = "nack")]
+    Nack {
+        q: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    #[serde(rename = "gossip")]
+    Gossip { u: Vec<Update> },
+    /// Phi detector: "still here".
+    #[serde(rename = "hb")]
+    Heartbeat {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        u: Vec<Update>,
+    },
+    /// Push-pull, step 1: per bucket of names, a digest of who the sender
+    /// knows to be live.
+    #[serde(rename = "digest")]
+    Digest { d: Vec<u64>, n: u32 },
+    /// Push-pull, step 2 (and a join): what the sender knows of the members
+    /// in buckets `b` (all buckets when absent); with `reply`, the receiver
+    /// answers with what it knows of the same buckets.
+    #[serde(rename = "state")]
+    State {
+        reply: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        b: Option<Vec<u8>>,
+        m: Vec<Update>,
+    },
+}
+
+impl MemberMsg {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MemberMsg::Ping { .. } => "ping",
+            MemberMsg::Ack { .. } => "ack",
+            MemberMsg::PingReq { .. } => "ping-req",
+            MemberMsg::Nack { .. } => "nack",
+            MemberMsg::Gossip { .. } => "gossip",
+            MemberMsg::Heartbeat { .. } => "heartbeat",
+            MemberMsg::Digest { .. } => "digest",
+            MemberMsg::State { .. } => "state",
+        }
+    }
+
+    /// Rough encoded size in bytes (a compact binary codec's), for traffic
+    /// accounting where messages are not encoded (the simulator).
+    pub fn size(&self) -> usize {
+        let ups = |u: &[Update]| u.iter().map(Update::size).sum::<usize>();
+        12 + match self {
+            MemberMsg::Ping { t, u, .. } | MemberMsg::PingReq { t, u, .. } => {
+                t.as_str().len() + ups(u)
+            }
+            MemberMsg::Ack { u, .. }
+            | MemberMsg::Nack { u, .. }
+            | MemberMsg::Gossip { u }
+            | MemberMsg::Heartbeat { u } => ups(u),
+            MemberMsg::Digest { d, .. } => 4 + 8 * d.len(),
+            MemberMsg::State { m, .. } => ups(m),
+        }
+    }
+
+    pub(super) fn updates(&mut self) -> Vec<Update> {
+        match self {
+            MemberMsg::Ping { u, .. }
+            | MemberMsg::Ack { u, .. }
+            | MemberMsg::PingReq { u, .. }
+            | MemberMsg::Nack { u, .. }
+            | MemberMsg::Gossip { u }
+            | MemberMsg::Heartbeat { u } => std::mem::take(u),
+            MemberMsg::Digest { .. } | MemberMsg::State { .. } => Vec::new(),
+        }
+    }
+}
+
+/// What happened to a member, as this member saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A member became known (alive).
+    Joined(NodeId, Incarnation),
+    Suspected(NodeId, Incarnation),
+    /// A suspect refuted, or a dead member came back.
+    Alive(NodeId, Incarnation),
+    /// Declared dead (by this member or by a rumour).
+    Died(NodeId, Incarnation),
+    Left(NodeId, Incarnation),
+    /// Collected after its retention.
+    Removed(NodeId),
+}
+
+/// Counters, for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SwimStats {
+    pub probes: u64,
+    pub probe_failures: u64,
+    pub indirect_probes: u64,
+    pub nacks_sent: u64,
+    pub nacks_received: u64,
+    pub suspicions: u64,
+    pub refutations: u64,
+    pub deaths_declared: u64,
+    pub syncs: u64,
+    pub full_syncs: u64,
+    pub reconnects: u64,
+    pub rumours_dropped: u64,
+    pub relays_dropped: u64,
+    /// Input dropped: malformed, oversized, about an older life of ours.
+    pub bad_input: u64,
+    /// Times this member was run much later than it asked (paused).
+    pub stalls: u64,
+}
+
+/// Messages to send, appended by the machine; the shell drains it.
+#[derive(Debug, Default)]
+pub struct MemberOut(Vec<(NodeId, MemberMsg)>);
+
+impl MemberOut {
+    pub fn push(&mut self, to: NodeId, msg: MemberMsg) {
+        self.0.push((to, msg));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &(NodeId, MemberMsg)> {
+        self.0.iter()
+    }
+    pub fn drain(&mut self) -> impl Iterator<Item = (NodeId, MemberMsg)> + '_ {
+        self.0.drain(..)
+    }
+}

@@ -1,0 +1,123 @@
+//! Anti-entropy: bucketed digest push-pull, the merge rules for synced
+//! state, introductions of strangers and reconnection to the dead.
+
+use super::*;
+
+impl Swim {
+    /// What this member knows, of the members in `buckets` (all if None).
+    pub(super) fn state(&self, buckets: Option<&[bool; BUCKETS]>) -> Vec<Update> {
+        let wanted = |id: &NodeId| buckets.is_none_or(|b| b[bucket(id)]);
+        let mut all = Vec::new();
+        if wanted(&self.me) {
+            all.push(self.self_update());
+        }
+        all.extend(
+            self.table
+                .iter()
+                .filter(|(id, _)| wanted(id))
+                .map(|(id, r)| Update {
+                    id: id.clone(),
+                    inc: r.inc,
+                    status: r.status,
+                    meta: (r.status == Status::Alive).then(|| r.meta.clone()),
+                    from: r.from.cloned(),
+                }),
+        );
+        all
+    }
+
+    /// Per bucket, the digest of who is live, this member included.
+    pub(super) fn digests(&self) -> Vec<u64> {
+        let mut d = self.table.digests().to_vec();
+        if self.status.is_live() {
+            let b = bucket(&self.me);
+            d[b] = d[b].wrapping_add(contribution(&self.me, self.inc));
+        }
+        d
+    }
+
+    /// A message from a member we do not know (it joined through someone
+    /// else and its rumour missed us): ask for its state with a digest, at
+    /// most once a second per stranger.
+    pub(super) fn introduce(&mut self, now: Instant, from: &NodeId, out: &mut MemberOut) {
+        self.strangers
+            .retain(|_, t| *t + Duration::from_secs(1) > now);
+        if self.strangers.len() >= 64 || self.strangers.contains_key(from) {
+            return;
+        }
+        self.strangers.insert(from.clone(), now);
+        let m = MemberMsg::Digest {
+            d: self.digests(),
+            n: u32::try_from(self.live()).unwrap_or(u32::MAX),
+        };
+        out.push(from.clone(), m);
+    }
+
+    /// A merge from a state sync (memberlist's rules, plus one): claims of
+    /// death about a member known alive in the same incarnation are not
+    /// believed but shown to the member (it refutes if alive); a death in a
+    /// newer incarnation is taken as a suspicion.
+    pub(super) fn merge(&mut self, now: Instant, u: Update, from: &NodeId, out: &mut MemberOut) {
+        if u.status != Status::Dead || u.id == self.me {
+            self.absorb(now, u, Some(from), out);
+            return;
+        }
+        match self.table.get(&u.id) {
+            Some(r) if r.status.is_live() && r.inc >= u.inc => {
+                if self.verify.len() < MAX_VERIFY {
+                    self.verify.push_back(u);
+                }
+            }
+            Some(r) if r.status.is_live() => {
+                let suspect = Update {
+                    status: Status::Suspect,
+                    from: Some(from.clone()),
+                    ..u
+                };
+                self.absorb(now, suspect, Some(from), out);
+            }
+            _ => self.absorb(now, u, Some(from), out),
+        }
+    }
+
+    pub(super) fn sync(&mut self, out: &mut MemberOut) {
+        let Some(peer) = self
+            .table
+            .random_live(1, &[], self.cfg.cross_zone, &mut self.rng)
+            .pop()
+        else {
+            return;
+        };
+        self.stats.syncs += 1;
+        let m = MemberMsg::Digest {
+            d: self.digests(),
+            n: u32::try_from(self.live()).unwrap_or(u32::MAX),
+        };
+        out.push(peer, m);
+    }
+
+    pub(super) fn reconnect(&mut self, out: &mut MemberOut) {
+        if !self.status.is_live() {
+            return;
+        }
+        let Some(dead) = self.table.random_dead(&mut self.rng) else {
+            return;
+        };
+        self.stats.reconnects += 1;
+        let r = self.table.get(&dead).expect("listed");
+        let claim = Update {
+            id: dead.clone(),
+            inc: r.inc,
+            status: Status::Dead,
+            meta: None,
+            from: r.from.cloned(),
+        };
+        let seq = self.next_seq();
+        let m = MemberMsg::Ping {
+            q: seq,
+            t: dead.clone(),
+            u: vec![claim],
+        };
+        self.send(dead, m, out);
+    }
+}
