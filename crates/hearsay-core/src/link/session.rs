@@ -487,3 +487,146 @@ mod tests {
         assert_eq!((out[0].seq, out[0].base, out[0].ack), (Some(2), 2, 1));
     }
 }
+
+/// The link pair under random schedules: loss, duplication, reordering,
+/// cuts and heals, and restarts of either end with state loss.
+#[cfg(test)]
+mod pair {
+    use super::*;
+    use crate::rng::{self, RngExt};
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Send(bool, u8),
+        Wait(u16),
+        Cut,
+        Heal,
+        Restart(bool),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (any::<bool>(), any::<u8>()).prop_map(|(a, v)| Step::Send(a, v)),
+            3 => (1u16..3000).prop_map(Step::Wait),
+            1 => Just(Step::Cut),
+            1 => Just(Step::Heal),
+            1 => any::<bool>().prop_map(Step::Restart),
+        ]
+    }
+
+    /// One end: its session and what it holds (what the layers above would).
+    struct End {
+        s: Session<u64>,
+        held: BTreeSet<u64>,
+    }
+
+    fn run(seed: u64, loss: f64, dup: f64, steps: &[Step]) {
+        let c = Config::default();
+        let mut rng = rng::child(seed, "pair");
+        let mut ends = [
+            End {
+                s: Session::new(&c),
+                held: BTreeSet::new(),
+            },
+            End {
+                s: Session::new(&c),
+                held: BTreeSet::new(),
+            },
+        ];
+        // (deliver at, seq, to, batch)
+        let mut wire: Vec<(Instant, u64, usize, Batch<u64>)> = Vec::new();
+        let (mut now, mut n, mut cut) = (Instant::ZERO, 0u64, false);
+        let gap = Duration::from_millis(50);
+        let mut step_net = |ends: &mut [End; 2],
+                            wire: &mut Vec<_>,
+                            now: Instant,
+                            cut: bool,
+                            loss: f64,
+                            dup: f64,
+                            rng: &mut crate::rng::Rng,
+                            n: &mut u64| {
+            for i in 0..2 {
+                let mut out = Vec::new();
+                ends[i].s.poll(now, &c, gap, &mut out);
+                for b in out {
+                    let copies = if rng.random_bool(dup) { 2 } else { 1 };
+                    for _ in 0..copies {
+                        if cut || rng.random_bool(loss) {
+                            continue;
+                        }
+                        *n += 1;
+                        let d = Duration::from_millis(10 + rng.random_range(0..200));
+                        wire.push((now + d, *n, 1 - i, b.clone()));
+                    }
+                }
+            }
+            wire.sort_by_key(|(t, k, _, _)| (*t, *k));
+            while wire.first().is_some_and(|(t, ..)| *t <= now) {
+                let (_, _, to, b) = wire.remove(0);
+                let e = &mut ends[to];
+                e.s.receive(now, &c, b.seq, b.base, b.ack);
+                for v in b.values {
+                    e.s.forget(&v);
+                    e.held.insert(v);
+                }
+            }
+        };
+        for st in steps {
+            match st {
+                Step::Send(a, v) => {
+                    let i = usize::from(*a);
+                    ends[i].held.insert(u64::from(*v));
+                    ends[i].s.enqueue(u64::from(*v));
+                }
+                Step::Wait(ms) => {
+                    let until = now + Duration::from_millis(u64::from(*ms));
+                    while now < until {
+                        now += Duration::from_millis(10);
+                        step_net(&mut ends, &mut wire, now, cut, loss, dup, &mut rng, &mut n);
+                    }
+                }
+                Step::Cut => cut = true,
+                Step::Heal => cut = false,
+                Step::Restart(a) => {
+                    // The end loses everything and comes back; the other
+                    // sees the new epoch (the node's job), resets its
+                    // session and hands it all it holds (the strategy's).
+                    let i = usize::from(*a);
+                    ends[i] = End {
+                        s: Session::new(&c),
+                        held: BTreeSet::new(),
+                    };
+                    wire.retain(|(_, _, to, _)| *to != i);
+                    let other = &mut ends[1 - i];
+                    other.s.reset(&c);
+                    for v in other.held.clone() {
+                        other.s.enqueue(v);
+                    }
+                }
+            }
+        }
+        cut = false;
+        for _ in 0..6000 {
+            now += Duration::from_millis(10);
+            step_net(&mut ends, &mut wire, now, cut, 0.0, 0.0, &mut rng, &mut n);
+        }
+        assert_eq!(ends[0].held, ends[1].held, "the two ends differ");
+        assert!(ends[0].s.idle() && ends[1].s.idle(), "still talking");
+        assert!(wire.is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn a_link_pair_converges_and_goes_quiet_under_random_faults(
+            seed in any::<u64>(),
+            loss in 0.0f64..0.3,
+            dup in 0.0f64..0.3,
+            steps in proptest::collection::vec(step(), 1..60),
+        ) {
+            run(seed, loss, dup, &steps);
+        }
+    }
+}
