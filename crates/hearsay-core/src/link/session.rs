@@ -539,17 +539,17 @@ mod pair {
         let mut wire: Vec<(Instant, u64, usize, Batch<u64>)> = Vec::new();
         let (mut now, mut n, mut cut) = (Instant::ZERO, 0u64, false);
         let gap = Duration::from_millis(50);
-        let mut step_net = |ends: &mut [End; 2],
-                            wire: &mut Vec<_>,
-                            now: Instant,
-                            cut: bool,
-                            loss: f64,
-                            dup: f64,
-                            rng: &mut crate::rng::Rng,
-                            n: &mut u64| {
-            for i in 0..2 {
+        let step_net = |ends: &mut [End; 2],
+                        wire: &mut Vec<_>,
+                        now: Instant,
+                        cut: bool,
+                        loss: f64,
+                        dup: f64,
+                        rng: &mut crate::rng::Rng,
+                        n: &mut u64| {
+            for (i, end) in ends.iter_mut().enumerate() {
                 let mut out = Vec::new();
-                ends[i].s.poll(now, &c, gap, &mut out);
+                end.s.poll(now, &c, gap, &mut out);
                 for b in out {
                     let copies = if rng.random_bool(dup) { 2 } else { 1 };
                     for _ in 0..copies {
