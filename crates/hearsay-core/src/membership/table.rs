@@ -73,8 +73,9 @@ pub(crate) struct Table {
     ids: Vec<NodeId>,
     slots: Vec<Slot>,
     metas: Vec<Arc<Meta>>,
-    /// Used slots in name order, for lookups.
-    sorted: Vec<u32>,
+    /// Used slots by (name hash, name), for lookups that mostly compare
+    /// integers in one array instead of chasing names.
+    sorted: Vec<(u64, u32)>,
     side: BTreeMap<u32, Side>,
     free: Vec<u32>,
     /// Members dropped after their retention: their last incarnation, and
@@ -121,11 +122,26 @@ impl Table {
         }
     }
 
-    fn find(&self, id: &NodeId) -> Option<u32> {
+    /// Where `id` is, or would go, in `sorted`.
+    fn position(&self, h: u64, id: &NodeId) -> usize {
+        let ids = &self.ids;
         self.sorted
-            .binary_search_by(|s| self.ids[*s as usize].cmp(id))
-            .ok()
-            .map(|i| self.sorted[i])
+            .partition_point(|(x, s)| (*x, &ids[*s as usize]) < (h, id))
+    }
+
+    fn find(&self, id: &NodeId) -> Option<u32> {
+        let h = id.hash64();
+        let mut i = self.sorted.partition_point(|(x, _)| *x < h);
+        while let Some((x, s)) = self.sorted.get(i) {
+            if *x != h {
+                return None;
+            }
+            if self.ids[*s as usize] == *id {
+                return Some(*s);
+            }
+            i += 1;
+        }
+        None
     }
 
     fn view(&self, s: u32) -> Record<'_> {
@@ -143,11 +159,11 @@ impl Table {
         self.find(id).map(|s| self.view(s))
     }
 
-    /// Every record, in name order.
+    /// Every record, in (name hash, name) order.
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, Record<'_>)> {
         self.sorted
             .iter()
-            .map(|s| (&self.ids[*s as usize], self.view(*s)))
+            .map(|(_, s)| (&self.ids[*s as usize], self.view(*s)))
     }
 
     /// Live members other than this one.
@@ -185,7 +201,7 @@ impl Table {
                 continue;
             }
             let s = self.alloc(id.clone(), inc, Status::Alive, meta);
-            self.sorted.push(s);
+            self.sorted.push((id.hash64(), s));
             self.digest[bucket(&id)] =
                 self.digest[bucket(&id)].wrapping_add(contribution(&id, inc));
             self.live += 1;
@@ -196,15 +212,9 @@ impl Table {
             }
         }
         let ids = &self.ids;
-        if !self
-            .sorted
-            .is_sorted_by(|a, b| ids[*a as usize] < ids[*b as usize])
-        {
-            self.sorted
-                .sort_by(|a, b| ids[*a as usize].cmp(&ids[*b as usize]));
-            self.sorted
-                .dedup_by(|a, b| ids[*a as usize] == ids[*b as usize]);
-        }
+        let key = |e: &(u64, u32)| (e.0, &ids[e.1 as usize]);
+        self.sorted.sort_by(|a, b| key(a).cmp(&key(b)));
+        self.sorted.dedup_by(|a, b| key(a) == key(b));
         for list in [&mut self.local, &mut self.remote] {
             for i in (1..list.len()).rev() {
                 let j = rng.random_range(0..=i);
@@ -281,12 +291,9 @@ impl Table {
             None => {
                 let meta = u.meta.clone().unwrap_or_else(|| self.default_meta.clone());
                 let s = self.alloc(u.id.clone(), u.inc, u.status, meta);
-                let ids = &self.ids;
-                let at = self
-                    .sorted
-                    .binary_search_by(|x| ids[*x as usize].cmp(&u.id))
-                    .unwrap_or_else(|i| i);
-                self.sorted.insert(at, s);
+                let h = u.id.hash64();
+                let at = self.position(h, &u.id);
+                self.sorted.insert(at, (h, s));
                 (s, None)
             }
         };
@@ -479,11 +486,9 @@ impl Table {
             self.gone.remove(&s);
             self.side.remove(&s);
             let id = self.ids[s as usize].clone();
-            if let Ok(i) = self
-                .sorted
-                .binary_search_by(|x| self.ids[*x as usize].cmp(&id))
-            {
-                self.sorted.remove(i);
+            let at = self.position(id.hash64(), &id);
+            if self.sorted.get(at).is_some_and(|(_, x)| *x == s) {
+                self.sorted.remove(at);
             }
             let inc = self.slots[s as usize].inc();
             self.slots[s as usize].used = false;

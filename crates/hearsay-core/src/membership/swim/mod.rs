@@ -208,7 +208,7 @@ impl Swim {
         self.awareness.score()
     }
 
-    /// Members known (this one excluded), in name order.
+    /// Members known (this one excluded), in name-hash order.
     pub fn members(&self) -> impl Iterator<Item = (&NodeId, Incarnation, Status, &Meta)> {
         self.table
             .iter()
