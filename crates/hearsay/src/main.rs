@@ -5,6 +5,7 @@
 //! - `hearsay bench`: the strategy sweep behind the README's numbers;
 //! - `hearsay sim`: the membership simulator.
 
+mod args;
 mod bench;
 mod own_node;
 mod progress;
@@ -46,10 +47,18 @@ pub const EXIT_CRASH: u8 = 255;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_BAD_ARGS } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let sub = std::env::args()
+                .nth(1)
+                .filter(|a| ["test", "node", "bench", "sim"].contains(&a.as_str()));
+            let who = sub.map_or("hearsay".to_string(), |s| format!("hearsay {s}"));
+            eprintln!("{who}: {}", args::one_line(&e));
+            return ExitCode::from(EXIT_BAD_ARGS);
         }
     };
     match cli.cmd {

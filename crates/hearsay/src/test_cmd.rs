@@ -2,6 +2,7 @@
 //! defaults and exit codes (0 valid, 1 invalid, 2 unknown, 254 bad
 //! arguments, 255 crash).
 
+use crate::args;
 use crate::own_node::OwnNode;
 use crate::progress::Display;
 use crate::{EXIT_BAD_ARGS, EXIT_CRASH};
@@ -53,26 +54,29 @@ pub struct TestArgs {
     /// Node binary to test, any language [default: hearsay's own node]
     #[arg(long, value_name = "FILE")]
     pub bin: Option<PathBuf>,
-    /// Run N nodes named n0..n(N-1) [default: n1..n5]
-    #[arg(long, value_name = "N")]
+    /// Run N nodes named n0..n(N-1), overriding the node lists [default: n1..n5]
+    #[arg(long, value_name = "N", value_parser = args::node_count)]
     pub node_count: Option<usize>,
-    /// Comma-separated node names (instead of --node-count)
+    /// Comma-separated node names; joins --nodes-file and -n, as in Jepsen
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub nodes: Option<Vec<String>>,
+    /// A file of node names, one per line
+    #[arg(long, value_name = "FILE")]
+    pub nodes_file: Option<PathBuf>,
     /// One node name; repeatable
     #[arg(short = 'n', long = "node", value_name = "NAME")]
     pub node: Vec<String>,
     /// Client workers: an integer, or Kn for K per node [default: 1n]
     #[arg(long, value_name = "C")]
     pub concurrency: Option<String>,
-    /// Seconds of client operations [default: 60]
-    #[arg(long, value_name = "SECONDS")]
-    pub time_limit: Option<f64>,
-    /// Total requests per second, across all clients [default: 5]
-    #[arg(long, value_name = "RATE")]
+    /// Whole seconds of client operations [default: 60]
+    #[arg(long, value_name = "SECONDS", value_parser = args::time_limit)]
+    pub time_limit: Option<u64>,
+    /// Total requests per second, across all clients; 0 for none [default: 5]
+    #[arg(long, value_name = "RATE", value_parser = args::rate)]
     pub rate: Option<f64>,
-    /// Mean node-to-node latency in ms; clients always see 0 [default: 0]
-    #[arg(long, value_name = "MS")]
+    /// Mean node-to-node latency in whole ms; clients always see 0 [default: 0]
+    #[arg(long, value_name = "MS", value_parser = args::latency_ms)]
     pub latency: Option<u64>,
     /// constant, uniform (on [0, 2*latency)) or exponential [default: constant]
     #[arg(long, value_name = "DIST")]
@@ -81,7 +85,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "FAULTS")]
     pub nemesis: Option<String>,
     /// Mean seconds between nemesis operations [default: 10]
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = args::positive_secs)]
     pub nemesis_interval: Option<f64>,
     /// Topology offered to broadcast nodes: grid, line, tree, tree2, tree3, tree4, total [default: grid]
     #[arg(long, value_name = "T")]
@@ -99,7 +103,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub log_net_recv: bool,
     /// Run the test this many times, stopping at the first that is not valid
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value = "1", value_parser = args::repeats)]
     pub test_count: usize,
     /// A Gossip Glomers challenge's flag set; explicit flags override it
     #[arg(long, value_name = "CHALLENGE")]
@@ -112,7 +116,7 @@ pub struct TestArgs {
     pub store: PathBuf,
     /// hearsay only: seconds to wait between healing and the final reads
     /// (Maelstrom always waits 10)
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = args::secs)]
     pub recovery: Option<f64>,
     /// Do not write net-journal.jsonl
     #[arg(long)]
@@ -124,12 +128,12 @@ pub struct TestArgs {
     /// No progress display
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Arguments for the node binary (after --)
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "NODE ARGS"
-    )]
+    /// At the end, print the whole results map (results.edn), as Maelstrom does
+    #[arg(long)]
+    pub print_results: bool,
+    /// Arguments for the node binary: words that are not options, and
+    /// everything after `--`
+    #[arg(value_name = "NODE ARGS")]
     pub args: Vec<String>,
 }
 
@@ -139,6 +143,11 @@ Glomers 3d scenario (broadcast, 25 nodes, rate 100, latency 100 ms, 20 s) on
 hearsay's own node. Once any such flag is given, the rest take Maelstrom's
 defaults, so Maelstrom command lines mean the same thing here.
 
+Node arguments are the words that are not options, and everything after
+`--` (so `--bin ./node.py -- --verbose` hands `--verbose` to the node); an
+option hearsay does not know is an error (exit 254), as in Maelstrom. With
+--bin, name the workload: Maelstrom's default, lin-kv, is not run yet.
+
 Examples:
   hearsay test                                          # 3d on hearsay-node
   hearsay test -w broadcast --bin ./node.py --node-count 5 --time-limit 20 --rate 10 --nemesis partition
@@ -146,7 +155,8 @@ Examples:
 
 Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 crashed.
 Results: store/<workload>/<time>/ (results.edn, results.json, history.txt,
-node-logs/), with store/latest pointing at the newest run.";
+node-logs/, command.txt: the command that reruns the test), with
+store/latest pointing at the newest run.";
 
 pub(crate) struct BadArgs(pub(crate) String);
 
@@ -155,6 +165,7 @@ impl TestArgs {
         self.workload.is_some()
             || self.node_count.is_some()
             || self.nodes.is_some()
+            || self.nodes_file.is_some()
             || !self.node.is_empty()
             || self.concurrency.is_some()
             || self.time_limit.is_some()
@@ -175,10 +186,10 @@ impl TestArgs {
             Scenario::B | Scenario::C => (5, 10.0, None),
             Scenario::D | Scenario::E => (25, 100.0, Some(100)),
         };
-        if self.nodes.is_none() && self.node.is_empty() {
+        if self.nodes.is_none() && self.nodes_file.is_none() && self.node.is_empty() {
             self.node_count.get_or_insert(count);
         }
-        self.time_limit.get_or_insert(20.0);
+        self.time_limit.get_or_insert(20);
         self.rate.get_or_insert(rate);
         if let Some(l) = latency {
             self.latency.get_or_insert(l);
@@ -188,7 +199,56 @@ impl TestArgs {
         }
     }
 
+    /// Why the workload is what it is, when the user did not name one.
+    fn workload_note(&self) -> Option<String> {
+        if self.workload.is_some() || self.scenario.is_some() {
+            return None;
+        }
+        Some(if self.shapes_test() {
+            "no -w given: running broadcast on hearsay's own node (Maelstrom's default, lin-kv, needs a node that implements it)".into()
+        } else {
+            "no flags given: running the Gossip Glomers 3d scenario on hearsay's own node (see --help)".into()
+        })
+    }
+
+    /// Jepsen's node list: --nodes-file, then --nodes, then -n, in that
+    /// order; --node-count replaces them all.
+    fn node_list(&mut self) -> Result<Vec<String>, BadArgs> {
+        if let Some(n) = self.node_count {
+            return Ok(TestConfig::node_names(n));
+        }
+        let mut all = Vec::new();
+        if let Some(f) = &self.nodes_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| BadArgs(format!("--nodes-file {}: {e}", f.display())))?;
+            all.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
+        }
+        all.extend(self.nodes.take().unwrap_or_default());
+        all.append(&mut self.node);
+        if all.is_empty() {
+            all = TestConfig::default_nodes();
+        }
+        if all.len() > args::MAX_NODES {
+            return Err(BadArgs(format!(
+                "{} nodes listed; at most {} run in one test",
+                all.len(),
+                args::MAX_NODES
+            )));
+        }
+        Ok(all)
+    }
+
     fn config(mut self) -> Result<TestConfig, BadArgs> {
+        if self.bin.is_some() && self.workload.is_none() && self.scenario.is_none() {
+            return Err(BadArgs(
+                "no -w given: Maelstrom would run its default workload, lin-kv, which hearsay does not run yet; pass -w broadcast or -w echo (or --scenario 3a..3e)".into(),
+            ));
+        }
         if !self.shapes_test() {
             self.scenario = Some(Scenario::D);
         }
@@ -201,15 +261,10 @@ impl TestArgs {
             .unwrap_or("broadcast")
             .parse()
             .map_err(BadArgs)?;
-        let nodes = match (self.node_count, self.nodes.take(), self.node.is_empty()) {
-            (Some(0), _, _) => return Err(BadArgs("--node-count must be positive".into())),
-            (Some(n), _, _) => TestConfig::node_names(n),
-            (None, Some(list), _) => list,
-            (None, None, false) => std::mem::take(&mut self.node),
-            (None, None, true) => TestConfig::default_nodes(),
-        };
+        let nodes = self.node_list()?;
         let concurrency =
-            parse_concurrency(self.concurrency.as_deref().unwrap_or("1n"), nodes.len())?;
+            args::concurrency(self.concurrency.as_deref().unwrap_or("1n"), nodes.len())
+                .map_err(BadArgs)?;
         let partition = match self.nemesis.as_deref() {
             None | Some("") => false,
             Some(list) => {
@@ -226,18 +281,8 @@ impl TestArgs {
                 true
             }
         };
-        let time_limit = self.time_limit.unwrap_or(60.0);
-        if !time_limit.is_finite() || time_limit < 0.0 {
-            return Err(BadArgs(
-                "--time-limit must be a non-negative number of seconds".into(),
-            ));
-        }
+        let time_limit = self.time_limit.unwrap_or(60);
         let recovery = self.recovery.unwrap_or(RECOVERY.as_secs_f64());
-        if !recovery.is_finite() || recovery < 0.0 {
-            return Err(BadArgs(
-                "--recovery must be a non-negative number of seconds".into(),
-            ));
-        }
         let (bin, args) = self.resolve_bin()?;
         let d = TestConfig::new(
             workload,
@@ -248,7 +293,7 @@ impl TestArgs {
         );
         let cfg = TestConfig {
             concurrency,
-            time_limit: Duration::from_secs_f64(time_limit),
+            time_limit: Duration::from_secs(time_limit),
             rate: self.rate.unwrap_or(d.rate),
             latency: Latency {
                 mean_ms: self.latency.unwrap_or(d.latency.mean_ms),
@@ -339,55 +384,126 @@ pub(crate) fn own_node(args: Vec<String>) -> Result<(PathBuf, Vec<String>), BadA
     Ok((me, with_sub))
 }
 
-fn parse_concurrency(s: &str, nodes: usize) -> Result<usize, BadArgs> {
-    let bad = || {
-        BadArgs(format!(
-            "--concurrency must be a positive integer or Kn (K per node), not {s:?}"
-        ))
-    };
-    let c = match s.strip_suffix('n') {
-        Some(k) => k.parse::<usize>().map_err(|_| bad())? * nodes,
-        None => s.parse::<usize>().map_err(|_| bad())?,
-    };
-    if c == 0 { Err(bad()) } else { Ok(c) }
+/// The node arguments, when `cfg` runs hearsay's own node as a process.
+fn own_node_args(cfg: &TestConfig) -> Option<&[String]> {
+    let me = std::env::current_exe().ok()?;
+    (cfg.bin == me && cfg.args.first().map(String::as_str) == Some("node")).then(|| &cfg.args[1..])
 }
 
-fn describe(cfg: &TestConfig) -> String {
-    let mut s = format!(
-        "hearsay test -w {} --bin {}{} --node-count {} --time-limit {} --rate {} --latency {}",
-        cfg.workload,
-        cfg.bin.display(),
-        if cfg.args.is_empty() {
-            String::new()
-        } else {
-            format!(" [args: {}]", cfg.args.join(" "))
-        },
-        cfg.nodes.len(),
-        cfg.time_limit.as_secs_f64(),
-        cfg.rate,
-        cfg.latency.mean_ms
-    );
+/// The command line that reruns this test: every flag that shapes it, the
+/// seed, and the node arguments after `--`, quoted for a POSIX shell.
+pub(crate) fn rerun_command(cfg: &TestConfig, simulate: bool) -> String {
+    let program = std::env::args().next().unwrap_or_else(|| "hearsay".into());
+    let mut w: Vec<String> = vec![
+        program,
+        "test".into(),
+        "-w".into(),
+        cfg.workload.to_string(),
+    ];
+    let mut flag = |k: &str, v: String| {
+        w.push(k.into());
+        w.push(v);
+    };
+    let own = own_node_args(cfg);
+    if !simulate && own.is_none() {
+        flag("--bin", cfg.bin.display().to_string());
+    }
+    if cfg.nodes == TestConfig::node_names(cfg.nodes.len()) {
+        flag("--node-count", cfg.nodes.len().to_string());
+    } else if cfg.nodes.iter().any(|n| n.contains(',')) {
+        for n in &cfg.nodes {
+            flag("-n", n.clone());
+        }
+    } else {
+        flag("--nodes", cfg.nodes.join(","));
+    }
+    flag("--time-limit", cfg.time_limit.as_secs().to_string());
+    flag("--rate", cfg.rate.to_string());
+    flag("--latency", cfg.latency.mean_ms.to_string());
     if cfg.latency.dist != LatencyDist::Constant {
-        s += &format!(" --latency-dist {}", cfg.latency.dist);
+        flag("--latency-dist", cfg.latency.dist.to_string());
     }
     if cfg.partition {
-        s += &format!(
-            " --nemesis partition --nemesis-interval {}",
-            cfg.nemesis_interval
-        );
+        flag("--nemesis", "partition".into());
+        flag("--nemesis-interval", cfg.nemesis_interval.to_string());
     }
-    s += &format!(
-        " --topology {} --concurrency {} --seed {}",
-        cfg.topology, cfg.concurrency, cfg.seed
-    );
-    s
+    flag("--topology", cfg.topology.to_string());
+    flag("--concurrency", cfg.concurrency.to_string());
+    match cfg.availability {
+        Some(Availability::Total) => flag("--availability", "total".into()),
+        Some(Availability::AtLeast(a)) => flag("--availability", a.to_string()),
+        None => {}
+    }
+    if cfg.recovery != RECOVERY {
+        flag("--recovery", cfg.recovery.as_secs_f64().to_string());
+    }
+    if cfg.store != Path::new("store") {
+        flag("--store", cfg.store.display().to_string());
+    }
+    flag("--seed", cfg.seed.to_string());
+    if simulate {
+        w.push("--sim".into());
+    }
+    let node_args = own.unwrap_or(&cfg.args);
+    if !node_args.is_empty() {
+        w.push("--".into());
+        w.extend(node_args.iter().cloned());
+    }
+    args::shell_join(w.iter().map(String::as_str))
+}
+
+/// Whether a run met its Gossip Glomers challenge's targets (3d, 3e), in
+/// one line: the challenge pages read msgs-per-op off `:net :servers` and
+/// median and max off `:stable-latencies`.
+fn challenge_verdict(s: Scenario, a: &report::Analysis) -> Option<String> {
+    let (name, mpo, median, max) = match s {
+        Scenario::D => ("3d", 30.0, 400, 600),
+        Scenario::E => ("3e", 20.0, 1000, 2000),
+        _ => return None,
+    };
+    let h = a.headline();
+    let valid = a.valid == Validity::True;
+    let ok_mpo = h.msgs_per_op.is_some_and(|m| m < mpo);
+    let ok_med = h.median_ms.is_some_and(|m| m < median);
+    let ok_max = h.max_ms.is_some_and(|m| m < max);
+    let mark = |b: bool| if b { "ok" } else { "MISSED" };
+    let show = |v: Option<i64>| v.map_or("n/a".into(), |v| format!("{v} ms"));
+    Some(format!(
+        "  challenge {name}    {}: valid {}, msgs-per-op {} < {mpo} {}, median {} < {median} ms {}, max {} < {max} ms {}",
+        if valid && ok_mpo && ok_med && ok_max {
+            "targets met"
+        } else {
+            "targets NOT met"
+        },
+        mark(valid),
+        h.msgs_per_op.map_or("n/a".into(), |m| format!("{m:.2}")),
+        mark(ok_mpo),
+        show(h.median_ms),
+        mark(ok_med),
+        show(h.max_ms),
+        mark(ok_max),
+    ))
+}
+
+/// What `run_once` needs besides the config.
+struct Shown {
+    simulate: bool,
+    scenario: Option<Scenario>,
+    print_results: bool,
 }
 
 pub fn run(args: TestArgs) -> ExitCode {
     let quiet = args.quiet;
-    let simulate = args.sim;
+    let shown = Shown {
+        simulate: args.sim,
+        scenario: args
+            .scenario
+            .or_else(|| (!args.shapes_test()).then_some(Scenario::D)),
+        print_results: args.print_results,
+    };
     let test_count = args.test_count.max(1);
     let base_seed = args.seed;
+    let note = args.workload_note();
     let cfg = match args.config() {
         Ok(c) => c,
         Err(BadArgs(msg)) => {
@@ -400,12 +516,15 @@ pub fn run(args: TestArgs) -> ExitCode {
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     let display = Display::new(quiet);
     display.init_logging();
+    if let Some(n) = note {
+        eprintln!("hearsay test: {n}");
+    }
     for i in 0..test_count {
         let mut cfg = cfg.clone();
         if i > 0 && base_seed.is_none() {
             cfg.seed = rand::random();
         }
-        let code = run_once(cfg, simulate, &display, interrupted.clone());
+        let code = run_once(cfg, &shown, &display, interrupted.clone());
         if code != 0 || interrupted.load(Ordering::Relaxed) {
             return ExitCode::from(if interrupted.load(Ordering::Relaxed) {
                 130
@@ -417,17 +536,10 @@ pub fn run(args: TestArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_once(
-    cfg: TestConfig,
-    simulate: bool,
-    display: &Display,
-    interrupted: Arc<AtomicBool>,
-) -> u8 {
-    display.line(&format!(
-        "{}{}",
-        describe(&cfg),
-        if simulate { " --sim" } else { "" }
-    ));
+fn run_once(cfg: TestConfig, shown: &Shown, display: &Display, interrupted: Arc<AtomicBool>) -> u8 {
+    let simulate = shown.simulate;
+    let command = rerun_command(&cfg, simulate);
+    display.line(&command);
     let dir = match report::create_run_dir(&cfg.store, &cfg.workload.to_string()) {
         Ok(d) => d,
         Err(e) => {
@@ -435,7 +547,7 @@ fn run_once(
             return EXIT_CRASH;
         }
     };
-    let _ = std::fs::write(dir.join("command.txt"), describe(&cfg) + "\n");
+    let _ = std::fs::write(dir.join("command.txt"), command + "\n");
     let result = if simulate {
         simulate_run(&cfg, &dir)
     } else {
@@ -472,7 +584,13 @@ fn run_once(
         eprintln!("hearsay test: writing results: {e:#}");
         return EXIT_CRASH;
     }
+    if shown.print_results {
+        println!("{}", analysis.results.pretty());
+    }
     println!("{}", report::summary(&cfg, &analysis, &display_path(&dir)));
+    if let Some(line) = shown.scenario.and_then(|s| challenge_verdict(s, &analysis)) {
+        println!("{line}\n");
+    }
     match analysis.valid {
         Validity::True => 0,
         Validity::False => 1,
@@ -495,4 +613,119 @@ fn display_path(dir: &Path) -> PathBuf {
         .ok()
         .and_then(|cwd| dir.strip_prefix(&cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(clap::Parser)]
+    #[command(no_binary_name = true)]
+    struct Wrap {
+        #[command(flatten)]
+        t: TestArgs,
+    }
+
+    fn parse(words: &[String]) -> Result<TestConfig, String> {
+        let w = Wrap::try_parse_from(words).map_err(|e| args::one_line(&e))?;
+        w.t.config().map_err(|BadArgs(m)| m)
+    }
+
+    fn numeric() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|i| i.to_string()),
+            any::<u64>().prop_map(|i| i.to_string()),
+            any::<f64>().prop_map(|f| f.to_string()),
+            (any::<u32>(), 0u32..400).prop_map(|(m, e)| format!("{m}e{e}")),
+            Just("NaN".to_string()),
+            Just("inf".to_string()),
+            Just("-0".to_string()),
+            Just("".to_string()),
+            "[0-9.eE+-]{1,30}",
+            (any::<u16>()).prop_map(|k| format!("{k}n")),
+            "[0-9]{15,40}n?",
+        ]
+    }
+
+    const FLAGS: [&str; 9] = [
+        "--time-limit",
+        "--rate",
+        "--latency",
+        "--nemesis-interval",
+        "--node-count",
+        "--concurrency",
+        "--test-count",
+        "--recovery",
+        "--availability",
+    ];
+
+    proptest! {
+        /// No number typed at any numeric flag panics, wraps or aborts:
+        /// it parses into a config within bounds, or is refused in one line.
+        #[test]
+        fn numeric_flags_never_panic(picks in proptest::collection::vec((0..FLAGS.len(), numeric()), 1..5)) {
+            let mut words = vec!["-w".to_string(), "echo".to_string()];
+            for (i, v) in &picks {
+                words.push(format!("{}={v}", FLAGS[*i]));
+            }
+            match parse(&words) {
+                Ok(cfg) => {
+                    prop_assert!(cfg.time_limit.as_secs() <= args::MAX_SECS);
+                    prop_assert!(cfg.latency.mean_ms <= args::MAX_LATENCY_MS);
+                    prop_assert!(cfg.rate.is_finite() && cfg.rate <= args::MAX_RATE);
+                    prop_assert!(cfg.concurrency >= 1 && cfg.concurrency <= args::MAX_CONCURRENCY);
+                    prop_assert!(cfg.nodes.len() <= args::MAX_NODES);
+                    prop_assert!(cfg.nemesis_interval.is_finite() && cfg.nemesis_interval > 0.0);
+                }
+                Err(line) => prop_assert!(!line.contains('\n') && !line.is_empty(), "{line:?}"),
+            }
+        }
+    }
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn node_lists_join_as_in_jepsen_and_node_count_replaces_them() {
+        let cfg = parse(&words("-w echo --nodes a,b -n d")).unwrap();
+        assert_eq!(cfg.nodes, ["a", "b", "d"]);
+        let cfg = parse(&words("-w echo --nodes a,b -n d --node-count 2")).unwrap();
+        assert_eq!(cfg.nodes, ["n0", "n1"]);
+        let cfg = parse(&words("-w echo")).unwrap();
+        assert_eq!(cfg.nodes, ["n1", "n2", "n3", "n4", "n5"]);
+    }
+
+    #[test]
+    fn node_arguments_are_positional_or_after_the_double_dash() {
+        let cfg = parse(&words("-w echo --time-limit 3 -- --preset latency")).unwrap();
+        assert_eq!(cfg.args[1..], ["--preset", "latency"]);
+        assert_eq!(cfg.time_limit, Duration::from_secs(3));
+        let e = parse(&words("-w echo --time-limt 2")).unwrap_err();
+        assert!(e.contains("unknown option --time-limt"), "{e}");
+        assert!(e.contains("--time-limit"), "{e}");
+    }
+
+    #[test]
+    fn the_rerun_command_parses_back_into_the_same_config() {
+        for line in [
+            "-w broadcast --nodes a,b,d --time-limit 7 --rate 2.5 --latency 30 --latency-dist exponential --nemesis partition --nemesis-interval 0.5 --topology line --concurrency 2n --availability 0.9 --recovery 3 --seed 42 -- --preset latency",
+            "--scenario 3d --seed 1",
+        ] {
+            let cfg = parse(&words(line)).unwrap();
+            for simulate in [false, true] {
+                let cmd = rerun_command(&cfg, simulate);
+                let back: Vec<String> = shlex::split(&cmd).unwrap();
+                assert_eq!(back[1], "test", "{cmd}");
+                let mut again = parse(&back[2..]).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+                if simulate {
+                    // --sim runs the node in-process; the rest is equal.
+                    again.bin = cfg.bin.clone();
+                    again.args = cfg.args.clone();
+                }
+                assert_eq!(format!("{again:?}"), format!("{cfg:?}"), "{cmd}");
+            }
+        }
+    }
 }

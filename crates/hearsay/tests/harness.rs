@@ -3,8 +3,10 @@
 //! deliberately broken, plus hearsay's own node. Every checker here is shown
 //! rejecting a broken node, not just accepting a good one.
 
+mod common;
+use common::node;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 struct Run {
@@ -36,14 +38,6 @@ impl Run {
             self.code, self.stdout, self.stderr
         )
     }
-}
-
-fn node(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/nodes")
-        .join(name)
-        .display()
-        .to_string()
 }
 
 fn hearsay(args: &[&str]) -> Run {
@@ -444,6 +438,61 @@ fn a_non_json_stdout_line_silences_the_node_like_maelstrom() {
     let warnings = res["hearsay"]["warnings"].to_string();
     assert!(warnings.contains("not well-formed JSON"), "{warnings}");
     assert!(r.stdout.contains("WARNING"), "{}", r.stdout);
+}
+
+#[test]
+fn a_message_to_a_missing_maelstrom_service_is_named_and_the_node_still_heard() {
+    let r = hearsay(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("misc.py"),
+        "--node-count",
+        "1",
+        "--time-limit",
+        "2",
+        "--rate",
+        "5",
+        "--",
+        "service",
+    ]);
+    // The echoes still arrive: hearsay keeps reading the node.
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    assert!(res["stats"]["ok-count"].as_i64().unwrap() > 0);
+    let warnings = res["hearsay"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "warned once: {warnings:?}");
+    let text = warnings[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("seq-kv") && text.contains("service"),
+        "{text}"
+    );
+    assert!(!text.contains("stops reading"), "{text}");
+}
+
+#[test]
+fn a_null_messages_read_is_a_read_of_nothing_as_in_maelstrom() {
+    let r = hearsay(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("misc.py"),
+        "--node-count",
+        "1",
+        "--time-limit",
+        "2",
+        "--rate",
+        "10",
+        "--recovery",
+        "0",
+        "--",
+        "null-read",
+    ]);
+    // Not malformed (no crashed ops): the acknowledged values are lost.
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let res = r.results();
+    assert_eq!(res["stats"]["info-count"], 0, "{}", r.explain());
+    assert!(res["workload"]["lost-count"].as_i64().unwrap() > 0);
 }
 
 #[test]

@@ -218,7 +218,7 @@ impl Network {
             &body,
         );
         let pending = Pending {
-            deadline: now + latency_ms * MS,
+            deadline: now.saturating_add(latency_ms.saturating_mul(MS)),
             seq,
             env: Envelope {
                 id,

@@ -15,6 +15,56 @@ pub struct Analysis {
     pub extras: Value,
 }
 
+/// The figures the Gossip Glomers targets and `hearsay bench` read off a
+/// run: `:net :servers :msgs-per-op` and the workload's stable latencies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Headline {
+    pub msgs_per_op: Option<f64>,
+    pub median_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+    pub p99_ms: Option<i64>,
+    pub max_ms: Option<i64>,
+    pub lost: Option<i64>,
+}
+
+impl Analysis {
+    pub fn headline(&self) -> Headline {
+        let r = &self.results;
+        let msgs_per_op = match r
+            .get("net")
+            .and_then(|n| n.get("servers"))
+            .and_then(|s| s.get("msgs-per-op"))
+        {
+            Some(Edn::Float32(f)) => Some(f64::from(*f)),
+            Some(Edn::Float(f)) => Some(*f),
+            Some(Edn::Int(i)) => Some(*i as f64),
+            _ => None,
+        };
+        let w = r.get("workload");
+        let q = |key: &str| match w.and_then(|w| w.get("stable-latencies")) {
+            Some(Edn::Map(m)) => m
+                .iter()
+                .find(|(k, _)| k.compact() == key)
+                .and_then(|(_, v)| match v {
+                    Edn::Int(i) => Some(*i),
+                    _ => None,
+                }),
+            _ => None,
+        };
+        Headline {
+            msgs_per_op,
+            median_ms: q("0.5"),
+            p95_ms: q("0.95"),
+            p99_ms: q("0.99"),
+            max_ms: q("1"),
+            lost: match w.and_then(|w| w.get("lost-count")) {
+                Some(Edn::Int(i)) => Some(*i),
+                _ => None,
+            },
+        }
+    }
+}
+
 pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
     let h = &run.history;
     let workload = cfg.workload.build(&cfg.nodes, cfg.topology).check(h);

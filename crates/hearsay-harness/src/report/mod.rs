@@ -6,7 +6,7 @@
 mod analysis;
 mod summary;
 
-pub use analysis::{Analysis, analyze, trace_hash};
+pub use analysis::{Analysis, Headline, analyze, trace_hash};
 pub use summary::summary;
 
 use crate::history::History;

@@ -63,24 +63,16 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
         );
     }
     let w = r.get("workload");
-    if let Some(lat) = w.and_then(|w| w.get("stable-latencies")) {
-        let q = |k: &str| {
-            if let Edn::Map(m) = lat {
-                m.iter()
-                    .find(|(key, _)| key.compact() == k)
-                    .and_then(|(_, v)| int(Some(v)))
-            } else {
-                None
-            }
-        };
+    let h = a.headline();
+    if h.median_ms.is_some() {
         let f = |v: Option<i64>| v.map_or("n/a".into(), |v| v.to_string());
         let _ = writeln!(
             s,
             "  stable latency  median {} ms, p95 {} ms, p99 {} ms, max {} ms",
-            f(q("0.5")),
-            f(q("0.95")),
-            f(q("0.99")),
-            f(q("1"))
+            f(h.median_ms),
+            f(h.p95_ms),
+            f(h.p99_ms),
+            f(h.max_ms)
         );
     }
     if let Some(w) = w

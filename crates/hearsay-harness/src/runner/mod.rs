@@ -14,7 +14,7 @@ use crate::config::{INIT_TIMEOUT, RPC_TIMEOUT, TestConfig};
 use crate::edn::{Edn, kw};
 use crate::history::{History, Op, OpType, Process};
 use crate::nemesis::{self, Shape};
-use crate::net::{Addr, Envelope, Journal, NetStats, Network};
+use crate::net::{Addr, Envelope, Journal, NetError, NetStats, Network};
 use crate::wire::{LineError, NodeLine, envelope_line};
 use crate::workload::{OpSpec, Workload};
 use calls::{Call, Client, Purpose};
@@ -23,6 +23,9 @@ use schedule::{Due, Next, Schedule};
 use serde_json::{Map, Value};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+
+/// The ids of Maelstrom's in-JVM services (maelstrom-spec.md 3.6).
+pub const MAELSTROM_SERVICES: [&str; 4] = ["lin-kv", "seq-kv", "lww-kv", "lin-tso"];
 
 /// Something the executor must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +135,8 @@ pub struct TestRun {
     rng_nemesis: Rng,
     partition: Option<Shape>,
     stdout_dead: Vec<bool>,
+    /// (node, service) pairs already warned about.
+    service_warned: std::collections::HashSet<(usize, String)>,
     actions: Vec<Action>,
     warnings: Vec<Warning>,
     lag_ns: Vec<u64>,
@@ -145,6 +150,7 @@ impl TestRun {
         let workload = cfg.workload.build(&cfg.nodes, cfg.topology);
         TestRun {
             stdout_dead: vec![false; cfg.nodes.len()],
+            service_warned: Default::default(),
             workload,
             net,
             history: History::default(),
@@ -215,10 +221,14 @@ impl TestRun {
         }
         let name = self.cfg.nodes[node].clone();
         let sent = match line {
-            Ok(l) => self
-                .net
-                .send_named(now, &l.src, &l.dest, l.body)
-                .map_err(|e| e.to_string()),
+            Ok(l) => match self.net.send_named(now, &l.src, &l.dest, l.body) {
+                Ok(_) => Ok(()),
+                Err(NetError::UnknownDest(d)) if MAELSTROM_SERVICES.contains(&d.as_str()) => {
+                    self.warn_missing_service(now, node, d);
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            },
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = sent {
@@ -227,14 +237,32 @@ impl TestRun {
             let text = format!(
                 "{name} {e}. Maelstrom stops reading a node's STDOUT after such a line, so hearsay ignores everything {name} prints from now on."
             );
-            tracing::warn!("{text}");
-            self.warnings.push(Warning {
-                time_ns: now.saturating_sub(self.origin),
-                node: name,
-                text,
-            });
+            self.warn(now, name, text);
         }
         self.advance(now);
+    }
+
+    /// Maelstrom would answer a message to one of its services; hearsay
+    /// does not run them yet, so the message is dropped and the run is
+    /// flagged, once per node and service, and the node is still read.
+    fn warn_missing_service(&mut self, now: u64, node: usize, service: String) {
+        let name = self.cfg.nodes[node].clone();
+        if !self.service_warned.insert((node, service.clone())) {
+            return;
+        }
+        let text = format!(
+            "{name} sent a message to {service}, a Maelstrom service hearsay does not provide yet; hearsay dropped it (and drops every later one), where Maelstrom would have answered, so this run does not show what Maelstrom would."
+        );
+        self.warn(now, name, text);
+    }
+
+    fn warn(&mut self, now: u64, node: String, text: String) {
+        tracing::warn!("{text}");
+        self.warnings.push(Warning {
+            time_ns: now.saturating_sub(self.origin),
+            node,
+            text,
+        });
     }
 
     /// A node process exited before teardown: the test crashes (exit 255).

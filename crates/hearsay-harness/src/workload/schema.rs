@@ -54,7 +54,9 @@ impl Schema {
             match (obj.get(f.name), f.ty) {
                 (None, _) => errs.push(format!(":{} missing-required-key", f.name)),
                 (Some(_), FieldType::Any) => {}
-                (Some(Value::Array(_)), FieldType::Array) => {}
+                // Prismatic's sequence schemas accept nil, so Maelstrom
+                // takes `"messages": null` (a read of nothing).
+                (Some(Value::Array(_) | Value::Null), FieldType::Array) => {}
                 (Some(v), FieldType::Int) if is_int(v) => {}
                 (Some(v), ty) => errs.push(format!(":{} (not ({ty:?} {v}))", f.name)),
             }
@@ -107,6 +109,11 @@ mod tests {
             READ_OK
                 .check(&json!({"type":"read_ok","messages":{},"in_reply_to":3}))
                 .is_err()
+        );
+        assert!(
+            READ_OK
+                .check(&json!({"type":"read_ok","messages":null,"in_reply_to":3}))
+                .is_ok()
         );
         assert!(
             READ_OK

@@ -14,7 +14,6 @@ use clap::Args;
 use hearsay_core::dissemination::{Preset, StrategyKind as Strategy};
 use hearsay_harness::checker::Validity;
 use hearsay_harness::config::TestConfig;
-use hearsay_harness::edn::Edn;
 use hearsay_harness::net::{Latency, LatencyDist};
 use hearsay_harness::report;
 use hearsay_harness::run::process;
@@ -41,26 +40,26 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "efficient,latency")]
     pub presets: Vec<Preset>,
     /// Node counts
-    #[arg(long, value_delimiter = ',', default_value = "25,100,1000")]
+    #[arg(long, value_delimiter = ',', default_value = "25,100,1000", value_parser = crate::args::node_count)]
     pub nodes: Vec<usize>,
     /// Fault settings: none, partition
     #[arg(long, value_delimiter = ',', default_value = "none,partition")]
     pub nemesis: Vec<String>,
     /// Runs per point (the point is their median)
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value = "3", value_parser = crate::args::repeats)]
     pub runs: usize,
     /// Seed of the first run
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Seconds of client operations per run
-    #[arg(long, default_value_t = 20.0)]
-    pub time_limit: f64,
+    /// Whole seconds of client operations per run
+    #[arg(long, default_value = "20", value_parser = crate::args::time_limit)]
+    pub time_limit: u64,
     /// Total ops/s [default: 100 up to 100 nodes, else 4 per node, the 3d
     /// load per node]
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::rate)]
     pub rate: Option<f64>,
     /// Seconds between healing and the final reads
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value = "10", value_parser = crate::args::secs)]
     pub recovery: f64,
     /// Largest node count run as real processes (larger: simulator)
     #[arg(long, default_value_t = 25)]
@@ -267,7 +266,7 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
                 &args,
                 &point,
                 executor,
-                args.seed + i as u64,
+                args.seed.wrapping_add(i as u64),
                 &dir,
                 interrupted.clone(),
             ) {
@@ -361,7 +360,7 @@ fn one_run(
         )
     };
     let cfg = TestConfig {
-        time_limit: Duration::from_secs_f64(args.time_limit),
+        time_limit: Duration::from_secs(args.time_limit),
         rate: rate_for(args, p.nodes),
         latency: Latency {
             mean_ms: 100,
@@ -395,43 +394,18 @@ fn one_run(
     }
     let a = report::analyze(&cfg, &result);
     report::write_results(&run_dir, &a)?;
-    let r = &a.results;
-    let msgs_per_op = match r
-        .get("net")
-        .and_then(|n| n.get("servers"))
-        .and_then(|s| s.get("msgs-per-op"))
-    {
-        Some(Edn::Float32(f)) => f64::from(*f),
-        _ => f64::NAN,
-    };
-    let w = r.get("workload");
-    let q = |key: &str| -> i64 {
-        match w.and_then(|w| w.get("stable-latencies")) {
-            Some(Edn::Map(m)) => m
-                .iter()
-                .find(|(k, _)| k.compact() == key)
-                .map_or(-1, |(_, v)| match v {
-                    Edn::Int(i) => *i,
-                    _ => -1,
-                }),
-            _ => -1,
-        }
-    };
-    let lost = match w.and_then(|w| w.get("lost-count")) {
-        Some(Edn::Int(i)) => *i,
-        _ => -1,
-    };
+    let h = a.headline();
     let busiest = a.extras["node-sends-per-s"]["max"]
         .as_f64()
         .unwrap_or(f64::NAN);
     Ok(Run {
         seed,
         valid: a.valid,
-        msgs_per_op,
-        median: q("0.5"),
-        p95: q("0.95"),
-        max: q("1"),
-        lost,
+        msgs_per_op: h.msgs_per_op.unwrap_or(f64::NAN),
+        median: h.median_ms.unwrap_or(-1),
+        p95: h.p95_ms.unwrap_or(-1),
+        max: h.max_ms.unwrap_or(-1),
+        lost: h.lost.unwrap_or(-1),
         busiest,
         wall,
     })

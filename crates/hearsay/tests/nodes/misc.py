@@ -6,6 +6,9 @@
   exit-early      answers init, then exits with status 3 (a crash)
   silent          never answers init
   garbage         answers init, then prints a non-JSON line to stdout
+  service         a correct echo node that also asks seq-kv for a key on
+                  every echo (hearsay has no seq-kv yet: it must say so)
+  null-read       a broadcast node that answers reads with "messages": null
 """
 import json
 import sys
@@ -35,11 +38,14 @@ for line in sys.stdin:
             print("debug: this line should have gone to stderr")
             sys.stdout.flush()
     elif t == "echo":
+        if mode == "service":
+            send(me, "seq-kv", {"type": "read", "key": "k", "msg_id": body["msg_id"]})
         echo = body["echo"] if mode != "echo-wrong" else "something else"
         send(me, msg["src"], {"type": "echo_ok", "echo": echo, "in_reply_to": body["msg_id"]})
     elif t == "topology":
         send(me, msg["src"], {"type": "topology_ok", "in_reply_to": body["msg_id"]})
     elif t == "read":
-        send(me, msg["src"], {"type": "read_ok", "messages": [], "in_reply_to": body["msg_id"]})
+        messages = None if mode == "null-read" else []
+        send(me, msg["src"], {"type": "read_ok", "messages": messages, "in_reply_to": body["msg_id"]})
     elif t == "broadcast":
         send(me, msg["src"], {"type": "broadcast_ok", "in_reply_to": body["msg_id"]})
