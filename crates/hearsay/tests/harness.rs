@@ -84,7 +84,7 @@ fn hearsay_node_passes_a_multi_node_broadcast() {
     // Maelstrom's layout: results.edn next to results.json, history, node logs.
     let edn = std::fs::read_to_string(r.latest().join("results.edn")).unwrap();
     assert!(
-        edn.starts_with("{:perf {:latency-graph {:valid? true},"),
+        edn.starts_with("{:perf {:latency-graph {:valid? true,\n                        :files [\"latency-raw.svg\""),
         "{edn}"
     );
     assert!(edn.contains(":stable-latencies"));

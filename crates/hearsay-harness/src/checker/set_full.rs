@@ -101,7 +101,7 @@ pub fn elements(history: &History, add_f: &str) -> Vec<ElementResult> {
 /// The integers of a read's value as sorted, disjoint, inclusive ranges
 /// (other values can never equal an element: Clojure's `=` tells 1 from
 /// 1.0). Large reads are stored that way already and are only borrowed.
-fn sorted_ranges(v: &Edn) -> std::borrow::Cow<'_, [(i64, i64)]> {
+pub(crate) fn sorted_ranges(v: &Edn) -> std::borrow::Cow<'_, [(i64, i64)]> {
     match v {
         Edn::IntRanges(r) => r.as_slice().into(),
         Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {

@@ -5,7 +5,9 @@
 mod journal;
 mod latency;
 mod network;
+pub mod record;
 
 pub use journal::{Counts, Journal, NetStats};
 pub use latency::{Latency, LatencyDist};
 pub use network::{Addr, Envelope, NetError, Network};
+pub use record::{NetEvent, NetRecord};

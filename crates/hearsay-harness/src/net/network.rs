@@ -9,6 +9,7 @@
 
 use super::journal::{Event, Journal};
 use super::latency::Latency;
+use super::record::NetRecord;
 use hearsay_core::rng::Rng;
 use serde_json::value::RawValue;
 use std::cmp::{Ordering, Reverse};
@@ -86,6 +87,7 @@ pub struct Network {
     dropped: u64,
     /// Messages each server node sent to other servers.
     sent_by: Vec<u64>,
+    record: NetRecord,
 }
 
 impl Network {
@@ -106,6 +108,7 @@ impl Network {
             journal,
             dropped: 0,
             sent_by: vec![0; servers.len()],
+            record: NetRecord::default(),
         };
         for s in servers {
             net.register(s.clone(), false, true);
@@ -142,6 +145,16 @@ impl Network {
         if let Some(name) = self.names.get(a.0 as usize) {
             self.lookup.remove(name);
         }
+    }
+
+    /// Every name ever registered, by address (clients included).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// What the pictures of the run are drawn from.
+    pub fn take_record(&mut self) -> NetRecord {
+        std::mem::take(&mut self.record)
     }
 
     pub fn addr(&self, name: &str) -> Option<Addr> {
@@ -217,6 +230,8 @@ impl Network {
             client,
             &body,
         );
+        self.record
+            .note(false, now, id, (src.0, dest.0), !client, body.get());
         let pending = Pending {
             deadline: now.saturating_add(latency_ms.saturating_mul(MS)),
             seq,
@@ -283,6 +298,14 @@ impl Network {
                 &self.names[dest.0 as usize],
                 client,
                 &env.body,
+            );
+            self.record.note(
+                true,
+                now,
+                env.id,
+                (env.src.0, dest.0),
+                !client,
+                env.body.get(),
             );
             self.take_head(dest);
             return Some(env);

@@ -4,6 +4,7 @@
 //! `store/<workload>/latest` point at the newest run.
 
 mod analysis;
+pub mod pictures;
 mod summary;
 
 pub use analysis::{Analysis, Headline, analyze, trace_hash};

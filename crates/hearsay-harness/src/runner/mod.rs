@@ -105,6 +105,11 @@ pub struct RunResult {
     pub last_op_ns: u64,
     /// `process` or `sim`.
     pub executor: &'static str,
+    /// For the pictures: what the network saw, the names of its addresses,
+    /// and the executor time at which history time 0 began.
+    pub record: crate::net::NetRecord,
+    pub names: Vec<String>,
+    pub origin_ns: u64,
 }
 
 #[derive(Debug)]
@@ -368,6 +373,9 @@ impl TestRun {
             sent_by: self.net.sent_by().to_vec(),
             last_op_ns,
             executor: "process",
+            record: self.net.take_record(),
+            names: self.net.names().to_vec(),
+            origin_ns: self.origin,
         }
     }
 
