@@ -49,6 +49,7 @@ fn outcome(k: OpType) -> &'static str {
 /// drawn (a picture that fails makes `:perf` or `:timeline` unknown, as a
 /// Jepsen checker that throws does).
 pub fn draw(cfg: &TestConfig, run: &RunResult, dir: &Path, a: &mut Analysis) -> Drawn {
+    let started = std::time::Instant::now();
     let mut d = Drawn::default();
     let mut errors: Vec<String> = Vec::new();
     let mut put = |d: &mut Drawn, name: &'static str, body: Result<String>| match body
@@ -216,6 +217,12 @@ pub fn draw(cfg: &TestConfig, run: &RunResult, dir: &Path, a: &mut Analysis) -> 
     d.timeline_ops = bars;
     put(&mut d, "timeline.html", Ok(page));
     record(a, &d, &errors);
+    if let serde_json::Value::Object(m) = &mut a.extras {
+        m.insert(
+            "pictures-ms".into(),
+            serde_json::json!(started.elapsed().as_millis() as u64),
+        );
+    }
     d
 }
 
