@@ -3,12 +3,14 @@
 //! - `hearsay test`: Maelstrom's `test` command, natively (see `--help`);
 //! - `hearsay node`: hearsay's Maelstrom node (the same code as `hearsay-node`);
 //! - `hearsay bench`: the strategy sweep behind the README's numbers;
-//! - `hearsay sim`: the membership simulator.
+//! - `hearsay sim`: the membership simulator;
+//! - `hearsay serve`: a web UI over the runs in a store.
 
 mod args;
 mod bench;
 mod own_node;
 mod progress;
+mod serve;
 mod sim_cmd;
 mod test_cmd;
 
@@ -37,6 +39,9 @@ enum Cmd {
     /// pauses, partitions and zones; report detection times, false
     /// positives, heal time and traffic.
     Sim(Box<sim_cmd::SimArgs>),
+    /// A web UI over a store: the runs table, a page per run with its
+    /// pictures, message diagram, history and logs, and bench sweeps.
+    Serve(serve::ServeArgs),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -55,7 +60,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let sub = std::env::args()
                 .nth(1)
-                .filter(|a| ["test", "node", "bench", "sim"].contains(&a.as_str()));
+                .filter(|a| ["test", "node", "bench", "sim", "serve"].contains(&a.as_str()));
             let who = sub.map_or("hearsay".to_string(), |s| format!("hearsay {s}"));
             eprintln!("{who}: {}", args::one_line(&e));
             return ExitCode::from(EXIT_BAD_ARGS);
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test_cmd::run(*args),
         Cmd::Bench(args) => bench::run(*args),
         Cmd::Sim(args) => sim_cmd::run(*args),
+        Cmd::Serve(args) => serve::run(args),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

@@ -92,6 +92,11 @@ fn every_bad_number_or_flag_is_one_line_and_exit_254() {
         (vec!["bench", "--nodes", "99999999999"], "--nodes"),
         (vec!["bench", "--recovery=-1"], "--recovery"),
         (vec!["bench", "--frobnicate"], "unknown option --frobnicate"),
+        (
+            vec!["serve", "--store", "/no/such/store"],
+            "not a directory",
+        ),
+        (vec!["serve", "--bind", "localhost"], "--bind"),
     ];
     for (args, want) in cases {
         let out = hearsay(&args);

@@ -168,7 +168,7 @@ fn the_traffic_map_shows_a_tree_for_a_node_that_gossips_over_a_tree_topology() {
         "--rate",
         "20",
         "--recovery",
-        "1",
+        "3",
         "--topology",
         "tree2",
     ]);

@@ -64,7 +64,8 @@ fn label(kind: &str, body: &str) -> String {
 }
 
 /// The diagram, and how many arrows it has.
-pub fn diagram(rec: &NetRecord, names: &[String]) -> (String, usize) {
+/// `data-t` on each arrow is its send's ms since `origin_ns` (history time).
+pub fn diagram(rec: &NetRecord, names: &[String], origin_ns: u64) -> (String, usize) {
     let lanes = lanes(rec, names);
     let index: HashMap<u32, usize> = lanes.iter().enumerate().map(|(i, &a)| (a, i)).collect();
     let width = (lanes.len() as f64 * LANE).max(600.0) + 40.0;
@@ -106,7 +107,10 @@ pub fn diagram(rec: &NetRecord, names: &[String]) -> (String, usize) {
                 .set("y1", y(0))
                 .set("y2", y(steps + 1)),
         );
-        for step in (0..steps.max(1)).step_by(50) {
+        // Names repeat down the lanes every 50 steps, as in Maelstrom, but
+        // never more than about 20,000 labels in all (a 1000-node run).
+        let every = (steps * lanes.len() / 20_000).max(50);
+        for step in (0..steps.max(1)).step_by(every) {
             lane_group = lane_group.add(
                 Text::new(name(a))
                     .set("class", "node")
@@ -141,6 +145,7 @@ pub fn diagram(rec: &NetRecord, names: &[String]) -> (String, usize) {
                 .set("data-type", e.kind.as_str())
                 .set("data-src", name(e.src))
                 .set("data-dest", name(e.dest))
+                .set("data-t", e.time.saturating_sub(origin_ns) / 1_000_000)
                 .add(Title::new(format!(
                     "{} → {} {}",
                     name(e.src),
@@ -219,7 +224,7 @@ mod tests {
         // Never delivered: no arrow.
         rec.note(false, 3, 3, (0, 1), true, r#"{"type":"gossip"}"#);
         rec.note(true, 4, 2, (0, 1), true, r#"{"type":"gossip"}"#);
-        let (svg, arrows) = diagram(&rec, &names);
+        let (svg, arrows) = diagram(&rec, &names, 0);
         assert_eq!(arrows, 2);
         assert_eq!(svg.matches(r#"class="msg""#).count(), 2);
         assert_eq!(svg.matches(r#"class="lane""#).count(), 3);

@@ -210,7 +210,7 @@ pub fn draw(cfg: &TestConfig, run: &RunResult, dir: &Path, a: &mut Analysis) -> 
         "traffic.csv",
         Ok(traffic::csv(&run.record, &run.names)),
     );
-    let (m_svg, arrows) = messages::diagram(&run.record, &run.names);
+    let (m_svg, arrows) = messages::diagram(&run.record, &run.names, run.origin_ns);
     d.arrows = arrows;
     put(&mut d, "messages.svg", Ok(m_svg));
     let (page, bars) = timeline::page(&ops, &format!("{} timeline", cfg.workload));

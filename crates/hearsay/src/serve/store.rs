@@ -1,0 +1,180 @@
+//! What is in a store directory: test runs (`<workload>/<time>/`) and
+//! bench sweeps (`bench/<time>/`), read from the files the runs wrote.
+
+use serde_json::Value;
+use std::path::{Component, Path, PathBuf};
+
+/// One test run, as the runs table shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Run {
+    pub workload: String,
+    pub time: String,
+    /// `<workload>/<time>`: the run's path inside the store.
+    pub id: String,
+    pub node: String,
+    pub nodes: Option<u64>,
+    pub valid: String,
+    pub msgs_per_op: Option<f64>,
+    pub median_ms: Option<i64>,
+    pub max_ms: Option<i64>,
+    pub command: String,
+}
+
+/// One bench sweep.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Sweep {
+    pub time: String,
+    pub points: usize,
+}
+
+fn sorted_dirs(p: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v.reverse();
+    v
+}
+
+fn name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The word after `--bin` in a rerun command, or hearsay's own node.
+fn node_of(command: &str) -> String {
+    let words = shlex::split(command).unwrap_or_default();
+    words
+        .iter()
+        .position(|w| w == "--bin")
+        .and_then(|i| words.get(i + 1))
+        .map(|b| {
+            Path::new(b)
+                .file_name()
+                .map_or(b.clone(), |n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "hearsay-node".into())
+}
+
+fn flag_u64(command: &str, flag: &str) -> Option<u64> {
+    let words = shlex::split(command).unwrap_or_default();
+    let i = words.iter().position(|w| w == flag)?;
+    words.get(i + 1)?.parse().ok()
+}
+
+/// Every run in the store, newest first. Unreadable runs are skipped.
+pub fn runs(store: &Path) -> Vec<Run> {
+    let mut out = Vec::new();
+    for wdir in sorted_dirs(store) {
+        let workload = name(&wdir);
+        if workload == "bench" {
+            continue;
+        }
+        for rdir in sorted_dirs(&wdir) {
+            if let Some(r) = run(store, &format!("{workload}/{}", name(&rdir))) {
+                out.push(r);
+            }
+        }
+    }
+    out.sort_by(|a, b| b.time.cmp(&a.time));
+    out
+}
+
+/// One run by its id, if it exists and has results.
+pub fn run(store: &Path, id: &str) -> Option<Run> {
+    let dir = resolve(store, id)?;
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).ok()?).ok()?;
+    let command = std::fs::read_to_string(dir.join("command.txt"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let (workload, time) = id.split_once('/')?;
+    let lat = &results["workload"]["stable-latencies"];
+    let nodes = flag_u64(&command, "--node-count").or_else(|| {
+        shlex::split(&command).and_then(|w| {
+            let i = w.iter().position(|x| x == "--nodes")?;
+            Some(w.get(i + 1)?.split(',').count() as u64)
+        })
+    });
+    Some(Run {
+        workload: workload.into(),
+        time: time.into(),
+        id: id.into(),
+        node: node_of(&command),
+        nodes,
+        valid: match &results["valid?"] {
+            Value::Bool(b) => b.to_string(),
+            Value::String(s) => s.trim_start_matches(':').into(),
+            _ => "unknown".into(),
+        },
+        msgs_per_op: results["net"]["servers"]["msgs-per-op"].as_f64(),
+        median_ms: lat["0.5"].as_i64(),
+        max_ms: lat["1"].as_i64(),
+        command,
+    })
+}
+
+/// Every bench sweep in `store/bench/`, newest first.
+pub fn sweeps(store: &Path) -> Vec<Sweep> {
+    sorted_dirs(&store.join("bench"))
+        .into_iter()
+        .filter_map(|d| {
+            let v: Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join("results.json")).ok()?)
+                    .ok()?;
+            Some(Sweep {
+                time: name(&d),
+                points: v.as_array()?.len(),
+            })
+        })
+        .collect()
+}
+
+/// A path inside the store from a request: plain names only (no `..`, no
+/// absolute paths, no links out of the store).
+pub fn resolve(store: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = Path::new(rel);
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    let root = store.canonicalize().ok()?;
+    let p = root.join(rel).canonicalize().ok()?;
+    p.starts_with(&root).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_outside_the_store_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("echo/t1")).unwrap();
+        assert!(resolve(d.path(), "echo/t1").is_some());
+        for bad in ["../etc", "/etc/passwd", "echo/../../x", "echo/./t1/.."] {
+            assert!(resolve(d.path(), bad).is_none(), "{bad}");
+        }
+        std::os::unix::fs::symlink("/etc", d.path().join("out")).unwrap();
+        assert!(resolve(d.path(), "out/passwd").is_none());
+    }
+
+    #[test]
+    fn the_node_and_node_count_come_from_the_rerun_command() {
+        let c = "hearsay test -w echo --bin /x/y/node.py --nodes a,b,c --seed 1";
+        assert_eq!(node_of(c), "node.py");
+        assert_eq!(
+            node_of("hearsay test -w echo --node-count 3"),
+            "hearsay-node"
+        );
+        assert_eq!(
+            flag_u64("hearsay test --node-count 3", "--node-count"),
+            Some(3)
+        );
+    }
+}
