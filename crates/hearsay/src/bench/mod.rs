@@ -512,9 +512,12 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             .map(|r| {
                 let m = r.summary();
                 plot::Dot {
-                    label: format!("{}/{}", r.point.strategy, r.point.preset),
+                    strategy: r.point.strategy.to_string(),
+                    preset: r.point.preset.to_string(),
                     x: m.msgs_per_op,
                     y: m.median,
+                    p95: m.p95,
+                    max: m.max,
                     valid: r.valid(),
                 }
             })
