@@ -269,6 +269,14 @@ impl MaelstromNode {
         &self.me
     }
 
+    /// The peers this node's strategy sends to now (its overlay), empty
+    /// before `init`.
+    pub fn neighbours(&self) -> Vec<String> {
+        self.node.as_ref().map_or_else(Vec::new, |n| {
+            n.neighbours().iter().map(|p| p.to_string()).collect()
+        })
+    }
+
     fn emit(&mut self) {
         let sends: Vec<_> = self.outbox.drain().collect();
         let src = self.me.clone();

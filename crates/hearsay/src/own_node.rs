@@ -48,6 +48,10 @@ impl SimNode for OwnNode {
     fn next_deadline(&self) -> Option<u64> {
         self.0.next_deadline().map(|t| t.as_micros() * 1_000)
     }
+
+    fn overlay(&self) -> Option<Vec<String>> {
+        Some(self.0.neighbours())
+    }
 }
 
 #[cfg(test)]

@@ -257,8 +257,8 @@ async fn the_served_pages_render_in_chromium() {
     let objects = c.find_all(Locator::Css(".picture object")).await.unwrap();
     assert_eq!(
         objects.len(),
-        6,
-        "latency x2, rate, convergence, node rates, traffic"
+        7,
+        "latency x2, rate, convergence, node rates, traffic, overlay"
     );
     for (pic, sel, min) in [
         ("latency-raw", "circle", 10),
@@ -266,6 +266,7 @@ async fn the_served_pages_render_in_chromium() {
         ("rate", "polyline", 1),
         ("convergence", "polyline", 2),
         ("traffic", "rect.cell", 4),
+        ("overlay", "line.edge", 4),
     ] {
         until(
             &c,

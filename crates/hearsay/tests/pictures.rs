@@ -191,3 +191,36 @@ fn the_traffic_map_shows_a_tree_for_a_node_that_gossips_over_a_tree_topology() {
     }
     assert_eq!(seen.len(), 7, "connected: {p:?}");
 }
+
+#[test]
+fn under_sim_our_node_reports_its_overlay_and_the_traffic_follows_it() {
+    let (_s, dir) = run(&[
+        "--sim",
+        "--scenario",
+        "3b",
+        "--time-limit",
+        "3",
+        "--recovery",
+        "1",
+        "--seed",
+        "4",
+        "--",
+        "--strategy",
+        "tree",
+    ]);
+    let svg = read(&dir, "overlay.svg");
+    let edges = svg.matches(r#"class="edge""#).count();
+    // Five nodes in a tree: four edges.
+    assert_eq!(edges, 4, "{svg}");
+    assert!(svg.contains("5 nodes, 4 edges"));
+    // Every overlay edge carried traffic.
+    let p = pairs(&dir);
+    for title in svg.split("<title>").skip(1) {
+        let t = &title[..title.find("</title>").unwrap()];
+        if let Some((a, b)) = t.split_once(" – ") {
+            let (a, b) = (a.trim().to_string(), b.trim().to_string());
+            let key = if a < b { (a, b) } else { (b, a) };
+            assert!(p.contains(&key), "{t} carried nothing: {p:?}");
+        }
+    }
+}

@@ -17,6 +17,11 @@ pub trait SimNode {
     /// Timers: called at (or after) `next_deadline`.
     fn on_tick(&mut self, now: u64, out: &mut Vec<String>);
     fn next_deadline(&self) -> Option<u64>;
+    /// The node names this node sends to, if it can say (drawn as the
+    /// overlay graph of the run).
+    fn overlay(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// Upper bound on loop iterations at a single instant, so a node that keeps
@@ -73,8 +78,10 @@ pub fn run(cfg: TestConfig, mut nodes: Vec<Box<dyn SimNode>>, journal: Journal) 
         }
         run.advance(now);
     }
+    let overlay: Option<Vec<Vec<String>>> = nodes.iter().map(|n| n.overlay()).collect();
     RunResult {
         executor: "sim",
+        overlay,
         ..run.finish()
     }
 }

@@ -110,6 +110,8 @@ pub struct RunResult {
     pub record: crate::net::NetRecord,
     pub names: Vec<String>,
     pub origin_ns: u64,
+    /// Under `--sim`, the peers each node says it sends to at the end.
+    pub overlay: Option<Vec<Vec<String>>>,
 }
 
 #[derive(Debug)]
@@ -376,6 +378,7 @@ impl TestRun {
             record: self.net.take_record(),
             names: self.net.names().to_vec(),
             origin_ns: self.origin,
+            overlay: None,
         }
     }
 

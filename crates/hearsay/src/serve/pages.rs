@@ -164,6 +164,7 @@ pub fn run(run: &Run, dir: &Path) -> String {
         ("convergence.svg", "Convergence"),
         ("node-rates.svg", "Messages per node"),
         ("traffic.svg", "Traffic map"),
+        ("overlay.svg", "Overlay the nodes report"),
     ];
     for (f, title) in pictures {
         if dir.join(f).is_file() {

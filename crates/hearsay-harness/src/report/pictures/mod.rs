@@ -7,12 +7,14 @@
 //! - hearsay's own: `traffic.svg` / `traffic.csv` (who sends to whom),
 //!   `node-rates.svg` (messages per second per node: hot spots, the hub)
 //!   and, for broadcast, `convergence.svg` (share of nodes holding a value
-//!   over the time since it was accepted).
+//!   over the time since it was accepted); under `--sim` with a node that
+//!   reports its peers (hearsay's own), `overlay.svg`.
 //!
 //! `:perf` and `:timeline` in results.edn list the files drawn.
 
 mod chart;
 mod messages;
+mod overlay;
 pub mod series;
 mod timeline;
 mod traffic;
@@ -39,6 +41,7 @@ pub struct Drawn {
     pub arrows: usize,
     pub timeline_ops: usize,
     pub traffic_cells: usize,
+    pub overlay_edges: Option<usize>,
 }
 
 fn outcome(k: OpType) -> &'static str {
@@ -201,6 +204,11 @@ pub fn draw(cfg: &TestConfig, run: &RunResult, dir: &Path, a: &mut Analysis) -> 
                 )),
             }),
         );
+    }
+    if let Some(o) = &run.overlay {
+        let (g, edges) = overlay::svg(&cfg.nodes, o);
+        d.overlay_edges = Some(edges);
+        put(&mut d, "overlay.svg", Ok(g));
     }
     let (t_svg, cells) = traffic::svg(&run.record, &run.names, n);
     d.traffic_cells = cells;
