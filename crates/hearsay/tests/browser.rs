@@ -126,6 +126,8 @@ async fn the_served_pages_render_in_chromium() {
         "1",
         "--seed",
         "2",
+        "--latency",
+        "10",
     ]);
     hearsay(&[
         "test",
@@ -290,6 +292,20 @@ async fn the_served_pages_render_in_chromium() {
     )
     .await;
     shot(&c, "run").await;
+    for pic in ["latency-raw", "rate", "convergence", "traffic", "overlay"] {
+        js(
+            &c,
+            &format!("document.getElementById('pic-{pic}').scrollIntoView(); return true"),
+        )
+        .await;
+        shot(&c, &format!("run-{pic}")).await;
+    }
+    js(
+        &c,
+        "document.querySelector('.diagram').scrollIntoView(); return true",
+    )
+    .await;
+    shot(&c, "run-messages").await;
     // Filter by type, then by a time window that holds nothing.
     js(
         &c,
@@ -313,7 +329,12 @@ async fn the_served_pages_render_in_chromium() {
         "return document.getElementById('arrows-shown').textContent === '0'",
     )
     .await;
-    shot(&c, "run-filtered").await;
+    js(
+        &c,
+        "document.querySelector('.filters').scrollIntoView(); return true",
+    )
+    .await;
+    shot(&c, "run-messages-filtered").await;
 
     // The bench sweep: its Pareto plot and its table.
     c.goto(&format!("{base}/")).await.unwrap();
