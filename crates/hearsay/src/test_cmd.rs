@@ -695,6 +695,43 @@ mod tests {
         }
     }
 
+    #[derive(clap::Parser)]
+    #[command(no_binary_name = true)]
+    struct BenchWrap {
+        #[command(flatten)]
+        b: crate::bench::BenchArgs,
+    }
+
+    const BENCH_FLAGS: [&str; 6] = [
+        "--nodes",
+        "--runs",
+        "--time-limit",
+        "--rate",
+        "--recovery",
+        "--seed",
+    ];
+
+    proptest! {
+        /// The same for `hearsay bench`: parsed within bounds, or one line.
+        #[test]
+        fn bench_numeric_flags_never_panic(picks in proptest::collection::vec((0..BENCH_FLAGS.len(), numeric()), 1..5)) {
+            let words: Vec<String> = picks.iter().map(|(i, v)| format!("{}={v}", BENCH_FLAGS[*i])).collect();
+            match BenchWrap::try_parse_from(&words) {
+                Ok(w) => {
+                    prop_assert!(w.b.nodes.iter().all(|&n| (1..=args::MAX_NODES).contains(&n)));
+                    prop_assert!((1..=args::MAX_REPEATS).contains(&w.b.runs));
+                    prop_assert!(w.b.time_limit >= 1 && w.b.time_limit <= args::MAX_SECS);
+                    prop_assert!(w.b.rate.is_none_or(|r| r.is_finite() && r >= 0.0));
+                    prop_assert!(w.b.recovery.is_finite());
+                }
+                Err(e) => {
+                    let line = args::one_line(&e);
+                    prop_assert!(!line.contains('\n') && !line.is_empty(), "{line:?}");
+                }
+            }
+        }
+    }
+
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
     }
