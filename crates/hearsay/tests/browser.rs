@@ -300,6 +300,20 @@ async fn the_served_pages_render_in_chromium() {
         .await;
         shot(&c, &format!("run-{pic}")).await;
     }
+    // The timeline, embedded: a bar per completed op.
+    let history = std::fs::read_to_string(broadcast_dir.join("history.txt")).unwrap();
+    let done = history
+        .lines()
+        .filter(|l| !l.starts_with(":nemesis") && !l.contains(":invoke"))
+        .count();
+    until(
+        &c,
+        &format!(
+            "const d = document.querySelector('iframe.timeline').contentDocument; \
+             return !!d && d.querySelectorAll('g.op').length === {done}"
+        ),
+    )
+    .await;
     js(
         &c,
         "document.querySelector('.diagram').scrollIntoView(); return true",

@@ -195,8 +195,9 @@ pub fn run(run: &Run, dir: &Path) -> String {
     if dir.join("timeline.html").is_file() {
         let _ = write!(
             b,
-            "<h2>Timeline</h2><p><a id=\"timeline\" href=\"{}\">timeline.html</a></p>",
-            file_url(&run.id, "timeline.html")
+            "<h2>Timeline</h2><p><a id=\"timeline\" href=\"{u}\">timeline.html</a> (full page)</p>\
+             <iframe class=\"timeline\" src=\"{u}\" title=\"timeline\" style=\"width:100%;height:600px;border:1px solid #eee\"></iframe>",
+            u = file_url(&run.id, "timeline.html")
         );
     }
     if let Ok(h) = std::fs::read_to_string(dir.join("history.txt")) {
