@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cluster;
+pub mod crdt;
 pub mod dissemination;
 pub mod id;
 pub mod link;
