@@ -48,7 +48,8 @@ pub enum Scenario {
 #[derive(Debug, Args)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct TestArgs {
-    /// Workload: broadcast or echo [Maelstrom's default, lin-kv, is not implemented]
+    /// Workload: broadcast, echo, g-set, g-counter, pn-counter, unique-ids
+    /// [Maelstrom's default, lin-kv, is not implemented]
     #[arg(short = 'w', long, value_name = "NAME")]
     pub workload: Option<String>,
     /// Node binary to test, any language [default: hearsay's own node]
@@ -246,7 +247,7 @@ impl TestArgs {
     fn config(mut self) -> Result<TestConfig, BadArgs> {
         if self.bin.is_some() && self.workload.is_none() && self.scenario.is_none() {
             return Err(BadArgs(
-                "no -w given: Maelstrom would run its default workload, lin-kv, which hearsay does not run yet; pass -w broadcast or -w echo (or --scenario 3a..3e)".into(),
+                "no -w given: Maelstrom would run its default workload, lin-kv, which hearsay does not run yet; pass -w with one of: broadcast, echo, g-set, g-counter, pn-counter, unique-ids (or --scenario 3a..3e)".into(),
             ));
         }
         if !self.shapes_test() {

@@ -3,14 +3,20 @@
 //! which checker judges the history.
 
 mod broadcast;
+mod counter;
 mod echo;
+mod gset;
 pub mod schema;
 pub mod topology;
+mod unique_ids;
 
 pub use broadcast::Broadcast;
+pub use counter::{Counter, check_counter};
 pub use echo::Echo;
+pub use gset::GSet;
 pub use schema::{Field, FieldType, Schema};
 pub use topology::Topology;
+pub use unique_ids::UniqueIds;
 
 use crate::edn::Edn;
 use crate::history::History;
@@ -76,7 +82,14 @@ pub trait Workload: Send {
 pub enum WorkloadKind {
     Broadcast,
     Echo,
+    GSet,
+    GCounter,
+    PnCounter,
+    UniqueIds,
 }
+
+/// The workloads hearsay runs, by Maelstrom name.
+pub const IMPLEMENTED: &str = "broadcast, echo, g-set, g-counter, pn-counter, unique-ids";
 
 pub const MAELSTROM_WORKLOADS: &[&str] = &[
     "broadcast",
@@ -97,12 +110,14 @@ impl FromStr for WorkloadKind {
         match s {
             "broadcast" => Ok(WorkloadKind::Broadcast),
             "echo" => Ok(WorkloadKind::Echo),
+            "g-set" => Ok(WorkloadKind::GSet),
+            "g-counter" => Ok(WorkloadKind::GCounter),
+            "pn-counter" => Ok(WorkloadKind::PnCounter),
+            "unique-ids" => Ok(WorkloadKind::UniqueIds),
             _ if MAELSTROM_WORKLOADS.contains(&s) => Err(format!(
-                "workload {s:?} is a Maelstrom workload hearsay does not implement yet; available: broadcast, echo"
+                "workload {s:?} is a Maelstrom workload hearsay does not implement yet; available: {IMPLEMENTED}"
             )),
-            _ => Err(format!(
-                "unknown workload {s:?}; available: broadcast, echo"
-            )),
+            _ => Err(format!("unknown workload {s:?}; available: {IMPLEMENTED}")),
         }
     }
 }
@@ -112,6 +127,10 @@ impl fmt::Display for WorkloadKind {
         f.write_str(match self {
             WorkloadKind::Broadcast => "broadcast",
             WorkloadKind::Echo => "echo",
+            WorkloadKind::GSet => "g-set",
+            WorkloadKind::GCounter => "g-counter",
+            WorkloadKind::PnCounter => "pn-counter",
+            WorkloadKind::UniqueIds => "unique-ids",
         })
     }
 }
@@ -121,6 +140,10 @@ impl WorkloadKind {
         match self {
             WorkloadKind::Broadcast => Box::new(Broadcast::new(topology.build(nodes))),
             WorkloadKind::Echo => Box::new(Echo),
+            WorkloadKind::GSet => Box::new(GSet::default()),
+            WorkloadKind::GCounter => Box::new(Counter { negative: false }),
+            WorkloadKind::PnCounter => Box::new(Counter { negative: true }),
+            WorkloadKind::UniqueIds => Box::new(UniqueIds),
         }
     }
 }

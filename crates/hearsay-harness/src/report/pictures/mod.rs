@@ -6,7 +6,7 @@
 //!   text and scales in a browser.
 //! - hearsay's own: `traffic.svg` / `traffic.csv` (who sends to whom),
 //!   `node-rates.svg` (messages per second per node: hot spots, the hub)
-//!   and, for broadcast, `convergence.svg` (share of nodes holding a value
+//!   and, for broadcast and g-set, `convergence.svg` (share of nodes holding a value
 //!   over the time since it was accepted); under `--sim` with a node that
 //!   reports its peers (hearsay's own), `overlay.svg`.
 //!
@@ -169,7 +169,7 @@ pub fn draw(cfg: &TestConfig, run: &RunResult, dir: &Path, a: &mut Analysis) -> 
             note: (n > shown).then(|| format!("the {shown} busiest of {n} nodes, and the mean")),
         }),
     );
-    if cfg.workload.to_string() == "broadcast" {
+    if ["broadcast", "g-set"].contains(&cfg.workload.to_string().as_str()) {
         let seen = series::first_seen(&run.history, cfg, 200);
         let curve = series::convergence(&seen, 100);
         let never = seen

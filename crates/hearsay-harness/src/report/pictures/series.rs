@@ -150,9 +150,15 @@ pub fn first_seen(h: &History, cfg: &TestConfig, max_values: usize) -> Vec<Vec<O
     let n = cfg.nodes.len();
     let node_of = |p: u64| (p as usize % cfg.concurrency.max(1)) % n.max(1);
     let mut accepted: Vec<(i64, f64)> = Vec::new();
+    // Broadcast adds with `broadcast`, g-set with `add`.
+    let add_f = if cfg.workload.to_string() == "g-set" {
+        "add"
+    } else {
+        "broadcast"
+    };
     for o in h
         .client_ops()
-        .filter(|o| o.kind == OpType::Ok && o.f == "broadcast")
+        .filter(|o| o.kind == OpType::Ok && o.f == add_f)
     {
         if let crate::edn::Edn::Int(v) = o.value {
             accepted.push((v, o.time as f64 / 1e9));

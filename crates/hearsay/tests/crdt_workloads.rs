@@ -1,0 +1,119 @@
+//! Maelstrom's g-set, g-counter, pn-counter and unique-ids workloads on
+//! third-party-style Python nodes: correct ones pass, and each checker is
+//! shown rejecting a broken node (exit 1).
+
+mod common;
+use common::node;
+use serde_json::Value;
+use std::process::Command;
+
+fn test(workload: &str, script: &str, mode: &str, extra: &[&str]) -> (i32, Value, String) {
+    let store = tempfile::tempdir().unwrap();
+    let bin = node(script);
+    let mut args = vec![
+        "test",
+        "-q",
+        "-w",
+        workload,
+        "--bin",
+        &bin,
+        "--node-count",
+        "3",
+        "--time-limit",
+        "3",
+        "--recovery",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", mode]);
+    let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["test", "--store"])
+        .arg(store.path())
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = std::fs::read_to_string(store.path().join("latest/results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), results, text)
+}
+
+const PARTITIONS: &[&str] = &[
+    "--rate",
+    "30",
+    "--nemesis",
+    "partition",
+    "--nemesis-interval",
+    "1",
+];
+
+#[test]
+fn g_set_passes_a_gossiping_node_and_rejects_a_silent_one() {
+    let (code, res, text) = test("g-set", "gset.py", "correct", PARTITIONS);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(res["workload"]["lost-count"], 0);
+    assert!(
+        res["workload"]["stable-count"].as_i64().unwrap() > 10,
+        "{text}"
+    );
+    let pictures = res["hearsay"]["pictures"].to_string();
+    assert!(pictures.contains("convergence.svg"), "{pictures}");
+    let (code, res, text) = test("g-set", "gset.py", "no-gossip", &["--rate", "30"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        res["workload"]["lost-count"].as_i64().unwrap() > 0,
+        "{text}"
+    );
+}
+
+#[test]
+fn counters_pass_a_pn_counter_node_and_reject_max_merge_and_double_counting() {
+    for w in ["g-counter", "pn-counter"] {
+        let (code, res, text) = test(w, "counter.py", "correct", PARTITIONS);
+        assert_eq!(code, 0, "{w}: {text}");
+        let finals = res["workload"]["final-reads"].as_array().unwrap();
+        assert_eq!(finals.len(), 3, "{w}: a final read per worker");
+    }
+    let (code, res, text) = test("g-counter", "counter.py", "max-merge", &["--rate", "30"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(!res["workload"]["errors"].is_null());
+    let (code, _, text) = test(
+        "g-counter",
+        "counter.py",
+        "double-count",
+        &["--rate", "30", "--latency", "50"],
+    );
+    assert_eq!(code, 1, "{text}");
+}
+
+#[test]
+fn unique_ids_pass_distinct_ids_under_partitions_and_reject_duplicates() {
+    let (code, res, text) = test(
+        "unique-ids",
+        "unique_ids.py",
+        "correct",
+        &[
+            "--rate",
+            "1000",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        res["workload"]["acknowledged-count"].as_i64().unwrap() > 1000,
+        "{text}"
+    );
+    assert_eq!(res["workload"]["duplicated-count"], 0);
+    let (code, res, text) = test("unique-ids", "unique_ids.py", "dup", &["--rate", "100"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(res["workload"]["duplicated-count"].as_i64().unwrap() > 0);
+}
