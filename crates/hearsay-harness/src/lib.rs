@@ -19,5 +19,6 @@ pub mod net;
 pub mod report;
 pub mod run;
 pub mod runner;
+pub mod service;
 pub mod wire;
 pub mod workload;

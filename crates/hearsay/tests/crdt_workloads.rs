@@ -117,3 +117,37 @@ fn unique_ids_pass_distinct_ids_under_partitions_and_reject_duplicates() {
     assert_eq!(code, 1, "{text}");
     assert!(res["workload"]["duplicated-count"].as_i64().unwrap() > 0);
 }
+
+#[test]
+fn a_g_counter_kept_in_seq_kv_passes_as_in_gossip_glomers_4() {
+    let (code, res, text) = test(
+        "g-counter",
+        "counter_kv.py",
+        "",
+        &[
+            "--rate",
+            "30",
+            "--latency",
+            "10",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let finals = res["workload"]["final-reads"].as_array().unwrap().clone();
+    assert_eq!(finals.len(), 3);
+    assert!(finals.iter().all(|v| *v == finals[0]), "{finals:?}");
+    assert!(finals[0].as_i64().unwrap() > 0);
+    // The service traffic counts as server messages.
+    assert!(res["net"]["servers"]["msg-count"].as_i64().unwrap() > 0);
+    // Reading without first catching up: seq-kv serves stale states.
+    let (code, _, text) = test(
+        "g-counter",
+        "counter_kv.py",
+        "stale",
+        &["--rate", "30", "--latency", "10"],
+    );
+    assert_eq!(code, 1, "{text}");
+}

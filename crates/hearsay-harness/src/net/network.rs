@@ -116,6 +116,12 @@ impl Network {
         net
     }
 
+    /// Adds a service (a server-side node inside the harness, never
+    /// partitioned: partitions list test nodes only).
+    pub fn add_service(&mut self, name: &str) -> Addr {
+        self.register(name.to_string(), false, true)
+    }
+
     fn register(&mut self, name: String, client: bool, accepting: bool) -> Addr {
         let a = Addr(self.names.len() as u32);
         self.lookup.insert(name.clone(), a);

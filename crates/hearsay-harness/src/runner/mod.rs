@@ -14,7 +14,7 @@ use crate::config::{INIT_TIMEOUT, RPC_TIMEOUT, TestConfig};
 use crate::edn::{Edn, kw};
 use crate::history::{History, Op, OpType, Process};
 use crate::nemesis::{self, Shape};
-use crate::net::{Addr, Envelope, Journal, NetError, NetStats, Network};
+use crate::net::{Addr, Envelope, Journal, NetStats, Network};
 use crate::wire::{LineError, NodeLine, envelope_line};
 use crate::workload::{OpSpec, Workload};
 use calls::{Call, Client, Purpose};
@@ -23,9 +23,6 @@ use schedule::{Due, Next, Schedule};
 use serde_json::{Map, Value};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-
-/// The ids of Maelstrom's in-JVM services (maelstrom-spec.md 3.6).
-pub const MAELSTROM_SERVICES: [&str; 4] = ["lin-kv", "seq-kv", "lww-kv", "lin-tso"];
 
 /// Something the executor must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,8 +139,9 @@ pub struct TestRun {
     rng_nemesis: Rng,
     partition: Option<Shape>,
     stdout_dead: Vec<bool>,
-    /// (node, service) pairs already warned about.
-    service_warned: std::collections::HashSet<(usize, String)>,
+    /// Maelstrom's services, by address.
+    services: HashMap<Addr, crate::service::Service>,
+    rng_services: Rng,
     actions: Vec<Action>,
     warnings: Vec<Warning>,
     lag_ns: Vec<u64>,
@@ -153,11 +151,16 @@ pub struct TestRun {
 impl TestRun {
     pub fn new(cfg: TestConfig, journal: Journal) -> Self {
         let seed = cfg.seed;
-        let net = Network::new(&cfg.nodes, cfg.latency, rng::child(seed, "net"), journal);
+        let mut net = Network::new(&cfg.nodes, cfg.latency, rng::child(seed, "net"), journal);
+        let services = crate::service::NAMES
+            .iter()
+            .filter_map(|n| Some((net.add_service(n), crate::service::Service::new(n)?)))
+            .collect();
         let workload = cfg.workload.build(&cfg.nodes, cfg.topology);
         TestRun {
             stdout_dead: vec![false; cfg.nodes.len()],
-            service_warned: Default::default(),
+            services,
+            rng_services: rng::child(seed, "services"),
             workload,
             net,
             history: History::default(),
@@ -228,14 +231,11 @@ impl TestRun {
         }
         let name = self.cfg.nodes[node].clone();
         let sent = match line {
-            Ok(l) => match self.net.send_named(now, &l.src, &l.dest, l.body) {
-                Ok(_) => Ok(()),
-                Err(NetError::UnknownDest(d)) if MAELSTROM_SERVICES.contains(&d.as_str()) => {
-                    self.warn_missing_service(now, node, d);
-                    Ok(())
-                }
-                Err(e) => Err(e.to_string()),
-            },
+            Ok(l) => self
+                .net
+                .send_named(now, &l.src, &l.dest, l.body)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = sent {
@@ -247,20 +247,6 @@ impl TestRun {
             self.warn(now, name, text);
         }
         self.advance(now);
-    }
-
-    /// Maelstrom would answer a message to one of its services; hearsay
-    /// does not run them yet, so the message is dropped and the run is
-    /// flagged, once per node and service, and the node is still read.
-    fn warn_missing_service(&mut self, now: u64, node: usize, service: String) {
-        let name = self.cfg.nodes[node].clone();
-        if !self.service_warned.insert((node, service.clone())) {
-            return;
-        }
-        let text = format!(
-            "{name} sent a message to {service}, a Maelstrom service hearsay does not provide yet; hearsay dropped it (and drops every later one), where Maelstrom would have answered, so this run does not show what Maelstrom would."
-        );
-        self.warn(now, name, text);
     }
 
     fn warn(&mut self, now: u64, node: String, text: String) {
@@ -432,6 +418,26 @@ impl TestRun {
     }
 
     fn deliver(&mut self, now: u64, env: Envelope) {
+        if let Some(service) = self.services.get_mut(&env.dest) {
+            let body: Value = serde_json::from_str(env.body.get()).unwrap_or(Value::Null);
+            let src = self.net.name(env.src).to_string();
+            // Maelstrom's service thread answers what it can handle and
+            // logs the rest.
+            let Some(mut reply) = service.handle(&src, &body, &mut self.rng_services) else {
+                tracing::warn!(
+                    "{} cannot handle {body} from {src}",
+                    self.net.name(env.dest)
+                );
+                return;
+            };
+            if let (Some(id), Some(m)) = (body.get("msg_id"), reply.as_object_mut()) {
+                m.insert("in_reply_to".into(), id.clone());
+            }
+            if let Ok(raw) = serde_json::value::to_raw_value(&reply) {
+                let _ = self.net.send(now, env.dest, env.src, raw);
+            }
+            return;
+        }
         if !self.net.is_client(env.dest) {
             let line = envelope_line(
                 env.id,
