@@ -58,6 +58,11 @@ pub struct NodeArgs {
     /// Seed for the node's random choices (combined with its id)
     #[arg(long, env = "HEARSAY_SEED")]
     pub seed: Option<u64>,
+    /// The Maelstrom workload served: broadcast, g-set, g-counter or
+    /// pn-counter; reads answer in its schema [default: inferred from the
+    /// first client request, broadcast until then]
+    #[arg(long, env = "HEARSAY_WORKLOAD")]
+    pub workload: Option<crate::node::Workload>,
 }
 
 impl NodeArgs {
@@ -112,6 +117,7 @@ impl NodeArgs {
             seed: self.seed.unwrap_or(0),
             // Picked by the shell at start.
             epoch: 0,
+            workload: self.workload,
         })
     }
 }

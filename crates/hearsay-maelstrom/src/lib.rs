@@ -22,4 +22,4 @@ mod node;
 pub mod shell;
 pub mod wire;
 
-pub use node::{MaelstromNode, NodeConfig, NodeError, NodeStats};
+pub use node::{MaelstromNode, NodeConfig, NodeError, NodeStats, Workload};

@@ -2,6 +2,7 @@
 //! [`Node`], and the core's envelopes onto Maelstrom messages.
 
 use crate::wire::{Head, Item, Outgoing, PeerBody, Raw, Request};
+use hearsay_core::crdt::{Crdt, PNCounter};
 use hearsay_core::dissemination;
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::node::{Input, Node, Outbox, Topology};
@@ -24,6 +25,22 @@ pub struct NodeConfig {
     /// wall clock) when this is 0, so peers tell a restarted node from its
     /// earlier life.
     pub epoch: u64,
+    /// What `read` answers and `add` means; inferred from the first client
+    /// request when not given.
+    pub workload: Option<Workload>,
+}
+
+/// The Maelstrom workloads this node serves. Reads look alike on the wire,
+/// so the node must know which answer (`messages`, or `value` as a set or
+/// a number) the workload's schema expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    Broadcast,
+    #[value(name = "g-set")]
+    GSet,
+    /// g-counter and pn-counter: the same PN-counter serves both.
+    #[value(name = "g-counter", alias = "pn-counter")]
+    Counter,
 }
 
 /// Why an input line was dropped. The node's state is unchanged.
@@ -51,6 +68,11 @@ pub struct MaelstromNode {
     outbox: Outbox<Item>,
     out: Vec<String>,
     stats: NodeStats,
+    workload: Option<Workload>,
+    /// This node's own counter, from which each add's delta is cut.
+    counter: PNCounter,
+    /// (values held, counter value) at the last counter read.
+    counted: Option<(usize, i64)>,
 }
 
 /// Where a request came from and went to, for the reply.
@@ -63,12 +85,15 @@ struct Req<'a> {
 impl MaelstromNode {
     pub fn new(cfg: NodeConfig) -> Self {
         MaelstromNode {
-            cfg,
             me: String::new(),
             node: None,
             outbox: Outbox::default(),
             out: Vec::new(),
             stats: NodeStats::default(),
+            workload: cfg.workload,
+            counter: PNCounter::default(),
+            counted: None,
+            cfg,
         }
     }
 
@@ -162,12 +187,18 @@ impl MaelstromNode {
                 self.emit();
             }
             Request::Broadcast { message } => {
+                self.workload.get_or_insert(Workload::Broadcast);
                 // Acknowledge on receipt: the value is ours to deliver now.
                 self.reply(req, "broadcast_ok", Map::new());
                 self.input(now, Input::Broadcast(Item::from(message)));
                 self.emit();
             }
-            Request::Read {} => self.read(req),
+            Request::Add { element, delta } => self.add(now, req, element, delta),
+            Request::Read {} => match self.workload {
+                Some(Workload::GSet) => self.read_as(req, "value"),
+                Some(Workload::Counter) => self.read_counter(req),
+                _ => self.read_as(req, "messages"),
+            },
             Request::Echo { echo } => {
                 let mut body = Map::new();
                 body.insert("echo".into(), echo);
@@ -176,10 +207,61 @@ impl MaelstromNode {
         }
     }
 
+    /// g-set adds are broadcast as the element itself (the broadcast
+    /// engine's value set is the G-Set, its digests its anti-entropy);
+    /// counter adds as the PN-counter delta they produce, merged on read.
+    fn add(&mut self, now: Instant, req: &Req<'_>, element: Option<Value>, delta: Option<i64>) {
+        let item = match (element, delta) {
+            (Some(e), _) => {
+                self.workload.get_or_insert(Workload::GSet);
+                Some(Item::from(e))
+            }
+            (None, Some(d)) => {
+                self.workload.get_or_insert(Workload::Counter);
+                let me = NodeId::new(&self.me);
+                let delta = self.counter.add(&me, d);
+                (delta != PNCounter::default()).then(|| counter_item(&delta))
+            }
+            (None, None) => {
+                self.error(req, MALFORMED_REQUEST, "add needs an element or a delta");
+                return;
+            }
+        };
+        self.reply(req, "add_ok", Map::new());
+        if let Some(item) = item {
+            self.input(now, Input::Broadcast(item));
+            self.emit();
+        }
+    }
+
+    /// The counter: every delta held, merged (a replica's deltas carry its
+    /// running totals, so merging any superset of them gives the same).
+    fn read_counter(&mut self, req: &Req<'_>) {
+        let held = self.node.as_ref().map_or(0, |n| n.values().len());
+        let value = match self.counted {
+            Some((n, v)) if n == held => v,
+            _ => {
+                let mut c = self.counter.clone();
+                if let Some(n) = self.node.as_ref() {
+                    for item in n.values() {
+                        if let Some(d) = counter_delta(item) {
+                            c.merge(&d);
+                        }
+                    }
+                }
+                self.counted = Some((held, c.value()));
+                c.value()
+            }
+        };
+        let mut body = Map::new();
+        body.insert("value".into(), value.into());
+        self.reply(req, "read_ok", body);
+    }
+
     /// Written straight to text: a read can list tens of thousands of
     /// values, and a JSON tree of them would be built per read.
-    fn read(&mut self, req: &Req<'_>) {
-        let mut text: Vec<u8> = br#"{"type":"read_ok","messages":["#.to_vec();
+    fn read_as(&mut self, req: &Req<'_>, key: &str) {
+        let mut text: Vec<u8> = format!(r#"{{"type":"read_ok","{key}":["#).into_bytes();
         if let Some(n) = self.node.as_ref() {
             for (k, v) in n.values().enumerate() {
                 if k > 0 {
@@ -316,6 +398,23 @@ impl MaelstromNode {
             }
             Err(e) => tracing::error!("cannot encode a message to {dest}: {e}"),
         }
+    }
+}
+
+/// A PN-counter delta as a broadcast value: `{"pn": <delta>}`.
+fn counter_item(d: &PNCounter) -> Item {
+    let v = serde_json::json!({ "pn": d });
+    Item::Json(v.to_string().into_boxed_str())
+}
+
+fn counter_delta(item: &Item) -> Option<PNCounter> {
+    #[derive(serde::Deserialize)]
+    struct Tagged {
+        pn: PNCounter,
+    }
+    match item {
+        Item::Json(text) => serde_json::from_str::<Tagged>(text).ok().map(|t| t.pn),
+        Item::Int(_) => None,
     }
 }
 

@@ -101,6 +101,13 @@ pub enum Request {
     Broadcast {
         message: Value,
     },
+    /// g-set (`element`) or a counter (`delta`).
+    Add {
+        #[serde(default)]
+        element: Option<Value>,
+        #[serde(default)]
+        delta: Option<i64>,
+    },
     Read {},
     Echo {
         echo: Value,
@@ -109,7 +116,7 @@ pub enum Request {
 
 impl Request {
     /// The request types this node knows (others get error 10).
-    pub const KINDS: [&'static str; 5] = ["init", "topology", "broadcast", "read", "echo"];
+    pub const KINDS: [&'static str; 6] = ["init", "topology", "broadcast", "add", "read", "echo"];
 }
 
 #[cfg(test)]

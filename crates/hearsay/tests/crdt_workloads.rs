@@ -151,3 +151,49 @@ fn a_g_counter_kept_in_seq_kv_passes_as_in_gossip_glomers_4() {
     );
     assert_eq!(code, 1, "{text}");
 }
+
+#[test]
+fn hearsay_node_serves_g_set_and_both_counters_across_partitions() {
+    for w in ["g-set", "g-counter", "pn-counter"] {
+        let store = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+            .args([
+                "test",
+                "-q",
+                "--sim",
+                "-w",
+                w,
+                "--node-count",
+                "5",
+                "--rate",
+                "100",
+            ])
+            .args([
+                "--time-limit",
+                "10",
+                "--latency",
+                "100",
+                "--nemesis",
+                "partition",
+            ])
+            .args(["--seed", "3", "--store"])
+            .arg(store.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{w}: {text}");
+        let res: Value = serde_json::from_str(
+            &std::fs::read_to_string(store.path().join("latest/results.json")).unwrap(),
+        )
+        .unwrap();
+        // The node was told the workload (its reads follow that schema).
+        let cmd = std::fs::read_to_string(store.path().join("latest/command.txt")).unwrap();
+        assert!(cmd.contains(&format!("-- --workload {w}")), "{cmd}");
+        let mpo = res["net"]["servers"]["msgs-per-op"].as_f64().unwrap();
+        assert!(mpo > 0.0, "{w}: values must travel between nodes");
+        if w != "g-set" {
+            let finals = res["workload"]["final-reads"].as_array().unwrap();
+            assert!(finals.iter().all(|v| *v == finals[0]), "{w}: {finals:?}");
+        }
+    }
+}
