@@ -55,6 +55,15 @@ impl VersionVector {
         }
     }
 
+    /// Pointwise min: what both have seen.
+    pub fn meet(&self, o: &VersionVector) -> VersionVector {
+        let mut v = VersionVector::default();
+        for (r, &n) in &self.0 {
+            v.set(r, n.min(o.get(r)));
+        }
+        v
+    }
+
     /// Every entry at least `o`'s: this has seen all `o` has.
     pub fn dominates(&self, o: &VersionVector) -> bool {
         o.0.iter().all(|(r, &n)| self.get(r) >= n)

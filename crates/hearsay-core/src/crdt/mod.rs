@@ -18,6 +18,7 @@ mod context;
 mod counter;
 mod hlc;
 mod register;
+mod replicate;
 mod set;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ pub use context::{CausalContext, Dot, VersionVector};
 pub use counter::{GCounter, PNCounter};
 pub use hlc::Hlc;
 pub use register::{LwwMap, LwwRegister, MvRegister};
+pub use replicate::{Msg as ReplicaMsg, ReplicaConfig, Replicator};
 pub use set::{GSet, ORSet, TwoPSet};
 
 /// A join-semilattice with deltas.
@@ -43,4 +45,9 @@ pub trait Crdt: Clone + Default + PartialEq + std::fmt::Debug {
 
     /// Entries held, tombstones included: what a full-state sync costs.
     fn size(&self) -> usize;
+
+    /// Forgets tombstones of events every replica has seen (`stable`, the
+    /// pointwise minimum of their versions). Types without collectable
+    /// tombstones keep everything.
+    fn collect(&mut self, _stable: &VersionVector) {}
 }

@@ -190,6 +190,9 @@ impl<K: Ord + Clone + std::fmt::Debug, V: Clone + PartialEq + std::fmt::Debug> C
     fn size(&self) -> usize {
         self.entries.len()
     }
+    fn collect(&mut self, stable: &VersionVector) {
+        LwwMap::collect(self, stable);
+    }
 }
 
 /// Multi-value register: a write replaces the values it has seen;
@@ -233,5 +236,8 @@ impl<V: Clone + PartialEq + Ord + std::fmt::Debug> Crdt for MvRegister<V> {
     }
     fn size(&self) -> usize {
         self.0.size()
+    }
+    fn collect(&mut self, stable: &VersionVector) {
+        self.0.collect(stable);
     }
 }

@@ -180,6 +180,9 @@ impl<T: Ord + Clone + std::fmt::Debug> Crdt for ORSet<T> {
     fn size(&self) -> usize {
         self.0.size()
     }
+    fn collect(&mut self, stable: &VersionVector) {
+        self.0.collect(stable);
+    }
 }
 
 /// Grow-only set. Each element keeps the smallest dot that added it, so the

@@ -1,0 +1,378 @@
+//! Delta anti-entropy for any [`Crdt`]: a sans-IO replica that pushes the
+//! delta of each local update to its peers, and every `sync_interval` asks
+//! one peer (round robin) for what is past its own version. Tombstones are
+//! collected once every peer heard from within `retention` has reported a
+//! version covering them, and only while a majority is heard; a peer behind
+//! that point gets the full state and rebases on it (keeping its own later
+//! events), so an old write it still holds cannot bring a collected delete
+//! back.
+
+use super::{Crdt, VersionVector};
+use crate::id::NodeId;
+use crate::time::Instant;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplicaConfig {
+    pub sync_interval: Duration,
+    /// A peer silent for longer no longer holds tombstone collection back;
+    /// when it returns it gets a full state.
+    pub retention: Duration,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        ReplicaConfig {
+            sync_interval: Duration::from_millis(500),
+            retention: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Msg<C> {
+    /// "This is what I have; send me the rest."
+    Sync {
+        version: VersionVector,
+    },
+    Delta {
+        delta: C,
+    },
+    /// For a peer behind the collection point: everything, and the point.
+    Full {
+        state: C,
+        collected: VersionVector,
+    },
+}
+
+#[derive(Clone, Debug, Default)]
+struct Peer {
+    known: VersionVector,
+    heard: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Replicator<C> {
+    me: NodeId,
+    state: C,
+    cfg: ReplicaConfig,
+    peers: BTreeMap<NodeId, Peer>,
+    /// Tombstones of events up to here are gone.
+    collected: VersionVector,
+    started: Instant,
+    next_sync: Instant,
+    turn: usize,
+}
+
+impl<C: Crdt> Replicator<C> {
+    pub fn new(
+        me: NodeId,
+        peers: impl IntoIterator<Item = NodeId>,
+        cfg: ReplicaConfig,
+        now: Instant,
+    ) -> Self {
+        let peers = peers
+            .into_iter()
+            .filter(|p| *p != me)
+            .map(|p| (p, Peer::default()))
+            .collect();
+        Replicator {
+            me,
+            state: C::default(),
+            next_sync: now + cfg.sync_interval,
+            cfg,
+            peers,
+            collected: VersionVector::default(),
+            started: now,
+            turn: 0,
+        }
+    }
+
+    pub fn state(&self) -> &C {
+        &self.state
+    }
+
+    /// A local update: `f` changes the state as replica `me` and returns
+    /// its delta, which goes to every peer at once.
+    pub fn update(
+        &mut self,
+        f: impl FnOnce(&mut C, &NodeId) -> C,
+        out: &mut Vec<(NodeId, Msg<C>)>,
+    ) {
+        let delta = f(&mut self.state, &self.me);
+        if delta == C::default() {
+            return;
+        }
+        for p in self.peers.keys() {
+            out.push((
+                p.clone(),
+                Msg::Delta {
+                    delta: delta.clone(),
+                },
+            ));
+        }
+    }
+
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        from: &NodeId,
+        msg: Msg<C>,
+        out: &mut Vec<(NodeId, Msg<C>)>,
+    ) {
+        let Some(peer) = self.peers.get_mut(from) else {
+            return; // not a member: dropped
+        };
+        peer.heard = Some(now);
+        match msg {
+            Msg::Sync { version } => {
+                peer.known = version.clone();
+                if !version.dominates(&self.collected) {
+                    out.push((
+                        from.clone(),
+                        Msg::Full {
+                            state: self.state.clone(),
+                            collected: self.collected.clone(),
+                        },
+                    ));
+                } else {
+                    let delta = self.state.delta_since(&version);
+                    if delta != C::default() {
+                        out.push((from.clone(), Msg::Delta { delta }));
+                    }
+                }
+            }
+            Msg::Delta { delta } => self.state.merge(&delta),
+            Msg::Full { state, collected } => {
+                if self.state.version().dominates(&collected) {
+                    self.state.merge(&state);
+                } else {
+                    // Behind the collection point: take theirs, then put
+                    // back only what happened here after that point.
+                    let mine = self.state.delta_since(&collected);
+                    self.state = state;
+                    self.state.merge(&mine);
+                }
+                self.collected.merge(&collected);
+            }
+        }
+    }
+
+    pub fn next_deadline(&self) -> Instant {
+        self.next_sync
+    }
+
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<(NodeId, Msg<C>)>) {
+        if now < self.next_sync {
+            return;
+        }
+        self.next_sync = now + self.cfg.sync_interval;
+        if !self.peers.is_empty() {
+            let i = self.turn % self.peers.len();
+            self.turn = self.turn.wrapping_add(1);
+            if let Some(p) = self.peers.keys().nth(i) {
+                out.push((
+                    p.clone(),
+                    Msg::Sync {
+                        version: self.state.version(),
+                    },
+                ));
+            }
+        }
+        self.collect(now);
+    }
+
+    /// Collects up to the pointwise minimum of the versions of this
+    /// replica and of the peers that count: heard within `retention` (a
+    /// peer never heard counts until `retention` has passed since the
+    /// start). Only with a majority counting: the side of a partition that
+    /// cannot hear most of the cluster never collects, so exactly one side
+    /// can be ahead and the other rebases on it.
+    fn collect(&mut self, now: Instant) {
+        let mut stable = self.state.version();
+        let mut counting = 1;
+        for p in self.peers.values() {
+            let counts = match p.heard {
+                Some(t) => now.saturating_since(t) <= self.cfg.retention,
+                None => now.saturating_since(self.started) <= self.cfg.retention,
+            };
+            if counts {
+                counting += 1;
+                stable = stable.meet(&p.known);
+            }
+        }
+        if counting * 2 <= self.peers.len() + 1 {
+            return;
+        }
+        self.collected.merge(&stable);
+        self.state.collect(&self.collected);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crdt::{Hlc, LwwMap};
+    use crate::rng::{self, RngExt};
+
+    type Map = LwwMap<&'static str, u8>;
+
+    /// Replicas over a lossy network with delays; `cut` replicas neither
+    /// send nor receive.
+    struct Net {
+        reps: Vec<Replicator<Map>>,
+        ids: Vec<NodeId>,
+        wire: Vec<(Instant, usize, usize, Msg<Map>)>,
+        now: Instant,
+        rng: rng::Rng,
+        cut: Vec<bool>,
+        clocks: Vec<Hlc>,
+    }
+
+    impl Net {
+        fn new(n: usize) -> Net {
+            let ids: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("r{i}"))).collect();
+            let cfg = ReplicaConfig {
+                sync_interval: Duration::from_millis(200),
+                retention: Duration::from_secs(5),
+            };
+            Net {
+                reps: ids
+                    .iter()
+                    .map(|me| Replicator::new(me.clone(), ids.clone(), cfg.clone(), Instant::ZERO))
+                    .collect(),
+                ids,
+                wire: Vec::new(),
+                now: Instant::ZERO,
+                rng: rng::child(7, "replicate"),
+                cut: vec![false; n],
+                clocks: vec![Hlc::default(); n],
+            }
+        }
+
+        fn send(&mut self, from: usize, out: Vec<(NodeId, Msg<Map>)>) {
+            for (to, m) in out {
+                let to = self.ids.iter().position(|i| *i == to).unwrap();
+                if self.cut[from] || self.cut[to] || self.rng.random_bool(0.1) {
+                    continue;
+                }
+                let d = Duration::from_millis(5 + self.rng.random_range(0..50));
+                self.wire.push((self.now + d, from, to, m));
+            }
+        }
+
+        fn set(&mut self, r: usize, k: &'static str, v: Option<u8>) {
+            let at = self.clocks[r].tick(self.now.as_micros() / 1000);
+            let mut out = Vec::new();
+            self.reps[r].update(
+                |m, me| match v {
+                    Some(v) => m.set(me, at, k, v),
+                    None => m.delete(me, at, k),
+                },
+                &mut out,
+            );
+            self.send(r, out);
+        }
+
+        fn run(&mut self, ms: u64) {
+            for _ in 0..ms / 10 {
+                self.now += Duration::from_millis(10);
+                for r in 0..self.reps.len() {
+                    let mut out = Vec::new();
+                    let now = self.now;
+                    self.reps[r].tick(now, &mut out);
+                    self.send(r, out);
+                }
+                let now = self.now;
+                let (due, rest): (Vec<_>, Vec<_>) = self.wire.drain(..).partition(|w| w.0 <= now);
+                self.wire = rest;
+                for (_, from, to, m) in due {
+                    if self.cut[to] {
+                        continue;
+                    }
+                    let mut out = Vec::new();
+                    let from_id = self.ids[from].clone();
+                    self.reps[to].handle(now, &from_id, m, &mut out);
+                    self.send(to, out);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn replicas_converge_over_a_lossy_network() {
+        let mut net = Net::new(4);
+        let keys = ["a", "b", "c"];
+        for i in 0..60u8 {
+            let r = usize::from(i) % 4;
+            let k = keys[usize::from(i) % 3];
+            net.set(r, k, if i % 7 == 0 { None } else { Some(i) });
+            net.run(30);
+        }
+        net.run(3_000);
+        let first: Vec<_> = net.reps[0].state().iter().collect();
+        for r in &net.reps[1..] {
+            assert_eq!(r.state().iter().collect::<Vec<_>>(), first);
+        }
+    }
+
+    #[test]
+    fn a_replica_away_past_retention_rebases_and_no_delete_comes_back() {
+        let mut net = Net::new(4);
+        net.set(0, "k", Some(1));
+        net.run(2_000);
+        assert_eq!(net.reps[3].state().get(&"k"), Some(&1), "r3 saw the write");
+        let old_r3 = net.reps[3].state().clone();
+        net.cut[3] = true;
+        net.set(0, "k", None);
+        net.set(3, "mine", Some(5)); // written while away
+        // Past the retention, the others stop waiting for r3 and collect.
+        net.run(8_000);
+        for r in &net.reps[..3] {
+            assert_eq!(r.state().get(&"k"), None);
+            assert_eq!(r.state().size(), 0, "the tombstone is collected");
+        }
+        // This is what a plain merge would do: bring the delete back.
+        let mut naive = net.reps[0].state().clone();
+        naive.merge(&old_r3);
+        assert_eq!(naive.get(&"k"), Some(&1), "the hazard is real");
+        net.cut[3] = false;
+        net.run(3_000);
+        for r in &net.reps {
+            assert_eq!(r.state().get(&"k"), None, "no resurrection");
+            assert_eq!(r.state().get(&"mine"), Some(&5), "r3's own write survives");
+        }
+    }
+
+    #[test]
+    fn an_even_split_collects_on_neither_side_and_heals_without_resurrection() {
+        let mut net = Net::new(4);
+        net.set(0, "k", Some(1));
+        net.set(3, "j", Some(2));
+        net.run(2_000);
+        // Cut r2 and r3 off together: each side hears half the cluster.
+        net.cut[2] = true;
+        net.cut[3] = true;
+        net.set(0, "k", None);
+        net.run(8_000);
+        assert_eq!(
+            net.reps[0].state().size(),
+            2,
+            "no majority: the tombstone stays"
+        );
+        net.cut[2] = false;
+        net.cut[3] = false;
+        net.set(3, "j", None);
+        net.run(3_000);
+        for r in &net.reps {
+            assert_eq!(r.state().get(&"k"), None);
+            assert_eq!(r.state().get(&"j"), None);
+        }
+        // Once all hear each other again, the tombstones go everywhere.
+        net.run(3_000);
+        for r in &net.reps {
+            assert_eq!(r.state().size(), 0, "collected once everyone has them");
+        }
+    }
+}
