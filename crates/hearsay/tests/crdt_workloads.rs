@@ -197,3 +197,52 @@ fn hearsay_node_serves_g_set_and_both_counters_across_partitions() {
         }
     }
 }
+
+#[test]
+fn bench_sweeps_the_crdt_workloads_on_hearsay_node() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args([
+            "bench",
+            "--workload",
+            "g-counter",
+            "--strategies",
+            "tree",
+            "--presets",
+        ])
+        .args([
+            "efficient",
+            "--nodes",
+            "8",
+            "--process-max",
+            "0",
+            "--runs",
+            "1",
+        ])
+        .args([
+            "--nemesis",
+            "partition",
+            "--time-limit",
+            "3",
+            "--recovery",
+            "2",
+            "--out",
+        ])
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("latest/results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json[0]["workload"], "g-counter");
+    assert_eq!(json[0]["valid"], true, "{json}");
+    assert!(json[0]["median"]["msgs-per-op"].as_f64().unwrap() > 0.0);
+    let bad = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["bench", "--workload", "unique-ids"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(254));
+}

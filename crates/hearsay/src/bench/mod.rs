@@ -36,6 +36,10 @@ pub struct BenchArgs {
         default_value = "flood,tree,direct,gossip,pull,push-pull,plumtree"
     )]
     pub strategies: Vec<Strategy>,
+    /// Workload of every run: broadcast (the 3d/3e scenario), g-set,
+    /// g-counter or pn-counter
+    #[arg(long, default_value = "broadcast", value_parser = workload)]
+    pub workload: WorkloadKind,
     /// Presets to sweep (each strategy runs with each preset's timing)
     #[arg(long, value_delimiter = ',', default_value = "efficient,latency")]
     pub presets: Vec<Preset>,
@@ -74,6 +78,18 @@ pub struct BenchArgs {
     /// Where the results go (a timestamped directory inside, plus `latest`)
     #[arg(long, default_value = "store/bench")]
     pub out: PathBuf,
+}
+
+fn workload(s: &str) -> Result<WorkloadKind, String> {
+    match s.parse::<WorkloadKind>()? {
+        w @ (WorkloadKind::Broadcast
+        | WorkloadKind::GSet
+        | WorkloadKind::GCounter
+        | WorkloadKind::PnCounter) => Ok(w),
+        other => Err(format!(
+            "hearsay's node does not serve {other}; bench runs broadcast, g-set, g-counter or pn-counter"
+        )),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -337,12 +353,15 @@ fn one_run(
     dir: &Path,
     interrupted: Arc<AtomicBool>,
 ) -> Result<Run> {
-    let node_args = vec![
+    let mut node_args = vec![
         "--preset".to_string(),
         p.preset.to_string(),
         "--strategy".into(),
         p.strategy.to_string(),
     ];
+    if args.workload != WorkloadKind::Broadcast {
+        node_args.extend(["--workload".to_string(), args.workload.to_string()]);
+    }
     let run_dir = dir.join("runs").join(format!(
         "{}-{}-n{}{}-seed{seed}",
         p.strategy,
@@ -371,7 +390,7 @@ fn one_run(
         store: dir.to_path_buf(),
         journal: false,
         ..TestConfig::new(
-            WorkloadKind::Broadcast,
+            args.workload,
             bin,
             args_for_bin,
             TestConfig::node_names(p.nodes),
@@ -485,7 +504,7 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
         json_rows.push(json!({
             "nodes": p.nodes, "faults": if p.partition { "partition" } else { "none" },
             "preset": p.preset.to_string(), "strategy": p.strategy.to_string(), "executor": r.executor,
-            "rate": rate_for(args, p.nodes), "latency-ms": 100, "time-limit-s": args.time_limit,
+            "workload": args.workload.to_string(), "rate": rate_for(args, p.nodes), "latency-ms": 100, "time-limit-s": args.time_limit,
             "median": {"msgs-per-op": m.msgs_per_op, "median-ms": m.median, "p95-ms": m.p95, "max-ms": m.max,
                        "busiest-node-msgs-per-s": m.busiest},
             "lost": r.lost(), "valid": r.valid(), "error": r.error, "runs": runs,
@@ -523,7 +542,8 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             })
             .collect();
         let title = format!(
-            "{nodes} nodes, rate {}, latency 100 ms{}: msgs-per-op vs median stable latency (median of runs)",
+            "{} on {nodes} nodes, rate {}, latency 100 ms{}: msgs-per-op vs median stable latency (median of runs)",
+            args.workload,
             rate_for(args, nodes),
             if partition { ", partitions" } else { "" }
         );
