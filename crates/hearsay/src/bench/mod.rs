@@ -430,6 +430,16 @@ fn one_run(
     })
 }
 
+/// A latency cell: "–" where the workload has no stable latencies
+/// (counters), the rounded ms otherwise.
+fn ms(v: f64) -> String {
+    if v < 0.0 || !v.is_finite() {
+        "–".into()
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -444,18 +454,22 @@ fn table(rows: &[Row]) -> String {
         let (p, m) = (&r.point, r.summary());
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {} | {} | {} |",
             p.nodes,
             if p.partition { "partition" } else { "none" },
             p.preset,
             p.strategy,
             r.executor,
             m.msgs_per_op,
-            m.median,
-            m.p95,
-            m.max,
+            ms(m.median),
+            ms(m.p95),
+            ms(m.max),
             m.busiest,
-            r.lost(),
+            if r.lost() < 0 {
+                "–".to_string()
+            } else {
+                r.lost().to_string()
+            },
             match &r.error {
                 Some(_) => "crashed",
                 None if r.valid() => "yes",

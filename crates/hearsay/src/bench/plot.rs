@@ -31,8 +31,9 @@ impl Dot {
         )
     }
 
+    /// Drawable: counters have no stable latencies (their median is -1).
     fn finite(&self) -> bool {
-        self.x.is_finite() && self.y.is_finite() && self.x > 0.0
+        self.x.is_finite() && self.y.is_finite() && self.x > 0.0 && self.y >= 0.0
     }
 }
 
