@@ -6,6 +6,7 @@
 //! - `hearsay sim`: the membership simulator;
 //! - `hearsay serve`: a web UI over the runs in a store.
 
+mod agent_cmd;
 mod args;
 mod bench;
 mod own_node;
@@ -42,6 +43,9 @@ enum Cmd {
     /// A web UI over a store: the runs table, a page per run with its
     /// pictures, message diagram, history and logs, and bench sweeps.
     Serve(serve::ServeArgs),
+    /// A real gossip member over UDP (SWIM membership, broadcast) with an
+    /// HTTP API: GET /members, POST /broadcast, GET /messages.
+    Agent(Box<agent_cmd::AgentArgs>),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -58,9 +62,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let sub = std::env::args()
-                .nth(1)
-                .filter(|a| ["test", "node", "bench", "sim", "serve"].contains(&a.as_str()));
+            let sub = std::env::args().nth(1).filter(|a| {
+                ["test", "node", "bench", "sim", "serve", "agent"].contains(&a.as_str())
+            });
             let who = sub.map_or("hearsay".to_string(), |s| format!("hearsay {s}"));
             eprintln!("{who}: {}", args::one_line(&e));
             return ExitCode::from(EXIT_BAD_ARGS);
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Cmd::Bench(args) => bench::run(*args),
         Cmd::Sim(args) => sim_cmd::run(*args),
         Cmd::Serve(args) => serve::run(args),
+        Cmd::Agent(args) => agent_cmd::run(*args),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

@@ -1,0 +1,365 @@
+//! `hearsay-agent`: the tokio shell around hearsay's sans-IO cluster
+//! machine ([`hearsay_core::cluster::ClusterNode`]: SWIM with Lifeguard,
+//! an active view, broadcast over an eager tree with lazy repair), over
+//! UDP. A library first: a service embeds it with [`Agent::start`], asks
+//! for [`Agent::members`], calls [`Agent::broadcast`] and reads what was
+//! delivered; the `hearsay agent` command is a thin user of the same API
+//! with an HTTP front ([`http::router`]).
+//!
+//! This first slice: UDP only (a state sync larger than one packed
+//! datagram goes alone, up to 60 KB), JSON datagrams, no encryption.
+
+pub mod codec;
+pub mod http;
+
+use anyhow::{Context, Result};
+use codec::Envelope;
+use hearsay_core::cluster::{ClusterConfig, ClusterNode, ClusterOut};
+use hearsay_core::id::{Epoch, NodeId};
+use hearsay_core::membership::{Meta, Status, SwimConfig, SwimPreset};
+use hearsay_core::time::Instant as CoreInstant;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub name: String,
+    pub cluster: String,
+    pub bind: SocketAddr,
+    /// The address other members use (behind NAT or in containers); the
+    /// bound one when not given.
+    pub advertise: Option<SocketAddr>,
+    pub join: Vec<SocketAddr>,
+    pub preset: SwimPreset,
+    pub zone: Option<String>,
+}
+
+/// One member as this agent sees it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MemberInfo {
+    pub name: String,
+    pub addr: Option<String>,
+    pub zone: Option<String>,
+    pub state: &'static str,
+    pub incarnation: String,
+}
+
+/// What the agent exposes without a round trip to its loop.
+#[derive(Debug, Default)]
+struct Shared {
+    members: Vec<MemberInfo>,
+    delivered: Vec<Vec<u8>>,
+    dropped_datagrams: u64,
+}
+
+/// Most payloads kept for `messages()`.
+const MAX_KEPT: usize = 100_000;
+
+enum Cmd {
+    Broadcast(Vec<u8>, oneshot::Sender<Result<(), String>>),
+    Leave(oneshot::Sender<()>),
+}
+
+/// A running agent; dropping it stops the loop.
+pub struct Agent {
+    shared: Arc<Mutex<Shared>>,
+    cmds: mpsc::Sender<Cmd>,
+    local: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn state_name(s: Status) -> &'static str {
+    match s {
+        Status::Alive => "alive",
+        Status::Suspect => "suspect",
+        Status::Dead => "dead",
+        Status::Left => "left",
+    }
+}
+
+impl Agent {
+    /// Binds, starts the loop and sends the join requests.
+    pub async fn start(cfg: AgentConfig) -> Result<Agent> {
+        let sock = UdpSocket::bind(cfg.bind)
+            .await
+            .with_context(|| format!("binding {}", cfg.bind))?;
+        let local = sock.local_addr()?;
+        let advertise = cfg.advertise.unwrap_or(local);
+        let me = NodeId::new(&cfg.name);
+        let meta = Meta {
+            addr: Some(advertise.to_string().into_boxed_str()),
+            zone: cfg.zone.clone().map(String::into_boxed_str),
+        };
+        let epoch = Epoch(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_micros() as u64),
+        );
+        let ccfg = ClusterConfig {
+            swim: SwimConfig::preset(cfg.preset),
+            ..ClusterConfig::default()
+        };
+        let seed = me.hash64() ^ epoch.0;
+        let node = ClusterNode::new(ccfg, me.clone(), epoch, meta, seed)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let (tx, rx) = mpsc::channel(1024);
+        let lp = Loop {
+            sock,
+            node,
+            me,
+            head: Envelope {
+                v: codec::VERSION,
+                c: cfg.cluster.clone(),
+                f: cfg.name.clone(),
+                a: advertise.to_string(),
+                who: false,
+                m: vec![],
+            },
+            cluster: cfg.cluster.clone(),
+            addrs: HashMap::new(),
+            start: tokio::time::Instant::now(),
+            shared: shared.clone(),
+            seeds: cfg.join.clone(),
+            joined: cfg.join.is_empty(),
+        };
+        let task = tokio::spawn(lp.run(rx));
+        Ok(Agent {
+            shared,
+            cmds: tx,
+            local,
+            task,
+        })
+    }
+
+    /// The address the gossip socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Every member known (this one included), by name.
+    pub fn members(&self) -> Vec<MemberInfo> {
+        self.shared
+            .lock()
+            .map(|s| s.members.clone())
+            .unwrap_or_default()
+    }
+
+    /// Payloads delivered here so far (own broadcasts included).
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        self.shared
+            .lock()
+            .map(|s| s.delivered.clone())
+            .unwrap_or_default()
+    }
+
+    pub async fn broadcast(&self, data: Vec<u8>) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Broadcast(data, tx))
+            .await
+            .map_err(|_| "the agent has stopped".to_string())?;
+        rx.await.map_err(|_| "the agent has stopped".to_string())?
+    }
+
+    /// Leaves gracefully: the leave rides on this member's gossip for a
+    /// second (memberlist's leave propagation delay) before this returns.
+    pub async fn leave(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Leave(tx)).await.is_ok() {
+            let _ = rx.await;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+}
+
+struct Loop {
+    sock: UdpSocket,
+    node: ClusterNode,
+    me: NodeId,
+    head: Envelope,
+    cluster: String,
+    addrs: HashMap<NodeId, SocketAddr>,
+    start: tokio::time::Instant,
+    shared: Arc<Mutex<Shared>>,
+    seeds: Vec<SocketAddr>,
+    joined: bool,
+}
+
+impl Loop {
+    fn now(&self) -> CoreInstant {
+        CoreInstant::from_micros(self.start.elapsed().as_micros() as u64)
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        let mut buf = vec![0u8; codec::MAX_INPUT + 1];
+        let mut out = ClusterOut::default();
+        let mut ask = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            let deadline = self
+                .node
+                .next_deadline()
+                .map(|d| self.start + std::time::Duration::from_micros(d.as_micros()));
+            let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(|| {
+                tokio::time::Instant::now() + std::time::Duration::from_secs(1)
+            }));
+            tokio::select! {
+                r = self.sock.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = r {
+                        self.datagram(&buf[..n], from, &mut out).await;
+                    }
+                }
+                _ = sleep => {
+                    let now = self.now();
+                    self.node.tick(now, &mut out);
+                }
+                _ = ask.tick(), if !self.joined => {
+                    // Learn the seeds' names: they answer `who` with an
+                    // empty envelope, and then we join them by name.
+                    let hello = codec::empty(&Envelope { who: true, ..self.head_clone() });
+                    for s in &self.seeds {
+                        let _ = self.sock.send_to(&hello, s).await;
+                    }
+                }
+                cmd = rx.recv() => match cmd {
+                    Some(Cmd::Broadcast(data, reply)) => {
+                        let now = self.now();
+                        let r = self.node.broadcast(now, data.into(), &mut out).map(|_| ());
+                        let _ = reply.send(r);
+                    }
+                    Some(Cmd::Leave(reply)) => {
+                        let now = self.now();
+                        self.node.leave(now, &mut out);
+                        self.flush(&mut out).await;
+                        let _ = reply.send(());
+                    }
+                    None => return,
+                },
+            }
+            self.flush(&mut out).await;
+            self.publish();
+        }
+    }
+
+    fn head_clone(&self) -> Envelope {
+        Envelope {
+            v: self.head.v,
+            c: self.head.c.clone(),
+            f: self.head.f.clone(),
+            a: self.head.a.clone(),
+            who: false,
+            m: vec![],
+        }
+    }
+
+    async fn datagram(&mut self, bytes: &[u8], from: SocketAddr, out: &mut ClusterOut) {
+        let env = match codec::decode(bytes, &self.cluster) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!("dropped a datagram from {from}: {e:?}");
+                if let Ok(mut s) = self.shared.lock() {
+                    s.dropped_datagrams += 1;
+                }
+                return;
+            }
+        };
+        if env.f.is_empty() || env.f.len() > 256 {
+            return;
+        }
+        let name = NodeId::new(&env.f);
+        if name == self.me {
+            return;
+        }
+        let addr: SocketAddr = env.a.parse().unwrap_or(from);
+        self.addrs.insert(name.clone(), addr);
+        if env.who {
+            let _ = self
+                .sock
+                .send_to(&codec::empty(&self.head_clone()), addr)
+                .await;
+        }
+        if !self.joined && self.seeds.contains(&from) {
+            self.joined = true;
+            let now = self.now();
+            self.node.join(now, std::slice::from_ref(&name), out);
+        }
+        let now = self.now();
+        for m in env.m {
+            self.node.handle(now, &name, m, out);
+        }
+    }
+
+    /// Sends what the machine wants sent, packed per destination.
+    async fn flush(&mut self, out: &mut ClusterOut) {
+        let mut by: HashMap<NodeId, Vec<hearsay_core::cluster::ClusterMsg>> = HashMap::new();
+        for (to, m) in out.drain() {
+            by.entry(to).or_default().push(m);
+        }
+        for (to, msgs) in by {
+            let addr = self
+                .addrs
+                .get(&to)
+                .copied()
+                .or_else(|| self.member_addr(&to));
+            let Some(addr) = addr else {
+                tracing::debug!("no address for {to}");
+                continue;
+            };
+            for d in codec::encode(&self.head_clone(), msgs) {
+                let _ = self.sock.send_to(&d, addr).await;
+            }
+        }
+    }
+
+    fn member_addr(&self, id: &NodeId) -> Option<SocketAddr> {
+        self.node
+            .swim()
+            .members()
+            .find(|(m, ..)| *m == id)
+            .and_then(|(_, _, _, meta)| meta.addr.as_deref()?.parse().ok())
+    }
+
+    fn publish(&mut self) {
+        let mut members: Vec<MemberInfo> = self
+            .node
+            .swim()
+            .members()
+            .map(|(id, inc, st, meta)| MemberInfo {
+                name: id.to_string(),
+                addr: meta.addr.as_deref().map(String::from),
+                zone: meta.zone.as_deref().map(String::from),
+                state: state_name(st),
+                incarnation: format!("{}.{}", inc.epoch.0, inc.n),
+            })
+            .collect();
+        members.push(MemberInfo {
+            name: self.me.to_string(),
+            addr: Some(self.head.a.clone()),
+            zone: None,
+            state: "alive",
+            incarnation: "self".into(),
+        });
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        let delivered: Vec<Vec<u8>> = self
+            .node
+            .drain_delivered()
+            .map(|p| p.data.to_vec())
+            .collect();
+        let _ = self.node.drain_events().count();
+        if let Ok(mut s) = self.shared.lock() {
+            s.members = members;
+            s.delivered.extend(delivered);
+            let over = s.delivered.len().saturating_sub(MAX_KEPT);
+            s.delivered.drain(..over);
+        }
+    }
+}
