@@ -9,6 +9,7 @@
 mod agent_cmd;
 mod args;
 mod bench;
+mod client_cmd;
 mod own_node;
 mod progress;
 mod serve;
@@ -46,6 +47,12 @@ enum Cmd {
     /// A real gossip member over UDP (SWIM membership, broadcast) with an
     /// HTTP API: GET /members, POST /broadcast, GET /messages.
     Agent(Box<agent_cmd::AgentArgs>),
+    /// List a running agent's members (name, address, zone, state, incarnation).
+    Members(client_cmd::MembersArgs),
+    /// Broadcast a value through a running agent.
+    Broadcast(client_cmd::BroadcastArgs),
+    /// The values a running agent has delivered, one per line.
+    Read(client_cmd::ReadArgs),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -63,7 +70,18 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let sub = std::env::args().nth(1).filter(|a| {
-                ["test", "node", "bench", "sim", "serve", "agent"].contains(&a.as_str())
+                [
+                    "test",
+                    "node",
+                    "bench",
+                    "sim",
+                    "serve",
+                    "agent",
+                    "members",
+                    "broadcast",
+                    "read",
+                ]
+                .contains(&a.as_str())
             });
             let who = sub.map_or("hearsay".to_string(), |s| format!("hearsay {s}"));
             eprintln!("{who}: {}", args::one_line(&e));
@@ -76,6 +94,9 @@ fn main() -> ExitCode {
         Cmd::Sim(args) => sim_cmd::run(*args),
         Cmd::Serve(args) => serve::run(args),
         Cmd::Agent(args) => agent_cmd::run(*args),
+        Cmd::Members(a) => client_cmd::members(a),
+        Cmd::Broadcast(a) => client_cmd::broadcast(a),
+        Cmd::Read(a) => client_cmd::read(a),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

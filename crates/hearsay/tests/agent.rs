@@ -113,10 +113,26 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
     });
     // An agent of another cluster joining through a0 is refused.
     let stranger = start("x", "other", Some(&agents[0].gossip));
+    // The client commands are users of the same API.
+    let cli = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = cli(&["members", "--http", &agents[1].http]);
+    assert_eq!(code, Some(0));
     assert_eq!(
-        http(&agents[2].http, "POST", "/broadcast", "hello from a2").trim(),
-        "accepted"
+        out.lines().filter(|l| l.contains(" alive ")).count(),
+        5,
+        "{out}"
     );
+    let (code, _) = cli(&["broadcast", "hello from a2", "--http", &agents[2].http]);
+    assert_eq!(code, Some(0));
     until(
         "every agent delivered the payload",
         Duration::from_secs(10),
@@ -133,6 +149,11 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
         "the other cluster's agent must not be listed"
     );
     drop(stranger);
+    let (code, out) = cli(&["read", "--http", &agents[3].http, "--json"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("hello from a2"), "{out}");
+    let (code, _) = cli(&["members", "--http", "127.0.0.1:1"]);
+    assert_eq!(code, Some(1), "no agent there");
     // kill -9 one: the others see it dead within the lan preset's bound.
     let victim = agents.remove(4);
     drop(victim);
