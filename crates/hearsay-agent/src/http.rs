@@ -1,5 +1,6 @@
 //! The agent's HTTP API: GET /members, POST /broadcast (the body is the
-//! payload), GET /messages (one payload per line), GET /health.
+//! payload), GET /messages (one payload per line), GET /health, GET
+//! /metrics (Prometheus text).
 
 use crate::Agent;
 use axum::Router;
@@ -15,11 +16,23 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/broadcast", post(broadcast))
         .route("/messages", get(messages))
         .route("/health", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
         .with_state(agent)
 }
 
 async fn members(State(a): State<Arc<Agent>>) -> Response {
     axum::Json(a.members()).into_response()
+}
+
+async fn metrics(State(a): State<Arc<Agent>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        a.metrics(),
+    )
+        .into_response()
 }
 
 async fn messages(State(a): State<Arc<Agent>>) -> Response {

@@ -52,6 +52,7 @@ pub struct MemberInfo {
 struct Shared {
     members: Vec<MemberInfo>,
     delivered: Vec<Vec<u8>>,
+    delivered_total: u64,
     dropped_datagrams: u64,
 }
 
@@ -152,6 +153,30 @@ impl Agent {
             .lock()
             .map(|s| s.members.clone())
             .unwrap_or_default()
+    }
+
+    /// Prometheus text: members by state, payloads delivered, datagrams
+    /// refused (malformed, other version, other cluster, oversized).
+    pub fn metrics(&self) -> String {
+        let Ok(s) = self.shared.lock() else {
+            return String::new();
+        };
+        let mut out = String::from(
+            "# HELP hearsay_members Members known, this one included, by state.\n# TYPE hearsay_members gauge\n",
+        );
+        for st in ["alive", "suspect", "dead", "left"] {
+            let n = s.members.iter().filter(|m| m.state == st).count();
+            out += &format!("hearsay_members{{state=\"{st}\"}} {n}\n");
+        }
+        out += &format!(
+            "# HELP hearsay_delivered_total Payloads delivered here.\n# TYPE hearsay_delivered_total counter\nhearsay_delivered_total {}\n",
+            s.delivered_total
+        );
+        out += &format!(
+            "# HELP hearsay_datagrams_refused_total Datagrams dropped as bad input.\n# TYPE hearsay_datagrams_refused_total counter\nhearsay_datagrams_refused_total {}\n",
+            s.dropped_datagrams
+        );
+        out
     }
 
     /// Payloads delivered here so far (own broadcasts included).
@@ -357,6 +382,7 @@ impl Loop {
         let _ = self.node.drain_events().count();
         if let Ok(mut s) = self.shared.lock() {
             s.members = members;
+            s.delivered_total += delivered.len() as u64;
             s.delivered.extend(delivered);
             let over = s.delivered.len().saturating_sub(MAX_KEPT);
             s.delivered.drain(..over);

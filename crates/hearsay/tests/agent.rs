@@ -148,6 +148,21 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
         states(&agents[0]).iter().all(|(n, _)| n != "x"),
         "the other cluster's agent must not be listed"
     );
+    // Another cluster's datagrams were refused and counted.
+    let refused = |m: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix("hearsay_datagrams_refused_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    until(
+        "a0 counts the stranger's datagrams",
+        Duration::from_secs(10),
+        || refused(&http(&agents[0].http, "GET", "/metrics", "")) > 0,
+    );
+    let m = http(&agents[0].http, "GET", "/metrics", "");
+    assert!(m.contains("hearsay_members{state=\"alive\"} 5"), "{m}");
+    assert!(m.contains("hearsay_delivered_total 1"), "{m}");
     drop(stranger);
     let (code, out) = cli(&["read", "--http", &agents[3].http, "--json"]);
     assert_eq!(code, Some(0));
