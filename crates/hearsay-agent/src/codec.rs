@@ -13,7 +13,7 @@ pub const MAX_DATAGRAM: usize = 1400;
 /// The largest datagram accepted.
 pub const MAX_INPUT: usize = 60 * 1024;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Envelope {
     pub v: u32,
     /// Cluster name: a member of another cluster is refused.
@@ -59,15 +59,7 @@ pub fn empty(head: &Envelope) -> Vec<u8> {
 /// message too big for one goes alone).
 pub fn encode(head: &Envelope, msgs: Vec<ClusterMsg>) -> Vec<Vec<u8>> {
     let frame = |m: Vec<ClusterMsg>| {
-        serde_json::to_vec(&Envelope {
-            v: head.v,
-            c: head.c.clone(),
-            f: head.f.clone(),
-            a: head.a.clone(),
-            who: head.who,
-            m,
-        })
-        .unwrap_or_default()
+        serde_json::to_vec(&Envelope { m, ..head.clone() }).unwrap_or_default()
     };
     let mut out = Vec::new();
     let mut cur: Vec<ClusterMsg> = Vec::new();

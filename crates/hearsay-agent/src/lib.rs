@@ -250,7 +250,7 @@ impl Loop {
                 _ = ask.tick(), if !self.joined => {
                     // Learn the seeds' names: they answer `who` with an
                     // empty envelope, and then we join them by name.
-                    let hello = codec::empty(&Envelope { who: true, ..self.head_clone() });
+                    let hello = codec::empty(&Envelope { who: true, ..self.head.clone() });
                     for s in &self.seeds {
                         let _ = self.sock.send_to(&hello, s).await;
                     }
@@ -275,17 +275,6 @@ impl Loop {
         }
     }
 
-    fn head_clone(&self) -> Envelope {
-        Envelope {
-            v: self.head.v,
-            c: self.head.c.clone(),
-            f: self.head.f.clone(),
-            a: self.head.a.clone(),
-            who: false,
-            m: vec![],
-        }
-    }
-
     async fn datagram(&mut self, bytes: &[u8], from: SocketAddr, out: &mut ClusterOut) {
         let env = match codec::decode(bytes, &self.cluster) {
             Ok(e) => e,
@@ -307,10 +296,7 @@ impl Loop {
         let addr: SocketAddr = env.a.parse().unwrap_or(from);
         self.addrs.insert(name.clone(), addr);
         if env.who {
-            let _ = self
-                .sock
-                .send_to(&codec::empty(&self.head_clone()), addr)
-                .await;
+            let _ = self.sock.send_to(&codec::empty(&self.head), addr).await;
         }
         if !self.joined && self.seeds.contains(&from) {
             self.joined = true;
@@ -339,7 +325,7 @@ impl Loop {
                 tracing::debug!("no address for {to}");
                 continue;
             };
-            for d in codec::encode(&self.head_clone(), msgs) {
+            for d in codec::encode(&self.head, msgs) {
                 let _ = self.sock.send_to(&d, addr).await;
             }
         }

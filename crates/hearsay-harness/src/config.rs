@@ -78,6 +78,17 @@ impl TestConfig {
     }
 
     /// Maelstrom's node names: `n0..n(N-1)` for `--node-count N`.
+    /// The node a client worker thread talks to (round robin).
+    pub fn node_of_worker(&self, thread: usize) -> usize {
+        thread % self.nodes.len().max(1)
+    }
+
+    /// The node a client process talks to: a crashed worker continues as
+    /// process p + concurrency on the same thread, so the same node.
+    pub fn node_of_process(&self, process: u64) -> usize {
+        self.node_of_worker((process % self.concurrency.max(1) as u64) as usize)
+    }
+
     pub fn node_names(count: usize) -> Vec<String> {
         (0..count).map(|i| format!("n{i}")).collect()
     }

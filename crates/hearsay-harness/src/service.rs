@@ -37,30 +37,25 @@ fn no_key() -> Value {
     json!({"type": "error", "code": 20, "text": "key does not exist"})
 }
 
-/// A key-value state: what `lin-kv` and `seq-kv` hold.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Kv(BTreeMap<String, Value>);
+/// What Maelstrom's key-value services share: read / write / cas (with
+/// `create_if_not_exists`) over some storage, answered as PersistentKV
+/// answers. Returns the new state and the reply; `None` for an unknown type.
+trait Store: Clone {
+    fn get(&self, k: &str) -> Option<&Value>;
+    fn put(&self, k: String, v: Value) -> Self;
 
-impl Kv {
-    /// The new state and the reply (Maelstrom's PersistentKV).
-    fn handle(&self, body: &Map<String, Value>) -> Option<(Kv, Value)> {
+    fn handle(&self, body: &Map<String, Value>) -> Option<(Self, Value)> {
         let k = key(body);
         let field = |f: &str| body.get(f).cloned().unwrap_or(Value::Null);
         Some(match body.get("type")?.as_str()? {
-            "read" => match self.0.get(&k) {
+            "read" => match self.get(&k) {
                 Some(v) => (self.clone(), json!({"type": "read_ok", "value": v})),
                 None => (self.clone(), no_key()),
             },
-            "write" => {
-                let mut next = self.clone();
-                next.0.insert(k, field("value"));
-                (next, json!({"type": "write_ok"}))
-            }
-            "cas" => match self.0.get(&k) {
+            "write" => (self.put(k, field("value")), json!({"type": "write_ok"})),
+            "cas" => match self.get(&k) {
                 Some(cur) if *cur == field("from") => {
-                    let mut next = self.clone();
-                    next.0.insert(k, field("to"));
-                    (next, json!({"type": "cas_ok"}))
+                    (self.put(k, field("to")), json!({"type": "cas_ok"}))
                 }
                 Some(cur) => (
                     self.clone(),
@@ -68,14 +63,27 @@ impl Kv {
                            "text": format!("current value {cur} is not {}", field("from"))}),
                 ),
                 None if body.get("create_if_not_exists") == Some(&Value::Bool(true)) => {
-                    let mut next = self.clone();
-                    next.0.insert(k, field("to"));
-                    (next, json!({"type": "cas_ok"}))
+                    (self.put(k, field("to")), json!({"type": "cas_ok"}))
                 }
                 None => (self.clone(), no_key()),
             },
             _ => return None,
         })
+    }
+}
+
+/// A key-value state: what `lin-kv` and `seq-kv` hold.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Kv(BTreeMap<String, Value>);
+
+impl Store for Kv {
+    fn get(&self, k: &str) -> Option<&Value> {
+        self.0.get(k)
+    }
+    fn put(&self, k: String, v: Value) -> Self {
+        let mut next = self.clone();
+        next.0.insert(k, v);
+        next
     }
 }
 
@@ -86,40 +94,20 @@ struct Lww {
     m: BTreeMap<String, (u64, Value)>,
 }
 
-impl Lww {
-    fn handle(&self, body: &Map<String, Value>) -> Option<(Lww, Value)> {
-        let k = key(body);
-        let field = |f: &str| body.get(f).cloned().unwrap_or(Value::Null);
-        let put = |v: Value| {
-            let mut next = self.clone();
-            next.m.insert(k.clone(), (self.clock, v));
-            next.clock += 1;
-            next
-        };
-        Some(match body.get("type")?.as_str()? {
-            "read" => match self.m.get(&k) {
-                Some((_, v)) => (self.clone(), json!({"type": "read_ok", "value": v})),
-                None => (self.clone(), no_key()),
-            },
-            "write" => (put(field("value")), json!({"type": "write_ok"})),
-            "cas" => match self.m.get(&k) {
-                Some((_, cur)) if *cur == field("from") => {
-                    (put(field("to")), json!({"type": "cas_ok"}))
-                }
-                Some((_, cur)) => (
-                    self.clone(),
-                    json!({"type": "error", "code": 22,
-                           "text": format!("current value {cur} is not {}", field("from"))}),
-                ),
-                None if body.get("create_if_not_exists") == Some(&Value::Bool(true)) => {
-                    (put(field("to")), json!({"type": "cas_ok"}))
-                }
-                None => (self.clone(), no_key()),
-            },
-            _ => return None,
-        })
+impl Store for Lww {
+    fn get(&self, k: &str) -> Option<&Value> {
+        self.m.get(k).map(|(_, v)| v)
     }
+    /// Stamped with the clock, which then ticks.
+    fn put(&self, k: String, v: Value) -> Self {
+        let mut next = self.clone();
+        next.m.insert(k, (self.clock, v));
+        next.clock += 1;
+        next
+    }
+}
 
+impl Lww {
     /// By timestamp, then the larger value (by its printed form).
     fn merge(&mut self, o: &Lww) {
         self.clock = self.clock.max(o.clock);

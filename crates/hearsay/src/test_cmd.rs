@@ -286,13 +286,13 @@ impl TestArgs {
         let recovery = self.recovery.unwrap_or(RECOVERY.as_secs_f64());
         // Our own node must know which read answer the workload expects;
         // a user's node is handed only what the user wrote.
-        let served = ["g-set", "g-counter", "pn-counter"];
-        let w = workload.to_string();
-        if self.bin.is_none()
-            && served.contains(&w.as_str())
-            && !self.args.iter().any(|a| a.starts_with("--workload"))
-        {
-            self.args.extend(["--workload".to_string(), w]);
+        let served = matches!(
+            workload,
+            WorkloadKind::GSet | WorkloadKind::GCounter | WorkloadKind::PnCounter
+        );
+        if self.bin.is_none() && served && !self.args.iter().any(|a| a.starts_with("--workload")) {
+            self.args
+                .extend(["--workload".to_string(), workload.to_string()]);
         }
         let (bin, args) = self.resolve_bin()?;
         let d = TestConfig::new(

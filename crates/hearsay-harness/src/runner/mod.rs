@@ -641,10 +641,9 @@ impl TestRun {
 
     fn start_main(&mut self, now: u64) {
         self.phase = Phase::Main;
-        let n = self.cfg.nodes.len();
         self.workers = (0..self.cfg.concurrency)
             .map(|i| Worker {
-                node: i % n,
+                node: self.cfg.node_of_worker(i),
                 process: i as u64,
                 client: None,
             })

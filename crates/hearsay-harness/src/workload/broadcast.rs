@@ -4,11 +4,11 @@
 
 use super::schema::{Field, FieldType, Schema};
 use super::topology::TopologyMap;
-use super::{ErrorPolicy, OpSpec, Workload};
+use super::{ErrorPolicy, OpSpec, Workload, add_or_read, int_request, set_read_value};
 use crate::checker::set_full;
 use crate::edn::{self, Edn};
 use crate::history::History;
-use hearsay_core::rng::{Rng, RngExt};
+use hearsay_core::rng::Rng;
 use serde_json::{Map, Value, json};
 
 /// Exactly `read_ok`'s closed schema with integer messages; anything else
@@ -76,39 +76,15 @@ impl Workload for Broadcast {
     }
 
     fn next_op(&mut self, rng: &mut Rng) -> OpSpec {
-        // gen/mix: each op picks one of the two generators uniformly.
-        if rng.random_range(0..2) == 0 {
-            let v = self.next_value;
-            self.next_value += 1;
-            OpSpec {
-                f: "broadcast",
-                value: Edn::Int(v),
-                final_: false,
-            }
-        } else {
-            OpSpec {
-                f: "read",
-                value: Edn::Nil,
-                final_: false,
-            }
-        }
+        add_or_read(rng, "broadcast", &mut self.next_value)
     }
 
     fn final_op(&self) -> Option<OpSpec> {
-        Some(OpSpec {
-            f: "read",
-            value: Edn::Nil,
-            final_: true,
-        })
+        Some(OpSpec::new("read", Edn::Nil, true))
     }
 
     fn request(&self, op: &OpSpec) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("type".into(), op.f.into());
-        if let (Edn::Int(v), "broadcast") = (&op.value, op.f) {
-            m.insert("message".into(), (*v).into());
-        }
-        m
+        int_request(op, (op.f == "broadcast").then_some("message"))
     }
 
     fn reply_schema(&self, f: &str) -> Schema {
@@ -120,16 +96,8 @@ impl Workload for Broadcast {
     }
 
     fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn {
-        match (op.f, reply.get("messages")) {
-            ("read", Some(Value::Array(items))) => {
-                let ints: Option<Vec<i64>> = items
-                    .iter()
-                    .map(|v| v.as_i64().filter(|_| !v.is_f64()))
-                    .collect();
-                ints.map(edn::ints)
-                    .unwrap_or_else(|| Edn::from_json(&Value::Array(items.clone())))
-            }
-            ("read", other) => other.map(Edn::from_json).unwrap_or(Edn::Nil),
+        match op.f {
+            "read" => set_read_value(reply.get("messages")),
             _ => op.value.clone(),
         }
     }

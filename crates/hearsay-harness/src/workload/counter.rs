@@ -5,7 +5,7 @@
 //! counter checker: every final read must lie in the acceptable intervals.
 
 use super::schema::{Field, FieldType, Schema};
-use super::{ErrorPolicy, OpSpec, Workload};
+use super::{ErrorPolicy, OpSpec, Workload, int_request};
 use crate::edn::{Edn, map};
 use crate::history::{History, OpType};
 use hearsay_core::rng::{Rng, RngExt};
@@ -44,41 +44,23 @@ impl Workload for Counter {
     fn next_op(&mut self, rng: &mut Rng) -> OpSpec {
         // gen/filter over gen/mix: a discarded draw draws the mix again.
         for _ in 0..1_000 {
-            if rng.random_range(0..2) == 0 {
-                let d: i64 = rng.random_range(-5..5);
-                if d < 0 && !self.negative {
-                    continue;
-                }
-                return OpSpec {
-                    f: "add",
-                    value: Edn::Int(d),
-                    final_: false,
-                };
+            if rng.random_range(0..2) != 0 {
+                break;
             }
-            break;
+            let d: i64 = rng.random_range(-5..5);
+            if d >= 0 || self.negative {
+                return OpSpec::new("add", Edn::Int(d), false);
+            }
         }
-        OpSpec {
-            f: "read",
-            value: Edn::Nil,
-            final_: false,
-        }
+        OpSpec::new("read", Edn::Nil, false)
     }
 
     fn final_op(&self) -> Option<OpSpec> {
-        Some(OpSpec {
-            f: "read",
-            value: Edn::Nil,
-            final_: true,
-        })
+        Some(OpSpec::new("read", Edn::Nil, true))
     }
 
     fn request(&self, op: &OpSpec) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("type".into(), op.f.into());
-        if let ("add", Edn::Int(d)) = (op.f, &op.value) {
-            m.insert("delta".into(), (*d).into());
-        }
-        m
+        int_request(op, (op.f == "add").then_some("delta"))
     }
 
     fn reply_schema(&self, f: &str) -> Schema {

@@ -4,11 +4,11 @@
 //! indeterminate `:info`.
 
 use super::schema::{Field, FieldType, Schema};
-use super::{ErrorPolicy, OpSpec, Workload};
+use super::{ErrorPolicy, OpSpec, Workload, add_or_read, int_request, set_read_value};
 use crate::checker::set_full;
-use crate::edn::{self, Edn};
+use crate::edn::Edn;
 use crate::history::History;
-use hearsay_core::rng::{Rng, RngExt};
+use hearsay_core::rng::Rng;
 use serde_json::{Map, Value};
 
 #[derive(Default)]
@@ -38,39 +38,16 @@ impl Workload for GSet {
     }
 
     fn next_op(&mut self, rng: &mut Rng) -> OpSpec {
-        if rng.random_range(0..2) == 0 {
-            let v = self.next;
-            self.next += 1;
-            OpSpec {
-                f: "add",
-                value: Edn::Int(v),
-                final_: false,
-            }
-        } else {
-            OpSpec {
-                f: "read",
-                value: Edn::Nil,
-                final_: false,
-            }
-        }
+        add_or_read(rng, "add", &mut self.next)
     }
 
     fn final_op(&self) -> Option<OpSpec> {
         // Maelstrom's g-set final reads carry no :final? flag.
-        Some(OpSpec {
-            f: "read",
-            value: Edn::Nil,
-            final_: false,
-        })
+        Some(OpSpec::new("read", Edn::Nil, false))
     }
 
     fn request(&self, op: &OpSpec) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("type".into(), op.f.into());
-        if let ("add", Edn::Int(v)) = (op.f, &op.value) {
-            m.insert("element".into(), (*v).into());
-        }
-        m
+        int_request(op, (op.f == "add").then_some("element"))
     }
 
     fn reply_schema(&self, f: &str) -> Schema {
@@ -78,16 +55,8 @@ impl Workload for GSet {
     }
 
     fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn {
-        match (op.f, reply.get("value")) {
-            ("read", Some(Value::Array(items))) => {
-                let ints: Option<Vec<i64>> = items
-                    .iter()
-                    .map(|v| v.as_i64().filter(|_| !v.is_f64()))
-                    .collect();
-                ints.map(edn::ints)
-                    .unwrap_or_else(|| Edn::from_json(&Value::Array(items.clone())))
-            }
-            ("read", other) => other.map(Edn::from_json).unwrap_or(Edn::Nil),
+        match op.f {
+            "read" => set_read_value(reply.get("value")),
             _ => op.value.clone(),
         }
     }

@@ -33,6 +33,52 @@ pub struct OpSpec {
     pub final_: bool,
 }
 
+impl OpSpec {
+    pub(crate) fn new(f: &'static str, value: Edn, final_: bool) -> OpSpec {
+        OpSpec { f, value, final_ }
+    }
+}
+
+/// Maelstrom's `gen/mix` of its set workloads (broadcast, g-set): each op
+/// is, with equal odds, an add of the next integer (as `add_f`) or a read.
+pub(crate) fn add_or_read(rng: &mut Rng, add_f: &'static str, next: &mut i64) -> OpSpec {
+    use hearsay_core::rng::RngExt;
+    if rng.random_range(0..2) == 0 {
+        let v = *next;
+        *next += 1;
+        OpSpec::new(add_f, Edn::Int(v), false)
+    } else {
+        OpSpec::new("read", Edn::Nil, false)
+    }
+}
+
+/// A request body: its `type` and, for ops that carry one, the op's
+/// integer value under `field`.
+pub(crate) fn int_request(op: &OpSpec, field: Option<&str>) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("type".into(), op.f.into());
+    if let (Some(k), Edn::Int(v)) = (field, &op.value) {
+        m.insert(k.into(), (*v).into());
+    }
+    m
+}
+
+/// What a read of a set records: a list of integers compactly (see
+/// [`crate::edn::ints`]), anything else as its EDN.
+pub(crate) fn set_read_value(v: Option<&Value>) -> Edn {
+    match v {
+        Some(Value::Array(items)) => {
+            let ints: Option<Vec<i64>> = items
+                .iter()
+                .map(|v| v.as_i64().filter(|_| !v.is_f64()))
+                .collect();
+            ints.map(crate::edn::ints)
+                .unwrap_or_else(|| Edn::from_json(&Value::Array(items.clone())))
+        }
+        other => other.map(Edn::from_json).unwrap_or(Edn::Nil),
+    }
+}
+
 /// How a client turns error replies and timeouts into op types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorPolicy {
@@ -136,6 +182,15 @@ impl fmt::Display for WorkloadKind {
 }
 
 impl WorkloadKind {
+    /// For the set workloads (judged by set-full), the name of the add.
+    pub fn set_add(self) -> Option<&'static str> {
+        match self {
+            WorkloadKind::Broadcast => Some("broadcast"),
+            WorkloadKind::GSet => Some("add"),
+            _ => None,
+        }
+    }
+
     pub fn build(self, nodes: &[String], topology: Topology) -> Box<dyn Workload> {
         match self {
             WorkloadKind::Broadcast => Box::new(Broadcast::new(topology.build(nodes))),

@@ -46,25 +46,28 @@ fn name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The word after `--bin` in a rerun command, or hearsay's own node.
-fn node_of(command: &str) -> String {
-    let words = shlex::split(command).unwrap_or_default();
-    words
-        .iter()
-        .position(|w| w == "--bin")
-        .and_then(|i| words.get(i + 1))
+/// The word after `flag` in a rerun command's words.
+fn after<'a>(words: &'a [String], flag: &str) -> Option<&'a str> {
+    let i = words.iter().position(|w| w == flag)?;
+    words.get(i + 1).map(String::as_str)
+}
+
+/// The node's file name after `--bin`, or hearsay's own node.
+fn node_of(words: &[String]) -> String {
+    after(words, "--bin")
         .map(|b| {
             Path::new(b)
                 .file_name()
-                .map_or(b.clone(), |n| n.to_string_lossy().into_owned())
+                .map_or(b.to_string(), |n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "hearsay-node".into())
 }
 
-fn flag_u64(command: &str, flag: &str) -> Option<u64> {
-    let words = shlex::split(command).unwrap_or_default();
-    let i = words.iter().position(|w| w == flag)?;
-    words.get(i + 1)?.parse().ok()
+/// `--node-count N`, or the length of `--nodes a,b,c`.
+fn nodes_of(words: &[String]) -> Option<u64> {
+    after(words, "--node-count")
+        .and_then(|n| n.parse().ok())
+        .or_else(|| after(words, "--nodes").map(|l| l.split(',').count() as u64))
 }
 
 /// Every run in the store, newest first. Unreadable runs are skipped.
@@ -96,18 +99,13 @@ pub fn run(store: &Path, id: &str) -> Option<Run> {
         .to_string();
     let (workload, time) = id.split_once('/')?;
     let lat = &results["workload"]["stable-latencies"];
-    let nodes = flag_u64(&command, "--node-count").or_else(|| {
-        shlex::split(&command).and_then(|w| {
-            let i = w.iter().position(|x| x == "--nodes")?;
-            Some(w.get(i + 1)?.split(',').count() as u64)
-        })
-    });
+    let words = shlex::split(&command).unwrap_or_default();
     Some(Run {
         workload: workload.into(),
         time: time.into(),
         id: id.into(),
-        node: node_of(&command),
-        nodes,
+        node: node_of(&words),
+        nodes: nodes_of(&words),
         valid: match &results["valid?"] {
             Value::Bool(b) => b.to_string(),
             Value::String(s) => s.trim_start_matches(':').into(),
@@ -166,15 +164,12 @@ mod tests {
 
     #[test]
     fn the_node_and_node_count_come_from_the_rerun_command() {
-        let c = "hearsay test -w echo --bin /x/y/node.py --nodes a,b,c --seed 1";
-        assert_eq!(node_of(c), "node.py");
-        assert_eq!(
-            node_of("hearsay test -w echo --node-count 3"),
-            "hearsay-node"
-        );
-        assert_eq!(
-            flag_u64("hearsay test --node-count 3", "--node-count"),
-            Some(3)
-        );
+        let w = |c: &str| shlex::split(c).unwrap();
+        let c = w("hearsay test -w echo --bin /x/y/node.py --nodes a,b,c --seed 1");
+        assert_eq!(node_of(&c), "node.py");
+        assert_eq!(nodes_of(&c), Some(3));
+        let c = w("hearsay test -w echo --node-count 3");
+        assert_eq!(node_of(&c), "hearsay-node");
+        assert_eq!(nodes_of(&c), Some(3));
     }
 }

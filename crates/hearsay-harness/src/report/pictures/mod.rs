@@ -23,7 +23,6 @@ use super::Analysis;
 use crate::checker::Validity;
 use crate::config::TestConfig;
 use crate::edn::{Edn, map};
-use crate::history::OpType;
 use crate::runner::RunResult;
 use anyhow::{Context, Result};
 use chart::{Chart, Mark, Series};
@@ -34,18 +33,10 @@ pub const MAX_DOTS: usize = 20_000;
 /// Node lines on the rates plot at most: the busiest, plus the mean.
 pub const MAX_NODE_LINES: usize = 10;
 
-/// What was drawn: file names by kind, and element counts tests check.
+/// The files drawn.
 #[derive(Debug, Default, Clone)]
 pub struct Drawn {
     pub files: Vec<&'static str>,
-    pub arrows: usize,
-    pub timeline_ops: usize,
-    pub traffic_cells: usize,
-    pub overlay_edges: Option<usize>,
-}
-
-fn outcome(k: OpType) -> &'static str {
-    k.name()
 }
 
 /// Draws every picture of `run` into `dir`, and records in `a` what was
@@ -71,7 +62,7 @@ pub fn draw(cfg: &TestConfig, run: &RunResult, dir: &Path, a: &mut Analysis) -> 
     let every = ops.len().div_ceil(MAX_DOTS).max(1);
     let mut raw: std::collections::BTreeMap<(&str, &str), Vec<(f64, f64)>> = Default::default();
     for o in ops.iter().step_by(every) {
-        raw.entry((o.f, outcome(o.kind)))
+        raw.entry((o.f, o.kind.name()))
             .or_default()
             .push((o.start_s, o.latency_ms()));
     }
@@ -169,7 +160,7 @@ pub fn draw(cfg: &TestConfig, run: &RunResult, dir: &Path, a: &mut Analysis) -> 
             note: (n > shown).then(|| format!("the {shown} busiest of {n} nodes, and the mean")),
         }),
     );
-    if ["broadcast", "g-set"].contains(&cfg.workload.to_string().as_str()) {
+    if cfg.workload.set_add().is_some() {
         let seen = series::first_seen(&run.history, cfg, 200);
         let curve = series::convergence(&seen, 100);
         let never = seen
@@ -206,23 +197,21 @@ pub fn draw(cfg: &TestConfig, run: &RunResult, dir: &Path, a: &mut Analysis) -> 
         );
     }
     if let Some(o) = &run.overlay {
-        let (g, edges) = overlay::svg(&cfg.nodes, o);
-        d.overlay_edges = Some(edges);
-        put(&mut d, "overlay.svg", Ok(g));
+        put(&mut d, "overlay.svg", Ok(overlay::svg(&cfg.nodes, o).0));
     }
-    let (t_svg, cells) = traffic::svg(&run.record, &run.names, n);
-    d.traffic_cells = cells;
-    put(&mut d, "traffic.svg", Ok(t_svg));
+    put(
+        &mut d,
+        "traffic.svg",
+        Ok(traffic::svg(&run.record, &run.names, n).0),
+    );
     put(
         &mut d,
         "traffic.csv",
         Ok(traffic::csv(&run.record, &run.names)),
     );
-    let (m_svg, arrows) = messages::diagram(&run.record, &run.names, run.origin_ns);
-    d.arrows = arrows;
-    put(&mut d, "messages.svg", Ok(m_svg));
-    let (page, bars) = timeline::page(&ops, &format!("{} timeline", cfg.workload));
-    d.timeline_ops = bars;
+    let diagram = messages::diagram(&run.record, &run.names, run.origin_ns).0;
+    put(&mut d, "messages.svg", Ok(diagram));
+    let page = timeline::page(&ops, &format!("{} timeline", cfg.workload)).0;
     put(&mut d, "timeline.html", Ok(page));
     record(a, &d, &errors);
     if let serde_json::Value::Object(m) = &mut a.extras {

@@ -148,13 +148,9 @@ pub fn node_rates(rec: &NetRecord, nodes: usize, origin_ns: u64) -> Vec<Vec<(f64
 /// which each node's reads first included it (`None`: never).
 pub fn first_seen(h: &History, cfg: &TestConfig, max_values: usize) -> Vec<Vec<Option<f64>>> {
     let n = cfg.nodes.len();
-    let node_of = |p: u64| (p as usize % cfg.concurrency.max(1)) % n.max(1);
     let mut accepted: Vec<(i64, f64)> = Vec::new();
-    // Broadcast adds with `broadcast`, g-set with `add`.
-    let add_f = if cfg.workload.to_string() == "g-set" {
-        "add"
-    } else {
-        "broadcast"
+    let Some(add_f) = cfg.workload.set_add() else {
+        return Vec::new();
     };
     for o in h
         .client_ops()
@@ -177,7 +173,7 @@ pub fn first_seen(h: &History, cfg: &TestConfig, max_values: usize) -> Vec<Vec<O
         let Process::Client(p) = o.process else {
             continue;
         };
-        let node = node_of(p);
+        let node = cfg.node_of_process(p);
         let t = o.time as f64 / 1e9;
         let ranges = sorted_ranges(&o.value);
         for (i, &(v, at)) in sample.iter().enumerate() {
