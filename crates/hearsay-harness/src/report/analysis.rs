@@ -67,7 +67,11 @@ impl Analysis {
 
 pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
     let h = &run.history;
-    let workload = cfg.workload.build(&cfg.nodes, cfg.topology).check(h);
+    let workload = cfg
+        .workload
+        .build(&cfg.nodes, cfg.topology)
+        .checker
+        .check(h);
     let (results, valid) = checker::compose(vec![
         ("perf", checker::perf()),
         ("timeline", checker::timeline()),

@@ -28,9 +28,18 @@ pub trait SimNode {
 /// answering itself cannot hang the simulation.
 const MAX_STEPS_PER_INSTANT: usize = 10_000_000;
 
-pub fn run(cfg: TestConfig, mut nodes: Vec<Box<dyn SimNode>>, journal: Journal) -> RunResult {
-    assert_eq!(nodes.len(), cfg.nodes.len(), "one SimNode per node");
-    let mut run = TestRun::new(cfg, journal);
+pub fn run(cfg: TestConfig, nodes: Vec<Box<dyn SimNode>>, journal: Journal) -> RunResult {
+    let run = TestRun::new(cfg, journal);
+    run_test(run, nodes)
+}
+
+/// Runs a test built by the caller (say, with its own workload).
+pub fn run_test(mut run: TestRun, mut nodes: Vec<Box<dyn SimNode>>) -> RunResult {
+    assert_eq!(
+        nodes.len(),
+        run.config().nodes.len(),
+        "one SimNode per node"
+    );
     let mut timers = Timers::new(nodes.len());
     let mut now = 0u64;
     let mut out = Vec::new();

@@ -27,12 +27,6 @@ pub struct Call {
     pub purpose: Purpose,
 }
 
-#[derive(Debug, Default)]
-pub struct Client {
-    pub next_msg_id: u64,
-    pub call: Option<Call>,
-}
-
 /// Maelstrom's error registry: (name, definite?).
 pub fn error_name(code: Option<i64>) -> (&'static str, bool) {
     match code {

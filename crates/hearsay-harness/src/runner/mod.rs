@@ -8,6 +8,7 @@
 //! executor replays a run exactly.
 
 mod calls;
+mod rpc;
 pub mod schedule;
 
 use crate::config::{INIT_TIMEOUT, RPC_TIMEOUT, TestConfig};
@@ -16,13 +17,13 @@ use crate::history::{History, Op, OpType, Process};
 use crate::nemesis::{self, Shape};
 use crate::net::{Addr, Envelope, Journal, NetStats, Network};
 use crate::wire::{LineError, NodeLine, envelope_line};
-use crate::workload::{OpSpec, Workload};
-use calls::{Call, Client, Purpose};
+use crate::workload::{self, Ctx, OpSpec, Workload};
+use calls::{Call, Purpose};
 use hearsay_core::rng::{self, Rng};
+use rpc::{Reply, Rpcs};
 use schedule::{Due, Next, Schedule};
 use serde_json::{Map, Value};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 
 /// Something the executor must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,24 +112,31 @@ pub struct RunResult {
     pub overlay: Option<Vec<Vec<String>>>,
 }
 
-#[derive(Debug)]
 struct Worker {
     node: usize,
     process: u64,
     /// The open client and the process it was opened for.
-    client: Option<(Addr, u64)>,
+    client: Option<(Addr, u64, Box<dyn workload::Client>)>,
+}
+
+impl Worker {
+    fn ctx(&self, thread: usize) -> Ctx {
+        Ctx {
+            thread,
+            process: self.process,
+        }
+    }
 }
 
 pub struct TestRun {
     cfg: TestConfig,
-    workload: Box<dyn Workload>,
+    workload: Workload,
     net: Network,
     history: History,
     phase: Phase,
     /// History times are relative to this (the start of client setup).
     origin: u64,
-    clients: HashMap<Addr, Client>,
-    timeouts: BinaryHeap<Reverse<(u64, u32, u64)>>,
+    rpcs: Rpcs,
     pending_setup: usize,
     setup_clients: Vec<Addr>,
     workers: Vec<Worker>,
@@ -150,13 +158,19 @@ pub struct TestRun {
 
 impl TestRun {
     pub fn new(cfg: TestConfig, journal: Journal) -> Self {
+        let workload = cfg.workload.build(&cfg.nodes, cfg.topology);
+        TestRun::with_workload(cfg, journal, workload)
+    }
+
+    /// A test of any workload (one not in [`crate::workload::WorkloadKind`]
+    /// plugs in here); `cfg.workload` then only names the results.
+    pub fn with_workload(cfg: TestConfig, journal: Journal, workload: Workload) -> Self {
         let seed = cfg.seed;
         let mut net = Network::new(&cfg.nodes, cfg.latency, rng::child(seed, "net"), journal);
         let services = crate::service::NAMES
             .iter()
             .filter_map(|n| Some((net.add_service(n), crate::service::Service::new(n)?)))
             .collect();
-        let workload = cfg.workload.build(&cfg.nodes, cfg.topology);
         TestRun {
             stdout_dead: vec![false; cfg.nodes.len()],
             services,
@@ -166,8 +180,7 @@ impl TestRun {
             history: History::default(),
             phase: Phase::Init,
             origin: 0,
-            clients: HashMap::new(),
-            timeouts: BinaryHeap::new(),
+            rpcs: Rpcs::default(),
             pending_setup: 0,
             setup_clients: Vec::new(),
             workers: Vec::new(),
@@ -206,7 +219,7 @@ impl TestRun {
             .map(|n| Value::from(n.as_str()))
             .collect();
         for (i, name) in self.cfg.nodes.clone().into_iter().enumerate() {
-            let client = self.open_client();
+            let client = self.rpcs.open(&mut self.net);
             let mut body = Map::new();
             body.insert("type".into(), "init".into());
             body.insert("node_id".into(), name.into());
@@ -283,27 +296,9 @@ impl TestRun {
                 progressed = true;
                 self.deliver(now, env);
             }
-            while let Some(&Reverse((deadline, client, msg_id))) = self.timeouts.peek() {
-                if deadline > now {
-                    break;
-                }
-                self.timeouts.pop();
-                let client = Addr(client);
-                let due = self
-                    .clients
-                    .get(&client)
-                    .and_then(|c| c.call.as_ref())
-                    .is_some_and(|c| c.msg_id == msg_id);
-                if due {
-                    progressed = true;
-                    let call = self
-                        .clients
-                        .get_mut(&client)
-                        .and_then(|c| c.call.take())
-                        .expect("checked");
-                    self.net.set_accepting(client, false);
-                    self.resolve(now, client, call, None, None);
-                }
+            while let Some((client, call)) = self.rpcs.expired(&mut self.net, now) {
+                progressed = true;
+                self.resolve(now, client, call, None);
             }
             progressed |= self.step(now);
             if !progressed || self.is_finished() {
@@ -317,11 +312,14 @@ impl TestRun {
         if self.is_finished() {
             return None;
         }
-        let timeout = self.timeouts.peek().map(|Reverse((d, _, _))| *d);
-        [self.net.next_deadline(), timeout, self.wake]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.net.next_deadline(),
+            self.rpcs.next_deadline(),
+            self.wake,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn drain_actions(&mut self) -> std::vec::Drain<'_, Action> {
@@ -342,9 +340,7 @@ impl TestRun {
     /// hands over what the checkers need. Call after the nodes are killed and
     /// their last output has been fed in.
     pub fn finish(mut self) -> RunResult {
-        for addr in self.clients.keys().copied().collect::<Vec<_>>() {
-            self.net.close(addr);
-        }
+        self.rpcs.close_all(&mut self.net);
         self.net.heal();
         let _ = self.net.journal_mut().flush();
         let last_op_ns = self.history.ops().last().map_or(0, |o| o.time);
@@ -377,44 +373,18 @@ impl TestRun {
         now.saturating_sub(self.origin)
     }
 
-    fn open_client(&mut self) -> Addr {
-        let a = self.net.open_client();
-        self.clients.insert(a, Client::default());
-        a
-    }
-
-    fn close_client(&mut self, a: Addr) {
-        self.net.close(a);
-        self.clients.remove(&a);
-    }
-
+    #[allow(clippy::too_many_arguments)]
     fn call(
         &mut self,
         now: u64,
         client: Addr,
         node: usize,
-        mut body: Map<String, Value>,
+        body: Map<String, Value>,
         purpose: Purpose,
         timeout_ns: u64,
     ) {
-        let c = self.clients.get_mut(&client).expect("open client");
-        c.next_msg_id += 1;
-        let msg_id = c.next_msg_id;
-        body.insert("msg_id".into(), msg_id.into());
-        let request = Value::Object(body);
-        let raw = serde_json::value::to_raw_value(&request).expect("JSON values serialise");
-        c.call = Some(Call {
-            msg_id,
-            node,
-            request,
-            purpose,
-        });
-        self.net
-            .send(now, client, Addr(node as u32), raw)
-            .expect("client and node are open");
-        self.net.set_accepting(client, true);
-        self.timeouts
-            .push(Reverse((now + timeout_ns, client.0, msg_id)));
+        self.rpcs
+            .call(&mut self.net, now, client, node, body, purpose, timeout_ns);
     }
 
     fn deliver(&mut self, now: u64, env: Envelope) {
@@ -451,54 +421,31 @@ impl TestRun {
             });
             return;
         }
-        let Some(client) = self.clients.get_mut(&env.dest) else {
-            return;
-        };
-        let Some(call) = client.call.as_ref() else {
-            return;
-        };
-        let msg_id = call.msg_id;
-        // Big replies (reads of thousands of values) skip the generic JSON
-        // tree when the workload can parse them exactly.
-        if env.body.get().len() > 1024
-            && let Purpose::Op { op, .. } = &call.purpose
-            && let Some((in_reply_to, value)) = self.workload.fast_ok(op.f, env.body.get())
-        {
-            if in_reply_to == msg_id {
-                let call = client.call.take().expect("checked");
-                self.resolve(now, env.dest, call, None, Some(value));
-            } else {
-                self.net.set_accepting(env.dest, true);
-            }
-            return;
+        let workers = &self.workers;
+        let answered = self.rpcs.reply(&mut self.net, &env, |purpose, raw| {
+            let Purpose::Op { thread, op, .. } = purpose else {
+                return None;
+            };
+            let (_, _, client) = workers[*thread].client.as_ref()?;
+            client.fast_ok(op.f, raw)
+        });
+        if let Some((client, call, reply)) = answered {
+            self.resolve(now, client, call, Some(reply));
         }
-        let body: Value = serde_json::from_str(env.body.get()).unwrap_or(Value::Null);
-        // Clojure's `=`: the integer 3 matches, 3.0 and "3" do not.
-        if body.get("in_reply_to").and_then(Value::as_u64) != Some(msg_id) {
-            // Not the reply we wait for (late, duplicate, unsolicited): drop
-            // it and keep waiting.
-            self.net.set_accepting(env.dest, true);
-            return;
-        }
-        let call = client.call.take().expect("checked");
-        self.resolve(now, env.dest, call, Some(body), None);
     }
 
-    /// Completes a call. `fast` is an `:ok` value the workload already parsed
-    /// from a large, well-formed reply (then `reply` is `None`).
-    fn resolve(
-        &mut self,
-        now: u64,
-        client: Addr,
-        call: Call,
-        reply: Option<Value>,
-        fast: Option<Edn>,
-    ) {
+    /// Completes a call; `reply` is `None` on a timeout.
+    fn resolve(&mut self, now: u64, client: Addr, call: Call, reply: Option<Reply>) {
         let node = self.cfg.nodes[call.node].clone();
+        let (reply, fast) = match reply {
+            Some(Reply::Body(b)) => (Some(b), None),
+            Some(Reply::Fast(v)) => (None, Some(v)),
+            None => (None, None),
+        };
         match call.purpose {
             Purpose::Init => match reply {
                 Some(b) if b.get("type").and_then(Value::as_str) == Some("init_ok") => {
-                    self.close_client(client);
+                    self.rpcs.close(&mut self.net, client);
                     self.pending_setup -= 1;
                 }
                 Some(b) => self.abort(format!("Expected node {node} to respond to an init message with init_ok, but it sent {b}")),
@@ -525,12 +472,12 @@ impl TestRun {
                 },
             },
             Purpose::Op { thread, op, invocation } => {
-                let schema = self.workload.reply_schema(op.f);
-                let workload = &self.workload;
+                let (_, _, wc) = self.workers[thread].client.as_mut().expect("a call has a client");
+                let schema = wc.reply_schema(op.f);
                 let out = match fast {
                     Some(value) => calls::Outcome { kind: OpType::Ok, value: Some(value), error: None, exception: None },
-                    None => calls::outcome(workload.errors(), &op, &node, &call.request, &schema, reply.as_ref(), |b| {
-                        workload.ok_value(&op, b)
+                    None => calls::outcome(wc.errors(), &op, &node, &call.request, &schema, reply.as_ref(), |b| {
+                        wc.ok_value(&op, b)
                     }),
                 };
                 let process = self.workers[thread].process;
@@ -577,7 +524,7 @@ impl TestRun {
             }
             Phase::Main => self.step_main(now),
             Phase::Drain if self.sched.as_ref().is_some_and(Schedule::all_free) => {
-                if self.workload.final_op().is_some() {
+                if self.workload.has_final_phase() {
                     if self.cfg.partition {
                         tracing::info!("healing the network");
                         self.nemesis_op(now, false);
@@ -592,15 +539,15 @@ impl TestRun {
                 true
             }
             Phase::Recovery { until } if now >= until => {
-                let op = self
-                    .workload
-                    .final_op()
-                    .expect("recovery implies a final phase");
                 for thread in 0..self.cfg.concurrency {
+                    let ctx = self.workers[thread].ctx(thread);
+                    let Some(op) = self.workload.generator.final_op(ctx) else {
+                        continue;
+                    };
                     if let Some(s) = self.sched.as_mut() {
                         s.busy(thread);
                     }
-                    self.invoke(now, thread, op.clone());
+                    self.invoke(now, thread, op);
                 }
                 self.phase = Phase::Final;
                 true
@@ -623,9 +570,10 @@ impl TestRun {
         self.phase = Phase::Setup;
         self.pending_setup = 0;
         for i in 0..self.cfg.nodes.len() {
-            let client = self.open_client();
+            let client = self.rpcs.open(&mut self.net);
             self.setup_clients.push(client);
-            if let Some((body, schema)) = self.workload.setup(&self.cfg.nodes[i]) {
+            let mut wc = (self.workload.open)(&self.cfg.nodes[i]);
+            if let Some((body, schema)) = wc.setup() {
                 self.pending_setup += 1;
                 self.call(
                     now,
@@ -667,7 +615,8 @@ impl TestRun {
             Next::Dispatch(Due::Client) => {
                 let (thread, lag) = sched.take_client(now, &mut self.rng_sched);
                 self.lag_ns.push(lag);
-                let op = self.workload.next_op(&mut self.rng_ops);
+                let ctx = self.workers[thread].ctx(thread);
+                let op = self.workload.generator.next_op(ctx, &mut self.rng_ops);
                 self.invoke(now, thread, op);
                 true
             }
@@ -689,14 +638,17 @@ impl TestRun {
 
     fn invoke(&mut self, now: u64, thread: usize, op: OpSpec) {
         let process = self.workers[thread].process;
-        let client = match self.workers[thread].client {
-            Some((c, p)) if p == process => c,
+        let node = self.workers[thread].node;
+        let client = match &self.workers[thread].client {
+            Some((c, p, _)) if *p == process => *c,
             old => {
-                if let Some((c, _)) = old {
-                    self.close_client(c);
+                if let Some((c, _, _)) = old {
+                    let c = *c;
+                    self.rpcs.close(&mut self.net, c);
                 }
-                let c = self.open_client();
-                self.workers[thread].client = Some((c, process));
+                let c = self.rpcs.open(&mut self.net);
+                let wc = (self.workload.open)(&self.cfg.nodes[node]);
+                self.workers[thread].client = Some((c, process, wc));
                 c
             }
         };
@@ -713,8 +665,8 @@ impl TestRun {
             invocation: None,
         });
         self.counts.invoked += 1;
-        let body = self.workload.request(&op);
-        let node = self.workers[thread].node;
+        let (_, _, wc) = self.workers[thread].client.as_mut().expect("opened above");
+        let body = wc.request(&op);
         self.call(
             now,
             client,

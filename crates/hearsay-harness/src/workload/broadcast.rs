@@ -4,12 +4,12 @@
 
 use super::schema::{Field, FieldType, Schema};
 use super::topology::TopologyMap;
-use super::{ErrorPolicy, OpSpec, Workload, add_or_read, int_request, set_read_value};
-use crate::checker::set_full;
+use super::{
+    AddOrRead, Client, ErrorPolicy, OpSpec, SetFull, Workload, int_request, set_read_value,
+};
 use crate::edn::{self, Edn};
-use crate::history::History;
-use hearsay_core::rng::Rng;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 /// Exactly `read_ok`'s closed schema with integer messages; anything else
 /// fails to parse and takes the generic path.
@@ -28,18 +28,21 @@ fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Err
     <u64 as serde::Deserialize>::deserialize(d).map(Some)
 }
 
-pub struct Broadcast {
-    topology: TopologyMap,
-    next_value: i64,
+pub(super) fn workload(topology: TopologyMap) -> Workload {
+    let generator = AddOrRead {
+        add: "broadcast",
+        final_flag: true,
+        next: 0,
+    };
+    let client = BroadcastClient {
+        topology: Arc::new(topology),
+    };
+    Workload::new("broadcast", generator, client, SetFull("broadcast"))
 }
 
-impl Broadcast {
-    pub fn new(topology: TopologyMap) -> Self {
-        Broadcast {
-            topology,
-            next_value: 0,
-        }
-    }
+#[derive(Clone)]
+struct BroadcastClient {
+    topology: Arc<TopologyMap>,
 }
 
 const TOPOLOGY_OK: Schema = Schema {
@@ -58,12 +61,8 @@ const READ_OK: Schema = Schema {
     }],
 };
 
-impl Workload for Broadcast {
-    fn name(&self) -> &'static str {
-        "broadcast"
-    }
-
-    fn setup(&self, _node: &str) -> Option<(Map<String, Value>, Schema)> {
+impl Client for BroadcastClient {
+    fn setup(&mut self) -> Option<(Map<String, Value>, Schema)> {
         let topo: Map<String, Value> = self
             .topology
             .iter()
@@ -75,15 +74,7 @@ impl Workload for Broadcast {
         Some((body, TOPOLOGY_OK))
     }
 
-    fn next_op(&mut self, rng: &mut Rng) -> OpSpec {
-        add_or_read(rng, "broadcast", &mut self.next_value)
-    }
-
-    fn final_op(&self) -> Option<OpSpec> {
-        Some(OpSpec::new("read", Edn::Nil, true))
-    }
-
-    fn request(&self, op: &OpSpec) -> Map<String, Value> {
+    fn request(&mut self, op: &OpSpec) -> Map<String, Value> {
         int_request(op, (op.f == "broadcast").then_some("message"))
     }
 
@@ -95,7 +86,7 @@ impl Workload for Broadcast {
         }
     }
 
-    fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn {
+    fn ok_value(&mut self, op: &OpSpec, reply: &Value) -> Edn {
         match op.f {
             "read" => set_read_value(reply.get("messages")),
             _ => op.value.clone(),
@@ -114,9 +105,5 @@ impl Workload for Broadcast {
         ErrorPolicy::WithErrors {
             idempotent: &["read"],
         }
-    }
-
-    fn check(&self, history: &History) -> Edn {
-        set_full::check(history, "broadcast")
     }
 }

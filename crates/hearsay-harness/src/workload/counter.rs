@@ -5,16 +5,29 @@
 //! counter checker: every final read must lie in the acceptable intervals.
 
 use super::schema::{Field, FieldType, Schema};
-use super::{ErrorPolicy, OpSpec, Workload, int_request};
+use super::{CheckWith, Client, Ctx, ErrorPolicy, Generator, OpSpec, Workload, int_request};
 use crate::edn::{Edn, map};
 use crate::history::{History, OpType};
 use hearsay_core::rng::{Rng, RngExt};
 use serde_json::{Map, Value};
 
-pub struct Counter {
-    /// pn-counter when true; g-counter filters negative deltas out.
-    pub negative: bool,
+/// pn-counter when `negative`; g-counter filters negative deltas out.
+pub(super) fn workload(negative: bool) -> Workload {
+    let name = if negative { "pn-counter" } else { "g-counter" };
+    Workload::new(
+        name,
+        Adds { negative },
+        CounterClient,
+        CheckWith(check_counter),
+    )
 }
+
+struct Adds {
+    negative: bool,
+}
+
+#[derive(Clone)]
+struct CounterClient;
 
 const ADD_OK: Schema = Schema {
     reply_type: "add_ok",
@@ -28,20 +41,8 @@ const READ_OK: Schema = Schema {
     }],
 };
 
-impl Workload for Counter {
-    fn name(&self) -> &'static str {
-        if self.negative {
-            "pn-counter"
-        } else {
-            "g-counter"
-        }
-    }
-
-    fn setup(&self, _node: &str) -> Option<(Map<String, Value>, Schema)> {
-        None
-    }
-
-    fn next_op(&mut self, rng: &mut Rng) -> OpSpec {
+impl Generator for Adds {
+    fn next_op(&mut self, _ctx: Ctx, rng: &mut Rng) -> OpSpec {
         // gen/filter over gen/mix: a discarded draw draws the mix again.
         for _ in 0..1_000 {
             if rng.random_range(0..2) != 0 {
@@ -55,11 +56,13 @@ impl Workload for Counter {
         OpSpec::new("read", Edn::Nil, false)
     }
 
-    fn final_op(&self) -> Option<OpSpec> {
+    fn final_op(&self, _ctx: Ctx) -> Option<OpSpec> {
         Some(OpSpec::new("read", Edn::Nil, true))
     }
+}
 
-    fn request(&self, op: &OpSpec) -> Map<String, Value> {
+impl Client for CounterClient {
+    fn request(&mut self, op: &OpSpec) -> Map<String, Value> {
         int_request(op, (op.f == "add").then_some("delta"))
     }
 
@@ -67,7 +70,7 @@ impl Workload for Counter {
         if f == "add" { ADD_OK } else { READ_OK }
     }
 
-    fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn {
+    fn ok_value(&mut self, op: &OpSpec, reply: &Value) -> Edn {
         match op.f {
             "read" => reply
                 .get("value")
@@ -79,10 +82,6 @@ impl Workload for Counter {
 
     fn errors(&self) -> ErrorPolicy {
         ErrorPolicy::AllInfo
-    }
-
-    fn check(&self, history: &History) -> Edn {
-        check_counter(history)
     }
 }
 

@@ -1,13 +1,20 @@
 //! The echo workload: every op sends `Please echo N` and expects it back.
 
 use super::schema::{Field, FieldType, Schema};
-use super::{ErrorPolicy, OpSpec, Workload};
+use super::{CheckWith, Client, Ctx, ErrorPolicy, Generator, OpSpec, Workload};
 use crate::edn::{Edn, map};
 use crate::history::{History, OpType};
 use hearsay_core::rng::{Rng, RngExt};
 use serde_json::{Map, Value};
 
-pub struct Echo;
+pub(super) fn workload() -> Workload {
+    Workload::new("echo", Echoes, EchoClient, CheckWith(check))
+}
+
+struct Echoes;
+
+#[derive(Clone)]
+struct EchoClient;
 
 const ECHO_OK: Schema = Schema {
     reply_type: "echo_ok",
@@ -17,16 +24,8 @@ const ECHO_OK: Schema = Schema {
     }],
 };
 
-impl Workload for Echo {
-    fn name(&self) -> &'static str {
-        "echo"
-    }
-
-    fn setup(&self, _node: &str) -> Option<(Map<String, Value>, Schema)> {
-        None
-    }
-
-    fn next_op(&mut self, rng: &mut Rng) -> OpSpec {
+impl Generator for Echoes {
+    fn next_op(&mut self, _ctx: Ctx, rng: &mut Rng) -> OpSpec {
         let n: u32 = rng.random_range(0..128);
         OpSpec {
             f: "echo",
@@ -35,11 +34,13 @@ impl Workload for Echo {
         }
     }
 
-    fn final_op(&self) -> Option<OpSpec> {
+    fn final_op(&self, _ctx: Ctx) -> Option<OpSpec> {
         None
     }
+}
 
-    fn request(&self, op: &OpSpec) -> Map<String, Value> {
+impl Client for EchoClient {
+    fn request(&mut self, op: &OpSpec) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("type".into(), "echo".into());
         if let Edn::Str(s) = &op.value {
@@ -53,41 +54,41 @@ impl Workload for Echo {
     }
 
     /// Maelstrom records the whole reply body (keys keywordised).
-    fn ok_value(&self, _op: &OpSpec, reply: &Value) -> Edn {
+    fn ok_value(&mut self, _op: &OpSpec, reply: &Value) -> Edn {
         Edn::from_json_body(reply)
     }
 
     fn errors(&self) -> ErrorPolicy {
         ErrorPolicy::WithErrors { idempotent: &[] }
     }
+}
 
-    /// Every invocation's value must come back as the completion's `:echo`.
-    fn check(&self, history: &History) -> Edn {
-        let mut errors = Vec::new();
-        let mut completion_of = vec![None; history.len()];
-        for op in history.client_ops() {
-            if let Some(inv) = op.invocation {
-                completion_of[inv] = Some(op.index);
-            }
+/// Every invocation's value must come back as the completion's `:echo`.
+fn check(history: &History) -> Edn {
+    let mut errors = Vec::new();
+    let mut completion_of = vec![None; history.len()];
+    for op in history.client_ops() {
+        if let Some(inv) = op.invocation {
+            completion_of[inv] = Some(op.index);
         }
-        for inv in history.client_ops().filter(|o| o.kind == OpType::Invoke) {
-            let done = completion_of[inv.index].and_then(|i| history.get(i));
-            let echoed = done
-                .and_then(|c| c.value.get("echo"))
-                .cloned()
-                .unwrap_or(Edn::Nil);
-            if echoed != inv.value {
-                errors.push(Edn::Vector(vec![
-                    Edn::from("Expected a message with :echo"),
-                    inv.value.clone(),
-                    Edn::from("But received"),
-                    done.map_or(Edn::Nil, |c| c.value.clone()),
-                ]));
-            }
-        }
-        map([
-            ("valid?", Edn::Bool(errors.is_empty())),
-            ("errors", Edn::List(errors)),
-        ])
     }
+    for inv in history.client_ops().filter(|o| o.kind == OpType::Invoke) {
+        let done = completion_of[inv.index].and_then(|i| history.get(i));
+        let echoed = done
+            .and_then(|c| c.value.get("echo"))
+            .cloned()
+            .unwrap_or(Edn::Nil);
+        if echoed != inv.value {
+            errors.push(Edn::Vector(vec![
+                Edn::from("Expected a message with :echo"),
+                inv.value.clone(),
+                Edn::from("But received"),
+                done.map_or(Edn::Nil, |c| c.value.clone()),
+            ]));
+        }
+    }
+    map([
+        ("valid?", Edn::Bool(errors.is_empty())),
+        ("errors", Edn::List(errors)),
+    ])
 }

@@ -4,17 +4,24 @@
 //! indeterminate `:info`.
 
 use super::schema::{Field, FieldType, Schema};
-use super::{ErrorPolicy, OpSpec, Workload, add_or_read, int_request, set_read_value};
-use crate::checker::set_full;
+use super::{
+    AddOrRead, Client, ErrorPolicy, OpSpec, SetFull, Workload, int_request, set_read_value,
+};
 use crate::edn::Edn;
-use crate::history::History;
-use hearsay_core::rng::Rng;
 use serde_json::{Map, Value};
 
-#[derive(Default)]
-pub struct GSet {
-    next: i64,
+pub(super) fn workload() -> Workload {
+    // Maelstrom's g-set final reads carry no :final? flag.
+    let generator = AddOrRead {
+        add: "add",
+        final_flag: false,
+        next: 0,
+    };
+    Workload::new("g-set", generator, GSetClient, SetFull("add"))
 }
+
+#[derive(Clone)]
+struct GSetClient;
 
 const ADD_OK: Schema = Schema {
     reply_type: "add_ok",
@@ -28,25 +35,8 @@ const READ_OK: Schema = Schema {
     }],
 };
 
-impl Workload for GSet {
-    fn name(&self) -> &'static str {
-        "g-set"
-    }
-
-    fn setup(&self, _node: &str) -> Option<(Map<String, Value>, Schema)> {
-        None
-    }
-
-    fn next_op(&mut self, rng: &mut Rng) -> OpSpec {
-        add_or_read(rng, "add", &mut self.next)
-    }
-
-    fn final_op(&self) -> Option<OpSpec> {
-        // Maelstrom's g-set final reads carry no :final? flag.
-        Some(OpSpec::new("read", Edn::Nil, false))
-    }
-
-    fn request(&self, op: &OpSpec) -> Map<String, Value> {
+impl Client for GSetClient {
+    fn request(&mut self, op: &OpSpec) -> Map<String, Value> {
         int_request(op, (op.f == "add").then_some("element"))
     }
 
@@ -54,7 +44,7 @@ impl Workload for GSet {
         if f == "add" { ADD_OK } else { READ_OK }
     }
 
-    fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn {
+    fn ok_value(&mut self, op: &OpSpec, reply: &Value) -> Edn {
         match op.f {
             "read" => set_read_value(reply.get("value")),
             _ => op.value.clone(),
@@ -63,9 +53,5 @@ impl Workload for GSet {
 
     fn errors(&self) -> ErrorPolicy {
         ErrorPolicy::AllInfo
-    }
-
-    fn check(&self, history: &History) -> Edn {
-        set_full::check(history, "add")
     }
 }

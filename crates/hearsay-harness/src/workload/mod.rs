@@ -1,6 +1,7 @@
 //! Workloads (Maelstrom section 4): what clients ask nodes, what a correct
 //! reply looks like (closed schemas), how errors map to op outcomes, and
-//! which checker judges the history.
+//! which checker judges the history. Each is a generator, a client and a
+//! checker ([`Workload`]).
 
 mod broadcast;
 mod counter;
@@ -10,13 +11,9 @@ pub mod schema;
 pub mod topology;
 mod unique_ids;
 
-pub use broadcast::Broadcast;
-pub use counter::{Counter, check_counter};
-pub use echo::Echo;
-pub use gset::GSet;
+pub use counter::check_counter;
 pub use schema::{Field, FieldType, Schema};
 pub use topology::Topology;
-pub use unique_ids::UniqueIds;
 
 use crate::edn::Edn;
 use crate::history::History;
@@ -40,15 +37,37 @@ impl OpSpec {
 }
 
 /// Maelstrom's `gen/mix` of its set workloads (broadcast, g-set): each op
-/// is, with equal odds, an add of the next integer (as `add_f`) or a read.
-pub(crate) fn add_or_read(rng: &mut Rng, add_f: &'static str, next: &mut i64) -> OpSpec {
-    use hearsay_core::rng::RngExt;
-    if rng.random_range(0..2) == 0 {
-        let v = *next;
-        *next += 1;
-        OpSpec::new(add_f, Edn::Int(v), false)
-    } else {
-        OpSpec::new("read", Edn::Nil, false)
+/// is, with equal odds, an add of the next integer (as `add`) or a read;
+/// then one final read per worker (flagged final where Maelstrom flags it).
+pub(crate) struct AddOrRead {
+    pub add: &'static str,
+    pub final_flag: bool,
+    pub next: i64,
+}
+
+impl Generator for AddOrRead {
+    fn next_op(&mut self, _ctx: Ctx, rng: &mut Rng) -> OpSpec {
+        use hearsay_core::rng::RngExt;
+        if rng.random_range(0..2) == 0 {
+            let v = self.next;
+            self.next += 1;
+            OpSpec::new(self.add, Edn::Int(v), false)
+        } else {
+            OpSpec::new("read", Edn::Nil, false)
+        }
+    }
+
+    fn final_op(&self, _ctx: Ctx) -> Option<OpSpec> {
+        Some(OpSpec::new("read", Edn::Nil, self.final_flag))
+    }
+}
+
+/// Jepsen's set-full checker with `add` as the add op.
+pub(crate) struct SetFull(pub &'static str);
+
+impl Checker for SetFull {
+    fn check(&self, history: &History) -> Edn {
+        crate::checker::set_full::check(history, self.0)
     }
 }
 
@@ -89,26 +108,42 @@ pub enum ErrorPolicy {
     AllInfo,
 }
 
-pub trait Workload: Send {
-    fn name(&self) -> &'static str;
+/// Where an op is about to run: the worker thread and the Jepsen process
+/// on it (a process is replaced after an indeterminate op).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ctx {
+    pub thread: usize,
+    pub process: u64,
+}
 
-    /// The body (without `msg_id`) of the setup RPC each node gets from its
-    /// setup client, and the reply schema; `None` if the workload has none.
-    fn setup(&self, node: &str) -> Option<(Map<String, Value>, Schema)>;
+/// What to ask next (Jepsen's generator). Draws come from the run's `ops`
+/// stream only, so a run replays from its seed.
+pub trait Generator: Send {
+    /// The next main-phase operation for the worker at `ctx`.
+    fn next_op(&mut self, ctx: Ctx, rng: &mut Rng) -> OpSpec;
 
-    /// The next main-phase operation.
-    fn next_op(&mut self, rng: &mut Rng) -> OpSpec;
+    /// The op each worker runs after recovery; `None`: the workload has no
+    /// final phase.
+    fn final_op(&self, ctx: Ctx) -> Option<OpSpec>;
+}
 
-    /// One per worker after recovery, if the workload has a final phase.
-    fn final_op(&self) -> Option<OpSpec>;
+/// How one process talks to a node (Jepsen's client): request bodies,
+/// reply schemas, recorded values. A worker opens a fresh client for each
+/// process, so per-process state (offsets, sessions) lives here.
+pub trait Client: Send {
+    /// The body (without `msg_id`) of the setup RPC, and its reply schema;
+    /// asked once of one client per node before the main phase.
+    fn setup(&mut self) -> Option<(Map<String, Value>, Schema)> {
+        None
+    }
 
     /// The request body for `op`, without `msg_id`.
-    fn request(&self, op: &OpSpec) -> Map<String, Value>;
+    fn request(&mut self, op: &OpSpec) -> Map<String, Value>;
 
     fn reply_schema(&self, f: &str) -> Schema;
 
     /// The value recorded on an `:ok` completion.
-    fn ok_value(&self, op: &OpSpec, reply: &Value) -> Edn;
+    fn ok_value(&mut self, op: &OpSpec, reply: &Value) -> Edn;
 
     /// A fast path for large replies: if `raw` is exactly a well-formed
     /// `:ok` reply to an `f` op, its `in_reply_to` and `:ok` value. `None`
@@ -118,9 +153,58 @@ pub trait Workload: Send {
     }
 
     fn errors(&self) -> ErrorPolicy;
+}
 
-    /// The `:workload` section of the results.
+/// Judges a finished history: the `:workload` section of the results.
+pub trait Checker: Send {
     fn check(&self, history: &History) -> Edn;
+}
+
+/// Opens a client for a process talking to `node`.
+pub type OpenClient = Box<dyn Fn(&str) -> Box<dyn Client> + Send>;
+
+/// A workload: its generator, how to open clients, and its checker, kept
+/// apart so a new workload reuses any of them.
+pub struct Workload {
+    pub name: &'static str,
+    pub generator: Box<dyn Generator>,
+    pub open: OpenClient,
+    pub checker: Box<dyn Checker>,
+}
+
+impl Workload {
+    fn new<C: Client + Clone + 'static>(
+        name: &'static str,
+        generator: impl Generator + 'static,
+        client: C,
+        checker: impl Checker + 'static,
+    ) -> Workload {
+        Workload {
+            name,
+            generator: Box::new(generator),
+            open: Box::new(move |_node| Box::new(client.clone())),
+            checker: Box::new(checker),
+        }
+    }
+
+    /// Whether the test ends with a final phase (recovery, then final ops).
+    pub fn has_final_phase(&self) -> bool {
+        self.generator
+            .final_op(Ctx {
+                thread: 0,
+                process: 0,
+            })
+            .is_some()
+    }
+}
+
+/// A checker from a function of the history.
+pub struct CheckWith(pub fn(&History) -> Edn);
+
+impl Checker for CheckWith {
+    fn check(&self, history: &History) -> Edn {
+        (self.0)(history)
+    }
 }
 
 /// Every workload Maelstrom knows; hearsay implements some of them.
@@ -191,14 +275,14 @@ impl WorkloadKind {
         }
     }
 
-    pub fn build(self, nodes: &[String], topology: Topology) -> Box<dyn Workload> {
+    pub fn build(self, nodes: &[String], topology: Topology) -> Workload {
         match self {
-            WorkloadKind::Broadcast => Box::new(Broadcast::new(topology.build(nodes))),
-            WorkloadKind::Echo => Box::new(Echo),
-            WorkloadKind::GSet => Box::new(GSet::default()),
-            WorkloadKind::GCounter => Box::new(Counter { negative: false }),
-            WorkloadKind::PnCounter => Box::new(Counter { negative: true }),
-            WorkloadKind::UniqueIds => Box::new(UniqueIds),
+            WorkloadKind::Broadcast => broadcast::workload(topology.build(nodes)),
+            WorkloadKind::Echo => echo::workload(),
+            WorkloadKind::GSet => gset::workload(),
+            WorkloadKind::GCounter => counter::workload(false),
+            WorkloadKind::PnCounter => counter::workload(true),
+            WorkloadKind::UniqueIds => unique_ids::workload(),
         }
     }
 }
