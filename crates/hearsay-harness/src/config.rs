@@ -41,6 +41,10 @@ pub struct TestConfig {
     pub store: PathBuf,
     /// Write every message to `net-journal.jsonl`.
     pub journal: bool,
+    /// Read every node this often from the end of the main phase until the
+    /// final reads, to time convergence (hearsay's; Maelstrom has no such
+    /// reads, so it is off by default).
+    pub probe: Option<Duration>,
 }
 
 impl TestConfig {
@@ -74,6 +78,7 @@ impl TestConfig {
             recovery: RECOVERY,
             store: PathBuf::from("store"),
             journal: true,
+            probe: None,
         }
     }
 

@@ -281,3 +281,39 @@ fn partitions_drop_messages_and_are_recorded() {
     let w = set_full::check(&r.history, "broadcast");
     assert_eq!(w.get("valid?").unwrap().compact(), "false");
 }
+
+fn converged(c: &TestConfig, r: &RunResult) -> serde_json::Value {
+    let a = hearsay_harness::report::analyze(c, r);
+    a.extras["convergence"].clone()
+}
+
+#[test]
+fn probes_time_convergence_and_stay_out_of_the_history() {
+    let mut c = cfg(5, 2);
+    let plain = run(c.clone(), Behaviour::Fanout);
+    assert!(plain.probes.is_empty());
+    c.probe = Some(Duration::from_millis(10));
+    let r = run(c.clone(), Behaviour::Fanout);
+    // Same history and server traffic with and without probes.
+    assert_eq!(trace(&plain), trace(&r));
+    assert_eq!(plain.net.servers.msg, r.net.servers.msg);
+    let v = converged(&c, &r);
+    assert_eq!(v["converged"], true, "{v}");
+    // Clients have no latency, servers 100 ms: the last update is at the
+    // other nodes 100 ms after it is invoked, and a probe can wait behind a
+    // server message for up to 100 ms more (each node takes its messages in
+    // order, as in Maelstrom), plus 10 ms between probes.
+    let ms = v["after-last-update-ms"].as_i64().unwrap();
+    assert!((100..=210).contains(&ms), "{v}");
+    assert!(v["probe-reads"].as_u64().unwrap() > 5 * 1000, "{v}");
+}
+
+#[test]
+fn probes_report_nodes_that_never_agree() {
+    let mut c = cfg(3, 3);
+    c.probe = Some(Duration::from_millis(50));
+    let r = run(c.clone(), Behaviour::Hoard);
+    let v = converged(&c, &r);
+    assert_eq!(v["converged"], false, "{v}");
+    assert!(v["after-last-update-ms"].is_null());
+}

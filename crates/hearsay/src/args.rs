@@ -74,6 +74,11 @@ pub fn secs(s: &str) -> Result<f64, String> {
     number_in(s, 0.0, false, MAX_SECS as f64, "seconds")
 }
 
+/// `--probe`: milliseconds between convergence reads, 1 to 60,000.
+pub fn probe_ms(s: &str) -> Result<u64, String> {
+    integer_in(s, 1u64, 60_000, "milliseconds")
+}
+
 /// A node count.
 pub fn node_count(s: &str) -> Result<usize, String> {
     integer_in(s, 1, MAX_NODES, "a node count")

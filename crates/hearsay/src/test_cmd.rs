@@ -119,6 +119,12 @@ pub struct TestArgs {
     /// (Maelstrom always waits 10)
     #[arg(long, value_name = "SECONDS", value_parser = args::secs)]
     pub recovery: Option<f64>,
+    /// hearsay only: from the end of the main phase until the final reads,
+    /// read every node every MS milliseconds (reads kept out of the history,
+    /// counted as client traffic) and report how soon after the last update
+    /// and the heal every node read the value it ends with
+    #[arg(long, value_name = "MS", value_parser = args::probe_ms)]
+    pub probe: Option<u64>,
     /// Do not write net-journal.jsonl
     #[arg(long)]
     pub no_journal: bool,
@@ -320,6 +326,7 @@ impl TestArgs {
             recovery: Duration::from_secs_f64(recovery),
             store: self.store.clone(),
             journal: !self.no_journal,
+            probe: self.probe.map(Duration::from_millis),
             ..d
         };
         cfg.validate().map_err(BadArgs)?;
@@ -447,6 +454,9 @@ pub(crate) fn rerun_command(cfg: &TestConfig, simulate: bool) -> String {
     }
     if cfg.recovery != RECOVERY {
         flag("--recovery", cfg.recovery.as_secs_f64().to_string());
+    }
+    if let Some(p) = cfg.probe {
+        flag("--probe", p.as_millis().to_string());
     }
     if cfg.store != Path::new("store") {
         flag("--store", cfg.store.display().to_string());

@@ -25,6 +25,9 @@ pub struct Headline {
     pub p99_ms: Option<i64>,
     pub max_ms: Option<i64>,
     pub lost: Option<i64>,
+    /// With probes: ms from the last update (or heal) until every node read
+    /// the value it ends with.
+    pub converged_ms: Option<i64>,
 }
 
 impl Analysis {
@@ -61,6 +64,7 @@ impl Analysis {
                 Some(Edn::Int(i)) => Some(*i),
                 _ => None,
             },
+            converged_ms: self.extras["convergence"]["after-last-update-ms"].as_i64(),
         }
     }
 }
@@ -98,6 +102,7 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
         "issued-ops": run.lag_ns.len(),
         "dropped-by-partitions": run.dropped_by_partitions,
         "node-sends-per-s": node_sends(run),
+        "convergence": super::convergence::measure(run),
         "warnings": run.warnings.iter().map(|w| json!({"time-ms": w.time_ns / 1_000_000, "node": w.node, "text": w.text})).collect::<Vec<_>>(),
     });
     Analysis {

@@ -4,6 +4,7 @@
 //! `store/<workload>/latest` point at the newest run.
 
 mod analysis;
+mod convergence;
 pub mod pictures;
 mod summary;
 

@@ -111,6 +111,21 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
             }
         }
     }
+    if let Some(c) = a.extras.get("convergence").filter(|c| !c.is_null()) {
+        let from = c["from"].as_str().unwrap_or("last update");
+        let _ = match c["after-last-update-ms"].as_i64() {
+            Some(ms) => writeln!(
+                s,
+                "  converged       every node read its final value {ms} ms after the {from} ({} probe reads)",
+                c["probe-reads"]
+            ),
+            None => writeln!(
+                s,
+                "  converged       no: the nodes' last probe reads differ ({} probe reads)",
+                c["probe-reads"]
+            ),
+        };
+    }
     if let Some(lag) = a.extras.get("issue-lag-ms").filter(|l| !l.is_null()) {
         let _ = writeln!(
             s,

@@ -8,6 +8,7 @@
 //! executor replays a run exactly.
 
 mod calls;
+mod probe;
 mod rpc;
 pub mod schedule;
 
@@ -20,6 +21,7 @@ use crate::wire::{LineError, NodeLine, envelope_line};
 use crate::workload::{self, Ctx, OpSpec, Workload};
 use calls::{Call, Purpose};
 use hearsay_core::rng::{self, Rng};
+pub use probe::ProbeRead;
 use rpc::{Reply, Rpcs};
 use schedule::{Due, Next, Schedule};
 use serde_json::{Map, Value};
@@ -110,6 +112,8 @@ pub struct RunResult {
     pub origin_ns: u64,
     /// Under `--sim`, the peers each node says it sends to at the end.
     pub overlay: Option<Vec<Vec<String>>>,
+    /// Convergence probe answers, when `TestConfig::probe` asked for them.
+    pub probes: Vec<ProbeRead>,
 }
 
 struct Worker {
@@ -137,6 +141,10 @@ pub struct TestRun {
     /// History times are relative to this (the start of client setup).
     origin: u64,
     rpcs: Rpcs,
+    probe: Option<probe::Probe>,
+    /// When probing starts: a second before the main phase ends, so reads
+    /// are already arriving when the last updates spread.
+    probe_from: Option<u64>,
     pending_setup: usize,
     setup_clients: Vec<Addr>,
     workers: Vec<Worker>,
@@ -181,6 +189,8 @@ impl TestRun {
             phase: Phase::Init,
             origin: 0,
             rpcs: Rpcs::default(),
+            probe: None,
+            probe_from: None,
             pending_setup: 0,
             setup_clients: Vec::new(),
             workers: Vec::new(),
@@ -244,11 +254,18 @@ impl TestRun {
         }
         let name = self.cfg.nodes[node].clone();
         let sent = match line {
-            Ok(l) => self
-                .net
-                .send_named(now, &l.src, &l.dest, l.body)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Ok(l) => {
+                if let Some(p) = self.probe.as_mut()
+                    && p.is_probe_name(&l.dest)
+                {
+                    let body: Value = serde_json::from_str(l.body.get()).unwrap_or(Value::Null);
+                    p.on_node_line(&l.dest, &body, now.saturating_sub(self.origin));
+                }
+                self.net
+                    .send_named(now, &l.src, &l.dest, l.body)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = sent {
@@ -341,6 +358,13 @@ impl TestRun {
     /// their last output has been fed in.
     pub fn finish(mut self) -> RunResult {
         self.rpcs.close_all(&mut self.net);
+        let probes = match self.probe.take() {
+            Some(p) => {
+                p.close(&mut self.net);
+                p.reads
+            }
+            None => Vec::new(),
+        };
         self.net.heal();
         let _ = self.net.journal_mut().flush();
         let last_op_ns = self.history.ops().last().map_or(0, |o| o.time);
@@ -361,6 +385,7 @@ impl TestRun {
             names: self.net.names().to_vec(),
             origin_ns: self.origin,
             overlay: None,
+            probes,
         }
     }
 
@@ -419,6 +444,10 @@ impl TestRun {
                 node: env.dest.0 as usize,
                 line,
             });
+            return;
+        }
+        if self.probe.as_ref().is_some_and(|p| p.is_probe(env.dest)) {
+            self.net.set_accepting(env.dest, true);
             return;
         }
         let workers = &self.workers;
@@ -513,6 +542,40 @@ impl TestRun {
     /// Phase transitions and generator dispatch; true if anything happened.
     fn step(&mut self, now: u64) -> bool {
         self.wake = None;
+        let progressed = self.step_phase(now);
+        self.step_probe(now);
+        progressed
+    }
+
+    /// Starts the convergence probe when due and sends its rounds.
+    fn step_probe(&mut self, now: u64) {
+        let probing = matches!(
+            self.phase,
+            Phase::Main | Phase::Drain | Phase::Recovery { .. }
+        );
+        let (Some(from), Some(every), true) = (self.probe_from, self.cfg.probe, probing) else {
+            return;
+        };
+        if self.probe.is_none() {
+            if now < from {
+                self.wake = Some(self.wake.map_or(from, |w| w.min(from)));
+                return;
+            }
+            let every = every.as_nanos() as u64;
+            self.probe =
+                probe::Probe::start(&mut self.net, &self.workload, &self.cfg.nodes, every, now);
+        }
+        match self.probe.as_mut() {
+            Some(p) => {
+                let next = p.tick(&mut self.net, now);
+                self.wake = Some(self.wake.map_or(next, |w| w.min(next)));
+            }
+            // The workload has no read to probe with.
+            None => self.probe_from = None,
+        }
+    }
+
+    fn step_phase(&mut self, now: u64) -> bool {
         match self.phase {
             Phase::Init if self.pending_setup == 0 => {
                 self.start_setup(now);
@@ -596,6 +659,11 @@ impl TestRun {
                 client: None,
             })
             .collect();
+        let end = now + self.cfg.time_limit.as_nanos() as u64;
+        self.probe_from = self
+            .cfg
+            .probe
+            .map(|_| end.saturating_sub(1_000_000_000).max(now));
         let interval = self.cfg.partition.then_some(self.cfg.nemesis_interval);
         self.sched = Some(Schedule::new(
             self.cfg.concurrency,

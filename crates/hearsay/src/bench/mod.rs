@@ -124,6 +124,9 @@ struct Run {
     lost: i64,
     /// Server messages per second sent by the busiest node.
     busiest: f64,
+    /// ms from the last update (or heal) until every node read its final
+    /// value (convergence probes; -1 without them).
+    converged: i64,
     wall: Duration,
 }
 
@@ -135,6 +138,7 @@ struct Summary {
     p95: f64,
     max: f64,
     busiest: f64,
+    converged: f64,
 }
 
 #[derive(Debug)]
@@ -154,6 +158,7 @@ impl Row {
             p95: self.median(|x| x.p95 as f64),
             max: self.median(|x| x.max as f64),
             busiest: self.median(|x| x.busiest),
+            converged: self.median(|x| x.converged as f64),
         }
     }
 
@@ -389,6 +394,9 @@ fn one_run(
         recovery: Duration::from_secs_f64(args.recovery),
         store: dir.to_path_buf(),
         journal: false,
+        // Broadcast reads are large and its latencies come from the
+        // history; the other workloads are timed by probe reads.
+        probe: (args.workload != WorkloadKind::Broadcast).then_some(PROBE),
         ..TestConfig::new(
             args.workload,
             bin,
@@ -426,6 +434,7 @@ fn one_run(
         max: h.max_ms.unwrap_or(-1),
         lost: h.lost.unwrap_or(-1),
         busiest,
+        converged: h.converged_ms.unwrap_or(-1),
         wall,
     })
 }
@@ -440,21 +449,24 @@ fn ms(v: f64) -> String {
     }
 }
 
+/// How often the bench's convergence probes read every node.
+const PROBE: Duration = Duration::from_millis(10);
+
 fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "\n| nodes | faults | preset | strategy | executor | msgs-per-op | median ms | p95 ms | max ms | busiest node msgs/s | lost | valid | runs |"
+        "\n| nodes | faults | preset | strategy | executor | msgs-per-op | median ms | p95 ms | max ms | converged ms | busiest node msgs/s | lost | valid | runs |"
     );
     let _ = writeln!(
         s,
-        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|"
+        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
     );
     for r in rows {
         let (p, m) = (&r.point, r.summary());
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
             p.nodes,
             if p.partition { "partition" } else { "none" },
             p.preset,
@@ -464,6 +476,7 @@ fn table(rows: &[Row]) -> String {
             ms(m.median),
             ms(m.p95),
             ms(m.max),
+            ms(m.converged),
             m.busiest,
             if r.lost() < 0 {
                 "–".to_string()
@@ -483,14 +496,14 @@ fn table(rows: &[Row]) -> String {
 
 fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
     let mut csv = String::from(
-        "nodes,faults,preset,strategy,executor,msgs_per_op,median_ms,p95_ms,max_ms,busiest_node_msgs_per_s,lost,valid,runs\n",
+        "nodes,faults,preset,strategy,executor,msgs_per_op,median_ms,p95_ms,max_ms,converged_ms,busiest_node_msgs_per_s,lost,valid,runs\n",
     );
     let mut json_rows = Vec::new();
     for r in rows {
         let (p, m) = (&r.point, r.summary());
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{:.4},{:.0},{:.0},{:.0},{:.1},{},{},{}",
+            "{},{},{},{},{},{:.4},{:.0},{:.0},{:.0},{:.0},{:.1},{},{},{}",
             p.nodes,
             if p.partition { "partition" } else { "none" },
             p.preset,
@@ -500,6 +513,7 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             m.median,
             m.p95,
             m.max,
+            m.converged,
             m.busiest,
             r.lost(),
             r.valid(),
@@ -511,7 +525,7 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             .map(|x| {
                 json!({"seed": x.seed, "valid": format!("{:?}", x.valid).to_lowercase(), "msgs-per-op": x.msgs_per_op,
                        "median-ms": x.median, "p95-ms": x.p95, "max-ms": x.max, "lost": x.lost,
-                       "busiest-node-msgs-per-s": x.busiest,
+                       "busiest-node-msgs-per-s": x.busiest, "converged-ms": x.converged,
                        "wall-s": x.wall.as_secs_f64()})
             })
             .collect();
@@ -520,7 +534,7 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             "preset": p.preset.to_string(), "strategy": p.strategy.to_string(), "executor": r.executor,
             "workload": args.workload.to_string(), "rate": rate_for(args, p.nodes), "latency-ms": 100, "time-limit-s": args.time_limit,
             "median": {"msgs-per-op": m.msgs_per_op, "median-ms": m.median, "p95-ms": m.p95, "max-ms": m.max,
-                       "busiest-node-msgs-per-s": m.busiest},
+                       "busiest-node-msgs-per-s": m.busiest, "converged-ms": m.converged},
             "lost": r.lost(), "valid": r.valid(), "error": r.error, "runs": runs,
         }));
     }
