@@ -1,8 +1,9 @@
 //! The agent's HTTP API: GET /members, POST /broadcast (the body is the
 //! payload), GET /messages (one payload per line), GET /health, GET
-//! /metrics (Prometheus text).
+//! /metrics (Prometheus text), GET /keys and POST /keys/install, /keys/use,
+//! /keys/remove (the body is a base64 key).
 
-use crate::Agent;
+use crate::{Agent, Key, KeyOp};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,6 +18,8 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/messages", get(messages))
         .route("/health", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route("/keys", get(keys))
+        .route("/keys/{op}", post(keys_change))
         .with_state(agent)
 }
 
@@ -48,5 +51,41 @@ async fn broadcast(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Resp
     match a.broadcast(body.to_vec()).await {
         Ok(()) => (StatusCode::ACCEPTED, "accepted\n").into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn keys(State(a): State<Arc<Agent>>) -> Response {
+    let keys = a.keys();
+    axum::Json(serde_json::json!({"primary": keys.first(), "keys": keys})).into_response()
+}
+
+async fn keys_change(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Path(op): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let bad = |e: String| (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+    let key: Key = match std::str::from_utf8(&body)
+        .map_err(|e| e.to_string())
+        .and_then(str::parse)
+    {
+        Ok(k) => k,
+        Err(e) => return bad(e),
+    };
+    let op = match op.as_str() {
+        "install" => KeyOp::Install(key),
+        "use" => KeyOp::Use(key),
+        "remove" => KeyOp::Remove(key),
+        other => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("no key operation {other:?}: install, use or remove\n"),
+            )
+                .into_response();
+        }
+    };
+    match a.keys_change(op).await {
+        Ok(()) => "ok\n".into_response(),
+        Err(e) => bad(e),
     }
 }

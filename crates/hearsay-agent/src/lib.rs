@@ -6,18 +6,22 @@
 //! delivered; the `hearsay agent` command is a thin user of the same API
 //! with an HTTP front ([`http::router`]).
 //!
-//! This first slice: UDP only (a state sync larger than one packed
-//! datagram goes alone, up to 60 KB), JSON datagrams, no encryption.
+//! Datagrams are MessagePack envelopes behind a versioned header, sealed
+//! with XChaCha20-Poly1305 when the agent has keys ([`keyring`]). UDP only
+//! so far: a state sync larger than one packed datagram goes alone, up to
+//! 60 KB.
 
 pub mod codec;
 pub mod http;
+pub mod keyring;
 
 use anyhow::{Context, Result};
-use codec::Envelope;
+use codec::{Codec, Envelope, Refused};
 use hearsay_core::cluster::{ClusterConfig, ClusterNode, ClusterOut};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Meta, Status, SwimConfig, SwimPreset};
 use hearsay_core::time::Instant as CoreInstant;
+pub use keyring::{Key, Keyring};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -35,6 +39,8 @@ pub struct AgentConfig {
     pub join: Vec<SocketAddr>,
     pub preset: SwimPreset,
     pub zone: Option<String>,
+    /// Gossip keys, the primary first; none: clear text.
+    pub keys: Vec<Key>,
 }
 
 /// One member as this agent sees it.
@@ -53,14 +59,26 @@ struct Shared {
     members: Vec<MemberInfo>,
     delivered: Vec<Vec<u8>>,
     delivered_total: u64,
-    dropped_datagrams: u64,
+    /// Datagrams dropped, by [`Refused::index`].
+    refused: [u64; Refused::LABELS.len()],
+    /// The keyring in base64, the primary first.
+    keys: Vec<String>,
 }
 
 /// Most payloads kept for `messages()`.
 const MAX_KEPT: usize = 100_000;
 
+/// A change to the keyring.
+#[derive(Clone, Debug)]
+pub enum KeyOp {
+    Install(Key),
+    Use(Key),
+    Remove(Key),
+}
+
 enum Cmd {
     Broadcast(Vec<u8>, oneshot::Sender<Result<(), String>>),
+    Keys(KeyOp, oneshot::Sender<Result<(), String>>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -112,21 +130,32 @@ impl Agent {
         let seed = me.hash64() ^ epoch.0;
         let node = ClusterNode::new(ccfg, me.clone(), epoch, meta, seed)
             .map_err(|e| anyhow::anyhow!(e))?;
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let codec = Codec {
+            cluster: cfg.cluster.clone(),
+            keys: Keyring::new(cfg.keys.clone()),
+        };
+        if codec.keys.is_empty() {
+            tracing::warn!(
+                "no gossip key: members talk in CLEAR TEXT, and anyone who can reach {local} can join; give every agent the same --key (make one with `hearsay keys generate`)"
+            );
+        }
+        let shared = Arc::new(Mutex::new(Shared {
+            keys: codec.keys.keys().iter().map(Key::to_base64).collect(),
+            ..Shared::default()
+        }));
         let (tx, rx) = mpsc::channel(1024);
         let lp = Loop {
             sock,
             node,
             me,
             head: Envelope {
-                v: codec::VERSION,
                 c: cfg.cluster.clone(),
                 f: cfg.name.clone(),
                 a: advertise.to_string(),
                 who: false,
                 m: vec![],
             },
-            cluster: cfg.cluster.clone(),
+            codec,
             addrs: HashMap::new(),
             start: tokio::time::Instant::now(),
             shared: shared.clone(),
@@ -172,9 +201,13 @@ impl Agent {
             "# HELP hearsay_delivered_total Payloads delivered here.\n# TYPE hearsay_delivered_total counter\nhearsay_delivered_total {}\n",
             s.delivered_total
         );
+        out += "# HELP hearsay_datagrams_refused_total Datagrams dropped as bad input, by reason.\n# TYPE hearsay_datagrams_refused_total counter\n";
+        for (label, n) in Refused::LABELS.iter().zip(s.refused) {
+            out += &format!("hearsay_datagrams_refused_total{{reason=\"{label}\"}} {n}\n");
+        }
         out += &format!(
-            "# HELP hearsay_datagrams_refused_total Datagrams dropped as bad input.\n# TYPE hearsay_datagrams_refused_total counter\nhearsay_datagrams_refused_total {}\n",
-            s.dropped_datagrams
+            "# HELP hearsay_keys Gossip keys installed (0: clear text).\n# TYPE hearsay_keys gauge\nhearsay_keys {}\n",
+            s.keys.len()
         );
         out
     }
@@ -185,6 +218,24 @@ impl Agent {
             .lock()
             .map(|s| s.delivered.clone())
             .unwrap_or_default()
+    }
+
+    /// The keyring in base64, the primary first.
+    pub fn keys(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .map(|s| s.keys.clone())
+            .unwrap_or_default()
+    }
+
+    /// Installs, makes primary or removes a gossip key on this agent.
+    pub async fn keys_change(&self, op: KeyOp) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Keys(op, tx))
+            .await
+            .map_err(|_| "the agent has stopped".to_string())?;
+        rx.await.map_err(|_| "the agent has stopped".to_string())?
     }
 
     pub async fn broadcast(&self, data: Vec<u8>) -> Result<(), String> {
@@ -212,7 +263,7 @@ struct Loop {
     node: ClusterNode,
     me: NodeId,
     head: Envelope,
-    cluster: String,
+    codec: Codec,
     addrs: HashMap<NodeId, SocketAddr>,
     start: tokio::time::Instant,
     shared: Arc<Mutex<Shared>>,
@@ -250,7 +301,7 @@ impl Loop {
                 _ = ask.tick(), if !self.joined => {
                     // Learn the seeds' names: they answer `who` with an
                     // empty envelope, and then we join them by name.
-                    let hello = codec::empty(&Envelope { who: true, ..self.head.clone() });
+                    let hello = self.codec.empty(&Envelope { who: true, ..self.head.clone() });
                     for s in &self.seeds {
                         let _ = self.sock.send_to(&hello, s).await;
                     }
@@ -259,6 +310,10 @@ impl Loop {
                     Some(Cmd::Broadcast(data, reply)) => {
                         let now = self.now();
                         let r = self.node.broadcast(now, data.into(), &mut out).map(|_| ());
+                        let _ = reply.send(r);
+                    }
+                    Some(Cmd::Keys(op, reply)) => {
+                        let r = self.keys_change(op);
                         let _ = reply.send(r);
                     }
                     Some(Cmd::Leave(reply)) => {
@@ -276,12 +331,12 @@ impl Loop {
     }
 
     async fn datagram(&mut self, bytes: &[u8], from: SocketAddr, out: &mut ClusterOut) {
-        let env = match codec::decode(bytes, &self.cluster) {
+        let env = match self.codec.decode(bytes) {
             Ok(e) => e,
             Err(e) => {
                 tracing::debug!("dropped a datagram from {from}: {e:?}");
                 if let Ok(mut s) = self.shared.lock() {
-                    s.dropped_datagrams += 1;
+                    s.refused[e.index()] += 1;
                 }
                 return;
             }
@@ -296,7 +351,7 @@ impl Loop {
         let addr: SocketAddr = env.a.parse().unwrap_or(from);
         self.addrs.insert(name.clone(), addr);
         if env.who {
-            let _ = self.sock.send_to(&codec::empty(&self.head), addr).await;
+            let _ = self.sock.send_to(&self.codec.empty(&self.head), addr).await;
         }
         if !self.joined && self.seeds.contains(&from) {
             self.joined = true;
@@ -325,10 +380,29 @@ impl Loop {
                 tracing::debug!("no address for {to}");
                 continue;
             };
-            for d in codec::encode(&self.head, msgs) {
+            for d in self.codec.encode(&self.head, msgs) {
                 let _ = self.sock.send_to(&d, addr).await;
             }
         }
+    }
+
+    fn keys_change(&mut self, op: KeyOp) -> Result<(), String> {
+        let ring = &mut self.codec.keys;
+        match op {
+            KeyOp::Install(k) => {
+                if ring.is_empty() {
+                    return Err("this agent gossips in clear text; start it with --key to encrypt (a running cluster cannot switch encryption on)".into());
+                }
+                ring.install(k);
+            }
+            KeyOp::Use(k) => ring.use_key(&k)?,
+            KeyOp::Remove(k) => ring.remove(&k)?,
+        }
+        let keys = ring.keys().iter().map(Key::to_base64).collect();
+        if let Ok(mut s) = self.shared.lock() {
+            s.keys = keys;
+        }
+        Ok(())
     }
 
     fn member_addr(&self, id: &NodeId) -> Option<SocketAddr> {

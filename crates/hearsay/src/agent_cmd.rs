@@ -1,50 +1,168 @@
 //! `hearsay agent`: a real gossip member over UDP with an HTTP API (a thin
 //! user of the `hearsay-agent` library).
 
-use hearsay_agent::{Agent, AgentConfig};
+use hearsay_agent::{Agent, AgentConfig, Key};
 use hearsay_core::membership::SwimPreset;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example, three agents on one machine:
-  hearsay agent --name n1 --bind 127.0.0.1:7946 --http 127.0.0.1:8946
-  hearsay agent --name n2 --bind 127.0.0.1:7947 --http 127.0.0.1:8947 --join 127.0.0.1:7946
-  hearsay agent --name n3 --bind 127.0.0.1:7948 --http 127.0.0.1:8948 --join 127.0.0.1:7946
-  curl 127.0.0.1:8946/members; curl -d hello 127.0.0.1:8947/broadcast; curl 127.0.0.1:8948/messages
+#[command(after_help = "Example, three agents on one machine sharing one key:
+  KEY=$(hearsay keys generate)
+  hearsay agent --name n1 --bind 127.0.0.1:7946 --http 127.0.0.1:8946 --key $KEY
+  hearsay agent --name n2 --bind 127.0.0.1:7947 --http 127.0.0.1:8947 --key $KEY --join 127.0.0.1:7946
+  hearsay agent --name n3 --bind 127.0.0.1:7948 --http 127.0.0.1:8948 --key $KEY --join 127.0.0.1:7946
+  hearsay members; hearsay broadcast hello --http 127.0.0.1:8947; hearsay read --http 127.0.0.1:8948
 
 The first line printed gives the bound addresses (port 0 picks free ones).
-Gossip is in clear text: this slice has no encryption; keep it on trusted
-networks. SIGTERM or Ctrl-C leaves the cluster gracefully.")]
+Without a key gossip is in clear text and the agent says so. --config reads
+a TOML file with the same keys as the flags (name, cluster, bind, advertise,
+join, http, preset, zone, keys, key-file); flags given on the command line
+win. SIGTERM or Ctrl-C leaves the cluster gracefully.")]
 pub struct AgentArgs {
     /// This member's name, unique in the cluster
     #[arg(long)]
-    name: String,
-    /// Members of another cluster are refused
-    #[arg(long, default_value = "hearsay")]
-    cluster: String,
-    /// UDP address to gossip on
-    #[arg(long, default_value = "127.0.0.1:7946")]
-    bind: SocketAddr,
+    name: Option<String>,
+    /// Members of another cluster are refused [default: hearsay]
+    #[arg(long)]
+    cluster: Option<String>,
+    /// UDP address to gossip on [default: 127.0.0.1:7946]
+    #[arg(long)]
+    bind: Option<SocketAddr>,
     /// The address other members should use (behind NAT, in containers)
     #[arg(long)]
     advertise: Option<SocketAddr>,
     /// A member to join through; repeatable or comma-separated
     #[arg(long, value_delimiter = ',')]
     join: Vec<SocketAddr>,
-    /// HTTP API address
-    #[arg(long, default_value = "127.0.0.1:8946")]
-    http: SocketAddr,
-    /// Membership timing: lan, wan or local
-    #[arg(long, default_value = "lan")]
-    preset: SwimPreset,
+    /// HTTP API address [default: 127.0.0.1:8946]
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Membership timing: lan, wan or local [default: lan]
+    #[arg(long)]
+    preset: Option<SwimPreset>,
     /// This member's zone (rack or datacenter label)
     #[arg(long)]
     zone: Option<String>,
+    /// A gossip key (base64, from `hearsay keys generate`); repeatable, the
+    /// first seals what this agent sends, all open what it receives
+    #[arg(long, value_name = "KEY")]
+    key: Vec<Key>,
+    /// A file of gossip keys, one per line, the primary first (keeps keys
+    /// out of the process list)
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// A TOML file with the same keys as these flags
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// `--config`: the flags' keys, all optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    name: Option<String>,
+    cluster: Option<String>,
+    bind: Option<SocketAddr>,
+    advertise: Option<SocketAddr>,
+    #[serde(default)]
+    join: Vec<SocketAddr>,
+    http: Option<SocketAddr>,
+    preset: Option<String>,
+    zone: Option<String>,
+    #[serde(default)]
+    keys: Vec<String>,
+    key_file: Option<PathBuf>,
+}
+
+fn read_keys(path: &Path) -> Result<Vec<Key>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .enumerate()
+        .map(|(i, l)| {
+            l.parse()
+                .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// The agent's settings: command line over `--config` over defaults.
+fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
+    let file: FileConfig = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let name = args
+        .name
+        .clone()
+        .or(file.name)
+        .ok_or("a name is needed: --name, or name in the --config file")?;
+    let preset = match (&args.preset, &file.preset) {
+        (Some(p), _) => *p,
+        (None, Some(p)) => p
+            .parse()
+            .map_err(|e| format!("preset in the config file: {e}"))?,
+        (None, None) => SwimPreset::Lan,
+    };
+    let mut keys = args.key.clone();
+    if keys.is_empty() {
+        keys = file
+            .keys
+            .iter()
+            .map(|k| {
+                k.parse()
+                    .map_err(|e| format!("keys in the config file: {e}"))
+            })
+            .collect::<Result<_, String>>()?;
+    }
+    if let Some(p) = args.key_file.as_ref().or(file.key_file.as_ref()) {
+        keys.extend(read_keys(p)?);
+    }
+    let cfg = AgentConfig {
+        name,
+        cluster: args
+            .cluster
+            .clone()
+            .or(file.cluster)
+            .unwrap_or_else(|| "hearsay".into()),
+        bind: args
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| "127.0.0.1:7946".parse().expect("literal")),
+        advertise: args.advertise.or(file.advertise),
+        join: if args.join.is_empty() {
+            file.join
+        } else {
+            args.join.clone()
+        },
+        preset,
+        zone: args.zone.clone().or(file.zone),
+        keys,
+    };
+    let http = args
+        .http
+        .or(file.http)
+        .unwrap_or_else(|| "127.0.0.1:8946".parse().expect("literal"));
+    Ok((cfg, http))
 }
 
 pub fn run(args: AgentArgs) -> ExitCode {
+    let (cfg, http_addr) = match settle(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hearsay agent: {e}");
+            return ExitCode::from(crate::EXIT_BAD_ARGS);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -57,15 +175,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let cfg = AgentConfig {
-            name: args.name.clone(),
-            cluster: args.cluster.clone(),
-            bind: args.bind,
-            advertise: args.advertise,
-            join: args.join.clone(),
-            preset: args.preset,
-            zone: args.zone.clone(),
-        };
+        let (name, cluster, nkeys) = (cfg.name.clone(), cfg.cluster.clone(), cfg.keys.len());
         let agent = match Agent::start(cfg).await {
             Ok(a) => Arc::new(a),
             Err(e) => {
@@ -73,21 +183,26 @@ pub fn run(args: AgentArgs) -> ExitCode {
                 return ExitCode::from(crate::EXIT_BAD_ARGS);
             }
         };
-        let listener = match tokio::net::TcpListener::bind(args.http).await {
+        let listener = match tokio::net::TcpListener::bind(http_addr).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("hearsay agent: cannot listen on {}: {e}", args.http);
+                eprintln!("hearsay agent: cannot listen on {http_addr}: {e}");
                 return ExitCode::from(crate::EXIT_BAD_ARGS);
             }
         };
-        let http = listener.local_addr().map_or(args.http, |a| a);
+        let http = listener.local_addr().map_or(http_addr, |a| a);
         println!(
-            "hearsay agent {} in cluster {}: gossip on {}, http on http://{http}/",
-            args.name,
-            args.cluster,
+            "hearsay agent {name} in cluster {cluster}: gossip on {}, http on http://{http}/",
             agent.local_addr()
         );
-        eprintln!("hearsay agent: gossip is in clear text (no key configured)");
+        if nkeys == 0 {
+            eprintln!(
+                "hearsay agent: WARNING: gossip is in CLEAR TEXT and unauthenticated (no --key); anyone who reaches {} can read it and join",
+                agent.local_addr()
+            );
+        } else {
+            eprintln!("hearsay agent: gossip is encrypted (XChaCha20-Poly1305, {nkeys} key(s))");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let router = hearsay_agent::http::router(agent.clone());

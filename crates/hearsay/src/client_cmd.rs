@@ -1,5 +1,7 @@
 //! Client commands that talk to a running agent's HTTP API:
-//! `hearsay members`, `hearsay broadcast VALUE`, `hearsay read`.
+//! `hearsay members`, `hearsay broadcast VALUE`, `hearsay read`,
+//! `hearsay keys list|install|use|remove` (and `keys generate`, which
+//! needs no agent).
 
 use std::process::ExitCode;
 
@@ -31,6 +33,114 @@ pub struct BroadcastArgs {
 pub struct ReadArgs {
     #[command(flatten)]
     target: Target,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Rotating the key of a running cluster without losing a message:
+  NEW=$(hearsay keys generate)
+  for each agent: hearsay keys install $NEW --http AGENT
+  for each agent: hearsay keys use $NEW --http AGENT
+  for each agent: hearsay keys remove $OLD --http AGENT
+Each command changes the one agent it talks to."
+)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    op: KeysOp,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysOp {
+    /// Print a fresh random key (base64); talks to no agent
+    Generate,
+    /// The agent's keys, the primary first
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Accept KEY for receiving, besides the keys already installed
+    Install {
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Seal what the agent sends with KEY (installed before)
+    Use {
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop accepting KEY (not the primary)
+    Remove {
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+pub fn keys(a: KeysArgs) -> ExitCode {
+    let (op, key, t) = match &a.op {
+        KeysOp::Generate => {
+            println!("{}", hearsay_agent::Key::generate().to_base64());
+            return ExitCode::SUCCESS;
+        }
+        KeysOp::List { target } => {
+            return match get(target, "/keys") {
+                Ok(body) if target.json => {
+                    println!("{body}");
+                    ExitCode::SUCCESS
+                }
+                Ok(body) => {
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                    let keys = v["keys"].as_array().cloned().unwrap_or_default();
+                    if keys.is_empty() {
+                        println!("no keys: this agent gossips in clear text");
+                    }
+                    for (i, k) in keys.iter().enumerate() {
+                        let k = k.as_str().unwrap_or("?");
+                        println!("{k}{}", if i == 0 { "  (primary)" } else { "" });
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail("keys list", target, e),
+            };
+        }
+        KeysOp::Install { key, target } => ("install", key, target),
+        KeysOp::Use { key, target } => ("use", key, target),
+        KeysOp::Remove { key, target } => ("remove", key, target),
+    };
+    if let Err(e) = key.parse::<hearsay_agent::Key>() {
+        eprintln!("hearsay keys {op}: {e}");
+        return ExitCode::from(crate::EXIT_BAD_ARGS);
+    }
+    match post(t, &format!("/keys/{op}"), key.as_bytes()) {
+        Ok((200, _)) => {
+            if t.json {
+                println!("{}", serde_json::json!({"ok": true}));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok((_, body)) => {
+            eprintln!(
+                "hearsay keys {op}: the agent at {} refused: {}",
+                t.http,
+                body.trim()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => fail(&format!("keys {op}"), t, e),
+    }
+}
+
+/// POSTs `body`; the status and the answer's text, errors included.
+fn post(t: &Target, path: &str, body: &[u8]) -> Result<(u16, String), ureq::Error> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent.post(format!("http://{}{path}", t.http)).send(body)?;
+    let status = r.status().as_u16();
+    Ok((status, r.body_mut().read_to_string()?))
 }
 
 fn fail(cmd: &str, t: &Target, e: impl std::fmt::Display) -> ExitCode {
@@ -72,12 +182,20 @@ pub fn members(a: MembersArgs) -> ExitCode {
 
 pub fn broadcast(a: BroadcastArgs) -> ExitCode {
     let t = &a.target;
-    match ureq::post(format!("http://{}/broadcast", t.http)).send(a.value.as_bytes()) {
-        Ok(_) => {
+    match post(t, "/broadcast", a.value.as_bytes()) {
+        Ok((202 | 200, _)) => {
             if t.json {
                 println!("{}", serde_json::json!({"accepted": true}));
             }
             ExitCode::SUCCESS
+        }
+        Ok((_, body)) => {
+            eprintln!(
+                "hearsay broadcast: the agent at {} refused: {}",
+                t.http,
+                body.trim()
+            );
+            ExitCode::FAILURE
         }
         Err(e) => fail("broadcast", t, e),
     }

@@ -44,8 +44,9 @@ enum Cmd {
     /// A web UI over a store: the runs table, a page per run with its
     /// pictures, message diagram, history and logs, and bench sweeps.
     Serve(serve::ServeArgs),
-    /// A real gossip member over UDP (SWIM membership, broadcast) with an
-    /// HTTP API: GET /members, POST /broadcast, GET /messages.
+    /// A real gossip member over UDP (SWIM membership, broadcast,
+    /// encryption) with an HTTP API: GET /members, POST /broadcast, GET
+    /// /messages, GET /metrics, /keys.
     Agent(Box<agent_cmd::AgentArgs>),
     /// List a running agent's members (name, address, zone, state, incarnation).
     Members(client_cmd::MembersArgs),
@@ -53,6 +54,9 @@ enum Cmd {
     Broadcast(client_cmd::BroadcastArgs),
     /// The values a running agent has delivered, one per line.
     Read(client_cmd::ReadArgs),
+    /// A running agent's gossip keys: list, install, use, remove; or
+    /// generate a new key.
+    Keys(client_cmd::KeysArgs),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Cmd::Members(a) => client_cmd::members(a),
         Cmd::Broadcast(a) => client_cmd::broadcast(a),
         Cmd::Read(a) => client_cmd::read(a),
+        Cmd::Keys(a) => client_cmd::keys(a),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

@@ -22,8 +22,13 @@ impl Drop for AgentProc {
 }
 
 fn start(name: &str, cluster: &str, join: Option<&str>) -> AgentProc {
+    start_with(name, cluster, join, &[])
+}
+
+fn start_with(name: &str, cluster: &str, join: Option<&str>, extra: &[&str]) -> AgentProc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearsay"));
     cmd.args(["agent", "--name", name, "--cluster", cluster])
+        .args(extra)
         .args(["--bind", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -89,6 +94,35 @@ fn states(a: &AgentProc) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// `hearsay_datagrams_refused_total{reason="..."}` on `a`'s /metrics.
+fn refused(a: &AgentProc, reason: &str) -> u64 {
+    let prefix = format!("hearsay_datagrams_refused_total{{reason=\"{reason}\"}} ");
+    http(&a.http, "GET", "/metrics", "")
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn delivered(a: &AgentProc) -> Vec<String> {
+    http(&a.http, "GET", "/messages", "")
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
 fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
     while !ok() {
@@ -114,24 +148,14 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
     // An agent of another cluster joining through a0 is refused.
     let stranger = start("x", "other", Some(&agents[0].gossip));
     // The client commands are users of the same API.
-    let cli = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_hearsay"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        )
-    };
-    let (code, out) = cli(&["members", "--http", &agents[1].http]);
+    let (code, out, _) = cli(&["members", "--http", &agents[1].http]);
     assert_eq!(code, Some(0));
     assert_eq!(
         out.lines().filter(|l| l.contains(" alive ")).count(),
         5,
         "{out}"
     );
-    let (code, _) = cli(&["broadcast", "hello from a2", "--http", &agents[2].http]);
+    let (code, _, _) = cli(&["broadcast", "hello from a2", "--http", &agents[2].http]);
     assert_eq!(code, Some(0));
     until(
         "every agent delivered the payload",
@@ -149,25 +173,19 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
         "the other cluster's agent must not be listed"
     );
     // Another cluster's datagrams were refused and counted.
-    let refused = |m: &str| -> u64 {
-        m.lines()
-            .find_map(|l| l.strip_prefix("hearsay_datagrams_refused_total "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    };
     until(
         "a0 counts the stranger's datagrams",
         Duration::from_secs(10),
-        || refused(&http(&agents[0].http, "GET", "/metrics", "")) > 0,
+        || refused(&agents[0], "other-cluster") > 0,
     );
     let m = http(&agents[0].http, "GET", "/metrics", "");
     assert!(m.contains("hearsay_members{state=\"alive\"} 5"), "{m}");
     assert!(m.contains("hearsay_delivered_total 1"), "{m}");
     drop(stranger);
-    let (code, out) = cli(&["read", "--http", &agents[3].http, "--json"]);
+    let (code, out, _) = cli(&["read", "--http", &agents[3].http, "--json"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("hello from a2"), "{out}");
-    let (code, _) = cli(&["members", "--http", "127.0.0.1:1"]);
+    let (code, _, _) = cli(&["members", "--http", "127.0.0.1:1"]);
     assert_eq!(code, Some(1), "no agent there");
     // kill -9 one: the others see it dead within the lan preset's bound.
     let victim = agents.remove(4);
@@ -179,4 +197,147 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
     });
     eprintln!("a4 seen dead by all after {took:?}");
     assert!(took < Duration::from_secs(15));
+}
+
+#[test]
+fn an_encrypted_cluster_refuses_wrong_keys_and_rotates_its_key_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, k1, _) = cli(&["keys", "generate"]);
+    assert_eq!(code, Some(0));
+    let k1 = k1.trim().to_string();
+    let (_, k2, _) = cli(&["keys", "generate"]);
+    let k2 = k2.trim().to_string();
+    assert_ne!(k1, k2);
+    // Keys three ways: --key, --key-file, and a TOML --config.
+    let key_file = dir.path().join("keys");
+    std::fs::write(&key_file, format!("# the cluster key\n{k1}\n")).unwrap();
+    let toml = dir.path().join("a2.toml");
+    std::fs::write(&toml, format!("keys = [\"{k1}\"]\npreset = \"lan\"\n")).unwrap();
+    let first = start_with("a0", "c1", None, &["--key", &k1]);
+    let mut agents = vec![
+        start_with(
+            "a1",
+            "c1",
+            Some(&first.gossip),
+            &["--key-file", key_file.to_str().unwrap()],
+        ),
+        start_with(
+            "a2",
+            "c1",
+            Some(&first.gossip),
+            &["--config", toml.to_str().unwrap()],
+        ),
+        start_with("a3", "c1", Some(&first.gossip), &["--key", &k1]),
+    ];
+    agents.insert(0, first);
+    let alive = |a: &AgentProc| states(a).iter().filter(|(_, s)| s == "alive").count();
+    until(
+        "4 encrypted agents see each other",
+        Duration::from_secs(20),
+        || agents.iter().all(|a| alive(a) == 4),
+    );
+    // A wrong key and clear text are both refused, counted, never listed.
+    let wrong_key = cli(&["keys", "generate"]).1;
+    let wrong = start_with(
+        "w",
+        "c1",
+        Some(&agents[0].gossip),
+        &["--key", wrong_key.trim()],
+    );
+    let clear = start("clear", "c1", Some(&agents[0].gossip));
+    until("a0 counts both strangers", Duration::from_secs(10), || {
+        refused(&agents[0], "decrypt") > 0 && refused(&agents[0], "unencrypted") > 0
+    });
+    assert!(
+        states(&agents[0])
+            .iter()
+            .all(|(n, _)| n != "w" && n != "clear")
+    );
+    assert_eq!(alive(&wrong), 1, "the wrong-key agent sees only itself");
+    drop((wrong, clear));
+    let (code, out, _) = cli(&["keys", "list", "--http", &agents[1].http]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), format!("{k1}  (primary)"));
+    // Rotate while broadcasting: install k2 everywhere, use it everywhere,
+    // remove k1 everywhere, a broadcast after every single change.
+    let mut sent = vec![];
+    let mut say = |agents: &[AgentProc], step: &str| {
+        for (i, a) in agents.iter().enumerate() {
+            let v = format!("{step} via a{i}");
+            assert_eq!(cli(&["broadcast", &v, "--http", &a.http]).0, Some(0));
+            sent.push(v);
+        }
+    };
+    say(&agents, "before");
+    for op in ["install", "use", "remove"] {
+        let key = if op == "remove" { &k1 } else { &k2 };
+        for (i, a) in agents.iter().enumerate() {
+            let (code, _, err) = cli(&["keys", op, key, "--http", &a.http]);
+            assert_eq!(code, Some(0), "keys {op} on a{i}: {err}");
+            say(&agents, &format!("after {op} on a{i}"));
+        }
+    }
+    until(
+        "every agent delivered every broadcast",
+        Duration::from_secs(20),
+        || {
+            agents.iter().all(|a| {
+                let got = delivered(a);
+                sent.iter().all(|v| got.contains(v))
+            })
+        },
+    );
+    for a in &agents {
+        assert_eq!(alive(a), 4, "nobody dropped out during the rotation");
+    }
+    let (_, out, _) = cli(&["keys", "list", "--http", &agents[3].http, "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["keys"], serde_json::json!([k2]));
+    // Removing the primary, or a key that is not there, is refused.
+    let (code, _, err) = cli(&["keys", "remove", &k2, "--http", &agents[0].http]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("primary"), "{err}");
+    let (code, _, err) = cli(&["keys", "use", "not-a-key", "--http", &agents[0].http]);
+    assert_eq!(code, Some(254));
+    assert!(err.contains("base64"), "{err}");
+}
+
+#[test]
+fn bad_datagrams_are_counted_by_reason_and_never_hurt_the_agent() {
+    let a = start("a0", "c1", None);
+    let b = start("b0", "c1", Some(&a.gossip));
+    until("two agents", Duration::from_secs(20), || {
+        states(&a).iter().filter(|(_, s)| s == "alive").count() == 2
+    });
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |d: &[u8]| {
+        sock.send_to(d, &a.gossip).unwrap();
+    };
+    // Random bytes (xorshift), then one of each kind of bad header.
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..50 {
+        let len = (rng % 1500) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng as u8
+            })
+            .collect();
+        send(&bytes);
+    }
+    send(b"hs\x07\x00whatever");
+    send(b"hs\x02\x00\xc1\xc1truncated msgpack");
+    send(b"hs\x02\x01short sealed");
+    send(&vec![b'x'; 61 * 1024]);
+    until("every reason counted", Duration::from_secs(10), || {
+        ["malformed", "version", "oversized", "decrypt"]
+            .iter()
+            .all(|r| refused(&a, r) > 0)
+    });
+    assert!(refused(&a, "malformed") >= 50);
+    assert_eq!(http(&a.http, "GET", "/health", ""), "ok\n");
+    assert_eq!(states(&a).iter().filter(|(_, s)| s == "alive").count(), 2);
+    drop(b);
 }
