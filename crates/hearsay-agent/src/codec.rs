@@ -35,6 +35,9 @@ pub struct Envelope {
     #[serde(default)]
     pub who: bool,
     pub m: Vec<ClusterMsg>,
+    /// Key-value replication, beside the cluster's own messages.
+    #[serde(default)]
+    pub kv: Vec<crate::kv::KvMsg>,
 }
 
 /// Why a datagram was dropped (the label of its metric).
@@ -145,6 +148,24 @@ impl Codec {
         .unwrap_or_default()
     }
 
+    /// One datagram per key-value message (a full state fills one alone);
+    /// a message too large for any datagram is dropped and logged.
+    pub fn encode_kv(&self, head: &Envelope, msgs: Vec<crate::kv::KvMsg>) -> Vec<Vec<u8>> {
+        msgs.into_iter()
+            .filter_map(|m| {
+                let d = self.frame(&Envelope {
+                    m: vec![],
+                    kv: vec![m],
+                    ..head.clone()
+                });
+                if d.is_none() {
+                    tracing::warn!("a key-value message did not fit in a datagram");
+                }
+                d
+            })
+            .collect()
+    }
+
     /// Packs `msgs` into as few datagrams as fit in [`MAX_DATAGRAM`] (a
     /// message too big for one goes alone).
     pub fn encode(&self, head: &Envelope, msgs: Vec<ClusterMsg>) -> Vec<Vec<u8>> {
@@ -198,6 +219,7 @@ mod tests {
             a: "127.0.0.1:1".into(),
             who: false,
             m: vec![],
+            kv: vec![],
         }
     }
 

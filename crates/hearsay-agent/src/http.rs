@@ -18,6 +18,11 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/messages", get(messages))
         .route("/health", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route("/kv", get(kv_list))
+        .route(
+            "/kv/{key}",
+            get(kv_get).put(kv_set).post(kv_set).delete(kv_del),
+        )
         .route("/keys", get(keys))
         .route("/keys/{op}", post(keys_change))
         .with_state(agent)
@@ -87,5 +92,44 @@ async fn keys_change(
     match a.keys_change(op).await {
         Ok(()) => "ok\n".into_response(),
         Err(e) => bad(e),
+    }
+}
+
+async fn kv_list(State(a): State<Arc<Agent>>) -> Response {
+    axum::Json(a.kv()).into_response()
+}
+
+async fn kv_get(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Response {
+    match a.kv().remove(&key) {
+        Some(v) => v.into_response(),
+        None => (StatusCode::NOT_FOUND, format!("no key {key:?}\n")).into_response(),
+    }
+}
+
+async fn kv_set(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(value) = String::from_utf8(body.to_vec()) else {
+        return (StatusCode::BAD_REQUEST, "a value must be UTF-8 text\n").into_response();
+    };
+    kv_answer(a.kv_set(key, value).await)
+}
+
+async fn kv_del(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Response {
+    kv_answer(a.kv_delete(key).await)
+}
+
+fn kv_answer(r: Result<(), String>) -> Response {
+    match r {
+        Ok(()) => "ok\n".into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     }
 }

@@ -14,6 +14,7 @@
 pub mod codec;
 pub mod http;
 pub mod keyring;
+pub mod kv;
 
 use anyhow::{Context, Result};
 use codec::{Codec, Envelope, Refused};
@@ -63,6 +64,7 @@ struct Shared {
     refused: [u64; Refused::LABELS.len()],
     /// The keyring in base64, the primary first.
     keys: Vec<String>,
+    kv: std::collections::BTreeMap<String, String>,
 }
 
 /// Most payloads kept for `messages()`.
@@ -79,6 +81,8 @@ pub enum KeyOp {
 enum Cmd {
     Broadcast(Vec<u8>, oneshot::Sender<Result<(), String>>),
     Keys(KeyOp, oneshot::Sender<Result<(), String>>),
+    /// Sets a key, or deletes it with `None`.
+    Kv(String, Option<String>, oneshot::Sender<Result<(), String>>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -147,15 +151,18 @@ impl Agent {
         let lp = Loop {
             sock,
             node,
-            me,
+            me: me.clone(),
             head: Envelope {
                 c: cfg.cluster.clone(),
                 f: cfg.name.clone(),
                 a: advertise.to_string(),
                 who: false,
                 m: vec![],
+                kv: vec![],
             },
             codec,
+            kv: kv::Kv::new(me.clone(), CoreInstant::from_micros(0)),
+            kv_out: Vec::new(),
             addrs: HashMap::new(),
             start: tokio::time::Instant::now(),
             shared: shared.clone(),
@@ -206,6 +213,10 @@ impl Agent {
             out += &format!("hearsay_datagrams_refused_total{{reason=\"{label}\"}} {n}\n");
         }
         out += &format!(
+            "# HELP hearsay_kv_keys Keys in the replicated map, as this agent sees it.\n# TYPE hearsay_kv_keys gauge\nhearsay_kv_keys {}\n",
+            s.kv.len()
+        );
+        out += &format!(
             "# HELP hearsay_keys Gossip keys installed (0: clear text).\n# TYPE hearsay_keys gauge\nhearsay_keys {}\n",
             s.keys.len()
         );
@@ -238,6 +249,30 @@ impl Agent {
         rx.await.map_err(|_| "the agent has stopped".to_string())?
     }
 
+    /// The replicated map as this agent sees it.
+    pub fn kv(&self) -> std::collections::BTreeMap<String, String> {
+        self.shared.lock().map(|s| s.kv.clone()).unwrap_or_default()
+    }
+
+    /// Sets `key` cluster-wide (last writer wins).
+    pub async fn kv_set(&self, key: String, value: String) -> Result<(), String> {
+        self.kv_write(key, Some(value)).await
+    }
+
+    /// Deletes `key` cluster-wide.
+    pub async fn kv_delete(&self, key: String) -> Result<(), String> {
+        self.kv_write(key, None).await
+    }
+
+    async fn kv_write(&self, key: String, value: Option<String>) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Kv(key, value, tx))
+            .await
+            .map_err(|_| "the agent has stopped".to_string())?;
+        rx.await.map_err(|_| "the agent has stopped".to_string())?
+    }
+
     pub async fn broadcast(&self, data: Vec<u8>) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         self.cmds
@@ -264,6 +299,8 @@ struct Loop {
     me: NodeId,
     head: Envelope,
     codec: Codec,
+    kv: kv::Kv,
+    kv_out: Vec<(NodeId, kv::KvMsg)>,
     addrs: HashMap<NodeId, SocketAddr>,
     start: tokio::time::Instant,
     shared: Arc<Mutex<Shared>>,
@@ -276,18 +313,23 @@ impl Loop {
         CoreInstant::from_micros(self.start.elapsed().as_micros() as u64)
     }
 
+    /// Wall-clock milliseconds, for the key-value clock.
+    fn wall_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
         let mut buf = vec![0u8; codec::MAX_INPUT + 1];
         let mut out = ClusterOut::default();
         let mut ask = tokio::time::interval(std::time::Duration::from_millis(500));
         loop {
-            let deadline = self
-                .node
-                .next_deadline()
-                .map(|d| self.start + std::time::Duration::from_micros(d.as_micros()));
-            let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(|| {
-                tokio::time::Instant::now() + std::time::Duration::from_secs(1)
-            }));
+            let kv_due = self.kv.next_deadline();
+            let deadline = self.node.next_deadline().map_or(kv_due, |d| d.min(kv_due));
+            let sleep = tokio::time::sleep_until(
+                self.start + std::time::Duration::from_micros(deadline.as_micros()),
+            );
             tokio::select! {
                 r = self.sock.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r {
@@ -297,6 +339,7 @@ impl Loop {
                 _ = sleep => {
                     let now = self.now();
                     self.node.tick(now, &mut out);
+                    self.kv.tick(now, &mut self.kv_out);
                 }
                 _ = ask.tick(), if !self.joined => {
                     // Learn the seeds' names: they answer `who` with an
@@ -310,6 +353,10 @@ impl Loop {
                     Some(Cmd::Broadcast(data, reply)) => {
                         let now = self.now();
                         let r = self.node.broadcast(now, data.into(), &mut out).map(|_| ());
+                        let _ = reply.send(r);
+                    }
+                    Some(Cmd::Kv(key, value, reply)) => {
+                        let r = self.kv.write(Self::wall_ms(), key, value, &mut self.kv_out);
                         let _ = reply.send(r);
                     }
                     Some(Cmd::Keys(op, reply)) => {
@@ -362,15 +409,30 @@ impl Loop {
         for m in env.m {
             self.node.handle(now, &name, m, out);
         }
+        for m in env.kv {
+            self.kv
+                .handle(now, Self::wall_ms(), &name, m, &mut self.kv_out);
+        }
     }
 
-    /// Sends what the machine wants sent, packed per destination.
+    /// Sends what the machines want sent, packed per destination.
     async fn flush(&mut self, out: &mut ClusterOut) {
         let mut by: HashMap<NodeId, Vec<hearsay_core::cluster::ClusterMsg>> = HashMap::new();
         for (to, m) in out.drain() {
             by.entry(to).or_default().push(m);
         }
+        let mut kv_by: HashMap<NodeId, Vec<kv::KvMsg>> = HashMap::new();
+        for (to, m) in self.kv_out.drain(..) {
+            kv_by.entry(to).or_default().push(m);
+        }
+        let mut datagrams = Vec::new();
         for (to, msgs) in by {
+            datagrams.push((to, self.codec.encode(&self.head, msgs)));
+        }
+        for (to, msgs) in kv_by {
+            datagrams.push((to, self.codec.encode_kv(&self.head, msgs)));
+        }
+        for (to, ds) in datagrams {
             let addr = self
                 .addrs
                 .get(&to)
@@ -380,7 +442,7 @@ impl Loop {
                 tracing::debug!("no address for {to}");
                 continue;
             };
-            for d in self.codec.encode(&self.head, msgs) {
+            for d in ds {
                 let _ = self.sock.send_to(&d, addr).await;
             }
         }
@@ -440,7 +502,20 @@ impl Loop {
             .map(|p| p.data.to_vec())
             .collect();
         let _ = self.node.drain_events().count();
+        let live: Vec<NodeId> = self
+            .node
+            .swim()
+            .members()
+            .filter(|(_, _, st, _)| matches!(st, Status::Alive | Status::Suspect))
+            .map(|(id, ..)| id.clone())
+            .collect();
+        let now = self.now();
+        self.kv.set_peers(now, live);
+        let kv = self.kv.take_changed().then(|| self.kv.snapshot());
         if let Ok(mut s) = self.shared.lock() {
+            if let Some(kv) = kv {
+                s.kv = kv;
+            }
             s.members = members;
             s.delivered_total += delivered.len() as u64;
             s.delivered.extend(delivered);

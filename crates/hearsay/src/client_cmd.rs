@@ -134,13 +134,129 @@ pub fn keys(a: KeysArgs) -> ExitCode {
 
 /// POSTs `body`; the status and the answer's text, errors included.
 fn post(t: &Target, path: &str, body: &[u8]) -> Result<(u16, String), ureq::Error> {
+    request(t, "POST", path, body)
+}
+
+/// Any request; the status and the answer's text, errors included.
+fn request(
+    t: &Target,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<(u16, String), ureq::Error> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let mut r = agent.post(format!("http://{}{path}", t.http)).send(body)?;
+    let url = format!("http://{}{path}", t.http);
+    let mut r = match method {
+        "GET" => agent.get(&url).call()?,
+        "PUT" => agent.put(&url).send(body)?,
+        "DELETE" => agent.delete(&url).call()?,
+        _ => agent.post(&url).send(body)?,
+    };
     let status = r.status().as_u16();
     Ok((status, r.body_mut().read_to_string()?))
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The map is replicated to every member (last writer wins, by hybrid
+logical clock). Examples:
+  hearsay kv set color blue
+  hearsay kv get color --http 127.0.0.1:8947
+  hearsay kv list --json
+  hearsay kv del color"
+)]
+pub struct KvArgs {
+    #[command(subcommand)]
+    op: KvOp,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KvOp {
+    /// Set KEY to VALUE cluster-wide
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// KEY's value as this agent sees it (exit 1 if there is none)
+    Get {
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete KEY cluster-wide
+    Del {
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Every key and value, one `KEY VALUE` per line
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// A key in a URL path.
+fn path_key(k: &str) -> String {
+    k.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn kv(a: KvArgs) -> ExitCode {
+    let (cmd, method, key, body, t) = match &a.op {
+        KvOp::Set { key, value, target } => ("set", "PUT", Some(key), value.as_str(), target),
+        KvOp::Get { key, target } => ("get", "GET", Some(key), "", target),
+        KvOp::Del { key, target } => ("del", "DELETE", Some(key), "", target),
+        KvOp::List { target } => ("list", "GET", None, "", target),
+    };
+    let path = key.map_or("/kv".to_string(), |k| format!("/kv/{}", path_key(k)));
+    let (status, text) = match request(t, method, &path, body.as_bytes()) {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("kv {cmd}"), t, e),
+    };
+    match (cmd, status) {
+        ("list", 200) if !t.json => {
+            let m: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).unwrap_or_default();
+            for (k, v) in m {
+                println!("{k} {}", v.as_str().unwrap_or_default());
+            }
+        }
+        ("list", 200) => println!("{text}"),
+        ("get", 200) if t.json => println!("{}", serde_json::json!({ "value": text })),
+        ("get", 200) => println!("{text}"),
+        ("get", 404) => {
+            if t.json {
+                println!("{}", serde_json::json!({ "value": null }));
+            }
+            return ExitCode::FAILURE;
+        }
+        (_, 200) => {
+            if t.json {
+                println!("{}", serde_json::json!({"ok": true}));
+            }
+        }
+        (_, _) => {
+            eprintln!(
+                "hearsay kv {cmd}: the agent at {} refused: {}",
+                t.http,
+                text.trim()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn fail(cmd: &str, t: &Target, e: impl std::fmt::Display) -> ExitCode {

@@ -57,6 +57,8 @@ enum Cmd {
     /// A running agent's gossip keys: list, install, use, remove; or
     /// generate a new key.
     Keys(client_cmd::KeysArgs),
+    /// A running agent's replicated key-value map: set, get, del, list.
+    Kv(client_cmd::KvArgs),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Cmd::Broadcast(a) => client_cmd::broadcast(a),
         Cmd::Read(a) => client_cmd::read(a),
         Cmd::Keys(a) => client_cmd::keys(a),
+        Cmd::Kv(a) => client_cmd::kv(a),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

@@ -341,3 +341,93 @@ fn bad_datagrams_are_counted_by_reason_and_never_hurt_the_agent() {
     assert_eq!(states(&a).iter().filter(|(_, s)| s == "alive").count(), 2);
     drop(b);
 }
+
+fn kv_of(a: &AgentProc) -> Value {
+    serde_json::from_str(&http(&a.http, "GET", "/kv", "")).unwrap_or(Value::Null)
+}
+
+fn incarnation(a: &AgentProc, who: &str) -> Option<(u64, u64)> {
+    let v: Value = serde_json::from_str(&http(&a.http, "GET", "/members", "")).ok()?;
+    let m = v.as_array()?.iter().find(|m| m["name"] == who)?;
+    if m["state"] != "alive" {
+        return None;
+    }
+    let (e, n) = m["incarnation"].as_str()?.split_once('.')?;
+    Some((e.parse().ok()?, n.parse().ok()?))
+}
+
+#[test]
+fn the_replicated_map_converges_and_a_restarted_agent_rejoins_and_gets_it() {
+    let first = start("a0", "c1", None);
+    let mut agents = vec![first];
+    for i in 1..4 {
+        let a = start(&format!("a{i}"), "c1", Some(&agents[0].gossip));
+        agents.push(a);
+    }
+    until("4 agents", Duration::from_secs(20), || {
+        agents
+            .iter()
+            .all(|a| states(a).iter().filter(|(_, s)| s == "alive").count() == 4)
+    });
+    let kv = |a: &AgentProc, args: &[&str]| {
+        let mut all = vec!["kv"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--http", &a.http]);
+        cli(&all)
+    };
+    assert_eq!(kv(&agents[0], &["set", "color", "blue"]).0, Some(0));
+    assert_eq!(kv(&agents[1], &["set", "size", "3"]).0, Some(0));
+    assert_eq!(
+        kv(&agents[2], &["set", "a key/with spaces", "v"]).0,
+        Some(0)
+    );
+    let want = serde_json::json!({"color": "blue", "size": "3", "a key/with spaces": "v"});
+    until(
+        "every agent has the three keys",
+        Duration::from_secs(10),
+        || agents.iter().all(|a| kv_of(a) == want),
+    );
+    assert_eq!(kv(&agents[3], &["set", "color", "red"]).0, Some(0));
+    assert_eq!(kv(&agents[2], &["del", "size"]).0, Some(0));
+    let want = serde_json::json!({"color": "red", "a key/with spaces": "v"});
+    until(
+        "the overwrite and the delete reach everyone",
+        Duration::from_secs(10),
+        || agents.iter().all(|a| kv_of(a) == want),
+    );
+    let (code, out, _) = kv(&agents[1], &["get", "color"]);
+    assert_eq!((code, out.trim()), (Some(0), "red"));
+    assert_eq!(kv(&agents[1], &["get", "size"]).0, Some(1), "deleted");
+    let (_, out, _) = kv(&agents[0], &["list"]);
+    assert_eq!(out, "a key/with spaces v\ncolor red\n");
+    let (code, _, err) = kv(&agents[0], &["set", "", "x"]);
+    assert_ne!(code, Some(0), "an empty key is refused: {err}");
+    // kill -9 a3; while it is away, a key is deleted and another written.
+    let before = incarnation(&agents[0], "a3").expect("a3 alive");
+    drop(agents.remove(3));
+    until("a3 is dead everywhere", Duration::from_secs(15), || {
+        agents
+            .iter()
+            .all(|a| states(a).iter().any(|(n, s)| n == "a3" && s == "dead"))
+    });
+    assert_eq!(kv(&agents[0], &["del", "color"]).0, Some(0));
+    assert_eq!(kv(&agents[1], &["set", "while-away", "1"]).0, Some(0));
+    // The restarted a3 (a new process, empty state) rejoins with a higher
+    // incarnation and gets the map as it is now.
+    agents.push(start("a3", "c1", Some(&agents[0].gossip)));
+    until(
+        "a3 alive again with a higher incarnation",
+        Duration::from_secs(20),
+        || {
+            agents[..3]
+                .iter()
+                .all(|a| incarnation(a, "a3").is_some_and(|inc| inc > before))
+        },
+    );
+    let want = serde_json::json!({"a key/with spaces": "v", "while-away": "1"});
+    until(
+        "every agent, a3 too, has the map",
+        Duration::from_secs(10),
+        || agents.iter().all(|a| kv_of(a) == want),
+    );
+}

@@ -138,6 +138,12 @@ impl<K: Ord + Clone + std::fmt::Debug, V: Clone + PartialEq + std::fmt::Debug> L
         self.entries.get(k).and_then(|w| w.value.as_ref())
     }
 
+    /// The latest write's timestamp (tombstones included): a replica
+    /// observes it on receipt so its next write orders after it.
+    pub fn latest(&self) -> Option<Hlc> {
+        self.entries.values().map(|w| w.at).max()
+    }
+
     /// Live entries, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.entries

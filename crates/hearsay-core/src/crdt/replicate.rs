@@ -93,6 +93,25 @@ impl<C: Crdt> Replicator<C> {
         &self.state
     }
 
+    /// Follows a changing membership: peers not in `live` are forgotten (a
+    /// dead member no longer holds collection back), new ones count as
+    /// heard now, so collection waits up to `retention` for them.
+    pub fn set_peers(&mut self, now: Instant, live: impl IntoIterator<Item = NodeId>) {
+        let live: std::collections::BTreeSet<NodeId> =
+            live.into_iter().filter(|p| *p != self.me).collect();
+        self.peers.retain(|p, _| live.contains(p));
+        for p in live {
+            self.peers.entry(p).or_insert_with(|| Peer {
+                known: VersionVector::default(),
+                heard: Some(now),
+            });
+        }
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
+        self.peers.keys()
+    }
+
     /// A local update: `f` changes the state as replica `me` and returns
     /// its delta, which goes to every peer at once.
     pub fn update(
@@ -298,6 +317,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn peers_follow_the_membership() {
+        let mut net = Net::new(3);
+        net.set(0, "k", Some(1));
+        net.run(1_000);
+        // r2 leaves the membership for good: the others drop it and collect
+        // a delete without waiting out the retention for it.
+        net.cut[2] = true;
+        let live: Vec<NodeId> = net.ids[..2].to_vec();
+        for r in 0..2 {
+            net.reps[r].set_peers(net.now, live.clone());
+            assert_eq!(net.reps[r].peers().count(), 1);
+        }
+        net.set(0, "k", None);
+        net.run(1_000);
+        assert!(
+            net.reps[0].state().size() == 0 && net.reps[1].state().size() == 0,
+            "the tombstone was collected among the live members"
+        );
+        // A member that joins later gets everything by syncing.
+        net.cut[2] = false;
+        net.reps[2] = Replicator::new(
+            net.ids[2].clone(),
+            net.ids.clone(),
+            net.reps[0].cfg.clone(),
+            net.now,
+        );
+        let all = net.ids.clone();
+        for r in 0..2 {
+            net.reps[r].set_peers(net.now, all.clone());
+        }
+        net.set(1, "later", Some(9));
+        net.run(2_000);
+        assert_eq!(net.reps[2].state().get(&"later"), Some(&9));
+        assert_eq!(net.reps[2].state().get(&"k"), None, "no resurrection");
     }
 
     #[test]

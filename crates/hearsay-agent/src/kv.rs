@@ -1,0 +1,178 @@
+//! Replicated key-value state (what Serf tags and chitchat's KV give their
+//! users): an LWW map from `hearsay-core`'s crdt module, stamped by a
+//! hybrid logical clock, replicated by [`Replicator`]'s delta anti-entropy
+//! over the live membership. Deletes are tombstones, collected once every
+//! live member has them; a member away past the retention gets the full
+//! state and cannot bring a deleted key back.
+//!
+//! A full state must fit in one datagram in this UDP-only slice, so the
+//! map is bounded ([`MAX_STATE`]) and a write past the bound is refused
+//! rather than accepted and never replicated.
+
+use hearsay_core::crdt::{Hlc, LwwMap, ReplicaConfig, ReplicaMsg, Replicator};
+use hearsay_core::id::NodeId;
+use hearsay_core::time::Instant;
+use std::collections::BTreeMap;
+
+pub type KvMap = LwwMap<String, String>;
+pub type KvMsg = ReplicaMsg<KvMap>;
+
+/// Encoded bytes of the whole map, at most (a full state stays under the
+/// largest datagram with room for the envelope and the seal).
+pub const MAX_STATE: usize = 48 * 1024;
+pub const MAX_KEY: usize = 256;
+
+pub struct Kv {
+    rep: Replicator<KvMap>,
+    hlc: Hlc,
+    /// The map may have changed since the last [`Kv::take_changed`].
+    changed: bool,
+}
+
+impl Kv {
+    pub fn new(me: NodeId, now: Instant) -> Kv {
+        Kv {
+            rep: Replicator::new(me, [], ReplicaConfig::default(), now),
+            hlc: Hlc::default(),
+            changed: false,
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        rmp_serde::to_vec_named(self.rep.state()).map_or(usize::MAX, |v| v.len())
+    }
+
+    /// Sets `key` (or deletes it, with `None`); its delta goes to every
+    /// live member at once.
+    pub fn write(
+        &mut self,
+        wall_ms: u64,
+        key: String,
+        value: Option<String>,
+        out: &mut Vec<(NodeId, KvMsg)>,
+    ) -> Result<(), String> {
+        if key.is_empty() || key.len() > MAX_KEY {
+            return Err(format!("a key must be 1 to {MAX_KEY} bytes"));
+        }
+        let grows = key.len() + value.as_ref().map_or(0, String::len) + 96;
+        if self.encoded_len().saturating_add(grows) > MAX_STATE {
+            return Err(format!(
+                "the replicated map would pass {MAX_STATE} bytes, the most one datagram carries (delete keys first)"
+            ));
+        }
+        let at = self.hlc.tick(wall_ms);
+        self.changed = true;
+        self.rep.update(
+            |m, me| match value {
+                Some(v) => m.set(me, at, key, v),
+                None => m.delete(me, at, key),
+            },
+            out,
+        );
+        Ok(())
+    }
+
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        wall_ms: u64,
+        from: &NodeId,
+        msg: KvMsg,
+        out: &mut Vec<(NodeId, KvMsg)>,
+    ) {
+        let latest = match &msg {
+            ReplicaMsg::Delta { delta } => delta.latest(),
+            ReplicaMsg::Full { state, .. } => state.latest(),
+            ReplicaMsg::Sync { .. } => None,
+        };
+        if let Some(t) = latest {
+            self.hlc.observe(t, wall_ms);
+        }
+        // A full state can remove keys while carrying no write at all.
+        self.changed |= !matches!(msg, ReplicaMsg::Sync { .. });
+        self.rep.handle(now, from, msg, out);
+    }
+
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<(NodeId, KvMsg)>) {
+        self.rep.tick(now, out);
+    }
+
+    pub fn next_deadline(&self) -> Instant {
+        self.rep.next_deadline()
+    }
+
+    pub fn set_peers(&mut self, now: Instant, live: impl IntoIterator<Item = NodeId>) {
+        self.rep.set_peers(now, live);
+    }
+
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, String> {
+        self.rep
+            .state()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_past_the_bound_are_refused_and_deletes_make_room() {
+        let mut kv = Kv::new(NodeId::new("a"), Instant::ZERO);
+        let mut out = Vec::new();
+        let big = "x".repeat(10_000);
+        let mut n = 0;
+        while kv
+            .write(1, format!("k{n}"), Some(big.clone()), &mut out)
+            .is_ok()
+        {
+            n += 1;
+            assert!(n < 10, "the bound must stop this");
+        }
+        assert!(n >= 3, "{n} writes fit");
+        assert!(kv.encoded_len() <= MAX_STATE);
+        let e = kv
+            .write(1, "more".into(), Some(big.clone()), &mut out)
+            .unwrap_err();
+        assert!(e.contains("delete keys first"), "{e}");
+        assert!(
+            kv.write(1, String::new(), Some("v".into()), &mut out)
+                .is_err()
+        );
+        assert!(
+            kv.write(1, "k".repeat(MAX_KEY + 1), None, &mut out)
+                .is_err()
+        );
+        assert_eq!(kv.snapshot().len(), n);
+    }
+
+    #[test]
+    fn a_write_after_a_remote_one_orders_after_it_even_with_a_slow_clock() {
+        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
+        let mut ka = Kv::new(a.clone(), Instant::ZERO);
+        let mut kb = Kv::new(b.clone(), Instant::ZERO);
+        ka.set_peers(Instant::ZERO, [b.clone()]);
+        kb.set_peers(Instant::ZERO, [a.clone()]);
+        let mut out = Vec::new();
+        // a's clock is far ahead of b's.
+        ka.write(1_000_000, "k".into(), Some("from a".into()), &mut out)
+            .unwrap();
+        for (_, m) in out.drain(..) {
+            kb.handle(Instant::ZERO, 5, &a, m, &mut Vec::new());
+        }
+        assert_eq!(kb.snapshot()["k"], "from a");
+        kb.write(6, "k".into(), Some("from b, later".into()), &mut out)
+            .unwrap();
+        for (_, m) in out.drain(..) {
+            ka.handle(Instant::ZERO, 1_000_001, &b, m, &mut Vec::new());
+        }
+        assert_eq!(ka.snapshot()["k"], "from b, later");
+        assert_eq!(kb.snapshot()["k"], "from b, later");
+    }
+}
