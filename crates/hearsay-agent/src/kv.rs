@@ -22,6 +22,14 @@ pub type KvMsg = ReplicaMsg<KvMap>;
 pub const MAX_STATE: usize = 48 * 1024;
 pub const MAX_KEY: usize = 256;
 
+/// Deltas go out at once; the version sync that repairs lost ones runs
+/// every 2 s (one small message per agent), which keeps an idle cluster
+/// cheap. Tombstones wait up to a minute for a silent member.
+const CONFIG: ReplicaConfig = ReplicaConfig {
+    sync_interval: std::time::Duration::from_secs(2),
+    retention: std::time::Duration::from_secs(60),
+};
+
 pub struct Kv {
     rep: Replicator<KvMap>,
     hlc: Hlc,
@@ -32,7 +40,7 @@ pub struct Kv {
 impl Kv {
     pub fn new(me: NodeId, now: Instant) -> Kv {
         Kv {
-            rep: Replicator::new(me, [], ReplicaConfig::default(), now),
+            rep: Replicator::new(me, [], CONFIG, now),
             hlc: Hlc::default(),
             changed: false,
         }

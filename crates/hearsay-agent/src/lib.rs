@@ -15,9 +15,10 @@ pub mod codec;
 pub mod http;
 pub mod keyring;
 pub mod kv;
+pub mod metrics;
 
 use anyhow::{Context, Result};
-use codec::{Codec, Envelope, Refused};
+use codec::{Codec, Envelope};
 use hearsay_core::cluster::{ClusterConfig, ClusterNode, ClusterOut};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Meta, Status, SwimConfig, SwimPreset};
@@ -59,12 +60,10 @@ pub struct MemberInfo {
 struct Shared {
     members: Vec<MemberInfo>,
     delivered: Vec<Vec<u8>>,
-    delivered_total: u64,
-    /// Datagrams dropped, by [`Refused::index`].
-    refused: [u64; Refused::LABELS.len()],
     /// The keyring in base64, the primary first.
     keys: Vec<String>,
     kv: std::collections::BTreeMap<String, String>,
+    metrics: metrics::Snapshot,
 }
 
 /// Most payloads kept for `messages()`.
@@ -163,6 +162,8 @@ impl Agent {
             codec,
             kv: kv::Kv::new(me.clone(), CoreInstant::from_micros(0)),
             kv_out: Vec::new(),
+            stats: metrics::Snapshot::default(),
+            zone: cfg.zone.clone(),
             addrs: HashMap::new(),
             start: tokio::time::Instant::now(),
             shared: shared.clone(),
@@ -191,36 +192,14 @@ impl Agent {
             .unwrap_or_default()
     }
 
-    /// Prometheus text: members by state, payloads delivered, datagrams
-    /// refused (malformed, other version, other cluster, oversized).
+    /// Prometheus text (see [`metrics::render`]).
     pub fn metrics(&self) -> String {
         let Ok(s) = self.shared.lock() else {
             return String::new();
         };
-        let mut out = String::from(
-            "# HELP hearsay_members Members known, this one included, by state.\n# TYPE hearsay_members gauge\n",
-        );
-        for st in ["alive", "suspect", "dead", "left"] {
-            let n = s.members.iter().filter(|m| m.state == st).count();
-            out += &format!("hearsay_members{{state=\"{st}\"}} {n}\n");
-        }
-        out += &format!(
-            "# HELP hearsay_delivered_total Payloads delivered here.\n# TYPE hearsay_delivered_total counter\nhearsay_delivered_total {}\n",
-            s.delivered_total
-        );
-        out += "# HELP hearsay_datagrams_refused_total Datagrams dropped as bad input, by reason.\n# TYPE hearsay_datagrams_refused_total counter\n";
-        for (label, n) in Refused::LABELS.iter().zip(s.refused) {
-            out += &format!("hearsay_datagrams_refused_total{{reason=\"{label}\"}} {n}\n");
-        }
-        out += &format!(
-            "# HELP hearsay_kv_keys Keys in the replicated map, as this agent sees it.\n# TYPE hearsay_kv_keys gauge\nhearsay_kv_keys {}\n",
-            s.kv.len()
-        );
-        out += &format!(
-            "# HELP hearsay_keys Gossip keys installed (0: clear text).\n# TYPE hearsay_keys gauge\nhearsay_keys {}\n",
-            s.keys.len()
-        );
-        out
+        let mut m = s.metrics.clone();
+        m.command_queue = self.cmds.max_capacity() - self.cmds.capacity();
+        metrics::render(&m)
     }
 
     /// Payloads delivered here so far (own broadcasts included).
@@ -301,6 +280,9 @@ struct Loop {
     codec: Codec,
     kv: kv::Kv,
     kv_out: Vec<(NodeId, kv::KvMsg)>,
+    /// Counters the loop keeps itself (traffic, refusals).
+    stats: metrics::Snapshot,
+    zone: Option<String>,
     addrs: HashMap<NodeId, SocketAddr>,
     start: tokio::time::Instant,
     shared: Arc<Mutex<Shared>>,
@@ -382,12 +364,18 @@ impl Loop {
             Ok(e) => e,
             Err(e) => {
                 tracing::debug!("dropped a datagram from {from}: {e:?}");
-                if let Ok(mut s) = self.shared.lock() {
-                    s.refused[e.index()] += 1;
-                }
+                self.stats.refused[e.index()] += 1;
                 return;
             }
         };
+        self.stats.received.datagrams += 1;
+        self.stats.received.datagram_bytes += bytes.len() as u64;
+        for m in &env.m {
+            self.stats.received.count(m.kind(), m.size());
+        }
+        for _ in &env.kv {
+            self.stats.received.count("kv", 0);
+        }
         if env.f.is_empty() || env.f.len() > 256 {
             return;
         }
@@ -427,9 +415,15 @@ impl Loop {
         }
         let mut datagrams = Vec::new();
         for (to, msgs) in by {
+            for m in &msgs {
+                self.stats.sent.count(m.kind(), m.size());
+            }
             datagrams.push((to, self.codec.encode(&self.head, msgs)));
         }
         for (to, msgs) in kv_by {
+            for _ in &msgs {
+                self.stats.sent.count("kv", 0);
+            }
             datagrams.push((to, self.codec.encode_kv(&self.head, msgs)));
         }
         for (to, ds) in datagrams {
@@ -443,6 +437,8 @@ impl Loop {
                 continue;
             };
             for d in ds {
+                self.stats.sent.datagrams += 1;
+                self.stats.sent.datagram_bytes += d.len() as u64;
                 let _ = self.sock.send_to(&d, addr).await;
             }
         }
@@ -491,7 +487,7 @@ impl Loop {
         members.push(MemberInfo {
             name: self.me.to_string(),
             addr: Some(self.head.a.clone()),
-            zone: None,
+            zone: self.zone.clone(),
             state: "alive",
             incarnation: "self".into(),
         });
@@ -512,15 +508,31 @@ impl Loop {
         let now = self.now();
         self.kv.set_peers(now, live);
         let kv = self.kv.take_changed().then(|| self.kv.snapshot());
+        let mut by_state = [("alive", 0), ("suspect", 0), ("dead", 0), ("left", 0)];
+        for m in &members {
+            if let Some(e) = by_state.iter_mut().find(|(st, _)| *st == m.state) {
+                e.1 += 1;
+            }
+        }
+        let st = &mut self.stats;
+        st.members_by_state = by_state;
+        st.swim = self.node.swim().stats();
+        st.cast = self.node.cast_stats();
+        st.health = self.node.swim().health();
+        st.delivered += delivered.len() as u64;
         if let Ok(mut s) = self.shared.lock() {
             if let Some(kv) = kv {
                 s.kv = kv;
             }
             s.members = members;
-            s.delivered_total += delivered.len() as u64;
             s.delivered.extend(delivered);
             let over = s.delivered.len().saturating_sub(MAX_KEPT);
             s.delivered.drain(..over);
+            st.kept_dropped += over as u64;
+            st.kept_payloads = s.delivered.len();
+            st.kv_keys = s.kv.len();
+            st.keys = s.keys.len();
+            s.metrics = st.clone();
         }
     }
 }

@@ -96,12 +96,19 @@ fn states(a: &AgentProc) -> Vec<(String, String)> {
 
 /// `hearsay_datagrams_refused_total{reason="..."}` on `a`'s /metrics.
 fn refused(a: &AgentProc, reason: &str) -> u64 {
-    let prefix = format!("hearsay_datagrams_refused_total{{reason=\"{reason}\"}} ");
-    http(&a.http, "GET", "/metrics", "")
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
+    metric(
+        a,
+        &format!("hearsay_datagrams_refused_total{{reason=\"{reason}\"}}"),
+    ) as u64
+}
+
+/// One sample (`name` with its labels, exactly) from `a`'s /metrics.
+fn metric(a: &AgentProc, name: &str) -> f64 {
+    let m = http(&a.http, "GET", "/metrics", "");
+    m.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_else(|| panic!("no {name} in {m}"))
 }
 
 fn cli(args: &[&str]) -> (Option<i32>, String, String) {
@@ -181,6 +188,14 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
     let m = http(&agents[0].http, "GET", "/metrics", "");
     assert!(m.contains("hearsay_members{state=\"alive\"} 5"), "{m}");
     assert!(m.contains("hearsay_delivered_total 1"), "{m}");
+    until("a0 has timed a probe", Duration::from_secs(10), || {
+        metric(&agents[0], "hearsay_probe_rtt_seconds_count") > 0.0
+    });
+    let v = |name: &str| metric(&agents[0], name);
+    assert!(v("hearsay_probe_rtt_seconds_sum") < v("hearsay_probe_rtt_seconds_count"));
+    assert!(v("hearsay_messages_total{dir=\"sent\",type=\"ping\"}") > 0.0);
+    assert!(v("hearsay_datagram_bytes_total{dir=\"received\"}") > 0.0);
+    assert_eq!(v("hearsay_local_health"), 0.0);
     drop(stranger);
     let (code, out, _) = cli(&["read", "--http", &agents[3].http, "--json"]);
     assert_eq!(code, Some(0));

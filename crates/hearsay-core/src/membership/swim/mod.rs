@@ -63,6 +63,7 @@ use std::time::Duration;
 struct Probe {
     seq: u32,
     target: NodeId,
+    sent_at: Instant,
     timeout_at: Instant,
     fail_at: Instant,
     indirect_sent: bool,

@@ -140,6 +140,10 @@ pub struct SwimStats {
     pub bad_input: u64,
     /// Times this member was run much later than it asked (paused).
     pub stalls: u64,
+    /// Direct probes answered, and their round trips (microseconds).
+    pub rtt_count: u64,
+    pub rtt_sum_us: u64,
+    pub rtt_last_us: u64,
 }
 
 /// Messages to send, appended by the machine; the shell drains it.

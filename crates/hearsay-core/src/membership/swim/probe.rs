@@ -13,11 +13,16 @@ impl Swim {
             .position(|p| p.seq == q && (p.target == *from || p.indirect_sent))
         {
             // Success (directly, or relayed by a helper).
-            self.probes.swap_remove(i);
+            let p = self.probes.swap_remove(i);
             if self.cfg.lifeguard {
                 self.awareness.apply(-1);
             }
-            let _ = now;
+            if p.target == *from && !p.indirect_sent {
+                let rtt = now.saturating_since(p.sent_at).as_micros() as u64;
+                self.stats.rtt_count += 1;
+                self.stats.rtt_sum_us += rtt;
+                self.stats.rtt_last_us = rtt;
+            }
             return;
         }
         if let Some(r) = self.relays.remove(&q) {
@@ -216,6 +221,7 @@ impl Swim {
             self.probes.push(Probe {
                 seq,
                 target: target.clone(),
+                sent_at: now,
                 timeout_at: now + timeout,
                 fail_at: now + timeout * 3,
                 indirect_sent: false,

@@ -1,0 +1,253 @@
+//! The agent's `/metrics` in Prometheus text format, from the counters
+//! the loop publishes.
+
+use crate::codec::Refused;
+use hearsay_core::cluster::CastStats;
+use hearsay_core::membership::SwimStats;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Messages and bytes one way, by message type.
+#[derive(Debug, Default, Clone)]
+pub struct Traffic {
+    pub datagrams: u64,
+    pub datagram_bytes: u64,
+    /// type -> (messages, approximate encoded bytes)
+    pub by_type: BTreeMap<&'static str, (u64, u64)>,
+}
+
+impl Traffic {
+    pub fn count(&mut self, kind: &'static str, bytes: usize) {
+        let e = self.by_type.entry(kind).or_default();
+        e.0 += 1;
+        e.1 += bytes as u64;
+    }
+}
+
+/// Everything `/metrics` shows.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub members_by_state: [(&'static str, usize); 4],
+    pub delivered: u64,
+    pub kept_payloads: usize,
+    pub kept_dropped: u64,
+    pub refused: [u64; Refused::LABELS.len()],
+    pub kv_keys: usize,
+    pub keys: usize,
+    pub sent: Traffic,
+    pub received: Traffic,
+    pub swim: SwimStats,
+    pub cast: CastStats,
+    pub health: u32,
+    pub command_queue: usize,
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn value(&mut self, name: &str, labels: &str, v: impl std::fmt::Display) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {v}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {v}");
+        }
+    }
+    fn one(&mut self, name: &str, kind: &str, help: &str, v: impl std::fmt::Display) {
+        self.family(name, kind, help);
+        self.value(name, "", v);
+    }
+}
+
+pub fn render(s: &Snapshot) -> String {
+    let mut o = Out(String::new());
+    o.family(
+        "hearsay_members",
+        "gauge",
+        "Members known, this one included, by state.",
+    );
+    for (st, n) in s.members_by_state {
+        o.value("hearsay_members", &format!("state=\"{st}\""), n);
+    }
+    o.one(
+        "hearsay_delivered_total",
+        "counter",
+        "Payloads delivered here.",
+        s.delivered,
+    );
+    o.family(
+        "hearsay_datagrams_refused_total",
+        "counter",
+        "Datagrams dropped as bad input, by reason (decrypt: no installed key opens it).",
+    );
+    for (label, n) in Refused::LABELS.iter().zip(s.refused) {
+        o.value(
+            "hearsay_datagrams_refused_total",
+            &format!("reason=\"{label}\""),
+            n,
+        );
+    }
+    o.family(
+        "hearsay_datagrams_total",
+        "counter",
+        "Datagrams, by direction.",
+    );
+    o.value("hearsay_datagrams_total", "dir=\"sent\"", s.sent.datagrams);
+    o.value(
+        "hearsay_datagrams_total",
+        "dir=\"received\"",
+        s.received.datagrams,
+    );
+    o.family(
+        "hearsay_datagram_bytes_total",
+        "counter",
+        "Datagram bytes on the wire (headers and seal included), by direction.",
+    );
+    o.value(
+        "hearsay_datagram_bytes_total",
+        "dir=\"sent\"",
+        s.sent.datagram_bytes,
+    );
+    o.value(
+        "hearsay_datagram_bytes_total",
+        "dir=\"received\"",
+        s.received.datagram_bytes,
+    );
+    o.family(
+        "hearsay_messages_total",
+        "counter",
+        "Protocol messages, by direction and type.",
+    );
+    for (dir, t) in [("sent", &s.sent), ("received", &s.received)] {
+        for (kind, (n, _)) in &t.by_type {
+            o.value(
+                "hearsay_messages_total",
+                &format!("dir=\"{dir}\",type=\"{kind}\""),
+                n,
+            );
+        }
+    }
+    o.family(
+        "hearsay_message_bytes_total",
+        "counter",
+        "Approximate encoded bytes of protocol messages, by direction and type.",
+    );
+    for (dir, t) in [("sent", &s.sent), ("received", &s.received)] {
+        for (kind, (_, b)) in &t.by_type {
+            o.value(
+                "hearsay_message_bytes_total",
+                &format!("dir=\"{dir}\",type=\"{kind}\""),
+                b,
+            );
+        }
+    }
+    let w = &s.swim;
+    o.family(
+        "hearsay_probe_rtt_seconds",
+        "summary",
+        "Round trips of direct probes answered.",
+    );
+    o.value(
+        "hearsay_probe_rtt_seconds_sum",
+        "",
+        w.rtt_sum_us as f64 / 1e6,
+    );
+    o.value("hearsay_probe_rtt_seconds_count", "", w.rtt_count);
+    o.one(
+        "hearsay_probe_rtt_last_seconds",
+        "gauge",
+        "The last direct probe's round trip.",
+        w.rtt_last_us as f64 / 1e6,
+    );
+    for (name, help, v) in [
+        ("probes", "Probes started.", w.probes),
+        (
+            "probe_failures",
+            "Probes that got no ack.",
+            w.probe_failures,
+        ),
+        (
+            "indirect_probes",
+            "Indirect probes asked for.",
+            w.indirect_probes,
+        ),
+        (
+            "suspicions",
+            "Members this agent started suspecting.",
+            w.suspicions,
+        ),
+        (
+            "refutations",
+            "Suspicions of this agent it refuted.",
+            w.refutations,
+        ),
+        (
+            "deaths_declared",
+            "Members this agent declared dead.",
+            w.deaths_declared,
+        ),
+        ("state_syncs", "Membership state syncs.", w.syncs),
+        (
+            "stalls",
+            "Times the loop ran much later than it asked (paused).",
+            w.stalls,
+        ),
+    ] {
+        o.one(&format!("hearsay_{name}_total"), "counter", help, v);
+    }
+    o.one(
+        "hearsay_local_health",
+        "gauge",
+        "Lifeguard's local health score (0 is healthy; higher stretches timeouts).",
+        s.health,
+    );
+    let c = &s.cast;
+    for (name, help, v) in [
+        ("broadcasts", "Payloads broadcast from here.", c.broadcasts),
+        ("duplicates", "Payloads received again.", c.duplicates),
+        (
+            "repaired",
+            "Payloads that arrived by lazy repair.",
+            c.repaired,
+        ),
+    ] {
+        o.one(&format!("hearsay_{name}_total"), "counter", help, v);
+    }
+    o.family("hearsay_queue_depth", "gauge", "Items waiting, by queue.");
+    o.value("hearsay_queue_depth", "queue=\"commands\"", s.command_queue);
+    o.value(
+        "hearsay_queue_depth",
+        "queue=\"kept-payloads\"",
+        s.kept_payloads,
+    );
+    o.family(
+        "hearsay_dropped_total",
+        "counter",
+        "Items dropped at a bound, by what.",
+    );
+    for (what, v) in [
+        ("rumours", w.rumours_dropped),
+        ("relays", w.relays_dropped),
+        ("deliveries", c.deliveries_dropped),
+        ("ids", c.ids_dropped),
+        ("cache", c.cache_evicted),
+        ("kept-payloads", s.kept_dropped),
+    ] {
+        o.value("hearsay_dropped_total", &format!("what=\"{what}\""), v);
+    }
+    o.one(
+        "hearsay_kv_keys",
+        "gauge",
+        "Keys in the replicated map, as this agent sees it.",
+        s.kv_keys,
+    );
+    o.one(
+        "hearsay_keys",
+        "gauge",
+        "Gossip keys installed (0: clear text).",
+        s.keys,
+    );
+    o.0
+}
