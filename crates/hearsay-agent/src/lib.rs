@@ -55,6 +55,34 @@ pub struct MemberInfo {
     pub incarnation: String,
 }
 
+/// A membership change as this agent saw it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MemberEvent {
+    pub name: String,
+    /// joined, suspect, alive (refuted or back), dead, left, removed
+    pub change: &'static str,
+}
+
+fn member_event(e: hearsay_core::membership::Event) -> MemberEvent {
+    use hearsay_core::membership::Event as E;
+    let (id, change) = match e {
+        E::Joined(id, _) => (id, "joined"),
+        E::Suspected(id, _) => (id, "suspect"),
+        E::Alive(id, _) => (id, "alive"),
+        E::Died(id, _) => (id, "dead"),
+        E::Left(id, _) => (id, "left"),
+        E::Removed(id) => (id, "removed"),
+    };
+    MemberEvent {
+        name: id.to_string(),
+        change,
+    }
+}
+
+/// Buffered per subscriber; a subscriber that falls further behind loses
+/// the oldest (and its receiver says how many).
+const STREAM_BUFFER: usize = 4096;
+
 /// What the agent exposes without a round trip to its loop.
 #[derive(Debug, Default)]
 struct Shared {
@@ -88,6 +116,8 @@ enum Cmd {
 /// A running agent; dropping it stops the loop.
 pub struct Agent {
     shared: Arc<Mutex<Shared>>,
+    deliveries: tokio::sync::broadcast::Sender<Vec<u8>>,
+    events: tokio::sync::broadcast::Sender<MemberEvent>,
     cmds: mpsc::Sender<Cmd>,
     local: SocketAddr,
     task: tokio::task::JoinHandle<()>,
@@ -147,6 +177,8 @@ impl Agent {
             ..Shared::default()
         }));
         let (tx, rx) = mpsc::channel(1024);
+        let deliveries = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
+        let events = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
         let lp = Loop {
             sock,
             node,
@@ -164,6 +196,8 @@ impl Agent {
             kv_out: Vec::new(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
+            deliveries: deliveries.clone(),
+            events: events.clone(),
             addrs: HashMap::new(),
             start: tokio::time::Instant::now(),
             shared: shared.clone(),
@@ -173,10 +207,22 @@ impl Agent {
         let task = tokio::spawn(lp.run(rx));
         Ok(Agent {
             shared,
+            deliveries,
+            events,
             cmds: tx,
             local,
             task,
         })
+    }
+
+    /// Every payload delivered from now on (own broadcasts included).
+    pub fn deliveries(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
+        self.deliveries.subscribe()
+    }
+
+    /// Every membership change from now on.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<MemberEvent> {
+        self.events.subscribe()
     }
 
     /// The address the gossip socket is bound to.
@@ -283,6 +329,8 @@ struct Loop {
     /// Counters the loop keeps itself (traffic, refusals).
     stats: metrics::Snapshot,
     zone: Option<String>,
+    deliveries: tokio::sync::broadcast::Sender<Vec<u8>>,
+    events: tokio::sync::broadcast::Sender<MemberEvent>,
     addrs: HashMap<NodeId, SocketAddr>,
     start: tokio::time::Instant,
     shared: Arc<Mutex<Shared>>,
@@ -497,7 +545,13 @@ impl Loop {
             .drain_delivered()
             .map(|p| p.data.to_vec())
             .collect();
-        let _ = self.node.drain_events().count();
+        for e in self.node.drain_events() {
+            // No subscriber is not an error.
+            let _ = self.events.send(member_event(e));
+        }
+        for d in &delivered {
+            let _ = self.deliveries.send(d.clone());
+        }
         let live: Vec<NodeId> = self
             .node
             .swim()
