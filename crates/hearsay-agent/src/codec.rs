@@ -27,16 +27,20 @@ pub const MAX_INPUT: usize = 60 * 1024;
 pub struct Envelope {
     /// Cluster name: a member of another cluster is refused.
     pub c: String,
-    /// Sender's name and address (where to answer).
+    /// Sender's name.
     pub f: String,
+    /// Where to answer, when not the datagram's source (`--advertise`);
+    /// empty otherwise, which saves every datagram the bytes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub a: String,
     /// Asks the receiver to answer with an empty envelope (how a joiner
     /// learns a seed's name from its address).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub who: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub m: Vec<ClusterMsg>,
     /// Key-value replication, beside the cluster's own messages.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kv: Vec<crate::kv::KvMsg>,
 }
 

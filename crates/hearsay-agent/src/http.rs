@@ -1,5 +1,7 @@
 //! The agent's HTTP API: GET /members, POST /broadcast (the body is the
-//! payload), GET /messages (one payload per line), GET /health, GET
+//! payload), GET /messages (one payload per line; `?timestamps=true`: JSON
+//! with the delivery times), GET /events (membership changes with their
+//! times), GET /health, GET
 //! /metrics (Prometheus text), GET /keys and POST /keys/install, /keys/use,
 //! /keys/remove (the body is a base64 key).
 
@@ -16,6 +18,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/members", get(members))
         .route("/broadcast", post(broadcast))
         .route("/messages", get(messages))
+        .route("/events", get(events))
         .route("/health", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/kv", get(kv_list))
@@ -32,6 +35,16 @@ async fn members(State(a): State<Arc<Agent>>) -> Response {
     axum::Json(a.members()).into_response()
 }
 
+/// Membership changes seen: `[{"t": unix_us, "name": .., "change": ..}]`.
+async fn events(State(a): State<Arc<Agent>>) -> Response {
+    let v: Vec<serde_json::Value> = a
+        .timed_events()
+        .into_iter()
+        .map(|(t, e)| serde_json::json!({"t": t, "name": e.name, "change": e.change}))
+        .collect();
+    axum::Json(v).into_response()
+}
+
 async fn metrics(State(a): State<Arc<Agent>>) -> Response {
     (
         [(
@@ -43,7 +56,25 @@ async fn metrics(State(a): State<Arc<Agent>>) -> Response {
         .into_response()
 }
 
-async fn messages(State(a): State<Arc<Agent>>) -> Response {
+#[derive(serde::Deserialize)]
+struct MessagesQuery {
+    /// JSON `[{"t": unix_us, "v": text}]` instead of lines.
+    #[serde(default)]
+    timestamps: bool,
+}
+
+async fn messages(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Query(q): axum::extract::Query<MessagesQuery>,
+) -> Response {
+    if q.timestamps {
+        let v: Vec<serde_json::Value> = a
+            .timed_messages()
+            .into_iter()
+            .map(|(t, m)| serde_json::json!({"t": t, "v": String::from_utf8_lossy(&m)}))
+            .collect();
+        return axum::Json(v).into_response();
+    }
     let mut text = String::new();
     for m in a.messages() {
         text += &String::from_utf8_lossy(&m);

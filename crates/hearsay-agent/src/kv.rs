@@ -23,10 +23,10 @@ pub const MAX_STATE: usize = 48 * 1024;
 pub const MAX_KEY: usize = 256;
 
 /// Deltas go out at once; the version sync that repairs lost ones runs
-/// every 2 s (one small message per agent), which keeps an idle cluster
+/// every 5 s (one small message per agent), which keeps an idle cluster
 /// cheap. Tombstones wait up to a minute for a silent member.
 const CONFIG: ReplicaConfig = ReplicaConfig {
-    sync_interval: std::time::Duration::from_secs(2),
+    sync_interval: std::time::Duration::from_secs(5),
     retention: std::time::Duration::from_secs(60),
 };
 

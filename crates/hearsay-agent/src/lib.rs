@@ -87,7 +87,11 @@ const STREAM_BUFFER: usize = 4096;
 #[derive(Debug, Default)]
 struct Shared {
     members: Vec<MemberInfo>,
-    delivered: Vec<Vec<u8>>,
+    /// Payloads delivered, with the wall-clock time (unix microseconds)
+    /// this agent took each in.
+    delivered: Vec<(u64, Vec<u8>)>,
+    /// Membership changes seen, timed the same way.
+    events: Vec<(u64, MemberEvent)>,
     /// The keyring in base64, the primary first.
     keys: Vec<String>,
     kv: std::collections::BTreeMap<String, String>,
@@ -186,7 +190,7 @@ impl Agent {
             head: Envelope {
                 c: cfg.cluster.clone(),
                 f: cfg.name.clone(),
-                a: advertise.to_string(),
+                a: cfg.advertise.map(|a| a.to_string()).unwrap_or_default(),
                 who: false,
                 m: vec![],
                 kv: vec![],
@@ -196,6 +200,7 @@ impl Agent {
             kv_out: Vec::new(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
+            advertise,
             deliveries: deliveries.clone(),
             events: events.clone(),
             addrs: HashMap::new(),
@@ -248,11 +253,27 @@ impl Agent {
         metrics::render(&m)
     }
 
-    /// Payloads delivered here so far (own broadcasts included).
+    /// Payloads delivered here so far (own broadcasts included; the
+    /// newest 100,000).
     pub fn messages(&self) -> Vec<Vec<u8>> {
+        self.timed_messages().into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// [`Agent::messages`] with the wall-clock time (unix microseconds) each
+    /// was delivered: what `hearsay bench agent` times deliveries by.
+    pub fn timed_messages(&self) -> Vec<(u64, Vec<u8>)> {
         self.shared
             .lock()
             .map(|s| s.delivered.clone())
+            .unwrap_or_default()
+    }
+
+    /// Membership changes seen so far with their wall-clock times (unix
+    /// microseconds; the newest 100,000).
+    pub fn timed_events(&self) -> Vec<(u64, MemberEvent)> {
+        self.shared
+            .lock()
+            .map(|s| s.events.clone())
             .unwrap_or_default()
     }
 
@@ -329,6 +350,7 @@ struct Loop {
     /// Counters the loop keeps itself (traffic, refusals).
     stats: metrics::Snapshot,
     zone: Option<String>,
+    advertise: SocketAddr,
     deliveries: tokio::sync::broadcast::Sender<Vec<u8>>,
     events: tokio::sync::broadcast::Sender<MemberEvent>,
     addrs: HashMap<NodeId, SocketAddr>,
@@ -534,7 +556,7 @@ impl Loop {
             .collect();
         members.push(MemberInfo {
             name: self.me.to_string(),
-            addr: Some(self.head.a.clone()),
+            addr: Some(self.advertise.to_string()),
             zone: self.zone.clone(),
             state: "alive",
             incarnation: "self".into(),
@@ -545,9 +567,13 @@ impl Loop {
             .drain_delivered()
             .map(|p| p.data.to_vec())
             .collect();
-        for e in self.node.drain_events() {
+        let wall_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let events: Vec<MemberEvent> = self.node.drain_events().map(member_event).collect();
+        for e in &events {
             // No subscriber is not an error.
-            let _ = self.events.send(member_event(e));
+            let _ = self.events.send(e.clone());
         }
         for d in &delivered {
             let _ = self.deliveries.send(d.clone());
@@ -579,9 +605,13 @@ impl Loop {
                 s.kv = kv;
             }
             s.members = members;
-            s.delivered.extend(delivered);
+            s.delivered
+                .extend(delivered.into_iter().map(|d| (wall_us, d)));
             let over = s.delivered.len().saturating_sub(MAX_KEPT);
             s.delivered.drain(..over);
+            s.events.extend(events.into_iter().map(|e| (wall_us, e)));
+            let old = s.events.len().saturating_sub(MAX_KEPT);
+            s.events.drain(..old);
             st.kept_dropped += over as u64;
             st.kept_payloads = s.delivered.len();
             st.kv_keys = s.kv.len();

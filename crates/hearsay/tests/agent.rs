@@ -446,3 +446,48 @@ fn the_replicated_map_converges_and_a_restarted_agent_rejoins_and_gets_it() {
         || agents.iter().all(|a| kv_of(a) == want),
     );
 }
+
+#[test]
+fn bench_agent_times_joins_deliveries_and_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let (code, stdout, stderr) = cli(&[
+        "bench",
+        "agent",
+        "--nodes",
+        "4",
+        "--systems",
+        "hearsay",
+        "--broadcasts",
+        "10",
+        "--rate",
+        "20",
+        "--idle",
+        "1",
+        "--settle",
+        "0",
+        "--kills",
+        "1",
+        "--no-traffic",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("| hearsay | 4 |"), "{stdout}");
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("latest/results.json")).unwrap(),
+    )
+    .unwrap();
+    let row = &v["rows"][0];
+    assert!(row["error"].is_null(), "{row}");
+    assert_eq!(row["missed"], 0, "{row}");
+    assert_eq!(row["delivered_share"], 1.0, "{row}");
+    assert_eq!(row["kills_timed"], 1, "{row}");
+    let kill = row["kill_seen_by_all_s_median"].as_f64().unwrap();
+    assert!(kill > 0.5 && kill < 30.0, "{row}");
+    assert!(row["join_all_s"].as_f64().unwrap() < 20.0, "{row}");
+    assert!(
+        row["idle_bytes_per_agent_s"].is_null(),
+        "--no-traffic counts nothing"
+    );
+}

@@ -107,6 +107,22 @@ impl Cluster {
         }
     }
 
+    /// Ends member `i`'s pause now: what waited in its socket arrives.
+    fn resume(&mut self, i: usize) {
+        self.paused_until[i] = Some(self.now);
+        let held: Vec<_> = self
+            .inflight
+            .keys()
+            .copied()
+            .filter(|k| self.inflight[k].1 == i && k.0 > self.now)
+            .collect();
+        for k in held {
+            let m = self.inflight.remove(&k).expect("listed");
+            self.seq += 1;
+            self.inflight.insert((self.now, self.seq), m);
+        }
+    }
+
     fn paused(&self, i: usize) -> bool {
         self.paused_until[i].is_some_and(|t| t > self.now)
     }
@@ -241,15 +257,23 @@ fn swim_3_1_indirect_probes_keep_a_member_whose_direct_link_fails() {
 fn swim_4_2_a_suspect_refutes_with_a_higher_incarnation() {
     let mut c = Cluster::new(10, SwimConfig::default());
     c.run_for(secs(2));
-    // m4 stops answering for 1.5 s: long enough to be suspected, not to
-    // be declared dead.
-    c.paused_until[4] = Some(c.now + Duration::from_millis(1500));
+    // m4 stops answering until someone suspects it, then runs again: it
+    // must refute before the suspicion times out.
+    let suspected = |c: &Cluster| {
+        c.events
+            .iter()
+            .any(|(_, _, e)| matches!(e, Event::Suspected(id, _) if *id == c.names[4]))
+    };
+    c.paused_until[4] = Some(c.now + secs(60));
+    for _ in 0..3_000 {
+        if suspected(&c) {
+            break;
+        }
+        c.run_for(Duration::from_millis(10));
+    }
+    assert!(suspected(&c), "the pause made m4 a suspect");
+    c.resume(4);
     c.run_for(secs(20));
-    let suspected = c
-        .events
-        .iter()
-        .any(|(_, _, e)| matches!(e, Event::Suspected(id, _) if *id == c.names[4]));
-    assert!(suspected, "the pause made m4 a suspect");
     assert_eq!(c.deaths_of(4), 0, "m4 refuted in time");
     let me = c.nodes[4].as_ref().unwrap().incarnation();
     assert!(me.n >= 1, "refuting bumped the incarnation");

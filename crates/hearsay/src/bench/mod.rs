@@ -6,6 +6,7 @@
 //! simulator. Each point is the median of `--runs` runs with seeds
 //! `seed, seed+1, ...`.
 
+pub mod agent;
 mod plot;
 
 use crate::test_cmd::{BadArgs, own_node, simulate_run};
@@ -28,7 +29,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
     /// Strategies to sweep
     #[arg(
         long,
@@ -183,7 +187,17 @@ impl Row {
     }
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchWhat {
+    /// hearsay agents and Serf agents side by side on loopback: join,
+    /// broadcast delivery, failure detection, traffic
+    Agent(agent::AgentBenchArgs),
+}
+
 pub fn run(mut args: BenchArgs) -> ExitCode {
+    if let Some(BenchWhat::Agent(a)) = args.what.take() {
+        return agent::run(a);
+    }
     if args.quick {
         args.runs = 1;
         args.nemesis = vec!["none".into()];

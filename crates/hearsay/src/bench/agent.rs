@@ -1,0 +1,763 @@
+//! `hearsay bench agent`: hearsay agents and Serf agents side by side on
+//! loopback, N of each in turn, measured the same way: join convergence,
+//! broadcast delivery (a user event for Serf), failure detection after
+//! kill -9, false positives, and packets and bytes per agent per second
+//! idle and under load.
+//!
+//! Every agent records when things happen to it (hearsay: `/events` and
+//! `/messages?timestamps=true`; Serf: an event handler script that appends
+//! `date +%s%N` lines to a log), so the bench polls rarely and its polling
+//! does not shape the figures. Traffic is counted per agent port by
+//! iptables counters on loopback (both systems the same way, IP and UDP
+//! headers included); without iptables the hearsay figures come from its
+//! /metrics and Serf's are left out.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Needs the serf binary for the Serf side (Debian: apt-get install serf);
+without it only hearsay runs and the table says so. Traffic counts need
+iptables and root (a chain named HEARSAY_BENCH is added to OUTPUT for the run
+and removed after)."
+)]
+pub struct AgentBenchArgs {
+    /// Agent counts
+    #[arg(long, value_delimiter = ',', default_value = "5,25,50", value_parser = crate::args::node_count)]
+    pub nodes: Vec<usize>,
+    /// Systems to run: hearsay, serf
+    #[arg(long, value_delimiter = ',', default_value = "hearsay,serf")]
+    pub systems: Vec<System>,
+    /// Broadcasts (Serf: user events) per run
+    #[arg(long, default_value_t = 100)]
+    pub broadcasts: usize,
+    /// Broadcasts per second
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::rate)]
+    pub rate: f64,
+    /// Seconds of quiet for the idle traffic and false-positive count
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::positive_secs)]
+    pub idle: f64,
+    /// Seconds between join convergence and the idle window, for the joins'
+    /// own gossip to die down
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::secs)]
+    pub settle: f64,
+    /// Agents killed with SIGKILL one after another, each timed until every
+    /// remaining agent lists it dead (the figure is their median and max)
+    #[arg(long, default_value_t = 3)]
+    pub kills: usize,
+    /// The serf binary
+    #[arg(long, default_value = "serf")]
+    pub serf: PathBuf,
+    /// Do not count traffic (no iptables rules)
+    #[arg(long)]
+    pub no_traffic: bool,
+    /// Where the results go (a timestamped directory inside, plus `latest`)
+    #[arg(long, default_value = "store/bench-agent")]
+    pub out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum System {
+    Hearsay,
+    Serf,
+}
+
+impl System {
+    fn name(self) -> &'static str {
+        match self {
+            System::Hearsay => "hearsay",
+            System::Serf => "serf",
+        }
+    }
+}
+
+/// Unix time in microseconds.
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// `k` ports free for both TCP and UDP on 127.0.0.1 (bound, then released).
+fn free_ports(k: usize) -> Result<Vec<u16>> {
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..k * 20 {
+        if ports.len() == k {
+            break;
+        }
+        let t = TcpListener::bind("127.0.0.1:0")?;
+        let p = t.local_addr()?.port();
+        if let Ok(u) = UdpSocket::bind(("127.0.0.1", p)) {
+            ports.push(p);
+            held.push((t, u));
+        }
+    }
+    if ports.len() < k {
+        bail!("could not find {k} free ports");
+    }
+    Ok(ports)
+}
+
+/// One agent process, killed and reaped on drop.
+struct Proc {
+    name: String,
+    api: u16,
+    started_us: u64,
+    child: Child,
+    /// Serf: the handler's log.
+    log: Option<PathBuf>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SERF_HANDLER: &str = r#"#!/bin/sh
+# hearsay bench agent: timestamps what this Serf agent sees.
+t=$(date +%s%N)
+case "$SERF_EVENT" in
+  user) p=$(cat); echo "$t user $p" >> "$HS_LOG" ;;
+  member-*) while read -r name rest; do echo "$t $SERF_EVENT $name" >> "$HS_LOG"; done ;;
+esac
+"#;
+
+fn wait_port(port: u16, limit: Duration) -> Result<()> {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if t.elapsed() > limit {
+            bail!("nothing listens on 127.0.0.1:{port} after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+struct Ctx<'a> {
+    args: &'a AgentBenchArgs,
+    dir: &'a Path,
+    hearsay: PathBuf,
+}
+
+fn spawn(ctx: &Ctx, sys: System, i: usize, ports: (u16, u16), join: Option<u16>) -> Result<Proc> {
+    let name = format!("a{i}");
+    let (gossip, api) = ports;
+    let mut log = None;
+    let mut cmd = match sys {
+        System::Hearsay => {
+            let mut c = Command::new(&ctx.hearsay);
+            c.args(["agent", "--name", &name, "--preset", "lan"])
+                .args(["--bind", &format!("127.0.0.1:{gossip}")])
+                .args(["--http", &format!("127.0.0.1:{api}")]);
+            if let Some(j) = join {
+                c.args(["--join", &format!("127.0.0.1:{j}")]);
+            }
+            c
+        }
+        System::Serf => {
+            let handler = ctx.dir.join("serf-handler.sh");
+            let l = ctx.dir.join(format!("serf-{name}.log"));
+            let _ = std::fs::remove_file(&l);
+            let mut c = Command::new(&ctx.args.serf);
+            c.arg("agent")
+                .arg(format!("-node={name}"))
+                .arg(format!("-bind=127.0.0.1:{gossip}"))
+                .arg(format!("-rpc-addr=127.0.0.1:{api}"))
+                .arg(format!("-event-handler={}", handler.display()))
+                .args(["-profile=lan", "-log-level=err"])
+                .env("HS_LOG", &l);
+            if let Some(j) = join {
+                c.arg(format!("-join=127.0.0.1:{j}"));
+            }
+            log = Some(l);
+            c
+        }
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let started_us = now_us();
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {} agent {name}", sys.name()))?;
+    Ok(Proc {
+        name,
+        api,
+        started_us,
+        child,
+        log,
+    })
+}
+
+/// What one agent saw, read at the end of a run.
+#[derive(Default)]
+struct Seen {
+    /// (time us, member, change) with changes normalised to joined / dead / left.
+    members: Vec<(u64, String, &'static str)>,
+    /// payload -> first delivery time (us)
+    delivered: HashMap<String, u64>,
+}
+
+fn http_get(port: u16, path: &str) -> Result<String> {
+    Ok(ureq::get(format!("http://127.0.0.1:{port}{path}"))
+        .call()?
+        .body_mut()
+        .read_to_string()?)
+}
+
+fn seen(sys: System, p: &Proc) -> Seen {
+    let mut s = Seen::default();
+    match sys {
+        System::Hearsay => {
+            let ev: Value = http_get(p.api, "/events")
+                .ok()
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .unwrap_or_default();
+            for e in ev.as_array().into_iter().flatten() {
+                let change = match e["change"].as_str() {
+                    Some("joined" | "alive") => "joined",
+                    Some("dead") => "dead",
+                    Some("left") => "left",
+                    _ => continue,
+                };
+                let name = e["name"].as_str().unwrap_or_default().to_string();
+                s.members.push((e["t"].as_u64().unwrap_or(0), name, change));
+            }
+            let ms: Value = http_get(p.api, "/messages?timestamps=true")
+                .ok()
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .unwrap_or_default();
+            for m in ms.as_array().into_iter().flatten() {
+                if let (Some(v), Some(t)) = (m["v"].as_str(), m["t"].as_u64()) {
+                    s.delivered.entry(v.to_string()).or_insert(t);
+                }
+            }
+        }
+        System::Serf => {
+            let text = p
+                .log
+                .as_ref()
+                .and_then(|l| std::fs::read_to_string(l).ok())
+                .unwrap_or_default();
+            for line in text.lines() {
+                let mut w = line.splitn(3, ' ');
+                let (Some(t), Some(kind), Some(rest)) = (w.next(), w.next(), w.next()) else {
+                    continue;
+                };
+                let Ok(t_ns) = t.parse::<u64>() else { continue };
+                let t = t_ns / 1000;
+                match kind {
+                    "user" => {
+                        s.delivered.entry(rest.trim().to_string()).or_insert(t);
+                    }
+                    "member-join" => s.members.push((t, rest.trim().into(), "joined")),
+                    "member-failed" => s.members.push((t, rest.trim().into(), "dead")),
+                    "member-leave" => s.members.push((t, rest.trim().into(), "left")),
+                    _ => {}
+                }
+            }
+        }
+    }
+    s
+}
+
+/// Bytes and packets sent by each port, from an iptables chain on loopback.
+struct Counters {
+    ports: Vec<u16>,
+}
+
+const CHAIN: &str = "HEARSAY_BENCH";
+
+fn iptables(args: &[&str]) -> bool {
+    Command::new("iptables")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Counters {
+    fn install(ports: &[u16]) -> Option<Counters> {
+        let _ = iptables(&["-D", "OUTPUT", "-o", "lo", "-j", CHAIN]);
+        let _ = iptables(&["-F", CHAIN]);
+        let _ = iptables(&["-X", CHAIN]);
+        if !iptables(&["-N", CHAIN]) {
+            return None;
+        }
+        let c = Counters {
+            ports: ports.to_vec(),
+        };
+        for p in ports {
+            for proto in ["udp", "tcp"] {
+                if !iptables(&["-A", CHAIN, "-p", proto, "--sport", &p.to_string()]) {
+                    return None;
+                }
+            }
+        }
+        iptables(&["-I", "OUTPUT", "1", "-o", "lo", "-j", CHAIN]).then_some(c)
+    }
+
+    /// (packets, bytes) sent by each port so far.
+    fn read(&self) -> HashMap<u16, (u64, u64)> {
+        let mut out: HashMap<u16, (u64, u64)> = HashMap::new();
+        let Ok(o) = Command::new("iptables")
+            .args(["-L", CHAIN, "-v", "-x", "-n"])
+            .output()
+        else {
+            return out;
+        };
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            let (Some(pk), Some(by)) = (
+                w.first().and_then(|v| v.parse::<u64>().ok()),
+                w.get(1).and_then(|v| v.parse::<u64>().ok()),
+            ) else {
+                continue;
+            };
+            if let Some(port) = w
+                .iter()
+                .find_map(|x| x.strip_prefix("spt:"))
+                .and_then(|p| p.parse::<u16>().ok())
+                .filter(|p| self.ports.contains(p))
+            {
+                let e = out.entry(port).or_default();
+                e.0 += pk;
+                e.1 += by;
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Counters {
+    fn drop(&mut self) {
+        let _ = iptables(&["-D", "OUTPUT", "-o", "lo", "-j", CHAIN]);
+        let _ = iptables(&["-F", CHAIN]);
+        let _ = iptables(&["-X", CHAIN]);
+    }
+}
+
+/// Per agent per second: (packets, bytes) between two readings.
+fn rate(
+    a: &HashMap<u16, (u64, u64)>,
+    b: &HashMap<u16, (u64, u64)>,
+    ports: &[u16],
+    secs: f64,
+) -> (f64, f64) {
+    let sum = |m: &HashMap<u16, (u64, u64)>| {
+        ports.iter().fold((0u64, 0u64), |acc, p| {
+            let v = m.get(p).copied().unwrap_or_default();
+            (acc.0 + v.0, acc.1 + v.1)
+        })
+    };
+    let (pa, ba) = sum(a);
+    let (pb, bb) = sum(b);
+    let n = ports.len().max(1) as f64 * secs.max(1e-9);
+    (
+        (pb.saturating_sub(pa)) as f64 / n,
+        (bb.saturating_sub(ba)) as f64 / n,
+    )
+}
+
+fn quantile(v: &mut [f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    Some(v[i.min(v.len() - 1)])
+}
+
+/// One system at one size.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+struct Row {
+    system: &'static str,
+    nodes: usize,
+    join_all_s: Option<f64>,
+    join_slowest_agent_s: Option<f64>,
+    last_agent_ms_median: Option<f64>,
+    last_agent_ms_p95: Option<f64>,
+    last_agent_ms_max: Option<f64>,
+    delivery_ms_median: Option<f64>,
+    delivery_ms_p95: Option<f64>,
+    delivered_share: f64,
+    missed: usize,
+    kill_seen_by_all_s_median: Option<f64>,
+    kill_seen_by_all_s_max: Option<f64>,
+    kills_timed: usize,
+    false_positives: usize,
+    idle_pkts_per_agent_s: Option<f64>,
+    idle_bytes_per_agent_s: Option<f64>,
+    load_bytes_per_broadcast_per_agent: Option<f64>,
+    error: Option<String>,
+}
+
+fn send_broadcast(ctx: &Ctx, sys: System, p: &Proc, payload: &str) -> Result<()> {
+    match sys {
+        System::Hearsay => {
+            ureq::post(format!("http://127.0.0.1:{}/broadcast", p.api)).send(payload)?;
+        }
+        System::Serf => {
+            let st = Command::new(&ctx.args.serf)
+                .args(["event", &format!("-rpc-addr=127.0.0.1:{}", p.api)])
+                .args(["-coalesce=false", "bench", payload])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?;
+            if !st.success() {
+                bail!("serf event failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
+    let mut row = Row {
+        system: sys.name(),
+        nodes: n,
+        ..Row::default()
+    };
+    let ports = free_ports(2 * n)?;
+    let gossip: Vec<u16> = ports[..n].to_vec();
+    let api: Vec<u16> = ports[n..].to_vec();
+    let counters = if ctx.args.no_traffic {
+        None
+    } else {
+        Counters::install(&gossip)
+    };
+    let mut procs = vec![spawn(ctx, sys, 0, (gossip[0], api[0]), None)?];
+    wait_port(api[0], Duration::from_secs(10))?;
+    let t_join = now_us();
+    for i in 1..n {
+        procs.push(spawn(ctx, sys, i, (gossip[i], api[i]), Some(gossip[0]))?);
+    }
+    for p in &procs {
+        wait_port(p.api, Duration::from_secs(20))?;
+    }
+    // Join: until every agent has seen every other join (bounded).
+    let names: Vec<String> = procs.iter().map(|p| p.name.clone()).collect();
+    let join_limit = Duration::from_secs(90);
+    let t = Instant::now();
+    let joined_at = |s: &Seen, me: &str| -> Option<u64> {
+        let mut first: HashMap<&str, u64> = HashMap::new();
+        for (t, who, c) in &s.members {
+            if *c == "joined" && who != me {
+                first.entry(who.as_str()).or_insert(*t);
+            }
+        }
+        let need = names.iter().filter(|x| x.as_str() != me).count();
+        (first.len() >= need).then(|| first.values().copied().max().unwrap_or(0))
+    };
+    let mut join_times: Vec<Option<u64>> = vec![None; n];
+    while t.elapsed() < join_limit {
+        for (i, p) in procs.iter().enumerate() {
+            if join_times[i].is_none() {
+                let s = seen(sys, p);
+                join_times[i] = joined_at(&s, &p.name).map(|j| j.max(p.started_us));
+            }
+        }
+        if join_times.iter().all(Option::is_some) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    if join_times.iter().all(Option::is_some) {
+        let last = join_times.iter().flatten().max().copied().unwrap_or(t_join);
+        row.join_all_s = Some(last.saturating_sub(t_join) as f64 / 1e6);
+        row.join_slowest_agent_s = procs
+            .iter()
+            .zip(&join_times)
+            .filter_map(|(p, j)| j.map(|j| j.saturating_sub(p.started_us) as f64 / 1e6))
+            .max_by(f64::total_cmp);
+    } else {
+        row.error = Some(format!(
+            "{} of {n} agents saw every join within {join_limit:?}",
+            join_times.iter().flatten().count()
+        ));
+        return Ok(row);
+    }
+    std::thread::sleep(Duration::from_secs_f64(ctx.args.settle));
+    // Idle.
+    let idle = Duration::from_secs_f64(ctx.args.idle);
+    let c0 = counters.as_ref().map(Counters::read);
+    let idle_start = now_us();
+    std::thread::sleep(idle);
+    let c1 = counters.as_ref().map(Counters::read);
+    if let (Some(a), Some(b)) = (&c0, &c1) {
+        let (pk, by) = rate(a, b, &gossip, idle.as_secs_f64());
+        row.idle_pkts_per_agent_s = Some(pk);
+        row.idle_bytes_per_agent_s = Some(by);
+    }
+    // Load: broadcasts at the rate, from agents in turn.
+    let gap = Duration::from_secs_f64(1.0 / ctx.args.rate);
+    let load_start = Instant::now();
+    let mut sent: Vec<(String, usize)> = Vec::new();
+    for k in 0..ctx.args.broadcasts {
+        let due = load_start + gap * k as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let origin = k % n;
+        let payload = format!("b{k}");
+        if send_broadcast(ctx, sys, &procs[origin], &payload).is_ok() {
+            sent.push((payload, origin));
+        }
+    }
+    // Until every agent has every payload, or 10 s after the last.
+    let settle = Instant::now();
+    let mut views: Vec<Seen>;
+    loop {
+        views = procs.iter().map(|p| seen(sys, p)).collect();
+        let complete = sent
+            .iter()
+            .all(|(v, _)| views.iter().all(|s| s.delivered.contains_key(v)));
+        if complete || settle.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let load_secs = load_start.elapsed().as_secs_f64();
+    let c2 = counters.as_ref().map(Counters::read);
+    let mut last = Vec::new();
+    let mut each = Vec::new();
+    let mut missed = 0;
+    for (v, origin) in &sent {
+        let Some(&t0) = views[*origin].delivered.get(v) else {
+            missed += n;
+            continue;
+        };
+        let mut worst: f64 = 0.0;
+        for (i, s) in views.iter().enumerate() {
+            if i == *origin {
+                continue;
+            }
+            match s.delivered.get(v) {
+                Some(&t) => {
+                    let ms = t.saturating_sub(t0) as f64 / 1e3;
+                    worst = worst.max(ms);
+                    each.push(ms);
+                }
+                None => missed += 1,
+            }
+        }
+        if views.iter().all(|s| s.delivered.contains_key(v)) {
+            last.push(worst);
+        }
+    }
+    row.missed = missed;
+    let expected = (sent.len() * n).max(1);
+    row.delivered_share = 1.0 - missed as f64 / expected as f64;
+    row.last_agent_ms_median = quantile(&mut last, 0.5);
+    row.last_agent_ms_p95 = quantile(&mut last, 0.95);
+    row.last_agent_ms_max = quantile(&mut last, 1.0);
+    row.delivery_ms_median = quantile(&mut each, 0.5);
+    row.delivery_ms_p95 = quantile(&mut each, 0.95);
+    if let (Some(b), Some(c)) = (&c1, &c2) {
+        let (_, load_rate) = rate(b, c, &gossip, load_secs);
+        let idle_rate = row.idle_bytes_per_agent_s.unwrap_or(0.0);
+        row.load_bytes_per_broadcast_per_agent =
+            Some(((load_rate - idle_rate).max(0.0) * load_secs) / sent.len().max(1) as f64);
+    }
+    // False positives so far: anyone declared dead while nobody was killed.
+    row.false_positives = views
+        .iter()
+        .flat_map(|s| s.members.iter())
+        .filter(|(t, _, c)| *c == "dead" && *t >= idle_start)
+        .count();
+    // kill -9 agents one after another, from the last.
+    let mut timed = Vec::new();
+    for _ in 0..ctx.args.kills.min(n.saturating_sub(2)) {
+        let Some(victim) = procs.pop() else { break };
+        let victim_name = victim.name.clone();
+        let t_kill = now_us();
+        drop(victim);
+        let t = Instant::now();
+        let mut seen_dead: Vec<Option<u64>> = vec![None; procs.len()];
+        while t.elapsed() < Duration::from_secs(60) {
+            for (i, p) in procs.iter().enumerate() {
+                if seen_dead[i].is_none() {
+                    seen_dead[i] = seen(sys, p)
+                        .members
+                        .iter()
+                        .find(|(t, who, c)| *c == "dead" && *who == victim_name && *t >= t_kill)
+                        .map(|(t, _, _)| *t);
+                }
+            }
+            if seen_dead.iter().all(Option::is_some) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        if seen_dead.iter().all(Option::is_some) {
+            let last = seen_dead.iter().flatten().max().copied().unwrap_or(t_kill);
+            timed.push(last.saturating_sub(t_kill) as f64 / 1e6);
+        }
+    }
+    row.kills_timed = timed.len();
+    row.kill_seen_by_all_s_median = quantile(&mut timed.clone(), 0.5);
+    row.kill_seen_by_all_s_max = quantile(&mut timed, 1.0);
+    drop(procs);
+    Ok(row)
+}
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".into(), |x| format!("{x:.digits$}"))
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "\n| system | agents | join all s | slowest join s | last agent ms median | p95 | max | delivery ms median | delivered | missed | kill -9 seen by all s median | max | false positives | idle B/s/agent | idle pkt/s/agent | B per broadcast per agent |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        if let Some(e) = &r.error {
+            let _ = writeln!(
+                s,
+                "| {} | {} | failed: {e} ||||||||||||||",
+                r.system, r.nodes
+            );
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} |",
+            r.system,
+            r.nodes,
+            cell(r.join_all_s, 2),
+            cell(r.join_slowest_agent_s, 2),
+            cell(r.last_agent_ms_median, 0),
+            cell(r.last_agent_ms_p95, 0),
+            cell(r.last_agent_ms_max, 0),
+            cell(r.delivery_ms_median, 0),
+            r.delivered_share * 100.0,
+            r.missed,
+            cell(r.kill_seen_by_all_s_median, 2),
+            cell(r.kill_seen_by_all_s_max, 2),
+            r.false_positives,
+            cell(r.idle_bytes_per_agent_s, 0),
+            cell(r.idle_pkts_per_agent_s, 1),
+            cell(r.load_bytes_per_broadcast_per_agent, 0),
+        );
+    }
+    s
+}
+
+pub fn run(args: AgentBenchArgs) -> ExitCode {
+    match bench(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hearsay bench agent: {e:#}");
+            ExitCode::from(crate::EXIT_CRASH)
+        }
+    }
+}
+
+fn bench(args: &AgentBenchArgs) -> Result<()> {
+    let dir = hearsay_harness::report::create_run_dir(&args.out, "agent")?;
+    let hearsay = std::env::current_exe().context("finding the hearsay binary")?;
+    let mut systems: Vec<System> = args.systems.clone();
+    systems.sort();
+    systems.dedup();
+    if systems.contains(&System::Serf)
+        && Command::new(&args.serf)
+            .arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+    {
+        eprintln!(
+            "hearsay bench agent: no serf binary at {:?}; install it (Debian: apt-get install serf) or pass --serf PATH. Running hearsay only.",
+            args.serf
+        );
+        systems.retain(|s| *s != System::Serf);
+    }
+    let handler = dir.join("serf-handler.sh");
+    std::fs::write(&handler, SERF_HANDLER)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755))?;
+    }
+    if !args.no_traffic && !iptables(&["-L", "-n"]) {
+        eprintln!(
+            "hearsay bench agent: iptables is not usable here (needs root); traffic columns stay empty"
+        );
+    }
+    let ctx = Ctx {
+        args,
+        dir: &dir,
+        hearsay,
+    };
+    let mut rows = Vec::new();
+    for &n in &args.nodes {
+        for &sys in &systems {
+            eprintln!("hearsay bench agent: {} x {n} ...", sys.name());
+            let row = run_one(&ctx, sys, n).unwrap_or_else(|e| Row {
+                system: sys.name(),
+                nodes: n,
+                error: Some(format!("{e:#}")),
+                ..Row::default()
+            });
+            eprintln!("{}", table(std::slice::from_ref(&row)).trim());
+            rows.push(row);
+        }
+    }
+    let md = table(&rows);
+    println!("{md}");
+    std::fs::write(dir.join("results.md"), &md)?;
+    let mut csv = String::from(
+        "system,agents,join_all_s,join_slowest_agent_s,last_agent_ms_median,last_agent_ms_p95,last_agent_ms_max,delivery_ms_median,delivery_ms_p95,delivered_share,missed,kill_seen_by_all_s_median,kill_seen_by_all_s_max,false_positives,idle_bytes_per_agent_s,idle_pkts_per_agent_s,load_bytes_per_broadcast_per_agent,error\n",
+    );
+    let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
+    for r in &rows {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{:.5},{},{},{},{},{},{},{},{}",
+            r.system,
+            r.nodes,
+            f(r.join_all_s),
+            f(r.join_slowest_agent_s),
+            f(r.last_agent_ms_median),
+            f(r.last_agent_ms_p95),
+            f(r.last_agent_ms_max),
+            f(r.delivery_ms_median),
+            f(r.delivery_ms_p95),
+            r.delivered_share,
+            r.missed,
+            f(r.kill_seen_by_all_s_median),
+            f(r.kill_seen_by_all_s_max),
+            r.false_positives,
+            f(r.idle_bytes_per_agent_s),
+            f(r.idle_pkts_per_agent_s),
+            f(r.load_bytes_per_broadcast_per_agent),
+            r.error.as_deref().unwrap_or("").replace(',', ";"),
+        );
+    }
+    std::fs::write(dir.join("results.csv"), csv)?;
+    let meta = json!({
+        "broadcasts": args.broadcasts, "rate": args.rate, "idle-s": args.idle,
+        "preset": "lan (hearsay --preset lan, serf -profile=lan)", "rows": rows,
+    });
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&meta)? + "\n",
+    )?;
+    println!(
+        "results: {}/{{results.md,results.csv,results.json}}",
+        dir.display()
+    );
+    Ok(())
+}
