@@ -33,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
         preset: SwimPreset::Local,
         zone: None,
         keys: vec![key.clone()],
+        test_faults: false,
     };
     let a = Agent::start(config("a", vec![])).await?;
     let b = Agent::start(config("b", vec![a.local_addr()])).await?;

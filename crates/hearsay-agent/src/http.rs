@@ -26,6 +26,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
             "/kv/{key}",
             get(kv_get).put(kv_set).post(kv_set).delete(kv_del),
         )
+        .route("/test/cut", post(cut))
         .route("/keys", get(keys))
         .route("/keys/{op}", post(keys_change))
         .with_state(agent)
@@ -162,5 +163,25 @@ fn kv_answer(r: Result<(), String>) -> Response {
     match r {
         Ok(()) => "ok\n".into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Tests only: the body lists gossip addresses (one per line) to drop
+/// traffic with; empty heals. Refused unless the agent runs with
+/// `--test-faults`.
+async fn cut(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body);
+    let addrs: Result<Vec<std::net::SocketAddr>, _> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::parse)
+        .collect();
+    let Ok(addrs) = addrs else {
+        return (StatusCode::BAD_REQUEST, "one address per line\n").into_response();
+    };
+    match a.cut(addrs).await {
+        Ok(()) => "ok\n".into_response(),
+        Err(e) => (StatusCode::FORBIDDEN, format!("{e}\n")).into_response(),
     }
 }

@@ -43,6 +43,9 @@ pub struct AgentConfig {
     pub zone: Option<String>,
     /// Gossip keys, the primary first; none: clear text.
     pub keys: Vec<Key>,
+    /// Tests only: accept [`Agent::cut`], which drops traffic to and from
+    /// chosen addresses (a partition without touching the host's network).
+    pub test_faults: bool,
 }
 
 /// One member as this agent sees it.
@@ -112,6 +115,7 @@ pub enum KeyOp {
 enum Cmd {
     Broadcast(Vec<u8>, oneshot::Sender<Result<(), String>>),
     Keys(KeyOp, oneshot::Sender<Result<(), String>>),
+    Cut(Vec<SocketAddr>, oneshot::Sender<Result<(), String>>),
     /// Sets a key, or deletes it with `None`.
     Kv(String, Option<String>, oneshot::Sender<Result<(), String>>),
     Leave(oneshot::Sender<()>),
@@ -201,6 +205,8 @@ impl Agent {
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
             advertise,
+            test_faults: cfg.test_faults,
+            cut: Default::default(),
             deliveries: deliveries.clone(),
             events: events.clone(),
             addrs: HashMap::new(),
@@ -218,6 +224,17 @@ impl Agent {
             local,
             task,
         })
+    }
+
+    /// Tests only (`test_faults`): drops every datagram to or from `addrs`
+    /// from now on, replacing the last cut; an empty list heals.
+    pub async fn cut(&self, addrs: Vec<SocketAddr>) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Cut(addrs, tx))
+            .await
+            .map_err(|_| "the agent has stopped".to_string())?;
+        rx.await.map_err(|_| "the agent has stopped".to_string())?
     }
 
     /// Every payload delivered from now on (own broadcasts included).
@@ -351,6 +368,8 @@ struct Loop {
     stats: metrics::Snapshot,
     zone: Option<String>,
     advertise: SocketAddr,
+    test_faults: bool,
+    cut: std::collections::HashSet<SocketAddr>,
     deliveries: tokio::sync::broadcast::Sender<Vec<u8>>,
     events: tokio::sync::broadcast::Sender<MemberEvent>,
     addrs: HashMap<NodeId, SocketAddr>,
@@ -411,6 +430,15 @@ impl Loop {
                         let r = self.kv.write(Self::wall_ms(), key, value, &mut self.kv_out);
                         let _ = reply.send(r);
                     }
+                    Some(Cmd::Cut(addrs, reply)) => {
+                        let r = if self.test_faults {
+                            self.cut = addrs.into_iter().collect();
+                            Ok(())
+                        } else {
+                            Err("this agent was not started for fault tests".to_string())
+                        };
+                        let _ = reply.send(r);
+                    }
                     Some(Cmd::Keys(op, reply)) => {
                         let r = self.keys_change(op);
                         let _ = reply.send(r);
@@ -430,6 +458,9 @@ impl Loop {
     }
 
     async fn datagram(&mut self, bytes: &[u8], from: SocketAddr, out: &mut ClusterOut) {
+        if self.cut.contains(&from) {
+            return;
+        }
         let env = match self.codec.decode(bytes) {
             Ok(e) => e,
             Err(e) => {
@@ -506,6 +537,9 @@ impl Loop {
                 tracing::debug!("no address for {to}");
                 continue;
             };
+            if self.cut.contains(&addr) {
+                continue;
+            }
             for d in ds {
                 self.stats.sent.datagrams += 1;
                 self.stats.sent.datagram_bytes += d.len() as u64;

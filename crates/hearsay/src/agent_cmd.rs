@@ -57,6 +57,9 @@ pub struct AgentArgs {
     /// A TOML file with the same keys as these flags
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// For tests: accept POST /test/cut (drop traffic with listed members)
+    #[arg(long, hide = true)]
+    test_faults: bool,
 }
 
 /// `--config`: the flags' keys, all optional.
@@ -147,6 +150,7 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
         preset,
         zone: args.zone.clone().or(file.zone),
         keys,
+        test_faults: args.test_faults,
     };
     let http = args
         .http

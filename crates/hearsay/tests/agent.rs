@@ -491,3 +491,111 @@ fn bench_agent_times_joins_deliveries_and_a_kill() {
         "--no-traffic counts nothing"
     );
 }
+
+#[test]
+fn a_partition_between_two_groups_heals_and_views_and_values_converge() {
+    let faults = ["--test-faults"];
+    let first = start_with("a0", "c1", None, &faults);
+    let mut agents = vec![first];
+    for i in 1..6 {
+        let a = start_with(&format!("a{i}"), "c1", Some(&agents[0].gossip), &faults);
+        agents.push(a);
+    }
+    let alive_in = |a: &AgentProc, names: &[&str]| {
+        let s = states(a);
+        names
+            .iter()
+            .all(|n| s.iter().any(|(m, st)| m == n && st == "alive"))
+    };
+    let all = ["a0", "a1", "a2", "a3", "a4", "a5"];
+    until("6 agents", Duration::from_secs(20), || {
+        agents.iter().all(|a| alive_in(a, &all))
+    });
+    // Cut {a0,a1,a2} from {a3,a4,a5}, both ways, in the transport.
+    let (left, right) = agents.split_at(3);
+    let addrs = |g: &[AgentProc]| {
+        g.iter()
+            .map(|a| a.gossip.clone())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for a in left {
+        assert_eq!(http(&a.http, "POST", "/test/cut", &addrs(right)), "ok\n");
+    }
+    for a in right {
+        assert_eq!(http(&a.http, "POST", "/test/cut", &addrs(left)), "ok\n");
+    }
+    let dead_to = |a: &AgentProc, names: &[&str]| {
+        let s = states(a);
+        names.iter().all(|n| {
+            s.iter()
+                .any(|(m, st)| m == n && (st == "dead" || st == "suspect"))
+        })
+    };
+    until(
+        "each side sees the other gone",
+        Duration::from_secs(20),
+        || {
+            left.iter().all(|a| dead_to(a, &["a3", "a4", "a5"]))
+                && right.iter().all(|a| dead_to(a, &["a0", "a1", "a2"]))
+        },
+    );
+    // Each side writes while cut off.
+    assert_eq!(
+        http(&left[0].http, "POST", "/broadcast", "from the left"),
+        "accepted\n"
+    );
+    assert_eq!(
+        http(&right[1].http, "POST", "/broadcast", "from the right"),
+        "accepted\n"
+    );
+    assert_eq!(http(&left[1].http, "PUT", "/kv/side", "left"), "ok\n");
+    assert_eq!(http(&right[2].http, "PUT", "/kv/right-only", "r"), "ok\n");
+    until(
+        "each side has its own writes",
+        Duration::from_secs(10),
+        || {
+            left.iter()
+                .all(|a| delivered(a).iter().any(|v| v == "from the left"))
+                && right
+                    .iter()
+                    .all(|a| delivered(a).iter().any(|v| v == "from the right"))
+        },
+    );
+    assert!(
+        left.iter()
+            .all(|a| !delivered(a).iter().any(|v| v == "from the right")),
+        "the cut holds"
+    );
+    // Heal.
+    for a in &agents {
+        assert_eq!(http(&a.http, "POST", "/test/cut", ""), "ok\n");
+    }
+    let took = until("views agree again", Duration::from_secs(30), || {
+        agents.iter().all(|a| alive_in(a, &all))
+    });
+    eprintln!("views agreed {took:?} after the heal");
+    until(
+        "every agent has both broadcasts",
+        Duration::from_secs(30),
+        || {
+            agents.iter().all(|a| {
+                let d = delivered(a);
+                d.iter().any(|v| v == "from the left") && d.iter().any(|v| v == "from the right")
+            })
+        },
+    );
+    let want = serde_json::json!({"side": "left", "right-only": "r"});
+    until("the maps converge", Duration::from_secs(30), || {
+        agents.iter().all(|a| kv_of(a) == want)
+    });
+    // An agent without --test-faults refuses the test endpoint.
+    let plain = start("p", "c1", None);
+    let mut s = TcpStream::connect(&plain.http).unwrap();
+    let req =
+        "POST /test/cut HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    s.write_all(req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+}
