@@ -18,10 +18,13 @@ const HEADER: usize = 4;
 const CLEAR: u8 = 0;
 const SEALED: u8 = 1;
 /// Packed datagrams stay under a common path MTU; a single larger message
-/// (a state sync of a big cluster) goes alone, up to [`MAX_INPUT`].
+/// (a state sync of a big cluster) goes alone, on a stream.
 pub const MAX_DATAGRAM: usize = 1400;
 /// The largest datagram accepted.
 pub const MAX_INPUT: usize = 60 * 1024;
+/// The largest frame a stream may carry (a datagram too large for
+/// [`MAX_DATAGRAM`] goes as a stream instead).
+pub const MAX_STREAM: usize = 8 * 1024 * 1024;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Envelope {
@@ -101,7 +104,16 @@ impl Codec {
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<Envelope, Refused> {
-        if bytes.len() > MAX_INPUT {
+        self.decode_up_to(bytes, MAX_INPUT)
+    }
+
+    /// A frame read off a stream.
+    pub fn decode_stream(&self, bytes: &[u8]) -> Result<Envelope, Refused> {
+        self.decode_up_to(bytes, MAX_STREAM)
+    }
+
+    fn decode_up_to(&self, bytes: &[u8], max: usize) -> Result<Envelope, Refused> {
+        if bytes.len() > max {
             return Err(Refused::TooLarge);
         }
         if bytes.len() < HEADER || bytes[..2] != MAGIC {
@@ -140,7 +152,7 @@ impl Codec {
         } else {
             out.extend_from_slice(&self.keys.seal(&plain, &self.aad(&header))?);
         }
-        (out.len() <= MAX_INPUT).then_some(out)
+        (out.len() <= MAX_STREAM).then_some(out)
     }
 
     /// A datagram with no messages (a `who` question or its answer).
@@ -152,8 +164,9 @@ impl Codec {
         .unwrap_or_default()
     }
 
-    /// One datagram per key-value message (a full state fills one alone);
-    /// a message too large for any datagram is dropped and logged.
+    /// One frame per key-value message (a full state goes alone, and
+    /// streamed when larger than a datagram); one larger than
+    /// [`MAX_STREAM`] is dropped and logged.
     pub fn encode_kv(&self, head: &Envelope, msgs: Vec<crate::kv::KvMsg>) -> Vec<Vec<u8>> {
         msgs.into_iter()
             .filter_map(|m| {
@@ -171,7 +184,7 @@ impl Codec {
     }
 
     /// Packs `msgs` into as few datagrams as fit in [`MAX_DATAGRAM`] (a
-    /// message too big for one goes alone).
+    /// message too big for one goes alone, and the sender streams it).
     pub fn encode(&self, head: &Envelope, msgs: Vec<ClusterMsg>) -> Vec<Vec<u8>> {
         let empty = Envelope {
             m: vec![],

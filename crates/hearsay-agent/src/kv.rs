@@ -5,9 +5,9 @@
 //! live member has them; a member away past the retention gets the full
 //! state and cannot bring a deleted key back.
 //!
-//! A full state must fit in one datagram in this UDP-only slice, so the
-//! map is bounded ([`MAX_STATE`]) and a write past the bound is refused
-//! rather than accepted and never replicated.
+//! A full state goes as one frame (streamed over TCP when larger than a
+//! datagram), so the map is bounded ([`MAX_STATE`]) and a write past the
+//! bound is refused rather than accepted and never replicated.
 
 use hearsay_core::crdt::{Hlc, LwwMap, ReplicaConfig, ReplicaMsg, Replicator};
 use hearsay_core::id::NodeId;
@@ -18,8 +18,8 @@ pub type KvMap = LwwMap<String, String>;
 pub type KvMsg = ReplicaMsg<KvMap>;
 
 /// Encoded bytes of the whole map, at most (a full state stays under the
-/// largest datagram with room for the envelope and the seal).
-pub const MAX_STATE: usize = 48 * 1024;
+/// largest stream frame with room for the envelope and the seal).
+pub const MAX_STATE: usize = 4 * 1024 * 1024;
 pub const MAX_KEY: usize = 256;
 
 /// Deltas go out at once; the version sync that repairs lost ones runs
@@ -65,7 +65,7 @@ impl Kv {
         let grows = key.len() + value.as_ref().map_or(0, String::len) + 96;
         if self.encoded_len().saturating_add(grows) > MAX_STATE {
             return Err(format!(
-                "the replicated map would pass {MAX_STATE} bytes, the most one datagram carries (delete keys first)"
+                "the replicated map would pass {MAX_STATE} bytes, the most one frame carries (delete keys first)"
             ));
         }
         let at = self.hlc.tick(wall_ms);

@@ -7,15 +7,16 @@
 //! with an HTTP front ([`http::router`]).
 //!
 //! Datagrams are MessagePack envelopes behind a versioned header, sealed
-//! with XChaCha20-Poly1305 when the agent has keys ([`keyring`]). UDP only
-//! so far: a state sync larger than one packed datagram goes alone, up to
-//! 60 KB.
+//! with XChaCha20-Poly1305 when the agent has keys ([`keyring`]). What does
+//! not fit a 1,400-byte datagram (state syncs of large clusters, the
+//! key-value map's full state) goes over TCP on the same port ([`stream`]).
 
 pub mod codec;
 pub mod http;
 pub mod keyring;
 pub mod kv;
 pub mod metrics;
+pub mod stream;
 
 use anyhow::{Context, Result};
 use codec::{Codec, Envelope};
@@ -123,6 +124,7 @@ enum Cmd {
 
 /// A running agent; dropping it stops the loop.
 pub struct Agent {
+    acceptor: tokio::task::JoinHandle<()>,
     shared: Arc<Mutex<Shared>>,
     deliveries: tokio::sync::broadcast::Sender<Vec<u8>>,
     events: tokio::sync::broadcast::Sender<MemberEvent>,
@@ -134,6 +136,7 @@ pub struct Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.task.abort();
+        self.acceptor.abort();
     }
 }
 
@@ -153,6 +156,9 @@ impl Agent {
             .await
             .with_context(|| format!("binding {}", cfg.bind))?;
         let local = sock.local_addr()?;
+        let listener = tokio::net::TcpListener::bind(local)
+            .await
+            .with_context(|| format!("binding TCP {local} (streams share the gossip port)"))?;
         let advertise = cfg.advertise.unwrap_or(local);
         let me = NodeId::new(&cfg.name);
         let meta = Meta {
@@ -185,6 +191,8 @@ impl Agent {
             ..Shared::default()
         }));
         let (tx, rx) = mpsc::channel(1024);
+        let (stream_tx, stream_rx) = mpsc::channel(stream::MAX_OPEN);
+        let acceptor = tokio::spawn(stream::accept(listener, stream_tx));
         let deliveries = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
         let events = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
         let lp = Loop {
@@ -215,8 +223,9 @@ impl Agent {
             seeds: cfg.join.clone(),
             joined: cfg.join.is_empty(),
         };
-        let task = tokio::spawn(lp.run(rx));
+        let task = tokio::spawn(lp.run(rx, stream_rx));
         Ok(Agent {
+            acceptor,
             shared,
             deliveries,
             events,
@@ -391,7 +400,11 @@ impl Loop {
             .map_or(0, |d| d.as_millis() as u64)
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Cmd>,
+        mut streams: mpsc::Receiver<stream::Inbound>,
+    ) {
         let mut buf = vec![0u8; codec::MAX_INPUT + 1];
         let mut out = ClusterOut::default();
         let mut ask = tokio::time::interval(std::time::Duration::from_millis(500));
@@ -406,6 +419,9 @@ impl Loop {
                     if let Ok((n, from)) = r {
                         self.datagram(&buf[..n], from, &mut out).await;
                     }
+                }
+                Some(inbound) = streams.recv() => {
+                    self.stream(inbound, &mut out).await;
                 }
                 _ = sleep => {
                     let now = self.now();
@@ -471,6 +487,35 @@ impl Loop {
         };
         self.stats.received.datagrams += 1;
         self.stats.received.datagram_bytes += bytes.len() as u64;
+        self.envelope(env, Some(from), out).await;
+    }
+
+    /// A frame off a stream: like a datagram, but the connection's source
+    /// port says nothing about where the sender listens.
+    async fn stream(&mut self, inbound: stream::Inbound, out: &mut ClusterOut) {
+        let env = match inbound
+            .frame
+            .and_then(|f| self.codec.decode_stream(&f).map(|e| (e, f.len())))
+        {
+            Ok((e, len)) => {
+                self.stats.received.streams += 1;
+                self.stats.received.stream_bytes += len as u64;
+                e
+            }
+            Err(e) => {
+                tracing::debug!("dropped a stream from {}: {e:?}", inbound.from);
+                self.stats.refused[e.index()] += 1;
+                return;
+            }
+        };
+        let known = self.addrs.get(&NodeId::new(&env.f)).copied();
+        if known.is_some_and(|a| self.cut.contains(&a)) {
+            return;
+        }
+        self.envelope(env, None, out).await;
+    }
+
+    async fn envelope(&mut self, env: Envelope, from: Option<SocketAddr>, out: &mut ClusterOut) {
         for m in &env.m {
             self.stats.received.count(m.kind(), m.size());
         }
@@ -484,12 +529,14 @@ impl Loop {
         if name == self.me {
             return;
         }
-        let addr: SocketAddr = env.a.parse().unwrap_or(from);
-        self.addrs.insert(name.clone(), addr);
-        if env.who {
-            let _ = self.sock.send_to(&self.codec.empty(&self.head), addr).await;
+        let addr: Option<SocketAddr> = env.a.parse().ok().or(from);
+        if let Some(addr) = addr {
+            self.addrs.insert(name.clone(), addr);
+            if env.who {
+                let _ = self.sock.send_to(&self.codec.empty(&self.head), addr).await;
+            }
         }
-        if !self.joined && self.seeds.contains(&from) {
+        if !self.joined && from.is_some_and(|f| self.seeds.contains(&f)) {
             self.joined = true;
             let now = self.now();
             self.node.join(now, std::slice::from_ref(&name), out);
@@ -541,6 +588,12 @@ impl Loop {
                 continue;
             }
             for d in ds {
+                if d.len() > codec::MAX_DATAGRAM {
+                    self.stats.sent.streams += 1;
+                    self.stats.sent.stream_bytes += d.len() as u64;
+                    stream::send(addr, d);
+                    continue;
+                }
                 self.stats.sent.datagrams += 1;
                 self.stats.sent.datagram_bytes += d.len() as u64;
                 let _ = self.sock.send_to(&d, addr).await;

@@ -12,6 +12,9 @@ use std::fmt::Write;
 pub struct Traffic {
     pub datagrams: u64,
     pub datagram_bytes: u64,
+    /// TCP streams, one frame each (what did not fit a datagram).
+    pub streams: u64,
+    pub stream_bytes: u64,
     /// type -> (messages, approximate encoded bytes)
     pub by_type: BTreeMap<&'static str, (u64, u64)>,
 }
@@ -114,6 +117,32 @@ pub fn render(s: &Snapshot) -> String {
         "hearsay_datagram_bytes_total",
         "dir=\"received\"",
         s.received.datagram_bytes,
+    );
+    o.family(
+        "hearsay_streams_total",
+        "counter",
+        "TCP streams (one frame each), by direction.",
+    );
+    o.value("hearsay_streams_total", "dir=\"sent\"", s.sent.streams);
+    o.value(
+        "hearsay_streams_total",
+        "dir=\"received\"",
+        s.received.streams,
+    );
+    o.family(
+        "hearsay_stream_bytes_total",
+        "counter",
+        "Frame bytes sent and received on streams, by direction.",
+    );
+    o.value(
+        "hearsay_stream_bytes_total",
+        "dir=\"sent\"",
+        s.sent.stream_bytes,
+    );
+    o.value(
+        "hearsay_stream_bytes_total",
+        "dir=\"received\"",
+        s.received.stream_bytes,
     );
     o.family(
         "hearsay_messages_total",

@@ -318,7 +318,7 @@ fn an_encrypted_cluster_refuses_wrong_keys_and_rotates_its_key_without_loss() {
 }
 
 #[test]
-fn bad_datagrams_are_counted_by_reason_and_never_hurt_the_agent() {
+fn bad_datagrams_and_streams_are_counted_by_reason_and_never_hurt_the_agent() {
     let a = start("a0", "c1", None);
     let b = start("b0", "c1", Some(&a.gossip));
     until("two agents", Duration::from_secs(20), || {
@@ -352,6 +352,21 @@ fn bad_datagrams_are_counted_by_reason_and_never_hurt_the_agent() {
             .all(|r| refused(&a, r) > 0)
     });
     assert!(refused(&a, "malformed") >= 50);
+    // Streams share the gossip port: a length past the limit, a truncated
+    // frame, and random bytes in a well-formed frame.
+    let stream = |bytes: &[u8]| {
+        let mut s = TcpStream::connect(&a.gossip).unwrap();
+        let _ = s.write_all(bytes);
+    };
+    let (over, malformed) = (refused(&a, "oversized"), refused(&a, "malformed"));
+    stream(&u32::MAX.to_be_bytes());
+    stream(&[0, 0, 0, 100, 1, 2, 3]);
+    let mut framed = 64u32.to_be_bytes().to_vec();
+    framed.extend((0..64u8).map(|i| i.wrapping_mul(37)));
+    stream(&framed);
+    until("every bad stream counted", Duration::from_secs(15), || {
+        refused(&a, "oversized") > over && refused(&a, "malformed") >= malformed + 2
+    });
     assert_eq!(http(&a.http, "GET", "/health", ""), "ok\n");
     assert_eq!(states(&a).iter().filter(|(_, s)| s == "alive").count(), 2);
     drop(b);
@@ -598,4 +613,32 @@ fn a_partition_between_two_groups_heals_and_views_and_values_converge() {
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+}
+
+#[test]
+fn a_map_larger_than_any_datagram_reaches_a_late_joiner_over_tcp() {
+    let a = start("a0", "c1", None);
+    let b = start("b0", "c1", Some(&a.gossip));
+    until("two agents", Duration::from_secs(20), || {
+        states(&b).iter().filter(|(_, s)| s == "alive").count() == 2
+    });
+    // 40 values of 4 KB: a 160 KB map, past the largest datagram (60 KB).
+    let value = "v".repeat(4096);
+    for i in 0..40 {
+        assert_eq!(
+            http(&a.http, "PUT", &format!("/kv/k{i:02}"), &value),
+            "ok\n"
+        );
+    }
+    let full = |x: &AgentProc| kv_of(x).as_object().is_some_and(|m| m.len() == 40);
+    until("b has the map", Duration::from_secs(20), || full(&b));
+    // A member joining now gets the whole map as one full state: a stream.
+    let c = start("c0", "c1", Some(&b.gossip));
+    until(
+        "the late joiner has the whole map",
+        Duration::from_secs(30),
+        || full(&c),
+    );
+    assert_eq!(kv_of(&c)["k39"], value.as_str());
+    assert!(metric(&c, "hearsay_streams_total{dir=\"received\"}") >= 1.0);
 }

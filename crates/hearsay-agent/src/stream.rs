@@ -1,0 +1,94 @@
+//! TCP for what does not fit a datagram (state syncs of large clusters, a
+//! key-value map's full state): one connection per frame, the frame a
+//! 4-byte big-endian length and then exactly the bytes a datagram would
+//! carry (same header, same seal). The listener shares the gossip port
+//! number. Bounded everywhere: at most [`MAX_OPEN`] streams are read at
+//! once, each within [`READ_TIMEOUT`] and [`crate::codec::MAX_STREAM`]
+//! bytes; anything else is counted and dropped.
+
+use crate::codec::{MAX_STREAM, Refused};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+
+pub const MAX_OPEN: usize = 64;
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A frame read off a stream, or why none could be.
+pub struct Inbound {
+    pub frame: Result<Vec<u8>, Refused>,
+    pub from: SocketAddr,
+}
+
+async fn read_frame(s: &mut TcpStream) -> Result<Vec<u8>, Refused> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len)
+        .await
+        .map_err(|_| Refused::Malformed)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_STREAM {
+        return Err(Refused::TooLarge);
+    }
+    let mut buf = vec![0u8; len];
+    s.read_exact(&mut buf)
+        .await
+        .map_err(|_| Refused::Malformed)?;
+    Ok(buf)
+}
+
+/// Accepts streams until `tx` closes.
+pub async fn accept(listener: TcpListener, tx: mpsc::Sender<Inbound>) {
+    let open = Arc::new(Semaphore::new(MAX_OPEN));
+    loop {
+        let Ok((mut s, from)) = listener.accept().await else {
+            // Out of descriptors, say: do not spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            // Too many at once: refuse this one rather than queue it.
+            let _ = tx
+                .send(Inbound {
+                    frame: Err(Refused::TooLarge),
+                    from,
+                })
+                .await;
+            continue;
+        };
+        if tx.is_closed() {
+            return;
+        }
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let frame = tokio::time::timeout(READ_TIMEOUT, read_frame(&mut s))
+                .await
+                .unwrap_or(Err(Refused::Malformed));
+            drop(permit);
+            let _ = tx.send(Inbound { frame, from }).await;
+        });
+    }
+}
+
+/// Sends one frame on a connection of its own, in the background.
+pub fn send(to: SocketAddr, frame: Vec<u8>) {
+    tokio::spawn(async move {
+        let Ok(Ok(mut s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await
+        else {
+            tracing::debug!("no stream to {to}");
+            return;
+        };
+        let len = (frame.len() as u32).to_be_bytes();
+        let write = async {
+            s.write_all(&len).await?;
+            s.write_all(&frame).await?;
+            s.shutdown().await
+        };
+        if tokio::time::timeout(READ_TIMEOUT, write).await.is_err() {
+            tracing::debug!("stream to {to} timed out");
+        }
+    });
+}
