@@ -143,15 +143,17 @@ fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration 
 fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
     let first = start("a0", "c1", None);
     let mut agents = vec![];
-    for i in 1..5 {
+    for i in 1..10 {
         agents.push(start(&format!("a{i}"), "c1", Some(&first.gossip)));
     }
     agents.insert(0, first);
     let alive =
         |a: &AgentProc, n: usize| states(a).iter().filter(|(_, s)| s == "alive").count() == n;
-    until("every agent lists 5 alive", Duration::from_secs(20), || {
-        agents.iter().all(|a| alive(a, 5))
-    });
+    until(
+        "every agent lists 10 alive",
+        Duration::from_secs(20),
+        || agents.iter().all(|a| alive(a, 10)),
+    );
     // An agent of another cluster joining through a0 is refused.
     let stranger = start("x", "other", Some(&agents[0].gossip));
     // The client commands are users of the same API.
@@ -159,7 +161,7 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
     assert_eq!(code, Some(0));
     assert_eq!(
         out.lines().filter(|l| l.contains(" alive ")).count(),
-        5,
+        10,
         "{out}"
     );
     let (code, _, _) = cli(&["broadcast", "hello from a2", "--http", &agents[2].http]);
@@ -186,7 +188,7 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
         || refused(&agents[0], "other-cluster") > 0,
     );
     let m = http(&agents[0].http, "GET", "/metrics", "");
-    assert!(m.contains("hearsay_members{state=\"alive\"} 5"), "{m}");
+    assert!(m.contains("hearsay_members{state=\"alive\"} 10"), "{m}");
     assert!(m.contains("hearsay_delivered_total 1"), "{m}");
     until("a0 has timed a probe", Duration::from_secs(10), || {
         metric(&agents[0], "hearsay_probe_rtt_seconds_count") > 0.0
@@ -203,14 +205,14 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
     let (code, _, _) = cli(&["members", "--http", "127.0.0.1:1"]);
     assert_eq!(code, Some(1), "no agent there");
     // kill -9 one: the others see it dead within the lan preset's bound.
-    let victim = agents.remove(4);
+    let victim = agents.remove(9);
     drop(victim);
-    let took = until("a4 is dead everywhere", Duration::from_secs(15), || {
+    let took = until("a9 is dead everywhere", Duration::from_secs(15), || {
         agents
             .iter()
-            .all(|a| states(a).iter().any(|(n, s)| n == "a4" && s == "dead"))
+            .all(|a| states(a).iter().any(|(n, s)| n == "a9" && s == "dead"))
     });
-    eprintln!("a4 seen dead by all after {took:?}");
+    eprintln!("a9 seen dead by all after {took:?}");
     assert!(took < Duration::from_secs(15));
 }
 
