@@ -1,10 +1,11 @@
-//! The datagram format. A 4-byte header (`hs`, the format version, a flag
-//! byte saying whether the rest is sealed), then a MessagePack envelope
-//! naming the cluster, the sender and its address, with several cluster
-//! messages packed per datagram up to [`MAX_DATAGRAM`] bytes. Sealed
-//! datagrams carry `nonce | XChaCha20-Poly1305(envelope)` with the header
-//! and the cluster name as associated data, so a datagram of another
-//! cluster or with a wrong key fails authentication. Decoding never panics
+//! The datagram format. A 6-byte header (a mark and the format version in
+//! one byte, a flag byte saying whether the rest is sealed, a 32-bit hash
+//! of the cluster name), then a MessagePack envelope naming the sender (and its address
+//! when it is not the datagram's source), with several cluster messages
+//! packed per datagram up to [`MAX_DATAGRAM`] bytes. Sealed datagrams
+//! carry `nonce | XChaCha20-Poly1305(envelope)` with the header and the
+//! whole cluster name as associated data, so a datagram of another cluster
+//! or with a wrong key fails authentication even if the hashes collide. Decoding never panics
 //! and refuses other versions, other clusters, oversized input, clear text
 //! when keys are set, and anything that does not decode.
 
@@ -12,9 +13,12 @@ use crate::keyring::{Keyring, OVERHEAD};
 use hearsay_core::cluster::ClusterMsg;
 use serde::{Deserialize, Serialize};
 
-pub const MAGIC: [u8; 2] = *b"hs";
-pub const VERSION: u8 = 2;
-const HEADER: usize = 4;
+/// The first byte of every datagram and stream frame is `MARK | VERSION`:
+/// the high nibble tells hearsay's datagrams from stray input, the low one
+/// the format version, in one byte because every packet pays for it.
+pub const MARK: u8 = 0xa0;
+pub const VERSION: u8 = 4;
+const HEADER: usize = 6;
 const CLEAR: u8 = 0;
 const SEALED: u8 = 1;
 /// Packed datagrams stay under a common path MTU; a single larger message
@@ -24,12 +28,10 @@ pub const MAX_DATAGRAM: usize = 1400;
 pub const MAX_INPUT: usize = 60 * 1024;
 /// The largest frame a stream may carry (a datagram too large for
 /// [`MAX_DATAGRAM`] goes as a stream instead).
-pub const MAX_STREAM: usize = 8 * 1024 * 1024;
+pub const MAX_STREAM: usize = 4 * 1024 * 1024;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Envelope {
-    /// Cluster name: a member of another cluster is refused.
-    pub c: String,
     /// Sender's name.
     pub f: String,
     /// Where to answer, when not the datagram's source (`--advertise`);
@@ -58,16 +60,19 @@ pub enum Refused {
     Decrypt,
     /// Clear text arriving at an agent that has keys.
     Unencrypted,
+    /// A stream beyond the number read at once.
+    Busy,
 }
 
 impl Refused {
-    pub const LABELS: [&'static str; 6] = [
+    pub const LABELS: [&'static str; 7] = [
         "oversized",
         "malformed",
         "version",
         "other-cluster",
         "decrypt",
         "unencrypted",
+        "busy",
     ];
 
     pub fn label(self) -> &'static str {
@@ -82,8 +87,16 @@ impl Refused {
             Refused::OtherCluster => 3,
             Refused::Decrypt => 4,
             Refused::Unencrypted => 5,
+            Refused::Busy => 6,
         }
     }
+}
+
+/// FNV-1a of the cluster name: four bytes per datagram instead of the name.
+fn cluster_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Encodes and decodes one agent's datagrams.
@@ -96,7 +109,8 @@ pub struct Codec {
 impl Codec {
     fn header(&self) -> [u8; HEADER] {
         let flag = if self.keys.is_empty() { CLEAR } else { SEALED };
-        [MAGIC[0], MAGIC[1], VERSION, flag]
+        let h = cluster_hash(&self.cluster).to_be_bytes();
+        [MARK | VERSION, flag, h[0], h[1], h[2], h[3]]
     }
 
     fn aad(&self, header: &[u8]) -> Vec<u8> {
@@ -116,15 +130,22 @@ impl Codec {
         if bytes.len() > max {
             return Err(Refused::TooLarge);
         }
-        if bytes.len() < HEADER || bytes[..2] != MAGIC {
+        let Some(&first) = bytes.first().filter(|b| *b & 0xf0 == MARK) else {
+            return Err(Refused::Malformed);
+        };
+        // Before the length: another version may have another header.
+        if first & 0x0f != VERSION {
+            return Err(Refused::Version(first & 0x0f));
+        }
+        if bytes.len() < HEADER {
             return Err(Refused::Malformed);
         }
-        if bytes[2] != VERSION {
-            return Err(Refused::Version(bytes[2]));
-        }
         let (header, body) = bytes.split_at(HEADER);
+        if header[2..] != cluster_hash(&self.cluster).to_be_bytes() {
+            return Err(Refused::OtherCluster);
+        }
         let plain;
-        let body = match header[3] {
+        let body = match header[1] {
             CLEAR if !self.keys.is_empty() => return Err(Refused::Unencrypted),
             CLEAR => body,
             SEALED => {
@@ -136,11 +157,7 @@ impl Codec {
             }
             _ => return Err(Refused::Malformed),
         };
-        let e: Envelope = rmp_serde::from_slice(body).map_err(|_| Refused::Malformed)?;
-        if e.c != self.cluster {
-            return Err(Refused::OtherCluster);
-        }
-        Ok(e)
+        rmp_serde::from_slice(body).map_err(|_| Refused::Malformed)
     }
 
     fn frame(&self, env: &Envelope) -> Option<Vec<u8>> {
@@ -193,8 +210,9 @@ impl Codec {
         let fixed = HEADER
             + rmp_serde::to_vec_named(&empty).map_or(0, |v| v.len())
             + if self.keys.is_empty() { 0 } else { OVERHEAD }
-            // The array length grows from one byte to three past 15 items.
-            + 2;
+            // The empty envelope leaves out `m`: its key (2 bytes), its
+            // array length (up to 3) and a larger map length.
+            + 8;
         let mut out = Vec::new();
         let mut cur: Vec<ClusterMsg> = Vec::new();
         let mut cur_len = fixed;
@@ -231,7 +249,6 @@ mod tests {
 
     fn head() -> Envelope {
         Envelope {
-            c: "c1".into(),
             f: "n1".into(),
             a: "127.0.0.1:1".into(),
             who: false,
@@ -280,9 +297,10 @@ mod tests {
         );
         let d = c.empty(&head());
         assert!(c.decode(&d).is_ok());
-        let mut v3 = d.clone();
-        v3[2] = 3;
-        assert_eq!(c.decode(&v3).unwrap_err(), Refused::Version(3));
+        let mut v9 = d.clone();
+        v9[0] = MARK | 9;
+        assert_eq!(c.decode(&v9).unwrap_err(), Refused::Version(9));
+        assert_eq!(c.decode(&[MARK | 9]).unwrap_err(), Refused::Version(9));
         let other = Codec {
             cluster: "other".into(),
             ..c.clone()
@@ -307,12 +325,16 @@ mod tests {
             a.decode(&clear.empty(&head())).unwrap_err(),
             Refused::Unencrypted
         );
-        // Same key, other cluster: the name is authenticated.
+        // Same key, other cluster: refused by the name's hash, and the name
+        // itself is authenticated (a hash collision still fails to open).
         let other = Codec {
             cluster: "c2".into(),
             ..a.clone()
         };
-        assert_eq!(other.decode(&d[0]).unwrap_err(), Refused::Decrypt);
+        assert_eq!(other.decode(&d[0]).unwrap_err(), Refused::OtherCluster);
+        let mut forged = d[0].clone();
+        forged[2..6].copy_from_slice(&cluster_hash("c2").to_be_bytes());
+        assert_eq!(other.decode(&forged).unwrap_err(), Refused::Decrypt);
     }
 
     #[test]
@@ -344,7 +366,8 @@ mod tests {
         /// decoder, which must refuse them cleanly too.
         #[test]
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
-            let mut d = vec![b'h', b's', VERSION, 0];
+            let mut d = vec![MARK | VERSION, 0];
+            d.extend(cluster_hash("c1").to_be_bytes());
             d.extend(body);
             let _ = codec(vec![]).decode(&d);
         }

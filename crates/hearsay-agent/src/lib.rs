@@ -94,6 +94,7 @@ struct Shared {
     /// Payloads delivered, with the wall-clock time (unix microseconds)
     /// this agent took each in.
     delivered: Vec<(u64, Vec<u8>)>,
+    delivered_bytes: usize,
     /// Membership changes seen, timed the same way.
     events: Vec<(u64, MemberEvent)>,
     /// The keyring in base64, the primary first.
@@ -102,8 +103,9 @@ struct Shared {
     metrics: metrics::Snapshot,
 }
 
-/// Most payloads kept for `messages()`.
+/// Most payloads kept for `messages()`, and most bytes of them.
 const MAX_KEPT: usize = 100_000;
+const MAX_KEPT_BYTES: usize = 64 * 1024 * 1024;
 
 /// A change to the keyring.
 #[derive(Clone, Debug)]
@@ -200,7 +202,6 @@ impl Agent {
             node,
             me: me.clone(),
             head: Envelope {
-                c: cfg.cluster.clone(),
                 f: cfg.name.clone(),
                 a: cfg.advertise.map(|a| a.to_string()).unwrap_or_default(),
                 who: false,
@@ -440,10 +441,13 @@ impl Loop {
                     Some(Cmd::Broadcast(data, reply)) => {
                         let now = self.now();
                         let r = self.node.broadcast(now, data.into(), &mut out).map(|_| ());
+                        // Read-your-writes: /messages has it before the reply.
+                        self.publish();
                         let _ = reply.send(r);
                     }
                     Some(Cmd::Kv(key, value, reply)) => {
                         let r = self.kv.write(Self::wall_ms(), key, value, &mut self.kv_out);
+                        self.publish();
                         let _ = reply.send(r);
                     }
                     Some(Cmd::Cut(addrs, reply)) => {
@@ -665,15 +669,20 @@ impl Loop {
         for d in &delivered {
             let _ = self.deliveries.send(d.clone());
         }
-        let live: Vec<NodeId> = self
-            .node
-            .swim()
-            .members()
-            .filter(|(_, _, st, _)| matches!(st, Status::Alive | Status::Suspect))
-            .map(|(id, ..)| id.clone())
-            .collect();
+        let (mut live, mut down) = (Vec::new(), Vec::new());
+        for (id, _, st, _) in self.node.swim().members() {
+            match st {
+                Status::Alive | Status::Suspect => live.push(id.clone()),
+                Status::Dead => down.push(id.clone()),
+                Status::Left => {}
+            }
+        }
+        // Only members and seeds keep an address: a stranger's name does
+        // not stay in the map.
+        self.addrs
+            .retain(|id, a| live.contains(id) || down.contains(id) || self.seeds.contains(a));
         let now = self.now();
-        self.kv.set_peers(now, live);
+        self.kv.set_peers(now, live, down);
         let kv = self.kv.take_changed().then(|| self.kv.snapshot());
         let mut by_state = [("alive", 0), ("suspect", 0), ("dead", 0), ("left", 0)];
         for m in &members {
@@ -692,9 +701,17 @@ impl Loop {
                 s.kv = kv;
             }
             s.members = members;
+            s.delivered_bytes += delivered.iter().map(Vec::len).sum::<usize>();
             s.delivered
                 .extend(delivered.into_iter().map(|d| (wall_us, d)));
-            let over = s.delivered.len().saturating_sub(MAX_KEPT);
+            // The oldest go first, past the count or the bytes.
+            let mut over = s.delivered.len().saturating_sub(MAX_KEPT);
+            let mut bytes: usize = s.delivered[..over].iter().map(|(_, d)| d.len()).sum();
+            while s.delivered_bytes - bytes > MAX_KEPT_BYTES && over < s.delivered.len() {
+                bytes += s.delivered[over].1.len();
+                over += 1;
+            }
+            s.delivered_bytes -= bytes;
             s.delivered.drain(..over);
             s.events.extend(events.into_iter().map(|e| (wall_us, e)));
             let old = s.events.len().saturating_sub(MAX_KEPT);

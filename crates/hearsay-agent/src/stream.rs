@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
-pub const MAX_OPEN: usize = 64;
+pub const MAX_OPEN: usize = 16;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -33,10 +33,15 @@ async fn read_frame(s: &mut TcpStream) -> Result<Vec<u8>, Refused> {
     if len > MAX_STREAM {
         return Err(Refused::TooLarge);
     }
-    let mut buf = vec![0u8; len];
-    s.read_exact(&mut buf)
+    // Grows with what arrives, not with what the length claims.
+    let mut buf = Vec::new();
+    s.take(len as u64)
+        .read_to_end(&mut buf)
         .await
         .map_err(|_| Refused::Malformed)?;
+    if buf.len() < len {
+        return Err(Refused::Malformed);
+    }
     Ok(buf)
 }
 
@@ -53,7 +58,7 @@ pub async fn accept(listener: TcpListener, tx: mpsc::Sender<Inbound>) {
             // Too many at once: refuse this one rather than queue it.
             let _ = tx
                 .send(Inbound {
-                    frame: Err(Refused::TooLarge),
+                    frame: Err(Refused::Busy),
                     from,
                 })
                 .await;
@@ -67,8 +72,10 @@ pub async fn accept(listener: TcpListener, tx: mpsc::Sender<Inbound>) {
             let frame = tokio::time::timeout(READ_TIMEOUT, read_frame(&mut s))
                 .await
                 .unwrap_or(Err(Refused::Malformed));
-            drop(permit);
+            // The permit is held until the loop has the frame, so at most
+            // MAX_OPEN frames exist at once, read or waiting.
             let _ = tx.send(Inbound { frame, from }).await;
+            drop(permit);
         });
     }
 }

@@ -20,14 +20,14 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViewMsg {
     /// "Be my neighbour"; `high` when the sender has no neighbour at all.
-    #[serde(rename = "nb")]
+    #[serde(rename = "n")]
     Neighbor { high: bool },
-    #[serde(rename = "nb_ok")]
+    #[serde(rename = "ok")]
     Accept,
-    #[serde(rename = "nb_no")]
+    #[serde(rename = "no")]
     Refuse,
     /// "I am not your neighbour (any more)".
-    #[serde(rename = "nb_bye")]
+    #[serde(rename = "bye")]
     Disconnect,
 }
 

@@ -42,7 +42,7 @@ const MAX_IDS: usize = 512;
 pub enum CastMsg {
     /// A payload, pushed eagerly (or, with `r`, sent as a repair); `h` is
     /// the hops it has made.
-    #[serde(rename = "gossip")]
+    #[serde(rename = "g")]
     Gossip {
         p: Payload,
         h: u32,
@@ -50,15 +50,15 @@ pub enum CastMsg {
         r: bool,
     },
     /// Lazy announcement: "I have these".
-    #[serde(rename = "ihave")]
+    #[serde(rename = "i")]
     IHave { ids: Vec<MsgId> },
     /// "Send me these" (a repair).
-    #[serde(rename = "graft")]
+    #[serde(rename = "f")]
     Graft { ids: Vec<MsgId> },
     /// The sender's path to the root of the eager tree (None: it knows no
     /// way there); `hello` when the sender just took the receiver as a
     /// neighbour and wants its path back.
-    #[serde(rename = "tree")]
+    #[serde(rename = "t")]
     Tree {
         path: Option<Path>,
         /// The sender's version of its path (adverts may reorder).
@@ -67,7 +67,7 @@ pub enum CastMsg {
         hello: bool,
     },
     /// Anti-entropy: the ids the sender holds.
-    #[serde(rename = "digest")]
+    #[serde(rename = "d")]
     Digest { vv: Vec<Mark> },
 }
 

@@ -38,14 +38,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Everything a cluster member sends another, by layer.
+/// Everything a cluster member sends another, by layer. Variant tags on
+/// the wire are one or two letters (every datagram carries them; `kind()`
+/// gives the readable names for metrics and logs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClusterMsg {
-    #[serde(rename = "mem")]
+    #[serde(rename = "m")]
     Mem(MemberMsg),
-    #[serde(rename = "view")]
+    #[serde(rename = "v")]
     View(ViewMsg),
-    #[serde(rename = "cast")]
+    #[serde(rename = "c")]
     Cast(CastMsg),
 }
 

@@ -50,6 +50,10 @@ pub enum Msg<C> {
 struct Peer {
     known: VersionVector,
     heard: Option<Instant>,
+    /// Believed dead: sent nothing, but still a member for the majority
+    /// rule, so a minority cannot call itself a majority by declaring the
+    /// rest dead.
+    down: bool,
 }
 
 #[derive(Debug)]
@@ -63,6 +67,8 @@ pub struct Replicator<C> {
     started: Instant,
     next_sync: Instant,
     turn: usize,
+    /// New or returned peers, synced with at the next tick.
+    greet: std::collections::BTreeSet<NodeId>,
 }
 
 impl<C: Crdt> Replicator<C> {
@@ -86,6 +92,7 @@ impl<C: Crdt> Replicator<C> {
             collected: VersionVector::default(),
             started: now,
             turn: 0,
+            greet: Default::default(),
         }
     }
 
@@ -93,23 +100,60 @@ impl<C: Crdt> Replicator<C> {
         &self.state
     }
 
-    /// Follows a changing membership: peers not in `live` are forgotten (a
-    /// dead member no longer holds collection back), new ones count as
-    /// heard now, so collection waits up to `retention` for them.
-    pub fn set_peers(&mut self, now: Instant, live: impl IntoIterator<Item = NodeId>) {
+    /// Follows a changing membership: `live` members get deltas and syncs;
+    /// `down` ones (believed dead) get nothing but still count as members
+    /// for the majority rule; anyone in neither (left, or collected) is
+    /// forgotten. New peers count as heard now, so collection waits up to
+    /// `retention` for them, and bring the next sync forward to now, so a
+    /// member that just joined trades state at once.
+    pub fn set_peers(
+        &mut self,
+        now: Instant,
+        live: impl IntoIterator<Item = NodeId>,
+        down: impl IntoIterator<Item = NodeId>,
+    ) {
+        let me = self.me.clone();
         let live: std::collections::BTreeSet<NodeId> =
-            live.into_iter().filter(|p| *p != self.me).collect();
-        self.peers.retain(|p, _| live.contains(p));
-        for p in live {
-            self.peers.entry(p).or_insert_with(|| Peer {
-                known: VersionVector::default(),
-                heard: Some(now),
-            });
+            live.into_iter().filter(|p| *p != me).collect();
+        let down: std::collections::BTreeSet<NodeId> = down
+            .into_iter()
+            .filter(|p| *p != me && !live.contains(p))
+            .collect();
+        self.peers
+            .retain(|p, _| live.contains(p) || down.contains(p));
+        for (p, is_down) in live
+            .into_iter()
+            .map(|p| (p, false))
+            .chain(down.into_iter().map(|p| (p, true)))
+        {
+            match self.peers.entry(p) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let id = e.key().clone();
+                    e.insert(Peer {
+                        known: VersionVector::default(),
+                        heard: Some(now),
+                        down: is_down,
+                    });
+                    if !is_down {
+                        self.greet.insert(id);
+                        self.next_sync = self.next_sync.min(now);
+                    }
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    let back = e.get().down && !is_down;
+                    e.get_mut().down = is_down;
+                    if back {
+                        self.greet.insert(e.key().clone());
+                        self.next_sync = self.next_sync.min(now);
+                    }
+                }
+            }
         }
     }
 
+    /// The peers deltas go to (not the ones believed down).
     pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
-        self.peers.keys()
+        self.peers.iter().filter(|(_, p)| !p.down).map(|(id, _)| id)
     }
 
     /// A local update: `f` changes the state as replica `me` and returns
@@ -123,7 +167,7 @@ impl<C: Crdt> Replicator<C> {
         if delta == C::default() {
             return;
         }
-        for p in self.peers.keys() {
+        for (p, _) in self.peers.iter().filter(|(_, p)| !p.down) {
             out.push((
                 p.clone(),
                 Msg::Delta {
@@ -187,10 +231,30 @@ impl<C: Crdt> Replicator<C> {
             return;
         }
         self.next_sync = now + self.cfg.sync_interval;
-        if !self.peers.is_empty() {
-            let i = self.turn % self.peers.len();
+        let greet = std::mem::take(&mut self.greet);
+        if !greet.is_empty() {
+            // Each new or returned peer at once, rather than one a round.
+            for p in greet.into_iter().filter(|p| self.peers.contains_key(p)) {
+                out.push((
+                    p,
+                    Msg::Sync {
+                        version: self.state.version(),
+                    },
+                ));
+            }
+            self.collect(now);
+            return;
+        }
+        let up: Vec<&NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.down)
+            .map(|(id, _)| id)
+            .collect();
+        if !up.is_empty() {
+            let i = self.turn % up.len();
             self.turn = self.turn.wrapping_add(1);
-            if let Some(p) = self.peers.keys().nth(i) {
+            if let Some(p) = up.get(i).copied() {
                 out.push((
                     p.clone(),
                     Msg::Sync {
@@ -321,34 +385,47 @@ mod tests {
 
     #[test]
     fn peers_follow_the_membership() {
-        let mut net = Net::new(3);
+        let mut net = Net::new(4);
         net.set(0, "k", Some(1));
         net.run(1_000);
-        // r2 leaves the membership for good: the others drop it and collect
-        // a delete without waiting out the retention for it.
+        // r2 and r3 are believed dead: two of four members are no majority,
+        // so nothing is collected however long it takes.
         net.cut[2] = true;
+        net.cut[3] = true;
         let live: Vec<NodeId> = net.ids[..2].to_vec();
+        let gone: Vec<NodeId> = net.ids[2..].to_vec();
         for r in 0..2 {
-            net.reps[r].set_peers(net.now, live.clone());
-            assert_eq!(net.reps[r].peers().count(), 1);
+            net.reps[r].set_peers(net.now, live.clone(), gone.clone());
+            assert_eq!(net.reps[r].peers().count(), 1, "deltas go to the live only");
         }
         net.set(0, "k", None);
+        net.run(8_000);
+        assert_eq!(
+            net.reps[0].state().size(),
+            1,
+            "the tombstone stays while r2 and r3 are only down"
+        );
+        // Once they have left for good, the two are the whole cluster.
+        for r in 0..2 {
+            net.reps[r].set_peers(net.now, live.clone(), []);
+        }
         net.run(1_000);
         assert!(
             net.reps[0].state().size() == 0 && net.reps[1].state().size() == 0,
-            "the tombstone was collected among the live members"
+            "the tombstone was collected among the remaining members"
         );
-        // A member that joins later gets everything by syncing.
+        // A member that joins later gets everything, at once: a new peer
+        // brings the sync forward.
         net.cut[2] = false;
         net.reps[2] = Replicator::new(
             net.ids[2].clone(),
-            net.ids.clone(),
+            net.ids[..3].to_vec(),
             net.reps[0].cfg.clone(),
             net.now,
         );
-        let all = net.ids.clone();
+        let three = net.ids[..3].to_vec();
         for r in 0..2 {
-            net.reps[r].set_peers(net.now, all.clone());
+            net.reps[r].set_peers(net.now, three.clone(), []);
         }
         net.set(1, "later", Some(9));
         net.run(2_000);

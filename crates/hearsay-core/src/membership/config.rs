@@ -162,14 +162,11 @@ impl SwimConfig {
         let ms = Duration::from_millis;
         let lan = SwimConfig {
             detector: Detector::Swim,
-            // 700 ms probes keep an idle agent under Serf's 268 B/s (two
-            // packets of probe and ack per agent per period); the lower
-            // suspicion multiplier keeps detection where 500 ms had it.
-            probe_interval: ms(700),
+            probe_interval: ms(500),
             probe_timeout: ms(250),
             indirect: 3,
-            suspicion_mult: 1.3,
-            suspicion_floor: ms(1600),
+            suspicion_mult: 1.83,
+            suspicion_floor: Duration::from_secs(2),
             suspicion_max_mult: 2.0,
             suspicion_confirmations: 6,
             lifeguard: true,
@@ -208,9 +205,7 @@ impl SwimConfig {
                 ..lan
             },
             SwimPreset::Local => SwimConfig {
-                probe_interval: ms(500),
                 probe_timeout: ms(100),
-                suspicion_floor: Duration::from_secs(2),
                 indirect: 1,
                 suspicion_mult: 1.0,
                 suspicion_confirmations: 2,

@@ -102,7 +102,7 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
         "issued-ops": run.lag_ns.len(),
         "dropped-by-partitions": run.dropped_by_partitions,
         "node-sends-per-s": node_sends(run),
-        "convergence": super::convergence::measure(run),
+        "convergence": super::convergence::measure(run, cfg.nodes.len()),
         "warnings": run.warnings.iter().map(|w| json!({"time-ms": w.time_ns / 1_000_000, "node": w.node, "text": w.text})).collect::<Vec<_>>(),
     });
     Analysis {

@@ -7,15 +7,12 @@ use crate::history::{OpType, Process};
 use crate::runner::{ProbeRead, RunResult};
 use serde_json::{Value, json};
 
-/// `None` when the run had no probes.
-pub fn measure(run: &RunResult) -> Option<Value> {
+/// `None` when the run had no probes. `nodes`: how many nodes the test
+/// ran (a node that never answered leaves the run unconverged).
+pub fn measure(run: &RunResult, nodes: usize) -> Option<Value> {
     if run.probes.is_empty() {
         return None;
     }
-    let nodes = run
-        .names
-        .len()
-        .min(run.probes.iter().map(|p| p.node + 1).max().unwrap_or(0));
     // The reference: the later of the last update's invocation and the
     // last heal. Updates are the client ops that are not reads.
     let ops = run.history.ops();
@@ -49,18 +46,16 @@ pub fn measure(run: &RunResult) -> Option<Value> {
         .copied()
         .flatten()
         .filter(|v| last.iter().all(|l| l == &Some(*v)));
-    // Per node: the first answer from which on it reads the agreed value.
+    // Per node: its last change, if that was to the agreed value (only
+    // changes are kept, so from then on it read nothing else).
     let settled: Vec<Option<u64>> = per_node
         .iter()
         .map(|reads| {
             let v = agreed?;
-            let tail = reads
-                .iter()
-                .rposition(|p| &p.value != v)
-                .map_or(0, |i| i + 1);
-            reads.get(tail).map(|p| p.time_ns)
+            reads.last().filter(|p| &p.value == v).map(|p| p.time_ns)
         })
         .collect();
+    let silent = per_node.iter().filter(|r| r.is_empty()).count();
     let ms = |t: u64| (t.saturating_sub(from) as f64 / 1e6).round() as i64;
     let all = settled
         .iter()
@@ -72,7 +67,8 @@ pub fn measure(run: &RunResult) -> Option<Value> {
         "after-last-update-ms": all.map(ms),
         "per-node-ms": settled.iter().map(|s| s.map(ms)).collect::<Vec<_>>(),
         "from": if last_heal > last_update { "heal" } else { "last update" },
-        "probe-reads": run.probes.len(),
+        "probe-reads": run.probe_answers,
+        "nodes-never-answering": silent,
         // Sets can be large: their value is left out.
         "final-value": agreed.map(Edn::compact).filter(|s| s.len() <= 200),
     }))

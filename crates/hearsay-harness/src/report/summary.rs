@@ -119,6 +119,11 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
                 "  converged       every node read its final value {ms} ms after the {from} ({} probe reads)",
                 c["probe-reads"]
             ),
+            None if c["nodes-never-answering"].as_u64().unwrap_or(0) > 0 => writeln!(
+                s,
+                "  converged       unknown: {} node(s) never answered a probe read ({} probe reads)",
+                c["nodes-never-answering"], c["probe-reads"]
+            ),
             None => writeln!(
                 s,
                 "  converged       no: the nodes' last probe reads differ ({} probe reads)",

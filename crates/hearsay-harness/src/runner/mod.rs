@@ -112,8 +112,10 @@ pub struct RunResult {
     pub origin_ns: u64,
     /// Under `--sim`, the peers each node says it sends to at the end.
     pub overlay: Option<Vec<Vec<String>>>,
-    /// Convergence probe answers, when `TestConfig::probe` asked for them.
+    /// Convergence probe answers where a node's value changed, when
+    /// `TestConfig::probe` asked for them, and how many answers came in all.
     pub probes: Vec<ProbeRead>,
+    pub probe_answers: u64,
 }
 
 struct Worker {
@@ -358,12 +360,12 @@ impl TestRun {
     /// their last output has been fed in.
     pub fn finish(mut self) -> RunResult {
         self.rpcs.close_all(&mut self.net);
-        let probes = match self.probe.take() {
+        let (probes, probe_answers) = match self.probe.take() {
             Some(p) => {
                 p.close(&mut self.net);
-                p.reads
+                (p.reads, p.answers)
             }
-            None => Vec::new(),
+            None => (Vec::new(), 0),
         };
         self.net.heal();
         let _ = self.net.journal_mut().flush();
@@ -386,6 +388,7 @@ impl TestRun {
             origin_ns: self.origin,
             overlay: None,
             probes,
+            probe_answers,
         }
     }
 

@@ -12,8 +12,10 @@ use crate::workload::{Client, OpSpec, Workload};
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// One probe answer: node index, history time (ns) at which the node
-/// printed it, and the value the workload's client records for it.
+/// A node's probe answers change: node index, history time (ns) at which
+/// the node printed the first answer with this value, and the value (sets
+/// in one canonical form, so equal sets compare equal whatever the order).
+/// Only changes are kept, so a long run of equal answers costs one entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeRead {
     pub node: usize,
@@ -30,6 +32,37 @@ pub(super) struct Probe {
     by_addr: HashMap<Addr, usize>,
     msg_id: u64,
     pub reads: Vec<ProbeRead>,
+    /// Answers received, changed or not.
+    pub answers: u64,
+    last: Vec<Option<Edn>>,
+}
+
+/// Integer lists as sorted ranges; anything else as it is.
+fn canonical(v: Edn) -> Edn {
+    match v {
+        Edn::Vector(items) => {
+            let ints: Option<Vec<i64>> = items
+                .iter()
+                .map(|e| if let Edn::Int(i) = e { Some(*i) } else { None })
+                .collect();
+            match ints {
+                Some(mut xs) => {
+                    xs.sort_unstable();
+                    xs.dedup();
+                    let mut ranges: Vec<(i64, i64)> = Vec::new();
+                    for x in xs {
+                        match ranges.last_mut() {
+                            Some((_, hi)) if *hi + 1 == x => *hi = x,
+                            _ => ranges.push((x, x)),
+                        }
+                    }
+                    Edn::IntRanges(std::sync::Arc::new(ranges))
+                }
+                None => Edn::Vector(items),
+            }
+        }
+        other => other,
+    }
 }
 
 impl Probe {
@@ -66,6 +99,8 @@ impl Probe {
             by_addr,
             msg_id: 0,
             reads: Vec::new(),
+            answers: 0,
+            last: vec![None; nodes.len()],
         })
     }
 
@@ -102,12 +137,16 @@ impl Probe {
         let client = &mut self.clients[node].1;
         let schema = client.reply_schema(self.op.f);
         if schema.check(body).is_ok() {
-            let value = client.ok_value(&self.op, body);
-            self.reads.push(ProbeRead {
-                node,
-                time_ns: history_ns,
-                value,
-            });
+            self.answers += 1;
+            let value = canonical(client.ok_value(&self.op, body));
+            if self.last[node].as_ref() != Some(&value) {
+                self.last[node] = Some(value.clone());
+                self.reads.push(ProbeRead {
+                    node,
+                    time_ns: history_ns,
+                    value,
+                });
+            }
         }
     }
 

@@ -7,10 +7,11 @@
 //! Every agent records when things happen to it (hearsay: `/events` and
 //! `/messages?timestamps=true`; Serf: an event handler script that appends
 //! `date +%s%N` lines to a log), so the bench polls rarely and its polling
-//! does not shape the figures. Traffic is counted per agent port by
-//! iptables counters on loopback (both systems the same way, IP and UDP
-//! headers included); without iptables the hearsay figures come from its
-//! /metrics and Serf's are left out.
+//! does not shape the figures. Traffic is counted by iptables counters on
+//! loopback (both systems the same way, IP and UDP/TCP headers included):
+//! what leaves each agent's port, plus TCP arriving at it (the opening side
+//! of a connection sends from a port of its own); without iptables the
+//! traffic columns stay empty.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -300,8 +301,16 @@ impl Counters {
             ports: ports.to_vec(),
         };
         for p in ports {
-            for proto in ["udp", "tcp"] {
-                if !iptables(&["-A", CHAIN, "-p", proto, "--sport", &p.to_string()]) {
+            let p = p.to_string();
+            for rule in [
+                ["-p", "udp", "--sport", p.as_str()],
+                ["-p", "tcp", "--sport", p.as_str()],
+                // Sent by whoever opened the connection (another agent).
+                ["-p", "tcp", "--dport", p.as_str()],
+            ] {
+                let mut args = vec!["-A", CHAIN];
+                args.extend(rule);
+                if !iptables(&args) {
                     return None;
                 }
             }
@@ -328,7 +337,7 @@ impl Counters {
             };
             if let Some(port) = w
                 .iter()
-                .find_map(|x| x.strip_prefix("spt:"))
+                .find_map(|x| x.strip_prefix("spt:").or_else(|| x.strip_prefix("dpt:")))
                 .and_then(|p| p.parse::<u16>().ok())
                 .filter(|p| self.ports.contains(p))
             {
@@ -489,11 +498,11 @@ fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
         ));
         return Ok(row);
     }
+    let joins_done = now_us();
     std::thread::sleep(Duration::from_secs_f64(ctx.args.settle));
     // Idle.
     let idle = Duration::from_secs_f64(ctx.args.idle);
     let c0 = counters.as_ref().map(Counters::read);
-    let idle_start = now_us();
     std::thread::sleep(idle);
     let c1 = counters.as_ref().map(Counters::read);
     if let (Some(a), Some(b)) = (&c0, &c1) {
@@ -533,10 +542,19 @@ fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
     let c2 = counters.as_ref().map(Counters::read);
     let mut last = Vec::new();
     let mut each = Vec::new();
+    // Deliveries count at the n - 1 agents other than the origin; a
+    // broadcast the origin itself never delivered is timed from the
+    // earliest delivery anywhere.
     let mut missed = 0;
     for (v, origin) in &sent {
-        let Some(&t0) = views[*origin].delivered.get(v) else {
-            missed += n;
+        let t0 = views[*origin].delivered.get(v).copied().or_else(|| {
+            views
+                .iter()
+                .filter_map(|s| s.delivered.get(v).copied())
+                .min()
+        });
+        let Some(t0) = t0 else {
+            missed += n - 1;
             continue;
         };
         let mut worst: f64 = 0.0;
@@ -557,9 +575,9 @@ fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
             last.push(worst);
         }
     }
-    row.missed = missed;
-    let expected = (sent.len() * n).max(1);
-    row.delivered_share = 1.0 - missed as f64 / expected as f64;
+    row.missed = missed + (ctx.args.broadcasts - sent.len()) * (n - 1);
+    let expected = (ctx.args.broadcasts * (n - 1)).max(1);
+    row.delivered_share = 1.0 - row.missed as f64 / expected as f64;
     row.last_agent_ms_median = quantile(&mut last, 0.5);
     row.last_agent_ms_p95 = quantile(&mut last, 0.95);
     row.last_agent_ms_max = quantile(&mut last, 1.0);
@@ -571,12 +589,15 @@ fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
         row.load_bytes_per_broadcast_per_agent =
             Some(((load_rate - idle_rate).max(0.0) * load_secs) / sent.len().max(1) as f64);
     }
-    // False positives so far: anyone declared dead while nobody was killed.
-    row.false_positives = views
+    // False positives so far: members declared dead by anyone after the
+    // joins converged (settle, idle and load), while nobody was killed.
+    let wrongly_dead: std::collections::BTreeSet<&str> = views
         .iter()
         .flat_map(|s| s.members.iter())
-        .filter(|(t, _, c)| *c == "dead" && *t >= idle_start)
-        .count();
+        .filter(|(t, _, c)| *c == "dead" && *t >= joins_done)
+        .map(|(_, who, _)| who.as_str())
+        .collect();
+    row.false_positives = wrongly_dead.len();
     // kill -9 agents one after another, from the last.
     let mut timed = Vec::new();
     for _ in 0..ctx.args.kills.min(n.saturating_sub(2)) {

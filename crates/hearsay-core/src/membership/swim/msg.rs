@@ -9,21 +9,21 @@ use serde::{Deserialize, Serialize};
 pub enum MemberMsg {
     /// A direct probe of `target` (the name the sender means, so a probe
     /// that reaches someone else at that address is not acked).
-    #[serde(rename = "ping")]
+    #[serde(rename = "p")]
     Ping {
         q: u32,
         t: NodeId,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         u: Vec<Update>,
     },
-    #[serde(rename = "ack")]
+    #[serde(rename = "a")]
     Ack {
         q: u32,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         u: Vec<Update>,
     },
     /// "Probe `t` for me" (SWIM §3.1's ping-req).
-    #[serde(rename = "req")]
+    #[serde(rename = "r")]
     PingReq {
         q: u32,
         t: NodeId,
@@ -31,28 +31,28 @@ pub enum MemberMsg {
         u: Vec<Update>,
     },
     /// "I probed it for you and got no ack" (Lifeguard §IV-A).
-    #[serde(rename = "nack")]
+    #[serde(rename = "n")]
     Nack {
         q: u32,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         u: Vec<Update>,
     },
-    #[serde(rename = "gossip")]
+    #[serde(rename = "g")]
     Gossip { u: Vec<Update> },
     /// Phi detector: "still here".
-    #[serde(rename = "hb")]
+    #[serde(rename = "h")]
     Heartbeat {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         u: Vec<Update>,
     },
     /// Push-pull, step 1: per bucket of names, a digest of who the sender
     /// knows to be live.
-    #[serde(rename = "digest")]
+    #[serde(rename = "d")]
     Digest { d: Vec<u64>, n: u32 },
     /// Push-pull, step 2 (and a join): what the sender knows of the members
     /// in buckets `b` (all buckets when absent); with `reply`, the receiver
     /// answers with what it knows of the same buckets.
-    #[serde(rename = "state")]
+    #[serde(rename = "s")]
     State {
         reply: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -17,7 +17,9 @@ impl Swim {
             if self.cfg.lifeguard {
                 self.awareness.apply(-1);
             }
-            if p.target == *from && !p.indirect_sent {
+            // A direct ack, even one that came after the indirect probes
+            // went out (leaving those out would bias the figure low).
+            if p.target == *from {
                 let rtt = now.saturating_since(p.sent_at).as_micros() as u64;
                 self.stats.rtt_count += 1;
                 self.stats.rtt_sum_us += rtt;
