@@ -256,19 +256,27 @@ impl Broadcaster {
             .is_some_and(|s| s.holds(id.2))
     }
 
-    pub fn neighbour_up(&mut self, id: NodeId, out: &mut CastOut) {
+    /// A new neighbour: the tree hello, and a digest of what this member
+    /// holds, so a link that appears (a heal, a join) repairs at once what
+    /// either side missed, even in a quiet cluster where the periodic
+    /// digest has stopped.
+    pub fn neighbour_up(&mut self, now: Instant, id: NodeId, out: &mut CastOut) {
         if self.neighbours.insert(id.clone()) {
             self.stats.tree_sent += 1;
             let path = self.tree.path().cloned();
             let v = self.tree.version;
             out.push((
-                id,
+                id.clone(),
                 CastMsg::Tree {
                     path,
                     v,
                     hello: true,
                 },
             ));
+            let vv = self.digest(now);
+            if !vv.is_empty() {
+                out.push((id, CastMsg::Digest { vv }));
+            }
             self.resplit();
         }
     }
@@ -608,10 +616,13 @@ impl Broadcaster {
                     out.push((n, CastMsg::Digest { vv }));
                 }
             }
-            // Only while payloads flow: a quiet cluster is silent.
+            // While payloads delivered here are still in the cache window
+            // (what a digest can repair): a partition that heals after the
+            // last broadcast still gets its digests; a quiet cluster falls
+            // silent after cache_ttl.
             if self
                 .last_delivery
-                .is_some_and(|t| now < t + self.cfg.ae_interval * 2)
+                .is_some_and(|t| now < t + self.cfg.cache_ttl)
             {
                 self.next_ae.set(now + self.cfg.ae_interval);
             }

@@ -295,7 +295,7 @@ impl ClusterNode {
                         &mut self.rng,
                         &mut self.view_out,
                     );
-                    self.sync_neighbours();
+                    self.sync_neighbours(now);
                 }
                 if self.view.contains(from) {
                     self.cast.handle(now, from, m, &mut self.cast_out);
@@ -371,7 +371,7 @@ impl ClusterNode {
             self.root = self.top();
         }
         self.cast.set_root(self.root.clone(), &mut self.cast_out);
-        self.sync_neighbours();
+        self.sync_neighbours(now);
         for (to, m) in self.mem_out.drain() {
             out.push(to, ClusterMsg::Mem(m));
         }
@@ -384,7 +384,7 @@ impl ClusterNode {
     }
 
     /// Carries the active view's changes to the broadcast layer.
-    fn sync_neighbours(&mut self) {
+    fn sync_neighbours(&mut self, now: Instant) {
         let changes: Vec<Neighbour> = self.view.drain_changes().collect();
         for c in changes {
             self.neighbour_changes += 1;
@@ -395,7 +395,7 @@ impl ClusterNode {
                         .status_of(&id)
                         .map_or(Epoch::UNKNOWN, |(inc, _)| inc.epoch);
                     self.neighbour_epochs.insert(id.clone(), epoch);
-                    self.cast.neighbour_up(id, &mut self.cast_out);
+                    self.cast.neighbour_up(now, id, &mut self.cast_out);
                 }
                 Neighbour::Down(id) => {
                     self.neighbour_epochs.remove(&id);

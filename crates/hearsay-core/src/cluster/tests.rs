@@ -268,7 +268,8 @@ fn oversized_payloads_are_refused_and_a_quiet_cluster_is_silent() {
             .is_err()
     );
     net.broadcast(1);
-    net.run_for(Duration::from_secs(40));
+    // Digests go on while the payload is in the cache window (120 s).
+    net.run_for(Duration::from_secs(130));
     let before = net.cast_msgs;
     net.run_for(Duration::from_secs(60));
     assert_eq!(net.cast_msgs, before, "broadcast traffic without payloads");
