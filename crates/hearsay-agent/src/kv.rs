@@ -171,44 +171,47 @@ mod tests {
         assert_eq!(kv.snapshot().len(), n);
     }
 
-    #[test]
-    fn a_write_after_a_remote_one_orders_after_it_even_with_a_slow_clock() {
+    /// Two replicas that know each other.
+    fn pair() -> (NodeId, NodeId, Kv, Kv) {
         let (a, b) = (NodeId::new("a"), NodeId::new("b"));
         let mut ka = Kv::new(a.clone(), Instant::ZERO);
         let mut kb = Kv::new(b.clone(), Instant::ZERO);
         ka.set_peers(Instant::ZERO, [b.clone()], []);
         kb.set_peers(Instant::ZERO, [a.clone()], []);
+        (a, b, ka, kb)
+    }
+
+    /// Hands `out`'s messages from `from` to `to` at wall time `wall_ms`.
+    fn deliver(to: &mut Kv, from: &NodeId, wall_ms: u64, out: &mut Vec<(NodeId, KvMsg)>) {
+        for (_, m) in out.drain(..) {
+            to.handle(Instant::ZERO, wall_ms, from, m, &mut Vec::new());
+        }
+    }
+
+    #[test]
+    fn a_write_after_a_remote_one_orders_after_it_even_with_a_slow_clock() {
+        let (a, b, mut ka, mut kb) = pair();
         let mut out = Vec::new();
         // a's clock is 30 s ahead of b's.
         ka.write(30_005, "k".into(), Some("from a".into()), &mut out)
             .unwrap();
-        for (_, m) in out.drain(..) {
-            kb.handle(Instant::ZERO, 5, &a, m, &mut Vec::new());
-        }
+        deliver(&mut kb, &a, 5, &mut out);
         assert_eq!(kb.snapshot()["k"], "from a");
         kb.write(6, "k".into(), Some("from b, later".into()), &mut out)
             .unwrap();
-        for (_, m) in out.drain(..) {
-            ka.handle(Instant::ZERO, 30_006, &b, m, &mut Vec::new());
-        }
+        deliver(&mut ka, &b, 30_006, &mut out);
         assert_eq!(ka.snapshot()["k"], "from b, later");
         assert_eq!(kb.snapshot()["k"], "from b, later");
     }
 
     #[test]
     fn a_stamp_far_in_the_future_does_not_drag_the_clock() {
-        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
-        let mut ka = Kv::new(a.clone(), Instant::ZERO);
-        let mut kb = Kv::new(b.clone(), Instant::ZERO);
-        ka.set_peers(Instant::ZERO, [b.clone()], []);
-        kb.set_peers(Instant::ZERO, [a.clone()], []);
+        let (a, _, mut ka, mut kb) = pair();
         let mut out = Vec::new();
         // An hour ahead: merged (it is data), but b's clock stays its own.
         ka.write(3_600_000, "x".into(), Some("future".into()), &mut out)
             .unwrap();
-        for (_, m) in out.drain(..) {
-            kb.handle(Instant::ZERO, 5, &a, m, &mut Vec::new());
-        }
+        deliver(&mut kb, &a, 5, &mut out);
         assert_eq!(kb.snapshot()["x"], "future");
         assert!(kb.hlc.wall_ms < 60_000, "{:?}", kb.hlc);
     }

@@ -167,16 +167,9 @@ pub fn run(args: AgentArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_BAD_ARGS);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime("agent") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("hearsay agent: {e}");
-            return ExitCode::from(crate::EXIT_CRASH);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async move {
         let (name, cluster, nkeys) = (cfg.name.clone(), cfg.cluster.clone(), cfg.keys.len());

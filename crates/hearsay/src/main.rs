@@ -66,6 +66,19 @@ pub const EXIT_BAD_ARGS: u8 = 254;
 /// Maelstrom's exit code for a crashed test.
 pub const EXIT_CRASH: u8 = 255;
 
+/// The two-thread tokio runtime the server commands run on; on failure
+/// says why under `cmd`'s name and gives the exit code.
+pub fn runtime(cmd: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("hearsay {cmd}: {e}");
+            ExitCode::from(EXIT_CRASH)
+        })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,

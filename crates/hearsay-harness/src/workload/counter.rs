@@ -5,7 +5,9 @@
 //! counter checker: every final read must lie in the acceptable intervals.
 
 use super::schema::{Field, FieldType, Schema};
-use super::{CheckWith, Client, Ctx, ErrorPolicy, Generator, OpSpec, Workload, int_request};
+use super::{
+    ADD_OK, CheckWith, Client, Ctx, ErrorPolicy, Generator, OpSpec, Workload, int_request,
+};
 use crate::edn::{Edn, map};
 use crate::history::{History, OpType};
 use hearsay_core::rng::{Rng, RngExt};
@@ -29,10 +31,6 @@ struct Adds {
 #[derive(Clone)]
 struct CounterClient;
 
-const ADD_OK: Schema = Schema {
-    reply_type: "add_ok",
-    fields: &[],
-};
 const READ_OK: Schema = Schema {
     reply_type: "read_ok",
     fields: &[Field {

@@ -5,7 +5,7 @@
 
 use super::schema::{Field, FieldType, Schema};
 use super::{
-    AddOrRead, Client, ErrorPolicy, OpSpec, SetFull, Workload, int_request, set_read_value,
+    ADD_OK, AddOrRead, Client, ErrorPolicy, OpSpec, SetFull, Workload, int_request, set_read_value,
 };
 use crate::edn::Edn;
 use serde_json::{Map, Value};
@@ -23,10 +23,6 @@ pub(super) fn workload() -> Workload {
 #[derive(Clone)]
 struct GSetClient;
 
-const ADD_OK: Schema = Schema {
-    reply_type: "add_ok",
-    fields: &[],
-};
 const READ_OK: Schema = Schema {
     reply_type: "read_ok",
     fields: &[Field {

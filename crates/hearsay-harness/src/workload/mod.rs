@@ -71,6 +71,12 @@ impl Checker for SetFull {
     }
 }
 
+/// `add_ok` with nothing else: the g-set's and the counters' add reply.
+pub(crate) const ADD_OK: Schema = Schema {
+    reply_type: "add_ok",
+    fields: &[],
+};
+
 /// A request body: its `type` and, for ops that carry one, the op's
 /// integer value under `field`.
 pub(crate) fn int_request(op: &OpSpec, field: Option<&str>) -> Map<String, Value> {

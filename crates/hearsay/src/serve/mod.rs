@@ -118,16 +118,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::from(crate::EXIT_BAD_ARGS);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime("serve") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("hearsay serve: {e}");
-            return ExitCode::from(crate::EXIT_CRASH);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(args.bind).await {
