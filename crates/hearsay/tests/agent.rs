@@ -556,14 +556,15 @@ fn a_partition_between_two_groups_heals_and_views_and_values_converge() {
     }
     let dead_to = |a: &AgentProc, names: &[&str]| {
         let s = states(a);
-        names.iter().all(|n| {
-            s.iter()
-                .any(|(m, st)| m == n && (st == "dead" || st == "suspect"))
-        })
+        names
+            .iter()
+            .all(|n| s.iter().any(|(m, st)| m == n && st == "dead"))
     };
+    // Dead, not just suspect: only then does each side's tree re-root
+    // within the side, so its own broadcasts stop heading for the cut.
     until(
-        "each side sees the other gone",
-        Duration::from_secs(20),
+        "each side sees the other dead",
+        Duration::from_secs(30),
         || {
             left.iter().all(|a| dead_to(a, &["a3", "a4", "a5"]))
                 && right.iter().all(|a| dead_to(a, &["a0", "a1", "a2"]))
@@ -582,7 +583,7 @@ fn a_partition_between_two_groups_heals_and_views_and_values_converge() {
     assert_eq!(http(&right[2].http, "PUT", "/kv/right-only", "r"), "ok\n");
     until(
         "each side has its own writes",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         || {
             left.iter()
                 .all(|a| delivered(a).iter().any(|v| v == "from the left"))
