@@ -29,10 +29,17 @@ struct Cluster {
     /// Every event, with who saw it and when.
     events: Vec<(Instant, usize, Event)>,
     sent: u64,
+    /// Member i's seed is this + i.
+    node_seed: u64,
 }
 
 impl Cluster {
     fn new(n: usize, cfg: SwimConfig) -> Cluster {
+        Cluster::seeded(n, cfg, 3, 11)
+    }
+
+    /// A cluster whose network and members draw from other seeds.
+    fn seeded(n: usize, cfg: SwimConfig, seed: u64, node_seed: u64) -> Cluster {
         let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("m{i}"))).collect();
         let mut c = Cluster {
             cfg,
@@ -46,9 +53,10 @@ impl Cluster {
             paused_until: vec![None; n],
             loss: 0.0,
             latency: Duration::from_millis(5),
-            rng: rng::child(3, "cluster"),
+            rng: rng::child(seed, "cluster"),
             events: Vec::new(),
             sent: 0,
+            node_seed,
         };
         for i in 0..n {
             let mut s = c.boot(i);
@@ -74,7 +82,7 @@ impl Cluster {
             self.names[i].clone(),
             Epoch(self.epochs[i]),
             Meta::default(),
-            11 + i as u64,
+            self.node_seed + i as u64,
         )
         .unwrap()
     }
@@ -286,26 +294,31 @@ fn lifeguard_4b_pauses_kill_far_fewer_members_with_lifeguard_than_without() {
     // Twelve members in turn stop for 3.1 s (a GC pause, a stalled VM):
     // longer than plain SWIM's fixed suspicion timeout, shorter than
     // Lifeguard's, which starts long, and whose buddy system gets the
-    // refutation to the accusers at once.
+    // refutation to the accusers at once. Ten clusters of different
+    // seeds (120 pauses), so the figure is a rate, not one seed's luck.
     let run = |lifeguard: bool| {
         let cfg = SwimConfig {
             lifeguard,
             ..SwimConfig::default()
         };
-        let mut c = Cluster::new(12, cfg);
-        c.run_for(secs(2));
-        for i in 0..12 {
-            c.paused_until[i] = Some(c.now + Duration::from_millis(3100));
-            c.run_for(secs(8));
+        let mut dead = 0;
+        for seed in 3..13 {
+            let mut c = Cluster::seeded(12, cfg.clone(), seed, 11 + 100 * (seed - 3));
+            c.run_for(secs(2));
+            for i in 0..12 {
+                c.paused_until[i] = Some(c.now + Duration::from_millis(3100));
+                c.run_for(secs(8));
+            }
+            dead += (0..12).filter(|&i| c.deaths_of(i) > 0).count();
         }
-        (0..12).map(|i| c.deaths_of(i)).filter(|&d| d > 0).count()
+        dead
     };
     let (on, off) = (run(true), run(false));
     assert!(
-        off >= 6,
-        "plain SWIM: {off} of 12 paused members declared dead"
+        off >= 60,
+        "plain SWIM: {off} of 120 paused members declared dead"
     );
-    assert!(on * 4 <= off, "Lifeguard: {on} of 12, plain SWIM: {off}");
+    assert!(on * 4 <= off, "Lifeguard: {on} of 120, plain SWIM: {off}");
 }
 
 #[test]

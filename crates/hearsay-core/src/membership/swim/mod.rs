@@ -93,7 +93,7 @@ const MAX_VERIFY: usize = 256;
 const VERIFY_PER_TICK: usize = 8;
 /// Most members one state message may carry (a bound on peer input).
 pub const MAX_STATE: usize = 1 << 20;
-/// Quick syncs after a dead member comes back.
+/// Quick syncs after joining, or after a dead member comes back.
 const HOT_SYNCS: u32 = 4;
 
 pub struct Swim {
@@ -111,6 +111,8 @@ pub struct Swim {
     relays: BTreeMap<u32, Relay>,
     seq: u32,
     next_gossip: Timer,
+    /// When the last gossip round went out (eager rounds keep a gap).
+    last_gossip: Option<Instant>,
     next_sync: Timer,
     next_reconnect: Timer,
     next_gc: Timer,
@@ -166,6 +168,7 @@ impl Swim {
             relays: BTreeMap::new(),
             seq: 0,
             next_gossip: Timer::default(),
+            last_gossip: None,
             next_sync: Timer::default(),
             next_reconnect: Timer::default(),
             next_gc: Timer::default(),
@@ -258,6 +261,15 @@ impl Swim {
     /// with its own.
     pub fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut MemberOut) {
         self.start(now);
+        if seeds.iter().any(|s| *s != self.me) {
+            // Members that join at the same time as this one may be
+            // missing from the seed's answer, and their rumours may have
+            // spread before anyone knew us: a few quick syncs with members
+            // the seed named find them in a second rather than at the
+            // first periodic sync or probe, which can be many seconds off.
+            self.hot = HOT_SYNCS;
+            self.next_sync.set(now + self.hot_wait());
+        }
         for s in seeds {
             if *s != self.me {
                 out.push(
@@ -319,6 +331,11 @@ impl Swim {
             let h = jitter(&mut self.rng, self.cfg.heartbeat_interval);
             self.next_heartbeat.set(now + h);
         }
+    }
+
+    /// The gap between two quick syncs.
+    fn hot_wait(&self) -> Duration {
+        (self.cfg.gossip_interval * 2).max(Duration::from_millis(200))
     }
 
     fn n(&self) -> usize {
@@ -582,6 +599,17 @@ impl Swim {
             ..u
         };
         self.rumours.push(rumour.clone(), self.cfg.max_rumours);
+        if matches!(c.now, Status::Dead | Status::Left) {
+            // News of a failure or a leave is what everyone waits for: it
+            // goes on now rather than at the next round, which saves a
+            // round's wait at every hop (eager rounds stay a quarter of an
+            // interval apart, so a burst of news is still batched).
+            let soonest = self
+                .last_gossip
+                .map_or(now, |t| t + self.cfg.gossip_interval / 4)
+                .max(now);
+            self.next_gossip.arm_by(soonest);
+        }
         let ev = match (c.was, c.now) {
             (None, Status::Alive | Status::Suspect) => Event::Joined(c.id.clone(), c.inc),
             (Some(Status::Dead | Status::Left), Status::Alive | Status::Suspect) => {
@@ -599,8 +627,12 @@ impl Swim {
         match c.now {
             Status::Suspect => {
                 let n = self.n();
+                // No more confirmations than there are members to give
+                // them (all but the suspect and the first accuser), or a
+                // small cluster would never reach the floor.
                 let k = if self.cfg.lifeguard {
-                    self.cfg.suspicion_confirmations
+                    let others = u32::try_from(n.saturating_sub(2)).unwrap_or(u32::MAX);
+                    self.cfg.suspicion_confirmations.min(others)
                 } else {
                     0
                 };
@@ -666,7 +698,7 @@ impl Swim {
             self.sync(out);
             let wait = if self.hot > 0 {
                 self.hot -= 1;
-                (self.cfg.gossip_interval * 2).max(Duration::from_millis(200))
+                self.hot_wait()
             } else {
                 self.cfg.push_pull_interval
             };
@@ -726,6 +758,7 @@ impl Swim {
         for t in targets {
             self.send(t, MemberMsg::Gossip { u: vec![] }, out);
         }
+        self.last_gossip = Some(now);
         self.next_gossip.set(now + self.cfg.gossip_interval);
     }
 
