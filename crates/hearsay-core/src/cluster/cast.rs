@@ -521,29 +521,42 @@ impl Broadcaster {
             .map(|Mark(o, e, c, x)| ((o, *e), (*c, x.iter().copied().collect())))
             .collect();
         let mut sent = 0;
+        let mut fresh = Vec::new();
         for (id, (p, at, h)) in &self.cache {
             if sent >= MAX_IDS {
                 break;
             }
-            if *at + AE_SETTLE > now {
-                continue;
-            }
             let has = theirs
                 .get(&(&id.0, id.1))
                 .is_some_and(|(c, x)| id.2 <= *c || x.contains(&id.2));
-            if !has {
-                sent += 1;
-                self.stats.repaired += 1;
-                self.stats.gossip_sent += 1;
-                out.push((
-                    from.clone(),
-                    CastMsg::Gossip {
-                        p: p.clone(),
-                        h: h.saturating_add(1),
-                        r: true,
-                    },
-                ));
+            if has {
+                continue;
             }
+            if *at + AE_SETTLE > now {
+                // Likely still on its way down the tree: announce it at
+                // once rather than send it, so the peer grafts it only if
+                // it is still missing a graft timeout later (a partition
+                // that heals just after a broadcast is repaired in a
+                // second, not at the next anti-entropy round).
+                if fresh.len() < MAX_IDS {
+                    fresh.push(id.clone());
+                }
+                continue;
+            }
+            sent += 1;
+            self.stats.repaired += 1;
+            self.stats.gossip_sent += 1;
+            out.push((
+                from.clone(),
+                CastMsg::Gossip {
+                    p: p.clone(),
+                    h: h.saturating_add(1),
+                    r: true,
+                },
+            ));
+        }
+        if !fresh.is_empty() {
+            out.push((from.clone(), CastMsg::IHave { ids: fresh }));
         }
     }
 
