@@ -7,11 +7,14 @@ use std::fmt::Write;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Spread {
     pub median: Option<f64>,
+    /// Nearest rank: the tail most runs see, where the max is one event.
+    pub p95: Option<f64>,
     pub max: Option<f64>,
 }
 
 impl Spread {
-    /// Median (lower middle) and maximum of some samples, in seconds.
+    /// Median (lower middle), 95th percentile and maximum of some samples,
+    /// in seconds.
     pub fn of(samples: &mut [f64]) -> Spread {
         if samples.is_empty() {
             return Spread::default();
@@ -19,6 +22,7 @@ impl Spread {
         samples.sort_by(f64::total_cmp);
         Spread {
             median: Some(samples[(samples.len() - 1) / 2]),
+            p95: Some(samples[(samples.len() * 95).div_ceil(100) - 1]),
             max: samples.last().copied(),
         }
     }
@@ -138,14 +142,16 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "  seen by first    median {}, max {}",
+            "  seen by first    median {}, p95 {}, max {}",
             s(c.seen_by_first_s.median),
+            s(c.seen_by_first_s.p95),
             s(c.seen_by_first_s.max)
         );
         let _ = writeln!(
             t,
-            "  seen by all      median {}, max {}",
+            "  seen by all      median {}, p95 {}, max {}",
             s(c.seen_by_all_s.median),
+            s(c.seen_by_all_s.p95),
             s(c.seen_by_all_s.max)
         );
         let _ = writeln!(t, "  false positives  {}", self.false_positives);
@@ -153,9 +159,10 @@ impl Report {
         if b.payloads > 0 {
             let _ = writeln!(
                 t,
-                "  broadcast        {} payloads, reached all median {}, max {}, {} undelivered, {} msgs/member/payload",
+                "  broadcast        {} payloads, reached all median {}, p95 {}, max {}, {} undelivered, {} msgs/member/payload",
                 b.payloads,
                 s(b.reached_all_s.median),
+                s(b.reached_all_s.p95),
                 s(b.reached_all_s.max),
                 b.undelivered,
                 b.msgs_per_member_per_payload
@@ -197,6 +204,7 @@ mod tests {
             "/crashes/seen_by_first_s/median",
             "/crashes/seen_by_first_s/max",
             "/crashes/seen_by_all_s/median",
+            "/crashes/seen_by_all_s/p95",
             "/crashes/seen_by_all_s/max",
             "/false_positives",
             "/broadcast/payloads",
@@ -216,8 +224,15 @@ mod tests {
             Spread::of(&mut xs),
             Spread {
                 median: Some(2.0),
+                p95: Some(10.0),
                 max: Some(10.0)
             }
+        );
+        let mut xs: Vec<f64> = (1..=40).map(f64::from).collect();
+        let s = Spread::of(&mut xs);
+        assert_eq!(
+            (s.median, s.p95, s.max),
+            (Some(20.0), Some(38.0), Some(40.0))
         );
     }
 }

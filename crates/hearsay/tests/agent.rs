@@ -26,10 +26,32 @@ fn start(name: &str, cluster: &str, join: Option<&str>) -> AgentProc {
 }
 
 fn start_with(name: &str, cluster: &str, join: Option<&str>, extra: &[&str]) -> AgentProc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearsay"));
+    spawn_agent(&[], "127.0.0.1", name, cluster, join, extra)
+}
+
+/// An agent on `ip` (port 0 for gossip and HTTP), run under `prefix`
+/// (e.g. `ip netns exec NS`, which execs it, so the child is the agent).
+fn spawn_agent(
+    prefix: &[&str],
+    ip: &str,
+    name: &str,
+    cluster: &str,
+    join: Option<&str>,
+    extra: &[&str],
+) -> AgentProc {
+    let bin = env!("CARGO_BIN_EXE_hearsay");
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let any_port = format!("{ip}:0");
     cmd.args(["agent", "--name", name, "--cluster", cluster])
         .args(extra)
-        .args(["--bind", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--bind", &any_port, "--http", &any_port])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     if let Some(j) = join {
@@ -514,6 +536,11 @@ fn bench_agent_times_joins_deliveries_and_a_kill() {
     assert_eq!(row["kills_timed"], 1, "{row}");
     let kill = row["kill_seen_by_all_s_median"].as_f64().unwrap();
     assert!(kill > 0.5 && kill < 30.0, "{row}");
+    assert_eq!(
+        row["kill_seen_by_all_s"],
+        serde_json::json!([kill]),
+        "{row}"
+    );
     assert!(row["join_all_s"].as_f64().unwrap() < 20.0, "{row}");
     assert!(
         row["idle_bytes_per_agent_s"].is_null(),
@@ -530,6 +557,92 @@ fn a_partition_between_two_groups_heals_and_views_and_values_converge() {
         let a = start_with(&format!("a{i}"), "c1", Some(&agents[0].gossip), &faults);
         agents.push(a);
     }
+    let addrs = |g: &[AgentProc]| {
+        g.iter()
+            .map(|a| a.gossip.clone())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // The cut is a drop rule in each agent's transport, both ways.
+    partition_heals(
+        &agents,
+        |left, right| {
+            for a in left {
+                assert_eq!(http(&a.http, "POST", "/test/cut", &addrs(right)), "ok\n");
+            }
+            for a in right {
+                assert_eq!(http(&a.http, "POST", "/test/cut", &addrs(left)), "ok\n");
+            }
+        },
+        |all| {
+            for a in all {
+                assert_eq!(http(&a.http, "POST", "/test/cut", ""), "ok\n");
+            }
+        },
+    );
+    // An agent without --test-faults refuses the test endpoint.
+    let plain = start("p", "c1", None);
+    let mut s = TcpStream::connect(&plain.http).unwrap();
+    let req =
+        "POST /test/cut HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    s.write_all(req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+}
+
+/// The same partition made by the network itself: the two groups live in
+/// two network namespaces that reach each other only through a third one
+/// (the test thread's own), which stops forwarding to cut them apart. The
+/// agents run unmodified (no test flag); nothing touches the host's network.
+#[test]
+fn a_partition_between_network_namespaces_heals_and_views_and_values_converge() {
+    // The thread that enters a namespace is this test's own, so no other
+    // test (nor the harness's main thread) ends up in it.
+    let run = std::thread::spawn(|| {
+        let net = match netns::Pair::new() {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!(
+                    "skipped: network namespaces are not available here ({e}); \
+                     the transport-cut test covers the partition"
+                );
+                return;
+            }
+        };
+        let (l, r) = (net.side(0), net.side(1));
+        let first = spawn_agent(&l.exec, &l.ip, "a0", "c1", None, &[]);
+        let mut agents = vec![first];
+        for i in 1..6 {
+            let side = if i < 3 { &l } else { &r };
+            let join = agents[0].gossip.clone();
+            let a = spawn_agent(
+                &side.exec,
+                &side.ip,
+                &format!("a{i}"),
+                "c1",
+                Some(&join),
+                &[],
+            );
+            agents.push(a);
+        }
+        partition_heals(&agents, |_, _| net.forward(false), |_| net.forward(true));
+        // Agents go before the namespaces they run in.
+        drop(agents);
+        drop(net);
+    });
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Six agents: {a0,a1,a2} and {a3,a4,a5} are cut apart by `cut`, each side
+/// writes, `heal` joins them, and views, broadcasts and maps converge.
+fn partition_heals(
+    agents: &[AgentProc],
+    cut: impl Fn(&[AgentProc], &[AgentProc]),
+    heal: impl Fn(&[AgentProc]),
+) {
     let alive_in = |a: &AgentProc, names: &[&str]| {
         let s = states(a);
         names
@@ -537,23 +650,12 @@ fn a_partition_between_two_groups_heals_and_views_and_values_converge() {
             .all(|n| s.iter().any(|(m, st)| m == n && st == "alive"))
     };
     let all = ["a0", "a1", "a2", "a3", "a4", "a5"];
+    assert_eq!(agents.len(), all.len());
     until("6 agents", Duration::from_secs(20), || {
         agents.iter().all(|a| alive_in(a, &all))
     });
-    // Cut {a0,a1,a2} from {a3,a4,a5}, both ways, in the transport.
     let (left, right) = agents.split_at(3);
-    let addrs = |g: &[AgentProc]| {
-        g.iter()
-            .map(|a| a.gossip.clone())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    for a in left {
-        assert_eq!(http(&a.http, "POST", "/test/cut", &addrs(right)), "ok\n");
-    }
-    for a in right {
-        assert_eq!(http(&a.http, "POST", "/test/cut", &addrs(left)), "ok\n");
-    }
+    cut(left, right);
     let dead_to = |a: &AgentProc, names: &[&str]| {
         let s = states(a);
         names
@@ -597,10 +699,7 @@ fn a_partition_between_two_groups_heals_and_views_and_values_converge() {
             .all(|a| !delivered(a).iter().any(|v| v == "from the right")),
         "the cut holds"
     );
-    // Heal.
-    for a in &agents {
-        assert_eq!(http(&a.http, "POST", "/test/cut", ""), "ok\n");
-    }
+    heal(agents);
     let took = until("views agree again", Duration::from_secs(30), || {
         agents.iter().all(|a| alive_in(a, &all))
     });
@@ -622,15 +721,6 @@ fn a_partition_between_two_groups_heals_and_views_and_values_converge() {
     until("the maps converge", Duration::from_secs(30), || {
         agents.iter().all(|a| kv_of(a) == want)
     });
-    // An agent without --test-faults refuses the test endpoint.
-    let plain = start("p", "c1", None);
-    let mut s = TcpStream::connect(&plain.http).unwrap();
-    let req =
-        "POST /test/cut HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-    s.write_all(req.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
 }
 
 #[test]
@@ -659,4 +749,100 @@ fn a_map_larger_than_any_datagram_reaches_a_late_joiner_over_tcp() {
     );
     assert_eq!(kv_of(&c)["k39"], value.as_str());
     assert!(metric(&c, "hearsay_streams_total{dir=\"received\"}") >= 1.0);
+}
+
+/// Two network namespaces joined through the calling thread's own new one.
+mod netns {
+    use std::process::Command;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+
+    pub struct Side {
+        /// The prefix that runs a command inside the namespace.
+        pub exec: Vec<&'static str>,
+        pub ip: String,
+    }
+
+    /// `a` and `b` reach each other only through the hub (this thread's
+    /// namespace, which forwards between 10.231.1.0/24 and 10.231.2.0/24).
+    pub struct Pair {
+        names: [&'static str; 2],
+    }
+
+    fn run(args: &[&str]) -> Result<(), String> {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .map_err(|e| format!("{}: {e}", args[0]))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    impl Pair {
+        /// Moves the calling thread into a new network namespace (the hub)
+        /// and builds the two sides around it. Processes this thread starts
+        /// are in the hub too.
+        pub fn new() -> Result<Pair, String> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("unshare(CLONE_NEWNET): {e}"))?;
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let mk = |s: char| -> &'static str {
+                format!("hearsay-test-{}-{n}-{s}", std::process::id()).leak()
+            };
+            let pair = Pair {
+                names: [mk('a'), mk('b')],
+            };
+            run(&["ip", "link", "set", "lo", "up"])?;
+            for (i, ns) in pair.names.iter().enumerate() {
+                let hub_if = format!("hub{i}");
+                let hub_ip = format!("10.231.{}.1/24", i + 1);
+                let gw = format!("10.231.{}.1", i + 1);
+                let side_ip = format!("10.231.{}.2/24", i + 1);
+                run(&["ip", "netns", "add", ns])?;
+                run(&[
+                    "ip", "link", "add", &hub_if, "type", "veth", "peer", "name", "eth0", "netns",
+                    ns,
+                ])?;
+                run(&["ip", "addr", "add", &hub_ip, "dev", &hub_if])?;
+                run(&["ip", "link", "set", &hub_if, "up"])?;
+                run(&["ip", "-n", ns, "addr", "add", &side_ip, "dev", "eth0"])?;
+                run(&["ip", "-n", ns, "link", "set", "eth0", "up"])?;
+                run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+                run(&["ip", "-n", ns, "route", "add", "default", "via", &gw])?;
+            }
+            pair.forward(true);
+            Ok(pair)
+        }
+
+        pub fn side(&self, i: usize) -> Side {
+            Side {
+                exec: vec!["ip", "netns", "exec", self.names[i]],
+                ip: format!("10.231.{}.2", i + 1),
+            }
+        }
+
+        /// Forwarding on: the sides reach each other; off: a partition
+        /// (the hub still reaches both, so the test keeps talking to every
+        /// agent's HTTP API).
+        pub fn forward(&self, on: bool) {
+            let v = format!("net.ipv4.ip_forward={}", u8::from(on));
+            run(&["sysctl", "-q", "-w", &v]).unwrap();
+        }
+    }
+
+    impl Drop for Pair {
+        fn drop(&mut self) {
+            for ns in self.names {
+                let _ = run(&["ip", "netns", "del", ns]);
+            }
+        }
+    }
 }

@@ -409,8 +409,11 @@ struct Row {
     delivered_share: f64,
     missed: usize,
     kill_seen_by_all_s_median: Option<f64>,
+    kill_seen_by_all_s_p95: Option<f64>,
     kill_seen_by_all_s_max: Option<f64>,
     kills_timed: usize,
+    /// Every timed kill, in the order they happened (JSON only).
+    kill_seen_by_all_s: Vec<f64>,
     false_positives: usize,
     idle_pkts_per_agent_s: Option<f64>,
     idle_bytes_per_agent_s: Option<f64>,
@@ -633,7 +636,9 @@ fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
         }
     }
     row.kills_timed = timed.len();
+    row.kill_seen_by_all_s = timed.clone();
     row.kill_seen_by_all_s_median = quantile(&mut timed.clone(), 0.5);
+    row.kill_seen_by_all_s_p95 = quantile(&mut timed.clone(), 0.95);
     row.kill_seen_by_all_s_max = quantile(&mut timed, 1.0);
     drop(procs);
     Ok(row)
@@ -645,20 +650,20 @@ fn cell(v: Option<f64>, digits: usize) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "\n| system | agents | join all s | slowest join s | last agent ms median | p95 | max | delivery ms median | delivered | missed | kill -9 seen by all s median | max | false positives | idle B/s/agent | idle pkt/s/agent | B per broadcast per agent |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "\n| system | agents | join all s | slowest join s | last agent ms median | p95 | max | delivery ms median | delivered | missed | kill -9 seen by all s median | p95 | max | false positives | idle B/s/agent | idle pkt/s/agent | B per broadcast per agent |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         if let Some(e) = &r.error {
             let _ = writeln!(
                 s,
-                "| {} | {} | failed: {e} ||||||||||||||",
+                "| {} | {} | failed: {e} |||||||||||||||",
                 r.system, r.nodes
             );
             continue;
         }
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.system,
             r.nodes,
             cell(r.join_all_s, 2),
@@ -670,6 +675,7 @@ fn table(rows: &[Row]) -> String {
             r.delivered_share * 100.0,
             r.missed,
             cell(r.kill_seen_by_all_s_median, 2),
+            cell(r.kill_seen_by_all_s_p95, 2),
             cell(r.kill_seen_by_all_s_max, 2),
             r.false_positives,
             cell(r.idle_bytes_per_agent_s, 0),
@@ -745,13 +751,13 @@ fn bench(args: &AgentBenchArgs) -> Result<()> {
     println!("{md}");
     std::fs::write(dir.join("results.md"), &md)?;
     let mut csv = String::from(
-        "system,agents,join_all_s,join_slowest_agent_s,last_agent_ms_median,last_agent_ms_p95,last_agent_ms_max,delivery_ms_median,delivery_ms_p95,delivered_share,missed,kill_seen_by_all_s_median,kill_seen_by_all_s_max,false_positives,idle_bytes_per_agent_s,idle_pkts_per_agent_s,load_bytes_per_broadcast_per_agent,error\n",
+        "system,agents,join_all_s,join_slowest_agent_s,last_agent_ms_median,last_agent_ms_p95,last_agent_ms_max,delivery_ms_median,delivery_ms_p95,delivered_share,missed,kill_seen_by_all_s_median,kill_seen_by_all_s_p95,kill_seen_by_all_s_max,false_positives,idle_bytes_per_agent_s,idle_pkts_per_agent_s,load_bytes_per_broadcast_per_agent,error\n",
     );
     let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
     for r in &rows {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{:.5},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{:.5},{},{},{},{},{},{},{},{},{}",
             r.system,
             r.nodes,
             f(r.join_all_s),
@@ -764,6 +770,7 @@ fn bench(args: &AgentBenchArgs) -> Result<()> {
             r.delivered_share,
             r.missed,
             f(r.kill_seen_by_all_s_median),
+            f(r.kill_seen_by_all_s_p95),
             f(r.kill_seen_by_all_s_max),
             r.false_positives,
             f(r.idle_bytes_per_agent_s),
