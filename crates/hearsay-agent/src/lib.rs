@@ -25,7 +25,7 @@ use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Meta, Status, SwimConfig, SwimPreset};
 use hearsay_core::time::Instant as CoreInstant;
 pub use keyring::{Key, Keyring};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
@@ -86,6 +86,10 @@ fn member_event(e: hearsay_core::membership::Event) -> MemberEvent {
 /// Buffered per subscriber; a subscriber that falls further behind loses
 /// the oldest (and its receiver says how many).
 const STREAM_BUFFER: usize = 4096;
+
+/// Addresses of senders that are not (yet) members kept between two
+/// prunings of the address book.
+const MAX_STRANGERS: usize = 64;
 
 /// What the agent exposes without a round trip to its loop.
 #[derive(Debug, Default)]
@@ -151,16 +155,38 @@ fn state_name(s: Status) -> &'static str {
     }
 }
 
+/// The UDP socket and the TCP listener on one port. With port 0 the
+/// kernel picks a free UDP port, which TCP may already use (an outgoing
+/// connection's ephemeral port): then both go back and another is tried.
+async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, tokio::net::TcpListener)> {
+    const TRIES: usize = 32;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let sock = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let local = sock.local_addr()?;
+        match tokio::net::TcpListener::bind(local).await {
+            Ok(l) => return Ok((sock, l)),
+            Err(e)
+                if addr.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempt < TRIES => {}
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "binding TCP {local} (streams share the gossip port)"
+                )));
+            }
+        }
+    }
+}
+
 impl Agent {
     /// Binds, starts the loop and sends the join requests.
     pub async fn start(cfg: AgentConfig) -> Result<Agent> {
-        let sock = UdpSocket::bind(cfg.bind)
-            .await
-            .with_context(|| format!("binding {}", cfg.bind))?;
+        let (sock, listener) = bind_pair(cfg.bind).await?;
         let local = sock.local_addr()?;
-        let listener = tokio::net::TcpListener::bind(local)
-            .await
-            .with_context(|| format!("binding TCP {local} (streams share the gossip port)"))?;
         let advertise = cfg.advertise.unwrap_or(local);
         let me = NodeId::new(&cfg.name);
         let meta = Meta {
@@ -215,6 +241,8 @@ impl Agent {
             zone: cfg.zone.clone(),
             advertise,
             test_faults: cfg.test_faults,
+            published: false,
+            addrs_kept: 0,
             cut: Default::default(),
             deliveries: deliveries.clone(),
             events: events.clone(),
@@ -379,6 +407,10 @@ struct Loop {
     zone: Option<String>,
     advertise: SocketAddr,
     test_faults: bool,
+    /// The member list went to the shared state at least once.
+    published: bool,
+    /// Addresses left after the last pruning.
+    addrs_kept: usize,
     cut: std::collections::HashSet<SocketAddr>,
     deliveries: tokio::sync::broadcast::Sender<Vec<u8>>,
     events: tokio::sync::broadcast::Sender<MemberEvent>,
@@ -632,7 +664,13 @@ impl Loop {
             .and_then(|(_, _, _, meta)| meta.addr.as_deref()?.parse().ok())
     }
 
-    fn publish(&mut self) {
+    /// What the machines changed goes to the shared state the HTTP API and
+    /// streams read. Runs after every input, so the work that depends on
+    /// the membership (the member list, the key-value peers, the address
+    /// book) is done only when a membership event says it changed.
+    /// The member list for the API, after bringing the key-value peers,
+    /// the address book and the members-by-state figures up to date.
+    fn membership(&mut self) -> Vec<MemberInfo> {
         let mut members: Vec<MemberInfo> = self
             .node
             .swim()
@@ -653,6 +691,33 @@ impl Loop {
             incarnation: "self".into(),
         });
         members.sort_by(|a, b| a.name.cmp(&b.name));
+        let (mut live, mut down) = (Vec::new(), Vec::new());
+        for (id, _, st, _) in self.node.swim().members() {
+            match st {
+                Status::Alive | Status::Suspect => live.push(id.clone()),
+                Status::Dead => down.push(id.clone()),
+                Status::Left => {}
+            }
+        }
+        // Only members and seeds keep an address: a stranger's name does
+        // not stay in the map.
+        let known: HashSet<&NodeId> = live.iter().chain(&down).collect();
+        self.addrs
+            .retain(|id, a| known.contains(id) || self.seeds.contains(a));
+        self.addrs_kept = self.addrs.len();
+        let now = self.now();
+        self.kv.set_peers(now, live, down);
+        let mut by_state = [("alive", 0), ("suspect", 0), ("dead", 0), ("left", 0)];
+        for m in &members {
+            if let Some(e) = by_state.iter_mut().find(|(st, _)| *st == m.state) {
+                e.1 += 1;
+            }
+        }
+        self.stats.members_by_state = by_state;
+        members
+    }
+
+    fn publish(&mut self) {
         let delivered: Vec<Vec<u8>> = self
             .node
             .drain_delivered()
@@ -669,29 +734,14 @@ impl Loop {
         for d in &delivered {
             let _ = self.deliveries.send(d.clone());
         }
-        let (mut live, mut down) = (Vec::new(), Vec::new());
-        for (id, _, st, _) in self.node.swim().members() {
-            match st {
-                Status::Alive | Status::Suspect => live.push(id.clone()),
-                Status::Dead => down.push(id.clone()),
-                Status::Left => {}
-            }
-        }
-        // Only members and seeds keep an address: a stranger's name does
-        // not stay in the map.
-        self.addrs
-            .retain(|id, a| live.contains(id) || down.contains(id) || self.seeds.contains(a));
-        let now = self.now();
-        self.kv.set_peers(now, live, down);
+        // Strangers' addresses (senders not yet members) are pruned with
+        // the member list, and sooner if many pile up between changes.
+        let strangers = self.addrs.len() > self.addrs_kept + MAX_STRANGERS;
+        let members =
+            (!events.is_empty() || !self.published || strangers).then(|| self.membership());
+        self.published = true;
         let kv = self.kv.take_changed().then(|| self.kv.snapshot());
-        let mut by_state = [("alive", 0), ("suspect", 0), ("dead", 0), ("left", 0)];
-        for m in &members {
-            if let Some(e) = by_state.iter_mut().find(|(st, _)| *st == m.state) {
-                e.1 += 1;
-            }
-        }
         let st = &mut self.stats;
-        st.members_by_state = by_state;
         st.swim = self.node.swim().stats();
         st.cast = self.node.cast_stats();
         st.health = self.node.swim().health();
@@ -700,7 +750,9 @@ impl Loop {
             if let Some(kv) = kv {
                 s.kv = kv;
             }
-            s.members = members;
+            if let Some(members) = members {
+                s.members = members;
+            }
             s.delivered_bytes += delivered.iter().map(Vec::len).sum::<usize>();
             s.delivered
                 .extend(delivered.into_iter().map(|d| (wall_us, d)));
@@ -721,6 +773,31 @@ impl Loop {
             st.kv_keys = s.kv.len();
             st.keys = s.keys.len();
             s.metrics = st.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn udp_and_tcp_share_one_port_and_a_taken_explicit_port_is_a_clear_error() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (sock, listener) = bind_pair(any).await.unwrap();
+        let port = sock.local_addr().unwrap().port();
+        assert_ne!(port, 0);
+        assert_eq!(listener.local_addr().unwrap().port(), port);
+        // A port whose TCP side is taken: not retried when asked for by
+        // number, and the error says why.
+        let tcp = std::net::TcpListener::bind(any).unwrap();
+        let taken = tcp.local_addr().unwrap();
+        if std::net::UdpSocket::bind(taken).is_ok() {
+            let err = bind_pair(taken).await.expect_err("TCP side is taken");
+            assert!(
+                format!("{err:#}").contains("streams share the gossip port"),
+                "{err:#}"
+            );
         }
     }
 }

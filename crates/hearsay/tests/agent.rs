@@ -12,6 +12,8 @@ struct AgentProc {
     child: Child,
     gossip: String,
     http: String,
+    /// Where its stderr goes (read when it fails to start).
+    _stderr: tempfile::NamedTempFile,
 }
 
 impl Drop for AgentProc {
@@ -52,8 +54,9 @@ fn spawn_agent(
     cmd.args(["agent", "--name", name, "--cluster", cluster])
         .args(extra)
         .args(["--bind", &any_port, "--http", &any_port])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stdout(Stdio::piped());
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    cmd.stderr(stderr.reopen().unwrap());
     if let Some(j) = join {
         cmd.args(["--join", j]);
     }
@@ -67,7 +70,12 @@ fn spawn_agent(
         .split("gossip on ")
         .nth(1)
         .and_then(|r| r.split(',').next())
-        .unwrap_or_else(|| panic!("no gossip address in {line:?}"))
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            let status = child.wait();
+            let err = std::fs::read_to_string(stderr.path()).unwrap_or_default();
+            panic!("{name}: no gossip address in {line:?} ({status:?}); stderr: {err}")
+        })
         .to_string();
     let http = line
         .split("http://")
@@ -78,6 +86,7 @@ fn spawn_agent(
         child,
         gossip,
         http,
+        _stderr: stderr,
     }
 }
 
