@@ -600,13 +600,14 @@ impl Swim {
         };
         self.rumours.push(rumour.clone(), self.cfg.max_rumours);
         if matches!(c.now, Status::Dead | Status::Left) {
-            // News of a failure or a leave is what everyone waits for: it
-            // goes on now rather than at the next round, which saves a
-            // round's wait at every hop (eager rounds stay a quarter of an
-            // interval apart, so a burst of news is still batched).
+            // News of a failure or a leave is what everyone waits for: a
+            // member that has not gossiped for an interval passes it on
+            // now rather than at its next round, which saves up to a
+            // round's wait at every hop; rounds stay an interval apart,
+            // so a burst of news (a partition) costs no extra rounds.
             let soonest = self
                 .last_gossip
-                .map_or(now, |t| t + self.cfg.gossip_interval / 4)
+                .map_or(now, |t| t + self.cfg.gossip_interval)
                 .max(now);
             self.next_gossip.arm_by(soonest);
         }
