@@ -664,10 +664,6 @@ impl Loop {
             .and_then(|(_, _, _, meta)| meta.addr.as_deref()?.parse().ok())
     }
 
-    /// What the machines changed goes to the shared state the HTTP API and
-    /// streams read. Runs after every input, so the work that depends on
-    /// the membership (the member list, the key-value peers, the address
-    /// book) is done only when a membership event says it changed.
     /// The member list for the API, after bringing the key-value peers,
     /// the address book and the members-by-state figures up to date.
     fn membership(&mut self) -> Vec<MemberInfo> {
@@ -717,6 +713,10 @@ impl Loop {
         members
     }
 
+    /// What the machines changed goes to the shared state the HTTP API and
+    /// streams read. Runs after every input, so the work that depends on
+    /// the membership (the member list, the key-value peers, the address
+    /// book) is done only when a membership event says it changed.
     fn publish(&mut self) {
         let delivered: Vec<Vec<u8>> = self
             .node
