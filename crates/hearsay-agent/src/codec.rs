@@ -47,6 +47,9 @@ pub struct Envelope {
     /// Key-value replication, beside the cluster's own messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kv: Vec<crate::kv::KvMsg>,
+    /// A cluster-wide keyring change, or a member's answer to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kq: Option<crate::keyquery::KeyQuery>,
 }
 
 /// Why a datagram was dropped (the label of its metric).
@@ -160,6 +163,11 @@ impl Codec {
         rmp_serde::from_slice(body).map_err(|_| Refused::Malformed)
     }
 
+    /// One envelope as one datagram; `None` if it does not fit.
+    pub fn datagram(&self, env: &Envelope) -> Option<Vec<u8>> {
+        self.frame(env).filter(|d| d.len() <= MAX_DATAGRAM)
+    }
+
     fn frame(&self, env: &Envelope) -> Option<Vec<u8>> {
         let plain = rmp_serde::to_vec_named(env).ok()?;
         let header = self.header();
@@ -254,6 +262,7 @@ mod tests {
             who: false,
             m: vec![],
             kv: vec![],
+            kq: None,
         }
     }
 

@@ -3,7 +3,9 @@
 //! with the delivery times), GET /events (membership changes with their
 //! times), GET /health, GET
 //! /metrics (Prometheus text), GET /keys and POST /keys/install, /keys/use,
-//! /keys/remove (the body is a base64 key).
+//! /keys/remove (the body is a base64 key) for this agent's keyring, and
+//! GET /cluster/keys, POST /cluster/keys/install|use|remove for every live
+//! member's (a JSON report of who did it).
 
 use crate::{Agent, Key, KeyOp};
 use axum::Router;
@@ -29,6 +31,8 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/test/cut", post(cut))
         .route("/keys", get(keys))
         .route("/keys/{op}", post(keys_change))
+        .route("/cluster/keys", get(cluster_keys))
+        .route("/cluster/keys/{op}", post(cluster_keys_change))
         .with_state(agent)
 }
 
@@ -96,34 +100,61 @@ async fn keys(State(a): State<Arc<Agent>>) -> Response {
     axum::Json(serde_json::json!({"primary": keys.first(), "keys": keys})).into_response()
 }
 
+/// The keyring change a POST names (`install`, `use`, `remove`, with the
+/// base64 key as the body), or the status and text to answer with.
+fn key_op(op: &str, body: &[u8]) -> Result<KeyOp, (StatusCode, String)> {
+    let key: Key = std::str::from_utf8(body)
+        .map_err(|e| e.to_string())
+        .and_then(str::parse)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("{e}\n")))?;
+    match op {
+        "install" => Ok(KeyOp::Install(key)),
+        "use" => Ok(KeyOp::Use(key)),
+        "remove" => Ok(KeyOp::Remove(key)),
+        other => Err((
+            StatusCode::NOT_FOUND,
+            format!("no key operation {other:?}: install, use or remove\n"),
+        )),
+    }
+}
+
 async fn keys_change(
     State(a): State<Arc<Agent>>,
     axum::extract::Path(op): axum::extract::Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let bad = |e: String| (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
-    let key: Key = match std::str::from_utf8(&body)
-        .map_err(|e| e.to_string())
-        .and_then(str::parse)
-    {
-        Ok(k) => k,
-        Err(e) => return bad(e),
-    };
-    let op = match op.as_str() {
-        "install" => KeyOp::Install(key),
-        "use" => KeyOp::Use(key),
-        "remove" => KeyOp::Remove(key),
-        other => {
-            return (
-                StatusCode::NOT_FOUND,
-                format!("no key operation {other:?}: install, use or remove\n"),
-            )
-                .into_response();
-        }
+    let op = match key_op(&op, &body) {
+        Ok(op) => op,
+        Err(r) => return r.into_response(),
     };
     match a.keys_change(op).await {
         Ok(()) => "ok\n".into_response(),
-        Err(e) => bad(e),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Every live member's keys (a report: who answered with what).
+async fn cluster_keys(State(a): State<Arc<Agent>>) -> Response {
+    cluster_report(a.keys_change_cluster(None).await)
+}
+
+/// A keyring change on every live member; the report says who did it
+/// (`complete` when everyone did).
+async fn cluster_keys_change(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Path(op): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    match key_op(&op, &body) {
+        Ok(op) => cluster_report(a.keys_change_cluster(Some(op)).await),
+        Err(r) => r.into_response(),
+    }
+}
+
+fn cluster_report(r: Result<crate::KeyReport, String>) -> Response {
+    match r {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod http;
+pub mod keyquery;
 pub mod keyring;
 pub mod kv;
 pub mod metrics;
@@ -24,6 +25,7 @@ use hearsay_core::cluster::{ClusterConfig, ClusterNode, ClusterOut};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Meta, Status, SwimConfig, SwimPreset};
 use hearsay_core::time::Instant as CoreInstant;
+pub use keyquery::Report as KeyReport;
 pub use keyring::{Key, Keyring};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -122,6 +124,8 @@ pub enum KeyOp {
 enum Cmd {
     Broadcast(Vec<u8>, oneshot::Sender<Result<(), String>>),
     Keys(KeyOp, oneshot::Sender<Result<(), String>>),
+    /// A change (or, with `None`, a listing) across every live member.
+    ClusterKeys(Option<KeyOp>, oneshot::Sender<Result<KeyReport, String>>),
     Cut(Vec<SocketAddr>, oneshot::Sender<Result<(), String>>),
     /// Sets a key, or deletes it with `None`.
     Kv(String, Option<String>, oneshot::Sender<Result<(), String>>),
@@ -233,6 +237,7 @@ impl Agent {
                 who: false,
                 m: vec![],
                 kv: vec![],
+                kq: None,
             },
             codec,
             kv: kv::Kv::new(me.clone(), CoreInstant::from_micros(0)),
@@ -243,6 +248,8 @@ impl Agent {
             test_faults: cfg.test_faults,
             published: false,
             addrs_kept: 0,
+            queries: Vec::new(),
+            next_query: 0,
             cut: Default::default(),
             deliveries: deliveries.clone(),
             events: events.clone(),
@@ -350,6 +357,19 @@ impl Agent {
         rx.await.map_err(|_| "the agent has stopped".to_string())?
     }
 
+    /// Applies a keyring change here and then on every live member, and
+    /// says who did it, who refused and who did not answer in time
+    /// ([`keyquery::TIMEOUT`]); `None` only collects every member's keys.
+    /// Fails without asking anyone if this agent cannot make the change.
+    pub async fn keys_change_cluster(&self, op: Option<KeyOp>) -> Result<KeyReport, String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::ClusterKeys(op, tx))
+            .await
+            .map_err(|_| "the agent has stopped".to_string())?;
+        rx.await.map_err(|_| "the agent has stopped".to_string())?
+    }
+
     /// The replicated map as this agent sees it.
     pub fn kv(&self) -> std::collections::BTreeMap<String, String> {
         self.shared.lock().map(|s| s.kv.clone()).unwrap_or_default()
@@ -411,6 +431,9 @@ struct Loop {
     published: bool,
     /// Addresses left after the last pruning.
     addrs_kept: usize,
+    /// Cluster-wide keyring changes waiting for answers.
+    queries: Vec<keyquery::Pending>,
+    next_query: u64,
     cut: std::collections::HashSet<SocketAddr>,
     deliveries: tokio::sync::broadcast::Sender<Vec<u8>>,
     events: tokio::sync::broadcast::Sender<MemberEvent>,
@@ -444,9 +467,16 @@ impl Loop {
         loop {
             let kv_due = self.kv.next_deadline();
             let deadline = self.node.next_deadline().map_or(kv_due, |d| d.min(kv_due));
-            let sleep = tokio::time::sleep_until(
-                self.start + std::time::Duration::from_micros(deadline.as_micros()),
-            );
+            let mut wake = self.start + std::time::Duration::from_micros(deadline.as_micros());
+            if let Some(q) = self
+                .queries
+                .iter()
+                .map(keyquery::Pending::next_deadline)
+                .min()
+            {
+                wake = wake.min(q);
+            }
+            let sleep = tokio::time::sleep_until(wake);
             tokio::select! {
                 r = self.sock.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r {
@@ -460,6 +490,7 @@ impl Loop {
                     let now = self.now();
                     self.node.tick(now, &mut out);
                     self.kv.tick(now, &mut self.kv_out);
+                    self.run_queries().await;
                 }
                 _ = ask.tick(), if !self.joined => {
                     // Learn the seeds' names: they answer `who` with an
@@ -494,6 +525,9 @@ impl Loop {
                     Some(Cmd::Keys(op, reply)) => {
                         let r = self.keys_change(op);
                         let _ = reply.send(r);
+                    }
+                    Some(Cmd::ClusterKeys(op, reply)) => {
+                        self.start_query(op, reply).await;
                     }
                     Some(Cmd::Leave(reply)) => {
                         let now = self.now();
@@ -558,6 +592,9 @@ impl Loop {
         for _ in &env.kv {
             self.stats.received.count("kv", 0);
         }
+        if env.kq.is_some() {
+            self.stats.received.count("keys", 0);
+        }
         if env.f.is_empty() || env.f.len() > 256 {
             return;
         }
@@ -584,6 +621,136 @@ impl Loop {
         for m in env.kv {
             self.kv
                 .handle(now, Self::wall_ms(), &name, m, &mut self.kv_out);
+        }
+        if let Some(q) = env.kq {
+            self.key_query(&name, addr, q).await;
+        }
+    }
+
+    /// A member asks for a keyring change (this agent makes it and
+    /// answers), or answers one this agent asked for.
+    async fn key_query(&mut self, from: &NodeId, addr: Option<SocketAddr>, q: keyquery::KeyQuery) {
+        match q {
+            keyquery::KeyQuery::Ask { id, op } => {
+                let Some(addr) = addr.or_else(|| self.addrs.get(from).copied()) else {
+                    return;
+                };
+                let keys = self.apply_query(&op);
+                let answer = keyquery::KeyQuery::Answer { id, keys };
+                self.send_query(addr, answer).await;
+            }
+            keyquery::KeyQuery::Answer { id, keys } => {
+                if let Some(p) = self.queries.iter_mut().find(|p| p.id == id) {
+                    p.answer(from, keys);
+                }
+                self.run_queries().await;
+            }
+        }
+    }
+
+    /// A keyring change asked for cluster-wide, idempotent: removing a key
+    /// that is not installed is done. The keyring after it, or why not.
+    fn apply_query(&mut self, op: &keyquery::Op) -> Result<Vec<String>, String> {
+        let change = match (op, op.key()?) {
+            (keyquery::Op::Install(_), Some(k)) => Some(KeyOp::Install(k)),
+            (keyquery::Op::Use(_), Some(k)) => Some(KeyOp::Use(k)),
+            (keyquery::Op::Remove(_), Some(k)) => {
+                let installed = self.codec.keys.keys().contains(&k);
+                installed.then_some(KeyOp::Remove(k))
+            }
+            _ => None,
+        };
+        if let Some(c) = change {
+            self.keys_change(c)?;
+        }
+        Ok(self.codec.keys.keys().iter().map(Key::to_base64).collect())
+    }
+
+    async fn send_query(&mut self, to: SocketAddr, q: keyquery::KeyQuery) {
+        let env = Envelope {
+            kq: Some(q),
+            ..self.head.clone()
+        };
+        if let Some(d) = self.codec.datagram(&env) {
+            self.stats.sent.count("keys", 0);
+            let _ = self.sock.send_to(&d, to).await;
+        }
+    }
+
+    /// Starts a cluster-wide keyring change: here first (a change this
+    /// agent refuses goes nowhere), then to every live member.
+    async fn start_query(
+        &mut self,
+        op: Option<KeyOp>,
+        reply: oneshot::Sender<Result<KeyReport, String>>,
+    ) {
+        if self.queries.len() >= keyquery::MAX_PENDING {
+            let _ = reply.send(Err("too many keyring changes in progress; try again".into()));
+            return;
+        }
+        let op = match op {
+            None => keyquery::Op::List,
+            Some(KeyOp::Install(k)) => keyquery::Op::Install(k.to_base64()),
+            Some(KeyOp::Use(k)) => keyquery::Op::Use(k.to_base64()),
+            Some(KeyOp::Remove(k)) => keyquery::Op::Remove(k.to_base64()),
+        };
+        if op != keyquery::Op::List && self.codec.keys.is_empty() {
+            let _ = reply.send(Err("this agent gossips in clear text; start every agent with --key to encrypt (a running cluster cannot switch encryption on)".into()));
+            return;
+        }
+        let local = match self.apply_query(&op) {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let targets = self
+            .node
+            .swim()
+            .members()
+            .filter(|(_, _, st, _)| matches!(st, Status::Alive | Status::Suspect))
+            .filter_map(|(id, ..)| Some((id.clone(), self.member_addr(id)?)))
+            .collect();
+        self.next_query += 1;
+        let p = keyquery::Pending::new(
+            self.next_query,
+            op,
+            &self.me,
+            Ok(local),
+            targets,
+            tokio::time::Instant::now(),
+            reply,
+        );
+        self.queries.push(p);
+        self.run_queries().await;
+    }
+
+    /// Asks again the members that have not answered; reports the changes
+    /// that are done.
+    async fn run_queries(&mut self) {
+        let now = tokio::time::Instant::now();
+        let mut sends = Vec::new();
+        for p in &mut self.queries {
+            for a in p.due(now) {
+                sends.push((
+                    a,
+                    keyquery::KeyQuery::Ask {
+                        id: p.id,
+                        op: p.op.clone(),
+                    },
+                ));
+            }
+        }
+        for (a, q) in sends {
+            self.send_query(a, q).await;
+        }
+        let (done, waiting) = std::mem::take(&mut self.queries)
+            .into_iter()
+            .partition(|p| p.done(now));
+        self.queries = waiting;
+        for p in done {
+            keyquery::Pending::finish(p);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Client commands that talk to a running agent's HTTP API:
 //! `hearsay members`, `hearsay broadcast VALUE`, `hearsay read`,
-//! `hearsay keys list|install|use|remove` (and `keys generate`, which
-//! needs no agent).
+//! `hearsay keys list|install|use|remove` (cluster-wide, or `--local`; and
+//! `keys generate`, which needs no agent).
 
 use std::process::ExitCode;
 
@@ -37,81 +37,84 @@ pub struct ReadArgs {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Rotating the key of a running cluster without losing a message:
+    after_help = "Every change goes to the agent at --http first, then to every live member
+it knows (asked again for up to 5 s until each answers); the command says who
+did it, who refused and who did not answer, and exits 1 unless all did.
+--local changes only the agent at --http.
+
+Rotating the key of a running cluster without losing a message:
   NEW=$(hearsay keys generate)
-  for each agent: hearsay keys install $NEW --http AGENT
-  for each agent: hearsay keys use $NEW --http AGENT
-  for each agent: hearsay keys remove $OLD --http AGENT
-Each command changes the one agent it talks to."
+  hearsay keys install $NEW     # every member accepts NEW
+  hearsay keys use $NEW         # every member sends with NEW
+  hearsay keys remove $OLD      # nobody accepts OLD any more
+Run each step only after the one before reached every member."
 )]
 pub struct KeysArgs {
     #[command(subcommand)]
     op: KeysOp,
 }
 
+#[derive(Debug, clap::Args)]
+struct KeyTarget {
+    #[command(flatten)]
+    target: Target,
+    /// Only the agent at --http, not the whole cluster
+    #[arg(long)]
+    local: bool,
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum KeysOp {
     /// Print a fresh random key (base64); talks to no agent
     Generate,
-    /// The agent's keys, the primary first
+    /// Every key in the cluster and how many members have it (--local: the
+    /// agent's keys, the primary first)
     List {
         #[command(flatten)]
-        target: Target,
+        to: KeyTarget,
     },
     /// Accept KEY for receiving, besides the keys already installed
     Install {
         key: String,
         #[command(flatten)]
-        target: Target,
+        to: KeyTarget,
     },
-    /// Seal what the agent sends with KEY (installed before)
+    /// Seal what is sent with KEY (installed before)
     Use {
         key: String,
         #[command(flatten)]
-        target: Target,
+        to: KeyTarget,
     },
     /// Stop accepting KEY (not the primary)
     Remove {
         key: String,
         #[command(flatten)]
-        target: Target,
+        to: KeyTarget,
     },
 }
 
 pub fn keys(a: KeysArgs) -> ExitCode {
-    let (op, key, t) = match &a.op {
+    let (op, key, to) = match &a.op {
         KeysOp::Generate => {
             println!("{}", hearsay_agent::Key::generate().to_base64());
             return ExitCode::SUCCESS;
         }
-        KeysOp::List { target } => {
-            return match get(target, "/keys") {
-                Ok(body) if target.json => {
-                    println!("{body}");
-                    ExitCode::SUCCESS
-                }
-                Ok(body) => {
-                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                    let keys = v["keys"].as_array().cloned().unwrap_or_default();
-                    if keys.is_empty() {
-                        println!("no keys: this agent gossips in clear text");
-                    }
-                    for (i, k) in keys.iter().enumerate() {
-                        let k = k.as_str().unwrap_or("?");
-                        println!("{k}{}", if i == 0 { "  (primary)" } else { "" });
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail("keys list", target, e),
-            };
+        KeysOp::List { to } if to.local => return keys_list_local(&to.target),
+        KeysOp::List { to } => {
+            return cluster_keys(&to.target, "list", "GET", "/cluster/keys", b"");
         }
-        KeysOp::Install { key, target } => ("install", key, target),
-        KeysOp::Use { key, target } => ("use", key, target),
-        KeysOp::Remove { key, target } => ("remove", key, target),
+        KeysOp::Install { key, to } => ("install", key, to),
+        KeysOp::Use { key, to } => ("use", key, to),
+        KeysOp::Remove { key, to } => ("remove", key, to),
     };
     if let Err(e) = key.parse::<hearsay_agent::Key>() {
         eprintln!("hearsay keys {op}: {e}");
         return ExitCode::from(crate::EXIT_BAD_ARGS);
+    }
+    let t = &to.target;
+    if !to.local {
+        let path = format!("/cluster/keys/{op}");
+        return cluster_keys(t, op, "POST", &path, key.as_bytes());
     }
     match post(t, &format!("/keys/{op}"), key.as_bytes()) {
         Ok((200, _)) => {
@@ -129,6 +132,99 @@ pub fn keys(a: KeysArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => fail(&format!("keys {op}"), t, e),
+    }
+}
+
+fn keys_list_local(t: &Target) -> ExitCode {
+    match get(t, "/keys") {
+        Ok(body) if t.json => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok(body) => {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let keys = v["keys"].as_array().cloned().unwrap_or_default();
+            if keys.is_empty() {
+                println!("no keys: this agent gossips in clear text");
+            }
+            for (i, k) in keys.iter().enumerate() {
+                let k = k.as_str().unwrap_or("?");
+                println!("{k}{}", if i == 0 { "  (primary)" } else { "" });
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("keys list", t, e),
+    }
+}
+
+/// A cluster-wide keyring request and its report: per key, how many
+/// members have it (and use it); then who refused and who was silent.
+fn cluster_keys(t: &Target, op: &str, method: &str, path: &str, body: &[u8]) -> ExitCode {
+    let (status, text) = match request(t, method, path, body) {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("keys {op}"), t, e),
+    };
+    if status != 200 {
+        eprintln!(
+            "hearsay keys {op}: the agent at {} refused: {}",
+            t.http,
+            text.trim()
+        );
+        return ExitCode::FAILURE;
+    }
+    let v: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("hearsay keys {op}: the agent answered something that is not a report: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let complete = v["complete"].as_bool().unwrap_or(false);
+    if t.json {
+        println!("{v}");
+        return if complete {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    let asked = v["asked"].as_array().map_or(0, Vec::len);
+    let ok = v["ok"].as_object().cloned().unwrap_or_default();
+    // key -> (members with it, members using it)
+    let mut keys: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for ring in ok.values() {
+        for (i, k) in ring.as_array().into_iter().flatten().enumerate() {
+            let e = keys.entry(k.as_str().unwrap_or("?")).or_default();
+            e.0 += 1;
+            e.1 += usize::from(i == 0);
+        }
+    }
+    let done = match op {
+        "install" => "installed",
+        "use" => "in use",
+        "remove" => "removed",
+        _ => "listed",
+    };
+    println!("{done} on {} of {asked} members", ok.len());
+    for (k, (has, uses)) in &keys {
+        println!("{k}  on {has} of {asked}, primary on {uses}");
+    }
+    for (who, why) in v["refused"].as_object().into_iter().flatten() {
+        println!("{who} refused: {}", why.as_str().unwrap_or("?"));
+    }
+    let silent: Vec<&str> = v["silent"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str())
+        .collect();
+    if !silent.is_empty() {
+        println!("no answer from {}", silent.join(", "));
+    }
+    if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -303,11 +303,19 @@ fn an_encrypted_cluster_refuses_wrong_keys_and_rotates_its_key_without_loss() {
     );
     assert_eq!(alive(&wrong), 1, "the wrong-key agent sees only itself");
     drop((wrong, clear));
-    let (code, out, _) = cli(&["keys", "list", "--http", &agents[1].http]);
+    let (code, out, _) = cli(&["keys", "list", "--local", "--http", &agents[1].http]);
     assert_eq!(code, Some(0));
     assert_eq!(out.trim(), format!("{k1}  (primary)"));
-    // Rotate while broadcasting: install k2 everywhere, use it everywhere,
-    // remove k1 everywhere, a broadcast after every single change.
+    let (code, out, _) = cli(&["keys", "list", "--http", &agents[1].http]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("listed on 4 of 4 members")
+            && out.contains(&format!("{k1}  on 4 of 4, primary on 4")),
+        "{out}"
+    );
+    // Rotate while broadcasting, one agent at a time (--local): install k2
+    // everywhere, use it everywhere, remove k1 everywhere, a broadcast
+    // after every single change.
     let mut sent = vec![];
     let mut say = |agents: &[AgentProc], step: &str| {
         for (i, a) in agents.iter().enumerate() {
@@ -320,10 +328,21 @@ fn an_encrypted_cluster_refuses_wrong_keys_and_rotates_its_key_without_loss() {
     for op in ["install", "use", "remove"] {
         let key = if op == "remove" { &k1 } else { &k2 };
         for (i, a) in agents.iter().enumerate() {
-            let (code, _, err) = cli(&["keys", op, key, "--http", &a.http]);
+            let (code, _, err) = cli(&["keys", op, key, "--local", "--http", &a.http]);
             assert_eq!(code, Some(0), "keys {op} on a{i}: {err}");
             say(&agents, &format!("after {op} on a{i}"));
         }
+    }
+    // And again cluster-wide, each step asked of one agent (a2), which
+    // passes it to every member and reports.
+    let k3 = cli(&["keys", "generate"]).1.trim().to_string();
+    for (op, key) in [("install", &k3), ("use", &k3), ("remove", &k2)] {
+        let (code, out, err) = cli(&["keys", op, key, "--http", &agents[2].http, "--json"]);
+        assert_eq!(code, Some(0), "cluster keys {op}: {out} {err}");
+        let r: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["complete"], true, "{r}");
+        assert_eq!(r["ok"].as_object().map(|o| o.len()), Some(4), "{r}");
+        say(&agents, &format!("after cluster {op}"));
     }
     until(
         "every agent delivered every broadcast",
@@ -336,13 +355,30 @@ fn an_encrypted_cluster_refuses_wrong_keys_and_rotates_its_key_without_loss() {
         },
     );
     for a in &agents {
-        assert_eq!(alive(a), 4, "nobody dropped out during the rotation");
+        assert_eq!(alive(a), 4, "nobody dropped out during the rotations");
+        let v: Value = serde_json::from_str(&http(&a.http, "GET", "/keys", "")).unwrap();
+        assert_eq!(
+            v["keys"],
+            serde_json::json!([k3]),
+            "every agent has only k3"
+        );
     }
-    let (_, out, _) = cli(&["keys", "list", "--http", &agents[3].http, "--json"]);
-    let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["keys"], serde_json::json!([k2]));
+    // A member that does not answer is named, and the command fails.
+    drop(agents.pop());
+    let k4 = cli(&["keys", "generate"]).1.trim().to_string();
+    let (code, out, _) = cli(&["keys", "install", &k4, "--http", &agents[0].http]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("installed on 3 of 4 members") && out.contains("no answer from a3"),
+        "{out}"
+    );
+    // Removing the primary cluster-wide is refused here first, asked of
+    // nobody.
+    let (code, _, err) = cli(&["keys", "remove", &k3, "--http", &agents[0].http]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("primary"), "{err}");
     // Removing the primary, or a key that is not there, is refused.
-    let (code, _, err) = cli(&["keys", "remove", &k2, "--http", &agents[0].http]);
+    let (code, _, err) = cli(&["keys", "remove", &k3, "--local", "--http", &agents[0].http]);
     assert_eq!(code, Some(1));
     assert!(err.contains("primary"), "{err}");
     let (code, _, err) = cli(&["keys", "use", "not-a-key", "--http", &agents[0].http]);

@@ -1,0 +1,246 @@
+//! Keyring changes across the cluster (what `serf keys` does): the agent
+//! asked applies the change itself, then asks every live member to apply it
+//! and answer with its keyring, asking again those that have not answered,
+//! until all have or the time is up. The questions travel sealed like any
+//! datagram, so only a holder of a cluster key can ask; every change is
+//! idempotent (removing a key that is gone is not an error), so asking
+//! twice is harmless.
+
+use crate::keyring::Key;
+use hearsay_core::id::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a cluster-wide change waits for the members' answers.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the members that have not answered are asked again.
+pub const RETRY: Duration = Duration::from_millis(500);
+/// Cluster-wide changes in progress at once (more are refused).
+pub const MAX_PENDING: usize = 8;
+
+/// What a member is asked to do with its keyring (keys in base64).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = "i")]
+    Install(String),
+    #[serde(rename = "u")]
+    Use(String),
+    #[serde(rename = "r")]
+    Remove(String),
+    /// No change: answer with the keyring.
+    #[serde(rename = "l")]
+    List,
+}
+
+impl Op {
+    pub fn key(&self) -> Result<Option<Key>, String> {
+        match self {
+            Op::Install(k) | Op::Use(k) | Op::Remove(k) => k.parse().map(Some),
+            Op::List => Ok(None),
+        }
+    }
+
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Op::Install(_) => "install",
+            Op::Use(_) => "use",
+            Op::Remove(_) => "remove",
+            Op::List => "list",
+        }
+    }
+}
+
+/// On the wire, beside the cluster's messages in an envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyQuery {
+    #[serde(rename = "q")]
+    Ask { id: u64, op: Op },
+    /// The member's keyring after the change (primary first), or why it
+    /// refused.
+    #[serde(rename = "a")]
+    Answer {
+        id: u64,
+        keys: Result<Vec<String>, String>,
+    },
+}
+
+/// Who was asked and what each answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub op: &'static str,
+    /// Every live member asked, this agent included.
+    pub asked: Vec<String>,
+    /// Keyrings of those that did it (primary first).
+    pub ok: BTreeMap<String, Vec<String>>,
+    /// Those that refused, and why.
+    pub refused: BTreeMap<String, String>,
+    /// Those that did not answer in time.
+    pub silent: Vec<String>,
+    /// Every member asked did it.
+    pub complete: bool,
+}
+
+/// A change waiting for answers.
+pub struct Pending {
+    pub id: u64,
+    pub op: Op,
+    targets: BTreeMap<NodeId, SocketAddr>,
+    report: Report,
+    pub next_send: Instant,
+    deadline: Instant,
+    pub reply: tokio::sync::oneshot::Sender<Result<Report, String>>,
+}
+
+impl Pending {
+    /// `local` is this agent's own answer; `targets` the other live
+    /// members.
+    pub fn new(
+        id: u64,
+        op: Op,
+        me: &NodeId,
+        local: Result<Vec<String>, String>,
+        targets: BTreeMap<NodeId, SocketAddr>,
+        now: Instant,
+        reply: tokio::sync::oneshot::Sender<Result<Report, String>>,
+    ) -> Pending {
+        let mut report = Report {
+            op: op.verb(),
+            asked: std::iter::once(me.to_string())
+                .chain(targets.keys().map(NodeId::to_string))
+                .collect(),
+            ..Report::default()
+        };
+        report.asked.sort();
+        record(&mut report, me, local);
+        Pending {
+            id,
+            op,
+            targets,
+            report,
+            next_send: now,
+            deadline: now + TIMEOUT,
+            reply,
+        }
+    }
+
+    /// Members still to ask (those that have not answered), and when to
+    /// ask again.
+    pub fn due(&mut self, now: Instant) -> Vec<SocketAddr> {
+        if now < self.next_send {
+            return vec![];
+        }
+        self.next_send = now + RETRY;
+        let r = &self.report;
+        self.targets
+            .iter()
+            .filter(|(id, _)| {
+                let n = id.to_string();
+                !r.ok.contains_key(&n) && !r.refused.contains_key(&n)
+            })
+            .map(|(_, a)| *a)
+            .collect()
+    }
+
+    pub fn answer(&mut self, from: &NodeId, keys: Result<Vec<String>, String>) {
+        if self.targets.contains_key(from) {
+            record(&mut self.report, from, keys);
+        }
+    }
+
+    /// Everyone answered, or the time is up.
+    pub fn done(&self, now: Instant) -> bool {
+        now >= self.deadline
+            || self.report.ok.len() + self.report.refused.len() == self.report.asked.len()
+    }
+
+    pub fn next_deadline(&self) -> Instant {
+        self.next_send.min(self.deadline)
+    }
+
+    pub fn finish(mut self) {
+        let r = &mut self.report;
+        r.silent = r
+            .asked
+            .iter()
+            .filter(|n| !r.ok.contains_key(*n) && !r.refused.contains_key(*n))
+            .cloned()
+            .collect();
+        r.complete = r.ok.len() == r.asked.len();
+        let _ = self.reply.send(Ok(self.report));
+    }
+}
+
+fn record(r: &mut Report, who: &NodeId, keys: Result<Vec<String>, String>) {
+    match keys {
+        Ok(k) => {
+            r.refused.remove(&who.to_string());
+            r.ok.insert(who.to_string(), k);
+        }
+        Err(e) => {
+            r.refused.insert(who.to_string(), e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(p: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], p))
+    }
+
+    #[test]
+    fn asks_again_only_the_silent_and_reports_who_did_what() {
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let t0 = Instant::now();
+        let targets: BTreeMap<NodeId, SocketAddr> = [("b", 2), ("c", 3), ("d", 4)]
+            .into_iter()
+            .map(|(n, p)| (NodeId::new(n), addr(p)))
+            .collect();
+        let mut p = Pending::new(
+            1,
+            Op::List,
+            &NodeId::new("a"),
+            Ok(vec!["k1".into()]),
+            targets,
+            t0,
+            tx,
+        );
+        assert_eq!(p.due(t0).len(), 3);
+        assert!(p.due(t0 + RETRY / 2).is_empty(), "not before the retry");
+        p.answer(&NodeId::new("b"), Ok(vec!["k1".into()]));
+        p.answer(&NodeId::new("c"), Err("no".into()));
+        p.answer(&NodeId::new("x"), Ok(vec![]));
+        assert_eq!(p.due(t0 + RETRY), vec![addr(4)]);
+        assert!(!p.done(t0 + RETRY));
+        assert!(p.done(t0 + TIMEOUT));
+        p.finish();
+        let r = rx.try_recv().unwrap().unwrap();
+        assert_eq!(r.asked, ["a", "b", "c", "d"]);
+        assert_eq!(r.ok.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(r.refused["c"], "no");
+        assert_eq!(r.silent, ["d"]);
+        assert!(!r.complete);
+    }
+
+    #[test]
+    fn the_wire_form_round_trips() {
+        for q in [
+            KeyQuery::Ask {
+                id: 7,
+                op: Op::Install(Key::generate().to_base64()),
+            },
+            KeyQuery::Answer {
+                id: 7,
+                keys: Err("that key is the primary".into()),
+            },
+        ] {
+            let b = rmp_serde::to_vec_named(&q).unwrap();
+            assert_eq!(rmp_serde::from_slice::<KeyQuery>(&b).unwrap(), q);
+        }
+    }
+}
