@@ -75,18 +75,21 @@ enum KeysOp {
     },
     /// Accept KEY for receiving, besides the keys already installed
     Install {
+        /// A key in base64, as `hearsay keys generate` prints
         key: String,
         #[command(flatten)]
         to: KeyTarget,
     },
     /// Seal what is sent with KEY (installed before)
     Use {
+        /// A key in base64, as `hearsay keys generate` prints
         key: String,
         #[command(flatten)]
         to: KeyTarget,
     },
     /// Stop accepting KEY (not the primary)
     Remove {
+        /// A key in base64, as `hearsay keys generate` prints
         key: String,
         #[command(flatten)]
         to: KeyTarget,

@@ -54,8 +54,8 @@ enum Cmd {
     Broadcast(client_cmd::BroadcastArgs),
     /// The values a running agent has delivered, one per line.
     Read(client_cmd::ReadArgs),
-    /// A running agent's gossip keys: list, install, use, remove; or
-    /// generate a new key.
+    /// The cluster's gossip keys, through a running agent: list, install,
+    /// use, remove; or generate a new key.
     Keys(client_cmd::KeysArgs),
     /// A running agent's replicated key-value map: set, get, del, list.
     Kv(client_cmd::KvArgs),
