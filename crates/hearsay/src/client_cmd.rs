@@ -202,13 +202,12 @@ fn cluster_keys(t: &Target, op: &str, method: &str, path: &str, body: &[u8]) -> 
             e.1 += usize::from(i == 0);
         }
     }
-    let done = match op {
-        "install" => "installed",
-        "use" => "in use",
-        "remove" => "removed",
-        _ => "listed",
-    };
-    println!("{done} on {} of {asked} members", ok.len());
+    match op {
+        "install" => println!("installed on {} of {asked} members", ok.len()),
+        "use" => println!("in use on {} of {asked} members", ok.len()),
+        "remove" => println!("removed on {} of {asked} members", ok.len()),
+        _ => println!("{} of {asked} members answered", ok.len()),
+    }
     for (k, (has, uses)) in &keys {
         println!("{k}  on {has} of {asked}, primary on {uses}");
     }

@@ -309,7 +309,7 @@ fn an_encrypted_cluster_refuses_wrong_keys_and_rotates_its_key_without_loss() {
     let (code, out, _) = cli(&["keys", "list", "--http", &agents[1].http]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("listed on 4 of 4 members")
+        out.contains("4 of 4 members answered")
             && out.contains(&format!("{k1}  on 4 of 4, primary on 4")),
         "{out}"
     );
