@@ -6,6 +6,7 @@
 //! idempotent (removing a key that is gone is not an error), so asking
 //! twice is harmless.
 
+use crate::KeyOp;
 use crate::keyring::Key;
 use hearsay_core::id::NodeId;
 use serde::{Deserialize, Serialize};
@@ -36,11 +37,25 @@ pub enum Op {
 }
 
 impl Op {
-    pub fn key(&self) -> Result<Option<Key>, String> {
-        match self {
-            Op::Install(k) | Op::Use(k) | Op::Remove(k) => k.parse().map(Some),
-            Op::List => Ok(None),
+    /// The wire form of a change (`None`: a listing).
+    pub fn of(change: Option<KeyOp>) -> Op {
+        match change {
+            None => Op::List,
+            Some(KeyOp::Install(k)) => Op::Install(k.to_base64()),
+            Some(KeyOp::Use(k)) => Op::Use(k.to_base64()),
+            Some(KeyOp::Remove(k)) => Op::Remove(k.to_base64()),
         }
+    }
+
+    /// The change asked for (`None`: a listing), or why the key is bad.
+    pub fn change(&self) -> Result<Option<KeyOp>, String> {
+        let key = |k: &str| k.parse::<Key>();
+        Ok(match self {
+            Op::Install(k) => Some(KeyOp::Install(key(k)?)),
+            Op::Use(k) => Some(KeyOp::Use(key(k)?)),
+            Op::Remove(k) => Some(KeyOp::Remove(key(k)?)),
+            Op::List => None,
+        })
     }
 
     pub fn verb(&self) -> &'static str {

@@ -159,6 +159,14 @@ fn state_name(s: Status) -> &'static str {
     }
 }
 
+/// Why a keyring change is refused without keys.
+const CLEAR_TEXT: &str = "this agent gossips in clear text; start every agent with --key to encrypt (a running cluster cannot switch encryption on)";
+
+/// Where a member said it can be reached.
+fn meta_addr(meta: &Meta) -> Option<SocketAddr> {
+    meta.addr.as_deref()?.parse().ok()
+}
+
 /// The UDP socket and the TCP listener on one port. With port 0 the
 /// kernel picks a free UDP port, which TCP may already use (an outgoing
 /// connection's ephemeral port): then both go back and another is tried.
@@ -271,15 +279,24 @@ impl Agent {
         })
     }
 
+    /// Sends a command to the loop and waits for its answer.
+    async fn ask<T>(
+        &self,
+        cmd: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Cmd,
+    ) -> Result<T, String> {
+        const STOPPED: &str = "the agent has stopped";
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(cmd(tx))
+            .await
+            .map_err(|_| STOPPED.to_string())?;
+        rx.await.map_err(|_| STOPPED.to_string())?
+    }
+
     /// Tests only (`test_faults`): drops every datagram to or from `addrs`
     /// from now on, replacing the last cut; an empty list heals.
     pub async fn cut(&self, addrs: Vec<SocketAddr>) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        self.cmds
-            .send(Cmd::Cut(addrs, tx))
-            .await
-            .map_err(|_| "the agent has stopped".to_string())?;
-        rx.await.map_err(|_| "the agent has stopped".to_string())?
+        self.ask(|tx| Cmd::Cut(addrs, tx)).await
     }
 
     /// Every payload delivered from now on (own broadcasts included).
@@ -349,12 +366,7 @@ impl Agent {
 
     /// Installs, makes primary or removes a gossip key on this agent.
     pub async fn keys_change(&self, op: KeyOp) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        self.cmds
-            .send(Cmd::Keys(op, tx))
-            .await
-            .map_err(|_| "the agent has stopped".to_string())?;
-        rx.await.map_err(|_| "the agent has stopped".to_string())?
+        self.ask(|tx| Cmd::Keys(op, tx)).await
     }
 
     /// Applies a keyring change here and then on every live member, and
@@ -362,12 +374,7 @@ impl Agent {
     /// ([`keyquery::TIMEOUT`]); `None` only collects every member's keys.
     /// Fails without asking anyone if this agent cannot make the change.
     pub async fn keys_change_cluster(&self, op: Option<KeyOp>) -> Result<KeyReport, String> {
-        let (tx, rx) = oneshot::channel();
-        self.cmds
-            .send(Cmd::ClusterKeys(op, tx))
-            .await
-            .map_err(|_| "the agent has stopped".to_string())?;
-        rx.await.map_err(|_| "the agent has stopped".to_string())?
+        self.ask(|tx| Cmd::ClusterKeys(op, tx)).await
     }
 
     /// The replicated map as this agent sees it.
@@ -386,21 +393,11 @@ impl Agent {
     }
 
     async fn kv_write(&self, key: String, value: Option<String>) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        self.cmds
-            .send(Cmd::Kv(key, value, tx))
-            .await
-            .map_err(|_| "the agent has stopped".to_string())?;
-        rx.await.map_err(|_| "the agent has stopped".to_string())?
+        self.ask(|tx| Cmd::Kv(key, value, tx)).await
     }
 
     pub async fn broadcast(&self, data: Vec<u8>) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        self.cmds
-            .send(Cmd::Broadcast(data, tx))
-            .await
-            .map_err(|_| "the agent has stopped".to_string())?;
-        rx.await.map_err(|_| "the agent has stopped".to_string())?
+        self.ask(|tx| Cmd::Broadcast(data, tx)).await
     }
 
     /// Leaves gracefully: the leave rides on this member's gossip for a
@@ -651,15 +648,10 @@ impl Loop {
     /// A keyring change asked for cluster-wide, idempotent: removing a key
     /// that is not installed is done. The keyring after it, or why not.
     fn apply_query(&mut self, op: &keyquery::Op) -> Result<Vec<String>, String> {
-        let change = match (op, op.key()?) {
-            (keyquery::Op::Install(_), Some(k)) => Some(KeyOp::Install(k)),
-            (keyquery::Op::Use(_), Some(k)) => Some(KeyOp::Use(k)),
-            (keyquery::Op::Remove(_), Some(k)) => {
-                let installed = self.codec.keys.keys().contains(&k);
-                installed.then_some(KeyOp::Remove(k))
-            }
-            _ => None,
-        };
+        let installed = |k: &Key| self.codec.keys.keys().contains(k);
+        let change = op
+            .change()?
+            .filter(|c| !matches!(c, KeyOp::Remove(k) if !installed(k)));
         if let Some(c) = change {
             self.keys_change(c)?;
         }
@@ -688,14 +680,9 @@ impl Loop {
             let _ = reply.send(Err("too many keyring changes in progress; try again".into()));
             return;
         }
-        let op = match op {
-            None => keyquery::Op::List,
-            Some(KeyOp::Install(k)) => keyquery::Op::Install(k.to_base64()),
-            Some(KeyOp::Use(k)) => keyquery::Op::Use(k.to_base64()),
-            Some(KeyOp::Remove(k)) => keyquery::Op::Remove(k.to_base64()),
-        };
+        let op = keyquery::Op::of(op);
         if op != keyquery::Op::List && self.codec.keys.is_empty() {
-            let _ = reply.send(Err("this agent gossips in clear text; start every agent with --key to encrypt (a running cluster cannot switch encryption on)".into()));
+            let _ = reply.send(Err(CLEAR_TEXT.into()));
             return;
         }
         let local = match self.apply_query(&op) {
@@ -710,7 +697,7 @@ impl Loop {
             .swim()
             .members()
             .filter(|(_, _, st, _)| matches!(st, Status::Alive | Status::Suspect))
-            .filter_map(|(id, ..)| Some((id.clone(), self.member_addr(id)?)))
+            .filter_map(|(id, _, _, meta)| Some((id.clone(), meta_addr(meta)?)))
             .collect();
         self.next_query += 1;
         let p = keyquery::Pending::new(
@@ -729,6 +716,9 @@ impl Loop {
     /// Asks again the members that have not answered; reports the changes
     /// that are done.
     async fn run_queries(&mut self) {
+        if self.queries.is_empty() {
+            return;
+        }
         let now = tokio::time::Instant::now();
         let mut sends = Vec::new();
         for p in &mut self.queries {
@@ -809,7 +799,7 @@ impl Loop {
         match op {
             KeyOp::Install(k) => {
                 if ring.is_empty() {
-                    return Err("this agent gossips in clear text; start it with --key to encrypt (a running cluster cannot switch encryption on)".into());
+                    return Err(CLEAR_TEXT.into());
                 }
                 ring.install(k);
             }
@@ -828,24 +818,33 @@ impl Loop {
             .swim()
             .members()
             .find(|(m, ..)| *m == id)
-            .and_then(|(_, _, _, meta)| meta.addr.as_deref()?.parse().ok())
+            .and_then(|(_, _, _, meta)| meta_addr(meta))
     }
 
     /// The member list for the API, after bringing the key-value peers,
     /// the address book and the members-by-state figures up to date.
     fn membership(&mut self) -> Vec<MemberInfo> {
-        let mut members: Vec<MemberInfo> = self
-            .node
-            .swim()
-            .members()
-            .map(|(id, inc, st, meta)| MemberInfo {
+        let (mut members, mut live, mut down) = (Vec::new(), Vec::new(), Vec::new());
+        // This agent counts as alive.
+        let mut by_state = [("alive", 1), ("suspect", 0), ("dead", 0), ("left", 0)];
+        for (id, inc, st, meta) in self.node.swim().members() {
+            match st {
+                Status::Alive | Status::Suspect => live.push(id.clone()),
+                Status::Dead => down.push(id.clone()),
+                Status::Left => {}
+            }
+            let state = state_name(st);
+            if let Some(e) = by_state.iter_mut().find(|(s, _)| *s == state) {
+                e.1 += 1;
+            }
+            members.push(MemberInfo {
                 name: id.to_string(),
                 addr: meta.addr.as_deref().map(String::from),
                 zone: meta.zone.as_deref().map(String::from),
-                state: state_name(st),
+                state,
                 incarnation: format!("{}.{}", inc.epoch.0, inc.n),
-            })
-            .collect();
+            });
+        }
         members.push(MemberInfo {
             name: self.me.to_string(),
             addr: Some(self.advertise.to_string()),
@@ -854,14 +853,6 @@ impl Loop {
             incarnation: "self".into(),
         });
         members.sort_by(|a, b| a.name.cmp(&b.name));
-        let (mut live, mut down) = (Vec::new(), Vec::new());
-        for (id, _, st, _) in self.node.swim().members() {
-            match st {
-                Status::Alive | Status::Suspect => live.push(id.clone()),
-                Status::Dead => down.push(id.clone()),
-                Status::Left => {}
-            }
-        }
         // Only members and seeds keep an address: a stranger's name does
         // not stay in the map.
         let known: HashSet<&NodeId> = live.iter().chain(&down).collect();
@@ -870,12 +861,6 @@ impl Loop {
         self.addrs_kept = self.addrs.len();
         let now = self.now();
         self.kv.set_peers(now, live, down);
-        let mut by_state = [("alive", 0), ("suspect", 0), ("dead", 0), ("left", 0)];
-        for m in &members {
-            if let Some(e) = by_state.iter_mut().find(|(st, _)| *st == m.state) {
-                e.1 += 1;
-            }
-        }
         self.stats.members_by_state = by_state;
         members
     }

@@ -39,10 +39,15 @@ pub const COMPACT_READS_ABOVE: usize = 4096;
 pub const RANGES_PRINT_LIMIT: u64 = COMPACT_READS_ABOVE as u64;
 
 /// A read's integers: as returned if short, as a range set if long.
-pub fn ints(mut v: Vec<i64>) -> Edn {
+pub fn ints(v: Vec<i64>) -> Edn {
     if v.len() <= COMPACT_READS_ABOVE {
         return Edn::Vector(v.into_iter().map(Edn::Int).collect());
     }
+    int_ranges(v)
+}
+
+/// Integers as a set of sorted, merged ranges (order and repeats dropped).
+pub fn int_ranges(mut v: Vec<i64>) -> Edn {
     v.sort_unstable();
     v.dedup();
     let mut ranges: Vec<(i64, i64)> = Vec::new();

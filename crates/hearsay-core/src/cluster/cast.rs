@@ -99,6 +99,16 @@ impl CastMsg {
     }
 }
 
+/// A cached payload sent again on request (a graft or a digest that lacks
+/// it), one hop further than it came here.
+fn repair(p: &Payload, hops: u32) -> CastMsg {
+    CastMsg::Gossip {
+        p: p.clone(),
+        h: hops.saturating_add(1),
+        r: true,
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CastConfig {
     /// Announcements to lazy neighbours are batched this long.
@@ -422,14 +432,7 @@ impl Broadcaster {
                 for id in ids.into_iter().take(MAX_IDS) {
                     if let Some((p, _, h)) = self.cache.get(&id) {
                         self.stats.gossip_sent += 1;
-                        out.push((
-                            from.clone(),
-                            CastMsg::Gossip {
-                                p: p.clone(),
-                                h: h.saturating_add(1),
-                                r: true,
-                            },
-                        ));
+                        out.push((from.clone(), repair(p, *h)));
                     }
                 }
             }
@@ -546,14 +549,7 @@ impl Broadcaster {
             sent += 1;
             self.stats.repaired += 1;
             self.stats.gossip_sent += 1;
-            out.push((
-                from.clone(),
-                CastMsg::Gossip {
-                    p: p.clone(),
-                    h: h.saturating_add(1),
-                    r: true,
-                },
-            ));
+            out.push((from.clone(), repair(p, *h)));
         }
         if !fresh.is_empty() {
             out.push((from.clone(), CastMsg::IHave { ids: fresh }));

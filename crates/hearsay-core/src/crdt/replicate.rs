@@ -167,7 +167,7 @@ impl<C: Crdt> Replicator<C> {
         if delta == C::default() {
             return;
         }
-        for (p, _) in self.peers.iter().filter(|(_, p)| !p.down) {
+        for p in self.peers() {
             out.push((
                 p.clone(),
                 Msg::Delta {

@@ -46,18 +46,7 @@ fn canonical(v: Edn) -> Edn {
                 .map(|e| if let Edn::Int(i) = e { Some(*i) } else { None })
                 .collect();
             match ints {
-                Some(mut xs) => {
-                    xs.sort_unstable();
-                    xs.dedup();
-                    let mut ranges: Vec<(i64, i64)> = Vec::new();
-                    for x in xs {
-                        match ranges.last_mut() {
-                            Some((_, hi)) if *hi + 1 == x => *hi = x,
-                            _ => ranges.push((x, x)),
-                        }
-                    }
-                    Edn::IntRanges(std::sync::Arc::new(ranges))
-                }
+                Some(xs) => crate::edn::int_ranges(xs),
                 None => Edn::Vector(items),
             }
         }
