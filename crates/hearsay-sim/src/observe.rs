@@ -228,6 +228,7 @@ impl Observer {
                 count: self.crashes.len(),
                 undetected,
                 seen_by_first_s: Spread::of(&mut first),
+                seen_by_all_each_s: all.clone(),
                 seen_by_all_s: Spread::of(&mut all),
             },
             false_positives: self.false_positives.len(),

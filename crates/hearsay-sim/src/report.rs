@@ -35,6 +35,9 @@ pub struct Crashes {
     pub undetected: usize,
     pub seen_by_first_s: Spread,
     pub seen_by_all_s: Spread,
+    /// Every detected crash's time until all saw it, in crash order (the
+    /// tail a spread hides: how many took longer than a bound).
+    pub seen_by_all_each_s: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -95,6 +98,8 @@ pub struct Report {
     pub preset: String,
     pub lifeguard: bool,
     pub detector: String,
+    /// Whom members probe: ring or shuffled.
+    pub probes: String,
     pub duration_s: f64,
     pub crashes: Crashes,
     /// Live members declared dead by someone that could reach them (each
@@ -126,12 +131,13 @@ impl Report {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "hearsay sim: {} members, {:.0} s simulated, preset {}, lifeguard {}, detector {}, seed {}",
+            "hearsay sim: {} members, {:.0} s simulated, preset {}, lifeguard {}, detector {}, probes {}, seed {}",
             self.members,
             self.duration_s,
             self.preset,
             if self.lifeguard { "on" } else { "off" },
             self.detector,
+            self.probes,
             self.seed
         );
         let c = &self.crashes;

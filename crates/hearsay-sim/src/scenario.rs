@@ -1,7 +1,7 @@
 //! What to simulate: the cluster, the network and the faults, from flags or
 //! a TOML file (the same keys), validated before anything runs.
 
-use hearsay_core::membership::{Detector, SwimPreset};
+use hearsay_core::membership::{Detector, ProbeOrder, SwimPreset};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
@@ -133,21 +133,16 @@ fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-fn preset_name<S: Serializer>(p: &SwimPreset, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string())
+/// A knob written by its name (`lan`, `phi`, `ring`) in scenario files.
+fn by_name<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
 }
 
-fn preset_parse<'de, D: Deserializer<'de>>(d: D) -> Result<SwimPreset, D::Error> {
-    String::deserialize(d)?
-        .parse()
-        .map_err(serde::de::Error::custom)
-}
-
-fn detector_name<S: Serializer>(p: &Detector, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string())
-}
-
-fn detector_parse<'de, D: Deserializer<'de>>(d: D) -> Result<Detector, D::Error> {
+fn from_name<'de, T, D>(d: D) -> Result<T, D::Error>
+where
+    T: FromStr<Err = String>,
+    D: Deserializer<'de>,
+{
     String::deserialize(d)?
         .parse()
         .map_err(serde::de::Error::custom)
@@ -159,7 +154,7 @@ pub struct Scenario {
     pub members: usize,
     /// Simulated time.
     pub duration: Dur,
-    #[serde(serialize_with = "preset_name", deserialize_with = "preset_parse")]
+    #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
     pub preset: SwimPreset,
     /// Mean one-way delay (exponentially distributed, so messages reorder).
     pub latency: Dur,
@@ -177,8 +172,12 @@ pub struct Scenario {
     /// Payloads per simulated second, broadcast from random live members.
     pub broadcast_rate: f64,
     pub lifeguard: bool,
-    #[serde(serialize_with = "detector_name", deserialize_with = "detector_parse")]
+    #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
     pub detector: Detector,
+    /// Whom members probe: the ring (hearsay's default) or SWIM's
+    /// shuffled round-robin.
+    #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
+    pub probes: ProbeOrder,
     /// Members are spread over this many zones (round-robin).
     pub zones: usize,
     /// Cross-zone messages take this many times the latency.
@@ -202,6 +201,7 @@ impl Default for Scenario {
             broadcast_rate: 0.0,
             lifeguard: true,
             detector: Detector::Swim,
+            probes: ProbeOrder::Ring,
             zones: 1,
             zone_latency: 5.0,
             seed: 1,

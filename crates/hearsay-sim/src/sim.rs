@@ -81,6 +81,7 @@ impl Sim {
         let mut swim = SwimConfig::preset(sc.preset);
         swim.lifeguard = sc.lifeguard;
         swim.detector = sc.detector;
+        swim.probe_order = sc.probes;
         let cfg = ClusterConfig {
             swim,
             ..ClusterConfig::default()
@@ -523,6 +524,7 @@ impl Sim {
         r.preset = self.sc.preset.to_string();
         r.lifeguard = self.sc.lifeguard;
         r.detector = self.sc.detector.to_string();
+        r.probes = self.sc.probes.to_string();
         r.duration_s = secs;
         r.bytes_per_member_per_s = self.bytes as f64 / n / secs;
         r.msgs_per_member_per_s = self.msgs as f64 / n / secs;

@@ -188,7 +188,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
             }
         };
         let http = listener.local_addr().map_or(http_addr, |a| a);
-        println!(
+        outln!(
             "hearsay agent {name} in cluster {cluster}: gossip on {}, http on http://{http}/",
             agent.local_addr()
         );

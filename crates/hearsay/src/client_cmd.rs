@@ -99,7 +99,7 @@ enum KeysOp {
 pub fn keys(a: KeysArgs) -> ExitCode {
     let (op, key, to) = match &a.op {
         KeysOp::Generate => {
-            println!("{}", hearsay_agent::Key::generate().to_base64());
+            outln!("{}", hearsay_agent::Key::generate().to_base64());
             return ExitCode::SUCCESS;
         }
         KeysOp::List { to } if to.local => return keys_list_local(&to.target),
@@ -122,7 +122,7 @@ pub fn keys(a: KeysArgs) -> ExitCode {
     match post(t, &format!("/keys/{op}"), key.as_bytes()) {
         Ok((200, _)) => {
             if t.json {
-                println!("{}", serde_json::json!({"ok": true}));
+                outln!("{}", serde_json::json!({"ok": true}));
             }
             ExitCode::SUCCESS
         }
@@ -141,18 +141,18 @@ pub fn keys(a: KeysArgs) -> ExitCode {
 fn keys_list_local(t: &Target) -> ExitCode {
     match get(t, "/keys") {
         Ok(body) if t.json => {
-            println!("{body}");
+            outln!("{body}");
             ExitCode::SUCCESS
         }
         Ok(body) => {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             let keys = v["keys"].as_array().cloned().unwrap_or_default();
             if keys.is_empty() {
-                println!("no keys: this agent gossips in clear text");
+                outln!("no keys: this agent gossips in clear text");
             }
             for (i, k) in keys.iter().enumerate() {
                 let k = k.as_str().unwrap_or("?");
-                println!("{k}{}", if i == 0 { "  (primary)" } else { "" });
+                outln!("{k}{}", if i == 0 { "  (primary)" } else { "" });
             }
             ExitCode::SUCCESS
         }
@@ -184,7 +184,7 @@ fn cluster_keys(t: &Target, op: &str, method: &str, path: &str, body: &[u8]) -> 
     };
     let complete = v["complete"].as_bool().unwrap_or(false);
     if t.json {
-        println!("{v}");
+        outln!("{v}");
         return if complete {
             ExitCode::SUCCESS
         } else {
@@ -203,16 +203,16 @@ fn cluster_keys(t: &Target, op: &str, method: &str, path: &str, body: &[u8]) -> 
         }
     }
     match op {
-        "install" => println!("installed on {} of {asked} members", ok.len()),
-        "use" => println!("in use on {} of {asked} members", ok.len()),
-        "remove" => println!("removed on {} of {asked} members", ok.len()),
-        _ => println!("{} of {asked} members answered", ok.len()),
+        "install" => outln!("installed on {} of {asked} members", ok.len()),
+        "use" => outln!("in use on {} of {asked} members", ok.len()),
+        "remove" => outln!("removed on {} of {asked} members", ok.len()),
+        _ => outln!("{} of {asked} members answered", ok.len()),
     }
     for (k, (has, uses)) in &keys {
-        println!("{k}  on {has} of {asked}, primary on {uses}");
+        outln!("{k}  on {has} of {asked}, primary on {uses}");
     }
     for (who, why) in v["refused"].as_object().into_iter().flatten() {
-        println!("{who} refused: {}", why.as_str().unwrap_or("?"));
+        outln!("{who} refused: {}", why.as_str().unwrap_or("?"));
     }
     let silent: Vec<&str> = v["silent"]
         .as_array()
@@ -221,7 +221,7 @@ fn cluster_keys(t: &Target, op: &str, method: &str, path: &str, body: &[u8]) -> 
         .filter_map(|s| s.as_str())
         .collect();
     if !silent.is_empty() {
-        println!("no answer from {}", silent.join(", "));
+        outln!("no answer from {}", silent.join(", "));
     }
     if complete {
         ExitCode::SUCCESS
@@ -328,21 +328,21 @@ pub fn kv(a: KvArgs) -> ExitCode {
             let m: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&text).unwrap_or_default();
             for (k, v) in m {
-                println!("{k} {}", v.as_str().unwrap_or_default());
+                outln!("{k} {}", v.as_str().unwrap_or_default());
             }
         }
-        ("list", 200) => println!("{text}"),
-        ("get", 200) if t.json => println!("{}", serde_json::json!({ "value": text })),
-        ("get", 200) => println!("{text}"),
+        ("list", 200) => outln!("{text}"),
+        ("get", 200) if t.json => outln!("{}", serde_json::json!({ "value": text })),
+        ("get", 200) => outln!("{text}"),
         ("get", 404) => {
             if t.json {
-                println!("{}", serde_json::json!({ "value": null }));
+                outln!("{}", serde_json::json!({ "value": null }));
             }
             return ExitCode::FAILURE;
         }
         (_, 200) => {
             if t.json {
-                println!("{}", serde_json::json!({"ok": true}));
+                outln!("{}", serde_json::json!({"ok": true}));
             }
         }
         (_, _) => {
@@ -376,13 +376,13 @@ pub fn members(a: MembersArgs) -> ExitCode {
         Err(e) => return fail("members", t, e),
     };
     if t.json {
-        println!("{body}");
+        outln!("{body}");
         return ExitCode::SUCCESS;
     }
     let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     let s = |m: &serde_json::Value, k: &str| m[k].as_str().unwrap_or("-").to_string();
     for m in v.as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "{:<16} {:<22} {:<8} {:<8} {}",
             s(m, "name"),
             s(m, "addr"),
@@ -399,7 +399,7 @@ pub fn broadcast(a: BroadcastArgs) -> ExitCode {
     match post(t, "/broadcast", a.value.as_bytes()) {
         Ok((202 | 200, _)) => {
             if t.json {
-                println!("{}", serde_json::json!({"accepted": true}));
+                outln!("{}", serde_json::json!({"accepted": true}));
             }
             ExitCode::SUCCESS
         }
@@ -420,11 +420,11 @@ pub fn read(a: ReadArgs) -> ExitCode {
     match get(t, "/messages") {
         Ok(body) if t.json => {
             let lines: Vec<&str> = body.lines().collect();
-            println!("{}", serde_json::json!(lines));
+            outln!("{}", serde_json::json!(lines));
             ExitCode::SUCCESS
         }
         Ok(body) => {
-            print!("{body}");
+            out!("{body}");
             ExitCode::SUCCESS
         }
         Err(e) => fail("read", t, e),

@@ -6,6 +6,28 @@
 //! - `hearsay sim`: the membership simulator;
 //! - `hearsay serve`: a web UI over the runs in a store.
 
+/// `println!` for what the user reads or pipes on: when standard output
+/// is gone (a pipe into `head` closed early), the program ends quietly
+/// with the status a shell gives a SIGPIPE death, instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(141);
+        }
+    }};
+}
+
+/// `print!` likewise.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(141);
+        }
+    }};
+}
+
 mod agent_cmd;
 mod args;
 mod bench;

@@ -1,7 +1,7 @@
 //! `hearsay sim`: the membership simulator (see `hearsay_sim`).
 
 use crate::EXIT_BAD_ARGS;
-use hearsay_core::membership::{Detector, SwimPreset};
+use hearsay_core::membership::{Detector, ProbeOrder, SwimPreset};
 use hearsay_sim::{Dur, Partition, Pause, Scenario};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -70,6 +70,11 @@ pub struct SimArgs {
     /// [default: swim]
     #[arg(long)]
     detector: Option<Detector>,
+    /// Whom members probe each period: ring (the next member on a ring of
+    /// name hashes: a crash is noticed within a period plus a probe) or
+    /// shuffled (SWIM's round-robin) [default: ring]
+    #[arg(long, value_name = "ORDER")]
+    probes: Option<ProbeOrder>,
     /// Spread members over K zones (cross-zone latency x5) [default: 1]
     #[arg(long, value_name = "K")]
     zones: Option<usize>,
@@ -108,7 +113,8 @@ impl SimArgs {
             broadcast_rate,
             zones,
             seed,
-            detector
+            detector,
+            probes
         );
         if self.restart {
             s.restart = true;
@@ -157,14 +163,14 @@ pub fn run(args: SimArgs) -> ExitCode {
         Ok(r) => {
             if args.json {
                 match serde_json::to_string_pretty(&r) {
-                    Ok(j) => println!("{j}"),
+                    Ok(j) => outln!("{j}"),
                     Err(e) => {
                         eprintln!("hearsay sim: {e}");
                         return ExitCode::FAILURE;
                     }
                 }
             } else {
-                print!("{}", r.table());
+                out!("{}", r.table());
             }
             ExitCode::SUCCESS
         }

@@ -615,14 +615,14 @@ fn run_once(cfg: TestConfig, shown: &Shown, display: &Display, interrupted: Arc<
         return EXIT_CRASH;
     }
     if shown.print_results {
-        println!("{}", analysis.results.pretty());
+        outln!("{}", analysis.results.pretty());
     }
-    println!("{}", report::summary(&cfg, &analysis, &display_path(&dir)));
+    outln!("{}", report::summary(&cfg, &analysis, &display_path(&dir)));
     if let Some(line) = shown
         .scenario
         .and_then(|s| challenge_verdict(s, &cfg, &analysis))
     {
-        println!("{line}\n");
+        outln!("{line}\n");
     }
     match analysis.valid {
         Validity::True => 0,

@@ -43,6 +43,8 @@ fn json_output_has_the_documented_keys_and_replays_by_seed() {
         "/crashes/undetected",
         "/crashes/seen_by_first_s/median",
         "/crashes/seen_by_all_s/max",
+        "/crashes/seen_by_all_each_s",
+        "/probes",
         "/false_positives",
         "/broadcast/payloads",
         "/broadcast/reached_all_s/median",
@@ -55,6 +57,11 @@ fn json_output_has_the_documented_keys_and_replays_by_seed() {
         assert!(v.pointer(path).is_some(), "missing {path}");
     }
     assert!(v["heal"]["views_agree_s"].is_null(), "no partition: null");
+    assert_eq!(v["probes"], "ring", "the default probe order");
+    let each = v["crashes"]["seen_by_all_each_s"].as_array().unwrap();
+    assert_eq!(each.len(), 2, "one time per crash seen by all: {each:?}");
+    let max = each.iter().filter_map(Value::as_f64).fold(0.0, f64::max);
+    assert_eq!(Some(max), v["crashes"]["seen_by_all_s"]["max"].as_f64());
     let (_, again, _) = sim(&args);
     let w: Value = serde_json::from_str(&again).unwrap();
     assert_eq!(v["trace_hash"], w["trace_hash"]);
@@ -66,7 +73,7 @@ fn a_scenario_file_takes_the_same_keys_and_flags_override_it() {
     let f = dir.path().join("s.toml");
     std::fs::write(
         &f,
-        "members = 20\nduration = \"30s\"\ncrash = 1\npartition = { fraction = 0.5, at = \"5s\", for = \"10s\" }\n",
+        "members = 20\nduration = \"30s\"\ncrash = 1\nprobes = \"shuffled\"\npartition = { fraction = 0.5, at = \"5s\", for = \"10s\" }\n",
     )
     .unwrap();
     let (code, out, err) = sim(&[
@@ -81,6 +88,7 @@ fn a_scenario_file_takes_the_same_keys_and_flags_override_it() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["members"], 24);
     assert_eq!(v["crashes"]["count"], 1);
+    assert_eq!(v["probes"], "shuffled");
     assert!(v["heal"]["views_agree_s"].as_f64().is_some(), "{out}");
     // The table is for people.
     let (code, out, _) = sim(&["--scenario", f.to_str().unwrap(), "-q"]);
@@ -102,9 +110,27 @@ fn bad_flags_exit_254_with_a_reason() {
         (vec!["--crash", "100", "--members", "10"], "nobody up"),
         (vec!["--scenario", "/nonexistent.toml"], "/nonexistent.toml"),
         (vec!["--lifeguard", "maybe"], "maybe"),
+        (vec!["--probes", "spiral"], "ring or shuffled"),
     ] {
         let (code, _, err) = sim(&args);
         assert_eq!(code, 254, "{args:?}: {err}");
         assert!(err.contains(reason), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_run_quietly() {
+    // `hearsay sim ... | head -1`: the pipe closes before the report is
+    // written; the run ends as a SIGPIPE death would, without a panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["sim", "--members", "20", "--duration", "20s", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run hearsay sim");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

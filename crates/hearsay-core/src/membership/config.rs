@@ -5,7 +5,8 @@
 //! | probe interval | 500 ms | 3 s | 500 ms | 1 s / 5 s / 1 s |
 //! | probe timeout (indirect: twice more) | 250 ms | 1.5 s | 100 ms | 500 ms / 3 s / 200 ms |
 //! | indirect probes | 3 | 3 | 1 | 3 / 3 / 1 |
-//! | suspicion floor | 1.83 x log10(N) x interval, >= 2 s | 2 x log10(N) x interval | 1 x log10(N) x interval, >= 2 s | 4 / 6 / 3 x log10(N) x interval |
+//! | probe target | next on the ring | next on the ring | next on the ring | shuffled round-robin |
+//! | suspicion floor | 1.83 x log10(N) x interval, >= 2.6 s | 2 x log10(N) x interval | 1 x log10(N) x interval, >= 2 s | 4 / 6 / 3 x log10(N) x interval |
 //! | suspicion start (Lifeguard) | 2 x floor | 3 x floor | 2 x floor | 6 x floor |
 //! | confirmations to reach the floor | 6 | 4 | 2 | mult - 2 |
 //! | retransmissions | 4 x log10(N+1) | 4 x log10(N+1) | 2 x log10(N+1) | 4 / 4 / 2 x log10(N+1) |
@@ -16,8 +17,10 @@
 //!
 //! hearsay probes twice as often as memberlist and suspects for less, so a
 //! crash is seen everywhere in about 4 s instead of 15 or more at a
-//! thousand members; Lifeguard (on by default) keeps that from costing
-//! false positives. Push-pull exchanges a digest first, so a settled
+//! thousand members. Probing the ring successor and seeking confirmations
+//! (see `Swim`) make that time nearly fixed, floor + 0.75 to 1.25 s, which
+//! is what keeps it from costing false positives: a pause shorter than the
+//! earliest conviction is survived, and none comes early. Push-pull exchanges a digest first, so a settled
 //! cluster's syncs cost a few bytes; a dead member is pinged once in a
 //! while, so a partition heals by itself (memberlist alone never rejoins).
 
@@ -51,6 +54,40 @@ impl fmt::Display for Detector {
         f.write_str(match self {
             Detector::Swim => "swim",
             Detector::Phi => "phi",
+        })
+    }
+}
+
+/// Whom a member probes each protocol period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeOrder {
+    /// The next live member on the ring of name hashes: every member is
+    /// probed once a period, so a crash is noticed within a period plus a
+    /// probe. Probes to other zones stay random.
+    Ring,
+    /// SWIM's shuffled round-robin (§4.3): each member once per pass, but
+    /// the wait for a dead member's first probe is exponential.
+    Shuffled,
+}
+
+impl FromStr for ProbeOrder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ring" => Ok(ProbeOrder::Ring),
+            "shuffled" => Ok(ProbeOrder::Shuffled),
+            _ => Err(format!(
+                "unknown probe order {s:?} (expected ring or shuffled)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ProbeOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProbeOrder::Ring => "ring",
+            ProbeOrder::Shuffled => "shuffled",
         })
     }
 }
@@ -95,6 +132,9 @@ pub struct SwimConfig {
     pub probe_timeout: Duration,
     /// Members asked to probe indirectly (SWIM's k).
     pub indirect: usize,
+    /// Whom to probe each period (the ring bounds the time to notice a
+    /// crash; SWIM's shuffled order does not).
+    pub probe_order: ProbeOrder,
     /// Suspicion timeout floor: this x log10(N) x probe interval, and at
     /// least `suspicion_floor`.
     pub suspicion_mult: f64,
@@ -165,8 +205,9 @@ impl SwimConfig {
             probe_interval: ms(500),
             probe_timeout: ms(250),
             indirect: 3,
+            probe_order: ProbeOrder::Ring,
             suspicion_mult: 1.83,
-            suspicion_floor: Duration::from_secs(2),
+            suspicion_floor: ms(2600),
             suspicion_max_mult: 2.0,
             suspicion_confirmations: 6,
             lifeguard: true,
@@ -208,6 +249,7 @@ impl SwimConfig {
                 probe_timeout: ms(100),
                 indirect: 1,
                 suspicion_mult: 1.0,
+                suspicion_floor: Duration::from_secs(2),
                 suspicion_confirmations: 2,
                 retransmit_mult: 2,
                 gossip_nodes: 3,

@@ -19,7 +19,7 @@ mod table;
 mod tests;
 mod view;
 
-pub use config::{Detector, SwimConfig, SwimPreset};
+pub use config::{Detector, ProbeOrder, SwimConfig, SwimPreset};
 pub use member::{Incarnation, Meta, Status, Update, overrides};
 pub use swim::{Event, MAX_STATE, MemberMsg, MemberOut, Swim, SwimStats};
 pub use view::{View, ViewChange};

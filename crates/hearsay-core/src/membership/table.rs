@@ -446,6 +446,20 @@ impl Table {
         (!dead.is_empty()).then(|| self.ids[dead[rng.random_range(0..dead.len())] as usize].clone())
     }
 
+    /// The next live member after this one on the ring of name hashes
+    /// (in this member's zone class when `local`).
+    pub fn successor(&self) -> Option<NodeId> {
+        let start = self.position(self.me.hash64(), &self.me);
+        let n = self.sorted.len();
+        (0..n)
+            .map(|k| self.sorted[(start + k) % n].1)
+            .find(|&s| {
+                let x = &self.slots[s as usize];
+                x.used && x.status == Status::Alive && x.local
+            })
+            .map(|s| self.ids[s as usize].clone())
+    }
+
     /// Members dead for less than `window` (they may still learn they must
     /// refute, so gossip reaches them too).
     pub fn recently_dead(&self, now: Instant, window: Duration) -> Vec<NodeId> {

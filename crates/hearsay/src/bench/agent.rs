@@ -748,7 +748,7 @@ fn bench(args: &AgentBenchArgs) -> Result<()> {
         }
     }
     let md = table(&rows);
-    println!("{md}");
+    outln!("{md}");
     std::fs::write(dir.join("results.md"), &md)?;
     let mut csv = String::from(
         "system,agents,join_all_s,join_slowest_agent_s,last_agent_ms_median,last_agent_ms_p95,last_agent_ms_max,delivery_ms_median,delivery_ms_p95,delivered_share,missed,kill_seen_by_all_s_median,kill_seen_by_all_s_p95,kill_seen_by_all_s_max,false_positives,idle_bytes_per_agent_s,idle_pkts_per_agent_s,load_bytes_per_broadcast_per_agent,error\n",
@@ -788,7 +788,7 @@ fn bench(args: &AgentBenchArgs) -> Result<()> {
         dir.join("results.json"),
         serde_json::to_string_pretty(&meta)? + "\n",
     )?;
-    println!(
+    outln!(
         "results: {}/{{results.md,results.csv,results.json}}",
         dir.display()
     );

@@ -338,11 +338,11 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
     write_outputs(&dir, &rows, &args)?;
-    println!("{}", table(&rows));
+    outln!("{}", table(&rows));
     for s in &skipped {
-        println!("skipped (use --all): {s}");
+        outln!("skipped (use --all): {s}");
     }
-    println!(
+    outln!(
         "\nresults: {}/{{results.csv,results.json,pareto-*.svg}}",
         dir.display()
     );

@@ -131,7 +131,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
         };
         let addr = listener.local_addr().map_or(args.bind, |a| a);
-        println!(
+        outln!(
             "listening on http://{addr}/ (store: {})",
             args.store.display()
         );

@@ -1,16 +1,21 @@
 //! SWIM (Das, Gupta, Motivala 2002) with Lifeguard (Dadgar, Phillips,
 //! Currey 2018), as a sans-IO machine.
 //!
-//! - Failure detection (SWIM §3.1, §4.3): each protocol period, probe the
-//!   next member of a shuffled round-robin list; without an ack within the
-//!   probe timeout, ask `indirect` members to probe it (ping-req); without
-//!   any ack by the end of the period, suspect it. With the phi detector,
+//! - Failure detection (SWIM §3.1): each protocol period, probe the next
+//!   live member on the ring of name hashes (or, with
+//!   `ProbeOrder::Shuffled`, the next of a shuffled round-robin list, §4.3);
+//!   without an ack within the probe timeout, ask `indirect` members to
+//!   probe it (ping-req); without any ack by the end of the period, suspect
+//!   it. On the ring every member is probed once a period, so a silence is
+//!   noticed within a period and a probe, not after an exponential wait. With the phi detector,
 //!   members heartbeat to a few monitors instead, and a monitor suspects a
 //!   member whose phi crosses the threshold.
 //! - Suspicion (SWIM §4.2): a suspect has until its suspicion timeout to
 //!   refute with a higher incarnation; then it is declared dead. Lifeguard
 //!   §IV-B: the timeout starts at the maximum and shrinks with independent
-//!   confirmations.
+//!   confirmations, which members seek: hearing of a suspicion, about
+//!   4 x k of them probe the suspect at once, so a dead one reaches the
+//!   floor within a probe and a live one hears of it and refutes.
 //! - Dissemination (SWIM §4.1): every claim is piggybacked on probes and
 //!   gossiped to `gossip_nodes` members every `gossip_interval`, each at
 //!   most lambda x log10(N+1) times; nothing is sent when nothing is new.
@@ -41,7 +46,7 @@ mod sync;
 pub use msg::{Event, MemberMsg, MemberOut, SwimStats};
 
 use super::awareness::Awareness;
-use super::config::{Detector, SwimConfig};
+use super::config::{Detector, ProbeOrder, SwimConfig};
 use super::member::{Incarnation, Meta, Status, Update};
 use super::phi::Arrivals;
 use super::rumours::Rumours;
@@ -95,6 +100,9 @@ const VERIFY_PER_TICK: usize = 8;
 pub const MAX_STATE: usize = 1 << 20;
 /// Quick syncs after joining, or after a dead member comes back.
 const HOT_SYNCS: u32 = 4;
+/// Members that probe a suspect on hearing of it, per confirmation
+/// wanted: enough that k of them almost surely answer.
+const CONFIRMERS: f64 = 4.0;
 
 pub struct Swim {
     cfg: SwimConfig,
@@ -515,7 +523,15 @@ impl Swim {
             return;
         }
         match self.table.apply(&u, now, &mut self.rng) {
-            Some(c) => self.changed(now, c, u),
+            Some(c) => {
+                let heard =
+                    c.now == Status::Suspect && u.from.as_ref().is_some_and(|f| *f != self.me);
+                let id = c.id.clone();
+                self.changed(now, c, u);
+                if heard {
+                    self.maybe_confirm(now, id, out);
+                }
+            }
             None => {
                 // The same suspicion from another member: Lifeguard counts
                 // it as an independent confirmation, and passes it on so
@@ -530,6 +546,33 @@ impl Swim {
                 }
             }
         }
+    }
+
+    /// Lifeguard's confirmations, sought rather than waited for: a member
+    /// that hears of a suspicion probes the suspect itself with a chance
+    /// that makes about `CONFIRMERS` x k members do so. A dead suspect
+    /// then has its k confirmations a probe after the news, and dies at
+    /// the floor, not after a wait on chance probes (which spread its
+    /// detection time by seconds); a live one is reached by the probes,
+    /// which carry the suspicion (the buddy system), and refutes at once.
+    fn maybe_confirm(&mut self, now: Instant, id: NodeId, out: &mut MemberOut) {
+        if !self.cfg.lifeguard || self.cfg.detector != Detector::Swim || !self.status.is_live() {
+            return;
+        }
+        let others = self.n().saturating_sub(2).max(1);
+        let k = self.confirmations_wanted();
+        let chance = (CONFIRMERS * f64::from(k) / others as f64).min(1.0);
+        if self.rng.random_bool(chance) {
+            self.start_probe(now, id, out);
+        }
+    }
+
+    /// Confirmations after which a suspicion is at its floor: no more than
+    /// there are members to give them (all but the suspect and the first
+    /// accuser), or a small cluster would never reach the floor.
+    fn confirmations_wanted(&self) -> u32 {
+        let others = u32::try_from(self.n().saturating_sub(2)).unwrap_or(u32::MAX);
+        self.cfg.suspicion_confirmations.min(others)
     }
 
     /// A claim about this member: refute any accusation with a higher
@@ -628,12 +671,8 @@ impl Swim {
         match c.now {
             Status::Suspect => {
                 let n = self.n();
-                // No more confirmations than there are members to give
-                // them (all but the suspect and the first accuser), or a
-                // small cluster would never reach the floor.
                 let k = if self.cfg.lifeguard {
-                    let others = u32::try_from(n.saturating_sub(2)).unwrap_or(u32::MAX);
-                    self.cfg.suspicion_confirmations.min(others)
+                    self.confirmations_wanted()
                 } else {
                     0
                 };

@@ -206,37 +206,43 @@ impl Swim {
         if self.next_probe.fire(now) {
             let interval = self.awareness.scale(self.cfg.probe_interval);
             self.next_probe.set(now + interval);
-            if self.probes.len() >= MAX_PROBES {
-                return;
-            }
             let remote = self.table.has_remote()
                 && (!self.table.has_local() || self.rng.random_bool(self.cfg.cross_zone));
-            let Some(target) = self.table.next_target(remote, &mut self.rng) else {
+            let ring = (self.cfg.probe_order == ProbeOrder::Ring && !remote)
+                .then(|| self.table.successor())
+                .flatten();
+            let Some(target) = ring.or_else(|| self.table.next_target(remote, &mut self.rng))
+            else {
                 return;
             };
-            if self.probes.iter().any(|p| p.target == target) {
-                return;
-            }
-            let seq = self.next_seq();
-            self.stats.probes += 1;
-            let timeout = self.awareness.scale(self.cfg.probe_timeout);
-            self.probes.push(Probe {
-                seq,
-                target: target.clone(),
-                sent_at: now,
-                timeout_at: now + timeout,
-                fail_at: now + timeout * 3,
-                indirect_sent: false,
-                expected_nacks: 0,
-                nacks: 0,
-            });
-            let m = MemberMsg::Ping {
-                q: seq,
-                t: target.clone(),
-                u: vec![],
-            };
-            self.send(target, m, out);
+            self.start_probe(now, target, out);
         }
+    }
+
+    /// Probes `target` now, unless a probe of it is under way.
+    pub(super) fn start_probe(&mut self, now: Instant, target: NodeId, out: &mut MemberOut) {
+        if self.probes.len() >= MAX_PROBES || self.probes.iter().any(|p| p.target == target) {
+            return;
+        }
+        let seq = self.next_seq();
+        self.stats.probes += 1;
+        let timeout = self.awareness.scale(self.cfg.probe_timeout);
+        self.probes.push(Probe {
+            seq,
+            target: target.clone(),
+            sent_at: now,
+            timeout_at: now + timeout,
+            fail_at: now + timeout * 3,
+            indirect_sent: false,
+            expected_nacks: 0,
+            nacks: 0,
+        });
+        let m = MemberMsg::Ping {
+            q: seq,
+            t: target.clone(),
+            u: vec![],
+        };
+        self.send(target, m, out);
     }
 
     pub(super) fn expire_relays(&mut self, now: Instant, out: &mut MemberOut) {
