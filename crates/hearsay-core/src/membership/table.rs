@@ -446,8 +446,9 @@ impl Table {
         (!dead.is_empty()).then(|| self.ids[dead[rng.random_range(0..dead.len())] as usize].clone())
     }
 
-    /// The next live member after this one on the ring of name hashes
-    /// (in this member's zone class when `local`).
+    /// The next member after this one on the ring of name hashes that is
+    /// alive and not suspected (a suspect is probed by those seeking
+    /// confirmations), among the members of this one's zone.
     pub fn successor(&self) -> Option<NodeId> {
         let start = self.position(self.me.hash64(), &self.me);
         let n = self.sorted.len();

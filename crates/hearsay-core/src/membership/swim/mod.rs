@@ -7,9 +7,9 @@
 //!   without an ack within the probe timeout, ask `indirect` members to
 //!   probe it (ping-req); without any ack by the end of the period, suspect
 //!   it. On the ring every member is probed once a period, so a silence is
-//!   noticed within a period and a probe, not after an exponential wait. With the phi detector,
-//!   members heartbeat to a few monitors instead, and a monitor suspects a
-//!   member whose phi crosses the threshold.
+//!   noticed within a period and a probe, not after an exponential wait.
+//!   With the phi detector, members heartbeat to a few monitors instead,
+//!   and a monitor suspects a member whose phi crosses the threshold.
 //! - Suspicion (SWIM §4.2): a suspect has until its suspicion timeout to
 //!   refute with a higher incarnation; then it is declared dead. Lifeguard
 //!   §IV-B: the timeout starts at the maximum and shrinks with independent
