@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
         advertise: None,
         join,
         preset: SwimPreset::Local,
+        probes: None,
         zone: None,
         keys: vec![key.clone()],
         test_faults: false,

@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use codec::{Codec, Envelope};
 use hearsay_core::cluster::{ClusterConfig, ClusterNode, ClusterOut};
 use hearsay_core::id::{Epoch, NodeId};
-use hearsay_core::membership::{Meta, Status, SwimConfig, SwimPreset};
+use hearsay_core::membership::{Meta, ProbeOrder, Status, SwimConfig, SwimPreset};
 use hearsay_core::time::Instant as CoreInstant;
 pub use keyquery::Report as KeyReport;
 pub use keyring::{Key, Keyring};
@@ -43,6 +43,9 @@ pub struct AgentConfig {
     pub advertise: Option<SocketAddr>,
     pub join: Vec<SocketAddr>,
     pub preset: SwimPreset,
+    /// Whom to probe each period; None: the preset's (the ring). Members
+    /// of one cluster may differ.
+    pub probes: Option<ProbeOrder>,
     pub zone: Option<String>,
     /// Gossip keys, the primary first; none: clear text.
     pub keys: Vec<Key>,
@@ -210,8 +213,12 @@ impl Agent {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_micros() as u64),
         );
+        let mut swim = SwimConfig::preset(cfg.preset);
+        if let Some(p) = cfg.probes {
+            swim.probe_order = p;
+        }
         let ccfg = ClusterConfig {
-            swim: SwimConfig::preset(cfg.preset),
+            swim,
             ..ClusterConfig::default()
         };
         let seed = me.hash64() ^ epoch.0;

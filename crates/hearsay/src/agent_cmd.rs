@@ -2,7 +2,7 @@
 //! user of the `hearsay-agent` library).
 
 use hearsay_agent::{Agent, AgentConfig, Key};
-use hearsay_core::membership::SwimPreset;
+use hearsay_core::membership::{ProbeOrder, SwimPreset};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 The first line printed gives the bound addresses (port 0 picks free ones).
 Without a key gossip is in clear text and the agent says so. --config reads
 a TOML file with the same keys as the flags (name, cluster, bind, advertise,
-join, http, preset, zone, keys, key-file); flags given on the command line
+join, http, preset, probes, zone, keys, key-file); flags given on the command line
 win. SIGTERM or Ctrl-C leaves the cluster gracefully.")]
 pub struct AgentArgs {
     /// This member's name, unique in the cluster
@@ -43,6 +43,11 @@ pub struct AgentArgs {
     /// Membership timing: lan, wan or local [default: lan]
     #[arg(long)]
     preset: Option<SwimPreset>,
+    /// Whom to probe each period: ring (the next member on a ring of name
+    /// hashes, so a crash is noticed within a period) or shuffled (SWIM's
+    /// round-robin) [default: ring]
+    #[arg(long, value_name = "ORDER")]
+    probes: Option<ProbeOrder>,
     /// This member's zone (rack or datacenter label)
     #[arg(long)]
     zone: Option<String>,
@@ -74,6 +79,7 @@ struct FileConfig {
     join: Vec<SocketAddr>,
     http: Option<SocketAddr>,
     preset: Option<String>,
+    probes: Option<String>,
     zone: Option<String>,
     #[serde(default)]
     keys: Vec<String>,
@@ -94,6 +100,23 @@ fn read_keys(path: &Path) -> Result<Vec<Key>, String> {
         .collect()
 }
 
+/// A named value: the flag's, else the config file's (parsed, errors named
+/// by `key`).
+fn flag_or_file<T: std::str::FromStr<Err = String>>(
+    flag: Option<T>,
+    file: Option<&str>,
+    key: &str,
+) -> Result<Option<T>, String> {
+    match (flag, file) {
+        (Some(v), _) => Ok(Some(v)),
+        (None, Some(text)) => text
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{key} in the config file: {e}")),
+        (None, None) => Ok(None),
+    }
+}
+
 /// The agent's settings: command line over `--config` over defaults.
 fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
     let file: FileConfig = match &args.config {
@@ -109,13 +132,9 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
         .clone()
         .or(file.name)
         .ok_or("a name is needed: --name, or name in the --config file")?;
-    let preset = match (&args.preset, &file.preset) {
-        (Some(p), _) => *p,
-        (None, Some(p)) => p
-            .parse()
-            .map_err(|e| format!("preset in the config file: {e}"))?,
-        (None, None) => SwimPreset::Lan,
-    };
+    let preset =
+        flag_or_file(args.preset, file.preset.as_deref(), "preset")?.unwrap_or(SwimPreset::Lan);
+    let probes = flag_or_file(args.probes, file.probes.as_deref(), "probes")?;
     let mut keys = args.key.clone();
     if keys.is_empty() {
         keys = file
@@ -148,6 +167,7 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
             args.join.clone()
         },
         preset,
+        probes,
         zone: args.zone.clone().or(file.zone),
         keys,
         test_faults: args.test_faults,

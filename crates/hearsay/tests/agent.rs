@@ -260,7 +260,12 @@ fn an_encrypted_cluster_refuses_wrong_keys_and_rotates_its_key_without_loss() {
     let key_file = dir.path().join("keys");
     std::fs::write(&key_file, format!("# the cluster key\n{k1}\n")).unwrap();
     let toml = dir.path().join("a2.toml");
-    std::fs::write(&toml, format!("keys = [\"{k1}\"]\npreset = \"lan\"\n")).unwrap();
+    // a2 probes in SWIM's shuffled order: members of one cluster may differ.
+    std::fs::write(
+        &toml,
+        format!("keys = [\"{k1}\"]\npreset = \"lan\"\nprobes = \"shuffled\"\n"),
+    )
+    .unwrap();
     let first = start_with("a0", "c1", None, &["--key", &k1]);
     let mut agents = vec![
         start_with(
@@ -890,4 +895,20 @@ mod netns {
             }
         }
     }
+}
+
+#[test]
+fn a_bad_probe_order_is_refused_by_flag_and_by_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = cli(&["agent", "--name", "x", "--probes", "spiral"]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("ring or shuffled"), "{err}");
+    let toml = dir.path().join("x.toml");
+    std::fs::write(&toml, "name = \"x\"\nprobes = \"spiral\"\n").unwrap();
+    let (code, _, err) = cli(&["agent", "--config", toml.to_str().unwrap()]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(
+        err.contains("probes in the config file") && err.contains("ring or shuffled"),
+        "{err}"
+    );
 }
