@@ -369,7 +369,8 @@ fn a_crash_is_seen_dead_within_a_period_a_probe_and_the_floor() {
     // (0.5 s) until the predecessor's probe, the probe (0.75 s), the
     // floor (2.6 s), and the news of the death (a few gossip rounds):
     // 4.4 s, the agent's target. Never before floor + probe, either
-    // (the pause a member survives). Classic SWIM spreads far wider.
+    // (the pause a member survives). Classic SWIM starts earlier and
+    // spreads wider.
     let ours = detection_times(&SwimConfig::default());
     let (lo, hi) = (ours[0], ours[ours.len() - 1]);
     assert!((3.35..=4.4).contains(&lo) && hi <= 4.4, "hearsay: {ours:?}");
