@@ -38,26 +38,6 @@ pub enum Detector {
     Phi,
 }
 
-impl FromStr for Detector {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "swim" => Ok(Detector::Swim),
-            "phi" => Ok(Detector::Phi),
-            _ => Err(format!("unknown detector {s:?} (expected swim or phi)")),
-        }
-    }
-}
-
-impl fmt::Display for Detector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Detector::Swim => "swim",
-            Detector::Phi => "phi",
-        })
-    }
-}
-
 /// Whom a member probes each protocol period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeOrder {
@@ -70,28 +50,6 @@ pub enum ProbeOrder {
     Shuffled,
 }
 
-impl FromStr for ProbeOrder {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "ring" => Ok(ProbeOrder::Ring),
-            "shuffled" => Ok(ProbeOrder::Shuffled),
-            _ => Err(format!(
-                "unknown probe order {s:?} (expected ring or shuffled)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for ProbeOrder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ProbeOrder::Ring => "ring",
-            ProbeOrder::Shuffled => "shuffled",
-        })
-    }
-}
-
 /// Named starting points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SwimPreset {
@@ -100,27 +58,46 @@ pub enum SwimPreset {
     Local,
 }
 
-impl FromStr for SwimPreset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "lan" => Ok(SwimPreset::Lan),
-            "wan" => Ok(SwimPreset::Wan),
-            "local" => Ok(SwimPreset::Local),
-            _ => Err(format!("unknown preset {s:?} (expected lan, wan or local)")),
+/// `FromStr` and `Display` by name for a knob's variants; an unknown name
+/// is refused with the names accepted.
+macro_rules! by_name {
+    ($t:ident, $what:literal, $($v:ident => $name:literal),+ $(,)?) => {
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok($t::$v),)+
+                    _ => Err(format!(
+                        "unknown {} {s:?} (expected {})",
+                        $what,
+                        or_list(&[$($name),+])
+                    )),
+                }
+            }
         }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $($t::$v => $name,)+
+                })
+            }
+        }
+    };
+}
+
+/// "a or b", "a, b or c".
+fn or_list(names: &[&str]) -> String {
+    match names.split_last() {
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
-impl fmt::Display for SwimPreset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SwimPreset::Lan => "lan",
-            SwimPreset::Wan => "wan",
-            SwimPreset::Local => "local",
-        })
-    }
-}
+by_name!(Detector, "detector", Swim => "swim", Phi => "phi");
+by_name!(ProbeOrder, "probe order", Ring => "ring", Shuffled => "shuffled");
+by_name!(SwimPreset, "preset", Lan => "lan", Wan => "wan", Local => "local");
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SwimConfig {
@@ -349,6 +326,24 @@ impl SwimConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn knobs_parse_by_name_and_refuse_others_with_the_names_accepted() {
+        assert_eq!("phi".parse::<Detector>(), Ok(Detector::Phi));
+        assert_eq!(ProbeOrder::Shuffled.to_string(), "shuffled");
+        assert_eq!(
+            "x".parse::<Detector>().unwrap_err(),
+            "unknown detector \"x\" (expected swim or phi)"
+        );
+        assert_eq!(
+            "x".parse::<ProbeOrder>().unwrap_err(),
+            "unknown probe order \"x\" (expected ring or shuffled)"
+        );
+        assert_eq!(
+            "x".parse::<SwimPreset>().unwrap_err(),
+            "unknown preset \"x\" (expected lan, wan or local)"
+        );
+    }
 
     #[test]
     fn presets_validate_and_scale_with_log_n() {
