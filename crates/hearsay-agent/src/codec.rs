@@ -275,8 +275,9 @@ mod tests {
 
     fn some_msgs(n: usize) -> Vec<ClusterMsg> {
         // Real messages from a real machine: a cluster node's join pings.
-        use hearsay_core::cluster::{ClusterConfig, ClusterNode, ClusterOut};
+        use hearsay_core::cluster::{ClusterConfig, ClusterNode};
         use hearsay_core::id::{Epoch, NodeId};
+        use hearsay_core::outbox::Outbox;
         use hearsay_core::time::Instant;
         let mut node = ClusterNode::new(
             ClusterConfig::default(),
@@ -287,7 +288,7 @@ mod tests {
         )
         .unwrap();
         let peers: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("p{i}"))).collect();
-        let mut out = ClusterOut::default();
+        let mut out = Outbox::default();
         node.join(Instant::from_micros(0), &peers, &mut out);
         out.drain().map(|(_, m)| m).take(n).collect()
     }

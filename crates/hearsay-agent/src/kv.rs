@@ -11,6 +11,7 @@
 
 use hearsay_core::crdt::{Hlc, LwwMap, ReplicaConfig, ReplicaMsg, Replicator};
 use hearsay_core::id::NodeId;
+use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant;
 use std::collections::BTreeMap;
 
@@ -59,7 +60,7 @@ impl Kv {
         wall_ms: u64,
         key: String,
         value: Option<String>,
-        out: &mut Vec<(NodeId, KvMsg)>,
+        out: &mut Outbox<KvMsg>,
     ) -> Result<(), String> {
         if key.is_empty() || key.len() > MAX_KEY {
             return Err(format!("a key must be 1 to {MAX_KEY} bytes"));
@@ -88,7 +89,7 @@ impl Kv {
         wall_ms: u64,
         from: &NodeId,
         msg: KvMsg,
-        out: &mut Vec<(NodeId, KvMsg)>,
+        out: &mut Outbox<KvMsg>,
     ) {
         let latest = match &msg {
             ReplicaMsg::Delta { delta } => delta.latest(),
@@ -105,11 +106,11 @@ impl Kv {
         self.rep.handle(now, from, msg, out);
     }
 
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<(NodeId, KvMsg)>) {
+    pub fn tick(&mut self, now: Instant, out: &mut Outbox<KvMsg>) {
         self.rep.tick(now, out);
     }
 
-    pub fn next_deadline(&self) -> Instant {
+    pub fn next_deadline(&self) -> Option<Instant> {
         self.rep.next_deadline()
     }
 
@@ -144,7 +145,7 @@ mod tests {
     #[test]
     fn writes_past_the_bound_are_refused_and_deletes_make_room() {
         let mut kv = Kv::new(NodeId::new("a"), Instant::ZERO);
-        let mut out = Vec::new();
+        let mut out = Outbox::default();
         let big = "x".repeat(100_000);
         let mut n = 0;
         while kv
@@ -182,16 +183,16 @@ mod tests {
     }
 
     /// Hands `out`'s messages from `from` to `to` at wall time `wall_ms`.
-    fn deliver(to: &mut Kv, from: &NodeId, wall_ms: u64, out: &mut Vec<(NodeId, KvMsg)>) {
-        for (_, m) in out.drain(..) {
-            to.handle(Instant::ZERO, wall_ms, from, m, &mut Vec::new());
+    fn deliver(to: &mut Kv, from: &NodeId, wall_ms: u64, out: &mut Outbox<KvMsg>) {
+        for (_, m) in out.drain() {
+            to.handle(Instant::ZERO, wall_ms, from, m, &mut Outbox::default());
         }
     }
 
     #[test]
     fn a_write_after_a_remote_one_orders_after_it_even_with_a_slow_clock() {
         let (a, b, mut ka, mut kb) = pair();
-        let mut out = Vec::new();
+        let mut out = Outbox::default();
         // a's clock is 30 s ahead of b's.
         ka.write(30_005, "k".into(), Some("from a".into()), &mut out)
             .unwrap();
@@ -207,7 +208,7 @@ mod tests {
     #[test]
     fn a_stamp_far_in_the_future_does_not_drag_the_clock() {
         let (a, _, mut ka, mut kb) = pair();
-        let mut out = Vec::new();
+        let mut out = Outbox::default();
         // An hour ahead: merged (it is data), but b's clock stays its own.
         ka.write(3_600_000, "x".into(), Some("future".into()), &mut out)
             .unwrap();

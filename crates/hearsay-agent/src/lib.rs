@@ -21,9 +21,10 @@ pub mod stream;
 
 use anyhow::{Context, Result};
 use codec::{Codec, Envelope};
-use hearsay_core::cluster::{ClusterConfig, ClusterNode, ClusterOut};
+use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Meta, ProbeOrder, Status, SwimConfig, SwimPreset};
+use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant as CoreInstant;
 pub use keyquery::Report as KeyReport;
 pub use keyring::{Key, Keyring};
@@ -256,7 +257,7 @@ impl Agent {
             },
             codec,
             kv: kv::Kv::new(me.clone(), CoreInstant::from_micros(0)),
-            kv_out: Vec::new(),
+            kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
             advertise,
@@ -425,7 +426,7 @@ struct Loop {
     head: Envelope,
     codec: Codec,
     kv: kv::Kv,
-    kv_out: Vec<(NodeId, kv::KvMsg)>,
+    kv_out: Outbox<kv::KvMsg>,
     /// Counters the loop keeps itself (traffic, refusals).
     stats: metrics::Snapshot,
     zone: Option<String>,
@@ -466,12 +467,17 @@ impl Loop {
         mut streams: mpsc::Receiver<stream::Inbound>,
     ) {
         let mut buf = vec![0u8; codec::MAX_INPUT + 1];
-        let mut out = ClusterOut::default();
+        let mut out = Outbox::default();
         let mut ask = tokio::time::interval(std::time::Duration::from_millis(500));
         loop {
-            let kv_due = self.kv.next_deadline();
-            let deadline = self.node.next_deadline().map_or(kv_due, |d| d.min(kv_due));
-            let mut wake = self.start + std::time::Duration::from_micros(deadline.as_micros());
+            let deadline = hearsay_core::node::timers::earliest([
+                self.node.next_deadline(),
+                self.kv.next_deadline(),
+            ]);
+            let mut wake = deadline
+                .map_or(self.start + std::time::Duration::from_secs(3600), |d| {
+                    self.start + std::time::Duration::from_micros(d.as_micros())
+                });
             if let Some(q) = self
                 .queries
                 .iter()
@@ -547,7 +553,7 @@ impl Loop {
         }
     }
 
-    async fn datagram(&mut self, bytes: &[u8], from: SocketAddr, out: &mut ClusterOut) {
+    async fn datagram(&mut self, bytes: &[u8], from: SocketAddr, out: &mut Outbox<ClusterMsg>) {
         if self.cut.contains(&from) {
             return;
         }
@@ -566,7 +572,7 @@ impl Loop {
 
     /// A frame off a stream: like a datagram, but the connection's source
     /// port says nothing about where the sender listens.
-    async fn stream(&mut self, inbound: stream::Inbound, out: &mut ClusterOut) {
+    async fn stream(&mut self, inbound: stream::Inbound, out: &mut Outbox<ClusterMsg>) {
         let env = match inbound
             .frame
             .and_then(|f| self.codec.decode_stream(&f).map(|e| (e, f.len())))
@@ -589,7 +595,12 @@ impl Loop {
         self.envelope(env, None, out).await;
     }
 
-    async fn envelope(&mut self, env: Envelope, from: Option<SocketAddr>, out: &mut ClusterOut) {
+    async fn envelope(
+        &mut self,
+        env: Envelope,
+        from: Option<SocketAddr>,
+        out: &mut Outbox<ClusterMsg>,
+    ) {
         for m in &env.m {
             self.stats.received.count(m.kind(), m.size());
         }
@@ -752,13 +763,13 @@ impl Loop {
     }
 
     /// Sends what the machines want sent, packed per destination.
-    async fn flush(&mut self, out: &mut ClusterOut) {
+    async fn flush(&mut self, out: &mut Outbox<ClusterMsg>) {
         let mut by: HashMap<NodeId, Vec<hearsay_core::cluster::ClusterMsg>> = HashMap::new();
         for (to, m) in out.drain() {
             by.entry(to).or_default().push(m);
         }
         let mut kv_by: HashMap<NodeId, Vec<kv::KvMsg>> = HashMap::new();
-        for (to, m) in self.kv_out.drain(..) {
+        for (to, m) in self.kv_out.drain() {
             kv_by.entry(to).or_default().push(m);
         }
         let mut datagrams = Vec::new();

@@ -48,6 +48,7 @@ pub mod id;
 pub mod link;
 pub mod membership;
 pub mod node;
+pub mod outbox;
 pub mod overlay;
 pub mod rng;
 pub mod time;

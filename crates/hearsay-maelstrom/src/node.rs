@@ -65,7 +65,7 @@ pub struct MaelstromNode {
     cfg: NodeConfig,
     me: String,
     node: Option<Node<Item>>,
-    outbox: Outbox<Item>,
+    outbox: Outbox<PeerBody>,
     out: Vec<String>,
     stats: NodeStats,
     workload: Option<Workload>,

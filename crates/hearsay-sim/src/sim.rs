@@ -5,9 +5,10 @@ use crate::net::Net;
 use crate::observe::Observer;
 use crate::report::Report;
 use crate::scenario::Scenario;
-use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode, ClusterOut};
+use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Incarnation, Meta, Swim, SwimConfig};
+use hearsay_core::outbox::Outbox;
 use hearsay_core::rng::{self, Rng, RngExt};
 use hearsay_core::time::Instant;
 use std::collections::BTreeMap;
@@ -148,7 +149,7 @@ impl Sim {
         let mut outs = Vec::with_capacity(n);
         for i in 0..n {
             let mut s = sim.boot(i, 1)?;
-            let mut out = ClusterOut::default();
+            let mut out = Outbox::default();
             s.bootstrap(
                 Instant::ZERO,
                 everyone.iter().filter(|m| m.0 != sim.names[i]).cloned(),
@@ -262,7 +263,7 @@ impl Sim {
         let i = live[self.load.random_range(0..live.len())];
         let data: std::sync::Arc<[u8]> = vec![0u8; 100].into();
         self.payload_bytes = data.len();
-        let mut out = ClusterOut::default();
+        let mut out = Outbox::default();
         let Some(n) = self.members[i].node.as_mut() else {
             return;
         };
@@ -309,7 +310,7 @@ impl Sim {
         }
     }
 
-    fn flush(&mut self, from: usize, out: &mut ClusterOut) {
+    fn flush(&mut self, from: usize, out: &mut Outbox<ClusterMsg>) {
         let late = self.now >= Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
         for (to, msg) in out.drain() {
             let Some(to) = self.index.get(&to).copied() else {
@@ -389,7 +390,7 @@ impl Sim {
                     self.push(at, Ev::Deliver { from, to, msg });
                     return;
                 }
-                let mut out = ClusterOut::default();
+                let mut out = Outbox::default();
                 let from_id = self.names[from].clone();
                 if let Some(s) = self.members[to].node.as_mut() {
                     s.handle(self.now, &from_id, msg, &mut out);
@@ -407,7 +408,7 @@ impl Sim {
                     self.members[i].timer = Some((at, seq));
                     return;
                 }
-                let mut out = ClusterOut::default();
+                let mut out = Outbox::default();
                 if let Some(s) = self.members[i].node.as_mut() {
                     s.tick(self.now, &mut out);
                 }
@@ -482,7 +483,7 @@ impl Sim {
         let Ok(mut s) = self.boot(i, epoch) else {
             return;
         };
-        let mut out = ClusterOut::default();
+        let mut out = Outbox::default();
         s.join(self.now, &[self.names[seed].clone()], &mut out);
         self.members[i].node = Some(s);
         self.members[i].epoch = epoch;

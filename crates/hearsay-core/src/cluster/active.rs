@@ -10,6 +10,7 @@
 //! or that comes back in a new life (it has forgotten us).
 
 use crate::id::NodeId;
+use crate::outbox::Outbox;
 use crate::rng::{Rng, RngExt};
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
@@ -105,13 +106,13 @@ impl ActiveView {
     }
 
     /// Asks `id` to be a neighbour.
-    pub fn request(&mut self, now: Instant, id: &NodeId, out: &mut Vec<(NodeId, ViewMsg)>) {
+    pub fn request(&mut self, now: Instant, id: &NodeId, out: &mut Outbox<ViewMsg>) {
         if self.active.contains(id) || self.pending.contains_key(id) {
             return;
         }
         self.pending.insert(id.clone(), now);
         let high = self.active.is_empty();
-        out.push((id.clone(), ViewMsg::Neighbor { high }));
+        out.push(id.clone(), ViewMsg::Neighbor { high });
     }
 
     pub fn handle(
@@ -120,24 +121,24 @@ impl ActiveView {
         msg: ViewMsg,
         alive: bool,
         rng: &mut Rng,
-        out: &mut Vec<(NodeId, ViewMsg)>,
+        out: &mut Outbox<ViewMsg>,
     ) {
         match msg {
             ViewMsg::Neighbor { high } => {
                 if self.active.contains(from) {
-                    out.push((from.clone(), ViewMsg::Accept));
+                    out.push(from.clone(), ViewMsg::Accept);
                 } else if alive && (self.active.len() < self.max || high) {
                     if self.active.len() >= self.max {
                         // Make room: someone else has other neighbours.
                         let victims: Vec<NodeId> = self.active.iter().cloned().collect();
                         let v = victims[rng.random_range(0..victims.len())].clone();
                         self.remove(&v);
-                        out.push((v, ViewMsg::Disconnect));
+                        out.push(v, ViewMsg::Disconnect);
                     }
                     self.add(from.clone());
-                    out.push((from.clone(), ViewMsg::Accept));
+                    out.push(from.clone(), ViewMsg::Accept);
                 } else {
-                    out.push((from.clone(), ViewMsg::Refuse));
+                    out.push(from.clone(), ViewMsg::Refuse);
                 }
             }
             ViewMsg::Accept => {
@@ -145,7 +146,7 @@ impl ActiveView {
                 if (asked || self.active.contains(from)) && self.active.len() < self.max {
                     self.add(from.clone());
                 } else if !self.active.contains(from) {
-                    out.push((from.clone(), ViewMsg::Disconnect));
+                    out.push(from.clone(), ViewMsg::Disconnect);
                 }
             }
             ViewMsg::Refuse => {
@@ -191,7 +192,7 @@ mod tests {
     fn a_request_is_accepted_below_the_maximum_and_both_sides_agree() {
         let mut r = rng::child(1, "t");
         let (mut a, mut b) = (ActiveView::new(2, 3), ActiveView::new(2, 3));
-        let mut out = vec![];
+        let mut out = Outbox::default();
         assert_eq!(a.wanted(Instant::ZERO), 2);
         a.request(Instant::ZERO, &id("b"), &mut out);
         assert_eq!(a.wanted(Instant::ZERO), 1, "a pending request counts");
@@ -213,7 +214,7 @@ mod tests {
     fn a_full_view_refuses_unless_the_requester_is_alone() {
         let mut r = rng::child(1, "t");
         let mut v = ActiveView::new(1, 2);
-        let mut out = vec![];
+        let mut out = Outbox::default();
         for p in ["x", "y"] {
             v.handle(
                 &id(p),
@@ -260,7 +261,7 @@ mod tests {
     fn unanswered_requests_expire_and_a_goodbye_removes_the_neighbour() {
         let mut r = rng::child(1, "t");
         let mut v = ActiveView::new(2, 3);
-        let mut out = vec![];
+        let mut out = Outbox::default();
         v.request(Instant::ZERO, &id("b"), &mut out);
         assert_eq!(v.wanted(Instant::ZERO + Duration::from_secs(1)), 1);
         assert_eq!(v.wanted(Instant::ZERO + Duration::from_secs(3)), 2);

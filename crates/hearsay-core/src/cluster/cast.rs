@@ -15,6 +15,7 @@ use super::tree::{Path, SpanTree};
 use crate::dissemination::{MAX_EXTRAS, Mark, SeqSet};
 use crate::id::{Epoch, NodeId};
 use crate::node::timers::{Timer, earliest};
+use crate::outbox::Outbox;
 use crate::rng::{Rng, RngExt};
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
@@ -195,8 +196,6 @@ const MAX_TRIES: u32 = 8;
 /// be on their way.
 const AE_SETTLE: Duration = Duration::from_secs(5);
 
-pub type CastOut = Vec<(NodeId, CastMsg)>;
-
 #[derive(Debug)]
 pub(crate) struct Broadcaster {
     cfg: CastConfig,
@@ -270,28 +269,28 @@ impl Broadcaster {
     /// holds, so a link that appears (a heal, a join) repairs at once what
     /// either side missed, even in a quiet cluster where the periodic
     /// digest has stopped.
-    pub fn neighbour_up(&mut self, now: Instant, id: NodeId, out: &mut CastOut) {
+    pub fn neighbour_up(&mut self, now: Instant, id: NodeId, out: &mut Outbox<CastMsg>) {
         if self.neighbours.insert(id.clone()) {
             self.stats.tree_sent += 1;
             let path = self.tree.path().cloned();
             let v = self.tree.version;
-            out.push((
+            out.push(
                 id.clone(),
                 CastMsg::Tree {
                     path,
                     v,
                     hello: true,
                 },
-            ));
+            );
             let vv = self.digest(now);
             if !vv.is_empty() {
-                out.push((id, CastMsg::Digest { vv }));
+                out.push(id, CastMsg::Digest { vv });
             }
             self.resplit();
         }
     }
 
-    pub fn neighbour_down(&mut self, id: &NodeId, out: &mut CastOut) {
+    pub fn neighbour_down(&mut self, id: &NodeId, out: &mut Outbox<CastMsg>) {
         self.neighbours.remove(id);
         self.announce.remove(id);
         self.missing.retain(|_, m| {
@@ -305,7 +304,7 @@ impl Broadcaster {
     }
 
     /// The member the eager tree is rooted at changed.
-    pub fn set_root(&mut self, root: NodeId, out: &mut CastOut) {
+    pub fn set_root(&mut self, root: NodeId, out: &mut Outbox<CastMsg>) {
         if self.tree.set_root(root) {
             self.advertise(out);
         }
@@ -313,19 +312,19 @@ impl Broadcaster {
     }
 
     /// Tells every neighbour this member's path changed.
-    fn advertise(&mut self, out: &mut CastOut) {
+    fn advertise(&mut self, out: &mut Outbox<CastMsg>) {
         let path = self.tree.path().cloned();
         let v = self.tree.version;
         for n in &self.neighbours {
             self.stats.tree_sent += 1;
-            out.push((
+            out.push(
                 n.clone(),
                 CastMsg::Tree {
                     path: path.clone(),
                     v,
                     hello: false,
                 },
-            ));
+            );
         }
     }
 
@@ -347,7 +346,7 @@ impl Broadcaster {
         p: Payload,
         hops: u32,
         from: Option<&NodeId>,
-        out: &mut CastOut,
+        out: &mut Outbox<CastMsg>,
     ) {
         self.stats.delivered += 1;
         self.missing.remove(&p.id);
@@ -358,14 +357,14 @@ impl Broadcaster {
         for n in &self.eager {
             if Some(n) != from {
                 self.stats.gossip_sent += 1;
-                out.push((
+                out.push(
                     n.clone(),
                     CastMsg::Gossip {
                         p: p.clone(),
                         h: hops.saturating_add(1),
                         r: false,
                     },
-                ));
+                );
             }
         }
         for n in &self.lazy {
@@ -408,7 +407,7 @@ impl Broadcaster {
     }
 
     /// A payload from the application.
-    pub fn broadcast(&mut self, now: Instant, data: Arc<[u8]>, out: &mut CastOut) -> MsgId {
+    pub fn broadcast(&mut self, now: Instant, data: Arc<[u8]>, out: &mut Outbox<CastMsg>) -> MsgId {
         self.seq += 1;
         let id = MsgId(self.me.clone(), self.epoch, self.seq);
         self.seen
@@ -424,7 +423,7 @@ impl Broadcaster {
         id
     }
 
-    pub fn handle(&mut self, now: Instant, from: &NodeId, msg: CastMsg, out: &mut CastOut) {
+    pub fn handle(&mut self, now: Instant, from: &NodeId, msg: CastMsg, out: &mut Outbox<CastMsg>) {
         match msg {
             CastMsg::Gossip { p, h, r } => self.on_gossip(now, from, p, h, r, out),
             CastMsg::IHave { ids } => self.on_ihave(now, from, ids),
@@ -432,7 +431,7 @@ impl Broadcaster {
                 for id in ids.into_iter().take(MAX_IDS) {
                     if let Some((p, _, h)) = self.cache.get(&id) {
                         self.stats.gossip_sent += 1;
-                        out.push((from.clone(), repair(p, *h)));
+                        out.push(from.clone(), repair(p, *h));
                     }
                 }
             }
@@ -443,14 +442,14 @@ impl Broadcaster {
                     self.stats.tree_sent += 1;
                     let path = self.tree.path().cloned();
                     let v = self.tree.version;
-                    out.push((
+                    out.push(
                         from.clone(),
                         CastMsg::Tree {
                             path,
                             v,
                             hello: false,
                         },
-                    ));
+                    );
                 }
                 self.resplit();
             }
@@ -466,7 +465,7 @@ impl Broadcaster {
         p: Payload,
         h: u32,
         repair: bool,
-        out: &mut CastOut,
+        out: &mut Outbox<CastMsg>,
     ) {
         if p.data.len() > MAX_PAYLOAD || p.id.2 == 0 || p.id.0 == self.me {
             // Sequence numbers start at 1; our own payloads do not come back
@@ -517,7 +516,7 @@ impl Broadcaster {
 
     /// A neighbour's digest: send it the settled cached payloads it lacks
     /// (bounded).
-    fn on_digest(&mut self, now: Instant, from: &NodeId, vv: Vec<Mark>, out: &mut CastOut) {
+    fn on_digest(&mut self, now: Instant, from: &NodeId, vv: Vec<Mark>, out: &mut Outbox<CastMsg>) {
         let theirs: BTreeMap<(&NodeId, Epoch), (u64, BTreeSet<u64>)> = vv
             .iter()
             .take(65_536)
@@ -549,10 +548,10 @@ impl Broadcaster {
             sent += 1;
             self.stats.repaired += 1;
             self.stats.gossip_sent += 1;
-            out.push((from.clone(), repair(p, *h)));
+            out.push(from.clone(), repair(p, *h));
         }
         if !fresh.is_empty() {
-            out.push((from.clone(), CastMsg::IHave { ids: fresh }));
+            out.push(from.clone(), CastMsg::IHave { ids: fresh });
         }
     }
 
@@ -570,7 +569,7 @@ impl Broadcaster {
             .collect()
     }
 
-    pub fn tick(&mut self, now: Instant, rng: &mut Rng, out: &mut CastOut) {
+    pub fn tick(&mut self, now: Instant, rng: &mut Rng, out: &mut Outbox<CastMsg>) {
         // Grafts for payloads announced but not received in time.
         let mut grafts: BTreeMap<NodeId, Vec<MsgId>> = BTreeMap::new();
         let mut give_up = Vec::new();
@@ -602,7 +601,7 @@ impl Broadcaster {
         for (p, ids) in grafts {
             for part in ids.chunks(MAX_IDS) {
                 self.stats.grafts_sent += 1;
-                out.push((p.clone(), CastMsg::Graft { ids: part.to_vec() }));
+                out.push(p.clone(), CastMsg::Graft { ids: part.to_vec() });
             }
         }
         if self.next_ihave.fire(now) {
@@ -612,7 +611,7 @@ impl Broadcaster {
                 }
                 for part in ids.chunks(MAX_IDS) {
                     self.stats.ihave_sent += 1;
-                    out.push((n.clone(), CastMsg::IHave { ids: part.to_vec() }));
+                    out.push(n.clone(), CastMsg::IHave { ids: part.to_vec() });
                 }
             }
         }
@@ -622,7 +621,7 @@ impl Broadcaster {
                 let n = neighbours[rng.random_range(0..neighbours.len())].clone();
                 let vv = self.digest(now);
                 if !vv.is_empty() {
-                    out.push((n, CastMsg::Digest { vv }));
+                    out.push(n, CastMsg::Digest { vv });
                 }
             }
             // While payloads delivered here are still in the cache window

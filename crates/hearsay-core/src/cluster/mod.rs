@@ -5,13 +5,14 @@
 //! and membership events, without managing peers.
 //!
 //! ```
-//! use hearsay_core::cluster::{ClusterConfig, ClusterNode, ClusterOut};
+//! use hearsay_core::cluster::{ClusterConfig, ClusterNode};
+//! use hearsay_core::outbox::Outbox;
 //! use hearsay_core::id::{Epoch, NodeId};
 //! use hearsay_core::membership::Meta;
 //! use hearsay_core::time::Instant;
 //!
 //! let mut a = ClusterNode::new(ClusterConfig::default(), NodeId::new("a"), Epoch(1), Meta::default(), 1)?;
-//! let mut out = ClusterOut::default();
+//! let mut out = Outbox::default();
 //! a.join(Instant::ZERO, &[NodeId::new("seed")], &mut out);
 //! assert!(out.iter().any(|(to, _)| to.as_str() == "seed"));
 //! # Ok::<(), String>(())
@@ -28,8 +29,9 @@ pub use cast::{CastConfig, CastMsg, CastStats, MAX_PAYLOAD, MsgId, Payload};
 pub use tree::{MAX_PATH, Path};
 
 use crate::id::{Epoch, NodeId};
-use crate::membership::{Event, MemberMsg, MemberOut, Meta, Swim, SwimConfig};
+use crate::membership::{Event, MemberMsg, Meta, Swim, SwimConfig};
 use crate::node::timers::earliest;
+use crate::outbox::Outbox;
 use crate::rng::{self, Rng};
 use crate::time::Instant;
 use active::ActiveView;
@@ -67,28 +69,6 @@ impl ClusterMsg {
             ClusterMsg::View(_) => 12,
             ClusterMsg::Cast(m) => m.size(),
         }
-    }
-}
-
-/// Messages to send; the shell drains it.
-#[derive(Debug, Default)]
-pub struct ClusterOut(Vec<(NodeId, ClusterMsg)>);
-
-impl ClusterOut {
-    pub fn push(&mut self, to: NodeId, msg: ClusterMsg) {
-        self.0.push((to, msg));
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn iter(&self) -> impl Iterator<Item = &(NodeId, ClusterMsg)> {
-        self.0.iter()
-    }
-    pub fn drain(&mut self) -> impl Iterator<Item = (NodeId, ClusterMsg)> + '_ {
-        self.0.drain(..)
     }
 }
 
@@ -145,9 +125,9 @@ pub struct ClusterNode {
     rng: Rng,
     events: Vec<Event>,
     events_dropped: u64,
-    mem_out: MemberOut,
-    cast_out: Vec<(NodeId, CastMsg)>,
-    view_out: Vec<(NodeId, ViewMsg)>,
+    mem_out: Outbox<MemberMsg>,
+    cast_out: Outbox<CastMsg>,
+    view_out: Outbox<ViewMsg>,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -180,9 +160,9 @@ impl ClusterNode {
             neighbour_epochs: BTreeMap::new(),
             events: Vec::new(),
             events_dropped: 0,
-            mem_out: MemberOut::default(),
-            cast_out: Vec::new(),
-            view_out: Vec::new(),
+            mem_out: Outbox::default(),
+            cast_out: Outbox::default(),
+            view_out: Outbox::default(),
         })
     }
 
@@ -232,25 +212,25 @@ impl ClusterNode {
         &mut self,
         now: Instant,
         members: impl IntoIterator<Item = (NodeId, crate::membership::Incarnation, Arc<Meta>)>,
-        out: &mut ClusterOut,
+        out: &mut Outbox<ClusterMsg>,
     ) {
         self.swim.bootstrap(now, members);
         self.root = self.top();
         self.after(now, out);
     }
 
-    pub fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut ClusterOut) {
+    pub fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut Outbox<ClusterMsg>) {
         self.swim.join(now, seeds, &mut self.mem_out);
         self.after(now, out);
     }
 
     /// Leaves gracefully: the leave is gossiped; neighbours are told.
-    pub fn leave(&mut self, now: Instant, out: &mut ClusterOut) {
+    pub fn leave(&mut self, now: Instant, out: &mut Outbox<ClusterMsg>) {
         self.swim.leave(now, &mut self.mem_out);
         let all: Vec<NodeId> = self.view.members().cloned().collect();
         for n in all {
             self.view.remove(&n);
-            self.view_out.push((n, ViewMsg::Disconnect));
+            self.view_out.push(n, ViewMsg::Disconnect);
         }
         self.after(now, out);
     }
@@ -260,7 +240,7 @@ impl ClusterNode {
         &mut self,
         now: Instant,
         data: Arc<[u8]>,
-        out: &mut ClusterOut,
+        out: &mut Outbox<ClusterMsg>,
     ) -> Result<MsgId, String> {
         if data.len() > MAX_PAYLOAD {
             return Err(format!(
@@ -273,7 +253,13 @@ impl ClusterNode {
         Ok(id)
     }
 
-    pub fn handle(&mut self, now: Instant, from: &NodeId, msg: ClusterMsg, out: &mut ClusterOut) {
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        from: &NodeId,
+        msg: ClusterMsg,
+        out: &mut Outbox<ClusterMsg>,
+    ) {
         if *from == self.me {
             return;
         }
@@ -305,10 +291,10 @@ impl ClusterNode {
                     match m {
                         CastMsg::Gossip { .. } => {
                             self.cast.handle(now, from, m, &mut self.cast_out);
-                            self.view_out.push((from.clone(), ViewMsg::Disconnect));
+                            self.view_out.push(from.clone(), ViewMsg::Disconnect);
                         }
                         CastMsg::Tree { .. } => {}
-                        _ => self.view_out.push((from.clone(), ViewMsg::Disconnect)),
+                        _ => self.view_out.push(from.clone(), ViewMsg::Disconnect),
                     }
                 }
             }
@@ -316,7 +302,7 @@ impl ClusterNode {
         self.after(now, out);
     }
 
-    pub fn tick(&mut self, now: Instant, out: &mut ClusterOut) {
+    pub fn tick(&mut self, now: Instant, out: &mut Outbox<ClusterMsg>) {
         self.swim.tick(now, &mut self.mem_out);
         self.cast.tick(now, &mut self.rng, &mut self.cast_out);
         self.after(now, out);
@@ -324,7 +310,7 @@ impl ClusterNode {
 
     /// Carries membership news to the active view and the view's changes
     /// to the broadcast layer, then sends everything out.
-    fn after(&mut self, now: Instant, out: &mut ClusterOut) {
+    fn after(&mut self, now: Instant, out: &mut Outbox<ClusterMsg>) {
         let events: Vec<Event> = self.swim.drain_events().collect();
         let mut rescan = false;
         for e in events {
@@ -372,15 +358,9 @@ impl ClusterNode {
         }
         self.cast.set_root(self.root.clone(), &mut self.cast_out);
         self.sync_neighbours(now);
-        for (to, m) in self.mem_out.drain() {
-            out.push(to, ClusterMsg::Mem(m));
-        }
-        for (to, m) in self.view_out.drain(..) {
-            out.push(to, ClusterMsg::View(m));
-        }
-        for (to, m) in self.cast_out.drain(..) {
-            out.push(to, ClusterMsg::Cast(m));
-        }
+        self.mem_out.drain_into(out, ClusterMsg::Mem);
+        self.view_out.drain_into(out, ClusterMsg::View);
+        self.cast_out.drain_into(out, ClusterMsg::Cast);
     }
 
     /// Carries the active view's changes to the broadcast layer.

@@ -63,7 +63,7 @@ impl Net {
                     )
                 })
                 .collect();
-            let mut out = ClusterOut::default();
+            let mut out = Outbox::default();
             c.bootstrap(Instant::ZERO, others, &mut out);
             net.nodes.push(Some(c));
             net.flush(i, &mut out);
@@ -71,7 +71,7 @@ impl Net {
         net
     }
 
-    fn flush(&mut self, from: usize, out: &mut ClusterOut) {
+    fn flush(&mut self, from: usize, out: &mut Outbox<ClusterMsg>) {
         for (to, m) in out.drain() {
             let Some(to) = self.names.iter().position(|n| *n == to) else {
                 continue;
@@ -125,7 +125,7 @@ impl Net {
                 break;
             }
             self.now = self.now.max(t);
-            let mut out = ClusterOut::default();
+            let mut out = Outbox::default();
             if let Some(k) = msg
                 && k.0 == t
             {
@@ -144,7 +144,7 @@ impl Net {
     }
 
     fn broadcast(&mut self, i: usize) -> MsgId {
-        let mut out = ClusterOut::default();
+        let mut out = Outbox::default();
         let id = self.nodes[i]
             .as_mut()
             .unwrap()
@@ -228,7 +228,7 @@ fn crashes_and_restarts_lose_nothing_for_members_that_stay_up() {
             let mut c =
                 ClusterNode::new(cfg(), net.names[3].clone(), Epoch(2), Meta::default(), 99)
                     .unwrap();
-            let mut out = ClusterOut::default();
+            let mut out = Outbox::default();
             c.join(net.now, &[net.names[0].clone()], &mut out);
             net.nodes[3] = Some(c);
             net.flush(3, &mut out);
@@ -301,7 +301,7 @@ fn a_partition_that_heals_just_after_each_side_broadcasts_is_repaired_in_seconds
 fn oversized_payloads_are_refused_and_a_quiet_cluster_is_silent() {
     let mut net = Net::new(8);
     net.run_for(Duration::from_secs(3));
-    let mut out = ClusterOut::default();
+    let mut out = Outbox::default();
     let now = net.now;
     let big: Arc<[u8]> = vec![0u8; MAX_PAYLOAD + 1].into();
     assert!(
@@ -460,7 +460,7 @@ mod arbitrary {
         ) {
             let names: Vec<NodeId> = ["c0", "c1", "c2", "zz"].map(NodeId::new).to_vec();
             let mut me = ClusterNode::new(cfg(), names[0].clone(), Epoch(2), Meta::default(), 1).unwrap();
-            let mut out = ClusterOut::default();
+            let mut out = Outbox::default();
             me.bootstrap(
                 Instant::ZERO,
                 names[1..3].iter().map(|n| (n.clone(), Incarnation::new(Epoch(1), 0), Arc::new(Meta::default()))),

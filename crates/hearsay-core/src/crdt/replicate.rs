@@ -9,6 +9,7 @@
 
 use super::{Crdt, VersionVector};
 use crate::id::NodeId;
+use crate::outbox::Outbox;
 use crate::time::Instant;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -158,32 +159,22 @@ impl<C: Crdt> Replicator<C> {
 
     /// A local update: `f` changes the state as replica `me` and returns
     /// its delta, which goes to every peer at once.
-    pub fn update(
-        &mut self,
-        f: impl FnOnce(&mut C, &NodeId) -> C,
-        out: &mut Vec<(NodeId, Msg<C>)>,
-    ) {
+    pub fn update(&mut self, f: impl FnOnce(&mut C, &NodeId) -> C, out: &mut Outbox<Msg<C>>) {
         let delta = f(&mut self.state, &self.me);
         if delta == C::default() {
             return;
         }
         for p in self.peers() {
-            out.push((
+            out.push(
                 p.clone(),
                 Msg::Delta {
                     delta: delta.clone(),
                 },
-            ));
+            );
         }
     }
 
-    pub fn handle(
-        &mut self,
-        now: Instant,
-        from: &NodeId,
-        msg: Msg<C>,
-        out: &mut Vec<(NodeId, Msg<C>)>,
-    ) {
+    pub fn handle(&mut self, now: Instant, from: &NodeId, msg: Msg<C>, out: &mut Outbox<Msg<C>>) {
         let Some(peer) = self.peers.get_mut(from) else {
             return; // not a member: dropped
         };
@@ -192,17 +183,17 @@ impl<C: Crdt> Replicator<C> {
             Msg::Sync { version } => {
                 peer.known = version.clone();
                 if !version.dominates(&self.collected) {
-                    out.push((
+                    out.push(
                         from.clone(),
                         Msg::Full {
                             state: self.state.clone(),
                             collected: self.collected.clone(),
                         },
-                    ));
+                    );
                 } else {
                     let delta = self.state.delta_since(&version);
                     if delta != C::default() {
-                        out.push((from.clone(), Msg::Delta { delta }));
+                        out.push(from.clone(), Msg::Delta { delta });
                     }
                 }
             }
@@ -222,11 +213,12 @@ impl<C: Crdt> Replicator<C> {
         }
     }
 
-    pub fn next_deadline(&self) -> Instant {
-        self.next_sync
+    /// A replica always has a next sync; `Option` for the shared contract.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        Some(self.next_sync)
     }
 
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<(NodeId, Msg<C>)>) {
+    pub fn tick(&mut self, now: Instant, out: &mut Outbox<Msg<C>>) {
         if now < self.next_sync {
             return;
         }
@@ -235,12 +227,12 @@ impl<C: Crdt> Replicator<C> {
         if !greet.is_empty() {
             // Each new or returned peer at once, rather than one a round.
             for p in greet.into_iter().filter(|p| self.peers.contains_key(p)) {
-                out.push((
+                out.push(
                     p,
                     Msg::Sync {
                         version: self.state.version(),
                     },
-                ));
+                );
             }
             self.collect(now);
             return;
@@ -255,12 +247,12 @@ impl<C: Crdt> Replicator<C> {
             let i = self.turn % up.len();
             self.turn = self.turn.wrapping_add(1);
             if let Some(p) = up.get(i).copied() {
-                out.push((
+                out.push(
                     p.clone(),
                     Msg::Sync {
                         version: self.state.version(),
                     },
-                ));
+                );
             }
         }
         self.collect(now);
@@ -334,7 +326,7 @@ mod tests {
             }
         }
 
-        fn send(&mut self, from: usize, out: Vec<(NodeId, Msg<Map>)>) {
+        fn send(&mut self, from: usize, out: Outbox<Msg<Map>>) {
             for (to, m) in out {
                 let to = self.ids.iter().position(|i| *i == to).unwrap();
                 if self.cut[from] || self.cut[to] || self.rng.random_bool(0.1) {
@@ -347,7 +339,7 @@ mod tests {
 
         fn set(&mut self, r: usize, k: &'static str, v: Option<u8>) {
             let at = self.clocks[r].tick(self.now.as_micros() / 1000);
-            let mut out = Vec::new();
+            let mut out = Outbox::default();
             self.reps[r].update(
                 |m, me| match v {
                     Some(v) => m.set(me, at, k, v),
@@ -362,7 +354,7 @@ mod tests {
             for _ in 0..ms / 10 {
                 self.now += Duration::from_millis(10);
                 for r in 0..self.reps.len() {
-                    let mut out = Vec::new();
+                    let mut out = Outbox::default();
                     let now = self.now;
                     self.reps[r].tick(now, &mut out);
                     self.send(r, out);
@@ -374,7 +366,7 @@ mod tests {
                     if self.cut[to] {
                         continue;
                     }
-                    let mut out = Vec::new();
+                    let mut out = Outbox::default();
                     let from_id = self.ids[from].clone();
                     self.reps[to].handle(now, &from_id, m, &mut out);
                     self.send(to, out);

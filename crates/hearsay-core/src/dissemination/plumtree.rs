@@ -255,7 +255,8 @@ mod tests {
     use crate::id::Epoch;
     use crate::link::Links;
     use crate::membership::View;
-    use crate::node::{Sends, Stats};
+    use crate::node::Stats;
+    use crate::outbox::Outbox;
     use crate::rng;
     use std::time::Duration;
 
@@ -266,7 +267,7 @@ mod tests {
         cfg: Config,
         store: Store<u64>,
         links: Links<u64>,
-        out: Sends<u64>,
+        out: Outbox<Msg<u64>>,
         rng: crate::rng::Rng,
         stats: Stats,
         now: Instant,
@@ -293,7 +294,7 @@ mod tests {
                 cfg,
                 store: Store::default(),
                 links: Links::new(None),
-                out: Sends::default(),
+                out: Outbox::default(),
                 rng: rng::child(1, "t"),
                 stats: Stats::default(),
                 now: Instant::ZERO,
@@ -412,7 +413,7 @@ mod tests {
         assert!(r.p.eager.contains(&id("e")) && !r.p.lazy.contains(&id("e")));
         let peers: Vec<NodeId> = r.links.peers().cloned().collect();
         assert_eq!(peers, vec![id("e")], "only e is answered");
-        let mut sends = Sends::default();
+        let mut sends = Outbox::default();
         let mut stats = Stats::default();
         r.links
             .poll(Instant::ZERO, &r.cfg.link, &r.view, &mut sends, &mut stats);

@@ -19,7 +19,8 @@ pub(crate) use session::Session;
 
 use crate::id::{Epoch, NodeId};
 use crate::membership::View;
-use crate::node::{Sends, Stats};
+use crate::node::Stats;
+use crate::outbox::Outbox;
 use crate::time::Instant;
 use crate::wire::Msg;
 use serde::de::DeserializeOwned;
@@ -294,7 +295,7 @@ impl<V: Ord + Clone> Links<V> {
         now: Instant,
         cfg: &LinkConfig,
         view: &View,
-        out: &mut Sends<V>,
+        out: &mut Outbox<Msg<V>>,
         stats: &mut Stats,
     ) {
         let me = view.me();

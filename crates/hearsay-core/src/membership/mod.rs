@@ -21,5 +21,5 @@ mod view;
 
 pub use config::{Detector, ProbeOrder, SwimConfig, SwimPreset};
 pub use member::{Incarnation, Meta, Status, Update, overrides};
-pub use swim::{Event, MAX_STATE, MemberMsg, MemberOut, Swim, SwimStats};
+pub use swim::{Event, MAX_STATE, MemberMsg, Swim, SwimStats};
 pub use view::{View, ViewChange};

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::id::{Epoch, NodeId};
+use crate::outbox::Outbox;
 use crate::rng::{self, RngExt};
 use crate::time::Instant;
 use proptest::prelude::*;
@@ -91,7 +92,7 @@ impl Cluster {
         self.names.iter().position(|n| n == id).unwrap()
     }
 
-    fn flush(&mut self, from: usize, out: &mut MemberOut) {
+    fn flush(&mut self, from: usize, out: &mut Outbox<MemberMsg>) {
         for (to, msg) in out.drain() {
             let to = self.idx(&to);
             self.sent += 1;
@@ -167,14 +168,14 @@ impl Cluster {
                     self.inflight.insert((at, self.seq), (from, to, m));
                     continue;
                 }
-                let mut out = MemberOut::default();
+                let mut out = Outbox::default();
                 let fname = self.names[from].clone();
                 if let Some(n) = self.nodes[to].as_mut() {
                     n.handle(self.now, &fname, m, &mut out);
                 }
                 self.flush(to, &mut out);
             } else if let Some((_, i)) = timer {
-                let mut out = MemberOut::default();
+                let mut out = Outbox::default();
                 if let Some(n) = self.nodes[i].as_mut() {
                     n.tick(self.now, &mut out);
                 }
@@ -192,7 +193,7 @@ impl Cluster {
     fn restart(&mut self, i: usize, seed: usize) {
         self.epochs[i] += 1;
         let mut s = self.boot(i);
-        let mut out = MemberOut::default();
+        let mut out = Outbox::default();
         s.join(self.now, &[self.names[seed].clone()], &mut out);
         self.nodes[i] = Some(s);
         self.flush(i, &mut out);
@@ -401,7 +402,7 @@ fn lifeguard_4c_a_probe_to_a_suspect_carries_its_suspicion() {
             Arc::new(Meta::default()),
         )],
     );
-    let mut out = MemberOut::default();
+    let mut out = Outbox::default();
     let claim = Update {
         id: b.clone(),
         inc: Incarnation::new(Epoch(1), 0),
@@ -464,7 +465,7 @@ fn lifeguard_4a_missing_nacks_raise_the_local_health_multiplier() {
 fn a_graceful_leave_is_a_leave_not_a_death() {
     let mut c = Cluster::new(10, SwimConfig::default());
     c.run_for(secs(2));
-    let mut out = MemberOut::default();
+    let mut out = Outbox::default();
     let now = c.now;
     c.nodes[2].as_mut().unwrap().leave(now, &mut out);
     c.flush(2, &mut out);
@@ -498,7 +499,7 @@ fn dead_members_are_collected_and_an_old_rumour_does_not_bring_them_back() {
         meta: None,
         from: None,
     };
-    let mut out = MemberOut::default();
+    let mut out = Outbox::default();
     let now = c.now;
     c.nodes[0].as_mut().unwrap().handle(
         now,
@@ -600,7 +601,7 @@ fn zones_keep_most_probes_local() {
             )
         }),
     );
-    let mut out = MemberOut::default();
+    let mut out = Outbox::default();
     let (mut local, mut remote) = (0, 0);
     let mut t = Instant::ZERO;
     for _ in 0..4000 {
@@ -615,7 +616,7 @@ fn zones_keep_most_probes_local() {
                     remote += 1
                 }
                 // Everyone answers.
-                let mut o2 = MemberOut::default();
+                let mut o2 = Outbox::default();
                 me.handle(t, &to, MemberMsg::Ack { q, u: vec![] }, &mut o2);
             }
         }
@@ -698,7 +699,7 @@ proptest! {
     ) {
         let mut me = Swim::new(SwimConfig::default(), NodeId::new("me"), Epoch(2), Meta::default(), 1).unwrap();
         let from = [NodeId::new("a"), NodeId::new("b"), NodeId::new("zz")];
-        let mut out = MemberOut::default();
+        let mut out = Outbox::default();
         let mut t = Instant::ZERO;
         for (f, m) in msgs {
             me.handle(t, &from[f], m, &mut out);

@@ -5,66 +5,14 @@ use crate::dissemination::{Config, Store};
 use crate::id::{Epoch, NodeId};
 use crate::link::Links;
 use crate::membership::View;
+use crate::outbox::Outbox;
 use crate::rng::Rng;
 use crate::time::Instant;
-use crate::wire::{Envelope, Msg};
+use crate::wire::Msg;
 use std::collections::BTreeMap;
 
 /// The operator's suggested topology (Maelstrom's `topology` message).
 pub type Topology = BTreeMap<NodeId, Vec<NodeId>>;
-
-/// Messages a machine wants sent, before the node puts them in envelopes.
-#[derive(Debug)]
-pub struct Sends<V>(Vec<(NodeId, Msg<V>)>);
-
-impl<V> Default for Sends<V> {
-    fn default() -> Self {
-        Sends(Vec::new())
-    }
-}
-
-impl<V> Sends<V> {
-    pub fn push(&mut self, to: NodeId, msg: Msg<V>) {
-        self.0.push((to, msg));
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn drain(&mut self) -> impl Iterator<Item = (NodeId, Msg<V>)> + '_ {
-        self.0.drain(..)
-    }
-}
-
-/// Messages to send, appended by `Node::handle`; the shell drains it.
-#[derive(Debug)]
-pub struct Outbox<V>(Vec<(NodeId, Envelope<V>)>);
-
-impl<V> Default for Outbox<V> {
-    fn default() -> Self {
-        Outbox(Vec::new())
-    }
-}
-
-impl<V> Outbox<V> {
-    pub fn push(&mut self, to: NodeId, env: Envelope<V>) {
-        self.0.push((to, env));
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn iter(&self) -> impl Iterator<Item = &(NodeId, Envelope<V>)> {
-        self.0.iter()
-    }
-    pub fn drain(&mut self) -> impl Iterator<Item = (NodeId, Envelope<V>)> + '_ {
-        self.0.drain(..)
-    }
-}
 
 /// Counters, for logs and metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +49,7 @@ pub(crate) struct Ctx<'a, V> {
     pub cfg: &'a Config,
     pub store: &'a mut Store<V>,
     pub links: &'a mut Links<V>,
-    pub out: &'a mut Sends<V>,
+    pub out: &'a mut Outbox<Msg<V>>,
     pub rng: &'a mut Rng,
     pub stats: &'a mut Stats,
 }

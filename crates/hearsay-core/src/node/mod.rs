@@ -12,8 +12,9 @@
 mod ctx;
 pub mod timers;
 
+pub use crate::outbox::Outbox;
 pub(crate) use ctx::Ctx;
-pub use ctx::{Outbox, Sends, Stats, Topology};
+pub use ctx::{Stats, Topology};
 
 use crate::dissemination::{self, Config, ConfigError, Load, Store, Strategy, StrategyKind};
 use crate::id::{Epoch, NodeId};
@@ -52,7 +53,7 @@ struct Parts<V> {
     topology: Option<Topology>,
     store: Store<V>,
     links: Links<V>,
-    sends: Sends<V>,
+    sends: Outbox<Msg<V>>,
     rng: Rng,
     stats: Stats,
     load: Load,
@@ -133,7 +134,7 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
             view,
             topology: None,
             store: Store::default(),
-            sends: Sends::default(),
+            sends: Outbox::default(),
             rng,
             stats: Stats::default(),
             load: Load::default(),
@@ -149,7 +150,7 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
         Ok(Node { parts, strategy })
     }
 
-    pub fn handle(&mut self, now: Instant, input: Input<V>, out: &mut Outbox<V>) {
+    pub fn handle(&mut self, now: Instant, input: Input<V>, out: &mut Outbox<Envelope<V>>) {
         let learned_before = self.parts.stats.learned;
         if std::mem::take(&mut self.parts.greet) {
             self.greet(now);

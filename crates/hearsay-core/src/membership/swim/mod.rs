@@ -43,7 +43,7 @@ mod msg;
 mod probe;
 mod sync;
 
-pub use msg::{Event, MemberMsg, MemberOut, SwimStats};
+pub use msg::{Event, MemberMsg, SwimStats};
 
 use super::awareness::Awareness;
 use super::config::{Detector, ProbeOrder, SwimConfig};
@@ -54,6 +54,7 @@ use super::suspicion::Suspicion;
 use super::table::{BUCKETS, Change, Table, bucket, contribution};
 use crate::id::{Epoch, NodeId};
 use crate::node::timers::{Timer, earliest};
+use crate::outbox::Outbox;
 use crate::rng::{self, Rng, RngExt};
 use crate::time::Instant;
 
@@ -267,7 +268,7 @@ impl Swim {
 
     /// Joins through `seeds`: each gets this member's state, and answers
     /// with its own.
-    pub fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut MemberOut) {
+    pub fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut Outbox<MemberMsg>) {
         self.start(now);
         if seeds.iter().any(|s| *s != self.me) {
             // Members that join at the same time as this one may be
@@ -293,7 +294,7 @@ impl Swim {
     }
 
     /// Leaves gracefully: the leave is gossiped at once; probing stops.
-    pub fn leave(&mut self, now: Instant, out: &mut MemberOut) {
+    pub fn leave(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         if self.status == Status::Left {
             return;
         }
@@ -357,7 +358,7 @@ impl Swim {
 
     /// Piggybacks rumours on a message to `to` (the buddy system puts the
     /// suspicion of `to` first).
-    fn send(&mut self, to: NodeId, mut msg: MemberMsg, out: &mut MemberOut) {
+    fn send(&mut self, to: NodeId, mut msg: MemberMsg, out: &mut Outbox<MemberMsg>) {
         let budget = self.cfg.max_piggyback_bytes;
         let limit = self.cfg.retransmits(self.n());
         let ups = match &mut msg {
@@ -391,7 +392,13 @@ impl Swim {
     }
 
     /// One message from `from`.
-    pub fn handle(&mut self, now: Instant, from: &NodeId, msg: MemberMsg, out: &mut MemberOut) {
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        from: &NodeId,
+        msg: MemberMsg,
+        out: &mut Outbox<MemberMsg>,
+    ) {
         self.check_stall(now);
         self.handle_msg(now, from, msg, out);
         self.expected = self.next_deadline();
@@ -422,7 +429,13 @@ impl Swim {
         }
     }
 
-    fn handle_msg(&mut self, now: Instant, from: &NodeId, mut msg: MemberMsg, out: &mut MemberOut) {
+    fn handle_msg(
+        &mut self,
+        now: Instant,
+        from: &NodeId,
+        mut msg: MemberMsg,
+        out: &mut Outbox<MemberMsg>,
+    ) {
         if *from == self.me {
             self.stats.bad_input += 1;
             return;
@@ -513,7 +526,13 @@ impl Swim {
     }
 
     /// A rumour (or piggybacked claim) from `from`.
-    fn absorb(&mut self, now: Instant, u: Update, from: Option<&NodeId>, out: &mut MemberOut) {
+    fn absorb(
+        &mut self,
+        now: Instant,
+        u: Update,
+        from: Option<&NodeId>,
+        out: &mut Outbox<MemberMsg>,
+    ) {
         if !u.valid() {
             self.stats.bad_input += 1;
             return;
@@ -555,7 +574,7 @@ impl Swim {
     /// the floor, not after a wait on chance probes (which spread its
     /// detection time by seconds); a live one is reached by the probes,
     /// which carry the suspicion (the buddy system), and refutes at once.
-    fn maybe_confirm(&mut self, now: Instant, id: NodeId, out: &mut MemberOut) {
+    fn maybe_confirm(&mut self, now: Instant, id: NodeId, out: &mut Outbox<MemberMsg>) {
         if !self.cfg.lifeguard || self.cfg.detector != Detector::Swim || !self.status.is_live() {
             return;
         }
@@ -577,7 +596,7 @@ impl Swim {
 
     /// A claim about this member: refute any accusation with a higher
     /// incarnation (SWIM §4.2). Claims about an older life are ignored.
-    fn about_me(&mut self, u: Update, from: Option<&NodeId>, out: &mut MemberOut) {
+    fn about_me(&mut self, u: Update, from: Option<&NodeId>, out: &mut Outbox<MemberMsg>) {
         if u.inc.epoch != self.inc.epoch {
             if u.inc.epoch > self.inc.epoch {
                 self.stats.bad_input += 1;
@@ -708,13 +727,13 @@ impl Swim {
     }
 
     /// Time passed.
-    pub fn tick(&mut self, now: Instant, out: &mut MemberOut) {
+    pub fn tick(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         self.check_stall(now);
         self.run_timers(now, out);
         self.expected = self.next_deadline();
     }
 
-    fn run_timers(&mut self, now: Instant, out: &mut MemberOut) {
+    fn run_timers(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         self.start(now);
         if self.next_gc.fire(now) {
             self.collect(now);
@@ -772,7 +791,7 @@ impl Swim {
         }
     }
 
-    fn gossip(&mut self, now: Instant, out: &mut MemberOut) {
+    fn gossip(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         if self.rumours.is_empty() {
             return;
         }

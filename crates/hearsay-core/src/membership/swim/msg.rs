@@ -145,25 +145,3 @@ pub struct SwimStats {
     pub rtt_sum_us: u64,
     pub rtt_last_us: u64,
 }
-
-/// Messages to send, appended by the machine; the shell drains it.
-#[derive(Debug, Default)]
-pub struct MemberOut(Vec<(NodeId, MemberMsg)>);
-
-impl MemberOut {
-    pub fn push(&mut self, to: NodeId, msg: MemberMsg) {
-        self.0.push((to, msg));
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn iter(&self) -> impl Iterator<Item = &(NodeId, MemberMsg)> {
-        self.0.iter()
-    }
-    pub fn drain(&mut self) -> impl Iterator<Item = (NodeId, MemberMsg)> + '_ {
-        self.0.drain(..)
-    }
-}

@@ -6,7 +6,13 @@
 use super::*;
 
 impl Swim {
-    pub(super) fn on_ack(&mut self, now: Instant, from: &NodeId, q: u32, out: &mut MemberOut) {
+    pub(super) fn on_ack(
+        &mut self,
+        now: Instant,
+        from: &NodeId,
+        q: u32,
+        out: &mut Outbox<MemberMsg>,
+    ) {
         if let Some(i) = self
             .probes
             .iter()
@@ -45,7 +51,7 @@ impl Swim {
         from: &NodeId,
         q: u32,
         t: NodeId,
-        out: &mut MemberOut,
+        out: &mut Outbox<MemberMsg>,
     ) {
         if t == self.me || self.relays.len() >= MAX_RELAYS {
             self.stats.relays_dropped += 1;
@@ -76,7 +82,7 @@ impl Swim {
     }
 
     /// Suspects `target` (a failed probe, or phi over the threshold).
-    pub(super) fn accuse(&mut self, now: Instant, target: &NodeId, out: &mut MemberOut) {
+    pub(super) fn accuse(&mut self, now: Instant, target: &NodeId, out: &mut Outbox<MemberMsg>) {
         let Some(r) = self.table.get(target) else {
             return;
         };
@@ -101,7 +107,7 @@ impl Swim {
         self.awareness.scale(self.cfg.probe_timeout) * 3
     }
 
-    pub(super) fn expire_suspicions(&mut self, now: Instant, out: &mut MemberOut) {
+    pub(super) fn expire_suspicions(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         if self.cfg.lifeguard {
             // Ask each suspect once more, carrying the suspicion, just
             // before convicting it: a live one answers with its refutation
@@ -156,7 +162,7 @@ impl Swim {
         }
     }
 
-    pub(super) fn run_probe(&mut self, now: Instant, out: &mut MemberOut) {
+    pub(super) fn run_probe(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         // Direct probes that timed out go indirect (SWIM §3.1).
         let mut indirect: Vec<(u32, NodeId)> = Vec::new();
         for p in self.probes.iter_mut() {
@@ -220,7 +226,12 @@ impl Swim {
     }
 
     /// Probes `target` now, unless a probe of it is under way.
-    pub(super) fn start_probe(&mut self, now: Instant, target: NodeId, out: &mut MemberOut) {
+    pub(super) fn start_probe(
+        &mut self,
+        now: Instant,
+        target: NodeId,
+        out: &mut Outbox<MemberMsg>,
+    ) {
         if self.probes.len() >= MAX_PROBES || self.probes.iter().any(|p| p.target == target) {
             return;
         }
@@ -245,7 +256,7 @@ impl Swim {
         self.send(target, m, out);
     }
 
-    pub(super) fn expire_relays(&mut self, now: Instant, out: &mut MemberOut) {
+    pub(super) fn expire_relays(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         let due: Vec<(u32, NodeId, u32)> = self
             .relays
             .iter()
@@ -269,7 +280,7 @@ impl Swim {
     /// Phi detector: heartbeat to this member's monitors (the next
     /// `monitors` live members on the ring), and judge the members it
     /// monitors (the previous ones).
-    pub(super) fn run_heartbeats(&mut self, now: Instant, out: &mut MemberOut) {
+    pub(super) fn run_heartbeats(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         let me = (self.me.hash64(), self.me.clone());
         let k = self.cfg.monitors.min(self.ring.len());
         if self.next_heartbeat.fire(now) {

@@ -39,7 +39,7 @@ impl Swim {
     /// A message from a member we do not know (it joined through someone
     /// else and its rumour missed us): ask for its state with a digest, at
     /// most once a second per stranger.
-    pub(super) fn introduce(&mut self, now: Instant, from: &NodeId, out: &mut MemberOut) {
+    pub(super) fn introduce(&mut self, now: Instant, from: &NodeId, out: &mut Outbox<MemberMsg>) {
         self.strangers
             .retain(|_, t| *t + Duration::from_secs(1) > now);
         if self.strangers.len() >= 64 || self.strangers.contains_key(from) {
@@ -57,7 +57,13 @@ impl Swim {
     /// death about a member known alive in the same incarnation are not
     /// believed but shown to the member (it refutes if alive); a death in a
     /// newer incarnation is taken as a suspicion.
-    pub(super) fn merge(&mut self, now: Instant, u: Update, from: &NodeId, out: &mut MemberOut) {
+    pub(super) fn merge(
+        &mut self,
+        now: Instant,
+        u: Update,
+        from: &NodeId,
+        out: &mut Outbox<MemberMsg>,
+    ) {
         if u.status != Status::Dead || u.id == self.me {
             self.absorb(now, u, Some(from), out);
             return;
@@ -80,7 +86,7 @@ impl Swim {
         }
     }
 
-    pub(super) fn sync(&mut self, out: &mut MemberOut) {
+    pub(super) fn sync(&mut self, out: &mut Outbox<MemberMsg>) {
         let Some(peer) = self
             .table
             .random_live(1, &[], self.cfg.cross_zone, &mut self.rng)
@@ -96,7 +102,7 @@ impl Swim {
         out.push(peer, m);
     }
 
-    pub(super) fn reconnect(&mut self, out: &mut MemberOut) {
+    pub(super) fn reconnect(&mut self, out: &mut Outbox<MemberMsg>) {
         if !self.status.is_live() {
             return;
         }
