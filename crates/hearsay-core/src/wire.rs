@@ -2,20 +2,22 @@
 //!
 //! ```text
 //! {"type":"hs", "e": <sender epoch>, "to": <receiver epoch as the sender knows it>,
-//!  "m": {"link": ...} | {"dis": ...}}
+//!  "m": {"link": ...} | {"dis": ...} | {"mem": ...}}
 //! ```
 //!
 //! The envelope carries the sender's [`Epoch`], so a receiver notices a peer
 //! that restarted (and resets its sessions with it) and drops messages from
 //! a life that is over; `to` lets a receiver that restarted tell messages
 //! meant for its previous life apart. Each layer owns its message type
-//! ([`crate::link::LinkMsg`], [`crate::dissemination::DisMsg`]); adding a protocol adds a variant here
+//! ([`crate::link::LinkMsg`], [`crate::dissemination::DisMsg`],
+//! [`crate::membership::MemberMsg`]); adding a protocol adds a variant here
 //! and nowhere else. Externally tagged enums all the way down, so decoding
 //! never buffers a message to find its tag.
 
 use crate::dissemination::DisMsg;
 use crate::id::Epoch;
 use crate::link::LinkMsg;
+use crate::membership::MemberMsg;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +70,9 @@ pub enum Msg<V> {
     /// The dissemination strategy's own messages.
     #[serde(rename = "dis")]
     Dis(DisMsg<V>),
+    /// Membership (SWIM); a static membership sends none.
+    #[serde(rename = "mem")]
+    Mem(MemberMsg),
 }
 
 impl<V> Msg<V> {
@@ -76,6 +81,7 @@ impl<V> Msg<V> {
         match self {
             Msg::Link(m) => m.kind(),
             Msg::Dis(m) => m.kind(),
+            Msg::Mem(m) => m.kind(),
         }
     }
 }

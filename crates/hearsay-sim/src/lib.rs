@@ -12,12 +12,16 @@
 //! assert_eq!(report.crashes.undetected, 0);
 //! ```
 
+mod member;
 mod net;
 mod observe;
 pub mod report;
 pub mod scenario;
 mod sim;
 
+use hearsay_core::cluster::{ClusterConfig, ClusterNode};
+use hearsay_core::dissemination::Config as DisConfig;
+use hearsay_core::membership::SwimConfig;
 pub use report::Report;
 pub use scenario::{Dur, Partition, Pause, Scenario};
 
@@ -25,7 +29,38 @@ pub use scenario::{Dur, Partition, Pause, Scenario};
 /// simulated time done (0 to 1), about a hundred times.
 pub fn run(sc: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report, String> {
     let wall = std::time::Instant::now();
-    let mut sim = sim::Sim::new(sc)?;
+    let mut swim = SwimConfig::preset(sc.preset);
+    swim.lifeguard = sc.lifeguard;
+    swim.detector = sc.detector;
+    swim.probe_order = sc.probes;
+    match sc.strategy {
+        None => {
+            let cfg = ClusterConfig {
+                swim,
+                ..ClusterConfig::default()
+            };
+            cfg.validate()?;
+            go(sim::Sim::<ClusterNode>::new(sc, cfg)?, progress, wall)
+        }
+        Some(s) => {
+            let dissemination = DisConfig::preset(sc.broadcast_preset)
+                .with_strategy(s)
+                .for_cluster();
+            dissemination.validate().map_err(|e| e.to_string())?;
+            let cfg = member::UnifiedConfig {
+                swim,
+                dissemination,
+            };
+            go(sim::Sim::<member::Unified>::new(sc, cfg)?, progress, wall)
+        }
+    }
+}
+
+fn go<M: member::Member>(
+    mut sim: sim::Sim<M>,
+    progress: &mut dyn FnMut(f64),
+    wall: std::time::Instant,
+) -> Result<Report, String> {
     sim.run(progress);
     Ok(sim.report(wall.elapsed()))
 }

@@ -1,6 +1,7 @@
 //! Watching a run: what each member saw and when, turned into the report's
 //! detection times, false positives and heal time.
 
+use crate::member::Member;
 use crate::net::Net;
 use crate::report::{Broadcast, Crashes, Report, Spread};
 use crate::sim::Sim;
@@ -168,7 +169,7 @@ impl Observer {
         }
     }
 
-    pub fn report(&self, sim: &Sim) -> Report {
+    pub fn report<M: Member>(&self, sim: &Sim<M>) -> Report {
         let mut first = Vec::new();
         let mut all = Vec::new();
         let mut undetected = 0;

@@ -100,6 +100,10 @@ pub struct Report {
     pub detector: String,
     /// Whom members probe: ring or shuffled.
     pub probes: String,
+    /// How payloads spread: a dissemination strategy and its preset
+    /// (`plumtree (efficient)`), or `cluster` for the cluster stack's own
+    /// broadcast.
+    pub strategy: String,
     pub duration_s: f64,
     pub crashes: Crashes,
     /// Live members declared dead by someone that could reach them (each
@@ -131,13 +135,14 @@ impl Report {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "hearsay sim: {} members, {:.0} s simulated, preset {}, lifeguard {}, detector {}, probes {}, seed {}",
+            "hearsay sim: {} members, {:.0} s simulated, preset {}, lifeguard {}, detector {}, probes {}, broadcast {}, seed {}",
             self.members,
             self.duration_s,
             self.preset,
             if self.lifeguard { "on" } else { "off" },
             self.detector,
             self.probes,
+            self.strategy,
             self.seed
         );
         let c = &self.crashes;

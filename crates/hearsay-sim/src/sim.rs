@@ -1,13 +1,13 @@
 //! The event loop: every member's SWIM machine in virtual time, over the
 //! network model, with the scenario's faults, observed as it runs.
 
+use crate::member::Member;
 use crate::net::Net;
 use crate::observe::Observer;
 use crate::report::Report;
 use crate::scenario::Scenario;
-use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode};
 use hearsay_core::id::{Epoch, NodeId};
-use hearsay_core::membership::{Incarnation, Meta, Swim, SwimConfig};
+use hearsay_core::membership::{Incarnation, Meta, Swim};
 use hearsay_core::outbox::Outbox;
 use hearsay_core::rng::{self, Rng, RngExt};
 use hearsay_core::time::Instant;
@@ -16,33 +16,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug)]
-enum Ev {
-    Deliver {
-        from: usize,
-        to: usize,
-        msg: ClusterMsg,
-    },
-    Timer {
-        i: usize,
-    },
-    Crash {
-        i: usize,
-    },
-    Restart {
-        i: usize,
-    },
-    Pause {
-        i: usize,
-        length: Duration,
-    },
+enum Ev<Msg> {
+    Deliver { from: usize, to: usize, msg: Msg },
+    Timer { i: usize },
+    Crash { i: usize },
+    Restart { i: usize },
+    Pause { i: usize, length: Duration },
     Split,
     Heal,
     Check,
     Broadcast,
 }
 
-struct Member {
-    node: Option<ClusterNode>,
+struct Slot<M> {
+    node: Option<M>,
     epoch: u64,
     paused_until: Option<Instant>,
     zone: usize,
@@ -50,14 +37,14 @@ struct Member {
     timer: Option<(Instant, u64)>,
 }
 
-pub(crate) struct Sim {
+pub(crate) struct Sim<M: Member> {
     pub sc: Scenario,
-    cfg: ClusterConfig,
+    cfg: M::Cfg,
     pub now: Instant,
     end: Instant,
-    queue: BTreeMap<(Instant, u64), Ev>,
+    queue: BTreeMap<(Instant, u64), Ev<M::Msg>>,
     seq: u64,
-    members: Vec<Member>,
+    members: Vec<Slot<M>>,
     pub names: Vec<NodeId>,
     index: BTreeMap<NodeId, usize>,
     metas: Vec<Arc<Meta>>,
@@ -76,18 +63,9 @@ pub(crate) struct Sim {
     msgs: u64,
 }
 
-impl Sim {
-    pub fn new(sc: &Scenario) -> Result<Sim, String> {
+impl<M: Member> Sim<M> {
+    pub fn new(sc: &Scenario, cfg: M::Cfg) -> Result<Sim<M>, String> {
         sc.validate()?;
-        let mut swim = SwimConfig::preset(sc.preset);
-        swim.lifeguard = sc.lifeguard;
-        swim.detector = sc.detector;
-        swim.probe_order = sc.probes;
-        let cfg = ClusterConfig {
-            swim,
-            ..ClusterConfig::default()
-        };
-        cfg.validate()?;
         let n = sc.members;
         let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("m{i}"))).collect();
         let index = names
@@ -112,7 +90,7 @@ impl Sim {
             sc.duplicate,
             rng::child(sc.seed, "net"),
         );
-        let mut sim = Sim {
+        let mut sim: Sim<M> = Sim {
             cfg,
             now: Instant::ZERO,
             end: Instant::ZERO + sc.duration.0,
@@ -152,11 +130,15 @@ impl Sim {
             let mut out = Outbox::default();
             s.bootstrap(
                 Instant::ZERO,
-                everyone.iter().filter(|m| m.0 != sim.names[i]).cloned(),
+                everyone
+                    .iter()
+                    .filter(|m| m.0 != sim.names[i])
+                    .cloned()
+                    .collect(),
                 &mut out,
             );
             outs.push(out);
-            sim.members.push(Member {
+            sim.members.push(Slot {
                 node: Some(s),
                 epoch: 1,
                 paused_until: None,
@@ -171,17 +153,17 @@ impl Sim {
         Ok(sim)
     }
 
-    fn boot(&self, i: usize, epoch: u64) -> Result<ClusterNode, String> {
-        ClusterNode::new(
-            self.cfg.clone(),
+    fn boot(&self, i: usize, epoch: u64) -> Result<M, String> {
+        M::boot(
+            &self.cfg,
             self.names[i].clone(),
-            Epoch(epoch),
+            epoch,
             (*self.metas[i]).clone(),
             rng::derive_seed(self.sc.seed, &format!("member/{i}/{epoch}")),
         )
     }
 
-    fn push(&mut self, at: Instant, ev: Ev) -> u64 {
+    fn push(&mut self, at: Instant, ev: Ev<M::Msg>) -> u64 {
         self.seq += 1;
         self.queue.insert((at, self.seq), ev);
         self.seq
@@ -267,7 +249,7 @@ impl Sim {
         let Some(n) = self.members[i].node.as_mut() else {
             return;
         };
-        if let Ok(id) = n.broadcast(self.now, data, &mut out) {
+        if let Some(id) = n.broadcast(self.now, data, &mut out) {
             let late = self.now >= Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
             self.late_payloads += u64::from(late);
             self.obs.broadcast(self.now, id);
@@ -289,7 +271,7 @@ impl Sim {
     }
 
     pub fn swim(&self, i: usize) -> Option<&Swim> {
-        self.members[i].node.as_ref().map(ClusterNode::swim)
+        self.members[i].node.as_ref().map(M::swim)
     }
 
     fn rearm(&mut self, i: usize) {
@@ -310,15 +292,15 @@ impl Sim {
         }
     }
 
-    fn flush(&mut self, from: usize, out: &mut Outbox<ClusterMsg>) {
+    fn flush(&mut self, from: usize, out: &mut Outbox<M::Msg>) {
         let late = self.now >= Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
         for (to, msg) in out.drain() {
             let Some(to) = self.index.get(&to).copied() else {
                 continue;
             };
             self.msgs += 1;
-            self.bytes += msg.size() as u64;
-            if late && !matches!(msg, ClusterMsg::Mem(_)) {
+            self.bytes += M::size(&msg) as u64;
+            if late && !M::is_membership(&msg) {
                 self.late_cast_msgs += 1;
             }
             let cross = self.members[from].zone != self.members[to].zone;
@@ -337,8 +319,10 @@ impl Sim {
         }
         let epoch = self.members[from].epoch;
         if let Some(s) = self.members[from].node.as_mut() {
-            let events: Vec<_> = s.drain_events().collect();
-            let delivered: Vec<_> = s.drain_delivered().map(|p| p.id).collect();
+            let mut events = Vec::new();
+            let mut delivered = Vec::new();
+            s.drain_events(&mut events);
+            s.drain_delivered(&mut delivered);
             for e in events {
                 self.obs.event(
                     self.now,
@@ -378,7 +362,7 @@ impl Sim {
         progress(1.0);
     }
 
-    fn step(&mut self, seq: u64, ev: Ev) {
+    fn step(&mut self, seq: u64, ev: Ev<M::Msg>) {
         match ev {
             Ev::Deliver { from, to, msg } => {
                 if !self.live(to) || self.net.cut(from, to) {
@@ -484,7 +468,7 @@ impl Sim {
             return;
         };
         let mut out = Outbox::default();
-        s.join(self.now, &[self.names[seed].clone()], &mut out);
+        s.join(self.now, self.names[seed].clone(), &mut out);
         self.members[i].node = Some(s);
         self.members[i].epoch = epoch;
         self.alive[i] = Some(epoch);
@@ -526,6 +510,10 @@ impl Sim {
         r.lifeguard = self.sc.lifeguard;
         r.detector = self.sc.detector.to_string();
         r.probes = self.sc.probes.to_string();
+        r.strategy = match self.sc.strategy {
+            Some(k) => format!("{k} ({})", self.sc.broadcast_preset),
+            None => "cluster".into(),
+        };
         r.duration_s = secs;
         r.bytes_per_member_per_s = self.bytes as f64 / n / secs;
         r.msgs_per_member_per_s = self.msgs as f64 / n / secs;
@@ -535,24 +523,7 @@ impl Sim {
                 Some(self.late_cast_msgs as f64 / n / self.late_payloads as f64);
         }
         for s in self.members.iter().filter_map(|m| m.node.as_ref()) {
-            let c = s.cast_stats();
-            let t = &mut r.cast;
-            t.delivered += c.delivered;
-            t.duplicates += c.duplicates;
-            t.gossip_sent += c.gossip_sent;
-            t.ihave_sent += c.ihave_sent;
-            t.grafts_sent += c.grafts_sent;
-            t.tree_sent += c.tree_sent;
-            t.neighbour_changes += c.neighbour_changes;
-            match s.tree_path() {
-                Some(p) => {
-                    t.depth_max = t.depth_max.max(p.0.len() as u64 - 1);
-                    t.depth_sum += p.0.len() as u64 - 1;
-                }
-                None => t.no_path += 1,
-            }
-            t.repaired += c.repaired;
-            t.dropped += c.deliveries_dropped + c.ids_dropped;
+            s.add_totals(&mut r.cast);
             let x = s.swim().stats();
             let t = &mut r.swim;
             t.probes += x.probes;

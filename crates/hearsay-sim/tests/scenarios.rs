@@ -118,3 +118,40 @@ fn bad_scenarios_are_refused() {
         assert!(run(&sc, &mut |_| {}).is_err(), "{sc:?}");
     }
 }
+
+#[test]
+fn every_strategy_reaches_every_live_member_through_crashes_and_restarts() {
+    use hearsay_core::dissemination::{Preset, StrategyKind};
+    // Every strategy with the latency preset; the efficient preset's
+    // adaptive batching with the default strategy (tree).
+    let runs = StrategyKind::ALL
+        .map(|s| (s, Preset::Latency))
+        .into_iter()
+        .chain([(StrategyKind::Tree, Preset::Efficient)]);
+    for (s, preset) in runs {
+        let sc = Scenario {
+            members: 30,
+            duration: "100s".parse().unwrap(),
+            latency: "20ms".parse().unwrap(),
+            loss: 0.01,
+            crash: 4,
+            restart: true,
+            broadcast_rate: 5.0,
+            strategy: Some(s),
+            broadcast_preset: preset,
+            seed: 3,
+            ..Scenario::default()
+        };
+        let r = quick(sc.clone());
+        let what = format!("{s} ({preset})");
+        assert!(r.broadcast.payloads > 300, "{what}: {:?}", r.broadcast);
+        assert_eq!(r.broadcast.undelivered, 0, "{what}: {:?}", r.broadcast);
+        assert_eq!(r.crashes.undetected, 0, "{what}");
+        assert_eq!(r.false_positives, 0, "{what}");
+        assert_eq!(r.live_at_end, 30, "{what}");
+        assert!(r.strategy.starts_with(&s.to_string()), "{}", r.strategy);
+        if s == StrategyKind::Tree {
+            assert_eq!(quick(sc).trace_hash, r.trace_hash, "{what} replays");
+        }
+    }
+}

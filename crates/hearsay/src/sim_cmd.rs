@@ -1,6 +1,7 @@
 //! `hearsay sim`: the membership simulator (see `hearsay_sim`).
 
 use crate::EXIT_BAD_ARGS;
+use hearsay_core::dissemination::{Preset, StrategyKind};
 use hearsay_core::membership::{Detector, ProbeOrder, SwimPreset};
 use hearsay_sim::{Dur, Partition, Pause, Scenario};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -20,6 +21,7 @@ pub enum OnOff {
   hearsay sim --members 1000 --duration 10m --loss 0.01 --crash 50
   hearsay sim --members 1000 --duration 10m --pause 0.05:3s --lifeguard off
   hearsay sim --members 1000 --duration 3m --partition 0.5:60s:60s --json
+  hearsay sim --members 1000 --duration 3m --latency 50ms --broadcast-rate 10 --strategy tree
   hearsay sim --scenario crash.toml --seed 7
 
 Every run is reproducible from its seed (the report's trace hash is equal
@@ -75,6 +77,15 @@ pub struct SimArgs {
     /// shuffled (SWIM's round-robin) [default: ring]
     #[arg(long, value_name = "ORDER")]
     probes: Option<ProbeOrder>,
+    /// How payloads spread: flood, tree, direct, gossip, pull, push-pull or
+    /// plumtree (the core node's strategies, over SWIM) [default: the
+    /// cluster stack's own broadcast]
+    #[arg(long, value_name = "S", value_parser = parse_strategy)]
+    strategy: Option<StrategyKind>,
+    /// The strategy's timing: efficient (adaptive batching: fewer messages)
+    /// or latency (no batching) [default: efficient]
+    #[arg(long, value_name = "PRESET", value_parser = parse_preset)]
+    broadcast_preset: Option<Preset>,
     /// Spread members over K zones (cross-zone latency x5) [default: 1]
     #[arg(long, value_name = "K")]
     zones: Option<usize>,
@@ -87,6 +98,16 @@ pub struct SimArgs {
     /// No progress bar
     #[arg(short, long)]
     quiet: bool,
+}
+
+fn parse_strategy(s: &str) -> Result<StrategyKind, String> {
+    s.parse()
+        .map_err(|e: hearsay_core::dissemination::ConfigError| e.to_string())
+}
+
+fn parse_preset(s: &str) -> Result<Preset, String> {
+    s.parse()
+        .map_err(|e: hearsay_core::dissemination::ConfigError| e.to_string())
 }
 
 impl SimArgs {
@@ -114,8 +135,12 @@ impl SimArgs {
             zones,
             seed,
             detector,
-            probes
+            probes,
+            broadcast_preset
         );
+        if self.strategy.is_some() {
+            s.strategy = self.strategy;
+        }
         if self.restart {
             s.restart = true;
         }

@@ -27,7 +27,8 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MsgId(pub NodeId, pub Epoch, pub u64);
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Ordered by id first, so a set of payloads is a set of ids.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Payload {
     pub id: MsgId,
     pub data: Arc<[u8]>,

@@ -80,6 +80,9 @@ pub enum Overlay {
     Tree { fanout: usize },
     /// Everyone is linked to everyone.
     Total,
+    /// A ring over the rank order plus chords about sqrt(N) ranks away
+    /// (about four links each; see [`crate::overlay::mesh`]).
+    Mesh,
     /// A star up to [`Overlay::AUTO_STAR_MAX`] members, then a tree of
     /// fanout about sqrt(N) (a power of two), so no node's fan-out grows
     /// linearly with N.
@@ -98,6 +101,7 @@ impl fmt::Display for Overlay {
             Overlay::Star => f.write_str("star"),
             Overlay::Tree { fanout } => write!(f, "tree{fanout}"),
             Overlay::Total => f.write_str("total"),
+            Overlay::Mesh => f.write_str("mesh"),
             Overlay::Auto => f.write_str("auto"),
         }
     }
@@ -111,6 +115,7 @@ impl FromStr for Overlay {
             "spanning-tree" => Overlay::SpanningTree,
             "star" | "hub" => Overlay::Star,
             "total" | "all" => Overlay::Total,
+            "mesh" => Overlay::Mesh,
             "auto" => Overlay::Auto,
             _ => {
                 let fanout = s
@@ -233,6 +238,18 @@ impl Config {
         self
     }
 
+    /// For a changing cluster, where no operator topology ever comes:
+    /// overlays built on one use the mesh (flood) or the rank tree
+    /// (spanning-tree) instead.
+    pub fn for_cluster(mut self) -> Config {
+        self.overlay = match self.overlay {
+            Overlay::Topology => Overlay::Mesh,
+            Overlay::SpanningTree => Overlay::Auto,
+            o => o,
+        };
+        self
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |s: String| Err(ConfigError::Invalid(s));
         self.link.validate().map_err(ConfigError::Invalid)?;
@@ -283,7 +300,7 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::UnknownOverlay(s) => write!(
                 f,
-                "unknown overlay {s:?} (expected topology, spanning-tree, star, treeK, total or auto)"
+                "unknown overlay {s:?} (expected topology, spanning-tree, star, treeK, total, mesh or auto)"
             ),
             ConfigError::UnknownPreset(s) => {
                 write!(f, "unknown preset {s:?} (expected efficient or latency)")
@@ -307,6 +324,7 @@ mod tests {
             "star",
             "tree4",
             "total",
+            "mesh",
             "auto",
         ] {
             assert_eq!(s.parse::<Overlay>().unwrap().to_string(), s);

@@ -11,12 +11,24 @@ use std::time::Duration;
 #[derive(Debug)]
 pub(crate) struct Store<V> {
     known: BTreeSet<V>,
+    /// Values learned since the application last took them, when it asked
+    /// for them (a shell that reads the whole set, as Maelstrom's does,
+    /// does not): oldest first, at most `max`.
+    fresh: Option<Fresh<V>>,
+}
+
+#[derive(Debug)]
+struct Fresh<V> {
+    queue: VecDeque<V>,
+    max: usize,
+    dropped: u64,
 }
 
 impl<V> Default for Store<V> {
     fn default() -> Self {
         Store {
             known: BTreeSet::new(),
+            fresh: None,
         }
     }
 }
@@ -27,7 +39,33 @@ impl<V: Ord + Clone> Store<V> {
         if self.known.contains(v) {
             return false;
         }
+        if let Some(f) = self.fresh.as_mut() {
+            if f.queue.len() >= f.max {
+                f.queue.pop_front();
+                f.dropped += 1;
+            }
+            f.queue.push_back(v.clone());
+        }
         self.known.insert(v.clone())
+    }
+
+    /// Keeps each new value for [`Store::drain_fresh`], at most `max` of
+    /// them (the oldest are dropped and counted past that).
+    pub fn keep_fresh(&mut self, max: usize) {
+        self.fresh = Some(Fresh {
+            queue: VecDeque::new(),
+            max: max.max(1),
+            dropped: 0,
+        });
+    }
+
+    pub fn drain_fresh(&mut self) -> impl Iterator<Item = V> + '_ {
+        self.fresh.iter_mut().flat_map(|f| f.queue.drain(..))
+    }
+
+    /// New values dropped because the application did not take them.
+    pub fn fresh_dropped(&self) -> u64 {
+        self.fresh.as_ref().map_or(0, |f| f.dropped)
     }
 
     pub fn contains(&self, v: &V) -> bool {

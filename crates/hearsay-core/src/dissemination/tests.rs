@@ -7,6 +7,7 @@
 use super::{Config, DisMsg, Entry, Mark, Overlay, Preset, config};
 use crate::id::{Epoch, NodeId};
 use crate::link::Lane;
+use crate::membership::{Incarnation, Membership, Meta, Static, Swim, SwimConfig, SwimPreset};
 use crate::node::{Input, Node, Outbox};
 use crate::rng::{self, RngExt};
 use crate::time::Instant;
@@ -14,12 +15,18 @@ use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+/// How a test network starts a node: its config, every name, its index,
+/// its life.
+type Boot<M> = fn(&Config, &[NodeId], usize, u64) -> Node<u64, M>;
+
 /// A network with per-message latency jitter (so messages reorder), loss,
-/// duplication, cuttable links and crashable nodes, driven in time order.
-struct Net {
+/// duplication, cuttable links and crashable nodes, driven in time order,
+/// over either membership.
+struct Net<M: Membership = Static> {
     cfg: Config,
     names: Vec<NodeId>,
-    nodes: Vec<Option<Node<u64>>>,
+    nodes: Vec<Option<Node<u64, M>>>,
+    boot: Boot<M>,
     epochs: Vec<u64>,
     inflight: Vec<(Instant, u64, usize, usize, String)>,
     cut: BTreeSet<(usize, usize)>,
@@ -36,11 +43,59 @@ struct Net {
 
 const LATENCY: Duration = Duration::from_millis(100);
 
-impl Net {
-    fn new(n: usize, cfg: &Config) -> Net {
+impl Net<Static> {
+    fn new(n: usize, cfg: &Config) -> Net<Static> {
+        Net::with(n, cfg, |cfg, names, i, epoch| {
+            Node::new(
+                cfg.clone(),
+                names[i].clone(),
+                Epoch(epoch),
+                names.to_vec(),
+                7,
+            )
+            .expect("valid config")
+        })
+    }
+}
+
+impl Net<Swim> {
+    /// Members over SWIM: the first lives start warm (everyone known
+    /// alive); a restarted member joins through a live one.
+    fn cluster(n: usize, cfg: &Config) -> Net<Swim> {
+        Net::with(n, cfg, |cfg, names, i, epoch| {
+            let me = names[i].clone();
+            let swim = Swim::new(
+                SwimConfig::preset(SwimPreset::Local),
+                me.clone(),
+                Epoch(epoch),
+                Meta::default(),
+                7,
+            )
+            .expect("valid swim config");
+            let mut node =
+                Node::with_membership(cfg.clone(), me.clone(), Epoch(epoch), [], swim, 7)
+                    .expect("valid config");
+            if epoch == 1 {
+                let others = names.iter().filter(|m| **m != me).map(|m| {
+                    (
+                        m.clone(),
+                        Incarnation::new(Epoch(1), 0),
+                        std::sync::Arc::new(Meta::default()),
+                    )
+                });
+                node.bootstrap(Instant::ZERO, others);
+            }
+            node
+        })
+    }
+}
+
+impl<M: Membership> Net<M> {
+    fn with(n: usize, cfg: &Config, boot: Boot<M>) -> Net<M> {
         let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("n{i}"))).collect();
         let mut net = Net {
             cfg: cfg.clone(),
+            boot,
             nodes: Vec::new(),
             epochs: vec![1; n],
             names,
@@ -59,15 +114,8 @@ impl Net {
         net
     }
 
-    fn boot(&self, i: usize) -> Node<u64> {
-        Node::new(
-            self.cfg.clone(),
-            self.names[i].clone(),
-            Epoch(self.epochs[i]),
-            self.names.clone(),
-            7,
-        )
-        .expect("valid config")
+    fn boot(&self, i: usize) -> Node<u64, M> {
+        (self.boot)(&self.cfg, &self.names, i, self.epochs[i])
     }
 
     fn input(&mut self, at: usize, input: Input<u64>) {
@@ -109,11 +157,17 @@ impl Net {
         self.accepted[i].clear();
     }
 
-    /// Back with empty state, in a higher epoch.
+    /// Back with empty state, in a higher epoch, joining through the first
+    /// live member (a static membership has nothing to join).
     fn restart(&mut self, i: usize) {
         self.epochs[i] += 1;
         self.nodes[i] = Some(self.boot(i));
-        self.input(i, Input::Tick);
+        let seeds = (0..self.names.len())
+            .filter(|&j| j != i && self.nodes[j].is_some())
+            .map(|j| self.names[j].clone())
+            .take(1)
+            .collect();
+        self.input(i, Input::Join(seeds));
     }
 
     fn run_until(&mut self, until: Instant) {
@@ -179,7 +233,7 @@ impl Net {
         }
     }
 
-    fn live(&self) -> impl Iterator<Item = &Node<u64>> {
+    fn live(&self) -> impl Iterator<Item = &Node<u64, M>> {
         self.nodes.iter().flatten()
     }
 
@@ -430,6 +484,57 @@ fn members_that_leave_lose_their_links_and_joiners_get_everything() {
         net.after(Duration::from_secs(30));
         assert!(net.everyone_has(0..20), "{}", name(&cfg));
         assert!(net.quiet(), "{}: talking to a member that left", name(&cfg));
+    }
+}
+
+#[test]
+fn every_strategy_delivers_over_a_changing_membership() {
+    // The same strategies over SWIM: members crash, SWIM declares them
+    // dead, they come back empty in a new life and join through a live
+    // member; every value broadcast by a member that stayed up reaches
+    // every live member, the restarted ones included.
+    for cfg in configs() {
+        let mut net = Net::cluster(10, &cfg);
+        for v in 0..20u64 {
+            net.broadcast((v % 10) as usize, v);
+            net.after(Duration::from_millis(100));
+        }
+        net.crash(3);
+        net.crash(7);
+        for v in 20..40u64 {
+            net.broadcast([0, 1, 2, 4, 5, 6, 8, 9][(v % 8) as usize], v);
+            net.after(Duration::from_millis(200));
+        }
+        // Long enough for SWIM to declare both dead and the view to heal.
+        net.after(Duration::from_secs(10));
+        let dead_to_all = net.live().all(|n| {
+            !n.view().contains(&NodeId::new("n3")) && !n.view().contains(&NodeId::new("n7"))
+        });
+        assert!(
+            dead_to_all,
+            "{}: the crashed members are still in a view",
+            name(&cfg)
+        );
+        net.restart(3);
+        for v in 40..50u64 {
+            net.broadcast((v % 3) as usize, v);
+            net.after(Duration::from_millis(100));
+        }
+        net.after(Duration::from_secs(30));
+        let n3 = NodeId::new("n3");
+        assert!(
+            net.live().all(|n| n.view().contains(&n3)),
+            "{}: n3 is back in every view",
+            name(&cfg)
+        );
+        if let Err(e) = net.converged() {
+            panic!("{}: {e}", name(&cfg));
+        }
+        assert!(
+            net.everyone_has(40..50),
+            "{}: values after the restart",
+            name(&cfg)
+        );
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod awareness;
 mod config;
+mod machine;
 mod member;
 mod phi;
 mod rumours;
@@ -20,6 +21,7 @@ mod tests;
 mod view;
 
 pub use config::{Detector, ProbeOrder, SwimConfig, SwimPreset};
+pub use machine::{Membership, Static};
 pub use member::{Incarnation, Meta, Status, Update, overrides};
 pub use swim::{Event, MAX_STATE, MemberMsg, Swim, SwimStats};
 pub use view::{View, ViewChange};

@@ -37,6 +37,10 @@ pub struct Stats {
     pub restarts: u64,
     /// Empty numbered batches sent to announce this node's life.
     pub greetings: u64,
+    /// Membership events the application did not take in time, dropped.
+    pub events_dropped: u64,
+    /// Learned values the application did not take in time, dropped.
+    pub deliveries_dropped: u64,
 }
 
 /// What a dissemination machine gets for one input: the time, the view,

@@ -2,6 +2,11 @@
 //! a [`Ctx`], and puts what it sends into envelopes. It decides nothing
 //! itself (STYLE.md rule 7).
 //!
+//! A node runs over a membership ([`Membership`]): [`Static`], a fixed
+//! list (Maelstrom's), or [`Swim`], a changing cluster. Whatever the
+//! membership reports (a join, a death, a new life) becomes a change of the
+//! node's [`View`], which the links and the dissemination strategy follow.
+//!
 //! Inputs from peers go through the epoch rules first (see [`crate::wire`]):
 //! a message from a member's earlier life is dropped; a message from a new
 //! life restarts the sessions with that member and tells the strategy, which
@@ -19,12 +24,16 @@ pub use ctx::{Stats, Topology};
 use crate::dissemination::{self, Config, ConfigError, Load, Store, Strategy, StrategyKind};
 use crate::id::{Epoch, NodeId};
 use crate::link::{LinkMsg, Links};
-use crate::membership::{View, ViewChange};
+use crate::membership::{
+    Event, Incarnation, MemberMsg, Membership, Meta, Static, Swim, View, ViewChange,
+};
 use crate::overlay;
 use crate::rng::{self, Rng};
 use crate::time::Instant;
 use crate::wire::{Envelope, Msg};
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 
 /// One input to a node.
 #[derive(Clone, Debug)]
@@ -35,11 +44,17 @@ pub enum Input<V> {
     Receive { from: NodeId, env: Envelope<V> },
     /// The operator's suggested topology (only topology overlays use it).
     Topology(Topology),
-    /// Members joined (in the given epochs) or left.
+    /// Members joined (in the given epochs) or left (a static membership
+    /// changed by the shell).
     View {
         joined: Vec<(NodeId, Epoch)>,
         left: Vec<NodeId>,
     },
+    /// Join the cluster through these members (a changing membership; a
+    /// static one has nothing to join).
+    Join(Vec<NodeId>),
+    /// Leave the cluster gracefully.
+    Leave,
     /// Time passed (the shell's timer for `next_deadline` fired).
     Tick,
 }
@@ -60,7 +75,15 @@ struct Parts<V> {
     /// Greet the strategy's neighbours on the first input: a restarted node
     /// announces its new life even when it has nothing to send.
     greet: bool,
+    mem_out: Outbox<MemberMsg>,
+    /// Membership events for the application (a changing membership only),
+    /// oldest first, at most [`MAX_EVENTS`].
+    events: VecDeque<Event>,
 }
+
+/// Membership events kept for the application at most; past that the
+/// oldest go and are counted.
+pub const MAX_EVENTS: usize = 65_536;
 
 impl<V: Ord + Clone> Parts<V> {
     fn ctx(&mut self, now: Instant) -> Ctx<'_, V> {
@@ -97,13 +120,14 @@ impl<V: Ord + Clone> Parts<V> {
 }
 
 /// A node of a cluster: one dissemination strategy over reliable links,
-/// over a view of the members.
-pub struct Node<V> {
+/// over a view of the members that its membership keeps.
+pub struct Node<V, M = Static> {
     parts: Parts<V>,
     strategy: Box<dyn Strategy<V>>,
+    membership: M,
 }
 
-impl<V: fmt::Debug> fmt::Debug for Node<V> {
+impl<V: fmt::Debug, M> fmt::Debug for Node<V, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
             .field("me", self.parts.view.me())
@@ -113,15 +137,50 @@ impl<V: fmt::Debug> fmt::Debug for Node<V> {
     }
 }
 
-impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
-    /// A node `me` in its life `epoch`, over the members `members` (`me`
-    /// included or not). `seed` seeds its random choices (combined with its
-    /// name, so nodes of one run differ).
+impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V, Static> {
+    /// A node `me` in its life `epoch`, over the fixed member list
+    /// `members` (`me` included or not). `seed` seeds its random choices
+    /// (combined with its name, so nodes of one run differ).
     pub fn new(
         cfg: Config,
         me: NodeId,
         epoch: Epoch,
         members: impl IntoIterator<Item = NodeId>,
+        seed: u64,
+    ) -> Result<Self, ConfigError> {
+        Self::with_membership(cfg, me, epoch, members, Static, seed)
+    }
+}
+
+impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V, Swim> {
+    /// A warm start with a known membership (a simulator's): every member
+    /// alive in the given incarnation (see [`Swim::bootstrap`]), and in the
+    /// view at once.
+    pub fn bootstrap(
+        &mut self,
+        now: Instant,
+        members: impl IntoIterator<Item = (NodeId, Incarnation, Arc<Meta>)>,
+    ) {
+        let members: Vec<_> = members.into_iter().collect();
+        let joined: Vec<(NodeId, Epoch)> = members
+            .iter()
+            .map(|(id, inc, _)| (id.clone(), inc.epoch))
+            .collect();
+        self.membership.bootstrap(now, members);
+        let change = self.parts.view.apply(&joined, &[]);
+        self.view_changed(now, change);
+    }
+}
+
+impl<V: Ord + Clone + fmt::Debug + Send + 'static, M: Membership> Node<V, M> {
+    /// A node over `membership`, starting from the members `members` (for
+    /// a changing membership usually none: its events fill the view).
+    pub fn with_membership(
+        cfg: Config,
+        me: NodeId,
+        epoch: Epoch,
+        members: impl IntoIterator<Item = NodeId>,
+        membership: M,
         seed: u64,
     ) -> Result<Self, ConfigError> {
         cfg.validate()?;
@@ -139,6 +198,8 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
             stats: Stats::default(),
             load: Load::default(),
             greet: true,
+            mem_out: Outbox::default(),
+            events: VecDeque::new(),
             cfg,
         };
         parts.links.set_relay(parts.relay());
@@ -147,10 +208,15 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
         let pace = dissemination::pace(&parts.cfg, parts.view.len(), 0.0);
         parts.links.set_pace(pace);
         tracing::debug!(node = %me, %epoch, strategy = %parts.cfg.strategy, members = parts.view.len(), "node created");
-        Ok(Node { parts, strategy })
+        Ok(Node {
+            parts,
+            strategy,
+            membership,
+        })
     }
 
     pub fn handle(&mut self, now: Instant, input: Input<V>, out: &mut Outbox<Envelope<V>>) {
+        let _span = tracing::trace_span!("input", node = %self.parts.view.me()).entered();
         let learned_before = self.parts.stats.learned;
         if std::mem::take(&mut self.parts.greet) {
             self.greet(now);
@@ -174,8 +240,14 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
                 let change = self.parts.view.apply(&joined, &left);
                 self.view_changed(now, change);
             }
+            Input::Join(seeds) => self.membership.join(now, &seeds, &mut self.parts.mem_out),
+            Input::Leave => self.membership.leave(now, &mut self.parts.mem_out),
             Input::Tick => {}
         }
+        if self.membership.next_deadline().is_some_and(|t| t <= now) {
+            self.membership.tick(now, &mut self.parts.mem_out);
+        }
+        self.follow_membership(now);
         self.strategy.tick(&mut self.parts.ctx(now));
         let p = &mut self.parts;
         let learned = u32::try_from(p.stats.learned - learned_before).unwrap_or(u32::MAX);
@@ -187,9 +259,35 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
             .set_pace(dissemination::pace(&p.cfg, p.view.len(), rate));
         p.links
             .poll(now, &p.cfg.link, &p.view, &mut p.sends, &mut p.stats);
-        for (to, msg) in p.sends.drain() {
+        let mem = p.mem_out.drain().map(|(to, m)| (to, Msg::Mem(m)));
+        for (to, msg) in p.sends.drain().chain(mem) {
             let to_epoch = p.view.epoch(&to).unwrap_or_default();
             out.push(to, Envelope::new(p.epoch, to_epoch, msg));
+        }
+    }
+
+    /// Carries what the membership saw to the view, one event at a time
+    /// (a member may die and come back within one input), and keeps the
+    /// events for the application.
+    fn follow_membership(&mut self, now: Instant) {
+        let mut events = Vec::new();
+        self.membership.drain_events(&mut events);
+        for e in events {
+            let change = match &e {
+                Event::Joined(id, inc) | Event::Alive(id, inc) | Event::Suspected(id, inc) => {
+                    self.parts.view.apply(&[(id.clone(), inc.epoch)], &[])
+                }
+                Event::Died(id, _) | Event::Left(id, _) | Event::Removed(id) => {
+                    self.parts.view.apply(&[], std::slice::from_ref(id))
+                }
+            };
+            self.view_changed(now, change);
+            let p = &mut self.parts;
+            if p.events.len() >= MAX_EVENTS {
+                p.events.pop_front();
+                p.stats.events_dropped += 1;
+            }
+            p.events.push_back(e);
         }
     }
 
@@ -223,8 +321,17 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
 
     fn receive(&mut self, now: Instant, from: NodeId, env: Envelope<V>) {
         let p = &mut self.parts;
-        if from == *p.view.me() || !p.view.contains(&from) {
+        let membership = matches!(env.msg, Msg::Mem(_)) && self.membership.talks();
+        if from == *p.view.me() || !(p.view.contains(&from) || membership) {
             p.stats.ignored += 1;
+            return;
+        }
+        if !p.view.contains(&from) {
+            // A stranger's membership message (a joiner, say): its epoch
+            // means nothing to the view yet.
+            if let Msg::Mem(m) = env.msg {
+                self.membership.receive(now, &from, m, &mut p.mem_out);
+            }
             return;
         }
         let known = p.view.epoch(&from).unwrap_or_default();
@@ -285,6 +392,10 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
                     .ack_relay(now, &p.cfg.link, &p.view, p.epoch, k, &mut p.stats);
             }
             Msg::Dis(m) => self.strategy.message(&mut p.ctx(now), &from, m),
+            Msg::Mem(m) if membership => {
+                self.membership.receive(now, &from, m, &mut p.mem_out);
+            }
+            Msg::Mem(_) => p.stats.ignored += 1,
         }
     }
 
@@ -293,7 +404,30 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
         timers::earliest([
             self.parts.links.deadline(&self.parts.cfg.link),
             self.strategy.deadline(&self.parts.cfg),
+            self.membership.next_deadline(),
         ])
+    }
+
+    /// The membership machine (SWIM's member table, say).
+    pub fn membership(&self) -> &M {
+        &self.membership
+    }
+
+    /// Membership events since the last call, oldest first.
+    pub fn drain_events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        self.parts.events.drain(..)
+    }
+
+    /// Keeps each value this node learns (from a client or a peer) for
+    /// [`Node::drain_delivered`], at most `max` not yet taken.
+    pub fn keep_delivered(&mut self, max: usize) {
+        self.parts.store.keep_fresh(max);
+    }
+
+    /// Values learned since the last call, in the order learned (only after
+    /// [`Node::keep_delivered`]).
+    pub fn drain_delivered(&mut self) -> impl Iterator<Item = V> + '_ {
+        self.parts.store.drain_fresh()
     }
 
     /// Every value known here, in value order.
@@ -319,7 +453,10 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V> {
     }
 
     pub fn stats(&self) -> Stats {
-        self.parts.stats
+        Stats {
+            deliveries_dropped: self.parts.store.fresh_dropped(),
+            ..self.parts.stats
+        }
     }
 
     pub fn config(&self) -> &Config {

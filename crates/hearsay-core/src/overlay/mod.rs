@@ -35,6 +35,7 @@ pub fn neighbours_of(
     let n = ranked.len();
     let picked: Vec<usize> = match shape(overlay, n) {
         Shape::Total => (0..n).filter(|&i| i != pos).collect(),
+        Shape::Mesh => mesh_at(pos, n),
         Shape::Star => star(pos, n),
         Shape::Tree(k) => tree::Tree::new(ranked, k).neighbours(pos),
         Shape::Topology => {
@@ -64,6 +65,7 @@ pub fn neighbours_of(
 /// The concrete graph an overlay setting stands for at `n` members.
 enum Shape {
     Total,
+    Mesh,
     Star,
     Tree(usize),
     Topology,
@@ -73,6 +75,7 @@ enum Shape {
 fn shape(overlay: Overlay, n: usize) -> Shape {
     match overlay {
         Overlay::Total => Shape::Total,
+        Overlay::Mesh => Shape::Mesh,
         Overlay::Star => Shape::Star,
         Overlay::Tree { fanout } => Shape::Tree(fanout.max(1)),
         Overlay::Auto if n <= Overlay::AUTO_STAR_MAX => Shape::Star,
@@ -94,11 +97,11 @@ pub(crate) fn position(ranked: &[NodeId], who: &NodeId) -> Option<usize> {
 /// join moves only the edges that straddle its rank. Anti-entropy confirms
 /// its neighbours on it; plumtree announces lazily over it.
 pub fn mesh(view: &View) -> Vec<NodeId> {
-    let ranked = view.ranked();
-    let Some(pos) = position(ranked, view.me()) else {
-        return Vec::new();
-    };
-    let n = ranked.len();
+    neighbours(Overlay::Mesh, view, None)
+}
+
+/// The mesh neighbours of rank position `pos` among `n`.
+fn mesh_at(pos: usize, n: usize) -> Vec<usize> {
     if n <= 1 {
         return Vec::new();
     }
@@ -109,7 +112,7 @@ pub fn mesh(view: &View) -> Vec<NodeId> {
         out.insert((pos + n - d % n) % n);
     }
     out.remove(&pos);
-    out.into_iter().map(|i| ranked[i].clone()).collect()
+    out.into_iter().collect()
 }
 
 fn star(pos: usize, n: usize) -> Vec<usize> {
