@@ -14,11 +14,10 @@
 //! and nowhere else. Externally tagged enums all the way down, so decoding
 //! never buffers a message to find its tag.
 
-use crate::dissemination::DisMsg;
+use crate::dissemination::{DisMsg, Value};
 use crate::id::Epoch;
 use crate::link::LinkMsg;
 use crate::membership::MemberMsg;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The envelope's type tag (Maelstrom needs every body to have a `type`).
@@ -31,8 +30,8 @@ pub enum Tag {
 
 /// One message between two nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(bound = "V: Serialize + DeserializeOwned")]
-pub struct Envelope<V> {
+#[serde(bound = "V: Value")]
+pub struct Envelope<V: Value> {
     #[serde(rename = "type", default)]
     pub tag: Tag,
     /// The sender's epoch.
@@ -49,7 +48,7 @@ fn is_unknown(e: &Epoch) -> bool {
     !e.is_known()
 }
 
-impl<V> Envelope<V> {
+impl<V: Value> Envelope<V> {
     pub fn new(epoch: Epoch, to: Epoch, msg: Msg<V>) -> Self {
         Envelope {
             tag: Tag::Hs,
@@ -62,8 +61,8 @@ impl<V> Envelope<V> {
 
 /// A protocol message, by layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(bound = "V: Serialize + DeserializeOwned")]
-pub enum Msg<V> {
+#[serde(bound = "V: Value")]
+pub enum Msg<V: Value> {
     /// Reliable sessions: batches, acks, relayed acks.
     #[serde(rename = "link")]
     Link(LinkMsg<V>),
@@ -75,7 +74,7 @@ pub enum Msg<V> {
     Mem(MemberMsg),
 }
 
-impl<V> Msg<V> {
+impl<V: Value> Msg<V> {
     /// A short name for counters and logs.
     pub fn kind(&self) -> &'static str {
         match self {

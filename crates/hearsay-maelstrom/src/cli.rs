@@ -55,6 +55,9 @@ pub struct NodeArgs {
     /// plumtree: ms to wait for an announced value before grafting
     #[arg(long, env = "HEARSAY_GRAFT_TIMEOUT_MS")]
     pub graft_timeout_ms: Option<u64>,
+    /// plumtree: ms between two batches of announcements to lazy neighbours
+    #[arg(long, env = "HEARSAY_IHAVE_INTERVAL_MS")]
+    pub ihave_interval_ms: Option<u64>,
     /// Seed for the node's random choices (combined with its id)
     #[arg(long, env = "HEARSAY_SEED")]
     pub seed: Option<u64>,
@@ -110,6 +113,9 @@ impl NodeArgs {
         }
         if let Some(v) = self.graft_timeout_ms {
             c.graft_timeout = ms(v);
+        }
+        if let Some(v) = self.ihave_interval_ms {
+            c.ihave_interval = ms(v);
         }
         c.validate()?;
         Ok(NodeConfig {

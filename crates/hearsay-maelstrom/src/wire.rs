@@ -43,6 +43,11 @@ pub enum Item {
     Json(Box<str>),
 }
 
+/// A broadcast value is its own key (announcements name it whole).
+impl hearsay_core::dissemination::Value for Item {
+    type Key = Item;
+}
+
 impl From<Value> for Item {
     fn from(v: Value) -> Item {
         match v.as_i64() {

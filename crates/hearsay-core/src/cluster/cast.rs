@@ -27,11 +27,42 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MsgId(pub NodeId, pub Epoch, pub u64);
 
-/// Ordered by id first, so a set of payloads is a set of ids.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A payload is named by its id: it compares and orders by the id alone,
+/// so a set of payloads is a set of ids.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Payload {
     pub id: MsgId,
     pub data: Arc<[u8]>,
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Payload {}
+
+impl PartialOrd for Payload {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Payload {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.id.cmp(&other.id)
+    }
+}
+
+impl std::borrow::Borrow<MsgId> for Payload {
+    fn borrow(&self) -> &MsgId {
+        &self.id
+    }
+}
+
+impl crate::dissemination::Value for Payload {
+    type Key = MsgId;
 }
 
 /// Largest payload accepted.

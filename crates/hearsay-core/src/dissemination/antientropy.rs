@@ -14,7 +14,7 @@
 //! heals.
 
 use super::seqset::SeqSet;
-use super::{Clock, DisMsg, Entry, Mark, Strategy, check_peers};
+use super::{Clock, DisMsg, Entry, Mark, Strategy, Value, check_peers};
 use crate::id::{Epoch, NodeId};
 use crate::link::Lane;
 use crate::membership::ViewChange;
@@ -60,7 +60,7 @@ pub(crate) struct AntiEntropy<V> {
     explore: bool,
 }
 
-impl<V: Ord + Clone> AntiEntropy<V> {
+impl<V: Value> AntiEntropy<V> {
     pub fn new(ctx: &Ctx<'_, V>, push: bool, explore: bool) -> Self {
         AntiEntropy {
             entries: BTreeMap::new(),
@@ -333,7 +333,7 @@ fn index(c: &Clock) -> BTreeMap<(&NodeId, Epoch), SeqSet> {
 }
 
 /// A member other than this node, uniformly.
-pub(crate) fn random_peer<V>(ctx: &mut Ctx<'_, V>) -> Option<NodeId> {
+pub(crate) fn random_peer<V: Value>(ctx: &mut Ctx<'_, V>) -> Option<NodeId> {
     let ranked = ctx.view.ranked();
     let n = ranked.len();
     (n > 1).then(|| {
@@ -346,7 +346,7 @@ pub(crate) fn random_peer<V>(ctx: &mut Ctx<'_, V>) -> Option<NodeId> {
     })
 }
 
-impl<V: Ord + Clone> AntiEntropy<V> {
+impl<V: Value> AntiEntropy<V> {
     /// The mesh changed or peers restarted: drop what we knew of them, and
     /// go round again (a restarted neighbour holds nothing).
     pub fn view_changed(&mut self, ctx: &mut Ctx<'_, V>, change: &ViewChange) {
@@ -374,7 +374,7 @@ impl<V: Ord + Clone> AntiEntropy<V> {
     }
 }
 
-impl<V: Ord + Clone + std::fmt::Debug + Send> Strategy<V> for AntiEntropy<V> {
+impl<V: Value> Strategy<V> for AntiEntropy<V> {
     fn local(&mut self, ctx: &mut Ctx<'_, V>, v: V) {
         AntiEntropy::local(self, ctx, v);
     }

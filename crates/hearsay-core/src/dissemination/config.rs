@@ -181,6 +181,8 @@ pub struct Config {
     pub ae_interval: Duration,
     /// Plumtree: wait for an announced value before grafting.
     pub graft_timeout: Duration,
+    /// Plumtree: announcements to lazy neighbours are batched this long.
+    pub ihave_interval: Duration,
     /// Reliable links under the strategy.
     pub link: LinkConfig,
 }
@@ -203,6 +205,7 @@ impl Config {
                 fanout: 3,
                 ae_interval: Duration::from_millis(500),
                 graft_timeout: Duration::from_millis(1000),
+                ihave_interval: Duration::from_millis(2000),
                 link: LinkConfig {
                     ack_delay: Duration::from_millis(1500),
                     ack_via_hub: false,
@@ -220,6 +223,7 @@ impl Config {
                 fanout: 4,
                 ae_interval: Duration::from_millis(100),
                 graft_timeout: Duration::from_millis(400),
+                ihave_interval: Duration::from_millis(2000),
                 link: LinkConfig {
                     ack_delay: Duration::from_millis(3000),
                     ack_via_hub: true,
@@ -274,8 +278,10 @@ impl Config {
         {
             return bad("ae_interval must be positive".into());
         }
-        if self.strategy == Strategy::Plumtree && self.graft_timeout.is_zero() {
-            return bad("graft_timeout must be positive".into());
+        if self.strategy == Strategy::Plumtree
+            && (self.graft_timeout.is_zero() || self.ihave_interval.is_zero())
+        {
+            return bad("graft_timeout and ihave_interval must be positive".into());
         }
         Ok(())
     }

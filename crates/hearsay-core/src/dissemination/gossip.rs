@@ -4,7 +4,7 @@
 //! anti-entropy over the mesh repairs the rest and makes it loss-free.
 
 use super::antientropy::AntiEntropy;
-use super::{DisMsg, Entry, Strategy};
+use super::{DisMsg, Entry, Strategy, Value};
 use crate::id::NodeId;
 use crate::link::Lane;
 use crate::membership::ViewChange;
@@ -21,7 +21,7 @@ pub(crate) struct Gossip<V> {
     last_push: Option<Instant>,
 }
 
-impl<V: Ord + Clone> Gossip<V> {
+impl<V: Value> Gossip<V> {
     pub fn new(ctx: &Ctx<'_, V>) -> Self {
         Gossip {
             ae: AntiEntropy::new(ctx, true, false),
@@ -48,7 +48,7 @@ impl<V: Ord + Clone> Gossip<V> {
     }
 }
 
-impl<V: Ord + Clone + std::fmt::Debug + Send> Strategy<V> for Gossip<V> {
+impl<V: Value> Strategy<V> for Gossip<V> {
     fn local(&mut self, ctx: &mut Ctx<'_, V>, v: V) {
         let e = self.ae.local(ctx, v);
         self.enqueue(ctx, e);

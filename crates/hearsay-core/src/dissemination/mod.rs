@@ -13,7 +13,7 @@
 //! | `gossip` | each node pushes new values to `fanout` random peers, once | digest anti-entropy |
 //! | `pull` | nodes announce digests; peers pull what they lack | digest anti-entropy |
 //! | `push-pull` | digest exchanges in both directions | digest anti-entropy |
-//! | `plumtree` | eager push on a tree, lazy announcements to mesh peers, graft/prune | acked links, graft retries |
+//! | `plumtree` | eager push on the overlay tree, lazy announcements (by key) to ring neighbours, grafts | acked links, a new tree neighbour gets everything; grafts repair a broken tree fast |
 //!
 //! Links ([`crate::link`]) batch values, piggyback cumulative acks on data
 //! going the other way and retransmit whatever stays unacknowledged.
@@ -43,7 +43,28 @@ use crate::node::Ctx;
 use crate::time::Instant;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::fmt;
+
+/// What the strategies spread. A value is named by its [`Value::Key`] in
+/// announcements and grafts: a small value (Maelstrom's integers) is its
+/// own key; one that carries data (a [`crate::cluster::Payload`]) is named
+/// by its id, and orders (and compares) by that id alone, so a set of
+/// values is a set of keys.
+pub trait Value:
+    Ord + Clone + fmt::Debug + Send + Serialize + DeserializeOwned + Borrow<Self::Key> + 'static
+{
+    type Key: Ord + Clone + fmt::Debug + Send + Serialize + DeserializeOwned + 'static;
+
+    fn key(&self) -> &Self::Key {
+        self.borrow()
+    }
+}
+
+macro_rules! own_key {
+    ($($t:ty),*) => { $(impl Value for $t { type Key = $t; })* };
+}
+own_key!(u64, i64, String);
 
 /// A value tagged with its origin, the origin's life and the origin's
 /// sequence number in that life, as anti-entropy tracks it. The epoch keeps
@@ -67,8 +88,8 @@ pub type Clock = Vec<Mark>;
 /// The strategies' own messages (values on acked links travel as
 /// [`crate::link::LinkMsg::Data`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound = "V: Serialize + DeserializeOwned")]
-pub enum DisMsg<V> {
+#[serde(bound = "V: Value")]
+pub enum DisMsg<V: Value> {
     /// Gossip: new entries, fire and forget.
     #[serde(rename = "push")]
     Push { e: Vec<Entry<V>> },
@@ -78,29 +99,30 @@ pub enum DisMsg<V> {
     /// Anti-entropy: entries the receiver lacks, and the sender's clock.
     #[serde(rename = "delta")]
     Delta { e: Vec<Entry<V>>, vv: Clock },
-    /// Plumtree: "send me these eagerly from now on".
+    /// Plumtree: "I hold these" (keys of values delivered since the last
+    /// announcement).
+    #[serde(rename = "ihave")]
+    IHave { k: Vec<V::Key> },
+    /// Plumtree: "send me these".
     #[serde(rename = "graft")]
-    Graft { v: Vec<V> },
-    /// Plumtree: "stop sending me values eagerly".
-    #[serde(rename = "prune")]
-    Prune,
+    Graft { v: Vec<V::Key> },
 }
 
-impl<V> DisMsg<V> {
+impl<V: Value> DisMsg<V> {
     pub fn kind(&self) -> &'static str {
         match self {
             DisMsg::Push { .. } => "push",
             DisMsg::Digest { .. } => "digest",
             DisMsg::Delta { .. } => "delta",
+            DisMsg::IHave { .. } => "ihave",
             DisMsg::Graft { .. } => "graft",
-            DisMsg::Prune => "prune",
         }
     }
 }
 
 /// A dissemination strategy: decides who gets which value when. It owns no
 /// values (the store is lent in [`Ctx`]) and sends only through the context.
-pub(crate) trait Strategy<V>: fmt::Debug + Send {
+pub(crate) trait Strategy<V: Value>: fmt::Debug + Send {
     /// A client's value, not known here yet.
     fn local(&mut self, ctx: &mut Ctx<'_, V>, v: V);
     /// Values that arrived on a link session from `from`.
@@ -122,9 +144,7 @@ pub(crate) trait Strategy<V>: fmt::Debug + Send {
 }
 
 /// The machine for a strategy.
-pub(crate) fn machine<V: Ord + Clone + fmt::Debug + Send + 'static>(
-    ctx: &mut Ctx<'_, V>,
-) -> Box<dyn Strategy<V>> {
+pub(crate) fn machine<V: Value>(ctx: &mut Ctx<'_, V>) -> Box<dyn Strategy<V>> {
     use config::Strategy as S;
     match ctx.cfg.strategy {
         S::Flood | S::Tree | S::Direct => Box::new(relay::Relay::new(ctx)),
@@ -137,7 +157,7 @@ pub(crate) fn machine<V: Ord + Clone + fmt::Debug + Send + 'static>(
 
 /// Checks shared by every strategy: a neighbour is a member, never self.
 pub(crate) fn check_peers<'a>(
-    ctx: &Ctx<'_, impl Sized>,
+    ctx: &Ctx<'_, impl Value>,
     what: &str,
     peers: impl IntoIterator<Item = &'a NodeId>,
 ) -> Result<(), String> {
@@ -202,7 +222,7 @@ mod wire_tests {
             serde_json::to_string(&d).unwrap(),
             r#"{"dis":{"delta":{"e":[["n1",2,4,9]],"vv":[["n1",2,4,[6]]]}}}"#
         );
-        let p: Msg<u64> = Msg::Dis(DisMsg::Prune);
+        let p: Msg<u64> = Msg::Dis(DisMsg::IHave { k: vec![3, 4] });
         assert_eq!(
             serde_json::from_str::<Msg<u64>>(&serde_json::to_string(&p).unwrap()).unwrap(),
             p

@@ -19,7 +19,7 @@
 //! membership's long partition) can leave older values with the peers it
 //! reached.
 
-use super::{DisMsg, Strategy, StrategyKind, check_peers};
+use super::{DisMsg, Strategy, StrategyKind, Value, check_peers};
 use crate::id::NodeId;
 use crate::link::Lane;
 use crate::membership::ViewChange;
@@ -44,7 +44,7 @@ pub(crate) struct Relay<V> {
     own: Vec<V>,
 }
 
-impl<V: Ord + Clone> Relay<V> {
+impl<V: Value> Relay<V> {
     pub fn new(ctx: &mut Ctx<'_, V>) -> Self {
         let mut r = Relay {
             neighbours: Vec::new(),
@@ -118,14 +118,14 @@ impl<V: Ord + Clone> Relay<V> {
 }
 
 /// Everything held, to one peer.
-fn send_all<V: Ord + Clone>(ctx: &mut Ctx<'_, V>, to: &NodeId, lane: Lane) {
+fn send_all<V: Value>(ctx: &mut Ctx<'_, V>, to: &NodeId, lane: Lane) {
     let all: Vec<V> = ctx.store.values().cloned().collect();
     for v in all {
         ctx.links.enqueue(&ctx.cfg.link, to, lane, v);
     }
 }
 
-impl<V: Ord + Clone + std::fmt::Debug + Send> Strategy<V> for Relay<V> {
+impl<V: Value> Strategy<V> for Relay<V> {
     fn local(&mut self, ctx: &mut Ctx<'_, V>, v: V) {
         if ctx.store.learn(&v) {
             ctx.stats.learned += 1;

@@ -72,6 +72,22 @@ impl<V: Ord + Clone> Store<V> {
         self.known.contains(v)
     }
 
+    /// Is a value with this key held?
+    pub fn contains_key<K: Ord + ?Sized>(&self, k: &K) -> bool
+    where
+        V: std::borrow::Borrow<K>,
+    {
+        self.known.contains(k)
+    }
+
+    /// The value with this key, if held.
+    pub fn get<K: Ord + ?Sized>(&self, k: &K) -> Option<&V>
+    where
+        V: std::borrow::Borrow<K>,
+    {
+        self.known.get(k)
+    }
+
     pub fn values(&self) -> impl ExactSizeIterator<Item = &V> {
         self.known.iter()
     }

@@ -798,7 +798,7 @@ fn arbitrary_msg() -> impl Strategy<Value = (usize, u64, u64, crate::wire::Msg<u
                 vv,
             })),
         values.clone().prop_map(|v| Msg::Dis(DisMsg::Graft { v })),
-        Just(Msg::Dis(DisMsg::Prune)),
+        values.clone().prop_map(|k| Msg::Dis(DisMsg::IHave { k })),
     ];
     (
         0usize..4,

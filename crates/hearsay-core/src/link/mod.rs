@@ -117,7 +117,7 @@ pub(crate) struct Links<V> {
     reach: BTreeMap<NodeId, usize>,
 }
 
-impl<V: Ord + Clone> Links<V> {
+impl<V: crate::dissemination::Value> Links<V> {
     pub fn new(relay: Option<NodeId>) -> Self {
         Links {
             map: BTreeMap::new(),

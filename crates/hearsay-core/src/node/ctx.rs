@@ -1,7 +1,7 @@
 //! What a machine gets to work with for one input, what it sends, and what
 //! the node counts.
 
-use crate::dissemination::{Config, Store};
+use crate::dissemination::{Config, Store, Value};
 use crate::id::{Epoch, NodeId};
 use crate::link::Links;
 use crate::membership::View;
@@ -26,6 +26,8 @@ pub struct Stats {
     pub retransmits: u64,
     pub values_sent: u64,
     pub grafts: u64,
+    /// Plumtree announcement messages sent.
+    pub announcements: u64,
     /// Input dropped: another strategy's message, an id outside the view,
     /// a message to ourselves.
     pub ignored: u64,
@@ -45,7 +47,7 @@ pub struct Stats {
 
 /// What a dissemination machine gets for one input: the time, the view,
 /// the value store and the links (lent), an outbox, the RNG, counters.
-pub(crate) struct Ctx<'a, V> {
+pub(crate) struct Ctx<'a, V: Value> {
     pub now: Instant,
     pub epoch: Epoch,
     pub view: &'a View,
@@ -58,7 +60,7 @@ pub(crate) struct Ctx<'a, V> {
     pub stats: &'a mut Stats,
 }
 
-impl<V> Ctx<'_, V> {
+impl<V: Value> Ctx<'_, V> {
     pub fn me(&self) -> &NodeId {
         self.view.me()
     }

@@ -21,7 +21,7 @@ pub use crate::outbox::Outbox;
 pub(crate) use ctx::Ctx;
 pub use ctx::{Stats, Topology};
 
-use crate::dissemination::{self, Config, ConfigError, Load, Store, Strategy, StrategyKind};
+use crate::dissemination::{self, Config, ConfigError, Load, Store, Strategy, StrategyKind, Value};
 use crate::id::{Epoch, NodeId};
 use crate::link::{LinkMsg, Links};
 use crate::membership::{
@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 /// One input to a node.
 #[derive(Clone, Debug)]
-pub enum Input<V> {
+pub enum Input<V: Value> {
     /// A client asked this node to broadcast `V`.
     Broadcast(V),
     /// A message from another node.
@@ -61,7 +61,7 @@ pub enum Input<V> {
 
 /// Everything a node owns but the strategy machine: what a [`Ctx`] borrows.
 #[derive(Debug)]
-struct Parts<V> {
+struct Parts<V: Value> {
     cfg: Config,
     epoch: Epoch,
     view: View,
@@ -85,7 +85,7 @@ struct Parts<V> {
 /// oldest go and are counted.
 pub const MAX_EVENTS: usize = 65_536;
 
-impl<V: Ord + Clone> Parts<V> {
+impl<V: Value> Parts<V> {
     fn ctx(&mut self, now: Instant) -> Ctx<'_, V> {
         Ctx {
             now,
@@ -121,13 +121,13 @@ impl<V: Ord + Clone> Parts<V> {
 
 /// A node of a cluster: one dissemination strategy over reliable links,
 /// over a view of the members that its membership keeps.
-pub struct Node<V, M = Static> {
+pub struct Node<V: Value, M = Static> {
     parts: Parts<V>,
     strategy: Box<dyn Strategy<V>>,
     membership: M,
 }
 
-impl<V: fmt::Debug, M> fmt::Debug for Node<V, M> {
+impl<V: Value, M> fmt::Debug for Node<V, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
             .field("me", self.parts.view.me())
@@ -137,7 +137,7 @@ impl<V: fmt::Debug, M> fmt::Debug for Node<V, M> {
     }
 }
 
-impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V, Static> {
+impl<V: Value> Node<V, Static> {
     /// A node `me` in its life `epoch`, over the fixed member list
     /// `members` (`me` included or not). `seed` seeds its random choices
     /// (combined with its name, so nodes of one run differ).
@@ -152,7 +152,7 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V, Static> {
     }
 }
 
-impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V, Swim> {
+impl<V: Value> Node<V, Swim> {
     /// A warm start with a known membership (a simulator's): every member
     /// alive in the given incarnation (see [`Swim::bootstrap`]), and in the
     /// view at once.
@@ -172,7 +172,7 @@ impl<V: Ord + Clone + fmt::Debug + Send + 'static> Node<V, Swim> {
     }
 }
 
-impl<V: Ord + Clone + fmt::Debug + Send + 'static, M: Membership> Node<V, M> {
+impl<V: Value, M: Membership> Node<V, M> {
     /// A node over `membership`, starting from the members `members` (for
     /// a changing membership usually none: its events fill the view).
     pub fn with_membership(

@@ -100,6 +100,19 @@ pub fn mesh(view: &View) -> Vec<NodeId> {
     neighbours(Overlay::Mesh, view, None)
 }
 
+/// The members next to this one in rank order (a ring every node computes
+/// alike; plumtree announces lazily over it).
+pub fn ring(view: &View) -> Vec<NodeId> {
+    let ranked = view.ranked();
+    let Some(pos) = position(ranked, view.me()) else {
+        return Vec::new();
+    };
+    let n = ranked.len();
+    let mut out: BTreeSet<usize> = [(pos + 1) % n, (pos + n - 1) % n].into();
+    out.remove(&pos);
+    out.into_iter().map(|i| ranked[i].clone()).collect()
+}
+
 /// The mesh neighbours of rank position `pos` among `n`.
 fn mesh_at(pos: usize, n: usize) -> Vec<usize> {
     if n <= 1 {
