@@ -32,6 +32,8 @@ async fn main() -> anyhow::Result<()> {
         join,
         preset: SwimPreset::Local,
         probes: None,
+        strategy: None,
+        broadcast_preset: None,
         zone: None,
         keys: vec![key.clone()],
         test_faults: false,

@@ -1,7 +1,7 @@
 //! `hearsay-agent`: the tokio shell around hearsay's sans-IO cluster
-//! machine ([`hearsay_core::cluster::ClusterNode`]: SWIM with Lifeguard,
-//! an active view, broadcast over an eager tree with lazy repair), over
-//! UDP. A library first: a service embeds it with [`Agent::start`], asks
+//! member ([`hearsay_core::cluster::ClusterNode`]: the core node over SWIM
+//! with Lifeguard, broadcasting with one of the seven strategies, plumtree
+//! by default), over UDP. A library first: a service embeds it with [`Agent::start`], asks
 //! for [`Agent::members`], calls [`Agent::broadcast`] and reads what was
 //! delivered; the `hearsay agent` command is a thin user of the same API
 //! with an HTTP front ([`http::router`]).
@@ -22,6 +22,7 @@ pub mod stream;
 use anyhow::{Context, Result};
 use codec::{Codec, Envelope};
 use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode};
+use hearsay_core::dissemination::{Preset, StrategyKind};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Meta, ProbeOrder, Status, SwimConfig, SwimPreset};
 use hearsay_core::outbox::Outbox;
@@ -47,6 +48,10 @@ pub struct AgentConfig {
     /// Whom to probe each period; None: the preset's (the ring). Members
     /// of one cluster may differ.
     pub probes: Option<ProbeOrder>,
+    /// How broadcasts spread (None: plumtree), and with which timing
+    /// (None: latency). Every member of a cluster must use the same.
+    pub strategy: Option<StrategyKind>,
+    pub broadcast_preset: Option<Preset>,
     pub zone: Option<String>,
     /// Gossip keys, the primary first; none: clear text.
     pub keys: Vec<Key>,
@@ -92,6 +97,11 @@ fn member_event(e: hearsay_core::membership::Event) -> MemberEvent {
 /// Buffered per subscriber; a subscriber that falls further behind loses
 /// the oldest (and its receiver says how many).
 const STREAM_BUFFER: usize = 4096;
+
+/// A message's size in the datagram's encoding (for per-type byte counts).
+fn encoded_len<T: serde::Serialize>(m: &T) -> usize {
+    rmp_serde::to_vec_named(m).map_or(0, |v| v.len())
+}
 
 /// Addresses of senders that are not (yet) members kept between two
 /// prunings of the address book.
@@ -220,7 +230,10 @@ impl Agent {
         }
         let ccfg = ClusterConfig {
             swim,
-            ..ClusterConfig::default()
+            dissemination: ClusterConfig::dissemination(
+                cfg.strategy.unwrap_or(StrategyKind::Plumtree),
+                cfg.broadcast_preset.unwrap_or(Preset::Latency),
+            ),
         };
         let seed = me.hash64() ^ epoch.0;
         let node = ClusterNode::new(ccfg, me.clone(), epoch, meta, seed)
@@ -251,6 +264,8 @@ impl Agent {
                 f: cfg.name.clone(),
                 a: cfg.advertise.map(|a| a.to_string()).unwrap_or_default(),
                 who: false,
+                e: epoch.0,
+                t: 0,
                 m: vec![],
                 kv: vec![],
                 kq: None,
@@ -513,7 +528,11 @@ impl Loop {
                 cmd = rx.recv() => match cmd {
                     Some(Cmd::Broadcast(data, reply)) => {
                         let now = self.now();
-                        let r = self.node.broadcast(now, data.into(), &mut out).map(|_| ());
+                        let r = self
+                            .node
+                            .broadcast(now, data.into(), &mut out)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string());
                         // Read-your-writes: /messages has it before the reply.
                         self.publish();
                         let _ = reply.send(r);
@@ -597,12 +616,12 @@ impl Loop {
 
     async fn envelope(
         &mut self,
-        env: Envelope,
+        mut env: Envelope,
         from: Option<SocketAddr>,
         out: &mut Outbox<ClusterMsg>,
     ) {
         for m in &env.m {
-            self.stats.received.count(m.kind(), m.size());
+            self.stats.received.count(m.kind(), encoded_len(m));
         }
         for _ in &env.kv {
             self.stats.received.count("kv", 0);
@@ -630,7 +649,7 @@ impl Loop {
             self.node.join(now, std::slice::from_ref(&name), out);
         }
         let now = self.now();
-        for m in env.m {
+        for m in env.messages() {
             self.node.handle(now, &name, m, out);
         }
         for m in env.kv {
@@ -775,7 +794,7 @@ impl Loop {
         let mut datagrams = Vec::new();
         for (to, msgs) in by {
             for m in &msgs {
-                self.stats.sent.count(m.kind(), m.size());
+                self.stats.sent.count(m.msg.kind(), encoded_len(&m.msg));
             }
             datagrams.push((to, self.codec.encode(&self.head, msgs)));
         }
@@ -913,7 +932,7 @@ impl Loop {
         let kv = self.kv.take_changed().then(|| self.kv.snapshot());
         let st = &mut self.stats;
         st.swim = self.node.swim().stats();
-        st.cast = self.node.cast_stats();
+        st.cast = self.node.stats();
         st.health = self.node.swim().health();
         st.delivered += delivered.len() as u64;
         if let Ok(mut s) = self.shared.lock() {

@@ -2,8 +2,8 @@
 //! the loop publishes.
 
 use crate::codec::Refused;
-use hearsay_core::cluster::CastStats;
 use hearsay_core::membership::SwimStats;
+use hearsay_core::node::Stats as NodeStats;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -40,7 +40,7 @@ pub struct Snapshot {
     pub sent: Traffic,
     pub received: Traffic,
     pub swim: SwimStats,
-    pub cast: CastStats,
+    pub cast: NodeStats,
     pub health: u32,
     pub command_queue: usize,
 }
@@ -237,9 +237,24 @@ pub fn render(s: &Snapshot) -> String {
         ("broadcasts", "Payloads broadcast from here.", c.broadcasts),
         ("duplicates", "Payloads received again.", c.duplicates),
         (
-            "repaired",
-            "Payloads that arrived by lazy repair.",
-            c.repaired,
+            "retransmits",
+            "Link batches sent again (unacknowledged in time).",
+            c.retransmits,
+        ),
+        (
+            "announcements",
+            "Plumtree announcements sent (payload ids, to lazy neighbours).",
+            c.announcements,
+        ),
+        (
+            "grafts",
+            "Plumtree grafts sent (an announced payload had not come).",
+            c.grafts,
+        ),
+        (
+            "payloads_forgotten",
+            "Payloads dropped from the store after the retention window.",
+            c.forgotten,
         ),
     ] {
         o.one(&format!("hearsay_{name}_total"), "counter", help, v);
@@ -260,8 +275,7 @@ pub fn render(s: &Snapshot) -> String {
         ("rumours", w.rumours_dropped),
         ("relays", w.relays_dropped),
         ("deliveries", c.deliveries_dropped),
-        ("ids", c.ids_dropped),
-        ("cache", c.cache_evicted),
+        ("events", c.events_dropped),
         ("kept-payloads", s.kept_dropped),
     ] {
         o.value("hearsay_dropped_total", &format!("what=\"{what}\""), v);

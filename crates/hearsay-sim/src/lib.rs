@@ -20,7 +20,6 @@ pub mod scenario;
 mod sim;
 
 use hearsay_core::cluster::{ClusterConfig, ClusterNode};
-use hearsay_core::dissemination::Config as DisConfig;
 use hearsay_core::membership::SwimConfig;
 pub use report::Report;
 pub use scenario::{Dur, Partition, Pause, Scenario};
@@ -33,34 +32,12 @@ pub fn run(sc: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report, Strin
     swim.lifeguard = sc.lifeguard;
     swim.detector = sc.detector;
     swim.probe_order = sc.probes;
-    match sc.strategy {
-        None => {
-            let cfg = ClusterConfig {
-                swim,
-                ..ClusterConfig::default()
-            };
-            cfg.validate()?;
-            go(sim::Sim::<ClusterNode>::new(sc, cfg)?, progress, wall)
-        }
-        Some(s) => {
-            let dissemination = DisConfig::preset(sc.broadcast_preset)
-                .with_strategy(s)
-                .for_cluster();
-            dissemination.validate().map_err(|e| e.to_string())?;
-            let cfg = member::UnifiedConfig {
-                swim,
-                dissemination,
-            };
-            go(sim::Sim::<member::Unified>::new(sc, cfg)?, progress, wall)
-        }
-    }
-}
-
-fn go<M: member::Member>(
-    mut sim: sim::Sim<M>,
-    progress: &mut dyn FnMut(f64),
-    wall: std::time::Instant,
-) -> Result<Report, String> {
+    let cfg = ClusterConfig {
+        swim,
+        dissemination: ClusterConfig::dissemination(sc.strategy, sc.broadcast_preset),
+    };
+    cfg.validate().map_err(|e| e.to_string())?;
+    let mut sim = sim::Sim::<ClusterNode>::new(sc, cfg)?;
     sim.run(progress);
     Ok(sim.report(wall.elapsed()))
 }

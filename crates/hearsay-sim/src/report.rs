@@ -66,21 +66,26 @@ pub struct SwimTotals {
     pub rumours_dropped: u64,
 }
 
+/// The dissemination layer's counters, summed over the members alive at
+/// the end.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CastTotals {
+    /// Payloads delivered (learned), and copies that arrived again.
     pub delivered: u64,
     pub duplicates: u64,
-    pub gossip_sent: u64,
-    pub ihave_sent: u64,
+    /// Numbered link batches sent, bare acks (direct or through the hub),
+    /// batches sent again.
+    pub data_sent: u64,
+    pub acks_sent: u64,
+    pub retransmits: u64,
+    /// Plumtree announcements and grafts.
+    pub announcements: u64,
     pub grafts_sent: u64,
-    pub tree_sent: u64,
-    pub neighbour_changes: u64,
-    /// The eager tree at the end: deepest member, sum of depths, members
-    /// without a path to the root.
-    pub depth_max: u64,
-    pub depth_sum: u64,
-    pub no_path: u64,
-    pub repaired: u64,
+    /// Peers seen back in a new life (their links restarted).
+    pub restarts_seen: u64,
+    /// Payloads forgotten after the retention window.
+    pub forgotten: u64,
+    /// Deliveries or events the application did not take, dropped.
     pub dropped: u64,
 }
 
@@ -100,9 +105,8 @@ pub struct Report {
     pub detector: String,
     /// Whom members probe: ring or shuffled.
     pub probes: String,
-    /// How payloads spread: a dissemination strategy and its preset
-    /// (`plumtree (efficient)`), or `cluster` for the cluster stack's own
-    /// broadcast.
+    /// How payloads spread: a dissemination strategy and its preset's
+    /// timing, e.g. `plumtree (latency)`.
     pub strategy: String,
     pub duration_s: f64,
     pub crashes: Crashes,
@@ -111,8 +115,8 @@ pub struct Report {
     pub false_positives: usize,
     pub broadcast: Broadcast,
     pub heal: Heal,
-    /// Membership and dissemination bytes (estimated from a compact
-    /// encoding), per member per simulated second.
+    /// Membership and dissemination bytes (each message's envelope in
+    /// MessagePack), per member per simulated second.
     pub bytes_per_member_per_s: f64,
     pub msgs_per_member_per_s: f64,
     /// Members alive at the end.

@@ -149,16 +149,9 @@ where
         .map_err(serde::de::Error::custom)
 }
 
-fn strategy_name<S: Serializer>(v: &Option<StrategyKind>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(k) => s.serialize_str(&k.to_string()),
-        None => s.serialize_none(),
-    }
-}
-
-fn strategy_from_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<StrategyKind>, D::Error> {
+fn strategy_from_name<'de, D: Deserializer<'de>>(d: D) -> Result<StrategyKind, D::Error> {
     let name = String::deserialize(d)?;
-    name.parse().map(Some).map_err(serde::de::Error::custom)
+    name.parse().map_err(serde::de::Error::custom)
 }
 
 fn preset_from_name<'de, D: Deserializer<'de>>(d: D) -> Result<Preset, D::Error> {
@@ -196,16 +189,11 @@ pub struct Scenario {
     /// shuffled round-robin.
     #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
     pub probes: ProbeOrder,
-    /// How payloads spread: one of the seven dissemination strategies of
-    /// the core node, over SWIM; none: the cluster stack's own broadcast
-    /// (an eager path-vector tree over an active view, lazy repair).
-    #[serde(
-        serialize_with = "strategy_name",
-        deserialize_with = "strategy_from_name",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub strategy: Option<StrategyKind>,
-    /// The strategy's timing: efficient (adaptive batching) or latency.
+    /// How payloads spread: one of the seven dissemination strategies.
+    #[serde(serialize_with = "by_name", deserialize_with = "strategy_from_name")]
+    pub strategy: StrategyKind,
+    /// The strategy's timing: latency (no batching) or efficient (adaptive
+    /// batching: fewer messages, later).
     #[serde(serialize_with = "by_name", deserialize_with = "preset_from_name")]
     pub broadcast_preset: Preset,
     /// Members are spread over this many zones (round-robin).
@@ -232,8 +220,8 @@ impl Default for Scenario {
             lifeguard: true,
             detector: Detector::Swim,
             probes: ProbeOrder::Ring,
-            strategy: None,
-            broadcast_preset: Preset::Efficient,
+            strategy: StrategyKind::Plumtree,
+            broadcast_preset: Preset::Latency,
             zones: 1,
             zone_latency: 5.0,
             seed: 1,
@@ -368,7 +356,7 @@ mod tests {
         assert_eq!(Scenario::from_toml(&back).unwrap(), s);
         let t = Scenario::from_toml("strategy = \"push-pull\"\nbroadcast_preset = \"latency\"\n")
             .unwrap();
-        assert_eq!(t.strategy, Some(StrategyKind::PushPull));
+        assert_eq!(t.strategy, StrategyKind::PushPull);
         assert_eq!(t.broadcast_preset, Preset::Latency);
         assert_eq!(
             Scenario::from_toml(&toml::to_string(&t).unwrap()).unwrap(),

@@ -510,10 +510,7 @@ impl<M: Member> Sim<M> {
         r.lifeguard = self.sc.lifeguard;
         r.detector = self.sc.detector.to_string();
         r.probes = self.sc.probes.to_string();
-        r.strategy = match self.sc.strategy {
-            Some(k) => format!("{k} ({})", self.sc.broadcast_preset),
-            None => "cluster".into(),
-        };
+        r.strategy = format!("{} ({})", self.sc.strategy, self.sc.broadcast_preset);
         r.duration_s = secs;
         r.bytes_per_member_per_s = self.bytes as f64 / n / secs;
         r.msgs_per_member_per_s = self.msgs as f64 / n / secs;

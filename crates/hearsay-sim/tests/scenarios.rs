@@ -137,7 +137,7 @@ fn every_strategy_reaches_every_live_member_through_crashes_and_restarts() {
             crash: 4,
             restart: true,
             broadcast_rate: 5.0,
-            strategy: Some(s),
+            strategy: s,
             broadcast_preset: preset,
             seed: 3,
             ..Scenario::default()

@@ -2,6 +2,7 @@
 //! user of the `hearsay-agent` library).
 
 use hearsay_agent::{Agent, AgentConfig, Key};
+use hearsay_core::dissemination::{Preset, StrategyKind};
 use hearsay_core::membership::{ProbeOrder, SwimPreset};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,8 @@ use std::sync::Arc;
 The first line printed gives the bound addresses (port 0 picks free ones).
 Without a key gossip is in clear text and the agent says so. --config reads
 a TOML file with the same keys as the flags (name, cluster, bind, advertise,
-join, http, preset, probes, zone, keys, key-file); flags given on the command line
-win. SIGTERM or Ctrl-C leaves the cluster gracefully.")]
+join, http, preset, probes, strategy, broadcast-preset, zone, keys, key-file);
+flags given on the command line win. SIGTERM or Ctrl-C leaves the cluster gracefully.")]
 pub struct AgentArgs {
     /// This member's name, unique in the cluster
     #[arg(long)]
@@ -48,6 +49,15 @@ pub struct AgentArgs {
     /// round-robin) [default: ring]
     #[arg(long, value_name = "ORDER")]
     probes: Option<ProbeOrder>,
+    /// How broadcasts spread: flood, tree, direct, gossip, pull, push-pull
+    /// or plumtree; every member of a cluster must use the same [default:
+    /// plumtree]
+    #[arg(long, value_name = "S", value_parser = parse_named::<StrategyKind>)]
+    strategy: Option<StrategyKind>,
+    /// The strategy's timing: latency (no batching) or efficient (adaptive
+    /// batching: fewer messages, later) [default: latency]
+    #[arg(long, value_name = "PRESET", value_parser = parse_named::<Preset>)]
+    broadcast_preset: Option<Preset>,
     /// This member's zone (rack or datacenter label)
     #[arg(long)]
     zone: Option<String>,
@@ -80,6 +90,8 @@ struct FileConfig {
     http: Option<SocketAddr>,
     preset: Option<String>,
     probes: Option<String>,
+    strategy: Option<String>,
+    broadcast_preset: Option<String>,
     zone: Option<String>,
     #[serde(default)]
     keys: Vec<String>,
@@ -100,13 +112,24 @@ fn read_keys(path: &Path) -> Result<Vec<Key>, String> {
         .collect()
 }
 
+/// A knob by its name, for clap (errors in the knob's own words).
+fn parse_named<T: std::str::FromStr>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| e.to_string())
+}
+
 /// A named value: the flag's, else the config file's (parsed, errors named
 /// by `key`).
-fn flag_or_file<T: std::str::FromStr<Err = String>>(
+fn flag_or_file<T: std::str::FromStr>(
     flag: Option<T>,
     file: Option<&str>,
     key: &str,
-) -> Result<Option<T>, String> {
+) -> Result<Option<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
     match (flag, file) {
         (Some(v), _) => Ok(Some(v)),
         (None, Some(text)) => text
@@ -135,6 +158,12 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
     let preset =
         flag_or_file(args.preset, file.preset.as_deref(), "preset")?.unwrap_or(SwimPreset::Lan);
     let probes = flag_or_file(args.probes, file.probes.as_deref(), "probes")?;
+    let strategy = flag_or_file(args.strategy, file.strategy.as_deref(), "strategy")?;
+    let broadcast_preset = flag_or_file(
+        args.broadcast_preset,
+        file.broadcast_preset.as_deref(),
+        "broadcast-preset",
+    )?;
     let mut keys = args.key.clone();
     if keys.is_empty() {
         keys = file
@@ -168,6 +197,8 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
         },
         preset,
         probes,
+        strategy,
+        broadcast_preset,
         zone: args.zone.clone().or(file.zone),
         keys,
         test_faults: args.test_faults,

@@ -58,10 +58,10 @@ enum Cmd {
     /// Sweep broadcast strategies x presets x node counts x faults on the
     /// 3d/3e scenario; write a table, CSV, JSON and Pareto plots.
     Bench(Box<bench::BenchArgs>),
-    /// Simulate hearsay's membership (SWIM with Lifeguard) for up to
-    /// thousands of members in virtual time, with loss, crashes, restarts,
-    /// pauses, partitions and zones; report detection times, false
-    /// positives, heal time and traffic.
+    /// Simulate hearsay's cluster members (SWIM with Lifeguard, and a
+    /// broadcast strategy) for up to thousands of members in virtual time,
+    /// with loss, crashes, restarts, pauses, partitions and zones; report
+    /// detection times, false positives, heal time, delivery and traffic.
     Sim(Box<sim_cmd::SimArgs>),
     /// A web UI over a store: the runs table, a page per run with its
     /// pictures, message diagram, history and logs, and bench sweeps.

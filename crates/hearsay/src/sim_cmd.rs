@@ -78,12 +78,11 @@ pub struct SimArgs {
     #[arg(long, value_name = "ORDER")]
     probes: Option<ProbeOrder>,
     /// How payloads spread: flood, tree, direct, gossip, pull, push-pull or
-    /// plumtree (the core node's strategies, over SWIM) [default: the
-    /// cluster stack's own broadcast]
+    /// plumtree [default: plumtree]
     #[arg(long, value_name = "S", value_parser = parse_strategy)]
     strategy: Option<StrategyKind>,
-    /// The strategy's timing: efficient (adaptive batching: fewer messages)
-    /// or latency (no batching) [default: efficient]
+    /// The strategy's timing: latency (no batching) or efficient (adaptive
+    /// batching: fewer messages, later) [default: latency]
     #[arg(long, value_name = "PRESET", value_parser = parse_preset)]
     broadcast_preset: Option<Preset>,
     /// Spread members over K zones (cross-zone latency x5) [default: 1]
@@ -136,11 +135,9 @@ impl SimArgs {
             seed,
             detector,
             probes,
+            strategy,
             broadcast_preset
         );
-        if self.strategy.is_some() {
-            s.strategy = self.strategy;
-        }
         if self.restart {
             s.restart = true;
         }

@@ -416,14 +416,15 @@ fn bad_datagrams_and_streams_are_counted_by_reason_and_never_hurt_the_agent() {
             .collect();
         send(&bytes);
     }
-    send(b"\xa7\x00whatever");
-    // Cluster "c1"'s header (mark and version 4, FNV-1a of the name), then
+    let v = hearsay_agent::codec::MARK | hearsay_agent::codec::VERSION;
+    send(&[v.wrapping_add(1), 0, b'w']);
+    // Cluster "c1"'s header (mark and version, FNV-1a of the name), then
     // garbage.
     let c1 = 0x811c_9dc5u32 ^ u32::from(b'c');
     let c1 = c1.wrapping_mul(0x0100_0193) ^ u32::from(b'1');
     let c1 = c1.wrapping_mul(0x0100_0193).to_be_bytes();
-    send(&[b"\xa4\x00".as_slice(), &c1, b"\xc1\xc1truncated msgpack"].concat());
-    send(&[b"\xa4\x01".as_slice(), &c1, b"short sealed"].concat());
+    send(&[[v, 0].as_slice(), &c1, b"\xc1\xc1truncated msgpack"].concat());
+    send(&[[v, 1].as_slice(), &c1, b"short sealed"].concat());
     send(&vec![b'x'; 61 * 1024]);
     until("every reason counted", Duration::from_secs(10), || {
         ["malformed", "version", "oversized", "decrypt"]
@@ -909,6 +910,76 @@ fn a_bad_probe_order_is_refused_by_flag_and_by_config_file() {
     assert_eq!(code, Some(254), "{err}");
     assert!(
         err.contains("probes in the config file") && err.contains("ring or shuffled"),
+        "{err}"
+    );
+}
+
+#[test]
+fn agents_spread_broadcasts_with_the_strategy_they_are_given() {
+    // One strategy per cluster (flag on two agents, config file on the
+    // third); every agent delivers the broadcast, and its metrics show the
+    // strategy at work (plumtree announces; the others do not).
+    let dir = tempfile::tempdir().unwrap();
+    for (s, announces) in [("push-pull", false), ("tree", false), ("plumtree", true)] {
+        let flag = ["--strategy", s];
+        let a = start_with(&format!("a-{s}"), s, None, &flag);
+        let b = start_with(&format!("b-{s}"), s, Some(&a.gossip), &flag);
+        let toml = dir.path().join(format!("{s}.toml"));
+        std::fs::write(&toml, format!("strategy = \"{s}\"\n")).unwrap();
+        let file = ["--config", toml.to_str().unwrap()];
+        let c = start_with(&format!("c-{s}"), s, Some(&a.gossip), &file);
+        let agents = [a, b, c];
+        until(
+            &format!("{s}: three alive"),
+            Duration::from_secs(20),
+            || {
+                agents
+                    .iter()
+                    .all(|x| states(x).iter().filter(|(_, st)| st == "alive").count() == 3)
+            },
+        );
+        for i in 0..5 {
+            http(
+                &agents[i % 3].http,
+                "POST",
+                "/broadcast",
+                &format!("{s} {i}"),
+            );
+        }
+        until(
+            &format!("{s}: everyone delivers"),
+            Duration::from_secs(20),
+            || agents.iter().all(|x| delivered(x).len() == 5),
+        );
+        let ann: f64 = agents
+            .iter()
+            .map(|x| metric(x, "hearsay_announcements_total"))
+            .sum();
+        if announces {
+            until(
+                &format!("{s}: announcements"),
+                Duration::from_secs(10),
+                || {
+                    agents
+                        .iter()
+                        .map(|x| metric(x, "hearsay_announcements_total"))
+                        .sum::<f64>()
+                        > 0.0
+                },
+            );
+        } else {
+            assert_eq!(ann, 0.0, "{s} does not announce");
+        }
+    }
+    let (code, _, err) = cli(&["agent", "--name", "x", "--strategy", "rumour"]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("unknown strategy"), "{err}");
+    let toml = dir.path().join("bad.toml");
+    std::fs::write(&toml, "name = \"x\"\nbroadcast-preset = \"fast\"\n").unwrap();
+    let (code, _, err) = cli(&["agent", "--config", toml.to_str().unwrap()]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(
+        err.contains("broadcast-preset in the config file") && err.contains("unknown preset"),
         "{err}"
     );
 }

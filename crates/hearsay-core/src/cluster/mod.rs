@@ -1,8 +1,9 @@
-//! A member of a changing cluster: SWIM membership, an active view of a few
-//! neighbours drawn from it, and the broadcast of application payloads over
-//! that view. [`ClusterNode`] routes each input to the machine that owns
-//! it; an application calls `broadcast(bytes)` and takes delivered payloads
-//! and membership events, without managing peers.
+//! A member of a changing cluster that broadcasts bytes: the core
+//! [`Node`] over [`Swim`], spreading [`Payload`]s with one of the seven
+//! dissemination strategies (plumtree unless told otherwise). This is the
+//! machine the agent and `hearsay sim` run; it adds to the node only what
+//! an application that sends bytes needs: payload ids, a size limit, and a
+//! retention window that bounds what a long-running member keeps.
 //!
 //! ```
 //! use hearsay_core::cluster::{ClusterConfig, ClusterNode};
@@ -15,126 +16,105 @@
 //! let mut out = Outbox::default();
 //! a.join(Instant::ZERO, &[NodeId::new("seed")], &mut out);
 //! assert!(out.iter().any(|(to, _)| to.as_str() == "seed"));
-//! # Ok::<(), String>(())
+//! # Ok::<(), hearsay_core::cluster::ClusterError>(())
 //! ```
 
-mod active;
-mod cast;
-#[cfg(test)]
-mod tests;
-mod tree;
+mod payload;
 
-pub use active::{Neighbour, ViewMsg};
-pub use cast::{CastConfig, CastMsg, CastStats, MAX_PAYLOAD, MsgId, Payload};
-pub use tree::{MAX_PATH, Path};
+pub use payload::{MAX_PAYLOAD, MsgId, Payload};
 
+use crate::dissemination::{self, Preset, Retention, StrategyKind};
 use crate::id::{Epoch, NodeId};
-use crate::membership::{Event, MemberMsg, Meta, Swim, SwimConfig};
-use crate::node::timers::earliest;
+use crate::membership::{Event, Incarnation, Meta, Swim, SwimConfig};
+use crate::node::{Input, Node, Stats};
 use crate::outbox::Outbox;
-use crate::rng::{self, Rng};
 use crate::time::Instant;
-use active::ActiveView;
-use cast::Broadcaster;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::wire::Envelope;
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Everything a cluster member sends another, by layer. Variant tags on
-/// the wire are one or two letters (every datagram carries them; `kind()`
-/// gives the readable names for metrics and logs).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ClusterMsg {
-    #[serde(rename = "m")]
-    Mem(MemberMsg),
-    #[serde(rename = "v")]
-    View(ViewMsg),
-    #[serde(rename = "c")]
-    Cast(CastMsg),
-}
+/// Everything one cluster member sends another: the node's envelope.
+pub type ClusterMsg = Envelope<Payload>;
 
-impl ClusterMsg {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ClusterMsg::Mem(m) => m.kind(),
-            ClusterMsg::View(_) => "view",
-            ClusterMsg::Cast(m) => m.kind(),
-        }
-    }
-
-    /// Rough encoded size, for traffic accounting.
-    pub fn size(&self) -> usize {
-        match self {
-            ClusterMsg::Mem(m) => m.size(),
-            ClusterMsg::View(_) => 12,
-            ClusterMsg::Cast(m) => m.size(),
-        }
-    }
-}
+/// Delivered payloads and membership events kept for the application, at
+/// most (past that the oldest are dropped and counted).
+const MAX_KEPT: usize = 65_536;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterConfig {
     pub swim: SwimConfig,
-    pub cast: CastConfig,
-    /// Neighbours in the active view, and the most accepted.
-    pub degree: usize,
-    pub max_degree: usize,
+    pub dissemination: dissemination::Config,
+}
+
+impl ClusterConfig {
+    /// The defaults for a cluster: plumtree with the latency preset's
+    /// timing (no batching: a payload goes out at once), payloads kept two
+    /// minutes (8,192 at most) for members that come and for repairs.
+    pub fn dissemination(strategy: StrategyKind, preset: Preset) -> dissemination::Config {
+        let mut d = dissemination::Config::preset(preset)
+            .with_strategy(strategy)
+            .for_cluster();
+        d.retention = Some(Retention {
+            ttl: Duration::from_secs(120),
+            max_values: 8192,
+        });
+        d
+    }
+
+    pub fn validate(&self) -> Result<(), ClusterError> {
+        self.swim.validate().map_err(ClusterError::Config)?;
+        self.dissemination
+            .validate()
+            .map_err(|e| ClusterError::Config(e.to_string()))
+    }
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
             swim: SwimConfig::default(),
-            cast: CastConfig::default(),
-            degree: 4,
-            max_degree: 6,
+            dissemination: ClusterConfig::dissemination(StrategyKind::Plumtree, Preset::Latency),
         }
     }
 }
 
-impl ClusterConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        self.swim.validate()?;
-        self.cast.validate()?;
-        if self.degree == 0 || self.max_degree < self.degree {
-            return Err("degree must be at least 1 and at most max_degree".into());
+/// Why a cluster call was refused; nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// A bad configuration: no member was made.
+    Config(String),
+    /// A payload over [`MAX_PAYLOAD`]: nothing was sent.
+    TooLarge { len: usize },
+}
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterError::Config(e) => f.write_str(e),
+            ClusterError::TooLarge { len } => {
+                write!(f, "a payload has at most {MAX_PAYLOAD} bytes, not {len}")
+            }
         }
-        Ok(())
     }
 }
 
-/// The rank order every member computes alike (the same as
-/// [`crate::membership::View`]'s): highest name hash first.
-fn rank(id: &NodeId) -> (u64, std::cmp::Reverse<NodeId>) {
-    (id.hash64(), std::cmp::Reverse(id.clone()))
-}
-
-/// Membership events the node keeps for the application at most.
-const MAX_EVENTS: usize = 65_536;
+impl std::error::Error for ClusterError {}
 
 pub struct ClusterNode {
+    node: Node<Payload, Swim>,
     me: NodeId,
-    swim: Swim,
-    view: ActiveView,
-    cast: Broadcaster,
-    /// The epoch each neighbour was in when it became one.
-    neighbour_epochs: BTreeMap<NodeId, Epoch>,
-    /// The top-ranked live member (this one included): the tree's root.
-    root: NodeId,
-    neighbour_changes: u64,
-    rng: Rng,
-    events: Vec<Event>,
-    events_dropped: u64,
-    mem_out: Outbox<MemberMsg>,
-    cast_out: Outbox<CastMsg>,
-    view_out: Outbox<ViewMsg>,
+    epoch: Epoch,
+    /// Payloads this life broadcast.
+    seq: u64,
 }
 
-impl std::fmt::Debug for ClusterNode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClusterNode")
             .field("me", &self.me)
-            .field("neighbours", &self.view.len())
+            .field("epoch", &self.epoch)
             .finish()
     }
 }
@@ -146,23 +126,18 @@ impl ClusterNode {
         epoch: Epoch,
         meta: Meta,
         seed: u64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClusterError> {
         cfg.validate()?;
-        let swim = Swim::new(cfg.swim.clone(), me.clone(), epoch, meta, seed)?;
+        let swim =
+            Swim::new(cfg.swim, me.clone(), epoch, meta, seed).map_err(ClusterError::Config)?;
+        let mut node = Node::with_membership(cfg.dissemination, me.clone(), epoch, [], swim, seed)
+            .map_err(|e| ClusterError::Config(e.to_string()))?;
+        node.keep_delivered(MAX_KEPT);
         Ok(ClusterNode {
-            view: ActiveView::new(cfg.degree, cfg.max_degree),
-            cast: Broadcaster::new(cfg.cast.clone(), me.clone(), epoch),
-            rng: rng::child(seed, &format!("cluster/{me}")),
-            root: me.clone(),
-            neighbour_changes: 0,
+            node,
             me,
-            swim,
-            neighbour_epochs: BTreeMap::new(),
-            events: Vec::new(),
-            events_dropped: 0,
-            mem_out: Outbox::default(),
-            cast_out: Outbox::default(),
-            view_out: Outbox::default(),
+            epoch,
+            seq: 0,
         })
     }
 
@@ -171,68 +146,50 @@ impl ClusterNode {
     }
 
     pub fn swim(&self) -> &Swim {
-        &self.swim
+        self.node.membership()
     }
 
-    pub fn cast_stats(&self) -> CastStats {
-        CastStats {
-            neighbour_changes: self.neighbour_changes,
-            ..self.cast.stats
-        }
+    /// The node underneath (its view, its strategy's neighbours).
+    pub fn node(&self) -> &Node<Payload, Swim> {
+        &self.node
     }
 
-    /// The current neighbours (the active view).
-    pub fn neighbours(&self) -> impl Iterator<Item = &NodeId> {
-        self.view.members()
+    pub fn stats(&self) -> Stats {
+        self.node.stats()
     }
 
-    /// Eager (tree) and lazy neighbours, for pictures of the overlay.
-    pub fn tree(&self) -> (Vec<NodeId>, Vec<NodeId>) {
-        (
-            self.cast.eager().cloned().collect(),
-            self.cast.lazy().cloned().collect(),
-        )
-    }
-
-    /// This member's path to the root of the eager tree.
-    pub fn tree_path(&self) -> Option<&Path> {
-        self.cast.tree_path()
+    /// The members this one exchanges payloads with directly.
+    pub fn neighbours(&self) -> Vec<NodeId> {
+        self.node.neighbours()
     }
 
     pub fn drain_events(&mut self) -> impl Iterator<Item = Event> + '_ {
-        self.events.drain(..)
+        self.node.drain_events()
     }
 
+    /// Payloads delivered here (this member's own included), in order.
     pub fn drain_delivered(&mut self) -> impl Iterator<Item = Payload> + '_ {
-        self.cast.drain_deliveries()
+        self.node.drain_delivered()
     }
 
     /// A warm start with a known membership (see [`Swim::bootstrap`]).
     pub fn bootstrap(
         &mut self,
         now: Instant,
-        members: impl IntoIterator<Item = (NodeId, crate::membership::Incarnation, Arc<Meta>)>,
+        members: impl IntoIterator<Item = (NodeId, Incarnation, Arc<Meta>)>,
         out: &mut Outbox<ClusterMsg>,
     ) {
-        self.swim.bootstrap(now, members);
-        self.root = self.top();
-        self.after(now, out);
+        self.node.bootstrap(now, members);
+        self.node.handle(now, Input::Tick, out);
     }
 
     pub fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut Outbox<ClusterMsg>) {
-        self.swim.join(now, seeds, &mut self.mem_out);
-        self.after(now, out);
+        self.node.handle(now, Input::Join(seeds.to_vec()), out);
     }
 
-    /// Leaves gracefully: the leave is gossiped; neighbours are told.
+    /// Leaves gracefully: the leave is gossiped.
     pub fn leave(&mut self, now: Instant, out: &mut Outbox<ClusterMsg>) {
-        self.swim.leave(now, &mut self.mem_out);
-        let all: Vec<NodeId> = self.view.members().cloned().collect();
-        for n in all {
-            self.view.remove(&n);
-            self.view_out.push(n, ViewMsg::Disconnect);
-        }
-        self.after(now, out);
+        self.node.handle(now, Input::Leave, out);
     }
 
     /// Broadcasts `data` to every member; it is delivered here too.
@@ -241,178 +198,37 @@ impl ClusterNode {
         now: Instant,
         data: Arc<[u8]>,
         out: &mut Outbox<ClusterMsg>,
-    ) -> Result<MsgId, String> {
+    ) -> Result<MsgId, ClusterError> {
         if data.len() > MAX_PAYLOAD {
-            return Err(format!(
-                "a payload has at most {MAX_PAYLOAD} bytes, not {}",
-                data.len()
-            ));
+            return Err(ClusterError::TooLarge { len: data.len() });
         }
-        let id = self.cast.broadcast(now, data, &mut self.cast_out);
-        self.after(now, out);
+        self.seq += 1;
+        let id = MsgId(self.me.clone(), self.epoch, self.seq);
+        let p = Payload {
+            id: id.clone(),
+            data,
+        };
+        self.node.handle(now, Input::Broadcast(p), out);
         Ok(id)
     }
 
+    /// One message from `from`. Payloads over the size limit are dropped.
     pub fn handle(
         &mut self,
         now: Instant,
         from: &NodeId,
-        msg: ClusterMsg,
+        env: ClusterMsg,
         out: &mut Outbox<ClusterMsg>,
     ) {
-        if *from == self.me {
-            return;
-        }
-        match msg {
-            ClusterMsg::Mem(m) => self.swim.handle(now, from, m, &mut self.mem_out),
-            ClusterMsg::View(m) => {
-                let alive = self.swim.status_of(from).is_some_and(|(_, s)| s.is_live());
-                self.view
-                    .handle(from, m, alive, &mut self.rng, &mut self.view_out);
-            }
-            ClusterMsg::Cast(m) => {
-                if !self.view.contains(from) && self.view.is_pending(from) {
-                    // Its accept is still on the way (messages reorder):
-                    // this message says it took us as a neighbour.
-                    self.view.handle(
-                        from,
-                        ViewMsg::Accept,
-                        true,
-                        &mut self.rng,
-                        &mut self.view_out,
-                    );
-                    self.sync_neighbours(now);
-                }
-                if self.view.contains(from) {
-                    self.cast.handle(now, from, m, &mut self.cast_out);
-                } else {
-                    // Not a neighbour (any more): take a payload it pushed,
-                    // and tell it to stop.
-                    match m {
-                        CastMsg::Gossip { .. } => {
-                            self.cast.handle(now, from, m, &mut self.cast_out);
-                            self.view_out.push(from.clone(), ViewMsg::Disconnect);
-                        }
-                        CastMsg::Tree { .. } => {}
-                        _ => self.view_out.push(from.clone(), ViewMsg::Disconnect),
-                    }
-                }
-            }
-        }
-        self.after(now, out);
+        let from = from.clone();
+        self.node.handle(now, Input::Receive { from, env }, out);
     }
 
     pub fn tick(&mut self, now: Instant, out: &mut Outbox<ClusterMsg>) {
-        self.swim.tick(now, &mut self.mem_out);
-        self.cast.tick(now, &mut self.rng, &mut self.cast_out);
-        self.after(now, out);
-    }
-
-    /// Carries membership news to the active view and the view's changes
-    /// to the broadcast layer, then sends everything out.
-    fn after(&mut self, now: Instant, out: &mut Outbox<ClusterMsg>) {
-        let events: Vec<Event> = self.swim.drain_events().collect();
-        let mut rescan = false;
-        for e in events {
-            match &e {
-                Event::Died(id, _) | Event::Left(id, _) | Event::Removed(id) => {
-                    self.view.remove(id);
-                    rescan |= *id == self.root;
-                }
-                Event::Joined(id, inc) | Event::Alive(id, inc) | Event::Suspected(id, inc) => {
-                    // A neighbour back in a new life has forgotten us.
-                    if self
-                        .neighbour_epochs
-                        .get(id)
-                        .is_some_and(|e| *e < inc.epoch)
-                    {
-                        self.view.remove(id);
-                    }
-                    if rank(id) > rank(&self.root) {
-                        self.root = id.clone();
-                    }
-                }
-            }
-            if self.events.len() < MAX_EVENTS {
-                self.events.push(e);
-            } else {
-                self.events_dropped += 1;
-            }
-        }
-        if !self.swim.has_left() {
-            let want = self.view.wanted(now);
-            if want > 0 {
-                let exclude: Vec<NodeId> = self.view.members().cloned().collect();
-                for c in self.swim.sample(want + exclude.len()) {
-                    if self.view.wanted(now) == 0 {
-                        break;
-                    }
-                    if !exclude.contains(&c) {
-                        self.view.request(now, &c, &mut self.view_out);
-                    }
-                }
-            }
-        }
-        if rescan || self.swim.has_left() {
-            self.root = self.top();
-        }
-        self.cast.set_root(self.root.clone(), &mut self.cast_out);
-        self.sync_neighbours(now);
-        self.mem_out.drain_into(out, ClusterMsg::Mem);
-        self.view_out.drain_into(out, ClusterMsg::View);
-        self.cast_out.drain_into(out, ClusterMsg::Cast);
-    }
-
-    /// Carries the active view's changes to the broadcast layer.
-    fn sync_neighbours(&mut self, now: Instant) {
-        let changes: Vec<Neighbour> = self.view.drain_changes().collect();
-        for c in changes {
-            self.neighbour_changes += 1;
-            match c {
-                Neighbour::Up(id) => {
-                    let epoch = self
-                        .swim
-                        .status_of(&id)
-                        .map_or(Epoch::UNKNOWN, |(inc, _)| inc.epoch);
-                    self.neighbour_epochs.insert(id.clone(), epoch);
-                    self.cast.neighbour_up(now, id, &mut self.cast_out);
-                }
-                Neighbour::Down(id) => {
-                    self.neighbour_epochs.remove(&id);
-                    self.cast.neighbour_down(&id, &mut self.cast_out);
-                }
-            }
-        }
-    }
-
-    /// The top-ranked live member, by a scan of the membership.
-    fn top(&self) -> NodeId {
-        let mut best = self.me.clone();
-        for (id, _, status, _) in self.swim.members() {
-            if status.is_live() && rank(id) > rank(&best) {
-                best = id.clone();
-            }
-        }
-        best
+        self.node.handle(now, Input::Tick, out);
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        earliest([
-            self.swim.next_deadline(),
-            self.cast.next_deadline(),
-            self.view.pending_deadline(),
-        ])
-    }
-
-    /// Invariants, for tests.
-    pub fn check(&self) -> Result<(), String> {
-        self.view.check(&self.me)?;
-        self.cast.check()?;
-        for n in self.cast.eager().chain(self.cast.lazy()) {
-            if !self.view.contains(n) {
-                return Err(format!("{n} is in the tree but not a neighbour"));
-            }
-        }
-        Ok(())
+        self.node.next_deadline()
     }
 }

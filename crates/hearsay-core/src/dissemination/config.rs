@@ -1,6 +1,7 @@
 //! Dissemination configuration: a strategy, named presets and single knobs,
 //! validated once.
 
+use super::Retention;
 use crate::link::LinkConfig;
 use std::fmt;
 use std::str::FromStr;
@@ -183,6 +184,11 @@ pub struct Config {
     pub graft_timeout: Duration,
     /// Plumtree: announcements to lazy neighbours are batched this long.
     pub ihave_interval: Duration,
+    /// Values are kept this long and this many at most (None: for good,
+    /// as Maelstrom's reads need). Loss-freedom holds within the window: a
+    /// member that comes (back) is given what the window holds, and
+    /// repairs reach back as far.
+    pub retention: Option<Retention>,
     /// Reliable links under the strategy.
     pub link: LinkConfig,
 }
@@ -206,6 +212,7 @@ impl Config {
                 ae_interval: Duration::from_millis(500),
                 graft_timeout: Duration::from_millis(1000),
                 ihave_interval: Duration::from_millis(2000),
+                retention: None,
                 link: LinkConfig {
                     ack_delay: Duration::from_millis(1500),
                     ack_via_hub: false,
@@ -224,6 +231,7 @@ impl Config {
                 ae_interval: Duration::from_millis(100),
                 graft_timeout: Duration::from_millis(400),
                 ihave_interval: Duration::from_millis(2000),
+                retention: None,
                 link: LinkConfig {
                     ack_delay: Duration::from_millis(3000),
                     ack_via_hub: true,
@@ -277,6 +285,11 @@ impl Config {
         ) && self.ae_interval.is_zero()
         {
             return bad("ae_interval must be positive".into());
+        }
+        if let Some(r) = self.retention
+            && (r.ttl.is_zero() || r.max_values == 0)
+        {
+            return bad("a retention needs a positive ttl and max_values".into());
         }
         if self.strategy == Strategy::Plumtree
             && (self.graft_timeout.is_zero() || self.ihave_interval.is_zero())

@@ -34,6 +34,7 @@ mod tests;
 
 pub use config::{Config, ConfigError, Overlay, Preset, Strategy as StrategyKind};
 pub use seqset::SeqSet;
+pub use store::Retention;
 pub(crate) use store::{Load, Store, pace};
 
 use crate::id::{Epoch, NodeId};
@@ -58,6 +59,12 @@ pub trait Value:
 
     fn key(&self) -> &Self::Key {
         self.borrow()
+    }
+
+    /// The origin life and number a key names, if it names one: a store
+    /// with a retention then remembers the key after forgetting the value.
+    fn tag(_key: &Self::Key) -> Option<(&NodeId, Epoch, u64)> {
+        None
     }
 }
 

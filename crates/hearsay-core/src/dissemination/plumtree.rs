@@ -136,7 +136,7 @@ impl<V: Value> Plumtree<V> {
     /// IHAVE: `from` holds these; wait for the ones we lack.
     fn announced(&mut self, ctx: &Ctx<'_, V>, from: &NodeId, keys: Vec<V::Key>) {
         for k in keys {
-            if ctx.store.contains_key(&k) {
+            if ctx.store.has_seen(&k) {
                 continue;
             }
             let m = self.missing.entry(k).or_insert_with(|| Missing {
@@ -236,7 +236,7 @@ impl<V: Value> Strategy<V> for Plumtree<V> {
     fn tick(&mut self, ctx: &mut Ctx<'_, V>) {
         // Held by now some other way (a graft answer, the eager path).
         let store = &*ctx.store;
-        self.missing.retain(|k, _| !store.contains_key(k));
+        self.missing.retain(|k, _| !store.has_seen(k));
         self.graft_missing(ctx);
         if self.next_announce.fire(ctx.now) {
             self.announce_round(ctx);
@@ -265,7 +265,7 @@ impl<V: Value> Strategy<V> for Plumtree<V> {
         check_peers(ctx, "the eager set", &self.eager)?;
         check_peers(ctx, "the lazy set", &self.lazy)?;
         for (k, m) in &self.missing {
-            if ctx.store.contains_key(k) {
+            if ctx.store.has_seen(k) {
                 return Err("a delivered value is still awaited".into());
             }
             check_peers(ctx, "announcers", &m.announcers)?;

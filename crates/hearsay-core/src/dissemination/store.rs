@@ -1,20 +1,48 @@
 //! What every strategy shares: the set of known values, and the load that
 //! adaptive batching sizes its gaps by.
 
-use super::Config;
+use super::{Config, SeqSet, Value};
+use crate::id::{Epoch, NodeId};
 use crate::time::Instant;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 /// Every value known here, deduplicated (one ordered set: reads list it in
 /// value order, which costs half the memory of also keeping arrival order).
+///
+/// Kept for good by default (Maelstrom's reads list every value). With a
+/// [`Retention`], a value is forgotten once it is older than the window or
+/// the store is over its count, and what a new neighbour is given
+/// ("everything held") is what the window holds; a value whose key names
+/// its origin life and number ([`Value::tag`]) is still known as seen after
+/// that, so it is never delivered twice.
 #[derive(Debug)]
-pub(crate) struct Store<V> {
+pub(crate) struct Store<V: Value> {
     known: BTreeSet<V>,
     /// Values learned since the application last took them, when it asked
     /// for them (a shell that reads the whole set, as Maelstrom's does,
     /// does not): oldest first, at most `max`.
     fresh: Option<Fresh<V>>,
+    window: Option<Window<V::Key>>,
+    /// The time of the input being handled (set by the node).
+    now: Instant,
+}
+
+/// How long values are kept, and how many at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub ttl: Duration,
+    pub max_values: usize,
+}
+
+#[derive(Debug)]
+struct Window<K> {
+    limits: Retention,
+    /// Held values by the time they were learned, oldest first.
+    order: VecDeque<(Instant, K)>,
+    /// Every sequence number held or forgotten, per origin life.
+    seen: BTreeMap<(NodeId, Epoch), SeqSet>,
+    forgotten: u64,
 }
 
 #[derive(Debug)]
@@ -24,20 +52,62 @@ struct Fresh<V> {
     dropped: u64,
 }
 
-impl<V> Default for Store<V> {
+impl<V: Value> Default for Store<V> {
     fn default() -> Self {
         Store {
             known: BTreeSet::new(),
             fresh: None,
+            window: None,
+            now: Instant::ZERO,
         }
     }
 }
 
-impl<V: Ord + Clone> Store<V> {
-    /// True if `v` is new.
+impl<V: Value> Store<V> {
+    /// Forget values past `r` from now on.
+    pub fn retain(&mut self, r: Retention) {
+        self.window = Some(Window {
+            limits: r,
+            order: VecDeque::new(),
+            seen: BTreeMap::new(),
+            forgotten: 0,
+        });
+    }
+
+    /// The time of the input being handled; forgets what aged out.
+    pub fn advance(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let Some(w) = self.window.as_mut() else {
+            return;
+        };
+        while let Some((at, _)) = w.order.front() {
+            let old = *at + w.limits.ttl <= self.now;
+            if !old && w.order.len() <= w.limits.max_values {
+                break;
+            }
+            let (_, k) = w.order.pop_front().expect("front");
+            if self.known.remove(&k) {
+                w.forgotten += 1;
+            }
+        }
+    }
+
+    /// True if `v` is new (never held, nor forgotten after the retention).
     pub fn learn(&mut self, v: &V) -> bool {
-        if self.known.contains(v) {
+        if self.known.contains::<V>(v) {
             return false;
+        }
+        if let Some(w) = self.window.as_mut() {
+            if let Some((origin, epoch, seq)) = V::tag(v.key())
+                && !w
+                    .seen
+                    .entry((origin.clone(), epoch))
+                    .or_default()
+                    .insert(seq)
+            {
+                return false;
+            }
+            w.order.push_back((self.now, v.key().clone()));
         }
         if let Some(f) = self.fresh.as_mut() {
             if f.queue.len() >= f.max {
@@ -46,7 +116,31 @@ impl<V: Ord + Clone> Store<V> {
             }
             f.queue.push_back(v.clone());
         }
-        self.known.insert(v.clone())
+        self.known.insert(v.clone());
+        if self
+            .window
+            .as_ref()
+            .is_some_and(|w| w.order.len() > w.limits.max_values)
+        {
+            let now = self.now;
+            self.advance(now);
+        }
+        true
+    }
+
+    /// Is a value with this key held, or was it held and forgotten?
+    pub fn has_seen(&self, k: &V::Key) -> bool {
+        self.known.contains(k)
+            || self.window.as_ref().is_some_and(|w| {
+                V::tag(k).is_some_and(|(o, e, s)| {
+                    w.seen.get(&(o.clone(), e)).is_some_and(|x| x.holds(s))
+                })
+            })
+    }
+
+    /// Values forgotten after the retention.
+    pub fn forgotten(&self) -> u64 {
+        self.window.as_ref().map_or(0, |w| w.forgotten)
     }
 
     /// Keeps each new value for [`Store::drain_fresh`], at most `max` of
@@ -69,22 +163,11 @@ impl<V: Ord + Clone> Store<V> {
     }
 
     pub fn contains(&self, v: &V) -> bool {
-        self.known.contains(v)
-    }
-
-    /// Is a value with this key held?
-    pub fn contains_key<K: Ord + ?Sized>(&self, k: &K) -> bool
-    where
-        V: std::borrow::Borrow<K>,
-    {
-        self.known.contains(k)
+        self.known.contains::<V>(v)
     }
 
     /// The value with this key, if held.
-    pub fn get<K: Ord + ?Sized>(&self, k: &K) -> Option<&V>
-    where
-        V: std::borrow::Borrow<K>,
-    {
+    pub fn get(&self, k: &V::Key) -> Option<&V> {
         self.known.get(k)
     }
 
@@ -141,5 +224,62 @@ pub(crate) fn pace(cfg: &Config, members: usize, rate: f64) -> Duration {
             Duration::from_secs_f64(secs.min(cfg.batch_max.as_secs_f64()))
                 .clamp(cfg.batch, cfg.batch_max)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{MsgId, Payload};
+
+    fn payload(seq: u64) -> Payload {
+        Payload {
+            id: MsgId(NodeId::new("o"), Epoch(1), seq),
+            data: vec![1, 2].into(),
+        }
+    }
+
+    #[test]
+    fn a_retained_store_forgets_old_values_but_never_takes_them_again() {
+        let mut s: Store<Payload> = Store::default();
+        s.retain(Retention {
+            ttl: Duration::from_secs(10),
+            max_values: 3,
+        });
+        s.advance(Instant::ZERO);
+        assert!(s.learn(&payload(1)));
+        assert!(!s.learn(&payload(1)));
+        s.advance(Instant::from_millis(5_000));
+        assert!(s.learn(&payload(2)));
+        s.advance(Instant::from_millis(10_000));
+        assert!(!s.contains(&payload(1)), "older than the window");
+        assert!(s.contains(&payload(2)));
+        assert!(s.has_seen(&payload(1).id), "forgotten, still seen");
+        assert!(!s.learn(&payload(1)), "never delivered twice");
+        for q in 3..=6 {
+            assert!(s.learn(&payload(q)));
+        }
+        assert_eq!(s.values().len(), 3, "at most max_values");
+        assert_eq!(s.forgotten(), 3);
+        assert!(!s.has_seen(&payload(9).id));
+    }
+
+    #[test]
+    fn without_a_retention_everything_stays_and_untagged_values_come_back() {
+        let mut s: Store<u64> = Store::default();
+        for v in 0..100 {
+            s.advance(Instant::from_millis(v * 1000));
+            assert!(s.learn(&v));
+        }
+        assert_eq!(s.values().len(), 100);
+        let mut r: Store<u64> = Store::default();
+        r.retain(Retention {
+            ttl: Duration::from_secs(1),
+            max_values: 10,
+        });
+        assert!(r.learn(&7));
+        r.advance(Instant::from_millis(2000));
+        assert!(!r.contains(&7));
+        assert!(r.learn(&7), "an integer names no origin: it is new again");
     }
 }

@@ -43,6 +43,8 @@ pub struct Stats {
     pub events_dropped: u64,
     /// Learned values the application did not take in time, dropped.
     pub deliveries_dropped: u64,
+    /// Values forgotten after the retention.
+    pub forgotten: u64,
 }
 
 /// What a dissemination machine gets for one input: the time, the view,

@@ -203,6 +203,9 @@ impl<V: Value, M: Membership> Node<V, M> {
             cfg,
         };
         parts.links.set_relay(parts.relay());
+        if let Some(r) = parts.cfg.retention {
+            parts.store.retain(r);
+        }
         let strategy = dissemination::machine(&mut parts.ctx(Instant::ZERO));
         parts.update_reach();
         let pace = dissemination::pace(&parts.cfg, parts.view.len(), 0.0);
@@ -218,6 +221,7 @@ impl<V: Value, M: Membership> Node<V, M> {
     pub fn handle(&mut self, now: Instant, input: Input<V>, out: &mut Outbox<Envelope<V>>) {
         let _span = tracing::trace_span!("input", node = %self.parts.view.me()).entered();
         let learned_before = self.parts.stats.learned;
+        self.parts.store.advance(now);
         if std::mem::take(&mut self.parts.greet) {
             self.greet(now);
         }
@@ -326,9 +330,10 @@ impl<V: Value, M: Membership> Node<V, M> {
             p.stats.ignored += 1;
             return;
         }
-        if !p.view.contains(&from) {
-            // A stranger's membership message (a joiner, say): its epoch
-            // means nothing to the view yet.
+        if !p.view.contains(&from) || (membership && !env.epoch.is_known()) {
+            // A stranger's membership message (a joiner, say), or one that
+            // states no life (a shell that saves the bytes: membership
+            // tells lives apart by its incarnations): no epoch to check.
             if let Msg::Mem(m) = env.msg {
                 self.membership.receive(now, &from, m, &mut p.mem_out);
             }
@@ -455,6 +460,7 @@ impl<V: Value, M: Membership> Node<V, M> {
     pub fn stats(&self) -> Stats {
         Stats {
             deliveries_dropped: self.parts.store.fresh_dropped(),
+            forgotten: self.parts.store.forgotten(),
             ..self.parts.stats
         }
     }
