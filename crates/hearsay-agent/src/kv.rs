@@ -16,7 +16,7 @@ use hearsay_core::time::Instant;
 use std::collections::BTreeMap;
 
 pub type KvMap = LwwMap<String, String>;
-pub type KvMsg = ReplicaMsg<KvMap>;
+pub use hearsay_wire::KvMsg;
 
 /// Encoded bytes of the whole map, at most (a full state stays under the
 /// largest stream frame with room for the envelope and the seal).

@@ -11,22 +11,22 @@
 //! not fit a 1,400-byte datagram (state syncs of large clusters, the
 //! key-value map's full state) goes over TCP on the same port ([`stream`]).
 
-pub mod codec;
 pub mod http;
 pub mod keyquery;
-pub mod keyring;
 pub mod kv;
 pub mod metrics;
 pub mod stream;
 
 use anyhow::{Context, Result};
-use codec::{Codec, Envelope};
+use codec::{Codec, Datagram};
 use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode};
 use hearsay_core::dissemination::{Preset, StrategyKind};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Meta, ProbeOrder, Status, SwimConfig, SwimPreset};
 use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant as CoreInstant;
+pub use hearsay_wire::keys::KeyOp;
+pub use hearsay_wire::{codec, keyring};
 pub use keyquery::Report as KeyReport;
 pub use keyring::{Key, Keyring};
 use std::collections::{HashMap, HashSet};
@@ -126,14 +126,6 @@ struct Shared {
 /// Most payloads kept for `messages()`, and most bytes of them.
 const MAX_KEPT: usize = 100_000;
 const MAX_KEPT_BYTES: usize = 64 * 1024 * 1024;
-
-/// A change to the keyring.
-#[derive(Clone, Debug)]
-pub enum KeyOp {
-    Install(Key),
-    Use(Key),
-    Remove(Key),
-}
 
 enum Cmd {
     Broadcast(Vec<u8>, oneshot::Sender<Result<(), String>>),
@@ -260,7 +252,7 @@ impl Agent {
             sock,
             node,
             me: me.clone(),
-            head: Envelope {
+            head: Datagram {
                 f: cfg.name.clone(),
                 a: cfg.advertise.map(|a| a.to_string()).unwrap_or_default(),
                 who: false,
@@ -438,7 +430,7 @@ struct Loop {
     sock: UdpSocket,
     node: ClusterNode,
     me: NodeId,
-    head: Envelope,
+    head: Datagram,
     codec: Codec,
     kv: kv::Kv,
     kv_out: Outbox<kv::KvMsg>,
@@ -520,7 +512,7 @@ impl Loop {
                 _ = ask.tick(), if !self.joined => {
                     // Learn the seeds' names: they answer `who` with an
                     // empty envelope, and then we join them by name.
-                    let hello = self.codec.empty(&Envelope { who: true, ..self.head.clone() });
+                    let hello = self.codec.empty(&Datagram { who: true, ..self.head.clone() });
                     for s in &self.seeds {
                         let _ = self.sock.send_to(&hello, s).await;
                     }
@@ -616,7 +608,7 @@ impl Loop {
 
     async fn envelope(
         &mut self,
-        mut env: Envelope,
+        mut env: Datagram,
         from: Option<SocketAddr>,
         out: &mut Outbox<ClusterMsg>,
     ) {
@@ -696,7 +688,7 @@ impl Loop {
     }
 
     async fn send_query(&mut self, to: SocketAddr, q: keyquery::KeyQuery) {
-        let env = Envelope {
+        let env = Datagram {
             kq: Some(q),
             ..self.head.clone()
         };

@@ -9,6 +9,7 @@ use hearsay_core::membership::{Event, Incarnation, Meta, Swim};
 use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant;
 use hearsay_core::wire::Msg;
+use hearsay_wire::codec::{Codec, Datagram};
 use std::sync::Arc;
 
 pub(crate) trait Member: Sized {
@@ -40,8 +41,11 @@ pub(crate) trait Member: Sized {
     fn swim(&self) -> &Swim;
     /// Membership traffic (not counted as broadcast messages).
     fn is_membership(msg: &Self::Msg) -> bool;
-    /// Bytes the message takes on the wire.
-    fn size(msg: &Self::Msg) -> usize;
+    /// Messages from `sender` to one member, as the datagrams the agent
+    /// would send.
+    fn encode(codec: &Codec, sender: &str, msgs: Vec<Self::Msg>) -> Vec<Vec<u8>>;
+    /// A datagram's messages, or None if the codec refuses it.
+    fn decode(codec: &Codec, bytes: &[u8]) -> Option<Vec<Self::Msg>>;
     fn add_totals(&self, t: &mut CastTotals);
 }
 
@@ -104,10 +108,12 @@ impl Member for ClusterNode {
     fn is_membership(env: &ClusterMsg) -> bool {
         matches!(env.msg, Msg::Mem(_))
     }
-    /// The envelope in MessagePack (the agent's encoding, without its
-    /// datagram header).
-    fn size(env: &ClusterMsg) -> usize {
-        rmp_serde::to_vec(env).map_or(0, |v| v.len())
+    fn encode(codec: &Codec, sender: &str, msgs: Vec<ClusterMsg>) -> Vec<Vec<u8>> {
+        codec.encode(&Datagram::from(sender), msgs)
+    }
+    fn decode(codec: &Codec, bytes: &[u8]) -> Option<Vec<ClusterMsg>> {
+        let mut d = codec.decode_stream(bytes).ok()?;
+        Some(d.messages().collect())
     }
     fn add_totals(&self, t: &mut CastTotals) {
         let s = self.stats();

@@ -41,6 +41,27 @@ impl Net {
         self.side.as_ref().is_some_and(|s| s[a] != s[b])
     }
 
+    /// The delay of a message that cannot be lost or duplicated (a stream),
+    /// unless a partition cuts it.
+    pub fn delay(&mut self, a: usize, b: usize, cross_zone: bool) -> Option<std::time::Duration> {
+        if self.cut(a, b) {
+            return None;
+        }
+        Some(self.one_delay(cross_zone))
+    }
+
+    fn one_delay(&mut self, cross_zone: bool) -> Duration {
+        let mean = if cross_zone {
+            self.mean.mul_f64(self.zone_factor)
+        } else {
+            self.mean
+        };
+        let u: f64 = self.rng.random();
+        // Inverse CDF of the exponential distribution; capped so one
+        // unlucky draw cannot park a message for hours.
+        mean.mul_f64((-(1.0 - u).ln()).min(50.0))
+    }
+
     /// The delays of the copies of one message from `a` to `b` (none if it
     /// is lost, two if it is duplicated).
     pub fn delays(&mut self, a: usize, b: usize, cross_zone: bool) -> Vec<Duration> {
@@ -52,19 +73,7 @@ impl Net {
         } else {
             1
         };
-        let mean = if cross_zone {
-            self.mean.mul_f64(self.zone_factor)
-        } else {
-            self.mean
-        };
-        (0..copies)
-            .map(|_| {
-                let u: f64 = self.rng.random();
-                // Inverse CDF of the exponential distribution; capped so one
-                // unlucky draw cannot park a message for hours.
-                mean.mul_f64((-(1.0 - u).ln()).min(50.0))
-            })
-            .collect()
+        (0..copies).map(|_| self.one_delay(cross_zone)).collect()
     }
 }
 

@@ -115,10 +115,16 @@ pub struct Report {
     pub false_positives: usize,
     pub broadcast: Broadcast,
     pub heal: Heal,
-    /// Membership and dissemination bytes (each message's envelope in
-    /// MessagePack), per member per simulated second.
+    /// Membership and dissemination bytes as the agent's codec writes them
+    /// (clear text: sealing adds 40 bytes per datagram), per member per
+    /// simulated second.
     pub bytes_per_member_per_s: f64,
     pub msgs_per_member_per_s: f64,
+    /// Datagrams (messages to one member packed together, as the agent
+    /// does after each input).
+    pub datagrams_per_member_per_s: f64,
+    /// Datagrams the codec refused on arrival (a broken wire if not 0).
+    pub wire_refused: u64,
     /// Members alive at the end.
     pub live_at_end: usize,
     /// SWIM counters summed over the members alive at the end.

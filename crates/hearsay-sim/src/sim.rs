@@ -11,17 +11,33 @@ use hearsay_core::membership::{Incarnation, Meta, Swim};
 use hearsay_core::outbox::Outbox;
 use hearsay_core::rng::{self, Rng, RngExt};
 use hearsay_core::time::Instant;
+use hearsay_wire::codec::{Codec, MAX_DATAGRAM};
+use hearsay_wire::keyring::Keyring;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug)]
-enum Ev<Msg> {
-    Deliver { from: usize, to: usize, msg: Msg },
-    Timer { i: usize },
-    Crash { i: usize },
-    Restart { i: usize },
-    Pause { i: usize, length: Duration },
+enum Ev {
+    /// A datagram as the agent's codec wrote it.
+    Deliver {
+        from: usize,
+        to: usize,
+        bytes: Arc<[u8]>,
+    },
+    Timer {
+        i: usize,
+    },
+    Crash {
+        i: usize,
+    },
+    Restart {
+        i: usize,
+    },
+    Pause {
+        i: usize,
+        length: Duration,
+    },
     Split,
     Heal,
     Check,
@@ -42,7 +58,7 @@ pub(crate) struct Sim<M: Member> {
     cfg: M::Cfg,
     pub now: Instant,
     end: Instant,
-    queue: BTreeMap<(Instant, u64), Ev<M::Msg>>,
+    queue: BTreeMap<(Instant, u64), Ev>,
     seq: u64,
     members: Vec<Slot<M>>,
     pub names: Vec<NodeId>,
@@ -61,6 +77,12 @@ pub(crate) struct Sim<M: Member> {
     alive: Vec<Option<u64>>,
     bytes: u64,
     msgs: u64,
+    datagrams: u64,
+    /// Datagrams the codec refused (none, unless the wire is broken).
+    refused: u64,
+    /// The agent's codec, in clear text: what the simulator counts and
+    /// delivers is what an agent would send.
+    codec: Codec,
 }
 
 impl<M: Member> Sim<M> {
@@ -110,6 +132,12 @@ impl<M: Member> Sim<M> {
             late_payloads: 0,
             bytes: 0,
             msgs: 0,
+            datagrams: 0,
+            refused: 0,
+            codec: Codec {
+                cluster: "sim".into(),
+                keys: Keyring::new(vec![]),
+            },
             sc: sc.clone(),
         };
         // A warm start: everyone alive and known to everyone.
@@ -163,7 +191,7 @@ impl<M: Member> Sim<M> {
         )
     }
 
-    fn push(&mut self, at: Instant, ev: Ev<M::Msg>) -> u64 {
+    fn push(&mut self, at: Instant, ev: Ev) -> u64 {
         self.seq += 1;
         self.queue.insert((at, self.seq), ev);
         self.seq
@@ -294,27 +322,39 @@ impl<M: Member> Sim<M> {
 
     fn flush(&mut self, from: usize, out: &mut Outbox<M::Msg>) {
         let late = self.now >= Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
+        // Packed per destination, in the order first sent to, as the
+        // agent does after each input.
+        let mut by: Vec<(usize, Vec<M::Msg>)> = Vec::new();
         for (to, msg) in out.drain() {
             let Some(to) = self.index.get(&to).copied() else {
                 continue;
             };
             self.msgs += 1;
-            self.bytes += M::size(&msg) as u64;
             if late && !M::is_membership(&msg) {
                 self.late_cast_msgs += 1;
             }
+            match by.iter_mut().find(|(t, _)| *t == to) {
+                Some((_, msgs)) => msgs.push(msg),
+                None => by.push((to, vec![msg])),
+            }
+        }
+        for (to, msgs) in by {
             let cross = self.members[from].zone != self.members[to].zone;
-            let delays = self.net.delays(from, to, cross);
-            let last = delays.len().saturating_sub(1);
-            let mut msg = Some(msg);
-            for (k, d) in delays.into_iter().enumerate() {
-                let m = if k == last {
-                    msg.take().expect("one message")
+            for d in M::encode(&self.codec, self.names[from].as_str(), msgs) {
+                self.bytes += d.len() as u64;
+                self.datagrams += 1;
+                // What does not fit a datagram goes over a stream: not lost.
+                let delays = if d.len() > MAX_DATAGRAM {
+                    self.net.delay(from, to, cross).into_iter().collect()
                 } else {
-                    msg.clone().expect("one message")
+                    self.net.delays(from, to, cross)
                 };
-                let at = self.now + d;
-                self.push(at, Ev::Deliver { from, to, msg: m });
+                let bytes: Arc<[u8]> = d.into();
+                for delay in delays {
+                    let at = self.now + delay;
+                    let bytes = bytes.clone();
+                    self.push(at, Ev::Deliver { from, to, bytes });
+                }
             }
         }
         let epoch = self.members[from].epoch;
@@ -362,22 +402,28 @@ impl<M: Member> Sim<M> {
         progress(1.0);
     }
 
-    fn step(&mut self, seq: u64, ev: Ev<M::Msg>) {
+    fn step(&mut self, seq: u64, ev: Ev) {
         match ev {
-            Ev::Deliver { from, to, msg } => {
+            Ev::Deliver { from, to, bytes } => {
                 if !self.live(to) || self.net.cut(from, to) {
                     return;
                 }
                 if self.paused(to) {
                     // It waits in the socket until the member runs again.
                     let at = self.members[to].paused_until.expect("paused");
-                    self.push(at, Ev::Deliver { from, to, msg });
+                    self.push(at, Ev::Deliver { from, to, bytes });
                     return;
                 }
+                let Some(msgs) = M::decode(&self.codec, &bytes) else {
+                    self.refused += 1;
+                    return;
+                };
                 let mut out = Outbox::default();
                 let from_id = self.names[from].clone();
                 if let Some(s) = self.members[to].node.as_mut() {
-                    s.handle(self.now, &from_id, msg, &mut out);
+                    for m in msgs {
+                        s.handle(self.now, &from_id, m, &mut out);
+                    }
                 }
                 self.flush(to, &mut out);
             }
@@ -514,6 +560,8 @@ impl<M: Member> Sim<M> {
         r.duration_s = secs;
         r.bytes_per_member_per_s = self.bytes as f64 / n / secs;
         r.msgs_per_member_per_s = self.msgs as f64 / n / secs;
+        r.datagrams_per_member_per_s = self.datagrams as f64 / n / secs;
+        r.wire_refused = self.refused;
         r.live_at_end = (0..self.sc.members).filter(|&i| self.live(i)).count();
         if self.late_payloads > 0 {
             r.broadcast.msgs_per_member_per_payload =
@@ -535,5 +583,55 @@ impl<M: Member> Sim<M> {
         }
         r.wall_s = wall.as_secs_f64();
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode};
+    use hearsay_wire::codec::Datagram;
+
+    #[test]
+    fn the_bytes_counted_are_the_datagrams_the_agents_codec_writes() {
+        let sc = Scenario {
+            members: 6,
+            ..Scenario::default()
+        };
+        let mut sim = Sim::<ClusterNode>::new(&sc, ClusterConfig::default()).unwrap();
+        let before = (sim.bytes, sim.datagrams);
+        let mut out = Outbox::default();
+        let node = sim.members[2].node.as_mut().unwrap();
+        node.broadcast(Instant::ZERO, vec![7u8; 300].into(), &mut out)
+            .unwrap();
+        node.tick(Instant::from_millis(1), &mut out);
+        assert!(!out.is_empty());
+        // The same messages, packed per destination and encoded by a codec
+        // of our own, then read back.
+        let mut by: Vec<(NodeId, Vec<ClusterMsg>)> = Vec::new();
+        for (to, m) in out.iter().cloned() {
+            match by.iter_mut().find(|(t, _)| *t == to) {
+                Some((_, v)) => v.push(m),
+                None => by.push((to, vec![m])),
+            }
+        }
+        let codec = Codec {
+            cluster: "sim".into(),
+            keys: Keyring::new(vec![]),
+        };
+        let (mut bytes, mut datagrams) = (0, 0);
+        for (_, msgs) in &by {
+            for d in codec.encode(&Datagram::from("m2"), msgs.clone()) {
+                bytes += d.len() as u64;
+                datagrams += 1;
+                let mut back = codec.decode(&d).unwrap();
+                let got: Vec<_> = back.messages().map(|m| m.msg).collect();
+                let sent: Vec<_> = msgs.iter().map(|m| m.msg.clone()).collect();
+                assert_eq!(got, sent, "what arrives is what was sent");
+            }
+        }
+        sim.flush(2, &mut out);
+        assert_eq!(sim.bytes - before.0, bytes);
+        assert_eq!(sim.datagrams - before.1, datagrams);
     }
 }

@@ -21,6 +21,8 @@ fn the_same_seed_replays_the_run_and_another_does_not() {
     };
     let a = quick(sc.clone());
     let b = quick(sc.clone());
+    assert_eq!(a.wire_refused, 0, "every datagram decodes");
+    assert!(a.datagrams_per_member_per_s > 0.0);
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(a.crashes, b.crashes);
     assert_eq!(a.bytes_per_member_per_s, b.bytes_per_member_per_s);

@@ -75,23 +75,6 @@ impl MemberMsg {
         }
     }
 
-    /// Rough encoded size in bytes (a compact binary codec's), for traffic
-    /// accounting where messages are not encoded (the simulator).
-    pub fn size(&self) -> usize {
-        let ups = |u: &[Update]| u.iter().map(Update::size).sum::<usize>();
-        12 + match self {
-            MemberMsg::Ping { t, u, .. } | MemberMsg::PingReq { t, u, .. } => {
-                t.as_str().len() + ups(u)
-            }
-            MemberMsg::Ack { u, .. }
-            | MemberMsg::Nack { u, .. }
-            | MemberMsg::Gossip { u }
-            | MemberMsg::Heartbeat { u } => ups(u),
-            MemberMsg::Digest { d, .. } => 4 + 8 * d.len(),
-            MemberMsg::State { m, .. } => ups(m),
-        }
-    }
-
     pub(super) fn updates(&mut self) -> Vec<Update> {
         match self {
             MemberMsg::Ping { u, .. }

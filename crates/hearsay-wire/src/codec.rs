@@ -33,7 +33,7 @@ pub const MAX_INPUT: usize = 60 * 1024;
 pub const MAX_STREAM: usize = 4 * 1024 * 1024;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Envelope {
+pub struct Datagram {
     /// Sender's name.
     pub f: String,
     /// Where to answer, when not the datagram's source (`--advertise`);
@@ -56,17 +56,33 @@ pub struct Envelope {
     pub m: Vec<Msg<Payload>>,
     /// Key-value replication, beside the cluster's own messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub kv: Vec<crate::kv::KvMsg>,
+    pub kv: Vec<crate::KvMsg>,
     /// A cluster-wide keyring change, or a member's answer to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kq: Option<crate::keyquery::KeyQuery>,
+    pub kq: Option<crate::keys::KeyQuery>,
+}
+
+impl From<&str> for Datagram {
+    /// An empty datagram from `sender`.
+    fn from(sender: &str) -> Datagram {
+        Datagram {
+            f: sender.into(),
+            a: String::new(),
+            who: false,
+            e: 0,
+            t: 0,
+            m: vec![],
+            kv: vec![],
+            kq: None,
+        }
+    }
 }
 
 fn is_zero(x: &u64) -> bool {
     *x == 0
 }
 
-impl Envelope {
+impl Datagram {
     /// The cluster messages, each in the node's envelope.
     pub fn messages(&mut self) -> impl Iterator<Item = ClusterMsg> + '_ {
         let (e, t) = (Epoch(self.e), Epoch(self.t));
@@ -142,16 +158,16 @@ impl Codec {
         [header, self.cluster.as_bytes()].concat()
     }
 
-    pub fn decode(&self, bytes: &[u8]) -> Result<Envelope, Refused> {
+    pub fn decode(&self, bytes: &[u8]) -> Result<Datagram, Refused> {
         self.decode_up_to(bytes, MAX_INPUT)
     }
 
     /// A frame read off a stream.
-    pub fn decode_stream(&self, bytes: &[u8]) -> Result<Envelope, Refused> {
+    pub fn decode_stream(&self, bytes: &[u8]) -> Result<Datagram, Refused> {
         self.decode_up_to(bytes, MAX_STREAM)
     }
 
-    fn decode_up_to(&self, bytes: &[u8], max: usize) -> Result<Envelope, Refused> {
+    fn decode_up_to(&self, bytes: &[u8], max: usize) -> Result<Datagram, Refused> {
         if bytes.len() > max {
             return Err(Refused::TooLarge);
         }
@@ -186,11 +202,11 @@ impl Codec {
     }
 
     /// One envelope as one datagram; `None` if it does not fit.
-    pub fn datagram(&self, env: &Envelope) -> Option<Vec<u8>> {
+    pub fn datagram(&self, env: &Datagram) -> Option<Vec<u8>> {
         self.frame(env).filter(|d| d.len() <= MAX_DATAGRAM)
     }
 
-    fn frame(&self, env: &Envelope) -> Option<Vec<u8>> {
+    fn frame(&self, env: &Datagram) -> Option<Vec<u8>> {
         let plain = rmp_serde::to_vec_named(env).ok()?;
         let header = self.header();
         let mut out = header.to_vec();
@@ -203,8 +219,8 @@ impl Codec {
     }
 
     /// A datagram with no messages (a `who` question or its answer).
-    pub fn empty(&self, head: &Envelope) -> Vec<u8> {
-        self.frame(&Envelope {
+    pub fn empty(&self, head: &Datagram) -> Vec<u8> {
+        self.frame(&Datagram {
             m: vec![],
             ..head.clone()
         })
@@ -214,10 +230,10 @@ impl Codec {
     /// One frame per key-value message (a full state goes alone, and
     /// streamed when larger than a datagram); one larger than
     /// [`MAX_STREAM`] is dropped and logged.
-    pub fn encode_kv(&self, head: &Envelope, msgs: Vec<crate::kv::KvMsg>) -> Vec<Vec<u8>> {
+    pub fn encode_kv(&self, head: &Datagram, msgs: Vec<crate::KvMsg>) -> Vec<Vec<u8>> {
         msgs.into_iter()
             .filter_map(|m| {
-                let d = self.frame(&Envelope {
+                let d = self.frame(&Datagram {
                     m: vec![],
                     kv: vec![m],
                     ..head.clone()
@@ -233,19 +249,19 @@ impl Codec {
     /// Packs `msgs` (all to one member) into as few datagrams as fit in
     /// [`MAX_DATAGRAM`] (a message too big for one goes alone, and the
     /// sender streams it). The envelopes' epochs go once per datagram.
-    pub fn encode(&self, head: &Envelope, msgs: Vec<ClusterMsg>) -> Vec<Vec<u8>> {
+    pub fn encode(&self, head: &Datagram, msgs: Vec<ClusterMsg>) -> Vec<Vec<u8>> {
         let membership_only = msgs.iter().all(|m| matches!(m.msg, Msg::Mem(_)));
         let (e, t) = match msgs.first() {
             Some(_) if membership_only => (0, 0),
             Some(m) => (m.epoch.0, m.to.0),
             None => (head.e, head.t),
         };
-        let head = &Envelope {
+        let head = &Datagram {
             e,
             t,
             ..head.clone()
         };
-        let empty = Envelope {
+        let empty = Datagram {
             m: vec![],
             ..head.clone()
         };
@@ -259,7 +275,7 @@ impl Codec {
         let mut cur: Vec<Msg<Payload>> = Vec::new();
         let mut cur_len = fixed;
         let mut flush = |cur: &mut Vec<Msg<Payload>>| {
-            let env = Envelope {
+            let env = Datagram {
                 m: std::mem::take(cur),
                 ..head.clone()
             };
@@ -289,8 +305,8 @@ mod tests {
     use crate::keyring::Key;
     use hearsay_core::cluster::ClusterMsg;
 
-    fn head() -> Envelope {
-        Envelope {
+    fn head() -> Datagram {
+        Datagram {
             f: "n1".into(),
             a: "127.0.0.1:1".into(),
             who: false,
