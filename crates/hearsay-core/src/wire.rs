@@ -26,6 +26,10 @@ pub enum Tag {
     #[default]
     #[serde(rename = "hs")]
     Hs,
+    /// A second node in the same process (a Maelstrom node's counter
+    /// engine beside its set engine), told apart by the body's type.
+    #[serde(rename = "hc")]
+    Hc,
 }
 
 /// One message between two nodes.

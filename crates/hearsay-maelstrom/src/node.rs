@@ -1,12 +1,12 @@
 //! The sans-IO Maelstrom node: maps typed request bodies onto the core
 //! [`Node`], and the core's envelopes onto Maelstrom messages.
 
-use crate::wire::{Head, Item, Outgoing, PeerBody, Raw, Request};
-use hearsay_core::crdt::{Crdt, PNCounter};
+use crate::wire::{Head, Item, Outgoing, PeerBody, Raw, Request, Tally, TallyBody};
 use hearsay_core::dissemination;
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::node::{Input, Node, Outbox, Topology};
 use hearsay_core::time::Instant;
+use hearsay_core::wire::Tag;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -66,13 +66,16 @@ pub struct MaelstromNode {
     me: String,
     node: Option<Node<Item>>,
     outbox: Outbox<PeerBody>,
+    /// The counter engine (g-counter, pn-counter): one tally per replica,
+    /// made at the first add or the first tally from a peer.
+    tally: Option<Node<Tally>>,
+    tally_out: Outbox<TallyBody>,
+    members: Vec<NodeId>,
     out: Vec<String>,
     stats: NodeStats,
     workload: Option<Workload>,
-    /// This node's own counter, from which each add's delta is cut.
-    counter: PNCounter,
-    /// (values held, counter value) at the last counter read.
-    counted: Option<(usize, i64)>,
+    /// This node's own running totals: increments, decrements.
+    mine: (u64, u64),
 }
 
 /// Where a request came from and went to, for the reply.
@@ -88,11 +91,13 @@ impl MaelstromNode {
             me: String::new(),
             node: None,
             outbox: Outbox::default(),
+            tally: None,
+            tally_out: Outbox::default(),
+            members: Vec::new(),
             out: Vec::new(),
             stats: NodeStats::default(),
             workload: cfg.workload,
-            counter: PNCounter::default(),
-            counted: None,
+            mine: (0, 0),
             cfg,
         }
     }
@@ -110,6 +115,13 @@ impl MaelstromNode {
         let body = raw.body.get();
         // Node-to-node traffic is most of the volume: parse it straight into
         // the core's envelope (hearsay writes "type" first).
+        if body.starts_with(r#"{"type":"hc""#) {
+            let env: TallyBody = serde_json::from_str(body).map_err(|e| NodeError::BadBody {
+                kind: "hc".into(),
+                reason: e.to_string(),
+            })?;
+            return self.tally_peer(now, &raw.src, env);
+        }
         if body.starts_with(r#"{"type":"hs""#) {
             let env: PeerBody = serde_json::from_str(body).map_err(|e| NodeError::BadBody {
                 kind: "hs".into(),
@@ -129,6 +141,13 @@ impl MaelstromNode {
                 reason: e.to_string(),
             })?;
             return self.peer(now, &raw.src, env);
+        }
+        if head.kind == "hc" {
+            let env: TallyBody = serde_json::from_str(body).map_err(|e| NodeError::BadBody {
+                kind: "hc".into(),
+                reason: e.to_string(),
+            })?;
+            return self.tally_peer(now, &raw.src, env);
         }
         if !Request::KINDS.contains(&head.kind.as_str()) {
             if head.in_reply_to.is_some() {
@@ -209,53 +228,82 @@ impl MaelstromNode {
 
     /// g-set adds are broadcast as the element itself (the broadcast
     /// engine's value set is the G-Set, its digests its anti-entropy);
-    /// counter adds as the PN-counter delta they produce, merged on read.
+    /// counter adds move this replica's running totals, and the counter
+    /// engine spreads the new tally, which replaces the old one everywhere.
     fn add(&mut self, now: Instant, req: &Req<'_>, element: Option<Value>, delta: Option<i64>) {
-        let item = match (element, delta) {
+        match (element, delta) {
             (Some(e), _) => {
                 self.workload.get_or_insert(Workload::GSet);
-                Some(Item::from(e))
+                self.reply(req, "add_ok", Map::new());
+                self.input(now, Input::Broadcast(Item::from(e)));
+                self.emit();
             }
             (None, Some(d)) => {
                 self.workload.get_or_insert(Workload::Counter);
-                let me = NodeId::new(&self.me);
-                let delta = self.counter.add(&me, d);
-                (delta != PNCounter::default()).then(|| counter_item(&delta))
+                self.reply(req, "add_ok", Map::new());
+                if d == 0 {
+                    return;
+                }
+                let (p, n) = &mut self.mine;
+                if d > 0 {
+                    *p = p.saturating_add(d.unsigned_abs());
+                } else {
+                    *n = n.saturating_add(d.unsigned_abs());
+                }
+                let t = Tally(self.me.clone(), self.mine.0, self.mine.1);
+                self.tally_input(now, Input::Broadcast(t));
             }
             (None, None) => {
                 self.error(req, MALFORMED_REQUEST, "add needs an element or a delta");
-                return;
             }
-        };
-        self.reply(req, "add_ok", Map::new());
-        if let Some(item) = item {
-            self.input(now, Input::Broadcast(item));
-            self.emit();
         }
     }
 
-    /// The counter: every delta held, merged (a replica's deltas carry its
-    /// running totals, so merging any superset of them gives the same).
+    /// The counter: the sum of the tallies held, one per replica.
     fn read_counter(&mut self, req: &Req<'_>) {
-        let held = self.node.as_ref().map_or(0, |n| n.values().len());
-        let value = match self.counted {
-            Some((n, v)) if n == held => v,
-            _ => {
-                let mut c = self.counter.clone();
-                if let Some(n) = self.node.as_ref() {
-                    for item in n.values() {
-                        if let Some(d) = counter_delta(item) {
-                            c.merge(&d);
-                        }
-                    }
-                }
-                self.counted = Some((held, c.value()));
-                c.value()
-            }
-        };
+        let value: i64 = self
+            .tally
+            .as_ref()
+            .map_or(0, |n| n.values().map(Tally::value).sum());
         let mut body = Map::new();
         body.insert("value".into(), value.into());
         self.reply(req, "read_ok", body);
+    }
+
+    /// A tally engine message from a peer (the engine is made if this node
+    /// has not counted yet).
+    fn tally_peer(&mut self, now: Instant, src: &str, env: TallyBody) -> Result<(), NodeError> {
+        if self.node.is_none() {
+            return Err(NodeError::BadBody {
+                kind: "hc".into(),
+                reason: "a peer message before init".into(),
+            });
+        }
+        // Peers count: so does this workload.
+        self.workload.get_or_insert(Workload::Counter);
+        let from = NodeId::new(src);
+        self.tally_input(now, Input::Receive { from, env });
+        Ok(())
+    }
+
+    fn tally_input(&mut self, now: Instant, input: Input<Tally>) {
+        if self.tally.is_none() {
+            let epoch = Epoch(self.cfg.epoch.max(1));
+            match Node::new(
+                self.cfg.dissemination.clone(),
+                NodeId::new(&self.me),
+                epoch,
+                self.members.clone(),
+                self.cfg.seed,
+            ) {
+                Ok(n) => self.tally = Some(n),
+                Err(e) => tracing::error!("cannot start the counter engine: {e}"),
+            }
+        }
+        if let Some(n) = self.tally.as_mut() {
+            n.handle(now, input, &mut self.tally_out);
+        }
+        self.emit();
     }
 
     /// Written straight to text: a read can list tens of thousands of
@@ -308,6 +356,7 @@ impl MaelstromNode {
     fn init(&mut self, id: &str, ids: Vec<String>) {
         self.me = id.to_owned();
         let members: Vec<NodeId> = ids.into_iter().map(NodeId::new).collect();
+        self.members = members.clone();
         let epoch = Epoch(self.cfg.epoch.max(1));
         match Node::new(
             self.cfg.dissemination.clone(),
@@ -328,10 +377,16 @@ impl MaelstromNode {
             self.input(now, Input::Tick);
             self.emit();
         }
+        if self.tally.is_some() {
+            self.tally_input(now, Input::Tick);
+        }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.node.as_ref().and_then(Node::next_deadline)
+        hearsay_core::node::timers::earliest([
+            self.node.as_ref().and_then(Node::next_deadline),
+            self.tally.as_ref().and_then(Node::next_deadline),
+        ])
     }
 
     /// Lines to write to stdout, in order.
@@ -343,8 +398,12 @@ impl MaelstromNode {
         self.stats
     }
 
+    /// The busy engine's counters: the counter engine's once it runs.
     pub fn core_stats(&self) -> Option<hearsay_core::node::Stats> {
-        self.node.as_ref().map(Node::stats)
+        match &self.tally {
+            Some(t) => Some(t.stats()),
+            None => self.node.as_ref().map(Node::stats),
+        }
     }
 
     pub fn node_id(&self) -> &str {
@@ -354,15 +413,22 @@ impl MaelstromNode {
     /// The peers this node's strategy sends to now (its overlay), empty
     /// before `init`.
     pub fn neighbours(&self) -> Vec<String> {
-        self.node.as_ref().map_or_else(Vec::new, |n| {
-            n.neighbours().iter().map(|p| p.to_string()).collect()
-        })
+        let ns = match &self.tally {
+            Some(t) => t.neighbours(),
+            None => self.node.as_ref().map_or_else(Vec::new, Node::neighbours),
+        };
+        ns.iter().map(|p| p.to_string()).collect()
     }
 
     fn emit(&mut self) {
         let sends: Vec<_> = self.outbox.drain().collect();
         let src = self.me.clone();
         for (to, env) in sends {
+            self.send_from(&src, to.as_str(), &env);
+        }
+        let tallies: Vec<_> = self.tally_out.drain().collect();
+        for (to, mut env) in tallies {
+            env.tag = Tag::Hc;
             self.send_from(&src, to.as_str(), &env);
         }
     }
@@ -398,23 +464,6 @@ impl MaelstromNode {
             }
             Err(e) => tracing::error!("cannot encode a message to {dest}: {e}"),
         }
-    }
-}
-
-/// A PN-counter delta as a broadcast value: `{"pn": <delta>}`.
-fn counter_item(d: &PNCounter) -> Item {
-    let v = serde_json::json!({ "pn": d });
-    Item::Json(v.to_string().into_boxed_str())
-}
-
-fn counter_delta(item: &Item) -> Option<PNCounter> {
-    #[derive(serde::Deserialize)]
-    struct Tagged {
-        pn: PNCounter,
-    }
-    match item {
-        Item::Json(text) => serde_json::from_str::<Tagged>(text).ok().map(|t| t.pn),
-        Item::Int(_) => None,
     }
 }
 
@@ -502,6 +551,57 @@ mod tests {
             .collect();
         assert_eq!(out[0]["body"]["code"], 11);
         assert_eq!(out[0]["src"], "n0");
+    }
+
+    /// Runs `nodes` for `secs` of 100 ms ticks, carrying their peer lines.
+    fn exchange(nodes: &mut [MaelstromNode], secs: u64) -> Instant {
+        let mut now = Instant::ZERO;
+        let mut wire: Vec<String> = Vec::new();
+        for _ in 0..secs * 10 {
+            for n in nodes.iter_mut() {
+                n.tick(now);
+                wire.extend(n.drain_output().filter(|l| !l.contains(r#""dest":"c9""#)));
+            }
+            for l in wire.drain(..) {
+                let dest = nodes
+                    .iter()
+                    .position(|n| l.contains(&format!(r#""dest":"{}""#, n.node_id())))
+                    .unwrap();
+                nodes[dest].handle_line(now, &l).unwrap();
+            }
+            now += std::time::Duration::from_millis(100);
+        }
+        now
+    }
+
+    #[test]
+    fn a_counter_holds_one_tally_per_replica_whatever_the_number_of_adds() {
+        let ids = ["n0", "n1", "n2"];
+        let mut nodes = [node("n0", &ids), node("n1", &ids), node("n2", &ids)];
+        for i in 0..1000 {
+            let d = if i % 3 == 0 { -2 } else { 5 };
+            call(&mut nodes[0], json!({"type":"add","delta":d,"msg_id":i}));
+        }
+        call(&mut nodes[1], json!({"type":"add","delta":7,"msg_id":1}));
+        let held = |n: &MaelstromNode| n.tally.as_ref().map_or(0, |t| t.values().len());
+        assert_eq!(held(&nodes[0]), 1, "1,000 adds, one tally");
+        exchange(&mut nodes, 10);
+        // 334 adds of -2 and 666 of 5 at n0, 7 at n1.
+        let want = 666 * 5 - 334 * 2 + 7;
+        for n in nodes.iter_mut() {
+            assert_eq!(
+                held(n),
+                2,
+                "{}: one tally per replica that added",
+                n.node_id()
+            );
+            let r = call(n, json!({"type":"read","msg_id":99}));
+            assert_eq!(r[0]["body"]["value"], want, "{}", n.node_id());
+        }
+        assert!(
+            nodes.iter().all(|n| n.next_deadline().is_none()),
+            "acked and quiet"
+        );
     }
 
     #[test]

@@ -79,6 +79,32 @@ impl<'de> Deserialize<'de> for Item {
 /// hearsay's own node-to-node body: the core's envelope, `type` "hs".
 pub type PeerBody = hearsay_core::wire::Envelope<Item>;
 
+/// One replica's counter as the counter engine spreads it: (replica,
+/// increments, decrements), each a running total. A newer tally of a
+/// replica replaces the older one (its slot is the replica, its version
+/// the units added either way), so a node holds one tally per replica
+/// however many adds there were, and the counter is the sum over them
+/// (the PN-counter's state, replicated by the dissemination strategy).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Tally(pub String, pub u64, pub u64);
+
+impl hearsay_core::dissemination::Value for Tally {
+    type Key = Tally;
+
+    fn slot(t: &Tally) -> Option<(&str, u64)> {
+        Some((&t.0, t.1.saturating_add(t.2)))
+    }
+}
+
+impl Tally {
+    pub fn value(&self) -> i64 {
+        i64::try_from(self.1).unwrap_or(i64::MAX) - i64::try_from(self.2).unwrap_or(i64::MAX)
+    }
+}
+
+/// The counter engine's node-to-node body, `type` "hc".
+pub type TallyBody = hearsay_core::wire::Envelope<Tally>;
+
 /// The fields any body may have, read first to route on.
 #[derive(Debug, Deserialize)]
 pub struct Head {

@@ -66,6 +66,16 @@ pub trait Value:
     fn tag(_key: &Self::Key) -> Option<(&NodeId, Epoch, u64)> {
         None
     }
+
+    /// The slot a key fills and its version, if values of this type
+    /// replace one another: the store then holds one value per slot, the
+    /// highest version seen (a last-writer-wins register per slot, the
+    /// state-based CRDT a counter's or a map's replicas converge on), and a
+    /// value is new only if it is newer than the one held. None: the value
+    /// stands alone, as an element of a grow-only set.
+    fn slot(_key: &Self::Key) -> Option<(&str, u64)> {
+        None
+    }
 }
 
 macro_rules! own_key {

@@ -24,6 +24,9 @@ pub(crate) struct Store<V: Value> {
     /// does not): oldest first, at most `max`.
     fresh: Option<Fresh<V>>,
     window: Option<Window<V::Key>>,
+    /// Values that replace one another ([`Value::slot`]): each slot's
+    /// version held, and the key of the value that holds it.
+    slots: BTreeMap<Box<str>, (u64, V::Key)>,
     /// The time of the input being handled (set by the node).
     now: Instant,
 }
@@ -58,6 +61,7 @@ impl<V: Value> Default for Store<V> {
             known: BTreeSet::new(),
             fresh: None,
             window: None,
+            slots: BTreeMap::new(),
             now: Instant::ZERO,
         }
     }
@@ -92,10 +96,24 @@ impl<V: Value> Store<V> {
         }
     }
 
-    /// True if `v` is new (never held, nor forgotten after the retention).
+    /// True if `v` is new (never held, nor forgotten after the retention;
+    /// for a slotted value: newer than its slot's).
     pub fn learn(&mut self, v: &V) -> bool {
         if self.known.contains::<V>(v) {
             return false;
+        }
+        if let Some((slot, version)) = V::slot(v.key()) {
+            match self.slots.get_mut(slot) {
+                Some((held, _)) if *held >= version => return false,
+                Some((held, old)) => {
+                    *held = version;
+                    let old = std::mem::replace(old, v.key().clone());
+                    self.known.remove(&old);
+                }
+                None => {
+                    self.slots.insert(slot.into(), (version, v.key().clone()));
+                }
+            }
         }
         if let Some(w) = self.window.as_mut() {
             if let Some((origin, epoch, seq)) = V::tag(v.key())
@@ -128,8 +146,15 @@ impl<V: Value> Store<V> {
         true
     }
 
-    /// Is a value with this key held, or was it held and forgotten?
+    /// Is a value with this key held, or was it held and forgotten (or,
+    /// slotted, replaced by a newer one)?
     pub fn has_seen(&self, k: &V::Key) -> bool {
+        if let Some((slot, version)) = V::slot(k) {
+            return self
+                .slots
+                .get(slot)
+                .is_some_and(|(held, _)| *held >= version);
+        }
         self.known.contains(k)
             || self.window.as_ref().is_some_and(|w| {
                 V::tag(k).is_some_and(|(o, e, s)| {
@@ -162,8 +187,9 @@ impl<V: Value> Store<V> {
         self.fresh.as_ref().map_or(0, |f| f.dropped)
     }
 
+    /// Is `v` held (or, slotted, superseded by a newer value)?
     pub fn contains(&self, v: &V) -> bool {
-        self.known.contains::<V>(v)
+        self.known.contains::<V>(v) || (V::slot(v.key()).is_some() && self.has_seen(v.key()))
     }
 
     /// The value with this key, if held.
@@ -262,6 +288,47 @@ mod tests {
         assert_eq!(s.values().len(), 3, "at most max_values");
         assert_eq!(s.forgotten(), 3);
         assert!(!s.has_seen(&payload(9).id));
+    }
+
+    /// A replica's running count: its slot is the replica, its version the
+    /// count.
+    #[derive(
+        Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    )]
+    struct Count(String, u64);
+
+    impl Value for Count {
+        type Key = Count;
+        fn slot(k: &Count) -> Option<(&str, u64)> {
+            Some((&k.0, k.1))
+        }
+    }
+
+    #[test]
+    fn a_slotted_value_replaces_the_older_one_and_state_stays_one_per_slot() {
+        let mut s: Store<Count> = Store::default();
+        for n in 1..=1000 {
+            assert!(s.learn(&Count("a".into(), n)));
+        }
+        assert!(s.learn(&Count("b".into(), 3)));
+        assert_eq!(
+            s.values().len(),
+            2,
+            "one value per slot, whatever the number of updates"
+        );
+        assert!(
+            !s.learn(&Count("a".into(), 999)),
+            "an older version is not news"
+        );
+        assert!(
+            s.contains(&Count("a".into(), 10)),
+            "superseded counts as held"
+        );
+        assert!(s.has_seen(&Count("b".into(), 3)) && !s.has_seen(&Count("b".into(), 4)));
+        assert_eq!(
+            s.values().cloned().collect::<Vec<_>>(),
+            vec![Count("a".into(), 1000), Count("b".into(), 3)]
+        );
     }
 
     #[test]
