@@ -261,6 +261,19 @@ impl Codec {
             t,
             ..head.clone()
         };
+        let msgs: Vec<Msg<Payload>> = msgs.into_iter().map(|env| env.msg).collect();
+        if msgs.is_empty() && !head.who {
+            return Vec::new();
+        }
+        // Most flushes are one datagram's worth: encode once.
+        let whole = Datagram {
+            m: msgs,
+            ..head.clone()
+        };
+        let msgs = match self.frame(&whole) {
+            Some(d) if d.len() <= MAX_DATAGRAM || whole.m.len() == 1 => return vec![d],
+            _ => whole.m,
+        };
         let empty = Datagram {
             m: vec![],
             ..head.clone()
@@ -283,7 +296,7 @@ impl Codec {
                 out.push(d);
             }
         };
-        for m in msgs.into_iter().map(|env| env.msg) {
+        for m in msgs {
             let len = rmp_serde::to_vec_named(&m).map_or(0, |v| v.len());
             if !cur.is_empty() && cur_len + len > MAX_DATAGRAM {
                 flush(&mut cur);

@@ -2,11 +2,13 @@
 //! `gossip`'s repair).
 //!
 //! Entries are tagged (origin, origin's epoch, seq) and summarised by a
-//! version vector. A
-//! round sends a digest to one peer; the peer answers with the entries the
-//! sender lacks and its own clock. A mesh neighbour whose clock covers
-//! everything this node holds is *confirmed*; any new entry unconfirms them
-//! all. Rounds run only while a neighbour is unconfirmed, a peer is known
+//! version vector. A round sends a digest (the whole vector) to one peer;
+//! the peer answers with the entries the sender lacks, whether it holds
+//! more than fitted, and only its marks for the origin lives where the
+//! digest showed more than it holds (push-pull sends those entries back):
+//! one full vector per round, not one per message. A mesh neighbour that
+//! lacked nothing of a digest is *confirmed* as of that digest; any new
+//! entry unconfirms them all. Rounds run only while a neighbour is unconfirmed, a peer is known
 //! to have more, or (when exploring) shortly after a change, so a settled
 //! cluster is silent. Loss-freedom: on a connected mesh, every node keeps
 //! retrying each neighbour (with backoff) until it confirmed holding all of
@@ -42,14 +44,17 @@ pub(crate) struct AntiEntropy<V> {
     neighbours: Vec<NodeId>,
     /// Neighbour -> our version it confirmed holding.
     confirmed: BTreeMap<NodeId, u64>,
-    /// Digests awaiting an answer, by peer: when sent.
-    outstanding: BTreeMap<NodeId, Instant>,
+    /// Digests awaiting an answer, by peer: when sent, and this node's
+    /// version then (what an answer can confirm the peer holds).
+    outstanding: BTreeMap<NodeId, (Instant, u64)>,
     /// Peers that did not answer: how long we wait before asking again.
     backoff: BTreeMap<NodeId, Duration>,
     /// ... and until when.
     blocked: BTreeMap<NodeId, Instant>,
     /// Peers known to hold entries we lack.
     ahead: BTreeSet<NodeId>,
+    /// The clock as last sent, and the version it was built at.
+    clock_at: Option<(u64, Clock)>,
     next_round: Option<Instant>,
     last_round: Option<Instant>,
     rounds: u64,
@@ -74,6 +79,7 @@ impl<V: Value> AntiEntropy<V> {
             backoff: BTreeMap::new(),
             blocked: BTreeMap::new(),
             ahead: BTreeSet::new(),
+            clock_at: None,
             next_round: None,
             last_round: None,
             rounds: 0,
@@ -117,52 +123,51 @@ impl<V: Value> AntiEntropy<V> {
         }
     }
 
-    fn clock(&self) -> Clock {
-        self.clocks
-            .iter()
-            .filter(|(_, c)| c.contig > 0 || !c.extra.is_empty())
-            .map(|((o, e), c)| c.mark(o, *e))
-            .collect()
+    /// This node's clock as a digest, cached until an entry is added (a
+    /// digest goes out every round; building it is most of a round's work).
+    fn clock(&mut self) -> Clock {
+        if self
+            .clock_at
+            .as_ref()
+            .is_none_or(|(v, _)| *v != self.version)
+        {
+            let c: Clock = self
+                .clocks
+                .iter()
+                .filter(|(_, c)| c.contig > 0 || !c.extra.is_empty())
+                .map(|((o, e), c)| c.mark(o, *e))
+                .collect();
+            self.clock_at = Some((self.version, c));
+        }
+        self.clock_at
+            .as_ref()
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
     }
 
     /// Does a peer with clock `theirs` hold everything we hold?
     fn covered_by(&self, theirs: &Clock) -> bool {
-        let t = index(theirs);
-        self.clocks
-            .iter()
-            .all(|((o, e), mine)| match t.get(&(o, *e)) {
-                None => mine.contig == 0 && mine.extra.is_empty(),
-                Some(their) => mine.within(their),
-            })
-    }
-
-    /// Does a peer with clock `theirs` hold something we lack?
-    fn behind(&self, theirs: &Clock) -> bool {
-        let none = SeqSet::default();
-        theirs.iter().any(|Mark(o, e, contig, extra)| {
-            let their = SeqSet {
-                contig: *contig,
-                extra: extra.iter().copied().collect(),
-            };
-            let mine = self.clocks.get(&(o.clone(), *e)).unwrap_or(&none);
-            !their.within(mine)
+        side_by_side(&self.clocks, theirs).all(|pair| match pair {
+            Pair::Mine(_, mine) => mine.contig == 0 && mine.extra.is_empty(),
+            Pair::Both(_, mine, their) => mine.within_mark(their),
+            Pair::Theirs(_) => true,
         })
     }
 
-    /// Entries a peer with clock `theirs` lacks, at most `max`.
-    fn missing(&self, theirs: &Clock, max: usize) -> Vec<Entry<V>> {
-        let t = index(theirs);
-        let none = SeqSet::default();
+    /// Entries a peer with clock `theirs` lacks, at most `max`. With
+    /// `partial`, `theirs` lists only some origin lives (a delta's `w`) and
+    /// says nothing of the others.
+    fn missing(&self, theirs: &Clock, max: usize, partial: bool) -> Vec<Entry<V>> {
         let mut out = Vec::new();
-        for ((o, e), c) in &self.clocks {
-            let their = t.get(&(o, *e)).unwrap_or(&none);
-            if c.within(their) {
-                continue;
-            }
-            let key = (o.clone(), *e);
-            let lo = (key.clone(), their.contig.saturating_add(1));
-            for (((origin, epoch), seq), v) in self.entries.range(lo..=(key, u64::MAX)) {
-                if their.extra.contains(seq) {
+        for pair in side_by_side(&self.clocks, theirs) {
+            let (key, contig, extra): (&Origin, u64, &[u64]) = match pair {
+                Pair::Mine(k, _) if !partial => (k, 0, &[]),
+                Pair::Both(k, mine, their) if !mine.within_mark(their) => (k, their.2, &their.3),
+                _ => continue,
+            };
+            let lo = (key.clone(), contig.saturating_add(1));
+            for (((origin, epoch), seq), v) in self.entries.range(lo..=(key.clone(), u64::MAX)) {
+                if extra.contains(seq) {
                     continue;
                 }
                 if out.len() >= max {
@@ -174,55 +179,96 @@ impl<V: Value> AntiEntropy<V> {
         out
     }
 
+    /// This node's marks for the origin lives where `theirs` holds more
+    /// (an empty mark where this node holds none of an origin life).
+    fn lacking(&self, theirs: &Clock) -> Clock {
+        side_by_side(&self.clocks, theirs)
+            .filter_map(|pair| match pair {
+                Pair::Theirs(m) if m.2 > 0 || !m.3.is_empty() => {
+                    Some(Mark(m.0.clone(), m.1, 0, Vec::new()))
+                }
+                Pair::Both(k, mine, their) if !mine.covers_mark(their) => {
+                    Some(mine.mark(&k.0, k.1))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn confirm(&mut self, peer: &NodeId, theirs: &Clock) {
         if self.neighbours.contains(peer) && self.covered_by(theirs) {
             self.confirmed.insert(peer.clone(), self.version);
         }
     }
 
+    /// A peer's digest: answer with what it lacks, whether there is more,
+    /// and (for push-pull) the marks of what this node lacks of its clock.
     pub fn on_digest(&mut self, ctx: &mut Ctx<'_, V>, from: &NodeId, theirs: Clock) {
-        let e = self.missing(&theirs, ctx.cfg.link.max_batch);
-        let vv = self.clock();
+        let lacks = self.lacking(&theirs);
+        let e = self.missing(&theirs, ctx.cfg.link.max_batch, false);
+        // A full batch may have left some out: the peer asks again.
+        let more = e.len() >= ctx.cfg.link.max_batch;
+        let w = if self.push {
+            lacks.clone()
+        } else {
+            Clock::default()
+        };
         ctx.out
-            .push(from.clone(), Msg::Dis(DisMsg::Delta { e, vv }));
+            .push(from.clone(), Msg::Dis(DisMsg::Delta { e, more, w }));
         self.confirm(from, &theirs);
-        if self.behind(&theirs) {
+        if !lacks.is_empty() {
             self.ahead.insert(from.clone());
             self.schedule(ctx.now, ctx.cfg.ae_interval);
         }
     }
 
+    /// A peer's delta: take the entries. An answer to our digest also says
+    /// whether the peer held all we had then (`w` empty: confirmed as of
+    /// that digest) and whether it holds more (`more`: ask it again);
+    /// push-pull sends back what `w` shows the peer lacks.
     pub fn on_delta(
         &mut self,
         ctx: &mut Ctx<'_, V>,
         from: &NodeId,
         entries: Vec<Entry<V>>,
-        theirs: Clock,
+        more: bool,
+        w: Clock,
     ) {
-        let answered = self.outstanding.remove(from).is_some();
-        if answered {
+        let asked = self.outstanding.remove(from);
+        if asked.is_some() {
             self.backoff.remove(from);
             self.blocked.remove(from);
         }
         for e in entries {
             self.add(ctx, e);
         }
-        self.confirm(from, &theirs);
-        if self.behind(&theirs) {
-            self.ahead.insert(from.clone());
-            self.schedule(ctx.now, ctx.cfg.ae_interval);
-        } else {
-            self.ahead.remove(from);
+        if let Some((_, version)) = asked {
+            if w.is_empty() && self.neighbours.contains(from) {
+                let v = self.confirmed.entry(from.clone()).or_default();
+                *v = (*v).max(version);
+            }
+            if more {
+                self.ahead.insert(from.clone());
+            } else {
+                self.ahead.remove(from);
+            }
         }
-        if self.unconfirmed().next().is_some() {
+        if self.unconfirmed().next().is_some() || !self.ahead.is_empty() {
             self.schedule(ctx.now, ctx.cfg.ae_interval);
         }
-        // Push-pull: an answer to our digest shows what the peer lacks.
-        if self.push && answered && !self.covered_by(&theirs) {
-            let e = self.missing(&theirs, ctx.cfg.link.max_batch);
-            let vv = self.clock();
-            ctx.out
-                .push(from.clone(), Msg::Dis(DisMsg::Delta { e, vv }));
+        // Push-pull: the answer to our digest shows what the peer lacks.
+        if self.push && asked.is_some() && !w.is_empty() {
+            let e = self.missing(&w, ctx.cfg.link.max_batch, true);
+            if !e.is_empty() {
+                ctx.out.push(
+                    from.clone(),
+                    Msg::Dis(DisMsg::Delta {
+                        e,
+                        more: false,
+                        w: Clock::default(),
+                    }),
+                );
+            }
         }
     }
 
@@ -255,7 +301,7 @@ impl<V: Value> AntiEntropy<V> {
         let late: Vec<NodeId> = self
             .outstanding
             .iter()
-            .filter(|(_, t)| **t + timeout <= now)
+            .filter(|(_, (t, _))| *t + timeout <= now)
             .map(|(p, _)| p.clone())
             .collect();
         for p in late {
@@ -308,7 +354,7 @@ impl<V: Value> AntiEntropy<V> {
         if let Some(p) = target {
             let vv = self.clock();
             ctx.out.push(p.clone(), Msg::Dis(DisMsg::Digest { vv }));
-            self.outstanding.insert(p, now);
+            self.outstanding.insert(p, (now, self.version));
             self.last_round = Some(now);
         }
         let more = self.unconfirmed().any(|p| self.available(now, p))
@@ -321,15 +367,50 @@ impl<V: Value> AntiEntropy<V> {
 
     pub fn deadline(&self, cfg: &super::Config) -> Option<Instant> {
         let timeout = (cfg.ae_interval * 5).max(Duration::from_millis(500));
-        let late = self.outstanding.values().map(|t| *t + timeout).min();
+        let late = self.outstanding.values().map(|(t, _)| *t + timeout).min();
         let unblock = self.blocked.values().min().copied();
         [self.next_round, late, unblock].into_iter().flatten().min()
     }
 }
 
-/// A clock as a lookup table.
-fn index(c: &Clock) -> BTreeMap<(&NodeId, Epoch), SeqSet> {
-    c.iter().map(|m| ((&m.0, m.1), SeqSet::of(m))).collect()
+/// One origin life in either of two clocks.
+enum Pair<'a> {
+    Mine(&'a Origin, &'a SeqSet),
+    Theirs(&'a Mark),
+    Both(&'a Origin, &'a SeqSet, &'a Mark),
+}
+
+/// This node's clock and a peer's digest, walked together in origin order
+/// (no lookup tables, no copies: a digest lists every origin life and
+/// arrives every round). A digest is sorted as this code writes it; one
+/// that is not (another implementation, a corrupt peer) is sorted here, and
+/// a duplicate origin keeps its first mark.
+fn side_by_side<'a>(
+    mine: &'a BTreeMap<Origin, SeqSet>,
+    theirs: &'a [Mark],
+) -> impl Iterator<Item = Pair<'a>> {
+    let key = |m: &'a Mark| (&m.0, m.1);
+    let sorted = theirs.windows(2).all(|w| key(&w[0]) < key(&w[1]));
+    let mut t: Vec<&'a Mark> = theirs.iter().collect();
+    if !sorted {
+        t.sort_by(|a, b| key(a).cmp(&key(b)));
+        t.dedup_by(|a, b| key(a) == key(b));
+    }
+    let mut m = mine.iter().peekable();
+    let mut t = t.into_iter().peekable();
+    std::iter::from_fn(move || match (m.peek(), t.peek()) {
+        (Some((k, _)), Some(x)) => match (&k.0, k.1).cmp(&key(x)) {
+            std::cmp::Ordering::Less => m.next().map(|(k, s)| Pair::Mine(k, s)),
+            std::cmp::Ordering::Greater => t.next().map(Pair::Theirs),
+            std::cmp::Ordering::Equal => {
+                let (k, s) = m.next().expect("peeked");
+                t.next().map(|x| Pair::Both(k, s, x))
+            }
+        },
+        (Some(_), None) => m.next().map(|(k, s)| Pair::Mine(k, s)),
+        (None, Some(_)) => t.next().map(Pair::Theirs),
+        (None, None) => None,
+    })
 }
 
 /// A member other than this node, uniformly.
@@ -386,7 +467,7 @@ impl<V: Value> Strategy<V> for AntiEntropy<V> {
     fn message(&mut self, ctx: &mut Ctx<'_, V>, from: &NodeId, msg: DisMsg<V>) {
         match msg {
             DisMsg::Digest { vv } => self.on_digest(ctx, from, vv),
-            DisMsg::Delta { e, vv } => self.on_delta(ctx, from, e, vv),
+            DisMsg::Delta { e, more, w } => self.on_delta(ctx, from, e, more, w),
             _ => ctx.stats.ignored += 1,
         }
     }

@@ -48,6 +48,35 @@ impl<V: Value> Gossip<V> {
     }
 }
 
+/// `k` distinct peers at random: a partial Fisher-Yates draw, by index
+/// into the view when it is large (no copy of it per push).
+fn pick<V: Value>(ctx: &mut Ctx<'_, V>, k: usize) -> Vec<NodeId> {
+    let ranked = ctx.view.ranked();
+    let me = ctx.view.me();
+    if ranked.len() <= 8 * k.max(1) {
+        let mut pool: Vec<&NodeId> = ranked.iter().filter(|p| *p != me).collect();
+        let mut picked = Vec::new();
+        for _ in 0..k.min(pool.len()) {
+            let i = ctx.rng.random_range(0..pool.len());
+            picked.push(pool.swap_remove(i).clone());
+        }
+        return picked;
+    }
+    // Far more peers than picks: rejection is quick and bounded (a repeat
+    // is unlikely; the draws stop after 8 tries per pick).
+    let mut picked: Vec<NodeId> = Vec::with_capacity(k);
+    for _ in 0..8 * k {
+        if picked.len() == k {
+            break;
+        }
+        let p = &ranked[ctx.rng.random_range(0..ranked.len())];
+        if p != me && !picked.contains(p) {
+            picked.push(p.clone());
+        }
+    }
+    picked
+}
+
 impl<V: Value> Strategy<V> for Gossip<V> {
     fn local(&mut self, ctx: &mut Ctx<'_, V>, v: V) {
         let e = self.ae.local(ctx, v);
@@ -62,7 +91,7 @@ impl<V: Value> Strategy<V> for Gossip<V> {
         match msg {
             DisMsg::Push { e } => self.on_push(ctx, e),
             DisMsg::Digest { vv } => self.ae.on_digest(ctx, from, vv),
-            DisMsg::Delta { e, vv } => self.ae.on_delta(ctx, from, e, vv),
+            DisMsg::Delta { e, more, w } => self.ae.on_delta(ctx, from, e, more, w),
             _ => ctx.stats.ignored += 1,
         }
     }
@@ -72,13 +101,7 @@ impl<V: Value> Strategy<V> for Gossip<V> {
             self.next_push = None;
             self.last_push = Some(ctx.now);
             let batch = std::mem::take(&mut self.fresh);
-            // A partial Fisher-Yates draw of `fanout` distinct peers.
-            let mut pool: Vec<NodeId> = ctx.view.others().cloned().collect();
-            let mut picked = Vec::new();
-            for _ in 0..ctx.cfg.fanout.min(pool.len()) {
-                let i = ctx.rng.random_range(0..pool.len());
-                picked.push(pool.swap_remove(i));
-            }
+            let picked = pick(ctx, ctx.cfg.fanout);
             for p in picked {
                 for part in batch.chunks(ctx.cfg.link.max_batch) {
                     let e = part.to_vec();

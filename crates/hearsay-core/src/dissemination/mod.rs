@@ -99,8 +99,9 @@ pub struct Mark(pub NodeId, pub Epoch, pub u64, pub Vec<u64>);
 /// Out-of-order sequence numbers a digest lists per origin.
 pub const MAX_EXTRAS: usize = 256;
 
-/// A version vector: per origin life, what is held.
-pub type Clock = Vec<Mark>;
+/// A version vector: per origin life, what is held (shared: a node sends
+/// the same digest to many peers).
+pub type Clock = std::sync::Arc<[Mark]>;
 
 /// The strategies' own messages (values on acked links travel as
 /// [`crate::link::LinkMsg::Data`]).
@@ -113,9 +114,18 @@ pub enum DisMsg<V: Value> {
     /// Anti-entropy: "this is what I have"; answered by a delta.
     #[serde(rename = "digest")]
     Digest { vv: Clock },
-    /// Anti-entropy: entries the receiver lacks, and the sender's clock.
+    /// Anti-entropy: entries the receiver lacks; `more` when the sender
+    /// holds more than fitted; `w`, the sender's marks for the origin lives
+    /// where the receiver's digest showed more than the sender holds (what
+    /// push-pull sends back).
     #[serde(rename = "delta")]
-    Delta { e: Vec<Entry<V>>, vv: Clock },
+    Delta {
+        e: Vec<Entry<V>>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
+        #[serde(default, skip_serializing_if = "<[Mark]>::is_empty")]
+        w: Clock,
+    },
     /// Plumtree: "I hold these" (keys of values delivered since the last
     /// announcement).
     #[serde(rename = "ihave")]
@@ -233,11 +243,16 @@ mod wire_tests {
         assert_eq!(serde_json::from_str::<Envelope<u64>>(&text).unwrap(), lazy);
         let d: Msg<u64> = Msg::Dis(DisMsg::Delta {
             e: vec![Entry(NodeId::new("n1"), Epoch(2), 4, 9)],
-            vv: vec![Mark(NodeId::new("n1"), Epoch(2), 4, vec![6])],
+            more: true,
+            w: vec![Mark(NodeId::new("n1"), Epoch(2), 4, vec![6])].into(),
         });
         assert_eq!(
             serde_json::to_string(&d).unwrap(),
-            r#"{"dis":{"delta":{"e":[["n1",2,4,9]],"vv":[["n1",2,4,[6]]]}}}"#
+            r#"{"dis":{"delta":{"e":[["n1",2,4,9]],"more":true,"w":[["n1",2,4,[6]]]}}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Msg<u64>>(&serde_json::to_string(&d).unwrap()).unwrap(),
+            d
         );
         let p: Msg<u64> = Msg::Dis(DisMsg::IHave { k: vec![3, 4] });
         assert_eq!(

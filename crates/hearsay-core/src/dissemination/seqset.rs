@@ -59,6 +59,33 @@ impl SeqSet {
         Mark(origin.clone(), epoch, self.contig, extra)
     }
 
+    /// Does `mark` hold every number this holds? (No copy of the mark.)
+    pub fn within_mark(&self, mark: &Mark) -> bool {
+        let held = |s: u64| s <= mark.2 || mark.3.contains(&s);
+        if self.contig > mark.2 {
+            if self.contig - mark.2 > mark.3.len() as u64 {
+                return false;
+            }
+            if !(mark.2 + 1..=self.contig).all(held) {
+                return false;
+            }
+        }
+        self.extra.iter().all(|s| held(*s))
+    }
+
+    /// Does this hold every number `mark` holds?
+    pub fn covers_mark(&self, mark: &Mark) -> bool {
+        if mark.2 > self.contig {
+            if mark.2 - self.contig > self.extra.len() as u64 {
+                return false;
+            }
+            if !(self.contig + 1..=mark.2).all(|s| self.extra.contains(&s)) {
+                return false;
+            }
+        }
+        mark.3.iter().all(|s| self.holds(*s))
+    }
+
     /// From a digest entry.
     pub fn of(mark: &Mark) -> SeqSet {
         SeqSet {
@@ -91,5 +118,12 @@ mod tests {
         c.bound(4);
         assert!(c.extra.len() <= 4 && c.holds(10));
         assert_eq!(SeqSet::of(&a.mark(&NodeId::new("o"), Epoch(1))), a);
+        let (ma, mb) = (
+            a.mark(&NodeId::new("o"), Epoch(1)),
+            b.mark(&NodeId::new("o"), Epoch(1)),
+        );
+        assert!(a.within_mark(&mb) && !b.within_mark(&ma));
+        assert!(b.covers_mark(&ma) && !a.covers_mark(&mb));
+        assert!(a.covers_mark(&ma) && a.within_mark(&ma));
     }
 }

@@ -786,7 +786,7 @@ fn arbitrary_msg() -> impl Strategy<Value = (usize, u64, u64, crate::wire::Msg<u
             })
         ),
         proptest::collection::vec(mark.clone(), 0..6)
-            .prop_map(|vv| Msg::Dis(DisMsg::Digest { vv })),
+            .prop_map(|vv| Msg::Dis(DisMsg::Digest { vv: vv.into() })),
         (
             proptest::collection::vec((id.clone(), big.clone(), big.clone(), 0u64..50), 0..6),
             proptest::collection::vec(mark, 0..6)
@@ -795,7 +795,8 @@ fn arbitrary_msg() -> impl Strategy<Value = (usize, u64, u64, crate::wire::Msg<u
                 e: e.into_iter()
                     .map(|(o, ep, s, v)| Entry(o, Epoch(ep), s, v))
                     .collect(),
-                vv,
+                more: vv.len() % 2 == 1,
+                w: vv.into(),
             })),
         values.clone().prop_map(|v| Msg::Dis(DisMsg::Graft { v })),
         values.clone().prop_map(|k| Msg::Dis(DisMsg::IHave { k })),

@@ -26,7 +26,7 @@ use crate::wire::Msg;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use session::{Batch, PollReport};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Which stream of a link: plumtree announces lazily on a second one.
@@ -115,6 +115,15 @@ pub(crate) struct Links<V> {
     pace: Duration,
     /// On tree overlays: nodes reached through each neighbour.
     reach: BTreeMap<NodeId, usize>,
+    /// Every session's deadline as last computed, by session and by time.
+    /// A session's deadline moves only when it is touched (it is then
+    /// marked dirty) or when the pace or the reach change (then all are
+    /// recomputed): a poll visits the due and the touched sessions, not
+    /// every session, and the next deadline is the first entry.
+    at: BTreeMap<(NodeId, Lane), Instant>,
+    due: BTreeSet<(Instant, NodeId, Lane)>,
+    dirty: BTreeSet<(NodeId, Lane)>,
+    rescan: bool,
 }
 
 impl<V: crate::dissemination::Value> Links<V> {
@@ -126,6 +135,10 @@ impl<V: crate::dissemination::Value> Links<V> {
             forward_at: None,
             pace: Duration::ZERO,
             reach: BTreeMap::new(),
+            at: BTreeMap::new(),
+            due: BTreeSet::new(),
+            dirty: BTreeSet::new(),
+            rescan: false,
         }
     }
 
@@ -134,7 +147,10 @@ impl<V: crate::dissemination::Value> Links<V> {
     }
 
     pub fn set_pace(&mut self, pace: Duration) {
-        self.pace = pace;
+        if pace != self.pace {
+            self.pace = pace;
+            self.rescan = true;
+        }
     }
 
     /// The current gap on a link to a single node (adaptive batching).
@@ -143,7 +159,10 @@ impl<V: crate::dissemination::Value> Links<V> {
     }
 
     pub fn set_reach(&mut self, reach: BTreeMap<NodeId, usize>) {
-        self.reach = reach;
+        if reach != self.reach {
+            self.reach = reach;
+            self.rescan = true;
+        }
     }
 
     /// The gap between data messages on the link to `peer`: the pace,
@@ -160,9 +179,11 @@ impl<V: crate::dissemination::Value> Links<V> {
     }
 
     fn session(&mut self, cfg: &LinkConfig, peer: &NodeId, lane: Lane) -> &mut Session<V> {
-        self.map
-            .entry((peer.clone(), lane))
-            .or_insert_with(|| Session::new(cfg))
+        let key = (peer.clone(), lane);
+        if !self.dirty.contains(&key) {
+            self.dirty.insert(key.clone());
+        }
+        self.map.entry(key).or_insert_with(|| Session::new(cfg))
     }
 
     pub fn enqueue(&mut self, cfg: &LinkConfig, peer: &NodeId, lane: Lane, v: V) {
@@ -208,6 +229,7 @@ impl<V: crate::dissemination::Value> Links<V> {
         for lane in [Lane::Eager, Lane::Lazy] {
             if let Some(s) = self.map.get_mut(&(peer.clone(), lane)) {
                 s.reset(cfg);
+                self.dirty.insert((peer.clone(), lane));
             }
         }
         self.forward.remove(peer);
@@ -219,7 +241,10 @@ impl<V: crate::dissemination::Value> Links<V> {
     /// The peer left the view: nothing more goes to it.
     pub fn remove_peer(&mut self, peer: &NodeId) {
         for lane in [Lane::Eager, Lane::Lazy] {
-            self.map.remove(&(peer.clone(), lane));
+            let key = (peer.clone(), lane);
+            self.map.remove(&key);
+            self.dirty.remove(&key);
+            self.reindex(&key, None);
         }
         self.forward.remove(peer);
         for acks in self.forward.values_mut() {
@@ -248,6 +273,7 @@ impl<V: crate::dissemination::Value> Links<V> {
                     && let Some(s) = self.map.get_mut(&(from.clone(), Lane::Eager))
                 {
                     s.ack(now, cfg, ack);
+                    self.dirty.insert((from.clone(), Lane::Eager));
                 }
             } else if view.contains(&sender) && sender != *from {
                 self.forward
@@ -282,8 +308,11 @@ impl<V: crate::dissemination::Value> Links<V> {
                 && view
                     .epoch(&receiver)
                     .is_some_and(|e| e == receiver_epoch || !e.is_known());
-            match self.map.get_mut(&(receiver, Lane::Eager)) {
-                Some(s) if current => s.ack(now, cfg, ack),
+            match self.map.get_mut(&(receiver.clone(), Lane::Eager)) {
+                Some(s) if current => {
+                    s.ack(now, cfg, ack);
+                    self.dirty.insert((receiver, Lane::Eager));
+                }
                 _ => stats.ignored += 1,
             }
         }
@@ -301,9 +330,28 @@ impl<V: crate::dissemination::Value> Links<V> {
         let me = view.me();
         let mut batches: Vec<Batch<V>> = Vec::new();
         let mut via: Vec<(NodeId, u64)> = Vec::new();
-        for ((peer, lane), session) in &mut self.map {
+        if std::mem::take(&mut self.rescan) {
+            self.dirty.extend(self.map.keys().cloned());
+        }
+        // Due and touched sessions, in session order (as a scan of all
+        // would visit them).
+        let mut touched = std::mem::take(&mut self.dirty);
+        touched.extend(
+            self.due
+                .iter()
+                .take_while(|(t, ..)| *t <= now)
+                .map(|(_, p, l)| (p.clone(), *l)),
+        );
+        for key in &touched {
+            let Some(session) = self.map.get_mut(key) else {
+                self.reindex(key, None);
+                continue;
+            };
+            let (peer, lane) = key;
             let gap = Self::gap(self.pace, &self.reach, peer, *lane);
-            if session.deadline(cfg, gap).is_none_or(|t| t > now) {
+            let d = session.deadline(cfg, gap);
+            if d.is_none_or(|t| t > now) {
+                self.reindex(key, d);
                 continue;
             }
             let direct = session.wants_direct_ack();
@@ -319,6 +367,7 @@ impl<V: crate::dissemination::Value> Links<V> {
             stats.retransmits += retransmits;
             stats.values_sent += values;
             stats.acks_sent += acks;
+            let d = session.deadline(cfg, gap);
             for b in batches.drain(..) {
                 let relayed = self.relay.is_some() && b.seq.is_none() && lane.is_eager() && !direct;
                 if relayed {
@@ -336,6 +385,7 @@ impl<V: crate::dissemination::Value> Links<V> {
                     );
                 }
             }
+            self.reindex(key, d);
         }
         if let (Some(hub), false) = (self.relay.clone(), via.is_empty()) {
             // One ack is due: send every ack this node owes along with it.
@@ -346,6 +396,7 @@ impl<V: crate::dissemination::Value> Links<V> {
                     via.push((peer.clone(), ack));
                 }
             }
+            self.reindex_eager(cfg);
             stats.acks_relayed += via.len() as u64;
             let epoch = |p: &NodeId| view.epoch(p).unwrap_or_default();
             if hub == *me {
@@ -382,6 +433,7 @@ impl<V: crate::dissemination::Value> Links<V> {
                             .insert(me.clone(), (mine, e, ack));
                     }
                 }
+                self.reindex_eager(cfg);
             }
             for (sender, acks) in std::mem::take(&mut self.forward) {
                 let k = acks
@@ -394,10 +446,56 @@ impl<V: crate::dissemination::Value> Links<V> {
     }
 
     pub fn deadline(&self, cfg: &LinkConfig) -> Option<Instant> {
-        let sessions = self.map.iter().filter_map(|((peer, lane), s)| {
-            s.deadline(cfg, Self::gap(self.pace, &self.reach, peer, *lane))
-        });
-        sessions.chain(self.forward_at).min()
+        let stale = |key: &(NodeId, Lane)| {
+            let s = self.map.get(key)?;
+            s.deadline(cfg, Self::gap(self.pace, &self.reach, &key.0, key.1))
+        };
+        let indexed = self
+            .due
+            .iter()
+            .find(|(_, p, l)| self.dirty.is_empty() || !self.dirty.contains(&(p.clone(), *l)))
+            .map(|(t, ..)| *t);
+        if self.rescan {
+            return self
+                .map
+                .keys()
+                .filter_map(stale)
+                .chain(self.forward_at)
+                .min();
+        }
+        // Touched since the last poll (none, after one).
+        let touched = self.dirty.iter().filter_map(stale);
+        touched.chain(indexed).chain(self.forward_at).min()
+    }
+
+    /// Re-reads every eager session's deadline (their owed acks were just
+    /// taken, all at once, for the relay).
+    fn reindex_eager(&mut self, cfg: &LinkConfig) {
+        let eager: Vec<((NodeId, Lane), Option<Instant>)> = self
+            .map
+            .iter()
+            .filter(|((_, lane), _)| lane.is_eager())
+            .map(|((p, l), s)| {
+                (
+                    (p.clone(), *l),
+                    s.deadline(cfg, Self::gap(self.pace, &self.reach, p, *l)),
+                )
+            })
+            .collect();
+        for (key, d) in eager {
+            self.reindex(&key, d);
+        }
+    }
+
+    /// Records a session's deadline in the index.
+    fn reindex(&mut self, key: &(NodeId, Lane), deadline: Option<Instant>) {
+        if let Some(old) = self.at.remove(key) {
+            self.due.remove(&(old, key.0.clone(), key.1));
+        }
+        if let Some(t) = deadline {
+            self.at.insert(key.clone(), t);
+            self.due.insert((t, key.0.clone(), key.1));
+        }
     }
 
     pub fn idle(&self) -> bool {
