@@ -157,3 +157,24 @@ fn every_strategy_reaches_every_live_member_through_crashes_and_restarts() {
         }
     }
 }
+
+#[test]
+fn paused_members_survive_with_lifeguard_when_the_prober_stalls_too() {
+    // A fifth of the members pause for 3 s: some pause while they suspect
+    // another paused member. Back, such a member reads confirmations of the
+    // suspicion and, behind them, the suspect's refutation; the
+    // confirmations must not convict before the refutation is read (the
+    // grace a stall earns holds against them). Seeds 2 and 6 killed 3 and 1
+    // live members before that rule.
+    for seed in [2, 6] {
+        let r = quick(Scenario {
+            members: 60,
+            duration: "3m".parse().unwrap(),
+            loss: 0.01,
+            pause: Some("0.2:3s".parse().unwrap()),
+            seed,
+            ..Scenario::default()
+        });
+        assert_eq!(r.false_positives, 0, "seed {seed}");
+    }
+}

@@ -20,6 +20,10 @@ pub(crate) struct Suspicion {
     /// Who suspected it (the first accuser included), bounded by k + 1.
     accusers: BTreeSet<NodeId>,
     pub deadline: Instant,
+    /// No conviction before this (Lifeguard's grace after a stall): a
+    /// confirmation read from the queue a stall left cannot pull the
+    /// deadline back before the refutations queued behind it are read.
+    not_before: Instant,
     /// The last-chance probe went out (Lifeguard's buddy system, made
     /// active: the suspect is asked once more before it is convicted).
     pub checked: bool,
@@ -52,6 +56,7 @@ impl Suspicion {
             k,
             accusers: BTreeSet::new(),
             deadline: now + max,
+            not_before: now,
             checked: false,
         };
         if let Some(a) = accuser {
@@ -73,8 +78,14 @@ impl Suspicion {
         }
         self.accusers.insert(from.clone());
         let t = timeout(self.confirmations(), self.k, self.min, self.max);
-        self.deadline = self.start + t;
+        self.deadline = (self.start + t).max(self.not_before);
         true
+    }
+
+    /// Holds the conviction until at least `t`, confirmations or not.
+    pub fn hold_until(&mut self, t: Instant) {
+        self.not_before = self.not_before.max(t);
+        self.deadline = self.deadline.max(t);
     }
 }
 
@@ -106,6 +117,21 @@ mod tests {
         s.confirm(&NodeId::new("d"));
         assert_eq!(s.deadline, t0 + min);
         assert!(!s.confirm(&NodeId::new("e")), "k confirmations is enough");
+        // A stall's grace holds, even against confirmations read after it.
+        let mut s = Suspicion::new(
+            Incarnation::new(Epoch(1), 0),
+            Some(NodeId::new("a")),
+            t0,
+            min,
+            max,
+            3,
+        );
+        let later = t0 + Duration::from_secs(10);
+        s.hold_until(later);
+        for c in ["b", "c", "d"] {
+            assert!(s.confirm(&NodeId::new(c)));
+        }
+        assert_eq!(s.deadline, later, "not pulled back before the grace");
     }
 
     #[test]

@@ -423,9 +423,7 @@ impl Swim {
         self.awareness.apply(1);
         let grace = stalled.min(self.cfg.suspicion_min(self.n()));
         for s in self.suspicions.values_mut() {
-            if s.deadline <= now + grace {
-                s.deadline = now + grace;
-            }
+            s.hold_until(now + grace);
         }
     }
 
