@@ -92,6 +92,15 @@ fn every_bad_number_or_flag_is_one_line_and_exit_254() {
         (vec!["bench", "--nodes", "99999999999"], "--nodes"),
         (vec!["bench", "--recovery=-1"], "--recovery"),
         (vec!["bench", "--frobnicate"], "unknown option --frobnicate"),
+        (vec!["bench", "cluster", "--members", "1"], "--members"),
+        (
+            vec!["bench", "cluster", "--strategies", "rumour"],
+            "unknown strategy",
+        ),
+        (
+            vec!["bench", "cluster", "--crash", "5", "--members", "5"],
+            "--crash",
+        ),
         (
             vec!["serve", "--store", "/no/such/store"],
             "not a directory",
@@ -276,4 +285,48 @@ fn node_arguments_may_be_plain_words_among_the_options() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(logs.len(), 3, "--nodes and -n join: {logs:?}");
+}
+
+#[test]
+fn bench_cluster_sweeps_strategies_in_the_simulator_and_writes_a_table_and_a_plot() {
+    let out = tempfile::tempdir().unwrap();
+    let o = hearsay(&[
+        "bench",
+        "cluster",
+        "--members",
+        "20",
+        "--duration",
+        "40s",
+        "--crash",
+        "2",
+        "--strategies",
+        "tree,plumtree",
+        "--presets",
+        "latency,efficient",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", explain(&o));
+    let dir = out.path().join("latest");
+    let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
+    for row in [
+        "| tree | latency |",
+        "| plumtree | latency |",
+        "| tree | efficient |",
+        "| plumtree | efficient |",
+    ] {
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("{row} in {md}"));
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        assert_eq!(cells[7], "0", "undelivered: {line}");
+        let msgs: f64 = cells[3].parse().unwrap();
+        assert!(msgs > 0.0 && msgs < 5.0, "{line}");
+    }
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 4);
+    let svg = std::fs::read_to_string(dir.join("pareto-20.svg")).unwrap();
+    assert!(svg.contains("messages per member per payload") && svg.contains("plumtree/latency"));
 }

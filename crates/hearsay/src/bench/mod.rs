@@ -7,6 +7,7 @@
 //! `seed, seed+1, ...`.
 
 pub mod agent;
+pub mod cluster;
 mod plot;
 
 use crate::test_cmd::{BadArgs, own_node, simulate_run};
@@ -192,11 +193,17 @@ pub enum BenchWhat {
     /// hearsay agents and Serf agents side by side on loopback: join,
     /// broadcast delivery, failure detection, traffic
     Agent(agent::AgentBenchArgs),
+    /// The seven strategies over a changing cluster in the simulator
+    /// (members crash and come back while payloads flow): messages per
+    /// member per payload against the time to reach every live member
+    Cluster(cluster::ClusterBenchArgs),
 }
 
 pub fn run(mut args: BenchArgs) -> ExitCode {
-    if let Some(BenchWhat::Agent(a)) = args.what.take() {
-        return agent::run(a);
+    match args.what.take() {
+        Some(BenchWhat::Agent(a)) => return agent::run(a),
+        Some(BenchWhat::Cluster(c)) => return cluster::run(c),
+        None => {}
     }
     if args.quick {
         args.runs = 1;
@@ -593,7 +600,10 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             "pareto-{nodes}{}.svg",
             if partition { "-partition" } else { "" }
         );
-        std::fs::write(dir.join(name), plot::pareto_svg(&title, &pts))?;
+        std::fs::write(
+            dir.join(name),
+            plot::pareto_svg(&title, &pts, &plot::MAELSTROM),
+        )?;
     }
     Ok(())
 }

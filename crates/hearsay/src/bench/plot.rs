@@ -37,6 +37,44 @@ impl Dot {
     }
 }
 
+/// What the axes measure, and the target regions shaded under them.
+pub struct Axes {
+    pub x: &'static str,
+    pub y: &'static str,
+    /// The x value's name in a point's hover text.
+    pub x_name: &'static str,
+    /// The axes span at least up to these.
+    pub x_span: f64,
+    pub y_span: f64,
+    /// (name, x bound, y bound, fill): the region below and left of both.
+    pub targets: &'static [(&'static str, f64, f64, &'static str)],
+}
+
+/// The Maelstrom bench's axes, with the 3d and 3e targets (3e's latency
+/// bounds are looser, its message bound tighter).
+pub const MAELSTROM: Axes = Axes {
+    x: "msgs-per-op (servers), log scale",
+    y: "median stable latency (ms), log scale; whisker: max",
+    x_name: "msgs-per-op",
+    x_span: 30.0,
+    y_span: 2000.0,
+    targets: &[
+        ("3e: < 20 msgs/op, median < 1 s", 20.0, 1000.0, "#fff3d6"),
+        ("3d: < 30 msgs/op, median < 400 ms", 30.0, 400.0, "#e3f4e3"),
+    ],
+};
+
+/// The cluster bench's axes (no target regions: its targets are per
+/// strategy, in docs/membership.md).
+pub const CLUSTER: Axes = Axes {
+    x: "messages per member per payload, log scale",
+    y: "time to reach every live member, median (ms), log scale; whisker: max",
+    x_name: "msgs/member/payload",
+    x_span: 10.0,
+    y_span: 5000.0,
+    targets: &[],
+};
+
 const W: f64 = 820.0;
 const H: f64 = 560.0;
 const LEFT: f64 = 70.0;
@@ -160,7 +198,7 @@ fn mark(shape: usize, x: f64, y: f64, colour: &str, hollow: bool) -> svg::node::
     el
 }
 
-pub fn pareto_svg(title: &str, dots: &[Dot]) -> String {
+pub fn pareto_svg(title: &str, dots: &[Dot], axes: &Axes) -> String {
     let finite: Vec<&Dot> = dots.iter().filter(|d| d.finite()).collect();
     let (x0, x1) = decades(
         finite
@@ -168,7 +206,11 @@ pub fn pareto_svg(title: &str, dots: &[Dot]) -> String {
             .map(|d| d.x)
             .fold(f64::INFINITY, f64::min)
             .min(1.0),
-        finite.iter().map(|d| d.x).fold(0.0, f64::max).max(30.0),
+        finite
+            .iter()
+            .map(|d| d.x)
+            .fold(0.0, f64::max)
+            .max(axes.x_span),
     );
     let top = |d: &&Dot| {
         if d.max.is_finite() {
@@ -183,7 +225,7 @@ pub fn pareto_svg(title: &str, dots: &[Dot]) -> String {
             .map(|d| d.y.max(1.0))
             .fold(f64::INFINITY, f64::min)
             .min(100.0),
-        finite.iter().map(top).fold(0.0, f64::max).max(2000.0),
+        finite.iter().map(top).fold(0.0, f64::max).max(axes.y_span),
     );
     let px =
         |x: f64| LEFT + (x.log10() - x0.log10()) / (x1.log10() - x0.log10()) * (W - LEFT - RIGHT);
@@ -213,18 +255,9 @@ pub fn pareto_svg(title: &str, dots: &[Dot]) -> String {
                 .set("text-anchor", "middle")
                 .set("font-size", 14),
         );
-    // Target regions: below and left of each challenge's bounds (3e's
-    // latency bounds are looser, its message bound tighter).
+    // Target regions: below and left of each bound pair.
     let mut regions = Group::new().set("class", "targets");
-    for (name, mpo, med, fill) in [
-        (
-            "3e: < 20 msgs/op, median < 1 s",
-            20.0f64,
-            1000.0f64,
-            "#fff3d6",
-        ),
-        ("3d: < 30 msgs/op, median < 400 ms", 30.0, 400.0, "#e3f4e3"),
-    ] {
+    for &(name, mpo, med, fill) in axes.targets {
         let (rx0, rx1) = (px(x0), px(mpo.min(x1)));
         let (ry0, ry1) = (py(med.min(y1)), py(y0));
         regions = regions.add(
@@ -302,13 +335,13 @@ pub fn pareto_svg(title: &str, dots: &[Dot]) -> String {
                 .set("stroke", "#888"),
         )
         .add(
-            Text::new("msgs-per-op (servers), log scale")
+            Text::new(axes.x)
                 .set("x", (LEFT + W - RIGHT) / 2.0)
                 .set("y", H - 16.0)
                 .set("text-anchor", "middle"),
         )
         .add(
-            Text::new("median stable latency (ms), log scale; whisker: max")
+            Text::new(axes.y)
                 .set(
                     "transform",
                     format!("translate(18,{}) rotate(-90)", (TOP + H - BOTTOM) / 2.0),
@@ -357,8 +390,9 @@ pub fn pareto_svg(title: &str, dots: &[Dot]) -> String {
             .set("class", "point")
             .set("data-label", d.label())
             .add(Title::new(format!(
-                "{}\nmsgs-per-op {:.2}\nmedian {:.0} ms, p95 {:.0} ms, max {:.0} ms\n{}",
+                "{}\n{} {:.2}\nmedian {:.0} ms, p95 {:.0} ms, max {:.0} ms\n{}",
                 d.label(),
+                axes.x_name,
                 d.x,
                 d.y,
                 d.p95,
@@ -508,7 +542,7 @@ mod tests {
             dot("d", "latency", 12.0, 80.0),
         ];
         assert_eq!(frontier(&d), vec![0, 1, 3], "c is beaten by b on both axes");
-        let svg = pareto_svg("t <1>", &d);
+        let svg = pareto_svg("t <1>", &d, &MAELSTROM);
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("t &lt;1&gt;"));
         assert_eq!(svg.matches(r#"class="point""#).count(), 4);
