@@ -96,6 +96,19 @@ pub struct Heal {
     pub views_agree_s: Option<f64>,
 }
 
+/// A cold start (`--cold-start`): everyone joined at once.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Join {
+    /// From the start until every member lists every other as alive.
+    pub views_agree_s: Option<f64>,
+    /// Membership messages sent until then by the member everyone joined
+    /// through (it answers each joiner), and by each of the others: the
+    /// most and the median. The join exchange must settle, not storm.
+    pub seed_msgs: Option<u64>,
+    pub msgs_per_joiner_max: Option<u64>,
+    pub msgs_per_joiner_median: Option<u64>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Report {
     pub members: usize,
@@ -115,11 +128,15 @@ pub struct Report {
     pub false_positives: usize,
     pub broadcast: Broadcast,
     pub heal: Heal,
+    /// Null unless the run was a cold start.
+    pub join: Option<Join>,
     /// Membership and dissemination bytes as the agent's codec writes them
     /// (clear text: sealing adds 40 bytes per datagram), per member per
     /// simulated second.
     pub bytes_per_member_per_s: f64,
     pub msgs_per_member_per_s: f64,
+    /// Membership (SWIM) messages alone.
+    pub membership_msgs_per_member_per_s: f64,
     /// Datagrams (messages to one member packed together, as the agent
     /// does after each input).
     pub datagrams_per_member_per_s: f64,
@@ -190,6 +207,17 @@ impl Report {
                     .map_or("-".into(), |x| format!("{x:.2}"))
             );
         }
+        if let Some(j) = &self.join {
+            let _ = writeln!(
+                t,
+                "  cold start       views agree {}; membership messages until then: seed {}, each joiner max {}, median {}",
+                s(j.views_agree_s),
+                j.seed_msgs.map_or("-".into(), |x| x.to_string()),
+                j.msgs_per_joiner_max.map_or("-".into(), |x| x.to_string()),
+                j.msgs_per_joiner_median
+                    .map_or("-".into(), |x| x.to_string())
+            );
+        }
         if let Some(h) = self.heal.views_agree_s {
             let _ = writeln!(t, "  heal             views agree {h:.2} s after the heal");
         } else if self.heal != Heal::default() || self.duration_s == 0.0 {
@@ -197,8 +225,10 @@ impl Report {
         }
         let _ = writeln!(
             t,
-            "  traffic          {:.0} bytes and {:.1} messages per member per second",
-            self.bytes_per_member_per_s, self.msgs_per_member_per_s
+            "  traffic          {:.0} bytes and {:.1} messages per member per second ({:.1} membership)",
+            self.bytes_per_member_per_s,
+            self.msgs_per_member_per_s,
+            self.membership_msgs_per_member_per_s
         );
         let _ = writeln!(
             t,

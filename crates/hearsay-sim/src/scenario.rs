@@ -196,6 +196,10 @@ pub struct Scenario {
     /// batching: fewer messages, later).
     #[serde(serialize_with = "by_name", deserialize_with = "preset_from_name")]
     pub broadcast_preset: Preset,
+    /// Every member joins at once through the first, instead of starting
+    /// with the whole membership known (a warm start): the report then
+    /// says when views agreed and what the joins cost.
+    pub cold_start: bool,
     /// Members are spread over this many zones (round-robin).
     pub zones: usize,
     /// Cross-zone messages take this many times the latency.
@@ -222,6 +226,7 @@ impl Default for Scenario {
             probes: ProbeOrder::Ring,
             strategy: StrategyKind::Plumtree,
             broadcast_preset: Preset::Latency,
+            cold_start: false,
             zones: 1,
             zone_latency: 5.0,
             seed: 1,

@@ -41,6 +41,8 @@ enum Ev {
     Split,
     Heal,
     Check,
+    /// A cold start: have the views agreed yet?
+    JoinCheck,
     Broadcast,
 }
 
@@ -78,6 +80,11 @@ pub(crate) struct Sim<M: Member> {
     bytes: u64,
     msgs: u64,
     datagrams: u64,
+    /// Membership messages sent, in all and by each member.
+    mem_msgs: u64,
+    mem_sent: Vec<u64>,
+    /// A cold start: when the views agreed, and what each member had sent.
+    joined: Option<(Instant, Vec<u64>)>,
     /// Datagrams the codec refused (none, unless the wire is broken).
     refused: u64,
     /// The agent's codec, in clear text: what the simulator counts and
@@ -133,6 +140,9 @@ impl<M: Member> Sim<M> {
             bytes: 0,
             msgs: 0,
             datagrams: 0,
+            mem_msgs: 0,
+            mem_sent: vec![0; n],
+            joined: None,
             refused: 0,
             codec: Codec {
                 cluster: "sim".into(),
@@ -156,15 +166,21 @@ impl<M: Member> Sim<M> {
         for i in 0..n {
             let mut s = sim.boot(i, 1)?;
             let mut out = Outbox::default();
-            s.bootstrap(
-                Instant::ZERO,
-                everyone
-                    .iter()
-                    .filter(|m| m.0 != sim.names[i])
-                    .cloned()
-                    .collect(),
-                &mut out,
-            );
+            if !sc.cold_start {
+                s.bootstrap(
+                    Instant::ZERO,
+                    everyone
+                        .iter()
+                        .filter(|m| m.0 != sim.names[i])
+                        .cloned()
+                        .collect(),
+                    &mut out,
+                );
+            } else if i == 0 {
+                s.bootstrap(Instant::ZERO, Vec::new(), &mut out);
+            } else {
+                s.join(Instant::ZERO, sim.names[0].clone(), &mut out);
+            }
             outs.push(out);
             sim.members.push(Slot {
                 node: Some(s),
@@ -178,6 +194,9 @@ impl<M: Member> Sim<M> {
             sim.flush(i, &mut out);
         }
         sim.schedule_faults();
+        if sc.cold_start {
+            sim.push(Instant::ZERO, Ev::JoinCheck);
+        }
         Ok(sim)
     }
 
@@ -330,7 +349,10 @@ impl<M: Member> Sim<M> {
                 continue;
             };
             self.msgs += 1;
-            if late && !M::is_membership(&msg) {
+            if M::is_membership(&msg) {
+                self.mem_msgs += 1;
+                self.mem_sent[from] += 1;
+            } else if late {
                 self.late_cast_msgs += 1;
             }
             match by.iter_mut().find(|(t, _)| *t == to) {
@@ -489,6 +511,14 @@ impl<M: Member> Sim<M> {
                 self.push(at, Ev::Check);
             }
             Ev::Broadcast => self.broadcast(),
+            Ev::JoinCheck => {
+                if self.views_agree() {
+                    self.joined = Some((self.now, self.mem_sent.clone()));
+                } else {
+                    let at = self.now + Duration::from_millis(10);
+                    self.push(at, Ev::JoinCheck);
+                }
+            }
             Ev::Check => {
                 if self.views_agree() {
                     self.obs.agreed(self.now);
@@ -560,6 +590,19 @@ impl<M: Member> Sim<M> {
         r.duration_s = secs;
         r.bytes_per_member_per_s = self.bytes as f64 / n / secs;
         r.msgs_per_member_per_s = self.msgs as f64 / n / secs;
+        r.membership_msgs_per_member_per_s = self.mem_msgs as f64 / n / secs;
+        if self.sc.cold_start {
+            let joined = self.joined.as_ref();
+            let mut joiners: Vec<u64> = joined.map_or_else(Vec::new, |(_, s)| s[1..].to_vec());
+            joiners.sort_unstable();
+            r.join = Some(crate::report::Join {
+                views_agree_s: joined.map(|(t, _)| t.as_micros() as f64 / 1e6),
+                seed_msgs: joined.map(|(_, s)| s[0]),
+                msgs_per_joiner_max: joiners.last().copied(),
+                msgs_per_joiner_median: (!joiners.is_empty())
+                    .then(|| joiners[(joiners.len() - 1) / 2]),
+            });
+        }
         r.datagrams_per_member_per_s = self.datagrams as f64 / n / secs;
         r.wire_refused = self.refused;
         r.live_at_end = (0..self.sc.members).filter(|&i| self.live(i)).count();

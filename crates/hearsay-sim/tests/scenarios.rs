@@ -178,3 +178,31 @@ fn paused_members_survive_with_lifeguard_when_the_prober_stalls_too() {
         assert_eq!(r.false_positives, 0, "seed {seed}");
     }
 }
+
+#[test]
+fn fifty_members_joining_at_once_settle_without_a_storm() {
+    // Zero latency: an exchange without backoff (a refusal asked again at
+    // once) would run away here. The seed answers each joiner once; every
+    // other member's share is a few gossip rounds, syncs and introductions.
+    let r = quick(Scenario {
+        members: 50,
+        duration: "30s".parse().unwrap(),
+        latency: "0ms".parse().unwrap(),
+        cold_start: true,
+        ..Scenario::default()
+    });
+    let j = r.join.expect("a cold start reports its join");
+    let agreed = j.views_agree_s.expect("views agree");
+    assert!(agreed <= 1.0, "views agreed after {agreed} s");
+    assert!(j.seed_msgs.unwrap() <= 49 + 20, "{j:?}");
+    assert!(j.msgs_per_joiner_max.unwrap() <= 40, "{j:?}");
+    assert!(j.msgs_per_joiner_median.unwrap() <= 25, "{j:?}");
+    // And then it quiets down to probing: about two probes and two acks a
+    // second, plus a sync now and then.
+    assert!(
+        r.membership_msgs_per_member_per_s < 6.0,
+        "{} membership messages per member per second",
+        r.membership_msgs_per_member_per_s
+    );
+    assert_eq!(r.live_at_end, 50);
+}

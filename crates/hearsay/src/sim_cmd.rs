@@ -56,6 +56,11 @@ pub struct SimArgs {
     /// Crashed members come back with empty state, 10-30 s later
     #[arg(long)]
     restart: bool,
+    /// Every member joins at once through the first, instead of starting
+    /// with the whole membership known; the report says when views agreed
+    /// and how many membership messages each member sent until then
+    #[arg(long)]
+    cold_start: bool,
     /// A share of members stops for a while once, e.g. 0.05:3s
     #[arg(long, value_name = "FRACTION:DUR")]
     pause: Option<Pause>,
@@ -140,6 +145,9 @@ impl SimArgs {
         );
         if self.restart {
             s.restart = true;
+        }
+        if self.cold_start {
+            s.cold_start = true;
         }
         if self.pause.is_some() {
             s.pause = self.pause;
