@@ -22,7 +22,7 @@ use codec::{Codec, Datagram};
 use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode};
 use hearsay_core::dissemination::{Preset, StrategyKind};
 use hearsay_core::id::{Epoch, NodeId};
-use hearsay_core::membership::{Meta, ProbeOrder, Status, SwimConfig, SwimPreset};
+use hearsay_core::membership::{Meta, ProbeOrder, Seeds, Status, SwimConfig, SwimPreset};
 use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant as CoreInstant;
 pub use hearsay_wire::keys::KeyOp;
@@ -279,8 +279,7 @@ impl Agent {
             addrs: HashMap::new(),
             start: tokio::time::Instant::now(),
             shared: shared.clone(),
-            seeds: cfg.join.clone(),
-            joined: cfg.join.is_empty(),
+            seeds: Seeds::new(CoreInstant::ZERO, cfg.join.clone()),
         };
         let task = tokio::spawn(lp.run(rx, stream_rx));
         Ok(Agent {
@@ -452,8 +451,8 @@ struct Loop {
     addrs: HashMap<NodeId, SocketAddr>,
     start: tokio::time::Instant,
     shared: Arc<Mutex<Shared>>,
-    seeds: Vec<SocketAddr>,
-    joined: bool,
+    /// The seeds asked who they are, backing off, until one answers.
+    seeds: Seeds<SocketAddr>,
 }
 
 impl Loop {
@@ -475,11 +474,11 @@ impl Loop {
     ) {
         let mut buf = vec![0u8; codec::MAX_INPUT + 1];
         let mut out = Outbox::default();
-        let mut ask = tokio::time::interval(std::time::Duration::from_millis(500));
         loop {
             let deadline = hearsay_core::node::timers::earliest([
                 self.node.next_deadline(),
                 self.kv.next_deadline(),
+                self.seeds.next_deadline(),
             ]);
             let mut wake = deadline
                 .map_or(self.start + std::time::Duration::from_secs(3600), |d| {
@@ -505,17 +504,15 @@ impl Loop {
                 }
                 _ = sleep => {
                     let now = self.now();
-                    self.node.tick(now, &mut out);
-                    self.kv.tick(now, &mut self.kv_out);
-                    self.run_queries().await;
-                }
-                _ = ask.tick(), if !self.joined => {
                     // Learn the seeds' names: they answer `who` with an
                     // empty envelope, and then we join them by name.
                     let hello = self.codec.empty(&Datagram { who: true, ..self.head.clone() });
-                    for s in &self.seeds {
+                    for s in self.seeds.due(now) {
                         let _ = self.sock.send_to(&hello, s).await;
                     }
+                    self.node.tick(now, &mut out);
+                    self.kv.tick(now, &mut self.kv_out);
+                    self.run_queries().await;
                 }
                 cmd = rx.recv() => match cmd {
                     Some(Cmd::Broadcast(data, reply)) => {
@@ -635,8 +632,7 @@ impl Loop {
                 let _ = self.sock.send_to(&self.codec.empty(&self.head), addr).await;
             }
         }
-        if !self.joined && from.is_some_and(|f| self.seeds.contains(&f)) {
-            self.joined = true;
+        if from.is_some_and(|f| self.seeds.answered(&f)) {
             let now = self.now();
             self.node.join(now, std::slice::from_ref(&name), out);
         }
@@ -886,7 +882,7 @@ impl Loop {
         // not stay in the map.
         let known: HashSet<&NodeId> = live.iter().chain(&down).collect();
         self.addrs
-            .retain(|id, a| known.contains(id) || self.seeds.contains(a));
+            .retain(|id, a| known.contains(id) || self.seeds.is_seed(a));
         self.addrs_kept = self.addrs.len();
         let now = self.now();
         self.kv.set_peers(now, live, down);

@@ -1,0 +1,102 @@
+//! Joining through seeds known only by their address: a shell asks each
+//! seed who it is (the agent's `who`), and joins the first that answers by
+//! name. Asking backs off per seed (from `FIRST_WAIT`, doubling to
+//! `MAX_WAIT`), so a seed that is down costs a message every half minute,
+//! not two a second for as long as the member runs; the first answer ends
+//! it. Generic over the address, so it knows no sockets.
+
+use crate::time::Instant;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The first wait before a seed is asked again.
+pub const FIRST_WAIT: Duration = Duration::from_millis(500);
+/// The longest wait between two questions to one seed.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct Seeds<A> {
+    /// Per seed: when to ask next, and the wait after that.
+    waiting: BTreeMap<A, (Instant, Duration)>,
+    answered: bool,
+}
+
+impl<A: Ord + Clone> Seeds<A> {
+    /// Seeds to ask from `now` on (none: nothing to join, done already).
+    pub fn new(now: Instant, seeds: impl IntoIterator<Item = A>) -> Self {
+        let waiting: BTreeMap<A, (Instant, Duration)> =
+            seeds.into_iter().map(|a| (a, (now, FIRST_WAIT))).collect();
+        Seeds {
+            answered: waiting.is_empty(),
+            waiting,
+        }
+    }
+
+    /// The seeds to ask now; each is asked again after its wait, which
+    /// doubles.
+    pub fn due(&mut self, now: Instant) -> Vec<A> {
+        if self.answered {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (a, (at, wait)) in &mut self.waiting {
+            if *at <= now {
+                out.push(a.clone());
+                *at = now + *wait;
+                *wait = (*wait * 2).min(MAX_WAIT);
+            }
+        }
+        out
+    }
+
+    /// A datagram came from `from`: if it is a seed and the first to
+    /// answer, join it now (true); later answers change nothing.
+    pub fn answered(&mut self, from: &A) -> bool {
+        if self.answered || !self.waiting.contains_key(from) {
+            return false;
+        }
+        self.answered = true;
+        true
+    }
+
+    pub fn is_seed(&self, a: &A) -> bool {
+        self.waiting.contains_key(a)
+    }
+
+    pub fn done(&self) -> bool {
+        self.answered
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.answered {
+            return None;
+        }
+        self.waiting.values().map(|(at, _)| *at).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_seed_is_asked_less_and_less_and_an_answer_ends_it() {
+        let mut s = Seeds::new(Instant::ZERO, ["a", "b"]);
+        let mut asked = 0;
+        let mut t = Instant::ZERO;
+        // Ten minutes of ticks every 100 ms, nobody answering.
+        for _ in 0..6000 {
+            asked += s.due(t).len();
+            t += Duration::from_millis(100);
+        }
+        // 0.5, 1, 2, 4, 8, 16, then every 30 s: about 25 per seed.
+        assert!((40..=60).contains(&asked), "{asked} questions");
+        assert!(s.next_deadline().is_some());
+        assert!(!s.answered(&"c"), "not a seed");
+        assert!(s.answered(&"b"));
+        assert!(!s.answered(&"a"), "only the first answer joins");
+        assert!(s.done() && s.due(t).is_empty() && s.next_deadline().is_none());
+        let none: Seeds<&str> = Seeds::new(Instant::ZERO, []);
+        assert!(none.done(), "no seeds: nothing to join");
+    }
+}
