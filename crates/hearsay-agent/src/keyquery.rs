@@ -7,16 +7,18 @@
 //! twice is harmless.
 
 use hearsay_core::id::NodeId;
+use hearsay_core::query::Gather;
+use hearsay_core::time::Instant;
 pub use hearsay_wire::keys::{KeyQuery, Op};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// How long a cluster-wide change waits for the members' answers.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the members that have not answered are asked again.
+/// When the members that have not answered are first asked again (the
+/// wait doubles after that).
 pub const RETRY: Duration = Duration::from_millis(500);
 /// Cluster-wide changes in progress at once (more are refused).
 pub const MAX_PENDING: usize = 8;
@@ -37,14 +39,13 @@ pub struct Report {
     pub complete: bool,
 }
 
-/// A change waiting for answers.
+/// A change waiting for answers: the core's [`Gather`] does the asking,
+/// asking again and timing out; this keeps the report and the reply.
 pub struct Pending {
     pub id: u64,
     pub op: Op,
-    targets: BTreeMap<NodeId, SocketAddr>,
+    gather: Gather<SocketAddr, Result<Vec<String>, String>>,
     report: Report,
-    pub next_send: Instant,
-    deadline: Instant,
     pub reply: tokio::sync::oneshot::Sender<Result<Report, String>>,
 }
 
@@ -72,49 +73,36 @@ impl Pending {
         Pending {
             id,
             op,
-            targets,
+            gather: Gather::new(now, targets, RETRY, TIMEOUT),
             report,
-            next_send: now,
-            deadline: now + TIMEOUT,
             reply,
         }
     }
 
-    /// Members still to ask (those that have not answered), and when to
-    /// ask again.
+    /// Members to ask now (those that have not answered, when a retry is
+    /// due).
     pub fn due(&mut self, now: Instant) -> Vec<SocketAddr> {
-        if now < self.next_send {
-            return vec![];
-        }
-        self.next_send = now + RETRY;
-        let r = &self.report;
-        self.targets
-            .iter()
-            .filter(|(id, _)| {
-                let n = id.to_string();
-                !r.ok.contains_key(&n) && !r.refused.contains_key(&n)
-            })
-            .map(|(_, a)| *a)
-            .collect()
+        self.gather.due(now)
     }
 
     pub fn answer(&mut self, from: &NodeId, keys: Result<Vec<String>, String>) {
-        if self.targets.contains_key(from) {
-            record(&mut self.report, from, keys);
-        }
+        self.gather.answer(from, keys);
     }
 
     /// Everyone answered, or the time is up.
     pub fn done(&self, now: Instant) -> bool {
-        now >= self.deadline
-            || self.report.ok.len() + self.report.refused.len() == self.report.asked.len()
+        self.gather.done(now)
     }
 
     pub fn next_deadline(&self) -> Instant {
-        self.next_send.min(self.deadline)
+        self.gather.next_deadline()
     }
 
     pub fn finish(mut self) {
+        let (answers, _) = self.gather.finish();
+        for (who, keys) in answers {
+            record(&mut self.report, &who, keys);
+        }
         let r = &mut self.report;
         r.silent = r
             .asked
@@ -151,7 +139,7 @@ mod tests {
     #[test]
     fn asks_again_only_the_silent_and_reports_who_did_what() {
         let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let t0 = Instant::now();
+        let t0 = Instant::from_millis(1000);
         let targets: BTreeMap<NodeId, SocketAddr> = [("b", 2), ("c", 3), ("d", 4)]
             .into_iter()
             .map(|(n, p)| (NodeId::new(n), addr(p)))

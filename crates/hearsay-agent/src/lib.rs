@@ -479,19 +479,14 @@ impl Loop {
                 self.node.next_deadline(),
                 self.kv.next_deadline(),
                 self.seeds.next_deadline(),
+                self.queries
+                    .iter()
+                    .map(keyquery::Pending::next_deadline)
+                    .min(),
             ]);
-            let mut wake = deadline
-                .map_or(self.start + std::time::Duration::from_secs(3600), |d| {
-                    self.start + std::time::Duration::from_micros(d.as_micros())
-                });
-            if let Some(q) = self
-                .queries
-                .iter()
-                .map(keyquery::Pending::next_deadline)
-                .min()
-            {
-                wake = wake.min(q);
-            }
+            let wake = deadline.map_or(self.start + std::time::Duration::from_secs(3600), |d| {
+                self.start + std::time::Duration::from_micros(d.as_micros())
+            });
             let sleep = tokio::time::sleep_until(wake);
             tokio::select! {
                 r = self.sock.recv_from(&mut buf) => {
@@ -731,7 +726,7 @@ impl Loop {
             &self.me,
             Ok(local),
             targets,
-            tokio::time::Instant::now(),
+            self.now(),
             reply,
         );
         self.queries.push(p);
@@ -744,7 +739,7 @@ impl Loop {
         if self.queries.is_empty() {
             return;
         }
-        let now = tokio::time::Instant::now();
+        let now = self.now();
         let mut sends = Vec::new();
         for p in &mut self.queries {
             for a in p.due(now) {

@@ -50,6 +50,7 @@ pub mod membership;
 pub mod node;
 pub mod outbox;
 pub mod overlay;
+pub mod query;
 pub mod rng;
 pub mod time;
 pub mod wire;
