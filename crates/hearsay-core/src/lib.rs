@@ -5,13 +5,15 @@
 //! unseeded RNG, so the same code runs unchanged inside a Maelstrom node
 //! process, a networked agent and the deterministic simulator.
 //!
-//! Layers, bottom up: [`id`] (stable names, epochs), [`membership`] (the
-//! view of live members), [`overlay`] (graphs over the view), [`link`]
-//! (reliable batched sessions per peer), [`dissemination`] (the broadcast
-//! strategies), [`wire`] (the envelope), and [`node`], which routes inputs
-//! to the machine that owns them over a fixed view (Maelstrom's). Over a
-//! changing cluster, [`cluster::ClusterNode`] routes between SWIM
-//! membership, an active view and the broadcast of application payloads.
+//! Layers, bottom up: [`id`] (stable names, epochs), [`membership`] (who
+//! is in: Maelstrom's fixed list or SWIM), [`overlay`] (graphs over the
+//! view), [`link`] (reliable batched sessions per peer),
+//! [`dissemination`] (the seven broadcast strategies, and the store they
+//! replicate), [`crdt`], [`wire`] (the one envelope), [`outbox`], and
+//! [`node`], which routes each input to the machine that owns it, over
+//! either membership. [`cluster::ClusterNode`] is the node for
+//! applications that broadcast bytes (the agent, `hearsay sim`);
+//! [`query`] gathers answers from members.
 //!
 //! The contract shared by every machine:
 //! - `handle(now, input, out)` consumes one input at time `now` (which never

@@ -116,18 +116,10 @@ impl MaelstromNode {
         // Node-to-node traffic is most of the volume: parse it straight into
         // the core's envelope (hearsay writes "type" first).
         if body.starts_with(r#"{"type":"hc""#) {
-            let env: TallyBody = serde_json::from_str(body).map_err(|e| NodeError::BadBody {
-                kind: "hc".into(),
-                reason: e.to_string(),
-            })?;
-            return self.tally_peer(now, &raw.src, env);
+            return self.tally_peer(now, &raw.src, peer_body("hc", body)?);
         }
         if body.starts_with(r#"{"type":"hs""#) {
-            let env: PeerBody = serde_json::from_str(body).map_err(|e| NodeError::BadBody {
-                kind: "hs".into(),
-                reason: e.to_string(),
-            })?;
-            return self.peer(now, &raw.src, env);
+            return self.peer(now, &raw.src, peer_body("hs", body)?);
         }
         let head: Head = serde_json::from_str(body)?;
         let req = Req {
@@ -136,18 +128,10 @@ impl MaelstromNode {
             msg_id: head.msg_id,
         };
         if head.kind == "hs" {
-            let env: PeerBody = serde_json::from_str(body).map_err(|e| NodeError::BadBody {
-                kind: "hs".into(),
-                reason: e.to_string(),
-            })?;
-            return self.peer(now, &raw.src, env);
+            return self.peer(now, &raw.src, peer_body("hs", body)?);
         }
         if head.kind == "hc" {
-            let env: TallyBody = serde_json::from_str(body).map_err(|e| NodeError::BadBody {
-                kind: "hc".into(),
-                reason: e.to_string(),
-            })?;
-            return self.tally_peer(now, &raw.src, env);
+            return self.tally_peer(now, &raw.src, peer_body("hc", body)?);
         }
         if !Request::KINDS.contains(&head.kind.as_str()) {
             if head.in_reply_to.is_some() {
@@ -465,6 +449,14 @@ impl MaelstromNode {
             Err(e) => tracing::error!("cannot encode a message to {dest}: {e}"),
         }
     }
+}
+
+/// A node-to-node body of type `kind`, or why it is not one.
+fn peer_body<T: serde::de::DeserializeOwned>(kind: &str, body: &str) -> Result<T, NodeError> {
+    serde_json::from_str(body).map_err(|e| NodeError::BadBody {
+        kind: kind.into(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]

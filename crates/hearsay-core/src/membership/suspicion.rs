@@ -101,14 +101,17 @@ mod tests {
         assert_eq!(timeout(3, 3, min, max), min);
         assert!(timeout(1, 3, min, max) < max && timeout(1, 3, min, max) > timeout(2, 3, min, max));
         let t0 = Instant::from_millis(1000);
-        let mut s = Suspicion::new(
-            Incarnation::new(Epoch(1), 0),
-            Some(NodeId::new("a")),
-            t0,
-            min,
-            max,
-            3,
-        );
+        let fresh = || {
+            Suspicion::new(
+                Incarnation::new(Epoch(1), 0),
+                Some(NodeId::new("a")),
+                t0,
+                min,
+                max,
+                3,
+            )
+        };
+        let mut s = fresh();
         assert_eq!(s.deadline, t0 + max);
         assert!(!s.confirm(&NodeId::new("a")), "the same accuser again");
         assert!(s.confirm(&NodeId::new("b")));
@@ -118,14 +121,7 @@ mod tests {
         assert_eq!(s.deadline, t0 + min);
         assert!(!s.confirm(&NodeId::new("e")), "k confirmations is enough");
         // A stall's grace holds, even against confirmations read after it.
-        let mut s = Suspicion::new(
-            Incarnation::new(Epoch(1), 0),
-            Some(NodeId::new("a")),
-            t0,
-            min,
-            max,
-            3,
-        );
+        let mut s = fresh();
         let later = t0 + Duration::from_secs(10);
         s.hold_until(later);
         for c in ["b", "c", "d"] {

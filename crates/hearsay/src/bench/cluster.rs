@@ -6,7 +6,7 @@
 //! table, CSV, JSON and an SVG Pareto plot, like the Maelstrom bench.
 
 use super::plot;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use hearsay_core::dissemination::{Preset, StrategyKind as Strategy};
 use hearsay_sim::{Report, Scenario};
@@ -141,12 +141,7 @@ fn bench(args: &ClusterBenchArgs) -> Result<ExitCode> {
         .iter()
         .flat_map(|&p| args.strategies.iter().map(move |&s| (s, p)))
         .collect();
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f%z").to_string();
-    let dir = args.out.join(&stamp);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let latest = args.out.join("latest");
-    let _ = std::fs::remove_file(&latest);
-    let _ = std::os::unix::fs::symlink(&stamp, &latest);
+    let dir = super::stamped_dir(&args.out)?;
     let total = (points.len() * args.runs) as u64;
     let pb = ProgressBar::new(total * 1000);
     pb.set_style(

@@ -259,12 +259,7 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
             }
         }
     }
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f%z").to_string();
-    let dir = args.out.join(&stamp);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let latest = args.out.join("latest");
-    let _ = std::fs::remove_file(&latest);
-    let _ = std::os::unix::fs::symlink(&stamp, &latest);
+    let dir = stamped_dir(&args.out)?;
 
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
@@ -361,6 +356,18 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A new directory named for now inside `out`, which `out/latest` points
+/// at.
+pub(crate) fn stamped_dir(out: &Path) -> Result<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f%z").to_string();
+    let dir = out.join(&stamp);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let latest = out.join("latest");
+    let _ = std::fs::remove_file(&latest);
+    let _ = std::os::unix::fs::symlink(&stamp, &latest);
+    Ok(dir)
 }
 
 fn rate_for(args: &BenchArgs, nodes: usize) -> f64 {
