@@ -31,7 +31,7 @@ use crate::overlay;
 use crate::rng::{self, Rng};
 use crate::time::Instant;
 use crate::wire::{Envelope, Msg};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -270,22 +270,37 @@ impl<V: Value, M: Membership> Node<V, M> {
         }
     }
 
-    /// Carries what the membership saw to the view, one event at a time
-    /// (a member may die and come back within one input), and keeps the
-    /// events for the application.
+    /// Carries what the membership saw to the view and keeps the events
+    /// for the application. The changes of one input go to the links and
+    /// the strategy together (a sync that reports 500 deaths recomputes the
+    /// overlay once, not 500 times), except that a member changing twice
+    /// within it (dead and back) is passed on in two steps, in order.
     fn follow_membership(&mut self, now: Instant) {
         let mut events = Vec::new();
         self.membership.drain_events(&mut events);
+        let mut acc = ViewChange::default();
+        let mut touched: BTreeSet<NodeId> = BTreeSet::new();
         for e in events {
-            let change = match &e {
+            let (id, joined) = match &e {
                 Event::Joined(id, inc) | Event::Alive(id, inc) | Event::Suspected(id, inc) => {
-                    self.parts.view.apply(&[(id.clone(), inc.epoch)], &[])
+                    (id, Some((id.clone(), inc.epoch)))
                 }
-                Event::Died(id, _) | Event::Left(id, _) | Event::Removed(id) => {
-                    self.parts.view.apply(&[], std::slice::from_ref(id))
-                }
+                Event::Died(id, _) | Event::Left(id, _) | Event::Removed(id) => (id, None),
             };
-            self.view_changed(now, change);
+            if touched.contains(id) {
+                self.view_changed(now, std::mem::take(&mut acc));
+                touched.clear();
+            }
+            let change = match joined {
+                Some(j) => self.parts.view.apply(&[j], &[]),
+                None => self.parts.view.apply(&[], std::slice::from_ref(id)),
+            };
+            if !change.is_empty() {
+                touched.insert(id.clone());
+                acc.joined.extend(change.joined);
+                acc.left.extend(change.left);
+                acc.restarted.extend(change.restarted);
+            }
             let p = &mut self.parts;
             if p.events.len() >= MAX_EVENTS {
                 p.events.pop_front();
@@ -293,6 +308,7 @@ impl<V: Value, M: Membership> Node<V, M> {
             }
             p.events.push_back(e);
         }
+        self.view_changed(now, acc);
     }
 
     fn greet(&mut self, now: Instant) {
