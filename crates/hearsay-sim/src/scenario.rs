@@ -141,22 +141,13 @@ fn by_name<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Erro
 
 fn from_name<'de, T, D>(d: D) -> Result<T, D::Error>
 where
-    T: FromStr<Err = String>,
+    T: FromStr,
+    T::Err: fmt::Display,
     D: Deserializer<'de>,
 {
     String::deserialize(d)?
         .parse()
         .map_err(serde::de::Error::custom)
-}
-
-fn strategy_from_name<'de, D: Deserializer<'de>>(d: D) -> Result<StrategyKind, D::Error> {
-    let name = String::deserialize(d)?;
-    name.parse().map_err(serde::de::Error::custom)
-}
-
-fn preset_from_name<'de, D: Deserializer<'de>>(d: D) -> Result<Preset, D::Error> {
-    let name = String::deserialize(d)?;
-    name.parse().map_err(serde::de::Error::custom)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -190,11 +181,11 @@ pub struct Scenario {
     #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
     pub probes: ProbeOrder,
     /// How payloads spread: one of the seven dissemination strategies.
-    #[serde(serialize_with = "by_name", deserialize_with = "strategy_from_name")]
+    #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
     pub strategy: StrategyKind,
     /// The strategy's timing: latency (no batching) or efficient (adaptive
     /// batching: fewer messages, later).
-    #[serde(serialize_with = "by_name", deserialize_with = "preset_from_name")]
+    #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
     pub broadcast_preset: Preset,
     /// Every member joins at once through the first, instead of starting
     /// with the whole membership known (a warm start): the report then

@@ -25,7 +25,7 @@ pub use payload::{MAX_PAYLOAD, MsgId, Payload};
 
 use crate::dissemination::{self, Preset, Retention, StrategyKind};
 use crate::id::{Epoch, NodeId};
-use crate::membership::{Event, Incarnation, Meta, Swim, SwimConfig};
+use crate::membership::{Event, Incarnation, Meta, Swim, SwimConfig, SwimConfigError};
 use crate::node::{Input, Node, Stats};
 use crate::outbox::Outbox;
 use crate::time::Instant;
@@ -63,10 +63,10 @@ impl ClusterConfig {
     }
 
     pub fn validate(&self) -> Result<(), ClusterError> {
-        self.swim.validate().map_err(ClusterError::Config)?;
+        self.swim.validate().map_err(ClusterError::Membership)?;
         self.dissemination
             .validate()
-            .map_err(|e| ClusterError::Config(e.to_string()))
+            .map_err(ClusterError::Dissemination)
     }
 }
 
@@ -83,8 +83,10 @@ impl Default for ClusterConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClusterError {
-    /// A bad configuration: no member was made.
-    Config(String),
+    /// A bad membership setting: no member was made.
+    Membership(SwimConfigError),
+    /// A bad dissemination setting: no member was made.
+    Dissemination(dissemination::ConfigError),
     /// A payload over [`MAX_PAYLOAD`]: nothing was sent.
     TooLarge { len: usize },
 }
@@ -92,7 +94,8 @@ pub enum ClusterError {
 impl fmt::Display for ClusterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClusterError::Config(e) => f.write_str(e),
+            ClusterError::Membership(e) => e.fmt(f),
+            ClusterError::Dissemination(e) => e.fmt(f),
             ClusterError::TooLarge { len } => {
                 write!(f, "a payload has at most {MAX_PAYLOAD} bytes, not {len}")
             }
@@ -129,9 +132,9 @@ impl ClusterNode {
     ) -> Result<Self, ClusterError> {
         cfg.validate()?;
         let swim =
-            Swim::new(cfg.swim, me.clone(), epoch, meta, seed).map_err(ClusterError::Config)?;
+            Swim::new(cfg.swim, me.clone(), epoch, meta, seed).map_err(ClusterError::Membership)?;
         let mut node = Node::with_membership(cfg.dissemination, me.clone(), epoch, [], swim, seed)
-            .map_err(|e| ClusterError::Config(e.to_string()))?;
+            .map_err(ClusterError::Dissemination)?;
         node.keep_delivered(MAX_KEPT);
         Ok(ClusterNode {
             node,

@@ -58,20 +58,53 @@ pub enum SwimPreset {
     Local,
 }
 
+/// A membership setting refused; nothing was built with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SwimConfigError {
+    /// A name no variant of the knob has.
+    UnknownName {
+        knob: &'static str,
+        got: String,
+        /// The names accepted ("a, b or c").
+        expected: String,
+    },
+    /// A duration that must be positive is zero.
+    NotPositive(&'static str),
+    /// A value out of its range, and why.
+    OutOfRange(String),
+}
+
+impl fmt::Display for SwimConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SwimConfigError::UnknownName {
+                knob,
+                got,
+                expected,
+            } => write!(f, "unknown {knob} {got:?} (expected {expected})"),
+            SwimConfigError::NotPositive(knob) => write!(f, "{knob} must be positive"),
+            SwimConfigError::OutOfRange(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for SwimConfigError {}
+
 /// `FromStr` and `Display` by name for a knob's variants; an unknown name
 /// is refused with the names accepted.
 macro_rules! by_name {
     ($t:ident, $what:literal, $($v:ident => $name:literal),+ $(,)?) => {
         impl FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = SwimConfigError;
+            fn from_str(s: &str) -> Result<Self, SwimConfigError> {
                 match s {
                     $($name => Ok($t::$v),)+
-                    _ => Err(format!(
-                        "unknown {} {s:?} (expected {})",
-                        $what,
-                        or_list(&[$($name),+])
-                    )),
+                    _ => Err(SwimConfigError::UnknownName {
+                        knob: $what,
+                        got: s.to_string(),
+                        expected: or_list(&[$($name),+]),
+                    }),
                 }
             }
         }
@@ -266,7 +299,8 @@ impl SwimConfig {
         self.retransmit_mult.saturating_mul(scale)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SwimConfigError> {
+        use SwimConfigError::OutOfRange;
         let positive = [
             ("probe_interval", self.probe_interval),
             ("probe_timeout", self.probe_timeout),
@@ -277,47 +311,51 @@ impl SwimConfig {
         ];
         for (name, d) in positive {
             if d.is_zero() {
-                return Err(format!("{name} must be positive"));
+                return Err(SwimConfigError::NotPositive(name));
             }
         }
         if self.probe_timeout * 3 > self.probe_interval * 4 {
-            return Err(format!(
+            return Err(OutOfRange(format!(
                 "a probe takes 3 x probe_timeout ({:?}); keep it within 4 probe intervals ({:?}) so probes do not pile up",
                 self.probe_timeout, self.probe_interval
-            ));
+            )));
         }
         if !(self.suspicion_mult.is_finite() && self.suspicion_mult > 0.0) {
-            return Err("suspicion_mult must be a positive number".into());
-        }
-        if !(self.suspicion_max_mult.is_finite() && self.suspicion_max_mult >= 1.0) {
-            return Err("suspicion_max_mult must be at least 1".into());
-        }
-        if !(0.0..=1.0).contains(&self.cross_zone) {
-            return Err(format!(
-                "cross_zone must be in [0, 1], not {}",
-                self.cross_zone
+            return Err(OutOfRange(
+                "suspicion_mult must be a positive number".into(),
             ));
         }
+        if !(self.suspicion_max_mult.is_finite() && self.suspicion_max_mult >= 1.0) {
+            return Err(OutOfRange("suspicion_max_mult must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.cross_zone) {
+            return Err(OutOfRange(format!(
+                "cross_zone must be in [0, 1], not {}",
+                self.cross_zone
+            )));
+        }
         if !(self.phi_threshold.is_finite() && self.phi_threshold > 0.0) {
-            return Err("phi_threshold must be a positive number".into());
+            return Err(OutOfRange("phi_threshold must be a positive number".into()));
         }
         if self.retransmit_mult == 0 {
-            return Err("retransmit_mult must be at least 1".into());
+            return Err(OutOfRange("retransmit_mult must be at least 1".into()));
         }
         if self.awareness_max == 0 {
-            return Err("awareness_max must be at least 1".into());
+            return Err(OutOfRange("awareness_max must be at least 1".into()));
         }
         if self.max_piggyback_bytes < 64 {
-            return Err("max_piggyback_bytes must be at least 64".into());
+            return Err(OutOfRange("max_piggyback_bytes must be at least 64".into()));
         }
         if self.detector == Detector::Phi && self.monitors == 0 {
-            return Err("the phi detector needs at least one monitor".into());
+            return Err(OutOfRange(
+                "the phi detector needs at least one monitor".into(),
+            ));
         }
         if self.phi_window < 2 {
-            return Err("phi_window must be at least 2".into());
+            return Err(OutOfRange("phi_window must be at least 2".into()));
         }
         if self.max_rumours == 0 {
-            return Err("max_rumours must be at least 1".into());
+            return Err(OutOfRange("max_rumours must be at least 1".into()));
         }
         Ok(())
     }
@@ -332,16 +370,20 @@ mod tests {
         assert_eq!("phi".parse::<Detector>(), Ok(Detector::Phi));
         assert_eq!(ProbeOrder::Shuffled.to_string(), "shuffled");
         assert_eq!(
-            "x".parse::<Detector>().unwrap_err(),
+            "x".parse::<Detector>().unwrap_err().to_string(),
             "unknown detector \"x\" (expected swim or phi)"
         );
         assert_eq!(
-            "x".parse::<ProbeOrder>().unwrap_err(),
+            "x".parse::<ProbeOrder>().unwrap_err().to_string(),
             "unknown probe order \"x\" (expected ring or shuffled)"
         );
         assert_eq!(
             "x".parse::<SwimPreset>().unwrap_err(),
-            "unknown preset \"x\" (expected lan, wan or local)"
+            SwimConfigError::UnknownName {
+                knob: "preset",
+                got: "x".into(),
+                expected: "lan, wan or local".into()
+            }
         );
     }
 

@@ -21,7 +21,7 @@ mod table;
 mod tests;
 mod view;
 
-pub use config::{Detector, ProbeOrder, SwimConfig, SwimPreset};
+pub use config::{Detector, ProbeOrder, SwimConfig, SwimConfigError, SwimPreset};
 pub use machine::{Membership, Static};
 pub use member::{Incarnation, Meta, Status, Update, overrides};
 pub use seeds::Seeds;

@@ -46,7 +46,7 @@ mod sync;
 pub use msg::{Event, MemberMsg, SwimStats};
 
 use super::awareness::Awareness;
-use super::config::{Detector, ProbeOrder, SwimConfig};
+use super::config::{Detector, ProbeOrder, SwimConfig, SwimConfigError};
 use super::member::{Incarnation, Meta, Status, Update};
 use super::phi::Arrivals;
 use super::rumours::Rumours;
@@ -160,7 +160,7 @@ impl Swim {
         epoch: Epoch,
         meta: Meta,
         seed: u64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SwimConfigError> {
         cfg.validate()?;
         let rng = rng::child(seed, &format!("swim/{me}"));
         Ok(Swim {
