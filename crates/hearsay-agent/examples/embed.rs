@@ -24,19 +24,14 @@ async fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> any
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let key = Key::generate();
-    let config = |name: &str, join: Vec<std::net::SocketAddr>| AgentConfig {
-        name: name.into(),
-        cluster: "example".into(),
-        bind: "127.0.0.1:0".parse().expect("literal"),
-        advertise: None,
-        join,
-        preset: SwimPreset::Local,
-        probes: None,
-        strategy: None,
-        broadcast_preset: None,
-        zone: None,
-        keys: vec![key.clone()],
-        test_faults: false,
+    let config = |name: &str, join: Vec<std::net::SocketAddr>| {
+        let mut c = AgentConfig::new(name);
+        c.cluster = "example".into();
+        c.bind = "127.0.0.1:0".parse().expect("literal");
+        c.join = join;
+        c.preset = SwimPreset::Local;
+        c.keys = vec![key.clone()];
+        c
     };
     let a = Agent::start(config("a", vec![])).await?;
     let b = Agent::start(config("b", vec![a.local_addr()])).await?;

@@ -35,7 +35,10 @@ use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+/// An agent's settings: [`AgentConfig::new`] gives the defaults, then set
+/// the fields you need (more will come; a literal would break).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct AgentConfig {
     pub name: String,
     pub cluster: String,
@@ -58,6 +61,27 @@ pub struct AgentConfig {
     /// Tests only: accept [`Agent::cut`], which drops traffic to and from
     /// chosen addresses (a partition without touching the host's network).
     pub test_faults: bool,
+}
+
+impl AgentConfig {
+    /// Member `name` of cluster "hearsay" on 127.0.0.1:7946, joining
+    /// nobody (the first member), lan timing, plumtree, clear text.
+    pub fn new(name: impl Into<String>) -> AgentConfig {
+        AgentConfig {
+            name: name.into(),
+            cluster: "hearsay".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 7946)),
+            advertise: None,
+            join: Vec::new(),
+            preset: SwimPreset::Lan,
+            probes: None,
+            strategy: None,
+            broadcast_preset: None,
+            zone: None,
+            keys: Vec::new(),
+            test_faults: false,
+        }
+    }
 }
 
 /// One member as this agent sees it.

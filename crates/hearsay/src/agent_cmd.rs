@@ -178,31 +178,26 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
     if let Some(p) = args.key_file.as_ref().or(file.key_file.as_ref()) {
         keys.extend(read_keys(p)?);
     }
-    let cfg = AgentConfig {
-        name,
-        cluster: args
-            .cluster
-            .clone()
-            .or(file.cluster)
-            .unwrap_or_else(|| "hearsay".into()),
-        bind: args
-            .bind
-            .or(file.bind)
-            .unwrap_or_else(|| "127.0.0.1:7946".parse().expect("literal")),
-        advertise: args.advertise.or(file.advertise),
-        join: if args.join.is_empty() {
-            file.join
-        } else {
-            args.join.clone()
-        },
-        preset,
-        probes,
-        strategy,
-        broadcast_preset,
-        zone: args.zone.clone().or(file.zone),
-        keys,
-        test_faults: args.test_faults,
+    let mut cfg = AgentConfig::new(name);
+    if let Some(c) = args.cluster.clone().or(file.cluster) {
+        cfg.cluster = c;
+    }
+    if let Some(b) = args.bind.or(file.bind) {
+        cfg.bind = b;
+    }
+    cfg.advertise = args.advertise.or(file.advertise);
+    cfg.join = if args.join.is_empty() {
+        file.join
+    } else {
+        args.join.clone()
     };
+    cfg.preset = preset;
+    cfg.probes = probes;
+    cfg.strategy = strategy;
+    cfg.broadcast_preset = broadcast_preset;
+    cfg.zone = args.zone.clone().or(file.zone);
+    cfg.keys = keys;
+    cfg.test_faults = args.test_faults;
     let http = args
         .http
         .or(file.http)
