@@ -235,3 +235,22 @@ impl ClusterNode {
         self.node.next_deadline()
     }
 }
+
+impl crate::machine::Machine for ClusterNode {
+    type Msg = ClusterMsg;
+    fn receive(
+        &mut self,
+        now: Instant,
+        from: &NodeId,
+        msg: ClusterMsg,
+        out: &mut Outbox<ClusterMsg>,
+    ) {
+        self.handle(now, from, msg, out);
+    }
+    fn tick(&mut self, now: Instant, out: &mut Outbox<ClusterMsg>) {
+        ClusterNode::tick(self, now, out);
+    }
+    fn next_deadline(&self) -> Option<Instant> {
+        ClusterNode::next_deadline(self)
+    }
+}

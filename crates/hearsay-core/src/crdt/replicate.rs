@@ -285,22 +285,33 @@ impl<C: Crdt> Replicator<C> {
     }
 }
 
+impl<C: Crdt> crate::machine::Machine for Replicator<C> {
+    type Msg = Msg<C>;
+    fn receive(&mut self, now: Instant, from: &NodeId, msg: Msg<C>, out: &mut Outbox<Msg<C>>) {
+        self.handle(now, from, msg, out);
+    }
+    fn tick(&mut self, now: Instant, out: &mut Outbox<Msg<C>>) {
+        Replicator::tick(self, now, out);
+    }
+    fn next_deadline(&self) -> Option<Instant> {
+        Replicator::next_deadline(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crdt::{Hlc, LwwMap};
-    use crate::rng::{self, RngExt};
+    use crate::rng;
+    use crate::simnet::{Faults, Latency, Network};
 
     type Map = LwwMap<&'static str, u8>;
 
-    /// Replicas over a lossy network with delays; `cut` replicas neither
-    /// send nor receive.
+    /// Replicas on the simulator's network: 5-55 ms delays, a tenth of the
+    /// messages lost; `cut` replicas neither send nor receive.
     struct Net {
-        reps: Vec<Replicator<Map>>,
+        sim: Network<Replicator<Map>>,
         ids: Vec<NodeId>,
-        wire: Vec<(Instant, usize, usize, Msg<Map>)>,
-        now: Instant,
-        rng: rng::Rng,
         cut: Vec<bool>,
         clocks: Vec<Hlc>,
     }
@@ -312,66 +323,62 @@ mod tests {
                 sync_interval: Duration::from_millis(200),
                 retention: Duration::from_secs(5),
             };
+            let reps = ids
+                .iter()
+                .map(|me| Replicator::new(me.clone(), ids.clone(), cfg.clone(), Instant::ZERO))
+                .collect();
+            let delay = Latency::Uniform {
+                lo: Duration::from_millis(5),
+                hi: Duration::from_millis(55),
+            };
+            let mut faults = Faults::new(delay, rng::child(7, "replicate"));
+            faults.loss = 0.1;
             Net {
-                reps: ids
-                    .iter()
-                    .map(|me| Replicator::new(me.clone(), ids.clone(), cfg.clone(), Instant::ZERO))
-                    .collect(),
+                sim: Network::new(ids.clone(), reps, faults),
                 ids,
-                wire: Vec::new(),
-                now: Instant::ZERO,
-                rng: rng::child(7, "replicate"),
                 cut: vec![false; n],
                 clocks: vec![Hlc::default(); n],
             }
         }
 
-        fn send(&mut self, from: usize, out: Outbox<Msg<Map>>) {
-            for (to, m) in out {
-                let to = self.ids.iter().position(|i| *i == to).unwrap();
-                if self.cut[from] || self.cut[to] || self.rng.random_bool(0.1) {
-                    continue;
-                }
-                let d = Duration::from_millis(5 + self.rng.random_range(0..50));
-                self.wire.push((self.now + d, from, to, m));
+        fn cut(&mut self, r: usize, cut: bool) {
+            self.cut[r] = cut;
+            self.sim.faults.heal();
+            for r in (0..self.cut.len()).filter(|&r| self.cut[r]) {
+                self.sim.faults.isolate(&[r], self.cut.len());
             }
+        }
+
+        fn rep(&self, r: usize) -> &Replicator<Map> {
+            self.sim.node(r).expect("replicas do not crash here")
+        }
+
+        fn reps(&self) -> impl Iterator<Item = &Replicator<Map>> {
+            self.sim.nodes()
+        }
+
+        fn set_peers(&mut self, r: usize, live: &[NodeId], gone: &[NodeId]) {
+            self.sim.input(r, |rep, now, _| {
+                rep.set_peers(now, live.to_vec(), gone.to_vec());
+            });
         }
 
         fn set(&mut self, r: usize, k: &'static str, v: Option<u8>) {
-            let at = self.clocks[r].tick(self.now.as_micros() / 1000);
-            let mut out = Outbox::default();
-            self.reps[r].update(
-                |m, me| match v {
-                    Some(v) => m.set(me, at, k, v),
-                    None => m.delete(me, at, k),
-                },
-                &mut out,
-            );
-            self.send(r, out);
+            let at = self.clocks[r].tick(self.sim.now().as_micros() / 1000);
+            self.sim.input(r, |rep, _, out| {
+                rep.update(
+                    |m, me| match v {
+                        Some(v) => m.set(me, at, k, v),
+                        None => m.delete(me, at, k),
+                    },
+                    out,
+                )
+            });
         }
 
         fn run(&mut self, ms: u64) {
-            for _ in 0..ms / 10 {
-                self.now += Duration::from_millis(10);
-                for r in 0..self.reps.len() {
-                    let mut out = Outbox::default();
-                    let now = self.now;
-                    self.reps[r].tick(now, &mut out);
-                    self.send(r, out);
-                }
-                let now = self.now;
-                let (due, rest): (Vec<_>, Vec<_>) = self.wire.drain(..).partition(|w| w.0 <= now);
-                self.wire = rest;
-                for (_, from, to, m) in due {
-                    if self.cut[to] {
-                        continue;
-                    }
-                    let mut out = Outbox::default();
-                    let from_id = self.ids[from].clone();
-                    self.reps[to].handle(now, &from_id, m, &mut out);
-                    self.send(to, out);
-                }
-            }
+            let until = self.sim.now() + Duration::from_millis(ms);
+            self.sim.run_until(until, |_, _, _| {}).expect("moves on");
         }
     }
 
@@ -382,47 +389,48 @@ mod tests {
         net.run(1_000);
         // r2 and r3 are believed dead: two of four members are no majority,
         // so nothing is collected however long it takes.
-        net.cut[2] = true;
-        net.cut[3] = true;
+        net.cut(2, true);
+        net.cut(3, true);
         let live: Vec<NodeId> = net.ids[..2].to_vec();
         let gone: Vec<NodeId> = net.ids[2..].to_vec();
         for r in 0..2 {
-            net.reps[r].set_peers(net.now, live.clone(), gone.clone());
-            assert_eq!(net.reps[r].peers().count(), 1, "deltas go to the live only");
+            net.set_peers(r, &live, &gone);
+            assert_eq!(net.rep(r).peers().count(), 1, "deltas go to the live only");
         }
         net.set(0, "k", None);
         net.run(8_000);
         assert_eq!(
-            net.reps[0].state().size(),
+            net.rep(0).state().size(),
             1,
             "the tombstone stays while r2 and r3 are only down"
         );
         // Once they have left for good, the two are the whole cluster.
         for r in 0..2 {
-            net.reps[r].set_peers(net.now, live.clone(), []);
+            net.set_peers(r, &live, &[]);
         }
         net.run(1_000);
         assert!(
-            net.reps[0].state().size() == 0 && net.reps[1].state().size() == 0,
+            net.rep(0).state().size() == 0 && net.rep(1).state().size() == 0,
             "the tombstone was collected among the remaining members"
         );
         // A member that joins later gets everything, at once: a new peer
         // brings the sync forward.
-        net.cut[2] = false;
-        net.reps[2] = Replicator::new(
+        net.cut(2, false);
+        let fresh = Replicator::new(
             net.ids[2].clone(),
             net.ids[..3].to_vec(),
-            net.reps[0].cfg.clone(),
-            net.now,
+            net.rep(0).cfg.clone(),
+            net.sim.now(),
         );
+        net.sim.start(2, fresh);
         let three = net.ids[..3].to_vec();
         for r in 0..2 {
-            net.reps[r].set_peers(net.now, three.clone(), []);
+            net.set_peers(r, &three, &[]);
         }
         net.set(1, "later", Some(9));
         net.run(2_000);
-        assert_eq!(net.reps[2].state().get(&"later"), Some(&9));
-        assert_eq!(net.reps[2].state().get(&"k"), None, "no resurrection");
+        assert_eq!(net.rep(2).state().get(&"later"), Some(&9));
+        assert_eq!(net.rep(2).state().get(&"k"), None, "no resurrection");
     }
 
     #[test]
@@ -436,8 +444,8 @@ mod tests {
             net.run(30);
         }
         net.run(3_000);
-        let first: Vec<_> = net.reps[0].state().iter().collect();
-        for r in &net.reps[1..] {
+        let first: Vec<_> = net.rep(0).state().iter().collect();
+        for r in net.reps().skip(1) {
             assert_eq!(r.state().iter().collect::<Vec<_>>(), first);
         }
     }
@@ -447,24 +455,24 @@ mod tests {
         let mut net = Net::new(4);
         net.set(0, "k", Some(1));
         net.run(2_000);
-        assert_eq!(net.reps[3].state().get(&"k"), Some(&1), "r3 saw the write");
-        let old_r3 = net.reps[3].state().clone();
-        net.cut[3] = true;
+        assert_eq!(net.rep(3).state().get(&"k"), Some(&1), "r3 saw the write");
+        let old_r3 = net.rep(3).state().clone();
+        net.cut(3, true);
         net.set(0, "k", None);
         net.set(3, "mine", Some(5)); // written while away
         // Past the retention, the others stop waiting for r3 and collect.
         net.run(8_000);
-        for r in &net.reps[..3] {
+        for r in net.reps().take(3) {
             assert_eq!(r.state().get(&"k"), None);
             assert_eq!(r.state().size(), 0, "the tombstone is collected");
         }
         // This is what a plain merge would do: bring the delete back.
-        let mut naive = net.reps[0].state().clone();
+        let mut naive = net.rep(0).state().clone();
         naive.merge(&old_r3);
         assert_eq!(naive.get(&"k"), Some(&1), "the hazard is real");
-        net.cut[3] = false;
+        net.cut(3, false);
         net.run(3_000);
-        for r in &net.reps {
+        for r in net.reps() {
             assert_eq!(r.state().get(&"k"), None, "no resurrection");
             assert_eq!(r.state().get(&"mine"), Some(&5), "r3's own write survives");
         }
@@ -477,26 +485,26 @@ mod tests {
         net.set(3, "j", Some(2));
         net.run(2_000);
         // Cut r2 and r3 off together: each side hears half the cluster.
-        net.cut[2] = true;
-        net.cut[3] = true;
+        net.cut(2, true);
+        net.cut(3, true);
         net.set(0, "k", None);
         net.run(8_000);
         assert_eq!(
-            net.reps[0].state().size(),
+            net.rep(0).state().size(),
             2,
             "no majority: the tombstone stays"
         );
-        net.cut[2] = false;
-        net.cut[3] = false;
+        net.cut(2, false);
+        net.cut(3, false);
         net.set(3, "j", None);
         net.run(3_000);
-        for r in &net.reps {
+        for r in net.reps() {
             assert_eq!(r.state().get(&"k"), None);
             assert_eq!(r.state().get(&"j"), None);
         }
         // Once all hear each other again, the tombstones go everywhere.
         net.run(3_000);
-        for r in &net.reps {
+        for r in net.reps() {
             assert_eq!(r.state().size(), 0, "collected once everyone has them");
         }
     }

@@ -9,7 +9,8 @@ use crate::id::{Epoch, NodeId};
 use crate::link::Lane;
 use crate::membership::{Incarnation, Membership, Meta, Static, Swim, SwimConfig, SwimPreset};
 use crate::node::{Input, Node, Outbox};
-use crate::rng::{self, RngExt};
+use crate::rng;
+use crate::simnet::{Faults, Latency, Network};
 use crate::time::Instant;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -19,24 +20,15 @@ use std::time::Duration;
 /// its life.
 type Boot<M> = fn(&Config, &[NodeId], usize, u64) -> Node<u64, M>;
 
-/// A network with per-message latency jitter (so messages reorder), loss,
-/// duplication, cuttable links and crashable nodes, driven in time order,
-/// over either membership.
+/// Nodes on the simulator's network (latency jitter so messages reorder,
+/// loss, duplication, cut links, crashes and restarts), over either
+/// membership, with the values each node accepted from its application.
 struct Net<M: Membership = Static> {
     cfg: Config,
     names: Vec<NodeId>,
-    nodes: Vec<Option<Node<u64, M>>>,
+    sim: Network<Node<u64, M>>,
     boot: Boot<M>,
     epochs: Vec<u64>,
-    inflight: Vec<(Instant, u64, usize, usize, String)>,
-    cut: BTreeSet<(usize, usize)>,
-    now: Instant,
-    sent: u64,
-    seq: u64,
-    loss: f64,
-    dup: f64,
-    jitter: Duration,
-    rng: crate::rng::Rng,
     /// Values accepted by a node that has not crashed since.
     accepted: Vec<BTreeSet<u64>>,
 }
@@ -90,70 +82,62 @@ impl Net<Swim> {
     }
 }
 
+/// Every invariant of a node, after each input.
+fn checked<M: Membership>(now: Instant, node: &mut Node<u64, M>) {
+    if let Err(e) = node.check_invariants() {
+        panic!("{} at {now}: {e}", node.view().me());
+    }
+}
+
 impl<M: Membership> Net<M> {
     fn with(n: usize, cfg: &Config, boot: Boot<M>) -> Net<M> {
         let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("n{i}"))).collect();
-        let mut net = Net {
+        let nodes = (0..n).map(|i| boot(cfg, &names, i, 1)).collect();
+        let faults = Faults::new(Latency::Constant(LATENCY), rng::child(0, "net"));
+        let mut sim = Network::new(names.clone(), nodes, faults);
+        // Through the codec, as a real shell does.
+        sim.wire = |env| serde_json::from_str(&serde_json::to_string(&env).ok()?).ok();
+        Net {
             cfg: cfg.clone(),
             boot,
-            nodes: Vec::new(),
+            sim,
             epochs: vec![1; n],
             names,
-            inflight: vec![],
-            cut: BTreeSet::new(),
-            now: Instant::ZERO,
-            sent: 0,
-            seq: 0,
-            loss: 0.0,
-            dup: 0.0,
-            jitter: Duration::ZERO,
-            rng: rng::child(0, "net"),
             accepted: vec![BTreeSet::new(); n],
-        };
-        net.nodes = (0..n).map(|i| Some(net.boot(i))).collect();
-        net
+        }
     }
 
-    fn boot(&self, i: usize) -> Node<u64, M> {
-        (self.boot)(&self.cfg, &self.names, i, self.epochs[i])
+    /// The network's faults from now on: loss and duplication rates,
+    /// latency jitter, drawn from `seed`.
+    fn faults(&mut self, seed: u64, loss: f64, dup: f64, jitter: Duration) {
+        let mut f = Faults::new(
+            Latency::Uniform {
+                lo: LATENCY,
+                hi: LATENCY + jitter,
+            },
+            rng::child(seed, "schedule"),
+        );
+        f.loss = loss;
+        f.duplicate = dup;
+        self.sim.faults = f;
     }
 
     fn input(&mut self, at: usize, input: Input<u64>) {
-        let Some(node) = self.nodes[at].as_mut() else {
-            return;
-        };
-        let mut out = Outbox::default();
-        node.handle(self.now, input, &mut out);
-        if let Err(e) = node.check_invariants() {
-            panic!("{} at {}: {e}", self.names[at], self.now);
-        }
-        for (to, env) in out.drain() {
-            let to = self.names.iter().position(|n| *n == to).expect("a member");
-            assert_ne!(to, at, "a node never sends to itself");
-            self.sent += 1;
-            let text = serde_json::to_string(&env).unwrap();
-            let copies = if self.rng.random_bool(self.dup) { 2 } else { 1 };
-            for _ in 0..copies {
-                if self.rng.random_bool(self.loss) {
-                    continue;
-                }
-                let jitter = self.jitter.mul_f64(self.rng.random::<f64>());
-                self.seq += 1;
-                self.inflight
-                    .push((self.now + LATENCY + jitter, self.seq, at, to, text.clone()));
-            }
-        }
+        self.sim.input(at, |n, now, out| {
+            n.handle(now, input, out);
+            checked(now, n);
+        });
     }
 
     fn broadcast(&mut self, at: usize, v: u64) {
-        if self.nodes[at].is_some() {
+        if self.sim.live(at) {
             self.accepted[at].insert(v);
             self.input(at, Input::Broadcast(v));
         }
     }
 
     fn crash(&mut self, i: usize) {
-        self.nodes[i] = None;
+        self.sim.crash(i);
         self.accepted[i].clear();
     }
 
@@ -161,80 +145,38 @@ impl<M: Membership> Net<M> {
     /// live member (a static membership has nothing to join).
     fn restart(&mut self, i: usize) {
         self.epochs[i] += 1;
-        self.nodes[i] = Some(self.boot(i));
+        let node = (self.boot)(&self.cfg, &self.names, i, self.epochs[i]);
+        self.sim.start(i, node);
         let seeds = (0..self.names.len())
-            .filter(|&j| j != i && self.nodes[j].is_some())
+            .filter(|&j| j != i && self.sim.live(j))
             .map(|j| self.names[j].clone())
             .take(1)
             .collect();
         self.input(i, Input::Join(seeds));
     }
 
-    fn run_until(&mut self, until: Instant) {
-        for _ in 0..10_000_000 {
-            let next_msg = self.inflight.iter().map(|m| (m.0, m.1)).min();
-            let next_timer = self
-                .nodes
-                .iter()
-                .flatten()
-                .filter_map(|n| n.next_deadline())
-                .min();
-            let t = match (next_msg, next_timer) {
-                (Some((a, _)), Some(b)) => a.min(b),
-                (Some((a, _)), None) => a,
-                (None, Some(b)) => b,
-                (None, None) => break,
-            };
-            if t > until {
-                break;
-            }
-            self.now = self.now.max(t);
-            if let Some((a, seq)) = next_msg
-                && a == t
-            {
-                let i = self.inflight.iter().position(|m| m.1 == seq).unwrap();
-                let (_, _, from, to, text) = self.inflight.swap_remove(i);
-                if !self.cut.contains(&(from, to)) {
-                    let env = serde_json::from_str(&text).unwrap();
-                    let from = self.names[from].clone();
-                    self.input(to, Input::Receive { from, env });
-                }
-            } else {
-                let due: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&i| {
-                        self.nodes[i]
-                            .as_ref()
-                            .and_then(|n| n.next_deadline())
-                            .is_some_and(|d| d <= t)
-                    })
-                    .collect();
-                for i in due {
-                    self.input(i, Input::Tick);
-                }
-            }
-        }
-        self.now = self.now.max(until);
-    }
-
     fn after(&mut self, d: Duration) {
-        let t = self.now + d;
-        self.run_until(t);
+        let t = self.sim.now() + d;
+        self.sim
+            .run_until(t, |now, _, n| checked(now, n))
+            .expect("the network moves on");
+        assert_eq!(self.sim.sent_to_self(), 0, "a node never sends to itself");
     }
 
     fn isolate(&mut self, group: &[usize]) {
-        let n = self.nodes.len();
-        for &a in group {
-            for b in 0..n {
-                if !group.contains(&b) {
-                    self.cut.insert((a, b));
-                    self.cut.insert((b, a));
-                }
-            }
-        }
+        self.sim.faults.isolate(group, self.names.len());
+    }
+
+    fn heal(&mut self) {
+        self.sim.faults.heal();
+    }
+
+    fn sent(&self) -> u64 {
+        self.sim.sent()
     }
 
     fn live(&self) -> impl Iterator<Item = &Node<u64, M>> {
-        self.nodes.iter().flatten()
+        self.sim.nodes()
     }
 
     fn everyone_has(&self, values: impl IntoIterator<Item = u64> + Clone) -> bool {
@@ -258,7 +200,7 @@ impl<M: Membership> Net<M> {
     }
 
     fn quiet(&self) -> bool {
-        self.inflight.is_empty() && self.live().all(|n| n.quiescent())
+        self.sim.in_flight() == 0 && self.live().all(|n| n.quiescent())
     }
 }
 
@@ -292,9 +234,9 @@ fn every_strategy_delivers_everything_and_then_goes_quiet() {
         net.after(Duration::from_secs(30));
         assert!(net.everyone_has(0..30), "{}: not delivered", name(&cfg));
         assert!(net.quiet(), "{}: still talking after settling", name(&cfg));
-        let before = net.sent;
+        let before = net.sent();
         net.after(Duration::from_secs(30));
-        assert_eq!(net.sent, before, "{}: idle traffic", name(&cfg));
+        assert_eq!(net.sent(), before, "{}: idle traffic", name(&cfg));
     }
 }
 
@@ -314,7 +256,7 @@ fn every_strategy_is_loss_free_across_partitions() {
                 "{}: the partition must delay delivery",
                 name(&cfg)
             );
-            net.cut.clear();
+            net.heal();
             net.after(Duration::from_secs(30));
             assert!(
                 net.everyone_has(0..20),
@@ -378,7 +320,7 @@ fn runs_are_deterministic_given_the_seed() {
             }
             net.after(Duration::from_secs(20));
             (
-                net.sent,
+                net.sent(),
                 net.live()
                     .map(|n| n.values().copied().collect::<Vec<_>>())
                     .collect::<Vec<_>>(),
@@ -437,7 +379,7 @@ fn direct_sends_each_value_once_per_peer_and_relays_tail_acks() {
         greetings <= (n * (n - 1)) as u64,
         "at most one greeting per link"
     );
-    let other = net.sent - data - greetings;
+    let other = net.sent() - data - greetings;
     assert!(other <= 2 * n as u64 + 2, "{other} non-data messages");
     let relayed: u64 = net.live().map(|n| n.stats().acks_relayed).sum();
     assert!(relayed > 0);
@@ -562,10 +504,7 @@ fn step(n: usize) -> impl Strategy<Value = Step> {
 
 fn run_schedule(cfg: &Config, n: usize, seed: u64, loss: f64, dup: f64, steps: &[Step]) {
     let mut net = Net::new(n, cfg);
-    net.rng = rng::child(seed, "schedule");
-    net.loss = loss;
-    net.dup = dup;
-    net.jitter = Duration::from_millis(150);
+    net.faults(seed, loss, dup, Duration::from_millis(150));
     let mut next = 0u64;
     for s in steps {
         match s {
@@ -583,35 +522,35 @@ fn run_schedule(cfg: &Config, n: usize, seed: u64, loss: f64, dup: f64, steps: &
                     .collect();
                 net.isolate(&g);
             }
-            Step::Heal => net.cut.clear(),
+            Step::Heal => net.heal(),
             Step::Crash(i) => net.crash(*i),
             Step::Restart(i) => {
-                if net.nodes[*i].is_none() {
+                if !net.sim.live(*i) {
                     net.restart(*i);
                 }
             }
         }
     }
     // Heal, bring everyone back, stop the faults, and let it settle.
-    net.cut.clear();
+    net.heal();
     for i in 0..n {
-        if net.nodes[i].is_none() {
+        if !net.sim.live(i) {
             net.restart(i);
         }
     }
     net.after(Duration::from_secs(20));
-    net.loss = 0.0;
-    net.dup = 0.0;
+    net.sim.faults.loss = 0.0;
+    net.sim.faults.duplicate = 0.0;
     net.after(Duration::from_secs(120));
     if let Err(e) = net.converged() {
         panic!("{}: {e}", name(cfg));
     }
     net.after(Duration::from_secs(60));
     if !net.quiet() {
-        let before = net.inflight.len();
+        let before = net.sim.in_flight();
         net.after(Duration::from_secs(10));
-        for (t, _, from, to, text) in net.inflight.iter().take(10) {
-            eprintln!("{t} n{from}->n{to} {text}");
+        for (t, from, to, env) in net.sim.on_the_wire().take(10) {
+            eprintln!("{t} n{from}->n{to} {env:?}");
         }
         for n in net.live() {
             eprintln!(

@@ -4,32 +4,22 @@
 use super::*;
 use crate::id::{Epoch, NodeId};
 use crate::outbox::Outbox;
-use crate::rng::{self, RngExt};
+use crate::rng;
+use crate::simnet::{Faults, Latency, Network};
 use crate::time::Instant;
 use proptest::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A cluster of SWIM machines over a network with latency, loss, cut
-/// links, crashes and pauses (a paused member's input waits for it).
+/// A cluster of SWIM machines on the simulator's network (latency, loss,
+/// cut links, crashes, pauses), with every event each member reported.
 struct Cluster {
     cfg: SwimConfig,
     names: Vec<NodeId>,
-    nodes: Vec<Option<Swim>>,
+    net: Network<Swim>,
     epochs: Vec<u64>,
-    /// (deliver at, seq, from, to, msg)
-    inflight: BTreeMap<(Instant, u64), (usize, usize, MemberMsg)>,
-    seq: u64,
-    now: Instant,
-    cut: BTreeSet<(usize, usize)>,
-    paused_until: Vec<Option<Instant>>,
-    loss: f64,
-    latency: Duration,
-    rng: crate::rng::Rng,
     /// Every event, with who saw it and when.
     events: Vec<(Instant, usize, Event)>,
-    sent: u64,
     /// Member i's seed is this + i.
     node_seed: u64,
 }
@@ -42,173 +32,102 @@ impl Cluster {
     /// A cluster whose network and members draw from other seeds.
     fn seeded(n: usize, cfg: SwimConfig, seed: u64, node_seed: u64) -> Cluster {
         let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("m{i}"))).collect();
-        let mut c = Cluster {
-            cfg,
-            nodes: Vec::new(),
-            epochs: vec![1; n],
-            names,
-            inflight: BTreeMap::new(),
-            seq: 0,
-            now: Instant::ZERO,
-            cut: BTreeSet::new(),
-            paused_until: vec![None; n],
-            loss: 0.0,
-            latency: Duration::from_millis(5),
-            rng: rng::child(seed, "cluster"),
-            events: Vec::new(),
-            sent: 0,
-            node_seed,
-        };
-        for i in 0..n {
-            let mut s = c.boot(i);
+        let boot = |i: usize| {
+            let mut s = boot(&cfg, &names[i], 1, node_seed + i as u64);
             let all: Vec<_> = (0..n)
                 .filter(|&j| j != i)
                 .map(|j| {
                     (
-                        c.names[j].clone(),
+                        names[j].clone(),
                         Incarnation::new(Epoch(1), 0),
                         Arc::new(Meta::default()),
                     )
                 })
                 .collect();
             s.bootstrap(Instant::ZERO, all);
-            c.nodes.push(Some(s));
-        }
-        c
-    }
-
-    fn boot(&self, i: usize) -> Swim {
-        Swim::new(
-            self.cfg.clone(),
-            self.names[i].clone(),
-            Epoch(self.epochs[i]),
-            Meta::default(),
-            self.node_seed + i as u64,
-        )
-        .unwrap()
-    }
-
-    fn idx(&self, id: &NodeId) -> usize {
-        self.names.iter().position(|n| n == id).unwrap()
-    }
-
-    fn flush(&mut self, from: usize, out: &mut Outbox<MemberMsg>) {
-        for (to, msg) in out.drain() {
-            let to = self.idx(&to);
-            self.sent += 1;
-            if self.cut.contains(&(from, to)) || self.rng.random_bool(self.loss) {
-                continue;
-            }
-            // Through the codec, as a real shell does.
-            let msg: MemberMsg =
-                serde_json::from_str(&serde_json::to_string(&msg).unwrap()).unwrap();
-            self.seq += 1;
-            let jitter = self.latency.mul_f64(self.rng.random::<f64>());
-            self.inflight.insert(
-                (self.now + self.latency + jitter, self.seq),
-                (from, to, msg),
-            );
-        }
-        if let Some(n) = self.nodes[from].as_mut() {
-            for e in n.drain_events() {
-                self.events.push((self.now, from, e));
-            }
+            s
+        };
+        let nodes = (0..n).map(boot).collect();
+        let latency = Duration::from_millis(5);
+        let faults = Faults::new(
+            Latency::Uniform {
+                lo: latency,
+                hi: latency * 2,
+            },
+            rng::child(seed, "cluster"),
+        );
+        let mut net = Network::new(names.clone(), nodes, faults);
+        // Through the codec, as a real shell does.
+        net.wire = |m: MemberMsg| serde_json::from_str(&serde_json::to_string(&m).ok()?).ok();
+        Cluster {
+            cfg,
+            names,
+            net,
+            epochs: vec![1; n],
+            events: Vec::new(),
+            node_seed,
         }
     }
 
-    /// Ends member `i`'s pause now: what waited in its socket arrives.
-    fn resume(&mut self, i: usize) {
-        self.paused_until[i] = Some(self.now);
-        let held: Vec<_> = self
-            .inflight
-            .keys()
-            .copied()
-            .filter(|k| self.inflight[k].1 == i && k.0 > self.now)
-            .collect();
-        for k in held {
-            let m = self.inflight.remove(&k).expect("listed");
-            self.seq += 1;
-            self.inflight.insert((self.now, self.seq), m);
-        }
+    fn now(&self) -> Instant {
+        self.net.now()
     }
 
-    fn paused(&self, i: usize) -> bool {
-        self.paused_until[i].is_some_and(|t| t > self.now)
+    fn node(&self, i: usize) -> Option<&Swim> {
+        self.net.node(i)
+    }
+
+    /// An input to member `i` from the test itself, at the current time.
+    fn input(&mut self, i: usize, f: impl FnOnce(&mut Swim, Instant, &mut Outbox<MemberMsg>)) {
+        let events = &mut self.events;
+        self.net.input(i, |n, now, out| {
+            f(n, now, out);
+            events.extend(n.drain_events().map(|e| (now, i, e)));
+        });
     }
 
     fn run_for(&mut self, d: Duration) {
-        let until = self.now + d;
-        for _ in 0..50_000_000 {
-            let msg = self.inflight.keys().next().copied();
-            let timer = (0..self.nodes.len())
-                .filter_map(|i| {
-                    let n = self.nodes[i].as_ref()?;
-                    let t = n.next_deadline()?;
-                    Some((t.max(self.paused_until[i].unwrap_or(Instant::ZERO)), i))
-                })
-                .min();
-            let t = match (msg, timer) {
-                (Some((a, _)), Some((b, _))) => a.min(b),
-                (Some((a, _)), None) => a,
-                (None, Some((b, _))) => b,
-                (None, None) => break,
-            };
-            if t > until {
-                break;
-            }
-            self.now = self.now.max(t);
-            if let Some(key) = msg
-                && key.0 == t
-            {
-                let (from, to, m) = self.inflight.remove(&key).unwrap();
-                if self.paused(to) {
-                    // Waits in the socket until the member runs again.
-                    let at = self.paused_until[to].unwrap();
-                    self.seq += 1;
-                    self.inflight.insert((at, self.seq), (from, to, m));
-                    continue;
-                }
-                let mut out = Outbox::default();
-                let fname = self.names[from].clone();
-                if let Some(n) = self.nodes[to].as_mut() {
-                    n.handle(self.now, &fname, m, &mut out);
-                }
-                self.flush(to, &mut out);
-            } else if let Some((_, i)) = timer {
-                let mut out = Outbox::default();
-                if let Some(n) = self.nodes[i].as_mut() {
-                    n.tick(self.now, &mut out);
-                }
-                self.flush(i, &mut out);
-            }
-        }
-        self.now = until;
+        let until = self.now() + d;
+        let events = &mut self.events;
+        self.net
+            .run_until(until, |now, i, n| {
+                events.extend(n.drain_events().map(|e| (now, i, e)));
+            })
+            .expect("the cluster moves on");
+    }
+
+    fn pause(&mut self, i: usize, d: Duration) {
+        let until = self.now() + d;
+        self.net.pause(i, until);
     }
 
     fn crash(&mut self, i: usize) {
-        self.nodes[i] = None;
+        self.net.crash(i);
     }
 
     /// Back with empty state in a new epoch, joining through `seed`.
     fn restart(&mut self, i: usize, seed: usize) {
         self.epochs[i] += 1;
-        let mut s = self.boot(i);
-        let mut out = Outbox::default();
-        s.join(self.now, &[self.names[seed].clone()], &mut out);
-        self.nodes[i] = Some(s);
-        self.flush(i, &mut out);
+        let s = boot(
+            &self.cfg,
+            &self.names[i],
+            self.epochs[i],
+            self.node_seed + i as u64,
+        );
+        self.net.start(i, s);
+        let to = [self.names[seed].clone()];
+        self.input(i, |n, now, out| n.join(now, &to, out));
     }
 
     fn status(&self, observer: usize, of: usize) -> Option<Status> {
-        self.nodes[observer]
-            .as_ref()?
+        self.node(observer)?
             .status_of(&self.names[of])
             .map(|(_, s)| s)
     }
 
     fn everyone_sees(&self, of: usize, status: Status) -> bool {
-        (0..self.nodes.len())
-            .filter(|&i| i != of && self.nodes[i].is_some())
+        (0..self.names.len())
+            .filter(|&i| i != of && self.net.live(i))
             .all(|i| self.status(i, of) == Some(status))
     }
 
@@ -220,15 +139,12 @@ impl Cluster {
     }
 
     fn isolate(&mut self, group: &[usize]) {
-        for &a in group {
-            for b in 0..self.nodes.len() {
-                if !group.contains(&b) {
-                    self.cut.insert((a, b));
-                    self.cut.insert((b, a));
-                }
-            }
-        }
+        self.net.faults.isolate(group, self.names.len());
     }
+}
+
+fn boot(cfg: &SwimConfig, me: &NodeId, epoch: u64, seed: u64) -> Swim {
+    Swim::new(cfg.clone(), me.clone(), Epoch(epoch), Meta::default(), seed).unwrap()
 }
 
 fn secs(s: u64) -> Duration {
@@ -258,12 +174,12 @@ fn swim_3_1_indirect_probes_keep_a_member_whose_direct_link_fails() {
     let next = (1..10)
         .min_by_key(|&i| c.names[i].hash64().wrapping_sub(mine))
         .unwrap();
-    c.cut.insert((0, next));
-    c.cut.insert((next, 0));
+    c.net.faults.cut_link(0, next);
+    c.net.faults.cut_link(next, 0);
     c.run_for(secs(60));
     assert_eq!(c.deaths_of(next), 0);
     assert_eq!(c.deaths_of(0), 0);
-    let s = c.nodes[0].as_ref().unwrap().stats();
+    let s = c.node(0).unwrap().stats();
     assert!(s.indirect_probes > 0, "m0 went indirect");
 }
 
@@ -278,7 +194,7 @@ fn swim_4_2_a_suspect_refutes_with_a_higher_incarnation() {
             .iter()
             .any(|(_, _, e)| matches!(e, Event::Suspected(id, _) if *id == c.names[4]))
     };
-    c.paused_until[4] = Some(c.now + secs(60));
+    c.pause(4, secs(60));
     for _ in 0..3_000 {
         if suspected(&c) {
             break;
@@ -286,13 +202,13 @@ fn swim_4_2_a_suspect_refutes_with_a_higher_incarnation() {
         c.run_for(Duration::from_millis(10));
     }
     assert!(suspected(&c), "the pause made m4 a suspect");
-    c.resume(4);
+    c.net.resume(4);
     c.run_for(secs(20));
     assert_eq!(c.deaths_of(4), 0, "m4 refuted in time");
-    let me = c.nodes[4].as_ref().unwrap().incarnation();
+    let me = c.node(4).unwrap().incarnation();
     assert!(me.n >= 1, "refuting bumped the incarnation");
     assert!(c.everyone_sees(4, Status::Alive));
-    assert!(c.nodes[4].as_ref().unwrap().stats().refutations >= 1);
+    assert!(c.node(4).unwrap().stats().refutations >= 1);
 }
 
 /// Classic SWIM as the papers run it: a shuffled round-robin of probe
@@ -321,7 +237,7 @@ fn pauses_shorter_than_the_earliest_conviction_live_where_classic_swim_kills_the
             let mut c = Cluster::seeded(12, cfg.clone(), seed, 11 + 100 * (seed - 3));
             c.run_for(secs(2));
             for i in 0..12 {
-                c.paused_until[i] = Some(c.now + Duration::from_millis(3100));
+                c.pause(i, Duration::from_millis(3100));
                 c.run_for(secs(8));
             }
             dead += (0..12).filter(|&i| c.deaths_of(i) > 0).count();
@@ -344,7 +260,7 @@ fn detection_times(cfg: &SwimConfig) -> Vec<f64> {
         let mut c = Cluster::seeded(12, cfg.clone(), 20 + seed, 500 + 100 * seed);
         c.run_for(secs(3));
         for i in [2, 5, 8, 11] {
-            let at = c.now;
+            let at = c.now();
             c.crash(i);
             c.run_for(secs(12));
             assert!(c.everyone_sees(i, Status::Dead), "m{i} not seen dead");
@@ -445,30 +361,22 @@ fn lifeguard_4a_missing_nacks_raise_the_local_health_multiplier() {
     let mut c = Cluster::new(6, SwimConfig::default());
     c.isolate(&[0]);
     c.run_for(secs(3));
-    assert!(c.nodes[0].as_ref().unwrap().health() > 0);
+    assert!(c.node(0).unwrap().health() > 0);
     // Helpers that do answer with nacks keep a healthy prober healthy
     // while a dead target is suspected.
     let mut c = Cluster::new(6, SwimConfig::default());
     c.crash(3);
     c.run_for(secs(3));
-    let nacks: u64 = c
-        .nodes
-        .iter()
-        .flatten()
-        .map(|n| n.stats().nacks_received)
-        .sum();
+    let nacks: u64 = c.net.nodes().map(|n| n.stats().nacks_received).sum();
     assert!(nacks > 0, "indirect probers sent nacks");
-    assert!(c.nodes.iter().flatten().all(|n| n.health() <= 1));
+    assert!(c.net.nodes().all(|n| n.health() <= 1));
 }
 
 #[test]
 fn a_graceful_leave_is_a_leave_not_a_death() {
     let mut c = Cluster::new(10, SwimConfig::default());
     c.run_for(secs(2));
-    let mut out = Outbox::default();
-    let now = c.now;
-    c.nodes[2].as_mut().unwrap().leave(now, &mut out);
-    c.flush(2, &mut out);
+    c.input(2, |n, now, out| n.leave(now, out));
     c.run_for(secs(2));
     c.crash(2);
     c.run_for(secs(10));
@@ -499,15 +407,10 @@ fn dead_members_are_collected_and_an_old_rumour_does_not_bring_them_back() {
         meta: None,
         from: None,
     };
-    let mut out = Outbox::default();
-    let now = c.now;
-    c.nodes[0].as_mut().unwrap().handle(
-        now,
-        &c.names[1].clone(),
-        MemberMsg::Gossip { u: vec![old] },
-        &mut out,
-    );
-    c.flush(0, &mut out);
+    let from = c.names[1].clone();
+    c.input(0, |n, now, out| {
+        n.handle(now, &from, MemberMsg::Gossip { u: vec![old] }, out)
+    });
     c.run_for(secs(5));
     assert!(
         (0..8).filter(|&i| i != 5).all(|i| c.status(i, 5).is_none()),
@@ -528,15 +431,10 @@ fn a_restarted_member_rejoins_in_a_higher_incarnation() {
     c.restart(3, 8);
     c.run_for(secs(10));
     assert!(c.everyone_sees(3, Status::Alive));
-    let seen = c.nodes[0]
-        .as_ref()
-        .unwrap()
-        .status_of(&c.names[3])
-        .unwrap()
-        .0;
+    let seen = c.node(0).unwrap().status_of(&c.names[3]).unwrap().0;
     assert_eq!(seen.epoch, Epoch(2));
     // And the newcomer knows everyone.
-    let n = c.nodes[3].as_ref().unwrap();
+    let n = c.node(3).unwrap();
     assert_eq!(n.live(), 10);
 }
 
@@ -550,14 +448,14 @@ fn a_partition_heals_by_itself_including_members_declared_dead() {
     assert!(
         c.everyone_sees(0, Status::Dead) || (10..20).all(|i| c.status(i, 0) == Some(Status::Dead))
     );
-    c.cut.clear();
-    let healed = c.now;
+    c.net.faults.heal();
+    let healed = c.now();
     let mut agreed = None;
     for _ in 0..60 {
         c.run_for(Duration::from_millis(500));
         let all = (0..20).all(|i| c.everyone_sees(i, Status::Alive));
         if all {
-            agreed = Some(c.now - healed);
+            agreed = Some(c.now() - healed);
             break;
         }
     }
@@ -630,11 +528,11 @@ fn zones_keep_most_probes_local() {
 fn the_same_seed_gives_the_same_run() {
     let run = || {
         let mut c = Cluster::new(12, SwimConfig::default());
-        c.loss = 0.05;
+        c.net.faults.loss = 0.05;
         c.crash(4);
         c.run_for(secs(20));
         (
-            c.sent,
+            c.net.sent(),
             c.events.len(),
             c.events
                 .iter()

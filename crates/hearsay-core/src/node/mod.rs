@@ -497,3 +497,23 @@ impl<V: Value, M: Membership> Node<V, M> {
         self.strategy.check(&ctx)
     }
 }
+
+impl<V: Value, M: Membership> crate::machine::Machine for Node<V, M> {
+    type Msg = Envelope<V>;
+    fn receive(
+        &mut self,
+        now: Instant,
+        from: &NodeId,
+        env: Envelope<V>,
+        out: &mut Outbox<Envelope<V>>,
+    ) {
+        let from = from.clone();
+        self.handle(now, Input::Receive { from, env }, out);
+    }
+    fn tick(&mut self, now: Instant, out: &mut Outbox<Envelope<V>>) {
+        self.handle(now, Input::Tick, out);
+    }
+    fn next_deadline(&self) -> Option<Instant> {
+        Node::next_deadline(self)
+    }
+}

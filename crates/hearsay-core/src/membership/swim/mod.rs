@@ -874,3 +874,22 @@ impl Swim {
         ])
     }
 }
+
+impl crate::machine::Machine for Swim {
+    type Msg = MemberMsg;
+    fn receive(
+        &mut self,
+        now: Instant,
+        from: &NodeId,
+        msg: MemberMsg,
+        out: &mut Outbox<MemberMsg>,
+    ) {
+        self.handle(now, from, msg, out);
+    }
+    fn tick(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
+        Swim::tick(self, now, out);
+    }
+    fn next_deadline(&self) -> Option<Instant> {
+        Swim::next_deadline(self)
+    }
+}
