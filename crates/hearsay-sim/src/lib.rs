@@ -13,7 +13,6 @@
 //! ```
 
 mod member;
-mod net;
 mod observe;
 pub mod report;
 pub mod scenario;
@@ -38,6 +37,6 @@ pub fn run(sc: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report, Strin
     };
     cfg.validate().map_err(|e| e.to_string())?;
     let mut sim = sim::Sim::<ClusterNode>::new(sc, cfg)?;
-    sim.run(progress);
+    sim.run(progress)?;
     Ok(sim.report(wall.elapsed()))
 }

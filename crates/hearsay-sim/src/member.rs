@@ -5,11 +5,12 @@
 use crate::report::CastTotals;
 use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode, MsgId};
 use hearsay_core::id::{Epoch, NodeId};
+use hearsay_core::machine::Machine;
 use hearsay_core::membership::{Event, Incarnation, Meta, Swim};
 use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant;
 use hearsay_core::wire::Msg;
-use hearsay_wire::codec::{Codec, Datagram};
+use hearsay_wire::codec::Codec;
 use std::sync::Arc;
 
 pub(crate) trait Member: Sized {
@@ -109,7 +110,7 @@ impl Member for ClusterNode {
         matches!(env.msg, Msg::Mem(_))
     }
     fn encode(codec: &Codec, sender: &str, msgs: Vec<ClusterMsg>) -> Vec<Vec<u8>> {
-        codec.encode(&Datagram::from(sender), msgs)
+        codec.encode(&hearsay_wire::codec::Datagram::from(sender), msgs)
     }
     fn decode(codec: &Codec, bytes: &[u8]) -> Option<Vec<ClusterMsg>> {
         let mut d = codec.decode_stream(bytes).ok()?;
@@ -127,5 +128,118 @@ impl Member for ClusterNode {
         t.restarts_seen += s.restarts;
         t.forgotten += s.forgotten;
         t.dropped += s.deliveries_dropped + s.events_dropped;
+    }
+}
+
+/// What a member put on the wire.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Traffic {
+    /// Messages before packing, of them membership messages, and the
+    /// broadcast-layer ones after the first tenth of the run.
+    pub msgs: u64,
+    pub mem_msgs: u64,
+    pub late_cast_msgs: u64,
+    pub bytes: u64,
+    pub datagrams: u64,
+    /// Datagrams its codec refused (none, unless the wire is broken).
+    pub refused: u64,
+}
+
+impl Traffic {
+    pub fn add(&mut self, o: &Traffic) {
+        self.msgs += o.msgs;
+        self.mem_msgs += o.mem_msgs;
+        self.late_cast_msgs += o.late_cast_msgs;
+        self.bytes += o.bytes;
+        self.datagrams += o.datagrams;
+        self.refused += o.refused;
+    }
+}
+
+/// A member as the simulator's network sees it: datagrams in and out,
+/// through the agent's codec, its messages packed per destination after
+/// each input in the order first sent to, as the agent does.
+pub(crate) struct Packed<M: Member> {
+    pub m: M,
+    name: String,
+    codec: Arc<Codec>,
+    /// Broadcast-layer messages count as `late` from here on.
+    late_from: Instant,
+    pub traffic: Traffic,
+}
+
+impl<M: Member> Packed<M> {
+    pub fn new(m: M, name: &NodeId, codec: Arc<Codec>, late_from: Instant) -> Self {
+        Packed {
+            m,
+            name: name.as_str().to_string(),
+            codec,
+            late_from,
+            traffic: Traffic::default(),
+        }
+    }
+
+    /// An input from the application (bootstrap, join, broadcast).
+    pub fn act<R>(
+        &mut self,
+        now: Instant,
+        out: &mut Outbox<Datagram>,
+        f: impl FnOnce(&mut M, &mut Outbox<M::Msg>) -> R,
+    ) -> R {
+        let mut msgs = Outbox::default();
+        let r = f(&mut self.m, &mut msgs);
+        self.pack(now, msgs, out);
+        r
+    }
+
+    fn pack(&mut self, now: Instant, msgs: Outbox<M::Msg>, out: &mut Outbox<Datagram>) {
+        let late = now >= self.late_from;
+        let mut by: Vec<(NodeId, Vec<M::Msg>)> = Vec::new();
+        for (to, msg) in msgs {
+            let t = &mut self.traffic;
+            t.msgs += 1;
+            if M::is_membership(&msg) {
+                t.mem_msgs += 1;
+            } else if late {
+                t.late_cast_msgs += 1;
+            }
+            match by.iter_mut().find(|(t, _)| *t == to) {
+                Some((_, v)) => v.push(msg),
+                None => by.push((to, vec![msg])),
+            }
+        }
+        for (to, msgs) in by {
+            for d in M::encode(&self.codec, &self.name, msgs) {
+                self.traffic.bytes += d.len() as u64;
+                self.traffic.datagrams += 1;
+                out.push(to.clone(), d.into());
+            }
+        }
+    }
+}
+
+/// One datagram's bytes, shared by its copies on the wire.
+pub(crate) type Datagram = Arc<[u8]>;
+
+impl<M: Member> Machine for Packed<M> {
+    type Msg = Datagram;
+    fn receive(&mut self, now: Instant, from: &NodeId, d: Datagram, out: &mut Outbox<Datagram>) {
+        let Some(msgs) = M::decode(&self.codec, &d) else {
+            self.traffic.refused += 1;
+            return;
+        };
+        let mut replies = Outbox::default();
+        for m in msgs {
+            self.m.handle(now, from, m, &mut replies);
+        }
+        self.pack(now, replies, out);
+    }
+    fn tick(&mut self, now: Instant, out: &mut Outbox<Datagram>) {
+        let mut msgs = Outbox::default();
+        self.m.tick(now, &mut msgs);
+        self.pack(now, msgs, out);
+    }
+    fn next_deadline(&self) -> Option<Instant> {
+        self.m.next_deadline()
     }
 }

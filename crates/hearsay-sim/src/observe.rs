@@ -2,7 +2,6 @@
 //! detection times, false positives and heal time.
 
 use crate::member::Member;
-use crate::net::Net;
 use crate::report::{Broadcast, Crashes, Report, Spread};
 use crate::sim::Sim;
 use hearsay_core::cluster::MsgId;
@@ -113,7 +112,7 @@ impl Observer {
         observer: usize,
         observer_epoch: u64,
         e: Event,
-        net: &Net,
+        cut: &dyn Fn(usize, usize) -> bool,
         index: &BTreeMap<NodeId, usize>,
         alive: &[Option<u64>],
     ) {
@@ -141,7 +140,7 @@ impl Observer {
                 let e = inc.epoch.0;
                 if self.by_life.contains_key(&(m, e)) {
                     self.seen(now, observer, m, e);
-                } else if alive[m] == Some(e) && !net.cut(observer, m) {
+                } else if alive[m] == Some(e) && !cut(observer, m) {
                     if !self.false_positives.contains(&(m, inc)) {
                         tracing::debug!(%now, member = m, %inc, by = observer, "false positive");
                     }

@@ -1,15 +1,17 @@
-//! The event loop: every member's SWIM machine in virtual time, over the
-//! network model, with the scenario's faults, observed as it runs.
+//! The scenario on the simulation core: every member's machines on the
+//! core's [`Network`] (datagrams through the agent's codec, the faults of
+//! [`hearsay_core::simnet::Faults`]), the scenario's own events (crashes,
+//! restarts, pauses, the partition, broadcasts, checks) between, observed
+//! as it runs.
 
-use crate::member::Member;
-use crate::net::Net;
+use crate::member::{Datagram, Member, Packed, Traffic};
 use crate::observe::Observer;
 use crate::report::Report;
 use crate::scenario::Scenario;
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Incarnation, Meta, Swim};
-use hearsay_core::outbox::Outbox;
 use hearsay_core::rng::{self, Rng, RngExt};
+use hearsay_core::simnet::{Agenda, Faults, Latency, Network};
 use hearsay_core::time::Instant;
 use hearsay_wire::codec::{Codec, MAX_DATAGRAM};
 use hearsay_wire::keyring::Keyring;
@@ -17,17 +19,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What the scenario does, besides the members' own traffic and timers.
 #[derive(Debug)]
 enum Ev {
-    /// A datagram as the agent's codec wrote it.
-    Deliver {
-        from: usize,
-        to: usize,
-        bytes: Arc<[u8]>,
-    },
-    Timer {
-        i: usize,
-    },
     Crash {
         i: usize,
     },
@@ -46,50 +40,34 @@ enum Ev {
     Broadcast,
 }
 
-struct Slot<M> {
-    node: Option<M>,
-    epoch: u64,
-    paused_until: Option<Instant>,
-    zone: usize,
-    /// The deadline a timer event is queued for (stale events are skipped).
-    timer: Option<(Instant, u64)>,
-}
-
 pub(crate) struct Sim<M: Member> {
     pub sc: Scenario,
     cfg: M::Cfg,
     pub now: Instant,
     end: Instant,
-    queue: BTreeMap<(Instant, u64), Ev>,
-    seq: u64,
-    members: Vec<Slot<M>>,
+    agenda: Agenda<Instant, Ev>,
+    net: Network<Packed<M>>,
+    /// The life each member is in (or was in, when it crashed).
+    epochs: Vec<u64>,
     pub names: Vec<NodeId>,
     index: BTreeMap<NodeId, usize>,
     metas: Vec<Arc<Meta>>,
-    net: Net,
+    /// The partition, while one is on (the observer asks who is cut off).
+    side: Option<Vec<bool>>,
     faults: Rng,
     load: Rng,
-    /// Broadcast-layer messages after the first tenth of the run, and the
-    /// payloads broadcast in that time.
-    late_cast_msgs: u64,
     late_payloads: u64,
-    payload_bytes: usize,
     pub obs: Observer,
     /// The epoch each member is alive in (None: crashed).
     alive: Vec<Option<u64>>,
-    bytes: u64,
-    msgs: u64,
-    datagrams: u64,
-    /// Membership messages sent, in all and by each member.
-    mem_msgs: u64,
-    mem_sent: Vec<u64>,
+    /// What members sent in lives that ended, in all and by each member.
+    gone: Traffic,
+    gone_mem_sent: Vec<u64>,
     /// A cold start: when the views agreed, and what each member had sent.
     joined: Option<(Instant, Vec<u64>)>,
-    /// Datagrams the codec refused (none, unless the wire is broken).
-    refused: u64,
     /// The agent's codec, in clear text: what the simulator counts and
     /// delivers is what an agent would send.
-    codec: Codec,
+    codec: Arc<Codec>,
 }
 
 impl<M: Member> Sim<M> {
@@ -112,42 +90,49 @@ impl<M: Member> Sim<M> {
                 })
             })
             .collect();
-        let net = Net::new(
-            sc.latency.0,
-            sc.zone_latency,
-            sc.loss,
-            sc.duplicate,
+        let mut faults = Faults::new(
+            Latency::Exponential(sc.latency.0),
             rng::child(sc.seed, "net"),
         );
+        faults.zone_factor = sc.zone_latency;
+        faults.loss = sc.loss;
+        faults.duplicate = sc.duplicate;
+        let codec = Arc::new(Codec {
+            cluster: "sim".into(),
+            keys: Keyring::new(vec![]),
+        });
+        let late_from = Instant::ZERO + sc.duration.0.mul_f64(0.1);
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let m = boot::<M>(&cfg, sc, i, &names[i], &metas[i], 1)?;
+            nodes.push(Packed::new(m, &names[i], codec.clone(), late_from));
+        }
+        let mut net = Network::new(names.clone(), nodes, faults);
+        // What does not fit a datagram goes over a stream: not lost.
+        net.stream = |d: &Datagram| d.len() > MAX_DATAGRAM;
+        for i in 0..n {
+            net.set_zone(i, i % sc.zones);
+        }
         let mut sim: Sim<M> = Sim {
             cfg,
             now: Instant::ZERO,
             end: Instant::ZERO + sc.duration.0,
-            queue: BTreeMap::new(),
-            seq: 0,
-            members: Vec::with_capacity(n),
+            agenda: Agenda::default(),
+            net,
+            epochs: vec![1; n],
             names,
             index,
             metas,
-            net,
+            side: None,
             faults: rng::child(sc.seed, "faults"),
             load: rng::child(sc.seed, "load"),
-            payload_bytes: 0,
             obs: Observer::new(n),
             alive: vec![Some(1); n],
-            late_cast_msgs: 0,
             late_payloads: 0,
-            bytes: 0,
-            msgs: 0,
-            datagrams: 0,
-            mem_msgs: 0,
-            mem_sent: vec![0; n],
+            gone: Traffic::default(),
+            gone_mem_sent: vec![0; n],
             joined: None,
-            refused: 0,
-            codec: Codec {
-                cluster: "sim".into(),
-                keys: Keyring::new(vec![]),
-            },
+            codec,
             sc: sc.clone(),
         };
         // A warm start: everyone alive and known to everyone.
@@ -162,58 +147,55 @@ impl<M: Member> Sim<M> {
             })
             .collect();
         everyone.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut outs = Vec::with_capacity(n);
         for i in 0..n {
-            let mut s = sim.boot(i, 1)?;
-            let mut out = Outbox::default();
-            if !sc.cold_start {
-                s.bootstrap(
-                    Instant::ZERO,
-                    everyone
-                        .iter()
-                        .filter(|m| m.0 != sim.names[i])
-                        .cloned()
-                        .collect(),
-                    &mut out,
-                );
-            } else if i == 0 {
-                s.bootstrap(Instant::ZERO, Vec::new(), &mut out);
+            let me = sim.names[i].clone();
+            let first = sim.names[0].clone();
+            let cold = sc.cold_start;
+            let others: Vec<_> = if cold {
+                Vec::new()
             } else {
-                s.join(Instant::ZERO, sim.names[0].clone(), &mut out);
-            }
-            outs.push(out);
-            sim.members.push(Slot {
-                node: Some(s),
-                epoch: 1,
-                paused_until: None,
-                zone: i % sc.zones,
-                timer: None,
+                everyone.iter().filter(|m| m.0 != me).cloned().collect()
+            };
+            sim.act(i, |m, now, out| {
+                if !cold || i == 0 {
+                    m.bootstrap(now, others, out);
+                } else {
+                    m.join(now, first, out);
+                }
             });
-        }
-        for (i, mut out) in outs.into_iter().enumerate() {
-            sim.flush(i, &mut out);
         }
         sim.schedule_faults();
         if sc.cold_start {
-            sim.push(Instant::ZERO, Ev::JoinCheck);
+            sim.agenda.push(Instant::ZERO, Ev::JoinCheck);
         }
         Ok(sim)
     }
 
-    fn boot(&self, i: usize, epoch: u64) -> Result<M, String> {
-        M::boot(
-            &self.cfg,
-            self.names[i].clone(),
-            epoch,
-            (*self.metas[i]).clone(),
-            rng::derive_seed(self.sc.seed, &format!("member/{i}/{epoch}")),
-        )
+    /// An application input to member `i` now, observed; None if it is down.
+    fn act<R>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut M, Instant, &mut hearsay_core::outbox::Outbox<M::Msg>) -> R,
+    ) -> Option<R> {
+        let r = self
+            .net
+            .input(i, |p, now, out| p.act(now, out, |m, msgs| f(m, now, msgs)))?;
+        self.observe(i);
+        Some(r)
     }
 
-    fn push(&mut self, at: Instant, ev: Ev) -> u64 {
-        self.seq += 1;
-        self.queue.insert((at, self.seq), ev);
-        self.seq
+    /// What member `i` reported after an input: events and deliveries.
+    fn observe(&mut self, i: usize) {
+        let now = self.net.now();
+        let (obs, side, index, alive) = (&mut self.obs, &self.side, &self.index, &self.alive);
+        let epoch = self.epochs[i];
+        self.net.input(i, |p, _, _| {
+            observe(obs, now, i, epoch, &mut p.m, side, index, alive);
+        });
+    }
+
+    fn push(&mut self, at: Instant, ev: Ev) {
+        self.agenda.push(at, ev);
     }
 
     /// Moments for faults: spread over the run, leaving its last quarter
@@ -291,191 +273,77 @@ impl<M: Member> Sim<M> {
         }
         let i = live[self.load.random_range(0..live.len())];
         let data: std::sync::Arc<[u8]> = vec![0u8; 100].into();
-        self.payload_bytes = data.len();
-        let mut out = Outbox::default();
-        let Some(n) = self.members[i].node.as_mut() else {
-            return;
-        };
-        if let Some(id) = n.broadcast(self.now, data, &mut out) {
+        let sent = self.net.input(i, |p, now, out| {
+            p.act(now, out, |m, msgs| m.broadcast(now, data, msgs))
+        });
+        // Known as broadcast before the origin's own delivery is observed.
+        if let Some(Some(id)) = sent {
             let late = self.now >= Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
             self.late_payloads += u64::from(late);
             self.obs.broadcast(self.now, id);
         }
-        self.flush(i, &mut out);
+        self.observe(i);
     }
 
     fn paused(&self, i: usize) -> bool {
-        self.members[i].paused_until.is_some_and(|t| t > self.now)
+        self.net.paused(i)
     }
 
     pub fn live(&self, i: usize) -> bool {
-        self.members[i].node.is_some()
+        self.net.live(i)
     }
 
     /// The epoch of a member's current life.
     pub fn life(&self, i: usize) -> u64 {
-        self.members[i].epoch
+        self.epochs[i]
     }
 
     pub fn swim(&self, i: usize) -> Option<&Swim> {
-        self.members[i].node.as_ref().map(M::swim)
-    }
-
-    fn rearm(&mut self, i: usize) {
-        let Some(s) = self.members[i].node.as_ref() else {
-            self.members[i].timer = None;
-            return;
-        };
-        let want = s.next_deadline().map(|t| t.max(self.now));
-        let cur = self.members[i].timer.map(|(t, _)| t);
-        if want != cur {
-            if let Some(key) = self.members[i].timer.take() {
-                self.queue.remove(&key);
-            }
-            if let Some(t) = want {
-                let seq = self.push(t, Ev::Timer { i });
-                self.members[i].timer = Some((t, seq));
-            }
-        }
-    }
-
-    fn flush(&mut self, from: usize, out: &mut Outbox<M::Msg>) {
-        let late = self.now >= Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
-        // Packed per destination, in the order first sent to, as the
-        // agent does after each input.
-        let mut by: Vec<(usize, Vec<M::Msg>)> = Vec::new();
-        for (to, msg) in out.drain() {
-            let Some(to) = self.index.get(&to).copied() else {
-                continue;
-            };
-            self.msgs += 1;
-            if M::is_membership(&msg) {
-                self.mem_msgs += 1;
-                self.mem_sent[from] += 1;
-            } else if late {
-                self.late_cast_msgs += 1;
-            }
-            match by.iter_mut().find(|(t, _)| *t == to) {
-                Some((_, msgs)) => msgs.push(msg),
-                None => by.push((to, vec![msg])),
-            }
-        }
-        for (to, msgs) in by {
-            let cross = self.members[from].zone != self.members[to].zone;
-            for d in M::encode(&self.codec, self.names[from].as_str(), msgs) {
-                self.bytes += d.len() as u64;
-                self.datagrams += 1;
-                // What does not fit a datagram goes over a stream: not lost.
-                let delays = if d.len() > MAX_DATAGRAM {
-                    self.net.delay(from, to, cross).into_iter().collect()
-                } else {
-                    self.net.delays(from, to, cross)
-                };
-                let bytes: Arc<[u8]> = d.into();
-                for delay in delays {
-                    let at = self.now + delay;
-                    let bytes = bytes.clone();
-                    self.push(at, Ev::Deliver { from, to, bytes });
-                }
-            }
-        }
-        let epoch = self.members[from].epoch;
-        if let Some(s) = self.members[from].node.as_mut() {
-            let mut events = Vec::new();
-            let mut delivered = Vec::new();
-            s.drain_events(&mut events);
-            s.drain_delivered(&mut delivered);
-            for e in events {
-                self.obs.event(
-                    self.now,
-                    from,
-                    epoch,
-                    e,
-                    &self.net,
-                    &self.index,
-                    &self.alive,
-                );
-            }
-            for id in delivered {
-                self.obs.delivered(self.now, from, epoch, &id);
-            }
-        }
-        self.rearm(from);
+        self.net.node(i).map(|p| p.m.swim())
     }
 
     /// Runs to the end; `progress` gets the simulated fraction done.
-    pub fn run(&mut self, progress: &mut dyn FnMut(f64)) {
-        let total = self.sc.duration.0.as_secs_f64();
-        let mut last_report = 0.0;
-        while let Some((&(at, seq), _)) = self.queue.iter().next() {
-            if at > self.end {
+    pub fn run(&mut self, progress: &mut dyn FnMut(f64)) -> Result<(), String> {
+        let total = self.sc.duration.0;
+        let step = total / 100;
+        let mut report_at = Instant::ZERO + step;
+        loop {
+            let next = self.agenda.next_at().filter(|t| *t <= self.end);
+            let until = next.unwrap_or(self.end).min(report_at);
+            let (obs, side, index, alive) = (&mut self.obs, &self.side, &self.index, &self.alive);
+            let epochs = &self.epochs;
+            self.net
+                .run_until(until, |now, i, p| {
+                    observe(obs, now, i, epochs[i], &mut p.m, side, index, alive);
+                })
+                .map_err(|e| e.to_string())?;
+            self.now = until;
+            if until == report_at {
+                progress((until - Instant::ZERO).as_secs_f64() / total.as_secs_f64());
+                report_at += step;
+            }
+            if next == Some(until) {
+                let (_, ev) = self.agenda.pop_until(until).expect("due");
+                self.step(ev);
+            } else if until >= self.end {
                 break;
             }
-            let ev = self.queue.remove(&(at, seq)).expect("peeked");
-            self.now = at;
-            let done = at.as_micros() as f64 / 1e6 / total;
-            if done - last_report >= 0.01 {
-                last_report = done;
-                progress(done.min(1.0));
-            }
-            self.step(seq, ev);
         }
         self.now = self.end;
         progress(1.0);
+        Ok(())
     }
 
-    fn step(&mut self, seq: u64, ev: Ev) {
+    fn step(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { from, to, bytes } => {
-                if !self.live(to) || self.net.cut(from, to) {
-                    return;
-                }
-                if self.paused(to) {
-                    // It waits in the socket until the member runs again.
-                    let at = self.members[to].paused_until.expect("paused");
-                    self.push(at, Ev::Deliver { from, to, bytes });
-                    return;
-                }
-                let Some(msgs) = M::decode(&self.codec, &bytes) else {
-                    self.refused += 1;
+            Ev::Crash { i } => {
+                let Some(p) = self.net.crash(i) else {
                     return;
                 };
-                let mut out = Outbox::default();
-                let from_id = self.names[from].clone();
-                if let Some(s) = self.members[to].node.as_mut() {
-                    for m in msgs {
-                        s.handle(self.now, &from_id, m, &mut out);
-                    }
-                }
-                self.flush(to, &mut out);
-            }
-            Ev::Timer { i } => {
-                if self.members[i].timer.map(|(_, s)| s) != Some(seq) {
-                    return;
-                }
-                self.members[i].timer = None;
-                if self.paused(i) {
-                    let at = self.members[i].paused_until.expect("paused");
-                    let seq = self.push(at, Ev::Timer { i });
-                    self.members[i].timer = Some((at, seq));
-                    return;
-                }
-                let mut out = Outbox::default();
-                if let Some(s) = self.members[i].node.as_mut() {
-                    s.tick(self.now, &mut out);
-                }
-                self.flush(i, &mut out);
-            }
-            Ev::Crash { i } => {
-                if !self.live(i) {
-                    return;
-                }
-                self.members[i].node = None;
+                self.gone.add(&p.traffic);
+                self.gone_mem_sent[i] += p.traffic.mem_msgs;
                 self.alive[i] = None;
-                if let Some((t, s)) = self.members[i].timer.take() {
-                    self.queue.remove(&(t, s));
-                }
-                self.obs.crashed(self.now, i, self.members[i].epoch);
+                self.obs.crashed(self.now, i, self.epochs[i]);
                 if self.sc.restart {
                     let down = Duration::from_secs_f64(10.0 + 20.0 * self.faults.random::<f64>());
                     let at = self.now + down;
@@ -485,7 +353,7 @@ impl<M: Member> Sim<M> {
             Ev::Restart { i } => self.restart(i),
             Ev::Pause { i, length } => {
                 if self.live(i) {
-                    self.members[i].paused_until = Some(self.now + length);
+                    self.net.pause(i, self.now + length);
                     self.obs.paused(i, self.now, self.now + length);
                 }
             }
@@ -502,10 +370,12 @@ impl<M: Member> Sim<M> {
                 for &i in order.iter().take(k.clamp(1, n - 1)) {
                     side[i] = true;
                 }
-                self.net.partition(side);
+                self.net.faults.partition(side.clone());
+                self.side = Some(side);
             }
             Ev::Heal => {
-                self.net.heal();
+                self.net.faults.heal();
+                self.side = None;
                 self.obs.healed(self.now);
                 let at = self.now + Duration::from_millis(250);
                 self.push(at, Ev::Check);
@@ -513,7 +383,7 @@ impl<M: Member> Sim<M> {
             Ev::Broadcast => self.broadcast(),
             Ev::JoinCheck => {
                 if self.views_agree() {
-                    self.joined = Some((self.now, self.mem_sent.clone()));
+                    self.joined = Some((self.now, self.mem_sent()));
                 } else {
                     let at = self.now + Duration::from_millis(10);
                     self.push(at, Ev::JoinCheck);
@@ -539,18 +409,41 @@ impl<M: Member> Sim<M> {
             return;
         }
         let seed = live[self.faults.random_range(0..live.len())];
-        let epoch = self.members[i].epoch + 1;
-        let Ok(mut s) = self.boot(i, epoch) else {
+        let epoch = self.epochs[i] + 1;
+        let Ok(m) = boot::<M>(
+            &self.cfg,
+            &self.sc,
+            i,
+            &self.names[i],
+            &self.metas[i],
+            epoch,
+        ) else {
             return;
         };
-        let mut out = Outbox::default();
-        s.join(self.now, self.names[seed].clone(), &mut out);
-        self.members[i].node = Some(s);
-        self.members[i].epoch = epoch;
+        let late_from = Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
+        let p = Packed::new(m, &self.names[i], self.codec.clone(), late_from);
+        self.net.start(i, p);
+        self.epochs[i] = epoch;
         self.alive[i] = Some(epoch);
-        self.members[i].paused_until = None;
         self.obs.restarted(self.now, i);
-        self.flush(i, &mut out);
+        let to = self.names[seed].clone();
+        self.act(i, |m, now, out| m.join(now, to, out));
+    }
+
+    /// Membership messages each member sent, over all its lives.
+    fn mem_sent(&self) -> Vec<u64> {
+        (0..self.sc.members)
+            .map(|i| self.gone_mem_sent[i] + self.net.node(i).map_or(0, |p| p.traffic.mem_msgs))
+            .collect()
+    }
+
+    /// What every member sent, over all lives.
+    fn traffic(&self) -> Traffic {
+        let mut t = self.gone;
+        for p in self.net.nodes() {
+            t.add(&p.traffic);
+        }
+        t
     }
 
     /// Does every live member list every other live member as alive, in
@@ -563,7 +456,7 @@ impl<M: Member> Sim<M> {
                 j == o
                     || s.status_of(&self.names[j]).is_some_and(|(inc, st)| {
                         st == hearsay_core::membership::Status::Alive
-                            && inc.epoch == Epoch(self.members[j].epoch)
+                            && inc.epoch == Epoch(self.epochs[j])
                     })
             })
         })
@@ -573,12 +466,13 @@ impl<M: Member> Sim<M> {
         let n = self.sc.members as f64;
         let secs = self.sc.duration.0.as_secs_f64();
         let mut r = self.obs.report(self);
+        let t = self.traffic();
         // The traffic goes into the trace too: two runs that sent different
         // messages differ even when no member saw an event.
         let h = u64::from_str_radix(&r.trace_hash, 16).unwrap_or(0);
         r.trace_hash = format!(
             "{:016x}",
-            hearsay_core::id::mix(h ^ self.msgs ^ self.bytes.rotate_left(32))
+            hearsay_core::id::mix(h ^ t.msgs ^ t.bytes.rotate_left(32))
         );
         r.members = self.sc.members;
         r.seed = self.sc.seed;
@@ -588,9 +482,9 @@ impl<M: Member> Sim<M> {
         r.probes = self.sc.probes.to_string();
         r.strategy = format!("{} ({})", self.sc.strategy, self.sc.broadcast_preset);
         r.duration_s = secs;
-        r.bytes_per_member_per_s = self.bytes as f64 / n / secs;
-        r.msgs_per_member_per_s = self.msgs as f64 / n / secs;
-        r.membership_msgs_per_member_per_s = self.mem_msgs as f64 / n / secs;
+        r.bytes_per_member_per_s = t.bytes as f64 / n / secs;
+        r.msgs_per_member_per_s = t.msgs as f64 / n / secs;
+        r.membership_msgs_per_member_per_s = t.mem_msgs as f64 / n / secs;
         if self.sc.cold_start {
             let joined = self.joined.as_ref();
             let mut joiners: Vec<u64> = joined.map_or_else(Vec::new, |(_, s)| s[1..].to_vec());
@@ -603,16 +497,16 @@ impl<M: Member> Sim<M> {
                     .then(|| joiners[(joiners.len() - 1) / 2]),
             });
         }
-        r.datagrams_per_member_per_s = self.datagrams as f64 / n / secs;
-        r.wire_refused = self.refused;
+        r.datagrams_per_member_per_s = t.datagrams as f64 / n / secs;
+        r.wire_refused = t.refused;
         r.live_at_end = (0..self.sc.members).filter(|&i| self.live(i)).count();
         if self.late_payloads > 0 {
             r.broadcast.msgs_per_member_per_payload =
-                Some(self.late_cast_msgs as f64 / n / self.late_payloads as f64);
+                Some(t.late_cast_msgs as f64 / n / self.late_payloads as f64);
         }
-        for s in self.members.iter().filter_map(|m| m.node.as_ref()) {
-            s.add_totals(&mut r.cast);
-            let x = s.swim().stats();
+        for p in self.net.nodes() {
+            p.m.add_totals(&mut r.cast);
+            let x = p.m.swim().stats();
             let t = &mut r.swim;
             t.probes += x.probes;
             t.probe_failures += x.probe_failures;
@@ -629,6 +523,50 @@ impl<M: Member> Sim<M> {
     }
 }
 
+fn boot<M: Member>(
+    cfg: &M::Cfg,
+    sc: &Scenario,
+    i: usize,
+    me: &NodeId,
+    meta: &Meta,
+    epoch: u64,
+) -> Result<M, String> {
+    M::boot(
+        cfg,
+        me.clone(),
+        epoch,
+        meta.clone(),
+        rng::derive_seed(sc.seed, &format!("member/{i}/{epoch}")),
+    )
+}
+
+/// What a member reported after an input: events (to the observer, which
+/// tells a false positive from a death the partition hides) and the
+/// payloads it delivered.
+#[allow(clippy::too_many_arguments)]
+fn observe<M: Member>(
+    obs: &mut Observer,
+    now: Instant,
+    i: usize,
+    epoch: u64,
+    m: &mut M,
+    side: &Option<Vec<bool>>,
+    index: &BTreeMap<NodeId, usize>,
+    alive: &[Option<u64>],
+) {
+    let mut events = Vec::new();
+    let mut delivered = Vec::new();
+    m.drain_events(&mut events);
+    m.drain_delivered(&mut delivered);
+    let cut = |a: usize, b: usize| side.as_ref().is_some_and(|s| s[a] != s[b]);
+    for e in events {
+        obs.event(now, i, epoch, e, &cut, index, alive);
+    }
+    for id in delivered {
+        obs.delivered(now, i, epoch, &id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,12 +580,14 @@ mod tests {
             ..Scenario::default()
         };
         let mut sim = Sim::<ClusterNode>::new(&sc, ClusterConfig::default()).unwrap();
-        let before = (sim.bytes, sim.datagrams);
-        let mut out = Outbox::default();
-        let node = sim.members[2].node.as_mut().unwrap();
-        node.broadcast(Instant::ZERO, vec![7u8; 300].into(), &mut out)
-            .unwrap();
-        node.tick(Instant::from_millis(1), &mut out);
+        let before = sim.traffic();
+        let mut out = Vec::new();
+        sim.act(2, |m, now, msgs| {
+            m.broadcast(now, vec![7u8; 300].into(), msgs).unwrap();
+            m.tick(now + Duration::from_millis(1), msgs);
+            out = msgs.iter().cloned().collect();
+        })
+        .expect("m2 is up");
         assert!(!out.is_empty());
         // The same messages, packed per destination and encoded by a codec
         // of our own, then read back.
@@ -673,8 +613,8 @@ mod tests {
                 assert_eq!(got, sent, "what arrives is what was sent");
             }
         }
-        sim.flush(2, &mut out);
-        assert_eq!(sim.bytes - before.0, bytes);
-        assert_eq!(sim.datagrams - before.1, datagrams);
+        let after = sim.traffic();
+        assert_eq!(after.bytes - before.bytes, bytes);
+        assert_eq!(after.datagrams - before.datagrams, datagrams);
     }
 }

@@ -1,13 +1,15 @@
 //! The virtual-time executor: runs in-process nodes against the same
 //! [`TestRun`] as the process executor, jumping from deadline to deadline.
 //! Node handling takes no virtual time. The same seed gives the same run.
+//! Node timers are the simulation core's ([`hearsay_core::simnet`]); the
+//! network is Maelstrom's own ([`crate::net`]: per-destination queues),
+//! which a faithful harness must keep.
 
 use crate::config::TestConfig;
 use crate::net::Journal;
 use crate::runner::{Action, RunResult, TestRun};
 use crate::wire::parse_node_line;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use hearsay_core::simnet::Timers;
 
 /// A node the simulator can run: JSON lines in, JSON lines out, like a
 /// process, but called directly. Times are nanoseconds of virtual time.
@@ -92,57 +94,5 @@ pub fn run_test(mut run: TestRun, mut nodes: Vec<Box<dyn SimNode>>) -> RunResult
         executor: "sim",
         overlay,
         ..run.finish()
-    }
-}
-
-/// Node timers in a heap, so a step costs O(log N) instead of asking every
-/// node. Entries go stale when a node's deadline changes; `current` tells.
-struct Timers {
-    heap: BinaryHeap<Reverse<(u64, usize)>>,
-    current: Vec<Option<u64>>,
-}
-
-impl Timers {
-    fn new(n: usize) -> Self {
-        Timers {
-            heap: BinaryHeap::new(),
-            current: vec![None; n],
-        }
-    }
-
-    fn set(&mut self, node: usize, at: Option<u64>) {
-        if self.current[node] != at {
-            self.current[node] = at;
-            if let Some(t) = at {
-                self.heap.push(Reverse((t, node)));
-            }
-        }
-    }
-
-    fn clean(&mut self) {
-        while let Some(&Reverse((t, i))) = self.heap.peek() {
-            if self.current[i] == Some(t) {
-                return;
-            }
-            self.heap.pop();
-        }
-    }
-
-    fn next(&mut self) -> Option<u64> {
-        self.clean();
-        self.heap.peek().map(|Reverse((t, _))| *t)
-    }
-
-    /// A node whose timer is due at `now`; its entry is consumed.
-    fn pop_due(&mut self, now: u64) -> Option<usize> {
-        self.clean();
-        match self.heap.peek() {
-            Some(&Reverse((t, i))) if t <= now => {
-                self.heap.pop();
-                self.current[i] = None;
-                Some(i)
-            }
-            _ => None,
-        }
     }
 }
