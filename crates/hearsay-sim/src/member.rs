@@ -6,7 +6,7 @@ use crate::report::CastTotals;
 use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode, MsgId};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::machine::Machine;
-use hearsay_core::membership::{Event, Incarnation, Meta, Swim};
+use hearsay_core::membership::{Event, Incarnation, MemberMsg, Meta, Swim};
 use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant;
 use hearsay_core::wire::Msg;
@@ -42,6 +42,9 @@ pub(crate) trait Member: Sized {
     fn swim(&self) -> &Swim;
     /// Membership traffic (not counted as broadcast messages).
     fn is_membership(msg: &Self::Msg) -> bool;
+    /// Membership messages about the view (joins, syncs, gossip), not the
+    /// failure detector's probes and their answers.
+    fn is_view(msg: &Self::Msg) -> bool;
     /// Messages from `sender` to one member, as the datagrams the agent
     /// would send.
     fn encode(codec: &Codec, sender: &str, msgs: Vec<Self::Msg>) -> Vec<Vec<u8>>;
@@ -109,6 +112,12 @@ impl Member for ClusterNode {
     fn is_membership(env: &ClusterMsg) -> bool {
         matches!(env.msg, Msg::Mem(_))
     }
+    fn is_view(env: &ClusterMsg) -> bool {
+        matches!(
+            env.msg,
+            Msg::Mem(MemberMsg::Gossip { .. } | MemberMsg::Digest { .. } | MemberMsg::State { .. })
+        )
+    }
     fn encode(codec: &Codec, sender: &str, msgs: Vec<ClusterMsg>) -> Vec<Vec<u8>> {
         codec.encode(&hearsay_wire::codec::Datagram::from(sender), msgs)
     }
@@ -138,6 +147,8 @@ pub(crate) struct Traffic {
     /// broadcast-layer ones after the first tenth of the run.
     pub msgs: u64,
     pub mem_msgs: u64,
+    /// Membership messages about the view, of those.
+    pub view_msgs: u64,
     pub late_cast_msgs: u64,
     pub bytes: u64,
     pub datagrams: u64,
@@ -149,6 +160,7 @@ impl Traffic {
     pub fn add(&mut self, o: &Traffic) {
         self.msgs += o.msgs;
         self.mem_msgs += o.mem_msgs;
+        self.view_msgs += o.view_msgs;
         self.late_cast_msgs += o.late_cast_msgs;
         self.bytes += o.bytes;
         self.datagrams += o.datagrams;
@@ -200,6 +212,7 @@ impl<M: Member> Packed<M> {
             t.msgs += 1;
             if M::is_membership(&msg) {
                 t.mem_msgs += 1;
+                t.view_msgs += u64::from(M::is_view(&msg));
             } else if late {
                 t.late_cast_msgs += 1;
             }

@@ -107,6 +107,11 @@ pub struct Join {
     pub seed_msgs: Option<u64>,
     pub msgs_per_joiner_max: Option<u64>,
     pub msgs_per_joiner_median: Option<u64>,
+    /// Of those, the messages about the view (joins, syncs, gossip; not
+    /// the failure detector's probes and acks).
+    pub seed_view_msgs: Option<u64>,
+    pub view_msgs_per_joiner_max: Option<u64>,
+    pub view_msgs_per_joiner_median: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -208,14 +213,21 @@ impl Report {
             );
         }
         if let Some(j) = &self.join {
+            let n = |x: Option<u64>| x.map_or("-".into(), |x| x.to_string());
             let _ = writeln!(
                 t,
                 "  cold start       views agree {}; membership messages until then: seed {}, each joiner max {}, median {}",
                 s(j.views_agree_s),
-                j.seed_msgs.map_or("-".into(), |x| x.to_string()),
-                j.msgs_per_joiner_max.map_or("-".into(), |x| x.to_string()),
-                j.msgs_per_joiner_median
-                    .map_or("-".into(), |x| x.to_string())
+                n(j.seed_msgs),
+                n(j.msgs_per_joiner_max),
+                n(j.msgs_per_joiner_median),
+            );
+            let _ = writeln!(
+                t,
+                "                   of them view messages (not probes): seed {}, each joiner max {}, median {}",
+                n(j.seed_view_msgs),
+                n(j.view_msgs_per_joiner_max),
+                n(j.view_msgs_per_joiner_median),
             );
         }
         if let Some(h) = self.heal.views_agree_s {

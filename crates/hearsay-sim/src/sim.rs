@@ -62,9 +62,10 @@ pub(crate) struct Sim<M: Member> {
     alive: Vec<Option<u64>>,
     /// What members sent in lives that ended, in all and by each member.
     gone: Traffic,
-    gone_mem_sent: Vec<u64>,
-    /// A cold start: when the views agreed, and what each member had sent.
-    joined: Option<(Instant, Vec<u64>)>,
+    gone_sent: Vec<(u64, u64)>,
+    /// A cold start: when the views agreed, and the membership and view
+    /// messages each member had sent.
+    joined: Option<(Instant, Vec<(u64, u64)>)>,
     /// The agent's codec, in clear text: what the simulator counts and
     /// delivers is what an agent would send.
     codec: Arc<Codec>,
@@ -130,7 +131,7 @@ impl<M: Member> Sim<M> {
             alive: vec![Some(1); n],
             late_payloads: 0,
             gone: Traffic::default(),
-            gone_mem_sent: vec![0; n],
+            gone_sent: vec![(0, 0); n],
             joined: None,
             codec,
             sc: sc.clone(),
@@ -341,7 +342,8 @@ impl<M: Member> Sim<M> {
                     return;
                 };
                 self.gone.add(&p.traffic);
-                self.gone_mem_sent[i] += p.traffic.mem_msgs;
+                self.gone_sent[i].0 += p.traffic.mem_msgs;
+                self.gone_sent[i].1 += p.traffic.view_msgs;
                 self.alive[i] = None;
                 self.obs.crashed(self.now, i, self.epochs[i]);
                 if self.sc.restart {
@@ -430,10 +432,16 @@ impl<M: Member> Sim<M> {
         self.act(i, |m, now, out| m.join(now, to, out));
     }
 
-    /// Membership messages each member sent, over all its lives.
-    fn mem_sent(&self) -> Vec<u64> {
+    /// Membership and view messages each member sent, over all its lives.
+    fn mem_sent(&self) -> Vec<(u64, u64)> {
         (0..self.sc.members)
-            .map(|i| self.gone_mem_sent[i] + self.net.node(i).map_or(0, |p| p.traffic.mem_msgs))
+            .map(|i| {
+                let (m, v) = self
+                    .net
+                    .node(i)
+                    .map_or((0, 0), |p| (p.traffic.mem_msgs, p.traffic.view_msgs));
+                (self.gone_sent[i].0 + m, self.gone_sent[i].1 + v)
+            })
             .collect()
     }
 
@@ -487,14 +495,25 @@ impl<M: Member> Sim<M> {
         r.membership_msgs_per_member_per_s = t.mem_msgs as f64 / n / secs;
         if self.sc.cold_start {
             let joined = self.joined.as_ref();
-            let mut joiners: Vec<u64> = joined.map_or_else(Vec::new, |(_, s)| s[1..].to_vec());
-            joiners.sort_unstable();
+            let sent = |pick: fn(&(u64, u64)) -> u64| {
+                let mut v: Vec<u64> =
+                    joined.map_or_else(Vec::new, |(_, s)| s[1..].iter().map(pick).collect());
+                v.sort_unstable();
+                (
+                    v.last().copied(),
+                    (!v.is_empty()).then(|| v[(v.len() - 1) / 2]),
+                )
+            };
+            let (msgs_max, msgs_median) = sent(|s| s.0);
+            let (view_max, view_median) = sent(|s| s.1);
             r.join = Some(crate::report::Join {
                 views_agree_s: joined.map(|(t, _)| t.as_micros() as f64 / 1e6),
-                seed_msgs: joined.map(|(_, s)| s[0]),
-                msgs_per_joiner_max: joiners.last().copied(),
-                msgs_per_joiner_median: (!joiners.is_empty())
-                    .then(|| joiners[(joiners.len() - 1) / 2]),
+                seed_msgs: joined.map(|(_, s)| s[0].0),
+                msgs_per_joiner_max: msgs_max,
+                msgs_per_joiner_median: msgs_median,
+                seed_view_msgs: joined.map(|(_, s)| s[0].1),
+                view_msgs_per_joiner_max: view_max,
+                view_msgs_per_joiner_median: view_median,
             });
         }
         r.datagrams_per_member_per_s = t.datagrams as f64 / n / secs;

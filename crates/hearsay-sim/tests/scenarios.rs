@@ -195,8 +195,12 @@ fn fifty_members_joining_at_once_settle_without_a_storm() {
     let agreed = j.views_agree_s.expect("views agree");
     assert!(agreed <= 1.0, "views agreed after {agreed} s");
     assert!(j.seed_msgs.unwrap() <= 49 + 20, "{j:?}");
-    assert!(j.msgs_per_joiner_max.unwrap() <= 40, "{j:?}");
-    assert!(j.msgs_per_joiner_median.unwrap() <= 25, "{j:?}");
+    assert!(j.msgs_per_joiner_max.unwrap() <= 30, "{j:?}");
+    assert!(j.msgs_per_joiner_median.unwrap() <= 22, "{j:?}");
+    // Of them, the messages about the view (not probes): one introduction
+    // per two gossip rounds, not one per stranger (which made it 32).
+    assert!(j.view_msgs_per_joiner_max.unwrap() <= 24, "{j:?}");
+    assert!(j.view_msgs_per_joiner_median.unwrap() <= 20, "{j:?}");
     // And then it quiets down to probing: about two probes and two acks a
     // second, plus a sync now and then.
     assert!(
