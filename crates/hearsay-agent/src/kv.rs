@@ -11,6 +11,7 @@
 
 use hearsay_core::crdt::{Hlc, LwwMap, ReplicaConfig, ReplicaMsg, Replicator};
 use hearsay_core::id::NodeId;
+use hearsay_core::membership::Status;
 use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant;
 use std::collections::BTreeMap;
@@ -114,15 +115,13 @@ impl Kv {
         self.rep.next_deadline()
     }
 
-    /// `live` get deltas; `down` (believed dead) still count as members
-    /// for tombstone collection.
-    pub fn set_peers(
+    /// Follows SWIM's member table (see [`Replicator::follow`]).
+    pub fn follow<'a>(
         &mut self,
         now: Instant,
-        live: impl IntoIterator<Item = NodeId>,
-        down: impl IntoIterator<Item = NodeId>,
+        members: impl IntoIterator<Item = (&'a NodeId, Status)>,
     ) {
-        self.rep.set_peers(now, live, down);
+        self.rep.follow(now, members);
     }
 
     pub fn take_changed(&mut self) -> bool {
@@ -177,8 +176,8 @@ mod tests {
         let (a, b) = (NodeId::new("a"), NodeId::new("b"));
         let mut ka = Kv::new(a.clone(), Instant::ZERO);
         let mut kb = Kv::new(b.clone(), Instant::ZERO);
-        ka.set_peers(Instant::ZERO, [b.clone()], []);
-        kb.set_peers(Instant::ZERO, [a.clone()], []);
+        ka.follow(Instant::ZERO, [(&b, Status::Alive)]);
+        kb.follow(Instant::ZERO, [(&a, Status::Alive)]);
         (a, b, ka, kb)
     }
 

@@ -868,14 +868,14 @@ impl Loop {
     /// The member list for the API, after bringing the key-value peers,
     /// the address book and the members-by-state figures up to date.
     fn membership(&mut self) -> Vec<MemberInfo> {
-        let (mut members, mut live, mut down) = (Vec::new(), Vec::new(), Vec::new());
+        let mut members = Vec::new();
+        // Members still in (not left): they keep an address.
+        let mut known: HashSet<NodeId> = HashSet::new();
         // This agent counts as alive.
         let mut by_state = [("alive", 1), ("suspect", 0), ("dead", 0), ("left", 0)];
         for (id, inc, st, meta) in self.node.swim().members() {
-            match st {
-                Status::Alive | Status::Suspect => live.push(id.clone()),
-                Status::Dead => down.push(id.clone()),
-                Status::Left => {}
+            if st != Status::Left {
+                known.insert(id.clone());
             }
             let state = state_name(st);
             if let Some(e) = by_state.iter_mut().find(|(s, _)| *s == state) {
@@ -899,12 +899,12 @@ impl Loop {
         members.sort_by(|a, b| a.name.cmp(&b.name));
         // Only members and seeds keep an address: a stranger's name does
         // not stay in the map.
-        let known: HashSet<&NodeId> = live.iter().chain(&down).collect();
         self.addrs
             .retain(|id, a| known.contains(id) || self.seeds.is_seed(a));
         self.addrs_kept = self.addrs.len();
         let now = self.now();
-        self.kv.set_peers(now, live, down);
+        let table = self.node.swim().members().map(|(id, _, st, _)| (id, st));
+        self.kv.follow(now, table);
         self.stats.members_by_state = by_state;
         members
     }

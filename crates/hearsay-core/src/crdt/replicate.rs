@@ -9,6 +9,7 @@
 
 use super::{Crdt, VersionVector};
 use crate::id::NodeId;
+use crate::membership::Status;
 use crate::outbox::Outbox;
 use crate::time::Instant;
 use std::collections::BTreeMap;
@@ -153,6 +154,27 @@ impl<C: Crdt> Replicator<C> {
     }
 
     /// The peers deltas go to (not the ones believed down).
+    /// Follows a member table (SWIM's): alive and suspect members are live
+    /// peers, dead ones are down (they get nothing but still count for the
+    /// majority rule, as they may come back with old state), members that
+    /// left or were collected are forgotten. Call it when the table
+    /// changes; calls with the same members change nothing.
+    pub fn follow<'a>(
+        &mut self,
+        now: Instant,
+        members: impl IntoIterator<Item = (&'a NodeId, Status)>,
+    ) {
+        let (mut live, mut down) = (Vec::new(), Vec::new());
+        for (id, status) in members {
+            match status {
+                Status::Alive | Status::Suspect => live.push(id.clone()),
+                Status::Dead => down.push(id.clone()),
+                Status::Left => {}
+            }
+        }
+        self.set_peers(now, live, down);
+    }
+
     pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
         self.peers.iter().filter(|(_, p)| !p.down).map(|(id, _)| id)
     }
@@ -431,6 +453,39 @@ mod tests {
         net.run(2_000);
         assert_eq!(net.rep(2).state().get(&"later"), Some(&9));
         assert_eq!(net.rep(2).state().get(&"k"), None, "no resurrection");
+    }
+
+    #[test]
+    fn the_peers_follow_the_member_table() {
+        let ids: Vec<NodeId> = ["me", "a", "b", "c", "d"].map(NodeId::new).to_vec();
+        let cfg = ReplicaConfig {
+            sync_interval: Duration::from_millis(200),
+            retention: Duration::from_secs(5),
+        };
+        let mut r: Replicator<Map> = Replicator::new(ids[0].clone(), [], cfg, Instant::ZERO);
+        let table = [
+            (&ids[1], Status::Alive),
+            (&ids[2], Status::Suspect),
+            (&ids[3], Status::Dead),
+            (&ids[4], Status::Left),
+        ];
+        r.follow(Instant::ZERO, table);
+        let live: Vec<&NodeId> = r.peers().collect();
+        assert_eq!(live, [&ids[1], &ids[2]], "alive and suspect get deltas");
+        // The dead one still counts: a delete is not collected while it may
+        // come back with the old value; the one that left does not.
+        let mut out = Outbox::default();
+        r.update(|m, me| m.set(me, Hlc::default().tick(1), "k", 1), &mut out);
+        assert_eq!(
+            out.iter()
+                .filter(|(to, _)| *to == ids[3] || *to == ids[4])
+                .count(),
+            0
+        );
+        assert!(r.peers.contains_key(&ids[3]) && !r.peers.contains_key(&ids[4]));
+        // A member that comes back is a live peer again.
+        r.follow(Instant::ZERO, [(&ids[3], Status::Alive)]);
+        assert_eq!(r.peers().collect::<Vec<_>>(), [&ids[3]]);
     }
 
     #[test]
