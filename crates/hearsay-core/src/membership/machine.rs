@@ -5,22 +5,19 @@
 
 use super::{Event, MemberMsg, Swim};
 use crate::id::NodeId;
+use crate::machine::Machine;
 use crate::outbox::Outbox;
 use crate::time::Instant;
 use std::fmt;
 
 /// Who is in the cluster, as a machine under the node: membership
-/// messages in, membership messages out, and [`Event`]s that say who came
-/// and went. The node calls `tick` when `next_deadline` is due.
-pub trait Membership: fmt::Debug + Send {
-    /// A membership message from `from`.
-    fn receive(&mut self, now: Instant, from: &NodeId, msg: MemberMsg, out: &mut Outbox<MemberMsg>);
-    fn tick(&mut self, now: Instant, out: &mut Outbox<MemberMsg>);
+/// messages in, membership messages out ([`Machine`]), and [`Event`]s that
+/// say who came and went. The node calls `tick` when `next_deadline` is due.
+pub trait Membership: Machine<Msg = MemberMsg> + fmt::Debug + Send {
     /// Joins through `seeds` (members known by name).
     fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut Outbox<MemberMsg>);
     /// Leaves gracefully.
     fn leave(&mut self, now: Instant, out: &mut Outbox<MemberMsg>);
-    fn next_deadline(&self) -> Option<Instant>;
     /// What happened since the last call, oldest first.
     fn drain_events(&mut self, into: &mut Vec<Event>);
     /// Whether this membership has messages of its own (a static one
@@ -33,14 +30,18 @@ pub trait Membership: fmt::Debug + Send {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Static;
 
-impl Membership for Static {
+impl Machine for Static {
+    type Msg = MemberMsg;
     fn receive(&mut self, _: Instant, _: &NodeId, _: MemberMsg, _: &mut Outbox<MemberMsg>) {}
     fn tick(&mut self, _: Instant, _: &mut Outbox<MemberMsg>) {}
-    fn join(&mut self, _: Instant, _: &[NodeId], _: &mut Outbox<MemberMsg>) {}
-    fn leave(&mut self, _: Instant, _: &mut Outbox<MemberMsg>) {}
     fn next_deadline(&self) -> Option<Instant> {
         None
     }
+}
+
+impl Membership for Static {
+    fn join(&mut self, _: Instant, _: &[NodeId], _: &mut Outbox<MemberMsg>) {}
+    fn leave(&mut self, _: Instant, _: &mut Outbox<MemberMsg>) {}
     fn drain_events(&mut self, _: &mut Vec<Event>) {}
     fn talks(&self) -> bool {
         false
@@ -48,26 +49,11 @@ impl Membership for Static {
 }
 
 impl Membership for Swim {
-    fn receive(
-        &mut self,
-        now: Instant,
-        from: &NodeId,
-        msg: MemberMsg,
-        out: &mut Outbox<MemberMsg>,
-    ) {
-        self.handle(now, from, msg, out);
-    }
-    fn tick(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
-        Swim::tick(self, now, out);
-    }
     fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut Outbox<MemberMsg>) {
         Swim::join(self, now, seeds, out);
     }
     fn leave(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         Swim::leave(self, now, out);
-    }
-    fn next_deadline(&self) -> Option<Instant> {
-        Swim::next_deadline(self)
     }
     fn drain_events(&mut self, into: &mut Vec<Event>) {
         into.extend(Swim::drain_events(self));
