@@ -56,5 +56,8 @@ pub mod overlay;
 pub mod query;
 pub mod rng;
 pub mod simnet;
+pub mod stats;
 pub mod time;
+pub mod timers;
+pub mod value;
 pub mod wire;

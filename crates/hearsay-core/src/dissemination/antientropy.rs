@@ -15,12 +15,12 @@
 //! this node's entries, so every entry reaches every node after a partition
 //! heals.
 
+use super::Ctx;
 use super::seqset::SeqSet;
 use super::{Clock, DisMsg, Entry, Mark, Strategy, Value, check_peers};
 use crate::id::{Epoch, NodeId};
 use crate::link::Lane;
 use crate::membership::ViewChange;
-use crate::node::Ctx;
 use crate::overlay;
 use crate::rng::RngExt;
 use crate::time::Instant;

@@ -3,12 +3,12 @@
 //! (infect-and-die), fire and forget. Pushes reach almost everyone fast;
 //! anti-entropy over the mesh repairs the rest and makes it loss-free.
 
+use super::Ctx;
 use super::antientropy::AntiEntropy;
 use super::{DisMsg, Entry, Strategy, Value};
 use crate::id::NodeId;
 use crate::link::Lane;
 use crate::membership::ViewChange;
-use crate::node::Ctx;
 use crate::rng::RngExt;
 use crate::time::Instant;
 use crate::wire::Msg;
@@ -117,7 +117,7 @@ impl<V: Value> Strategy<V> for Gossip<V> {
     }
 
     fn deadline(&self, cfg: &super::Config) -> Option<Instant> {
-        crate::node::timers::earliest([self.next_push, self.ae.deadline(cfg)])
+        crate::timers::earliest([self.next_push, self.ae.deadline(cfg)])
     }
 
     fn neighbours(&self) -> Vec<NodeId> {

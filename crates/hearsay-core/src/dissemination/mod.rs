@@ -24,6 +24,7 @@
 
 mod antientropy;
 mod config;
+mod ctx;
 mod gossip;
 mod plumtree;
 mod relay;
@@ -32,120 +33,22 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use crate::value::Value;
+pub use crate::wire::dis::{Clock, DisMsg, Entry, Mark};
 pub use config::{Config, ConfigError, Overlay, Preset, Strategy as StrategyKind};
+pub(crate) use ctx::Ctx;
 pub use seqset::SeqSet;
 pub use store::Retention;
 pub(crate) use store::{Load, Store, pace};
 
-use crate::id::{Epoch, NodeId};
+use crate::id::NodeId;
 use crate::link::Lane;
 use crate::membership::ViewChange;
-use crate::node::Ctx;
 use crate::time::Instant;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use std::borrow::Borrow;
 use std::fmt;
-
-/// What the strategies spread. A value is named by its [`Value::Key`] in
-/// announcements and grafts: a small value (Maelstrom's integers) is its
-/// own key; one that carries data (a [`crate::cluster::Payload`]) is named
-/// by its id, and orders (and compares) by that id alone, so a set of
-/// values is a set of keys.
-pub trait Value:
-    Ord + Clone + fmt::Debug + Send + Serialize + DeserializeOwned + Borrow<Self::Key> + 'static
-{
-    type Key: Ord + Clone + fmt::Debug + Send + Serialize + DeserializeOwned + 'static;
-
-    fn key(&self) -> &Self::Key {
-        self.borrow()
-    }
-
-    /// The origin life and number a key names, if it names one: a store
-    /// with a retention then remembers the key after forgetting the value.
-    fn tag(_key: &Self::Key) -> Option<(&NodeId, Epoch, u64)> {
-        None
-    }
-
-    /// The slot a key fills and its version, if values of this type
-    /// replace one another: the store then holds one value per slot, the
-    /// highest version seen (a last-writer-wins register per slot, the
-    /// state-based CRDT a counter's or a map's replicas converge on), and a
-    /// value is new only if it is newer than the one held. None: the value
-    /// stands alone, as an element of a grow-only set.
-    fn slot(_key: &Self::Key) -> Option<(&str, u64)> {
-        None
-    }
-}
-
-macro_rules! own_key {
-    ($($t:ty),*) => { $(impl Value for $t { type Key = $t; })* };
-}
-own_key!(u64, i64, String);
-
-/// A value tagged with its origin, the origin's life and the origin's
-/// sequence number in that life, as anti-entropy tracks it. The epoch keeps
-/// a restarted origin's new numbering from colliding with its old one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry<V>(pub NodeId, pub Epoch, pub u64, pub V);
-
-/// What a node holds of one origin life: every sequence number up to the
-/// third field, and the out-of-order ones listed in the fourth (at most
-/// [`MAX_EXTRAS`]; holes left by a crashed origin stay there for good, so
-/// they must be visible for two nodes to agree they hold the same).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mark(pub NodeId, pub Epoch, pub u64, pub Vec<u64>);
 
 /// Out-of-order sequence numbers a digest lists per origin.
 pub const MAX_EXTRAS: usize = 256;
-
-/// A version vector: per origin life, what is held (shared: a node sends
-/// the same digest to many peers).
-pub type Clock = std::sync::Arc<[Mark]>;
-
-/// The strategies' own messages (values on acked links travel as
-/// [`crate::link::LinkMsg::Data`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound = "V: Value")]
-pub enum DisMsg<V: Value> {
-    /// Gossip: new entries, fire and forget.
-    #[serde(rename = "push")]
-    Push { e: Vec<Entry<V>> },
-    /// Anti-entropy: "this is what I have"; answered by a delta.
-    #[serde(rename = "digest")]
-    Digest { vv: Clock },
-    /// Anti-entropy: entries the receiver lacks; `more` when the sender
-    /// holds more than fitted; `w`, the sender's marks for the origin lives
-    /// where the receiver's digest showed more than the sender holds (what
-    /// push-pull sends back).
-    #[serde(rename = "delta")]
-    Delta {
-        e: Vec<Entry<V>>,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        more: bool,
-        #[serde(default, skip_serializing_if = "<[Mark]>::is_empty")]
-        w: Clock,
-    },
-    /// Plumtree: "I hold these" (keys of values delivered since the last
-    /// announcement).
-    #[serde(rename = "ihave")]
-    IHave { k: Vec<V::Key> },
-    /// Plumtree: "send me these".
-    #[serde(rename = "graft")]
-    Graft { v: Vec<V::Key> },
-}
-
-impl<V: Value> DisMsg<V> {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DisMsg::Push { .. } => "push",
-            DisMsg::Digest { .. } => "digest",
-            DisMsg::Delta { .. } => "delta",
-            DisMsg::IHave { .. } => "ihave",
-            DisMsg::Graft { .. } => "graft",
-        }
-    }
-}
 
 /// A dissemination strategy: decides who gets which value when. It owns no
 /// values (the store is lent in [`Ctx`]) and sends only through the context.
@@ -202,6 +105,7 @@ pub(crate) fn check_peers<'a>(
 #[cfg(test)]
 mod wire_tests {
     use super::*;
+    use crate::id::Epoch;
     use crate::link::LinkMsg;
     use crate::wire::{Envelope, Msg};
 

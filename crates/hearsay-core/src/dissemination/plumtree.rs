@@ -31,14 +31,14 @@
 //! Loss-free: eager values and graft answers travel on acked links, and a
 //! new tree neighbour gets everything held.
 
+use super::Ctx;
 use super::{DisMsg, Strategy, Value, check_peers};
 use crate::id::NodeId;
 use crate::link::Lane;
 use crate::membership::ViewChange;
-use crate::node::Ctx;
-use crate::node::timers::{Timer, earliest};
 use crate::overlay;
 use crate::time::Instant;
+use crate::timers::{Timer, earliest};
 use crate::wire::Msg;
 use std::collections::BTreeMap;
 
@@ -281,9 +281,9 @@ mod tests {
     use crate::id::Epoch;
     use crate::link::Links;
     use crate::membership::View;
-    use crate::node::Stats;
     use crate::outbox::Outbox;
     use crate::rng;
+    use crate::stats::Stats;
     use std::time::Duration;
 
     /// One plumtree machine with everything a context needs: a leaf of a

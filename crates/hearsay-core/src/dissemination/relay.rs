@@ -19,11 +19,11 @@
 //! membership's long partition) can leave older values with the peers it
 //! reached.
 
+use super::Ctx;
 use super::{DisMsg, Strategy, StrategyKind, Value, check_peers};
 use crate::id::NodeId;
 use crate::link::Lane;
 use crate::membership::ViewChange;
-use crate::node::Ctx;
 use crate::overlay;
 use crate::time::Instant;
 use std::collections::{BTreeMap, VecDeque};

@@ -14,12 +14,13 @@
 //! earlier life are not applied, and the sender gets a bare message carrying
 //! this life's epoch so it resets its side.
 
-mod ctx;
-pub mod timers;
+/// Deadlines (kept here too, where shells found them first).
+pub use crate::timers;
 
+use crate::dissemination::Ctx;
 pub use crate::outbox::Outbox;
-pub(crate) use ctx::Ctx;
-pub use ctx::{Stats, Topology};
+pub use crate::overlay::Topology;
+pub use crate::stats::Stats;
 
 use crate::dissemination::{self, Config, ConfigError, Load, Store, Strategy, StrategyKind, Value};
 use crate::id::{Epoch, NodeId};

@@ -7,11 +7,57 @@
 
 mod tree;
 
-use crate::dissemination::Overlay;
 use crate::id::NodeId;
 use crate::membership::View;
-use crate::node::Topology;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+/// The operator's suggested topology (Maelstrom's `topology` message).
+pub type Topology = BTreeMap<NodeId, Vec<NodeId>>;
+
+/// Which graph values travel over (for `flood`, `tree` and plumtree's eager
+/// edges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    /// The operator's topology (Maelstrom's `topology` message).
+    Topology,
+    /// A breadth-first spanning tree of the operator's topology, rooted at
+    /// the top-ranked member.
+    SpanningTree,
+    /// The top-ranked member is a hub linked to everyone else.
+    Star,
+    /// A `fanout`-ary tree over the rank order: level sizes 1, k, k^2, ...;
+    /// each node's parent is picked by rendezvous hashing in the level
+    /// above, so a join or a leave moves few edges.
+    Tree { fanout: usize },
+    /// Everyone is linked to everyone.
+    Total,
+    /// A ring over the rank order plus chords about sqrt(N) ranks away
+    /// (about four links each; see [`crate::overlay::mesh`]).
+    Mesh,
+    /// A star up to [`Overlay::AUTO_STAR_MAX`] members, then a tree of
+    /// fanout about sqrt(N) (a power of two), so no node's fan-out grows
+    /// linearly with N.
+    Auto,
+}
+
+impl Overlay {
+    pub const AUTO_STAR_MAX: usize = 128;
+}
+
+impl fmt::Display for Overlay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Overlay::Topology => f.write_str("topology"),
+            Overlay::SpanningTree => f.write_str("spanning-tree"),
+            Overlay::Star => f.write_str("star"),
+            Overlay::Tree { fanout } => write!(f, "tree{fanout}"),
+            Overlay::Total => f.write_str("total"),
+            Overlay::Mesh => f.write_str("mesh"),
+            Overlay::Auto => f.write_str("auto"),
+        }
+    }
+}
 
 /// The neighbours of this node (`view.me()`) in `overlay`, in a
 /// deterministic order. Overlays built on the operator's topology return

@@ -53,10 +53,10 @@ use super::rumours::Rumours;
 use super::suspicion::Suspicion;
 use super::table::{BUCKETS, Change, Table, bucket, contribution};
 use crate::id::{Epoch, NodeId};
-use crate::node::timers::{Timer, earliest};
 use crate::outbox::Outbox;
 use crate::rng::{self, Rng, RngExt};
 use crate::time::Instant;
+use crate::timers::{Timer, earliest};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;

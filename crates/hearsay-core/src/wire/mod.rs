@@ -8,16 +8,22 @@
 //! The envelope carries the sender's [`Epoch`], so a receiver notices a peer
 //! that restarted (and resets its sessions with it) and drops messages from
 //! a life that is over; `to` lets a receiver that restarted tell messages
-//! meant for its previous life apart. Each layer owns its message type
-//! ([`crate::link::LinkMsg`], [`crate::dissemination::DisMsg`],
-//! [`crate::membership::MemberMsg`]); adding a protocol adds a variant here
-//! and nowhere else. Externally tagged enums all the way down, so decoding
+//! meant for its previous life apart. The link and dissemination messages
+//! are defined here too ([`link`], [`dis`]; the layers re-export them), so
+//! the layers import the wire and never each other through it, and what
+//! goes on the wire can be read in one place; membership's
+//! [`crate::membership::MemberMsg`] rides in it as well. Adding a protocol
+//! adds a variant here and nowhere else. Externally tagged enums all the way down, so decoding
 //! never buffers a message to find its tag.
 
-use crate::dissemination::{DisMsg, Value};
+pub mod dis;
+pub mod link;
+
 use crate::id::Epoch;
-use crate::link::LinkMsg;
 use crate::membership::MemberMsg;
+use crate::value::Value;
+pub use dis::DisMsg;
+pub use link::LinkMsg;
 use serde::{Deserialize, Serialize};
 
 /// The envelope's type tag (Maelstrom needs every body to have a `type`).

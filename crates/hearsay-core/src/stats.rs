@@ -1,18 +1,5 @@
-//! What a machine gets to work with for one input, what it sends, and what
-//! the node counts.
-
-use crate::dissemination::{Config, Store, Value};
-use crate::id::{Epoch, NodeId};
-use crate::link::Links;
-use crate::membership::View;
-use crate::outbox::Outbox;
-use crate::rng::Rng;
-use crate::time::Instant;
-use crate::wire::Msg;
-use std::collections::BTreeMap;
-
-/// The operator's suggested topology (Maelstrom's `topology` message).
-pub type Topology = BTreeMap<NodeId, Vec<NodeId>>;
+//! What the node counts, for logs and metrics: every layer adds to one set
+//! of counters.
 
 /// Counters, for logs and metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -45,25 +32,4 @@ pub struct Stats {
     pub deliveries_dropped: u64,
     /// Values forgotten after the retention.
     pub forgotten: u64,
-}
-
-/// What a dissemination machine gets for one input: the time, the view,
-/// the value store and the links (lent), an outbox, the RNG, counters.
-pub(crate) struct Ctx<'a, V: Value> {
-    pub now: Instant,
-    pub epoch: Epoch,
-    pub view: &'a View,
-    pub topology: Option<&'a Topology>,
-    pub cfg: &'a Config,
-    pub store: &'a mut Store<V>,
-    pub links: &'a mut Links<V>,
-    pub out: &'a mut Outbox<Msg<V>>,
-    pub rng: &'a mut Rng,
-    pub stats: &'a mut Stats,
-}
-
-impl<V: Value> Ctx<'_, V> {
-    pub fn me(&self) -> &NodeId {
-        self.view.me()
-    }
 }
