@@ -74,9 +74,31 @@ pub struct MaelstromNode {
     out: Vec<String>,
     stats: NodeStats,
     workload: Option<Workload>,
+    /// The workload was only inferred from a peer's values (a g-set); a
+    /// topology or a client request says for sure.
+    guessed: bool,
+    /// Reads that came before anything said which workload this is: each
+    /// is answered once something does (in that workload's schema), or
+    /// refused when its wait is over.
+    waiting: Vec<Waiting>,
     /// This node's own running totals: increments, decrements.
     mine: (u64, u64),
 }
+
+/// A read put off until the workload is known.
+#[derive(Debug)]
+struct Waiting {
+    src: String,
+    dest: String,
+    msg_id: Option<u64>,
+    until: Instant,
+}
+
+/// How long a read waits for the workload to be known. In a run, an add
+/// anywhere tells every node within a few batching intervals; if every
+/// client began with a read, nothing will tell, and waiting longer only
+/// stalls the clients.
+const READ_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Where a request came from and went to, for the reply.
 struct Req<'a> {
@@ -97,6 +119,8 @@ impl MaelstromNode {
             out: Vec::new(),
             stats: NodeStats::default(),
             workload: cfg.workload,
+            guessed: false,
+            waiting: Vec::new(),
             mine: (0, 0),
             cfg,
         }
@@ -186,11 +210,14 @@ impl MaelstromNode {
                     .map(|(k, v)| (NodeId::new(k), v.into_iter().map(NodeId::new).collect()))
                     .collect();
                 self.input(now, Input::Topology(topo));
+                // Only the broadcast workload sends a topology, and before
+                // any client request.
+                self.learn(now, Workload::Broadcast);
                 self.reply(req, "topology_ok", Map::new());
                 self.emit();
             }
             Request::Broadcast { message } => {
-                self.workload.get_or_insert(Workload::Broadcast);
+                self.learn(now, Workload::Broadcast);
                 // Acknowledge on receipt: the value is ours to deliver now.
                 self.reply(req, "broadcast_ok", Map::new());
                 self.input(now, Input::Broadcast(Item::from(message)));
@@ -200,7 +227,17 @@ impl MaelstromNode {
             Request::Read {} => match self.workload {
                 Some(Workload::GSet) => self.read_as(req, "value"),
                 Some(Workload::Counter) => self.read_counter(req),
-                _ => self.read_as(req, "messages"),
+                Some(Workload::Broadcast) => self.read_as(req, "messages"),
+                // Reads look alike in every workload, and an answer in the
+                // wrong schema makes the operation indeterminate: the read
+                // waits until a topology, an add or a peer's values say
+                // which workload this is (a few milliseconds in a run).
+                None => self.waiting.push(Waiting {
+                    src: req.src.to_owned(),
+                    dest: req.dest.to_owned(),
+                    msg_id: req.msg_id,
+                    until: now + READ_WAIT,
+                }),
             },
             Request::Echo { echo } => {
                 let mut body = Map::new();
@@ -217,13 +254,13 @@ impl MaelstromNode {
     fn add(&mut self, now: Instant, req: &Req<'_>, element: Option<Value>, delta: Option<i64>) {
         match (element, delta) {
             (Some(e), _) => {
-                self.workload.get_or_insert(Workload::GSet);
+                self.learn(now, Workload::GSet);
                 self.reply(req, "add_ok", Map::new());
                 self.input(now, Input::Broadcast(Item::from(e)));
                 self.emit();
             }
             (None, Some(d)) => {
-                self.workload.get_or_insert(Workload::Counter);
+                self.learn(now, Workload::Counter);
                 self.reply(req, "add_ok", Map::new());
                 if d == 0 {
                     return;
@@ -264,7 +301,7 @@ impl MaelstromNode {
             });
         }
         // Peers count: so does this workload.
-        self.workload.get_or_insert(Workload::Counter);
+        self.learn(now, Workload::Counter);
         let from = NodeId::new(src);
         self.tally_input(now, Input::Receive { from, env });
         Ok(())
@@ -325,10 +362,58 @@ impl MaelstromNode {
                 reason: "a peer message before init".into(),
             });
         }
+        // Values from a peer before any topology: a g-set (broadcast nodes
+        // get their topology before any value exists; counters travel on
+        // the tally engine).
+        if carries_values(&env) && self.workload.is_none() {
+            self.learn(now, Workload::GSet);
+            self.guessed = true;
+        }
         let from = NodeId::new(src);
         self.input(now, Input::Receive { from, env });
         self.emit();
         Ok(())
+    }
+
+    /// The workload is `w` (unless it was known already): reads that
+    /// waited for it are answered now.
+    fn learn(&mut self, _now: Instant, w: Workload) {
+        if self.workload.is_some() && !std::mem::take(&mut self.guessed) {
+            return;
+        }
+        self.workload = Some(w);
+        for r in std::mem::take(&mut self.waiting) {
+            let req = Req {
+                src: &r.src,
+                dest: &r.dest,
+                msg_id: r.msg_id,
+            };
+            match w {
+                Workload::GSet => self.read_as(&req, "value"),
+                Workload::Counter => self.read_counter(&req),
+                Workload::Broadcast => self.read_as(&req, "messages"),
+            }
+        }
+    }
+
+    /// Reads whose wait is over are answered as a counter's (0 then): a
+    /// workload without a topology that nobody has added to yet. Refusing
+    /// would not help: the counter and set clients count every error
+    /// reply indeterminate. Only a g-set read can be wrong this way (its
+    /// schema wants a list), and only before any add in the whole run.
+    fn expire_reads(&mut self, now: Instant) {
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|r| r.until <= now);
+        self.waiting = keep;
+        for r in due {
+            let req = Req {
+                src: &r.src,
+                dest: &r.dest,
+                msg_id: r.msg_id,
+            };
+            self.read_counter(&req);
+        }
     }
 
     fn input(&mut self, now: Instant, input: Input<Item>) {
@@ -357,6 +442,7 @@ impl MaelstromNode {
 
     /// Timers: call at (or after) `next_deadline`.
     pub fn tick(&mut self, now: Instant) {
+        self.expire_reads(now);
         if self.node.is_some() {
             self.input(now, Input::Tick);
             self.emit();
@@ -370,6 +456,7 @@ impl MaelstromNode {
         hearsay_core::node::timers::earliest([
             self.node.as_ref().and_then(Node::next_deadline),
             self.tally.as_ref().and_then(Node::next_deadline),
+            self.waiting.iter().map(|r| r.until).min(),
         ])
     }
 
@@ -459,6 +546,18 @@ fn peer_body<T: serde::de::DeserializeOwned>(kind: &str, body: &str) -> Result<T
     })
 }
 
+/// Does a set-engine message carry values (not just acks or greetings)?
+fn carries_values(env: &PeerBody) -> bool {
+    use hearsay_core::dissemination::DisMsg;
+    use hearsay_core::link::LinkMsg;
+    use hearsay_core::wire::Msg;
+    match &env.msg {
+        Msg::Link(LinkMsg::Data { values, .. }) => !values.is_empty(),
+        Msg::Dis(DisMsg::Push { e } | DisMsg::Delta { e, .. }) => !e.is_empty(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +607,62 @@ mod tests {
     }
 
     #[test]
+    fn a_read_before_the_workload_is_known_waits_for_it_not_guesses() {
+        let ids = ["n0", "n1"];
+        let mut n = node("n0", &ids);
+        assert!(
+            call(&mut n, json!({"type":"read","msg_id":1})).is_empty(),
+            "it waits"
+        );
+        // The first add tells: the read is answered as a counter's.
+        let out = call(&mut n, json!({"type":"add","delta":2,"msg_id":2}));
+        assert_eq!(
+            out[0]["body"],
+            json!({"type":"read_ok","value":0,"in_reply_to":1})
+        );
+        assert_eq!(out[1]["body"], json!({"type":"add_ok","in_reply_to":2}));
+        let out = call(&mut n, json!({"type":"read","msg_id":3}));
+        assert_eq!(
+            out[0]["body"],
+            json!({"type":"read_ok","value":2,"in_reply_to":3})
+        );
+        // A g-set: so does an element.
+        let mut g = node("n0", &ids);
+        call(&mut g, json!({"type":"add","element":7,"msg_id":1}));
+        let out = call(&mut g, json!({"type":"read","msg_id":2}));
+        assert_eq!(
+            out[0]["body"],
+            json!({"type":"read_ok","value":[7],"in_reply_to":2})
+        );
+        // Broadcast: the topology comes first.
+        let mut b = node("n0", &ids);
+        call(
+            &mut b,
+            json!({"type":"topology","topology":{"n0":["n1"],"n1":["n0"]},"msg_id":1}),
+        );
+        let out = call(&mut b, json!({"type":"read","msg_id":2}));
+        assert_eq!(
+            out[0]["body"],
+            json!({"type":"read_ok","messages":[],"in_reply_to":2})
+        );
+        // Nothing says (every client began with a read): answered as a
+        // counter, 0, once the wait is over.
+        let mut u = node("n0", &ids);
+        assert!(call(&mut u, json!({"type":"read","msg_id":1})).is_empty());
+        let at = u.next_deadline().expect("the wait's end");
+        assert!(at <= Instant::ZERO + std::time::Duration::from_millis(500));
+        u.tick(at);
+        let out: Vec<Value> = u
+            .drain_output()
+            .map(|l| serde_json::from_str(&l).unwrap())
+            .collect();
+        assert_eq!(
+            out[0]["body"],
+            json!({"type":"read_ok","value":0,"in_reply_to":1})
+        );
+    }
+
+    #[test]
     fn unknown_requests_get_error_10_and_bad_lines_are_skipped() {
         let mut n = node("n0", &["n0"]);
         let out = call(&mut n, json!({"type":"txn","msg_id":7}));
@@ -526,8 +681,12 @@ mod tests {
         );
         assert_eq!(n.stats().malformed, 2);
         // Still alive and answering.
+        call(
+            &mut n,
+            json!({"type":"topology","topology":{"n0":[]},"msg_id":10}),
+        );
         assert_eq!(
-            call(&mut n, json!({"type":"read","msg_id":10}))[0]["body"]["messages"],
+            call(&mut n, json!({"type":"read","msg_id":11}))[0]["body"]["messages"],
             json!([])
         );
     }
@@ -620,6 +779,11 @@ mod tests {
             }
             now += std::time::Duration::from_millis(100);
         }
+        // Maelstrom's broadcast workload sends every node its topology first.
+        call(
+            &mut nodes[1],
+            json!({"type":"topology","topology":{},"msg_id":8}),
+        );
         let read = call(&mut nodes[1], json!({"type":"read","msg_id":9}));
         assert_eq!(read[0]["body"]["messages"], json!([42]));
         assert!(
