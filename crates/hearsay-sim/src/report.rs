@@ -127,6 +127,8 @@ pub struct Report {
     /// timing, e.g. `plumtree (latency)`.
     pub strategy: String,
     pub duration_s: f64,
+    /// Everything the run was asked for (latency, loss, faults, seed...).
+    pub scenario: crate::Scenario,
     pub crashes: Crashes,
     /// Live members declared dead by someone that could reach them (each
     /// member life counted once).
@@ -177,6 +179,43 @@ impl Report {
             self.strategy,
             self.seed
         );
+        let sc = &self.scenario;
+        let mut faults = vec![
+            format!("latency {} (exponential)", sc.latency),
+            format!("loss {}%", sc.loss * 100.0),
+        ];
+        if sc.duplicate > 0.0 {
+            faults.push(format!("duplicates {}%", sc.duplicate * 100.0));
+        }
+        if sc.zones > 1 {
+            faults.push(format!(
+                "{} zones ({}x latency across)",
+                sc.zones, sc.zone_latency
+            ));
+        }
+        faults.push(format!(
+            "{} crashes{}",
+            sc.crash,
+            if sc.restart { " (restarted)" } else { "" }
+        ));
+        if let Some(p) = sc.pause {
+            faults.push(format!("{}% paused for {}", p.fraction * 100.0, p.length));
+        }
+        if let Some(p) = sc.partition {
+            faults.push(format!(
+                "{}% cut off at {} for {}",
+                p.fraction * 100.0,
+                p.at,
+                p.length
+            ));
+        }
+        if sc.broadcast_rate > 0.0 {
+            faults.push(format!("{} payloads/s", sc.broadcast_rate));
+        }
+        if sc.cold_start {
+            faults.push("cold start".into());
+        }
+        let _ = writeln!(t, "  scenario         {}", faults.join(", "));
         let c = &self.crashes;
         let _ = writeln!(
             t,

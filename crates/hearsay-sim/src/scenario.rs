@@ -25,7 +25,17 @@ impl FromStr for Dur {
             .parse()
             .map_err(|_| format!("{s:?} is not a duration (try 10m, 60s, 250ms)"))?;
         let scale = match unit.trim() {
-            "" | "s" => 1.0,
+            // A bare number is refused: `hearsay test --latency 50` is in
+            // milliseconds (Maelstrom's flag), `--duration 600` reads as
+            // seconds; no reading fits both.
+            "" if x == 0.0 => 1.0,
+            "" => {
+                return Err(format!(
+                    "{s:?} has no unit: write {n}ms or {n}s (or 10m, 1h)",
+                    n = num.trim()
+                ));
+            }
+            "s" => 1.0,
             "ms" => 1e-3,
             "us" => 1e-6,
             "m" | "min" => 60.0,
@@ -313,7 +323,9 @@ mod tests {
             "250ms".parse::<Dur>().unwrap().0,
             Duration::from_millis(250)
         );
-        assert_eq!("3".parse::<Dur>().unwrap().0, Duration::from_secs(3));
+        let bare = "50".parse::<Dur>().unwrap_err();
+        assert!(bare.contains("50ms or 50s"), "{bare}");
+        assert_eq!("0".parse::<Dur>().unwrap().0, Duration::ZERO);
         assert!("3 parsecs".parse::<Dur>().is_err());
         assert!("-1s".parse::<Dur>().is_err());
         let p: Pause = "0.05:3s".parse().unwrap();

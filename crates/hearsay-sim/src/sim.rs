@@ -483,6 +483,7 @@ impl<M: Member> Sim<M> {
             hearsay_core::id::mix(h ^ t.msgs ^ t.bytes.rotate_left(32))
         );
         r.members = self.sc.members;
+        r.scenario = self.sc.clone();
         r.seed = self.sc.seed;
         r.preset = self.sc.preset.to_string();
         r.lifeguard = self.sc.lifeguard;

@@ -57,6 +57,10 @@ fn json_output_has_the_documented_keys_and_replays_by_seed() {
         assert!(v.pointer(path).is_some(), "missing {path}");
     }
     assert!(v["heal"]["views_agree_s"].is_null(), "no partition: null");
+    // What the run was asked for is in the report.
+    assert_eq!(v["scenario"]["crash"], 2);
+    assert_eq!(v["scenario"]["loss"], 0.01);
+    assert_eq!(v["scenario"]["latency"], "10ms");
     assert_eq!(v["probes"], "ring", "the default probe order");
     let each = v["crashes"]["seen_by_all_each_s"].as_array().unwrap();
     assert_eq!(each.len(), 2, "one time per crash seen by all: {each:?}");
@@ -94,6 +98,12 @@ fn a_scenario_file_takes_the_same_keys_and_flags_override_it() {
     let (code, out, _) = sim(&["--scenario", f.to_str().unwrap(), "-q"]);
     assert_eq!(code, 0);
     assert!(out.contains("seen by all") && out.contains("heal"), "{out}");
+    // And says what was simulated: the faults and the latency.
+    let line = out.lines().find(|l| l.contains("scenario")).expect("{out}");
+    assert!(
+        line.contains("latency") && line.contains("cut off at"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -111,6 +121,9 @@ fn bad_flags_exit_254_with_a_reason() {
         (vec!["--scenario", "/nonexistent.toml"], "/nonexistent.toml"),
         (vec!["--lifeguard", "maybe"], "maybe"),
         (vec!["--probes", "spiral"], "ring or shuffled"),
+        // `hearsay test --latency 50` is milliseconds; here a bare number
+        // would have been 50 seconds: refused instead.
+        (vec!["--latency", "50"], "50ms or 50s"),
     ] {
         let (code, _, err) = sim(&args);
         assert_eq!(code, 254, "{args:?}: {err}");
