@@ -91,7 +91,14 @@ pub struct MemberInfo {
     pub addr: Option<String>,
     pub zone: Option<String>,
     pub state: &'static str,
-    pub incarnation: String,
+    /// The member's life (its start time in microseconds, as it chose it):
+    /// a restart is a new epoch.
+    pub epoch: u64,
+    /// Its incarnation in that life: bumped to refute a suspicion.
+    pub incarnation: u32,
+    /// This agent itself.
+    #[serde(rename = "self")]
+    pub is_self: bool,
 }
 
 /// A membership change as this agent saw it.
@@ -886,7 +893,9 @@ impl Loop {
                 addr: meta.addr.as_deref().map(String::from),
                 zone: meta.zone.as_deref().map(String::from),
                 state,
-                incarnation: format!("{}.{}", inc.epoch.0, inc.n),
+                epoch: inc.epoch.0,
+                incarnation: inc.n,
+                is_self: false,
             });
         }
         members.push(MemberInfo {
@@ -894,7 +903,9 @@ impl Loop {
             addr: Some(self.advertise.to_string()),
             zone: self.zone.clone(),
             state: "alive",
-            incarnation: "self".into(),
+            epoch: self.node.swim().incarnation().epoch.0,
+            incarnation: self.node.swim().incarnation().n,
+            is_self: true,
         });
         members.sort_by(|a, b| a.name.cmp(&b.name));
         // Only members and seeds keep an address: a stranger's name does

@@ -338,6 +338,11 @@ pub fn kv(a: KvArgs) -> ExitCode {
             if t.json {
                 outln!("{}", serde_json::json!({ "value": null }));
             }
+            // As the HTTP API says it; exit 1 tells scripts.
+            eprintln!(
+                "hearsay kv get: no key {:?}",
+                key.map_or("", |k| k.as_str())
+            );
             return ExitCode::FAILURE;
         }
         (_, 200) => {
@@ -381,14 +386,30 @@ pub fn members(a: MembersArgs) -> ExitCode {
     }
     let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     let s = |m: &serde_json::Value, k: &str| m[k].as_str().unwrap_or("-").to_string();
+    let n = |m: &serde_json::Value, k: &str| m[k].as_u64().map_or("-".into(), |x| x.to_string());
+    outln!(
+        "{:<16} {:<22} {:<8} {:<8} {:<17} {}",
+        "NAME",
+        "ADDRESS",
+        "ZONE",
+        "STATE",
+        "EPOCH",
+        "INCARNATION"
+    );
     for m in v.as_array().into_iter().flatten() {
+        let me = if m["self"] == true {
+            " (this agent)"
+        } else {
+            ""
+        };
         outln!(
-            "{:<16} {:<22} {:<8} {:<8} {}",
+            "{:<16} {:<22} {:<8} {:<8} {:<17} {}{me}",
             s(m, "name"),
             s(m, "addr"),
             s(m, "zone"),
             s(m, "state"),
-            s(m, "incarnation")
+            n(m, "epoch"),
+            n(m, "incarnation")
         );
     }
     ExitCode::SUCCESS

@@ -195,6 +195,27 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
         10,
         "{out}"
     );
+    // A header, and integers where the numbers are.
+    assert!(out.starts_with("NAME "), "{out}");
+    let mine = out
+        .lines()
+        .find(|l| l.contains("(this agent)"))
+        .expect("{out}");
+    assert!(mine.starts_with("a1 "), "{mine}");
+    let (code, json, _) = cli(&["members", "--http", &agents[1].http, "--json"]);
+    assert_eq!(code, Some(0));
+    assert!(json.ends_with('\n'), "a line of JSON");
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let me = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["self"] == true)
+        .unwrap();
+    assert!(
+        me["epoch"].as_u64().is_some() && me["incarnation"].as_u64().is_some(),
+        "{me}"
+    );
     let (code, _, _) = cli(&["broadcast", "hello from a2", "--http", &agents[2].http]);
     assert_eq!(code, Some(0));
     until(
@@ -469,8 +490,7 @@ fn incarnation(a: &AgentProc, who: &str) -> Option<(u64, u64)> {
     if m["state"] != "alive" {
         return None;
     }
-    let (e, n) = m["incarnation"].as_str()?.split_once('.')?;
-    Some((e.parse().ok()?, n.parse().ok()?))
+    Some((m["epoch"].as_u64()?, m["incarnation"].as_u64()?))
 }
 
 #[test]
@@ -514,7 +534,9 @@ fn the_replicated_map_converges_and_a_restarted_agent_rejoins_and_gets_it() {
     );
     let (code, out, _) = kv(&agents[1], &["get", "color"]);
     assert_eq!((code, out.trim()), (Some(0), "red"));
-    assert_eq!(kv(&agents[1], &["get", "size"]).0, Some(1), "deleted");
+    let (code, out, err) = kv(&agents[1], &["get", "size"]);
+    assert_eq!(code, Some(1), "deleted");
+    assert!(out.is_empty() && err.contains(r#"no key "size""#), "{err}");
     let (_, out, _) = kv(&agents[0], &["list"]);
     assert_eq!(out, "a key/with spaces v\ncolor red\n");
     let (code, _, err) = kv(&agents[0], &["set", "", "x"]);
