@@ -29,17 +29,18 @@ pub struct AgentArgs {
     /// Members of another cluster are refused [default: hearsay]
     #[arg(long)]
     cluster: Option<String>,
-    /// UDP address to gossip on [default: 127.0.0.1:7946]
-    #[arg(long)]
+    /// UDP address to gossip on, HOST:PORT (a name is resolved at start,
+    /// IPv4 first) [default: 127.0.0.1:7946]
+    #[arg(long, value_parser = resolve)]
     bind: Option<SocketAddr>,
     /// The address other members should use (behind NAT, in containers)
-    #[arg(long)]
+    #[arg(long, value_parser = resolve)]
     advertise: Option<SocketAddr>,
-    /// A member to join through; repeatable or comma-separated
-    #[arg(long, value_delimiter = ',')]
+    /// A member to join through, HOST:PORT; repeatable or comma-separated
+    #[arg(long, value_delimiter = ',', value_parser = resolve)]
     join: Vec<SocketAddr>,
-    /// HTTP API address [default: 127.0.0.1:8946]
-    #[arg(long)]
+    /// HTTP API address, HOST:PORT [default: 127.0.0.1:8946]
+    #[arg(long, value_parser = resolve)]
     http: Option<SocketAddr>,
     /// Membership timing: lan, wan or local [default: lan]
     #[arg(long)]
@@ -83,11 +84,11 @@ pub struct AgentArgs {
 struct FileConfig {
     name: Option<String>,
     cluster: Option<String>,
-    bind: Option<SocketAddr>,
-    advertise: Option<SocketAddr>,
+    bind: Option<String>,
+    advertise: Option<String>,
     #[serde(default)]
-    join: Vec<SocketAddr>,
-    http: Option<SocketAddr>,
+    join: Vec<String>,
+    http: Option<String>,
     preset: Option<String>,
     probes: Option<String>,
     strategy: Option<String>,
@@ -140,6 +141,28 @@ where
     }
 }
 
+/// HOST:PORT to one socket address: a literal as it is, a name through the
+/// system's resolver (`localhost`, /etc/hosts, DNS), its IPv4 address
+/// first (an agent bound to 127.0.0.1 cannot reach ::1).
+pub(crate) fn resolve(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    if !s.contains(':') {
+        return Err(format!("{s:?} has no port: write HOST:PORT"));
+    }
+    let all: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {s:?}: {e}"))?
+        .collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
 /// The agent's settings: command line over `--config` over defaults.
 fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
     let file: FileConfig = match &args.config {
@@ -182,12 +205,21 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
     if let Some(c) = args.cluster.clone().or(file.cluster) {
         cfg.cluster = c;
     }
-    if let Some(b) = args.bind.or(file.bind) {
+    let from_file = |v: Option<&String>, key: &str| -> Result<Option<SocketAddr>, String> {
+        v.map(|a| resolve(a).map_err(|e| format!("{key} in the config file: {e}")))
+            .transpose()
+    };
+    if let Some(b) = args.bind.or(from_file(file.bind.as_ref(), "bind")?) {
         cfg.bind = b;
     }
-    cfg.advertise = args.advertise.or(file.advertise);
+    cfg.advertise = args
+        .advertise
+        .or(from_file(file.advertise.as_ref(), "advertise")?);
     cfg.join = if args.join.is_empty() {
         file.join
+            .iter()
+            .map(|a| from_file(Some(a), "join").map(|a| a.expect("given")))
+            .collect::<Result<_, String>>()?
     } else {
         args.join.clone()
     };
@@ -200,7 +232,7 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
     cfg.test_faults = args.test_faults;
     let http = args
         .http
-        .or(file.http)
+        .or(from_file(file.http.as_ref(), "http")?)
         .unwrap_or_else(|| "127.0.0.1:8946".parse().expect("literal"));
     Ok((cfg, http))
 }

@@ -5,11 +5,18 @@
 
 use std::process::ExitCode;
 
+/// An HTTP target: resolved once to refuse a typo early, kept as written so
+/// the HTTP client tries each address the name has.
+fn http_target(s: &str) -> Result<String, String> {
+    crate::agent_cmd::resolve(s).map(|_| s.to_string())
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Target {
-    /// The agent's HTTP API
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8946")]
-    http: std::net::SocketAddr,
+    /// The agent's HTTP API, HOST:PORT (a name such as localhost is
+    /// resolved; every address it has is tried)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8946", value_parser = http_target)]
+    http: String,
     /// Print JSON instead of lines
     #[arg(long)]
     json: bool,

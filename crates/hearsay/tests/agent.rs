@@ -1005,3 +1005,30 @@ fn agents_spread_broadcasts_with_the_strategy_they_are_given() {
         "{err}"
     );
 }
+
+#[test]
+fn host_names_work_where_addresses_do() {
+    // --bind, --http and --join take HOST:PORT with a name (localhost is
+    // in /etc/hosts: nothing leaves the machine), and so do the clients.
+    let a = spawn_agent(&[], "localhost", "h0", "names", None, &[]);
+    let port = a.gossip.rsplit(':').next().unwrap().to_string();
+    let b = spawn_agent(
+        &[],
+        "localhost",
+        "h1",
+        "names",
+        Some(&format!("localhost:{port}")),
+        &[],
+    );
+    let alive = |a: &AgentProc| states(a).iter().filter(|(_, s)| s == "alive").count() == 2;
+    until("h1 joined h0 by name", Duration::from_secs(10), || {
+        alive(&a) && alive(&b)
+    });
+    let http_port = b.http.rsplit(':').next().unwrap();
+    let (code, out, err) = cli(&["members", "--http", &format!("localhost:{http_port}")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("h0") && out.contains("h1"), "{out}");
+    let (code, _, err) = cli(&["members", "--http", "localhost"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("HOST:PORT"), "{err}");
+}
