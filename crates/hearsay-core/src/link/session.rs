@@ -37,6 +37,9 @@ pub(crate) struct Session<V> {
     last_data_at: Option<Instant>,
     rto: Duration,
     retransmit_at: Option<Instant>,
+    /// The next resend is one brought forward by news from the peer: the
+    /// timeout after it starts over from the shortest.
+    prompt: bool,
     cum: u64,
     above: BTreeSet<u64>,
     ack_owed_since: Option<Instant>,
@@ -68,6 +71,7 @@ impl<V: Ord + Clone> Session<V> {
             last_data_at: None,
             rto: cfg.retransmit,
             retransmit_at: None,
+            prompt: false,
             cum: 0,
             above: BTreeSet::new(),
             ack_owed_since: None,
@@ -143,6 +147,7 @@ impl<V: Ord + Clone> Session<V> {
         }
         self.rto = cfg.retransmit;
         self.retransmit_at = None;
+        self.prompt = false;
         self.last_data_at = None;
         self.cum = 0;
         self.above.clear();
@@ -169,6 +174,12 @@ impl<V: Ord + Clone> Session<V> {
             // Progress: the neighbour is reachable again.
             self.rto = cfg.retransmit;
             self.retransmit_at = (!self.inflight.is_empty()).then(|| now + self.rto);
+        } else if !self.inflight.is_empty() && self.rto > cfg.retransmit {
+            // Heard from while backing off (a partition healed): what it
+            // lacks goes now, not after a timeout grown to seconds. Once
+            // per backoff: the timeout starts over from the shortest.
+            self.retransmit_at = Some(now);
+            self.prompt = true;
         }
     }
 
@@ -203,7 +214,11 @@ impl<V: Ord + Clone> Session<V> {
                 }
                 self.fresh.extend(values);
             }
-            self.rto = (self.rto * 2).min(cfg.retransmit_max);
+            self.rto = if std::mem::take(&mut self.prompt) {
+                cfg.retransmit
+            } else {
+                (self.rto * 2).min(cfg.retransmit_max)
+            };
             self.retransmit_at = None;
             // Resending is not throttled by the pacing interval.
             self.last_data_at = None;
@@ -368,6 +383,38 @@ mod tests {
         l.receive(ms(1100), &c, None, 1, 3);
         assert!(l.idle());
         assert_eq!(l.deadline(&c, GAP), None);
+    }
+
+    #[test]
+    fn a_peer_heard_from_while_backing_off_gets_the_resend_at_once() {
+        let c = cfg();
+        let mut l = Session::new(&c);
+        let mut out = vec![];
+        l.enqueue(1u64);
+        l.poll(ms(0), &c, GAP, &mut out);
+        l.poll(ms(1000), &c, GAP, &mut out);
+        assert_eq!(l.deadline(&c, GAP), Some(ms(3000)), "backing off");
+        // The partition heals: the peer's own retry arrives, acking
+        // nothing of ours. Ours goes now, not at 3 s.
+        l.receive(ms(1500), &c, Some(1), 1, 0);
+        assert_eq!(l.deadline(&c, GAP), Some(ms(1500)));
+        out.clear();
+        l.poll(ms(1500), &c, GAP, &mut out);
+        assert_eq!(
+            out.iter().map(|b| b.values.clone()).collect::<Vec<_>>(),
+            [vec![1]]
+        );
+        // Once per backoff: more of the peer's messages do not make a storm.
+        l.receive(ms(1600), &c, Some(2), 1, 0);
+        out.clear();
+        l.poll(ms(1600), &c, GAP, &mut out);
+        assert!(out.iter().all(|b| b.values.is_empty()), "{out:?}");
+        out.clear();
+        l.poll(ms(2500), &c, GAP, &mut out);
+        assert!(
+            out.iter().any(|b| b.values == [1]),
+            "the next resend after the shortest timeout: {out:?}"
+        );
     }
 
     #[test]
