@@ -112,18 +112,19 @@ pub fn concurrency(s: &str, nodes: usize) -> Result<usize, String> {
 }
 
 /// A clap error as one line (Maelstrom prints one line per bad option),
-/// with clap's suggestion when it has one.
-pub fn one_line(e: &clap::Error) -> String {
-    let arg = match e.get(ContextKind::InvalidArg) {
+/// with clap's suggestion when it has one, the valid values when there is
+/// a short list of them, and, for `hearsay test` (`node_args`), where
+/// the node's own arguments go.
+pub fn one_line(e: &clap::Error, node_args: bool) -> String {
+    let text = |k: ContextKind| match e.get(k) {
         Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) if !v.is_empty() => Some(v.join(", ")),
         _ => None,
     };
-    let suggested = match e.get(ContextKind::SuggestedArg) {
-        Some(ContextValue::String(s)) => Some(s.clone()),
-        _ => None,
-    };
+    let arg = text(ContextKind::InvalidArg);
     let mut line = match (e.kind(), &arg) {
         (ErrorKind::UnknownArgument, Some(a)) => format!("unknown option {a}"),
+        (ErrorKind::InvalidSubcommand, Some(a)) => format!("unknown command {a}"),
         _ => {
             let rendered = e.render().to_string();
             rendered
@@ -134,10 +135,17 @@ pub fn one_line(e: &clap::Error) -> String {
                 .to_string()
         }
     };
-    if let Some(s) = suggested {
+    if let Some(s) = text(ContextKind::SuggestedArg).or(text(ContextKind::SuggestedSubcommand)) {
         line += &format!(" (did you mean {s}?)");
+    } else if arg.as_deref() == Some("--port") {
+        line += " (the address is --bind HOST:PORT or --http HOST:PORT)";
     }
-    if e.kind() == ErrorKind::UnknownArgument {
+    if e.kind() == ErrorKind::InvalidValue
+        && let Some(valid) = text(ContextKind::ValidValue)
+    {
+        line += &format!(" (one of: {valid})");
+    }
+    if e.kind() == ErrorKind::UnknownArgument && node_args {
         line += "; node arguments go after --";
     }
     line

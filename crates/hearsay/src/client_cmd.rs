@@ -370,7 +370,10 @@ pub fn kv(a: KvArgs) -> ExitCode {
 }
 
 fn fail(cmd: &str, t: &Target, e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("hearsay {cmd}: cannot reach the agent at {}: {e}", t.http);
+    eprintln!(
+        "hearsay {cmd}: cannot reach the agent at {}: {e} (is an agent running with --http {}? its gossip port does not speak HTTP)",
+        t.http, t.http
+    );
     ExitCode::FAILURE
 }
 

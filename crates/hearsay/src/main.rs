@@ -52,16 +52,19 @@ struct Cli {
 enum Cmd {
     /// Run a Maelstrom test against any node binary (defaults: the Gossip
     /// Glomers 3d scenario on hearsay's own node).
+    #[command(allow_negative_numbers = true)]
     Test(Box<test_cmd::TestArgs>),
     /// Run hearsay's Maelstrom node on stdin/stdout (same as `hearsay-node`).
     Node(hearsay_maelstrom::cli::NodeArgs),
     /// Sweep broadcast strategies x presets x node counts x faults on the
     /// 3d/3e scenario; write a table, CSV, JSON and Pareto plots.
+    #[command(allow_negative_numbers = true)]
     Bench(Box<bench::BenchArgs>),
     /// Simulate hearsay's cluster members (SWIM with Lifeguard, and a
     /// broadcast strategy) for up to thousands of members in virtual time,
     /// with loss, crashes, restarts, pauses, partitions and zones; report
     /// detection times, false positives, heal time, delivery and traffic.
+    #[command(allow_negative_numbers = true)]
     Sim(Box<sim_cmd::SimArgs>),
     /// A web UI over a store: the runs table, a page per run with its
     /// pictures, message diagram, history and logs, and bench sweeps.
@@ -110,22 +113,17 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let sub = std::env::args().nth(1).filter(|a| {
-                [
-                    "test",
-                    "node",
-                    "bench",
-                    "sim",
-                    "serve",
-                    "agent",
-                    "members",
-                    "broadcast",
-                    "read",
-                ]
-                .contains(&a.as_str())
-            });
-            let who = sub.map_or("hearsay".to_string(), |s| format!("hearsay {s}"));
-            eprintln!("{who}: {}", args::one_line(&e));
+            use clap::CommandFactory;
+            let known: Vec<String> = Cli::command()
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let sub = std::env::args().nth(1).filter(|a| known.contains(a));
+            let who = sub
+                .as_deref()
+                .map_or("hearsay".to_string(), |s| format!("hearsay {s}"));
+            let node_args = sub.as_deref() == Some("test");
+            eprintln!("{who}: {}", args::one_line(&e, node_args));
             return ExitCode::from(EXIT_BAD_ARGS);
         }
     };

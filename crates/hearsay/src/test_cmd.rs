@@ -348,8 +348,19 @@ impl TestArgs {
         let Some(bin) = self.bin.take() else {
             return own_node(args);
         };
-        let meta = std::fs::metadata(&bin)
-            .map_err(|e| BadArgs(format!("--bin {}: {e}", bin.display())))?;
+        let bin = on_path(bin);
+        let meta = std::fs::metadata(&bin).map_err(|e| {
+            let own = std::path::Path::new("target/release/hearsay-node");
+            let hint = if own.is_file() {
+                " (hearsay's own node is target/release/hearsay-node)"
+            } else {
+                ""
+            };
+            BadArgs(format!(
+                "--bin {}: {e}: not a path to a file here, nor a program on PATH{hint}",
+                bin.display()
+            ))
+        })?;
         if !meta.is_file() {
             return Err(BadArgs(format!("--bin {} is not a file", bin.display())));
         }
@@ -365,6 +376,22 @@ impl TestArgs {
             .map_err(|e| BadArgs(format!("--bin {}: {e}", bin.display())))?;
         Ok((canonical, args))
     }
+}
+
+/// A bare program name that is no file here is looked up on PATH, as a
+/// shell would (Maelstrom takes `--bin` as a path only; the path found is
+/// what runs, and the run's command line shows it).
+fn on_path(bin: PathBuf) -> PathBuf {
+    if bin.exists() || bin.components().count() != 1 {
+        return bin;
+    }
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(&bin))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or(bin)
 }
 
 /// In-process nodes for `--sim`, configured by the node arguments, each
@@ -661,7 +688,7 @@ mod tests {
     }
 
     fn parse(words: &[String]) -> Result<TestConfig, String> {
-        let w = Wrap::try_parse_from(words).map_err(|e| args::one_line(&e))?;
+        let w = Wrap::try_parse_from(words).map_err(|e| args::one_line(&e, true))?;
         w.t.config().map_err(|BadArgs(m)| m)
     }
 
@@ -746,7 +773,7 @@ mod tests {
                     prop_assert!(w.b.recovery.is_finite());
                 }
                 Err(e) => {
-                    let line = args::one_line(&e);
+                    let line = args::one_line(&e, true);
                     prop_assert!(!line.contains('\n') && !line.is_empty(), "{line:?}");
                 }
             }

@@ -106,6 +106,15 @@ fn every_bad_number_or_flag_is_one_line_and_exit_254() {
             "not a directory",
         ),
         (vec!["serve", "--bind", "localhost"], "--bind"),
+        // Errors that point the right way (issue 19, item 8).
+        (test(&["-w", "echo", "--rate", "-1"]), "at least 0"),
+        (vec!["tset"], "did you mean test?"),
+        (test(&["--scenario", "3f"]), "one of: 3a, 3b, 3c, 3d, 3e"),
+        (vec!["serve", "--port", "9000"], "--bind HOST:PORT"),
+        (
+            test(&["-w", "echo", "--bin", "no-such-node-anywhere"]),
+            "nor a program on PATH",
+        ),
     ];
     for (args, want) in cases {
         let out = hearsay(&args);
@@ -117,6 +126,11 @@ fn every_bad_number_or_flag_is_one_line_and_exit_254() {
             "{args:?}: not one line:\n{err}"
         );
         assert!(err.contains(want), "{args:?}: wanted {want:?} in {err}");
+        // Where node arguments go is `hearsay test`'s hint alone.
+        assert!(
+            args[0] == "test" || !err.contains("node arguments"),
+            "{args:?}: {err}"
+        );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
     assert!(
@@ -329,4 +343,27 @@ fn bench_cluster_sweeps_strategies_in_the_simulator_and_writes_a_table_and_a_plo
     assert_eq!(json.as_array().unwrap().len(), 4);
     let svg = std::fs::read_to_string(dir.join("pareto-20.svg")).unwrap();
     assert!(svg.contains("messages per member per payload") && svg.contains("plumtree/latency"));
+}
+
+#[test]
+fn a_bin_given_by_name_is_found_on_path() {
+    // `--bin my-node` where my-node is a program on PATH, as a shell
+    // would run it.
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("my-echo-node");
+    std::fs::copy(node("misc.py"), &target).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .env("PATH", path)
+        .args(["test", "--store", store.path().to_str().unwrap(), "-q"])
+        .args(["-w", "echo", "--bin", "my-echo-node", "--node-count", "1"])
+        .args(["--time-limit", "1", "--rate", "5", "--", "echo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
 }
