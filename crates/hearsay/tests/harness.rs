@@ -706,3 +706,49 @@ fn bench_writes_its_table_csv_json_and_plots() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_counter_bench_shows_no_figure_it_does_not_have() {
+    // Counters have no stable latencies and nothing to lose: the table
+    // says "–", the CSV leaves the cell empty, the JSON says null, and
+    // no latency plot is drawn (it had a -1 in every one of these).
+    let out = tempfile::tempdir().unwrap();
+    let r = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["bench", "--workload", "g-counter", "--strategies", "tree"])
+        .args([
+            "--presets",
+            "efficient",
+            "--nodes",
+            "5",
+            "--nemesis",
+            "none",
+        ])
+        .args([
+            "--runs",
+            "1",
+            "--time-limit",
+            "3",
+            "--recovery",
+            "2",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains("-1") && !stderr.contains("-1"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(!stderr.contains("True"), "{stderr}");
+    let dir = out.path().join("latest");
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert!(json[0]["median"]["median-ms"].is_null(), "{json}");
+    assert!(json[0]["median"]["msgs-per-op"].as_f64().unwrap() > 0.0);
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert!(!csv.contains("-1"), "{csv}");
+    assert!(!dir.join("pareto-5.svg").exists(), "nothing to draw");
+}

@@ -123,15 +123,17 @@ struct Run {
     seed: u64,
     valid: Validity,
     msgs_per_op: f64,
-    median: i64,
-    p95: i64,
-    max: i64,
-    lost: i64,
+    /// Stable latencies, ms (None where the workload has none: counters).
+    median: Option<i64>,
+    p95: Option<i64>,
+    max: Option<i64>,
+    /// Values lost (None where the workload has no such count).
+    lost: Option<i64>,
     /// Server messages per second sent by the busiest node.
     busiest: f64,
     /// ms from the last update (or heal) until every node read its final
-    /// value (convergence probes; -1 without them).
-    converged: i64,
+    /// value (convergence probes; None without them).
+    converged: Option<i64>,
     wall: Duration,
 }
 
@@ -139,11 +141,11 @@ struct Run {
 #[derive(Debug, Clone, Copy)]
 struct Summary {
     msgs_per_op: f64,
-    median: f64,
-    p95: f64,
-    max: f64,
+    median: Option<f64>,
+    p95: Option<f64>,
+    max: Option<f64>,
     busiest: f64,
-    converged: f64,
+    converged: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -159,11 +161,11 @@ impl Row {
     fn summary(&self) -> Summary {
         Summary {
             msgs_per_op: self.median(|x| x.msgs_per_op),
-            median: self.median(|x| x.median as f64),
-            p95: self.median(|x| x.p95 as f64),
-            max: self.median(|x| x.max as f64),
+            median: self.median_of(|x| x.median),
+            p95: self.median_of(|x| x.p95),
+            max: self.median_of(|x| x.max),
             busiest: self.median(|x| x.busiest),
-            converged: self.median(|x| x.converged as f64),
+            converged: self.median_of(|x| x.converged),
         }
     }
 
@@ -177,14 +179,21 @@ impl Row {
         }
     }
 
+    /// The median over the runs that have the figure; None if none has.
+    fn median_of(&self, f: impl Fn(&Run) -> Option<i64>) -> Option<f64> {
+        let mut v: Vec<i64> = self.runs.iter().filter_map(f).collect();
+        v.sort_unstable();
+        (!v.is_empty()).then(|| v[(v.len() - 1) / 2] as f64)
+    }
+
     fn valid(&self) -> bool {
         self.error.is_none()
             && !self.runs.is_empty()
             && self.runs.iter().all(|r| r.valid == Validity::True)
     }
 
-    fn lost(&self) -> i64 {
-        self.runs.iter().map(|r| r.lost).max().unwrap_or(0)
+    fn lost(&self) -> Option<i64> {
+        self.runs.iter().filter_map(|r| r.lost).max()
     }
 }
 
@@ -321,16 +330,20 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
             // No terminal: one line per finished run.
             if let Some(r) = row.runs.last() {
                 eprintln!(
-                    "[{}/{}] {} seed {}: {:.2} msgs/op, median {} ms, max {} ms, lost {}, {:?}",
+                    "[{}/{}] {} seed {}: {:.2} msgs/op, median {} ms, max {} ms, lost {}, valid {}",
                     bar.position(),
                     total,
                     point.label(),
                     r.seed,
                     r.msgs_per_op,
-                    r.median,
-                    r.max,
-                    r.lost,
-                    r.valid
+                    dash(r.median),
+                    dash(r.max),
+                    dash(r.lost),
+                    match r.valid {
+                        Validity::True => "yes",
+                        Validity::False => "no",
+                        _ => "unknown",
+                    }
                 );
             }
         }
@@ -457,24 +470,33 @@ fn one_run(
         seed,
         valid: a.valid,
         msgs_per_op: h.msgs_per_op.unwrap_or(f64::NAN),
-        median: h.median_ms.unwrap_or(-1),
-        p95: h.p95_ms.unwrap_or(-1),
-        max: h.max_ms.unwrap_or(-1),
-        lost: h.lost.unwrap_or(-1),
+        median: h.median_ms,
+        p95: h.p95_ms,
+        max: h.max_ms,
+        lost: h.lost,
         busiest,
-        converged: h.converged_ms.unwrap_or(-1),
+        converged: h.converged_ms,
         wall,
     })
 }
 
 /// A latency cell: "–" where the workload has no stable latencies
 /// (counters), the rounded ms otherwise.
-fn ms(v: f64) -> String {
-    if v < 0.0 || !v.is_finite() {
-        "–".into()
-    } else {
-        format!("{v:.0}")
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.0}"),
+        _ => "–".into(),
     }
+}
+
+/// A figure, or "-" where the workload has none.
+fn dash(v: Option<i64>) -> String {
+    v.map_or("-".into(), |x| x.to_string())
+}
+
+/// A CSV cell: empty where the workload has no such figure.
+fn cell(v: Option<f64>) -> String {
+    v.map_or(String::new(), |x| format!("{x:.0}"))
 }
 
 /// How often the bench's convergence probes read every node.
@@ -506,11 +528,7 @@ fn table(rows: &[Row]) -> String {
             ms(m.max),
             ms(m.converged),
             m.busiest,
-            if r.lost() < 0 {
-                "–".to_string()
-            } else {
-                r.lost().to_string()
-            },
+            r.lost().map_or("–".to_string(), |l| l.to_string()),
             match &r.error {
                 Some(_) => "crashed",
                 None if r.valid() => "yes",
@@ -531,19 +549,19 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
         let (p, m) = (&r.point, r.summary());
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{:.4},{:.0},{:.0},{:.0},{:.0},{:.1},{},{},{}",
+            "{},{},{},{},{},{:.4},{},{},{},{},{:.1},{},{},{}",
             p.nodes,
             if p.partition { "partition" } else { "none" },
             p.preset,
             p.strategy,
             r.executor,
             m.msgs_per_op,
-            m.median,
-            m.p95,
-            m.max,
-            m.converged,
+            cell(m.median),
+            cell(m.p95),
+            cell(m.max),
+            cell(m.converged),
             m.busiest,
-            r.lost(),
+            r.lost().map_or(String::new(), |l| l.to_string()),
             r.valid(),
             r.runs.len()
         );
@@ -584,19 +602,23 @@ fn write_outputs(dir: &Path, rows: &[Row], args: &BenchArgs) -> Result<()> {
             .filter(|r| {
                 r.point.nodes == nodes && r.point.partition == partition && !r.runs.is_empty()
             })
-            .map(|r| {
+            .filter_map(|r| {
                 let m = r.summary();
-                plot::Dot {
+                Some(plot::Dot {
                     strategy: r.point.strategy.to_string(),
                     preset: r.point.preset.to_string(),
                     x: m.msgs_per_op,
-                    y: m.median,
-                    p95: m.p95,
-                    max: m.max,
+                    y: m.median?,
+                    p95: m.p95.unwrap_or(f64::NAN),
+                    max: m.max.unwrap_or(f64::NAN),
                     valid: r.valid(),
-                }
+                })
             })
             .collect();
+        if pts.is_empty() {
+            // No stable latencies (a counter workload): nothing to draw.
+            continue;
+        }
         let title = format!(
             "{} on {nodes} nodes, rate {}, latency 100 ms{}: msgs-per-op vs median stable latency (median of runs)",
             args.workload,

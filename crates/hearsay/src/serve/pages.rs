@@ -287,8 +287,15 @@ pub fn sweep(time: &str, dir: &Path) -> String {
             num_cell(f(&m["median-ms"])),
             num_cell(f(&m["p95-ms"])),
             num_cell(f(&m["max-ms"])),
-            num_cell((r["lost"].to_string(), r["lost"].to_string())),
-            esc(&r["valid"].to_string()),
+            num_cell((
+                r["lost"].to_string(),
+                r["lost"].as_i64().map_or("–".into(), |l| l.to_string())
+            )),
+            match r["valid"].as_bool() {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "–",
+            },
         );
     }
     b += "</tbody></table>";
