@@ -21,7 +21,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/broadcast", post(broadcast))
         .route("/messages", get(messages))
         .route("/events", get(events))
-        .route("/health", get(|| async { "ok\n" }))
+        .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/kv", get(kv_list))
         .route(
@@ -34,6 +34,19 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/cluster/keys", get(cluster_keys))
         .route("/cluster/keys/{op}", post(cluster_keys_change))
         .with_state(agent)
+}
+
+/// 200 "ok" once joined (or with nothing to join); 503 with the reason
+/// while the seeds have not answered.
+async fn health(State(a): State<Arc<Agent>>) -> Response {
+    match a.join_problem() {
+        None => "ok\n".into_response(),
+        Some(p) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("{p}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn members(State(a): State<Arc<Agent>>) -> Response {

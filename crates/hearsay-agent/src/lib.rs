@@ -152,6 +152,8 @@ struct Shared {
     keys: Vec<String>,
     kv: std::collections::BTreeMap<String, String>,
     metrics: metrics::Snapshot,
+    /// Why this agent has not joined its seeds yet (None once it has).
+    join_problem: Option<String>,
 }
 
 /// Most payloads kept for `messages()`, and most bytes of them.
@@ -360,6 +362,12 @@ impl Agent {
     }
 
     /// Every member known (this one included), by name.
+    /// Why this agent has not joined yet, after asking its seeds more than
+    /// once (None: joined, or nothing to join).
+    pub fn join_problem(&self) -> Option<String> {
+        self.shared.lock().ok().and_then(|s| s.join_problem.clone())
+    }
+
     pub fn members(&self) -> Vec<MemberInfo> {
         self.shared
             .lock()
@@ -536,6 +544,10 @@ impl Loop {
                     for s in self.seeds.due(now) {
                         let _ = self.sock.send_to(&hello, s).await;
                     }
+                    let problem = self.seeds.problem();
+                    if let Ok(mut sh) = self.shared.lock() {
+                        sh.join_problem = problem;
+                    }
                     self.node.tick(now, &mut out);
                     self.kv.tick(now, &mut self.kv_out);
                     self.run_queries().await;
@@ -596,6 +608,7 @@ impl Loop {
             Err(e) => {
                 tracing::debug!("dropped a datagram from {from}: {e:?}");
                 self.stats.refused[e.index()] += 1;
+                self.seeds.refused(&from, codec::Refused::LABELS[e.index()]);
                 return;
             }
         };
@@ -659,6 +672,9 @@ impl Loop {
             }
         }
         if from.is_some_and(|f| self.seeds.answered(&f)) {
+            if let Ok(mut sh) = self.shared.lock() {
+                sh.join_problem = None;
+            }
             let now = self.now();
             self.node.join(now, std::slice::from_ref(&name), out);
         }

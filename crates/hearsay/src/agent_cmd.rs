@@ -280,6 +280,26 @@ pub fn run(args: AgentArgs) -> ExitCode {
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        // A join that does not happen is said, at the seeds' backoff rate
+        // (each new round of asking changes the text), until it happens.
+        let watch = agent.clone();
+        tokio::spawn(async move {
+            let mut said: Option<String> = None;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                let now = watch.join_problem();
+                if now != said {
+                    match &now {
+                        Some(p) => eprintln!(
+                            "hearsay agent: {p}; a seed that does not answer is down, unreachable, or in another --cluster or with another --key (it drops what it cannot open)"
+                        ),
+                        None if said.is_some() => eprintln!("hearsay agent: joined"),
+                        None => {}
+                    }
+                    said = now;
+                }
+            }
+        });
         let router = hearsay_agent::http::router(agent.clone());
         let server = axum::serve(listener, router);
         let stop = async {

@@ -1032,3 +1032,24 @@ fn host_names_work_where_addresses_do() {
     assert_ne!(code, Some(0));
     assert!(err.contains("HOST:PORT"), "{err}");
 }
+
+#[test]
+fn a_join_that_does_not_happen_is_said_and_health_tells() {
+    // Nobody listens on the seed's port (taken, then let go).
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let seed = format!("127.0.0.1:{port}");
+    let a = start("lonely", "j", Some(&seed));
+    let err = || std::fs::read_to_string(a._stderr.path()).unwrap_or_default();
+    until(
+        "the agent says it has not joined",
+        Duration::from_secs(10),
+        || err().contains("not joined yet"),
+    );
+    assert!(err().contains(&format!("{seed} (no answer)")), "{}", err());
+    let health = http(&a.http, "GET", "/health", "");
+    assert!(health.starts_with("not joined yet"), "{health}");
+}

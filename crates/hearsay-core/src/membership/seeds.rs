@@ -19,6 +19,10 @@ pub struct Seeds<A> {
     /// Per seed: when to ask next, and the wait after that.
     waiting: BTreeMap<A, (Instant, Duration)>,
     answered: bool,
+    /// Why what came from a seed was refused here, if anything did.
+    refused: BTreeMap<A, &'static str>,
+    /// Rounds of asking so far.
+    rounds: u32,
 }
 
 impl<A: Ord + Clone> Seeds<A> {
@@ -29,6 +33,8 @@ impl<A: Ord + Clone> Seeds<A> {
         Seeds {
             answered: waiting.is_empty(),
             waiting,
+            refused: BTreeMap::new(),
+            rounds: 0,
         }
     }
 
@@ -46,7 +52,40 @@ impl<A: Ord + Clone> Seeds<A> {
                 *wait = (*wait * 2).min(MAX_WAIT);
             }
         }
+        self.rounds += u32::from(!out.is_empty());
         out
+    }
+
+    /// Something from `from` was refused here (`why`: wrong key, another
+    /// cluster...): if `from` is a seed, that explains a silence.
+    pub fn refused(&mut self, from: &A, why: &'static str) {
+        if !self.answered && self.waiting.contains_key(from) {
+            self.refused.insert(from.clone(), why);
+        }
+    }
+
+    /// Why this member has not joined yet, once it has asked more than
+    /// once (None: joined, or nothing to join, or still the first ask).
+    pub fn problem(&self) -> Option<String>
+    where
+        A: std::fmt::Display,
+    {
+        if self.answered || self.rounds < 2 {
+            return None;
+        }
+        let each: Vec<String> = self
+            .waiting
+            .keys()
+            .map(|a| match self.refused.get(a) {
+                Some(why) => format!("{a} (its datagrams were refused here: {why})"),
+                None => format!("{a} (no answer)"),
+            })
+            .collect();
+        Some(format!(
+            "not joined yet after {} tries: {}",
+            self.rounds,
+            each.join(", ")
+        ))
     }
 
     /// A datagram came from `from`: if it is a seed and the first to
@@ -78,6 +117,26 @@ impl<A: Ord + Clone> Seeds<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_join_that_does_not_happen_says_why() {
+        let t = Instant::ZERO;
+        let mut s = Seeds::new(t, ["a:1", "b:2"]);
+        s.due(t);
+        assert_eq!(s.problem(), None, "the first ask is not a problem yet");
+        s.refused(&"b:2", "decrypt");
+        s.refused(&"c:3", "decrypt");
+        s.due(t + FIRST_WAIT);
+        let p = s.problem().expect("a problem after two rounds");
+        assert!(p.contains("a:1 (no answer)"), "{p}");
+        assert!(
+            p.contains("b:2 (its datagrams were refused here: decrypt)"),
+            "{p}"
+        );
+        assert!(!p.contains("c:3"), "not a seed: {p}");
+        assert!(s.answered(&"a:1"));
+        assert_eq!(s.problem(), None, "joined");
+    }
 
     #[test]
     fn a_silent_seed_is_asked_less_and_less_and_an_answer_ends_it() {
