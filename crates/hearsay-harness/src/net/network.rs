@@ -11,6 +11,7 @@ use super::journal::{Event, Journal};
 use super::latency::Latency;
 use super::record::NetRecord;
 use hearsay_core::rng::Rng;
+use hearsay_core::simnet::Agenda;
 use serde_json::value::RawValue;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -74,8 +75,9 @@ pub struct Network {
     client: Vec<bool>,
     lookup: HashMap<String, Addr>,
     queues: Vec<Option<Queue>>,
-    /// (deadline, seq, dest) of every queue head.
-    wake: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    /// Every queue head, by (deadline, message seq): the simulation core's
+    /// agenda, ordered as Maelstrom's per-destination queues release them.
+    wake: Agenda<(u64, u64), u32>,
     /// (src, dest) pairs whose messages the destination drops.
     drops: HashSet<(Addr, Addr)>,
     latency: Latency,
@@ -98,7 +100,7 @@ impl Network {
             client: Vec::new(),
             lookup: HashMap::new(),
             queues: Vec::new(),
-            wake: BinaryHeap::new(),
+            wake: Agenda::default(),
             drops: HashSet::new(),
             latency,
             rng,
@@ -268,7 +270,7 @@ impl Network {
                 self.dropped += 1;
                 continue;
             }
-            self.wake.push(Reverse((p.deadline, p.seq, dest.0)));
+            self.wake.push((p.deadline, p.seq), dest.0);
             q.head = Some(p);
             return;
         }
@@ -276,11 +278,8 @@ impl Network {
 
     /// The next message due at or before `now`, journaled as delivered.
     pub fn pop_due(&mut self, now: u64) -> Option<Envelope> {
-        while let Some(&Reverse((deadline, seq, dest))) = self.wake.peek() {
-            if deadline > now {
-                return None;
-            }
-            self.wake.pop();
+        while let Some((key, dest)) = self.wake.pop_until((now, u64::MAX)) {
+            let (_, seq) = key.at();
             let dest = Addr(dest);
             let Some(q) = self.queues[dest.0 as usize].as_mut() else {
                 continue;
@@ -321,7 +320,7 @@ impl Network {
 
     /// When the next delivery is due.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.wake.peek().map(|Reverse((d, _, _))| *d)
+        self.wake.next_at().map(|(d, _)| d)
     }
 
     /// A client starts (or stops) waiting for a reply.
