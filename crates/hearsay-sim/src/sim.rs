@@ -76,12 +76,7 @@ impl<M: Member> Sim<M> {
         sc.validate()?;
         let n = sc.members;
         let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("m{i}"))).collect();
-        let index = names
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, id)| (id, i))
-            .collect();
+        let index = hearsay_core::simnet::index_of(&names);
         let metas: Vec<Arc<Meta>> = (0..n)
             .map(|i| {
                 Arc::new(if sc.zones > 1 {

@@ -6,6 +6,7 @@
 mod common;
 use common::node;
 use serde_json::Value;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -654,40 +655,39 @@ fn simulator_and_processes_agree_on_the_same_scenario() {
     );
 }
 
+/// A one-run, 3-second bench of `points` (the sweep's own flags) into
+/// `out`: its exit code, stdout and stderr.
+fn short_bench(out: &Path, points: &[&str]) -> (Option<i32>, String, String) {
+    let r = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .arg("bench")
+        .args(points)
+        .args(["--nemesis", "none", "--runs", "1", "--time-limit", "3"])
+        .args(["--recovery", "2", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    (
+        r.status.code(),
+        String::from_utf8_lossy(&r.stdout).into_owned(),
+        String::from_utf8_lossy(&r.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn bench_writes_its_table_csv_json_and_plots() {
     let out = tempfile::tempdir().unwrap();
-    let r = Command::new(env!("CARGO_BIN_EXE_hearsay"))
-        .args([
-            "bench",
+    let (code, stdout, stderr) = short_bench(
+        out.path(),
+        &[
             "--strategies",
             "tree,plumtree",
             "--presets",
             "efficient",
             "--nodes",
             "5,30",
-            "--nemesis",
-            "none",
-        ])
-        .args([
-            "--runs",
-            "1",
-            "--time-limit",
-            "3",
-            "--recovery",
-            "2",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&r.stdout);
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&r.stderr)
+        ],
     );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let dir = out.path().join("latest");
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
@@ -713,31 +713,20 @@ fn a_counter_bench_shows_no_figure_it_does_not_have() {
     // says "–", the CSV leaves the cell empty, the JSON says null, and
     // no latency plot is drawn (it had a -1 in every one of these).
     let out = tempfile::tempdir().unwrap();
-    let r = Command::new(env!("CARGO_BIN_EXE_hearsay"))
-        .args(["bench", "--workload", "g-counter", "--strategies", "tree"])
-        .args([
+    let (code, stdout, stderr) = short_bench(
+        out.path(),
+        &[
+            "--workload",
+            "g-counter",
+            "--strategies",
+            "tree",
             "--presets",
             "efficient",
             "--nodes",
             "5",
-            "--nemesis",
-            "none",
-        ])
-        .args([
-            "--runs",
-            "1",
-            "--time-limit",
-            "3",
-            "--recovery",
-            "2",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&r.stdout);
-    let stderr = String::from_utf8_lossy(&r.stderr);
-    assert_eq!(r.status.code(), Some(0), "{stdout}\n{stderr}");
+        ],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
         !stdout.contains("-1") && !stderr.contains("-1"),
         "{stdout}\n{stderr}"

@@ -13,4 +13,4 @@ mod network;
 
 pub use agenda::{Agenda, Key, Timers};
 pub use faults::{Faults, Latency};
-pub use network::{Network, Stuck};
+pub use network::{Network, Stuck, index_of};

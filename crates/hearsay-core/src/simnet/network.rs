@@ -40,6 +40,16 @@ impl std::fmt::Display for Stuck {
 
 impl std::error::Error for Stuck {}
 
+/// Each name's position.
+pub fn index_of(names: &[NodeId]) -> BTreeMap<NodeId, usize> {
+    names
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect()
+}
+
 /// Inputs at one instant after which a run is [`Stuck`].
 const MAX_STEPS_PER_INSTANT: usize = 10_000_000;
 
@@ -72,12 +82,7 @@ where
     pub fn new(names: Vec<NodeId>, nodes: Vec<M>, faults: Faults) -> Self {
         assert_eq!(names.len(), nodes.len(), "one name per node");
         let n = names.len();
-        let index = names
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, id)| (id, i))
-            .collect();
+        let index = index_of(&names);
         let mut net = Network {
             names,
             index,
