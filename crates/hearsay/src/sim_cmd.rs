@@ -181,9 +181,10 @@ pub fn run(args: SimArgs) -> ExitCode {
         ProgressStyle::with_template("{bar:30.cyan/blue} {percent:>3}% simulated, {elapsed} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    if !args.quiet {
+    // Beside the progress bar only: the report's own header says the rest.
+    if show {
         eprintln!(
-            "hearsay sim: {} members, {} simulated, seed {}",
+            "hearsay sim: {} members, {} to simulate, seed {}",
             sc.members, sc.duration, sc.seed
         );
     }

@@ -147,3 +147,14 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
     assert_eq!(out.status.code(), Some(141), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn one_header_not_two() {
+    // Off a terminal there is no progress bar, so nothing beside it: the
+    // report's header is the one (it said "10s simulated" on stderr and
+    // "10 s simulated" on stdout).
+    let (code, out, err) = sim(&["--members", "10", "--duration", "10s"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("hearsay sim:").count(), 1, "{out}");
+    assert!(!err.contains("hearsay sim:"), "{err}");
+}
