@@ -724,8 +724,20 @@ fn bench(args: &AgentBenchArgs) -> Result<()> {
         std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755))?;
     }
     if !args.no_traffic && !iptables(&["-L", "-n"]) {
+        // Say which of the two it is: not installed, or not allowed.
+        let installed = Command::new("iptables")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
         eprintln!(
-            "hearsay bench agent: iptables is not usable here (needs root); traffic columns stay empty"
+            "hearsay bench agent: {}; traffic columns stay empty (--no-traffic skips counting)",
+            if installed {
+                "iptables is installed but refused to list rules (it needs root, or CAP_NET_ADMIN)"
+            } else {
+                "iptables is not installed (Debian: apt install iptables; or run scripts/test-deps)"
+            }
         );
     }
     let ctx = Ctx {
