@@ -181,6 +181,8 @@ impl<M: Member> Sim<M> {
     }
 
     /// What member `i` reported after an input: events and deliveries.
+    /// (Through `input`, the network's only door to a node: draining sends
+    /// nothing and moves no timer.)
     fn observe(&mut self, i: usize) {
         let now = self.net.now();
         let (obs, side, index, alive) = (&mut self.obs, &self.side, &self.index, &self.alive);
