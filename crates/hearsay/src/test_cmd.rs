@@ -435,16 +435,23 @@ fn own_node_args(cfg: &TestConfig) -> Option<&[String]> {
     (cfg.bin == me && cfg.args.first().map(String::as_str) == Some("node")).then(|| &cfg.args[1..])
 }
 
-/// The command line that reruns this test: every flag that shapes it, the
-/// seed, and the node arguments after `--`, quoted for a POSIX shell.
-pub(crate) fn rerun_command(cfg: &TestConfig, simulate: bool) -> String {
+/// The command line that reruns this test: the challenge it was judged
+/// as (so the rerun prints the same verdict), every flag that shapes it
+/// (they win over the challenge's), the seed, and the node arguments after
+/// `--`, quoted for a POSIX shell.
+pub(crate) fn rerun_command(
+    cfg: &TestConfig,
+    simulate: bool,
+    scenario: Option<Scenario>,
+) -> String {
     let program = std::env::args().next().unwrap_or_else(|| "hearsay".into());
-    let mut w: Vec<String> = vec![
-        program,
-        "test".into(),
-        "-w".into(),
-        cfg.workload.to_string(),
-    ];
+    let mut w: Vec<String> = vec![program, "test".into()];
+    if let Some(v) = scenario.and_then(|s| s.to_possible_value()) {
+        w.push("--scenario".into());
+        w.push(v.get_name().into());
+    }
+    w.push("-w".into());
+    w.push(cfg.workload.to_string());
     let mut flag = |k: &str, v: String| {
         w.push(k.into());
         w.push(v);
@@ -594,7 +601,7 @@ pub fn run(args: TestArgs) -> ExitCode {
 
 fn run_once(cfg: TestConfig, shown: &Shown, display: &Display, interrupted: Arc<AtomicBool>) -> u8 {
     let simulate = shown.simulate;
-    let command = rerun_command(&cfg, simulate);
+    let command = rerun_command(&cfg, simulate, shown.scenario);
     display.line(&command);
     let dir = match report::create_run_dir(&cfg.store, &cfg.workload.to_string()) {
         Ok(d) => d,
@@ -811,8 +818,11 @@ mod tests {
             "--scenario 3d --seed 1",
         ] {
             let cfg = parse(&words(line)).unwrap();
+            let scenario = line.contains("--scenario 3d").then_some(Scenario::D);
             for simulate in [false, true] {
-                let cmd = rerun_command(&cfg, simulate);
+                let cmd = rerun_command(&cfg, simulate, scenario);
+                // The challenge is named, so the rerun gives its verdict.
+                assert_eq!(cmd.contains("--scenario 3d"), scenario.is_some(), "{cmd}");
                 let back: Vec<String> = shlex::split(&cmd).unwrap();
                 assert_eq!(back[1], "test", "{cmd}");
                 let mut again = parse(&back[2..]).unwrap_or_else(|e| panic!("{cmd}: {e}"));
