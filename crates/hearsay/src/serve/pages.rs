@@ -90,6 +90,12 @@ fn file_url(id: &str, f: &str) -> String {
     format!("/files/{}/{}", esc(id), esc(f))
 }
 
+/// A figure to three decimals, as the terminal summary prints it ("–" if
+/// absent).
+fn rounded(v: &Value) -> String {
+    v.as_f64().map_or("–".into(), |x| format!("{x:.3}"))
+}
+
 /// The summary lines worth a glance, from results.json.
 fn summary(results: &Value) -> String {
     let mut rows: Vec<(&str, String)> = vec![("valid?", results["valid?"].to_string())];
@@ -106,7 +112,8 @@ fn summary(results: &Value) -> String {
         "msgs-per-op",
         format!(
             "servers {}, all {}",
-            net["servers"]["msgs-per-op"], net["all"]["msgs-per-op"]
+            rounded(&net["servers"]["msgs-per-op"]),
+            rounded(&net["all"]["msgs-per-op"])
         ),
     ));
     let w = &results["workload"];
@@ -324,5 +331,16 @@ mod tests {
         assert!(!html.contains("<t>") && html.contains("&lt;t&gt;"));
         assert!(html.contains("&quot;x&quot;.py"));
         assert_eq!(html.matches("class=\"run\"").count(), 1);
+    }
+
+    #[test]
+    fn the_run_summary_rounds_its_figures() {
+        let r = serde_json::json!({
+            "valid?": true,
+            "net": {"servers": {"msgs-per-op": 1.5147059}, "all": {"msgs-per-op": 3.0}},
+        });
+        let html = summary(&r);
+        assert!(html.contains("servers 1.515, all 3.000"), "{html}");
+        assert!(!html.contains("1.5147059"), "{html}");
     }
 }
