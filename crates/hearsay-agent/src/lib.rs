@@ -457,9 +457,17 @@ impl Agent {
     /// second (memberlist's leave propagation delay) before this returns.
     pub async fn leave(&self) {
         let (tx, rx) = oneshot::channel();
+        let alone = self
+            .members()
+            .iter()
+            .all(|m| m.is_self || m.state != "alive");
         if self.cmds.send(Cmd::Leave(tx)).await.is_ok() {
             let _ = rx.await;
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            // A second for the news to spread, unless nobody is there to
+            // hear it.
+            if !alone {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
         }
     }
 }

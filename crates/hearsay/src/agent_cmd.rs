@@ -317,7 +317,9 @@ pub fn run(args: AgentArgs) -> ExitCode {
                 }
             }
             _ = stop => {
+                eprintln!("hearsay agent: stopping: telling the cluster this member leaves");
                 agent.leave().await;
+                eprintln!("hearsay agent: left");
             }
         }
         ExitCode::SUCCESS

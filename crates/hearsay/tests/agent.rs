@@ -1053,3 +1053,29 @@ fn a_join_that_does_not_happen_is_said_and_health_tells() {
     let health = http(&a.http, "GET", "/health", "");
     assert!(health.starts_with("not joined yet"), "{health}");
 }
+
+#[test]
+fn sigterm_leaves_the_cluster_and_says_so() {
+    let a = start("stay", "t", None);
+    let mut b = start("go", "t", Some(&a.gossip));
+    until("the two see each other", Duration::from_secs(10), || {
+        states(&a).iter().filter(|(_, s)| s == "alive").count() == 2
+    });
+    let pid = b.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = b.child.wait().unwrap();
+    assert!(status.success(), "a clean exit: {status:?}");
+    let err = std::fs::read_to_string(b._stderr.path()).unwrap();
+    assert!(err.contains("hearsay agent: left"), "{err}");
+    until(
+        "the other sees it left, not dead",
+        Duration::from_secs(10),
+        || states(&a).iter().any(|(n, s)| n == "go" && s == "left"),
+    );
+}
