@@ -77,7 +77,8 @@ pub struct BenchArgs {
     /// sending every value to every node one message at a time)
     #[arg(long)]
     pub all: bool,
-    /// One run per point, no partitions, 25 and 100 nodes
+    /// One run per point, no partitions, 25 and 100 nodes (about 7 minutes
+    /// on 2 cores)
     #[arg(long)]
     pub quick: bool,
     /// Where the results go (a timestamped directory inside, plus `latest`)
