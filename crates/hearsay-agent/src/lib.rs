@@ -361,13 +361,13 @@ impl Agent {
         self.local
     }
 
-    /// Every member known (this one included), by name.
     /// Why this agent has not joined yet, after asking its seeds more than
     /// once (None: joined, or nothing to join).
     pub fn join_problem(&self) -> Option<String> {
         self.shared.lock().ok().and_then(|s| s.join_problem.clone())
     }
 
+    /// Every member known (this one included), by name.
     pub fn members(&self) -> Vec<MemberInfo> {
         self.shared
             .lock()
@@ -548,13 +548,19 @@ impl Loop {
                     let now = self.now();
                     // Learn the seeds' names: they answer `who` with an
                     // empty envelope, and then we join them by name.
-                    let hello = self.codec.empty(&Datagram { who: true, ..self.head.clone() });
-                    for s in self.seeds.due(now) {
-                        let _ = self.sock.send_to(&hello, s).await;
-                    }
-                    let problem = self.seeds.problem();
-                    if let Ok(mut sh) = self.shared.lock() {
-                        sh.join_problem = problem;
+                    if !self.seeds.done() {
+                        let due = self.seeds.due(now);
+                        if !due.is_empty() {
+                            let hello =
+                                self.codec.empty(&Datagram { who: true, ..self.head.clone() });
+                            for s in due {
+                                let _ = self.sock.send_to(&hello, s).await;
+                            }
+                        }
+                        let problem = self.seeds.problem();
+                        if let Ok(mut sh) = self.shared.lock() {
+                            sh.join_problem = problem;
+                        }
                     }
                     self.node.tick(now, &mut out);
                     self.kv.tick(now, &mut self.kv_out);

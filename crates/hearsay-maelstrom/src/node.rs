@@ -94,6 +94,16 @@ struct Waiting {
     until: Instant,
 }
 
+impl Waiting {
+    fn req(&self) -> Req<'_> {
+        Req {
+            src: &self.src,
+            dest: &self.dest,
+            msg_id: self.msg_id,
+        }
+    }
+}
+
 /// How long a read waits for the workload to be known. In a run, an add
 /// anywhere tells every node within a few batching intervals; if every
 /// client began with a read, nothing will tell, and waiting longer only
@@ -212,12 +222,12 @@ impl MaelstromNode {
                 self.input(now, Input::Topology(topo));
                 // Only the broadcast workload sends a topology, and before
                 // any client request.
-                self.learn(now, Workload::Broadcast);
+                self.learn(Workload::Broadcast);
                 self.reply(req, "topology_ok", Map::new());
                 self.emit();
             }
             Request::Broadcast { message } => {
-                self.learn(now, Workload::Broadcast);
+                self.learn(Workload::Broadcast);
                 // Acknowledge on receipt: the value is ours to deliver now.
                 self.reply(req, "broadcast_ok", Map::new());
                 self.input(now, Input::Broadcast(Item::from(message)));
@@ -225,9 +235,7 @@ impl MaelstromNode {
             }
             Request::Add { element, delta } => self.add(now, req, element, delta),
             Request::Read {} => match self.workload {
-                Some(Workload::GSet) => self.read_as(req, "value"),
-                Some(Workload::Counter) => self.read_counter(req),
-                Some(Workload::Broadcast) => self.read_as(req, "messages"),
+                Some(w) => self.read(req, w),
                 // Reads look alike in every workload, and an answer in the
                 // wrong schema makes the operation indeterminate: the read
                 // waits until a topology, an add or a peer's values say
@@ -254,13 +262,13 @@ impl MaelstromNode {
     fn add(&mut self, now: Instant, req: &Req<'_>, element: Option<Value>, delta: Option<i64>) {
         match (element, delta) {
             (Some(e), _) => {
-                self.learn(now, Workload::GSet);
+                self.learn(Workload::GSet);
                 self.reply(req, "add_ok", Map::new());
                 self.input(now, Input::Broadcast(Item::from(e)));
                 self.emit();
             }
             (None, Some(d)) => {
-                self.learn(now, Workload::Counter);
+                self.learn(Workload::Counter);
                 self.reply(req, "add_ok", Map::new());
                 if d == 0 {
                     return;
@@ -301,7 +309,7 @@ impl MaelstromNode {
             });
         }
         // Peers count: so does this workload.
-        self.learn(now, Workload::Counter);
+        self.learn(Workload::Counter);
         let from = NodeId::new(src);
         self.tally_input(now, Input::Receive { from, env });
         Ok(())
@@ -309,14 +317,7 @@ impl MaelstromNode {
 
     fn tally_input(&mut self, now: Instant, input: Input<Tally>) {
         if self.tally.is_none() {
-            let epoch = Epoch(self.cfg.epoch.max(1));
-            match Node::new(
-                self.cfg.dissemination.clone(),
-                NodeId::new(&self.me),
-                epoch,
-                self.members.clone(),
-                self.cfg.seed,
-            ) {
+            match self.engine() {
                 Ok(n) => self.tally = Some(n),
                 Err(e) => tracing::error!("cannot start the counter engine: {e}"),
             }
@@ -366,7 +367,7 @@ impl MaelstromNode {
         // get their topology before any value exists; counters travel on
         // the tally engine).
         if carries_values(&env) && self.workload.is_none() {
-            self.learn(now, Workload::GSet);
+            self.learn(Workload::GSet);
             self.guessed = true;
         }
         let from = NodeId::new(src);
@@ -377,22 +378,22 @@ impl MaelstromNode {
 
     /// The workload is `w` (unless it was known already): reads that
     /// waited for it are answered now.
-    fn learn(&mut self, _now: Instant, w: Workload) {
+    fn learn(&mut self, w: Workload) {
         if self.workload.is_some() && !std::mem::take(&mut self.guessed) {
             return;
         }
         self.workload = Some(w);
         for r in std::mem::take(&mut self.waiting) {
-            let req = Req {
-                src: &r.src,
-                dest: &r.dest,
-                msg_id: r.msg_id,
-            };
-            match w {
-                Workload::GSet => self.read_as(&req, "value"),
-                Workload::Counter => self.read_counter(&req),
-                Workload::Broadcast => self.read_as(&req, "messages"),
-            }
+            self.read(&r.req(), w);
+        }
+    }
+
+    /// A read, in `w`'s schema.
+    fn read(&mut self, req: &Req<'_>, w: Workload) {
+        match w {
+            Workload::GSet => self.read_as(req, "value"),
+            Workload::Counter => self.read_counter(req),
+            Workload::Broadcast => self.read_as(req, "messages"),
         }
     }
 
@@ -407,12 +408,7 @@ impl MaelstromNode {
             .partition(|r| r.until <= now);
         self.waiting = keep;
         for r in due {
-            let req = Req {
-                src: &r.src,
-                dest: &r.dest,
-                msg_id: r.msg_id,
-            };
-            self.read_counter(&req);
+            self.read_counter(&r.req());
         }
     }
 
@@ -422,18 +418,23 @@ impl MaelstromNode {
         }
     }
 
+    /// An engine (the set's or the counter's) for this node's members.
+    fn engine<V: hearsay_core::value::Value>(
+        &self,
+    ) -> Result<Node<V>, hearsay_core::dissemination::ConfigError> {
+        Node::new(
+            self.cfg.dissemination.clone(),
+            NodeId::new(&self.me),
+            Epoch(self.cfg.epoch.max(1)),
+            self.members.clone(),
+            self.cfg.seed,
+        )
+    }
+
     fn init(&mut self, id: &str, ids: Vec<String>) {
         self.me = id.to_owned();
-        let members: Vec<NodeId> = ids.into_iter().map(NodeId::new).collect();
-        self.members = members.clone();
-        let epoch = Epoch(self.cfg.epoch.max(1));
-        match Node::new(
-            self.cfg.dissemination.clone(),
-            NodeId::new(id),
-            epoch,
-            members,
-            self.cfg.seed,
-        ) {
+        self.members = ids.into_iter().map(NodeId::new).collect();
+        match self.engine() {
             Ok(n) => self.node = Some(n),
             // The shell validated the config; keep serving echo if not.
             Err(e) => tracing::error!("cannot start the broadcast engine: {e}"),
@@ -443,13 +444,11 @@ impl MaelstromNode {
     /// Timers: call at (or after) `next_deadline`.
     pub fn tick(&mut self, now: Instant) {
         self.expire_reads(now);
-        if self.node.is_some() {
-            self.input(now, Input::Tick);
-            self.emit();
+        self.input(now, Input::Tick);
+        if let Some(t) = self.tally.as_mut() {
+            t.handle(now, Input::Tick, &mut self.tally_out);
         }
-        if self.tally.is_some() {
-            self.tally_input(now, Input::Tick);
-        }
+        self.emit();
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

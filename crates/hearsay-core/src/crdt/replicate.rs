@@ -153,7 +153,6 @@ impl<C: Crdt> Replicator<C> {
         }
     }
 
-    /// The peers deltas go to (not the ones believed down).
     /// Follows a member table (SWIM's): alive and suspect members are live
     /// peers, dead ones are down (they get nothing but still count for the
     /// majority rule, as they may come back with old state), members that
@@ -175,6 +174,7 @@ impl<C: Crdt> Replicator<C> {
         self.set_peers(now, live, down);
     }
 
+    /// The peers deltas go to (not the ones believed down).
     pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
         self.peers.iter().filter(|(_, p)| !p.down).map(|(id, _)| id)
     }
