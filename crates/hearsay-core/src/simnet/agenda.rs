@@ -68,20 +68,6 @@ impl<T: Ord + Copy, E> Agenda<T, E> {
     pub fn iter(&self) -> impl Iterator<Item = (T, &E)> {
         self.queue.iter().map(|(k, e)| (k.0, e))
     }
-
-    /// Takes out every event `pick` selects (say, the messages to a member
-    /// that crashed), keeping the others in order.
-    pub fn take_where(&mut self, mut pick: impl FnMut(&E) -> bool) -> Vec<(T, E)> {
-        let keys: Vec<Key<T>> = self
-            .queue
-            .iter()
-            .filter(|(_, e)| pick(e))
-            .map(|(k, _)| *k)
-            .collect();
-        keys.into_iter()
-            .filter_map(|k| self.queue.remove(&k).map(|e| (k.0, e)))
-            .collect()
-    }
 }
 
 /// One timer per node: the earliest deadline first, and a node's new

@@ -126,12 +126,6 @@ impl Faults {
         };
         (0..copies).map(|_| self.one_delay(cross_zone)).collect()
     }
-
-    /// Draws from the fault model's RNG (for a driver's own choices, so a
-    /// run still depends on one seed).
-    pub fn rng(&mut self) -> &mut Rng {
-        &mut self.rng
-    }
 }
 
 #[cfg(test)]

@@ -110,18 +110,6 @@ where
         self.now
     }
 
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
-    pub fn names(&self) -> &[NodeId] {
-        &self.names
-    }
-
     pub fn index_of(&self, id: &NodeId) -> Option<usize> {
         self.index.get(id).copied()
     }
@@ -135,11 +123,6 @@ where
     /// machine that does this has a bug).
     pub fn sent_to_self(&self) -> u64 {
         self.to_self
-    }
-
-    /// Messages and timers still to come.
-    pub fn pending(&self) -> usize {
-        self.agenda.len()
     }
 
     /// Messages on the wire or waiting for a paused receiver.
@@ -174,10 +157,6 @@ where
 
     pub fn set_zone(&mut self, i: usize, zone: usize) {
         self.zones[i] = zone;
-    }
-
-    pub fn zone(&self, i: usize) -> usize {
-        self.zones[i]
     }
 
     /// Calls `f` on node `i` now (an application's input), sends what it
@@ -289,11 +268,6 @@ where
         Ok(())
     }
 
-    /// When the next event is due.
-    pub fn next_at(&self) -> Option<Instant> {
-        self.agenda.next_at()
-    }
-
     fn deliver(&mut self, from: usize, to: usize, msg: M::Msg) -> Option<usize> {
         if self.nodes[to].is_none() || self.faults.cut(from, to) {
             return None;
@@ -323,10 +297,15 @@ where
             } else {
                 self.faults.delays(from, to, cross)
             };
-            for d in delays {
-                let msg = msg.clone();
+            // The last copy is the message itself: one clone per duplicate.
+            if let Some((last, extra)) = delays.split_last() {
+                for d in extra {
+                    let msg = msg.clone();
+                    self.agenda
+                        .push(self.now + *d, Ev::Deliver { from, to, msg });
+                }
                 self.agenda
-                    .push(self.now + d, Ev::Deliver { from, to, msg });
+                    .push(self.now + *last, Ev::Deliver { from, to, msg });
             }
         }
     }
