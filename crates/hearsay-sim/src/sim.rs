@@ -43,7 +43,6 @@ enum Ev {
 pub(crate) struct Sim<M: Member> {
     pub sc: Scenario,
     cfg: M::Cfg,
-    pub now: Instant,
     end: Instant,
     agenda: Agenda<Instant, Ev>,
     net: Network<Packed<M>>,
@@ -57,12 +56,13 @@ pub(crate) struct Sim<M: Member> {
     faults: Rng,
     load: Rng,
     late_payloads: u64,
+    /// Broadcast-layer messages and payloads count from here on.
+    late_from: Instant,
     pub obs: Observer,
     /// The epoch each member is alive in (None: crashed).
     alive: Vec<Option<u64>>,
     /// What members sent in lives that ended, in all and by each member.
-    gone: Traffic,
-    gone_sent: Vec<(u64, u64)>,
+    gone: Vec<Traffic>,
     /// A cold start: when the views agreed, and the membership and view
     /// messages each member had sent.
     joined: Option<(Instant, Vec<(u64, u64)>)>,
@@ -111,7 +111,6 @@ impl<M: Member> Sim<M> {
         }
         let mut sim: Sim<M> = Sim {
             cfg,
-            now: Instant::ZERO,
             end: Instant::ZERO + sc.duration.0,
             agenda: Agenda::default(),
             net,
@@ -125,8 +124,8 @@ impl<M: Member> Sim<M> {
             obs: Observer::new(n),
             alive: vec![Some(1); n],
             late_payloads: 0,
-            gone: Traffic::default(),
-            gone_sent: vec![(0, 0); n],
+            gone: vec![Traffic::default(); n],
+            late_from,
             joined: None,
             codec,
             sc: sc.clone(),
@@ -165,6 +164,11 @@ impl<M: Member> Sim<M> {
             sim.agenda.push(Instant::ZERO, Ev::JoinCheck);
         }
         Ok(sim)
+    }
+
+    /// The simulated time: the network's.
+    fn now(&self) -> Instant {
+        self.net.now()
     }
 
     /// An application input to member `i` now, observed; None if it is down.
@@ -255,13 +259,13 @@ impl<M: Member> Sim<M> {
 
     fn broadcast(&mut self) {
         let (_, stop) = self.broadcast_window();
-        if self.now >= stop {
+        if self.now() >= stop {
             return;
         }
         // Poisson arrivals at the given rate.
         let u: f64 = self.load.random();
         let gap = Duration::from_secs_f64(-(1.0 - u).ln() / self.sc.broadcast_rate);
-        let at = self.now + gap;
+        let at = self.now() + gap;
         self.push(at, Ev::Broadcast);
         let live: Vec<usize> = (0..self.sc.members)
             .filter(|&j| self.live(j) && !self.paused(j))
@@ -276,9 +280,9 @@ impl<M: Member> Sim<M> {
         });
         // Known as broadcast before the origin's own delivery is observed.
         if let Some(Some(id)) = sent {
-            let late = self.now >= Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
+            let late = self.now() >= self.late_from;
             self.late_payloads += u64::from(late);
-            self.obs.broadcast(self.now, id);
+            self.obs.broadcast(self.now(), id);
         }
         self.observe(i);
     }
@@ -315,7 +319,6 @@ impl<M: Member> Sim<M> {
                     observe(obs, now, i, epochs[i], &mut p.m, side, index, alive);
                 })
                 .map_err(|e| e.to_string())?;
-            self.now = until;
             if until == report_at {
                 progress((until - Instant::ZERO).as_secs_f64() / total.as_secs_f64());
                 report_at += step;
@@ -327,7 +330,6 @@ impl<M: Member> Sim<M> {
                 break;
             }
         }
-        self.now = self.end;
         progress(1.0);
         Ok(())
     }
@@ -338,22 +340,20 @@ impl<M: Member> Sim<M> {
                 let Some(p) = self.net.crash(i) else {
                     return;
                 };
-                self.gone.add(&p.traffic);
-                self.gone_sent[i].0 += p.traffic.mem_msgs;
-                self.gone_sent[i].1 += p.traffic.view_msgs;
+                self.gone[i].add(&p.traffic);
                 self.alive[i] = None;
-                self.obs.crashed(self.now, i, self.epochs[i]);
+                self.obs.crashed(self.now(), i, self.epochs[i]);
                 if self.sc.restart {
                     let down = Duration::from_secs_f64(10.0 + 20.0 * self.faults.random::<f64>());
-                    let at = self.now + down;
+                    let at = self.now() + down;
                     self.push(at, Ev::Restart { i });
                 }
             }
             Ev::Restart { i } => self.restart(i),
             Ev::Pause { i, length } => {
                 if self.live(i) {
-                    self.net.pause(i, self.now + length);
-                    self.obs.paused(i, self.now, self.now + length);
+                    self.net.pause(i, self.now() + length);
+                    self.obs.paused(i, self.now(), self.now() + length);
                 }
             }
             Ev::Split => {
@@ -375,24 +375,24 @@ impl<M: Member> Sim<M> {
             Ev::Heal => {
                 self.net.faults.heal();
                 self.side = None;
-                self.obs.healed(self.now);
-                let at = self.now + Duration::from_millis(250);
+                self.obs.healed(self.now());
+                let at = self.now() + Duration::from_millis(250);
                 self.push(at, Ev::Check);
             }
             Ev::Broadcast => self.broadcast(),
             Ev::JoinCheck => {
                 if self.views_agree() {
-                    self.joined = Some((self.now, self.mem_sent()));
+                    self.joined = Some((self.now(), self.mem_sent()));
                 } else {
-                    let at = self.now + Duration::from_millis(10);
+                    let at = self.now() + Duration::from_millis(10);
                     self.push(at, Ev::JoinCheck);
                 }
             }
             Ev::Check => {
                 if self.views_agree() {
-                    self.obs.agreed(self.now);
+                    self.obs.agreed(self.now());
                 } else {
-                    let at = self.now + Duration::from_millis(250);
+                    let at = self.now() + Duration::from_millis(250);
                     self.push(at, Ev::Check);
                 }
             }
@@ -419,34 +419,37 @@ impl<M: Member> Sim<M> {
         ) else {
             return;
         };
-        let late_from = Instant::ZERO + self.sc.duration.0.mul_f64(0.1);
-        let p = Packed::new(m, &self.names[i], self.codec.clone(), late_from);
+        let p = Packed::new(m, &self.names[i], self.codec.clone(), self.late_from);
         self.net.start(i, p);
         self.epochs[i] = epoch;
         self.alive[i] = Some(epoch);
-        self.obs.restarted(self.now, i);
+        self.obs.restarted(self.now(), i);
         let to = self.names[seed].clone();
         self.act(i, |m, now, out| m.join(now, to, out));
+    }
+
+    /// What member `i` sent, over all its lives.
+    fn sent_by(&self, i: usize) -> Traffic {
+        let mut t = self.gone[i];
+        if let Some(p) = self.net.node(i) {
+            t.add(&p.traffic);
+        }
+        t
     }
 
     /// Membership and view messages each member sent, over all its lives.
     fn mem_sent(&self) -> Vec<(u64, u64)> {
         (0..self.sc.members)
-            .map(|i| {
-                let (m, v) = self
-                    .net
-                    .node(i)
-                    .map_or((0, 0), |p| (p.traffic.mem_msgs, p.traffic.view_msgs));
-                (self.gone_sent[i].0 + m, self.gone_sent[i].1 + v)
-            })
+            .map(|i| self.sent_by(i))
+            .map(|t| (t.mem_msgs, t.view_msgs))
             .collect()
     }
 
     /// What every member sent, over all lives.
     fn traffic(&self) -> Traffic {
-        let mut t = self.gone;
-        for p in self.net.nodes() {
-            t.add(&p.traffic);
+        let mut t = Traffic::default();
+        for i in 0..self.sc.members {
+            t.add(&self.sent_by(i));
         }
         t
     }
