@@ -205,20 +205,25 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
     if let Some(c) = args.cluster.clone().or(file.cluster) {
         cfg.cluster = c;
     }
-    let from_file = |v: Option<&String>, key: &str| -> Result<Option<SocketAddr>, String> {
-        v.map(|a| resolve(a).map_err(|e| format!("{key} in the config file: {e}")))
-            .transpose()
-    };
-    if let Some(b) = args.bind.or(from_file(file.bind.as_ref(), "bind")?) {
+    let in_file =
+        |a: &str, key: &str| resolve(a).map_err(|e| format!("{key} in the config file: {e}"));
+    if let Some(b) = args.bind.or(file
+        .bind
+        .as_deref()
+        .map(|a| in_file(a, "bind"))
+        .transpose()?)
+    {
         cfg.bind = b;
     }
-    cfg.advertise = args
+    cfg.advertise = args.advertise.or(file
         .advertise
-        .or(from_file(file.advertise.as_ref(), "advertise")?);
+        .as_deref()
+        .map(|a| in_file(a, "advertise"))
+        .transpose()?);
     cfg.join = if args.join.is_empty() {
         file.join
             .iter()
-            .map(|a| from_file(Some(a), "join").map(|a| a.expect("given")))
+            .map(|a| in_file(a, "join"))
             .collect::<Result<_, String>>()?
     } else {
         args.join.clone()
@@ -232,7 +237,11 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
     cfg.test_faults = args.test_faults;
     let http = args
         .http
-        .or(from_file(file.http.as_ref(), "http")?)
+        .or(file
+            .http
+            .as_deref()
+            .map(|a| in_file(a, "http"))
+            .transpose()?)
         .unwrap_or_else(|| "127.0.0.1:8946".parse().expect("literal"));
     Ok((cfg, http))
 }

@@ -108,6 +108,11 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
     out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()
 }
 
+/// How many members `a` lists as alive (itself included).
+fn alive_count(a: &AgentProc) -> usize {
+    states(a).iter().filter(|(_, s)| s == "alive").count()
+}
+
 fn states(a: &AgentProc) -> Vec<(String, String)> {
     let v: Value =
         serde_json::from_str(&http(&a.http, "GET", "/members", "")).unwrap_or(Value::Null);
@@ -178,8 +183,7 @@ fn agents_form_a_cluster_spread_a_broadcast_and_see_a_killed_member_dead() {
         agents.push(start(&format!("a{i}"), "c1", Some(&first.gossip)));
     }
     agents.insert(0, first);
-    let alive =
-        |a: &AgentProc, n: usize| states(a).iter().filter(|(_, s)| s == "alive").count() == n;
+    let alive = |a: &AgentProc, n: usize| alive_count(a) == n;
     until(
         "every agent lists 10 alive",
         Duration::from_secs(20),
@@ -304,7 +308,7 @@ fn an_encrypted_cluster_refuses_wrong_keys_and_rotates_its_key_without_loss() {
         start_with("a3", "c1", Some(&first.gossip), &["--key", &k1]),
     ];
     agents.insert(0, first);
-    let alive = |a: &AgentProc| states(a).iter().filter(|(_, s)| s == "alive").count();
+    let alive = alive_count;
     until(
         "4 encrypted agents see each other",
         Duration::from_secs(20),
@@ -417,7 +421,7 @@ fn bad_datagrams_and_streams_are_counted_by_reason_and_never_hurt_the_agent() {
     let a = start("a0", "c1", None);
     let b = start("b0", "c1", Some(&a.gossip));
     until("two agents", Duration::from_secs(20), || {
-        states(&a).iter().filter(|(_, s)| s == "alive").count() == 2
+        alive_count(&a) == 2
     });
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let send = |d: &[u8]| {
@@ -476,7 +480,7 @@ fn bad_datagrams_and_streams_are_counted_by_reason_and_never_hurt_the_agent() {
         refused(&a, "oversized") > over && refused(&a, "malformed") >= malformed + 2
     });
     assert_eq!(http(&a.http, "GET", "/health", ""), "ok\n");
-    assert_eq!(states(&a).iter().filter(|(_, s)| s == "alive").count(), 2);
+    assert_eq!(alive_count(&a), 2);
     drop(b);
 }
 
@@ -502,9 +506,7 @@ fn the_replicated_map_converges_and_a_restarted_agent_rejoins_and_gets_it() {
         agents.push(a);
     }
     until("4 agents", Duration::from_secs(20), || {
-        agents
-            .iter()
-            .all(|a| states(a).iter().filter(|(_, s)| s == "alive").count() == 4)
+        agents.iter().all(|a| alive_count(a) == 4)
     });
     let kv = |a: &AgentProc, args: &[&str]| {
         let mut all = vec!["kv"];
@@ -801,7 +803,7 @@ fn a_map_larger_than_any_datagram_reaches_a_late_joiner_over_tcp() {
     let a = start("a0", "c1", None);
     let b = start("b0", "c1", Some(&a.gossip));
     until("two agents", Duration::from_secs(20), || {
-        states(&b).iter().filter(|(_, s)| s == "alive").count() == 2
+        alive_count(&b) == 2
     });
     // 40 values of 4 KB: a 160 KB map, past the largest datagram (60 KB).
     let value = "v".repeat(4096);
@@ -954,11 +956,7 @@ fn agents_spread_broadcasts_with_the_strategy_they_are_given() {
         until(
             &format!("{s}: three alive"),
             Duration::from_secs(20),
-            || {
-                agents
-                    .iter()
-                    .all(|x| states(x).iter().filter(|(_, st)| st == "alive").count() == 3)
-            },
+            || agents.iter().all(|x| alive_count(x) == 3),
         );
         for i in 0..5 {
             http(
@@ -973,24 +971,20 @@ fn agents_spread_broadcasts_with_the_strategy_they_are_given() {
             Duration::from_secs(20),
             || agents.iter().all(|x| delivered(x).len() == 5),
         );
-        let ann: f64 = agents
-            .iter()
-            .map(|x| metric(x, "hearsay_announcements_total"))
-            .sum();
+        let ann = || {
+            agents
+                .iter()
+                .map(|x| metric(x, "hearsay_announcements_total"))
+                .sum::<f64>()
+        };
         if announces {
             until(
                 &format!("{s}: announcements"),
                 Duration::from_secs(10),
-                || {
-                    agents
-                        .iter()
-                        .map(|x| metric(x, "hearsay_announcements_total"))
-                        .sum::<f64>()
-                        > 0.0
-                },
+                || ann() > 0.0,
             );
         } else {
-            assert_eq!(ann, 0.0, "{s} does not announce");
+            assert_eq!(ann(), 0.0, "{s} does not announce");
         }
     }
     let (code, _, err) = cli(&["agent", "--name", "x", "--strategy", "rumour"]);
@@ -1020,7 +1014,7 @@ fn host_names_work_where_addresses_do() {
         Some(&format!("localhost:{port}")),
         &[],
     );
-    let alive = |a: &AgentProc| states(a).iter().filter(|(_, s)| s == "alive").count() == 2;
+    let alive = |a: &AgentProc| alive_count(a) == 2;
     until("h1 joined h0 by name", Duration::from_secs(10), || {
         alive(&a) && alive(&b)
     });
@@ -1059,7 +1053,7 @@ fn sigterm_leaves_the_cluster_and_says_so() {
     let a = start("stay", "t", None);
     let mut b = start("go", "t", Some(&a.gossip));
     until("the two see each other", Duration::from_secs(10), || {
-        states(&a).iter().filter(|(_, s)| s == "alive").count() == 2
+        alive_count(&a) == 2
     });
     let pid = b.child.id().to_string();
     assert!(

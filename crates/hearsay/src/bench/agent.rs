@@ -285,13 +285,16 @@ struct Counters {
 
 const CHAIN: &str = "HEARSAY_BENCH";
 
-fn iptables(args: &[&str]) -> bool {
+fn iptables_status(args: &[&str]) -> std::io::Result<std::process::ExitStatus> {
     Command::new("iptables")
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+}
+
+fn iptables(args: &[&str]) -> bool {
+    iptables_status(args).is_ok_and(|s| s.success())
 }
 
 impl Counters {
@@ -725,12 +728,7 @@ fn bench(args: &AgentBenchArgs) -> Result<()> {
     }
     if !args.no_traffic && !iptables(&["-L", "-n"]) {
         // Say which of the two it is: not installed, or not allowed.
-        let installed = Command::new("iptables")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
+        let installed = iptables_status(&["--version"]).is_ok();
         eprintln!(
             "hearsay bench agent: {}; traffic columns stay empty (--no-traffic skips counting)",
             if installed {

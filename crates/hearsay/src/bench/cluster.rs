@@ -188,14 +188,6 @@ fn bench(args: &ClusterBenchArgs) -> Result<ExitCode> {
     })
 }
 
-fn ms(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.0}")
-    } else {
-        "–".into()
-    }
-}
-
 fn table(args: &ClusterBenchArgs, rows: &[Row]) -> String {
     let mut t = String::new();
     let _ = writeln!(
@@ -223,9 +215,9 @@ fn table(args: &ClusterBenchArgs, rows: &[Row]) -> String {
             r.strategy,
             r.preset,
             r.msgs(),
-            ms(m),
-            ms(p95),
-            ms(max),
+            super::ms(Some(m)),
+            super::ms(Some(p95)),
+            super::ms(Some(max)),
             r.undelivered(),
             r.bytes(),
             r.wall()

@@ -483,7 +483,7 @@ fn one_run(
 
 /// A latency cell: "–" where the workload has no stable latencies
 /// (counters), the rounded ms otherwise.
-fn ms(v: Option<f64>) -> String {
+pub(super) fn ms(v: Option<f64>) -> String {
     match v {
         Some(v) if v.is_finite() => format!("{v:.0}"),
         _ => "–".into(),
