@@ -107,8 +107,6 @@ impl std::error::Error for ClusterError {}
 
 pub struct ClusterNode {
     node: Node<Payload, Swim>,
-    me: NodeId,
-    epoch: Epoch,
     /// Payloads this life broadcast.
     seq: u64,
 }
@@ -116,8 +114,8 @@ pub struct ClusterNode {
 impl fmt::Debug for ClusterNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClusterNode")
-            .field("me", &self.me)
-            .field("epoch", &self.epoch)
+            .field("me", self.me())
+            .field("epoch", &self.node.epoch())
             .finish()
     }
 }
@@ -133,19 +131,14 @@ impl ClusterNode {
         cfg.validate()?;
         let swim =
             Swim::new(cfg.swim, me.clone(), epoch, meta, seed).map_err(ClusterError::Membership)?;
-        let mut node = Node::with_membership(cfg.dissemination, me.clone(), epoch, [], swim, seed)
+        let mut node = Node::with_membership(cfg.dissemination, me, epoch, [], swim, seed)
             .map_err(ClusterError::Dissemination)?;
         node.keep_delivered(MAX_KEPT);
-        Ok(ClusterNode {
-            node,
-            me,
-            epoch,
-            seq: 0,
-        })
+        Ok(ClusterNode { node, seq: 0 })
     }
 
     pub fn me(&self) -> &NodeId {
-        &self.me
+        self.node.view().me()
     }
 
     pub fn swim(&self) -> &Swim {
@@ -206,7 +199,7 @@ impl ClusterNode {
             return Err(ClusterError::TooLarge { len: data.len() });
         }
         self.seq += 1;
-        let id = MsgId(self.me.clone(), self.epoch, self.seq);
+        let id = MsgId(self.me().clone(), self.node.epoch(), self.seq);
         let p = Payload {
             id: id.clone(),
             data,
