@@ -99,17 +99,13 @@ impl Pending {
     }
 
     pub fn finish(mut self) {
-        let (answers, _) = self.gather.finish();
+        let (answers, silent) = self.gather.finish();
         for (who, keys) in answers {
             record(&mut self.report, &who, keys);
         }
         let r = &mut self.report;
-        r.silent = r
-            .asked
-            .iter()
-            .filter(|n| !r.ok.contains_key(*n) && !r.refused.contains_key(*n))
-            .cloned()
-            .collect();
+        // In name order, as `asked` is.
+        r.silent = silent.iter().map(NodeId::to_string).collect();
         r.complete = r.ok.len() == r.asked.len();
         let _ = self.reply.send(Ok(self.report));
     }
