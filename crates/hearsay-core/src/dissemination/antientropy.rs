@@ -2,11 +2,18 @@
 //! `gossip`'s repair).
 //!
 //! Entries are tagged (origin, origin's epoch, seq) and summarised by a
-//! version vector. A round sends a digest (the whole vector) to one peer;
-//! the peer answers with the entries the sender lacks, whether it holds
-//! more than fitted, and only its marks for the origin lives where the
-//! digest showed more than it holds (push-pull sends those entries back):
-//! one full vector per round, not one per message. A mesh neighbour that
+//! version vector. A round sends a digest to one peer; the peer answers
+//! with the entries the sender lacks, whether it holds more than fitted,
+//! and only its marks for the origin lives where the digest showed more
+//! than it holds (push-pull sends those entries back). A digest is the
+//! whole vector while the vector is small; past
+//! [`super::Config::ae_digest_full_upto`] lives it lists the lives that
+//! changed lately (or that this peer was seen to differ on) and sums the
+//! rest into buckets ([`super::lives`]). A peer that finds a bucket
+//! differing sends what it added lately of that bucket, and lists the
+//! bucket in full in its next digest to the sender, which makes the next
+//! exchange exact; a bucket summed as zero holds nothing, so a restarted
+//! member is answered exactly at once. A mesh neighbour that
 //! lacked nothing of a digest is *confirmed* as of that digest; any new
 //! entry unconfirms them all. Rounds run only while a neighbour is unconfirmed, a peer is known
 //! to have more, or (when exploring) shortly after a change, so a settled
@@ -16,9 +23,10 @@
 //! heals.
 
 use super::Ctx;
+use super::lives::{self, Lives, Origin};
 use super::seqset::SeqSet;
 use super::{Clock, DisMsg, Entry, Mark, Strategy, Value, check_peers};
-use crate::id::{Epoch, NodeId};
+use crate::id::NodeId;
 use crate::link::Lane;
 use crate::membership::ViewChange;
 use crate::overlay;
@@ -28,31 +36,32 @@ use crate::wire::Msg;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-/// One life of an origin.
-type Origin = (NodeId, Epoch);
-
 /// Longest a peer is left alone after it failed to answer.
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
 #[derive(Debug)]
 pub(crate) struct AntiEntropy<V> {
     entries: BTreeMap<(Origin, u64), V>,
-    clocks: BTreeMap<Origin, SeqSet>,
+    lives: Lives,
     own_seq: u64,
     version: u64,
     changed_at: Instant,
     neighbours: Vec<NodeId>,
     /// Neighbour -> our version it confirmed holding.
     confirmed: BTreeMap<NodeId, u64>,
-    /// Digests awaiting an answer, by peer: when sent, and this node's
-    /// version then (what an answer can confirm the peer holds).
-    outstanding: BTreeMap<NodeId, (Instant, u64)>,
+    /// Digests awaiting an answer, by peer: when sent, this node's version
+    /// then (what an answer can confirm the peer holds), and the number of
+    /// buckets its sums had.
+    outstanding: BTreeMap<NodeId, (Instant, u64, usize)>,
     /// Peers that did not answer: how long we wait before asking again.
     backoff: BTreeMap<NodeId, Duration>,
     /// ... and until when.
     blocked: BTreeMap<NodeId, Instant>,
     /// Peers known to hold entries we lack.
     ahead: BTreeSet<NodeId>,
+    /// Per peer, the fine buckets ([`lives::FINE`]) to list in full in the
+    /// next digest to it: it was seen to differ on them.
+    want: BTreeMap<NodeId, BTreeSet<u8>>,
     /// The clock as last sent, and the version it was built at.
     clock_at: Option<(u64, Clock)>,
     next_round: Option<Instant>,
@@ -69,7 +78,7 @@ impl<V: Value> AntiEntropy<V> {
     pub fn new(ctx: &Ctx<'_, V>, push: bool, explore: bool) -> Self {
         AntiEntropy {
             entries: BTreeMap::new(),
-            clocks: BTreeMap::new(),
+            lives: Lives::default(),
             own_seq: 0,
             version: 0,
             changed_at: Instant::ZERO,
@@ -79,6 +88,7 @@ impl<V: Value> AntiEntropy<V> {
             backoff: BTreeMap::new(),
             blocked: BTreeMap::new(),
             ahead: BTreeSet::new(),
+            want: BTreeMap::new(),
             clock_at: None,
             next_round: None,
             last_round: None,
@@ -101,7 +111,7 @@ impl<V: Value> AntiEntropy<V> {
     pub fn add(&mut self, ctx: &mut Ctx<'_, V>, e: Entry<V>) -> bool {
         let Entry(origin, epoch, seq, v) = e;
         let origin = (origin, epoch);
-        if !self.clocks.entry(origin.clone()).or_default().insert(seq) {
+        if !self.lives.insert(ctx.now, &origin, seq) {
             return false;
         }
         if ctx.store.learn(&v) {
@@ -131,12 +141,7 @@ impl<V: Value> AntiEntropy<V> {
             .as_ref()
             .is_none_or(|(v, _)| *v != self.version)
         {
-            let c: Clock = self
-                .clocks
-                .iter()
-                .filter(|(_, c)| c.contig > 0 || !c.extra.is_empty())
-                .map(|((o, e), c)| c.mark(o, *e))
-                .collect();
+            let c: Clock = self.lives.iter().map(|((o, e), c)| c.mark(o, *e)).collect();
             self.clock_at = Some((self.version, c));
         }
         self.clock_at
@@ -145,23 +150,75 @@ impl<V: Value> AntiEntropy<V> {
             .unwrap_or_default()
     }
 
-    /// Does a peer with clock `theirs` hold everything we hold?
-    fn covered_by(&self, theirs: &Clock) -> bool {
-        side_by_side(&self.clocks, theirs).all(|pair| match pair {
-            Pair::Mine(_, mine) => mine.contig == 0 && mine.extra.is_empty(),
-            Pair::Both(_, mine, their) => mine.within_mark(their),
-            Pair::Theirs(_) => true,
-        })
+    /// How a peer's digest compares with what this node holds. Without
+    /// sums it lists every life the peer holds: both clocks are walked
+    /// together. With sums, only the lives it lists are looked up, and
+    /// ours in buckets it summed as zero are the ones it lacks outright.
+    fn compare<'a>(&'a self, theirs: &'a [Mark], s: &[u64]) -> Compare<'a> {
+        let n = s.len();
+        if n == 0 {
+            return Compare {
+                pairs: side_by_side(&self.lives, theirs).collect(),
+                listed: BTreeSet::new(),
+                differ: Vec::new(),
+            };
+        }
+        let mut pairs = self.lookup(theirs);
+        let listed: BTreeSet<&Origin> = pairs
+            .iter()
+            .filter_map(|p| match p {
+                Pair::Both(k, ..) => Some(*k),
+                _ => None,
+            })
+            .collect();
+        let mine = self.lives.sums(n, listed.iter().copied());
+        let empty: BTreeSet<usize> = (0..n).filter(|i| s[*i] == 0 && mine[*i] != 0).collect();
+        let differ = (0..n).map(|i| s[i] != 0 && s[i] != mine[i]).collect();
+        if !empty.is_empty() {
+            pairs.extend(
+                self.lives
+                    .in_buckets(n, &empty)
+                    .into_iter()
+                    .filter(|o| !listed.contains(o))
+                    .map(Pair::Mine),
+            );
+        }
+        Compare {
+            pairs,
+            listed,
+            differ,
+        }
     }
 
-    /// Entries a peer with clock `theirs` lacks, at most `max`. With
-    /// `partial`, `theirs` lists only some origin lives (a delta's `w`) and
-    /// says nothing of the others.
-    fn missing(&self, theirs: &Clock, max: usize, partial: bool) -> Vec<Entry<V>> {
+    /// The lives a partial listing names, looked up here (sorted, each
+    /// once).
+    fn lookup<'a>(&'a self, theirs: &'a [Mark]) -> Vec<Pair<'a>> {
+        sorted(theirs)
+            .into_iter()
+            .map(|m| match self.lives.entry(&m.0, m.1) {
+                Some((k, mine)) => Pair::Both(k, mine, m),
+                None => Pair::Theirs(m),
+            })
+            .collect()
+    }
+
+    /// Does a peer with digest `theirs` hold everything we hold?
+    fn covered_by(cmp: &Compare<'_>) -> bool {
+        !cmp.differ.contains(&true)
+            && cmp.pairs.iter().all(|pair| match pair {
+                Pair::Mine(_) => false,
+                Pair::Both(_, mine, their) => mine.within_mark(their),
+                Pair::Theirs(_) => true,
+            })
+    }
+
+    /// Entries a peer lacks, at most `max`: all of the lives it lacks
+    /// outright, and what is above its marks of the others.
+    fn missing(&self, pairs: &[Pair<'_>], max: usize) -> Vec<Entry<V>> {
         let mut out = Vec::new();
-        for pair in side_by_side(&self.clocks, theirs) {
+        for pair in pairs {
             let (key, contig, extra): (&Origin, u64, &[u64]) = match pair {
-                Pair::Mine(k, _) if !partial => (k, 0, &[]),
+                Pair::Mine(k) => (k, 0, &[]),
                 Pair::Both(k, mine, their) if !mine.within_mark(their) => (k, their.2, &their.3),
                 _ => continue,
             };
@@ -179,10 +236,11 @@ impl<V: Value> AntiEntropy<V> {
         out
     }
 
-    /// This node's marks for the origin lives where `theirs` holds more
+    /// This node's marks for the origin lives where the peer holds more
     /// (an empty mark where this node holds none of an origin life).
-    fn lacking(&self, theirs: &Clock) -> Clock {
-        side_by_side(&self.clocks, theirs)
+    fn lacking(pairs: &[Pair<'_>]) -> Clock {
+        pairs
+            .iter()
             .filter_map(|pair| match pair {
                 Pair::Theirs(m) if m.2 > 0 || !m.3.is_empty() => {
                     Some(Mark(m.0.clone(), m.1, 0, Vec::new()))
@@ -195,37 +253,72 @@ impl<V: Value> AntiEntropy<V> {
             .collect()
     }
 
-    fn confirm(&mut self, peer: &NodeId, theirs: &Clock) {
-        if self.neighbours.contains(peer) && self.covered_by(theirs) {
-            self.confirmed.insert(peer.clone(), self.version);
-        }
-    }
-
     /// A peer's digest: answer with what it lacks, whether there is more,
     /// and (for push-pull) the marks of what this node lacks of its clock.
-    pub fn on_digest(&mut self, ctx: &mut Ctx<'_, V>, from: &NodeId, theirs: Clock) {
-        let lacks = self.lacking(&theirs);
-        let e = self.missing(&theirs, ctx.cfg.link.max_batch, false);
+    /// Where its sums differ from ours, also what we added lately there,
+    /// and list those buckets in full in our next digest to it.
+    pub fn on_digest(&mut self, ctx: &mut Ctx<'_, V>, from: &NodeId, theirs: Clock, s: Vec<u64>) {
+        if !s.is_empty() && !lives::valid_coarse(s.len()) {
+            ctx.stats.ignored += 1;
+            return;
+        }
+        self.lives.age(ctx.now, recent_window(ctx.cfg));
+        let max = ctx.cfg.link.max_batch;
+        let cmp = self.compare(&theirs, &s);
+        let lacks = Self::lacking(&cmp.pairs);
+        let mut e = self.missing(&cmp.pairs, max);
+        let differ = cmp.differ.contains(&true);
+        if differ {
+            for (o, seq, bucket) in self.lives.recent() {
+                if e.len() >= max {
+                    break;
+                }
+                if cmp.differs(bucket)
+                    && !cmp.listed.contains(o)
+                    && let Some(v) = self.entries.get(&(o.clone(), seq))
+                {
+                    e.push(Entry(o.0.clone(), o.1, seq, v.clone()));
+                }
+            }
+        }
         // A full batch may have left some out: the peer asks again.
-        let more = e.len() >= ctx.cfg.link.max_batch;
+        let more = e.len() >= max;
+        let covered = self.neighbours.contains(from) && Self::covered_by(&cmp);
+        let d: Vec<u8> = (0..cmp.differ.len())
+            .filter(|i| cmp.differ[*i])
+            .map(|i| i as u8)
+            .collect();
+        let mut want: BTreeSet<u8> = (0..=u8::MAX).filter(|f| cmp.differs(*f)).collect();
+        want.extend(lacks.iter().map(|m| lives::bucket_of(&(m.0.clone(), m.1))));
+        drop(cmp);
         let w = if self.push {
             lacks.clone()
         } else {
             Clock::default()
         };
         ctx.out
-            .push(from.clone(), Msg::Dis(DisMsg::Delta { e, more, w }));
-        self.confirm(from, &theirs);
+            .push(from.clone(), Msg::Dis(DisMsg::Delta { e, more, w, d }));
+        if covered {
+            self.confirmed.insert(from.clone(), self.version);
+        }
+        // The peer holds more: pull it, listing in full what it showed.
         if !lacks.is_empty() {
             self.ahead.insert(from.clone());
             self.schedule(ctx.now, ctx.cfg.ae_interval);
         }
+        // Where the sums differed, the next digest to it lists the bucket
+        // in full (a neighbour's, or a peer's we pull from: the others are
+        // not asked again soon).
+        if !want.is_empty() && (self.neighbours.contains(from) || self.ahead.contains(from)) {
+            self.want.entry(from.clone()).or_default().extend(want);
+        }
     }
 
     /// A peer's delta: take the entries. An answer to our digest also says
-    /// whether the peer held all we had then (`w` empty: confirmed as of
-    /// that digest) and whether it holds more (`more`: ask it again);
-    /// push-pull sends back what `w` shows the peer lacks.
+    /// whether the peer held all we had then (`w` empty and no bucket
+    /// differing: confirmed as of that digest) and whether it holds more
+    /// (`more`: ask it again); push-pull sends back what `w` shows the
+    /// peer lacks.
     pub fn on_delta(
         &mut self,
         ctx: &mut Ctx<'_, V>,
@@ -233,6 +326,7 @@ impl<V: Value> AntiEntropy<V> {
         entries: Vec<Entry<V>>,
         more: bool,
         w: Clock,
+        differ: Vec<u8>,
     ) {
         let asked = self.outstanding.remove(from);
         if asked.is_some() {
@@ -242,10 +336,21 @@ impl<V: Value> AntiEntropy<V> {
         for e in entries {
             self.add(ctx, e);
         }
-        if let Some((_, version)) = asked {
-            if w.is_empty() && self.neighbours.contains(from) {
+        if let Some((_, version, n)) = asked {
+            if w.is_empty() && differ.is_empty() && self.neighbours.contains(from) {
                 let v = self.confirmed.entry(from.clone()).or_default();
                 *v = (*v).max(version);
+            }
+            // Buckets that differ: list them in full next time (if it is
+            // asked again soon).
+            let again = more || self.neighbours.contains(from);
+            if n > 0 && !differ.is_empty() && again {
+                let want = self.want.entry(from.clone()).or_default();
+                for f in 0..=u8::MAX {
+                    if differ.contains(&((usize::from(f) & (n - 1)) as u8)) {
+                        want.insert(f);
+                    }
+                }
             }
             if more {
                 self.ahead.insert(from.clone());
@@ -258,7 +363,7 @@ impl<V: Value> AntiEntropy<V> {
         }
         // Push-pull: the answer to our digest shows what the peer lacks.
         if self.push && asked.is_some() && !w.is_empty() {
-            let e = self.missing(&w, ctx.cfg.link.max_batch, true);
+            let e = self.missing(&self.lookup(&w), ctx.cfg.link.max_batch);
             if !e.is_empty() {
                 ctx.out.push(
                     from.clone(),
@@ -266,10 +371,32 @@ impl<V: Value> AntiEntropy<V> {
                         e,
                         more: false,
                         w: Clock::default(),
+                        d: Vec::new(),
                     }),
                 );
             }
         }
+    }
+
+    /// The digest for a round with `peer`: the whole clock while it is
+    /// small; else the lives that changed lately and those in the buckets
+    /// the peer was seen to differ on, and sums of the rest.
+    fn digest_for(&mut self, ctx: &Ctx<'_, V>, peer: &NodeId) -> (Clock, Vec<u64>) {
+        let want = self.want.remove(peer).unwrap_or_default();
+        if self.lives.len() <= ctx.cfg.ae_digest_full_upto {
+            return (self.clock(), Vec::new());
+        }
+        self.lives.age(ctx.now, recent_window(ctx.cfg));
+        let n = lives::coarse(self.lives.len());
+        let buckets: BTreeSet<usize> = want.iter().map(|f| usize::from(*f) & (n - 1)).collect();
+        let mut listed = self.lives.recent_lives();
+        listed.extend(self.lives.in_buckets(n, &buckets));
+        let s = self.lives.sums(n, listed.iter().copied());
+        let vv = listed
+            .iter()
+            .filter_map(|o| self.lives.get(o).map(|c| c.mark(&o.0, o.1)))
+            .collect();
+        (vv, s)
     }
 
     fn unconfirmed(&self) -> impl Iterator<Item = &NodeId> + '_ {
@@ -289,6 +416,7 @@ impl<V: Value> AntiEntropy<V> {
         self.backoff.remove(p);
         self.blocked.remove(p);
         self.ahead.remove(p);
+        self.want.remove(p);
     }
 
     fn hot(&self, ctx: &Ctx<'_, V>) -> bool {
@@ -301,7 +429,7 @@ impl<V: Value> AntiEntropy<V> {
         let late: Vec<NodeId> = self
             .outstanding
             .iter()
-            .filter(|(_, (t, _))| *t + timeout <= now)
+            .filter(|(_, (t, ..))| *t + timeout <= now)
             .map(|(p, _)| p.clone())
             .collect();
         for p in late {
@@ -352,9 +480,10 @@ impl<V: Value> AntiEntropy<V> {
         }
         let sent = target.is_some();
         if let Some(p) = target {
-            let vv = self.clock();
-            ctx.out.push(p.clone(), Msg::Dis(DisMsg::Digest { vv }));
-            self.outstanding.insert(p, (now, self.version));
+            let (vv, s) = self.digest_for(ctx, &p);
+            let s_len = s.len();
+            ctx.out.push(p.clone(), Msg::Dis(DisMsg::Digest { vv, s }));
+            self.outstanding.insert(p, (now, self.version, s_len));
             self.last_round = Some(now);
         }
         let more = self.unconfirmed().any(|p| self.available(now, p))
@@ -367,47 +496,77 @@ impl<V: Value> AntiEntropy<V> {
 
     pub fn deadline(&self, cfg: &super::Config) -> Option<Instant> {
         let timeout = (cfg.ae_interval * 5).max(Duration::from_millis(500));
-        let late = self.outstanding.values().map(|(t, _)| *t + timeout).min();
+        let late = self.outstanding.values().map(|(t, ..)| *t + timeout).min();
         let unblock = self.blocked.values().min().copied();
         [self.next_round, late, unblock].into_iter().flatten().min()
     }
 }
 
+/// A peer's digest against what this node holds.
+struct Compare<'a> {
+    /// The lives to act on: those the digest lists (held here or not), and
+    /// ours it lacks outright.
+    pairs: Vec<Pair<'a>>,
+    /// With sums: the lives the digest lists that this node holds.
+    listed: BTreeSet<&'a Origin>,
+    /// Per bucket of the digest's sums: both hold some, not the same.
+    differ: Vec<bool>,
+}
+
+impl Compare<'_> {
+    /// Does the bucket holding fine bucket `f` differ?
+    fn differs(&self, f: u8) -> bool {
+        let n = self.differ.len();
+        n > 0 && self.differ[usize::from(f) & (n - 1)]
+    }
+}
+
+/// How long a change counts as recent: a digest lists the lives changed
+/// within it by name.
+fn recent_window(cfg: &super::Config) -> Duration {
+    (cfg.ae_interval * 4).max(Duration::from_secs(1))
+}
+
 /// One origin life in either of two clocks.
 enum Pair<'a> {
-    Mine(&'a Origin, &'a SeqSet),
+    Mine(&'a Origin),
     Theirs(&'a Mark),
     Both(&'a Origin, &'a SeqSet, &'a Mark),
 }
 
-/// This node's clock and a peer's digest, walked together in origin order
-/// (no lookup tables, no copies: a digest lists every origin life and
-/// arrives every round). A digest is sorted as this code writes it; one
-/// that is not (another implementation, a corrupt peer) is sorted here, and
-/// a duplicate origin keeps its first mark.
-fn side_by_side<'a>(
-    mine: &'a BTreeMap<Origin, SeqSet>,
-    theirs: &'a [Mark],
-) -> impl Iterator<Item = Pair<'a>> {
-    let key = |m: &'a Mark| (&m.0, m.1);
-    let sorted = theirs.windows(2).all(|w| key(&w[0]) < key(&w[1]));
-    let mut t: Vec<&'a Mark> = theirs.iter().collect();
-    if !sorted {
-        t.sort_by(|a, b| key(a).cmp(&key(b)));
-        t.dedup_by(|a, b| key(a) == key(b));
+/// A digest's marks in origin order, each origin life once. A digest is
+/// sorted as this code writes it; one that is not (another
+/// implementation, a corrupt peer) is sorted here, and a duplicate keeps
+/// its first mark.
+fn sorted(theirs: &[Mark]) -> Vec<&Mark> {
+    let key = |m: &Mark| (m.0.clone(), m.1);
+    let mut t: Vec<&Mark> = theirs.iter().collect();
+    if !theirs
+        .windows(2)
+        .all(|w| (&w[0].0, w[0].1) < (&w[1].0, w[1].1))
+    {
+        t.sort_by_key(|m| key(m));
+        t.dedup_by(|a, b| (&a.0, a.1) == (&b.0, b.1));
     }
+    t
+}
+
+/// This node's clock and a peer's full digest, walked together in origin
+/// order (no lookup tables, no copies).
+fn side_by_side<'a>(mine: &'a Lives, theirs: &'a [Mark]) -> impl Iterator<Item = Pair<'a>> {
+    let key = |m: &'a Mark| (&m.0, m.1);
     let mut m = mine.iter().peekable();
-    let mut t = t.into_iter().peekable();
+    let mut t = sorted(theirs).into_iter().peekable();
     std::iter::from_fn(move || match (m.peek(), t.peek()) {
         (Some((k, _)), Some(x)) => match (&k.0, k.1).cmp(&key(x)) {
-            std::cmp::Ordering::Less => m.next().map(|(k, s)| Pair::Mine(k, s)),
+            std::cmp::Ordering::Less => m.next().map(|(k, _)| Pair::Mine(k)),
             std::cmp::Ordering::Greater => t.next().map(Pair::Theirs),
             std::cmp::Ordering::Equal => {
                 let (k, s) = m.next().expect("peeked");
                 t.next().map(|x| Pair::Both(k, s, x))
             }
         },
-        (Some(_), None) => m.next().map(|(k, s)| Pair::Mine(k, s)),
+        (Some(_), None) => m.next().map(|(k, _)| Pair::Mine(k)),
         (None, Some(_)) => t.next().map(Pair::Theirs),
         (None, None) => None,
     })
@@ -466,8 +625,8 @@ impl<V: Value> Strategy<V> for AntiEntropy<V> {
 
     fn message(&mut self, ctx: &mut Ctx<'_, V>, from: &NodeId, msg: DisMsg<V>) {
         match msg {
-            DisMsg::Digest { vv } => self.on_digest(ctx, from, vv),
-            DisMsg::Delta { e, more, w } => self.on_delta(ctx, from, e, more, w),
+            DisMsg::Digest { vv, s } => self.on_digest(ctx, from, vv, s),
+            DisMsg::Delta { e, more, w, d } => self.on_delta(ctx, from, e, more, w, d),
             _ => ctx.stats.ignored += 1,
         }
     }

@@ -137,6 +137,11 @@ pub struct Config {
     pub fanout: usize,
     /// Anti-entropy: time between digest rounds.
     pub ae_interval: Duration,
+    /// Anti-entropy: a digest lists every origin life (a member's life)
+    /// held up to this many; past it, it lists those that changed lately
+    /// and sums the rest into buckets, so that its size stays about flat
+    /// as the cluster grows (see `dissemination::lives`).
+    pub ae_digest_full_upto: usize,
     /// Plumtree: wait for an announced value before grafting.
     pub graft_timeout: Duration,
     /// Plumtree: announcements to lazy neighbours are batched this long.
@@ -167,6 +172,7 @@ impl Config {
                 batch_max: Duration::from_millis(1000),
                 fanout: 3,
                 ae_interval: Duration::from_millis(500),
+                ae_digest_full_upto: 64,
                 graft_timeout: Duration::from_millis(1000),
                 ihave_interval: Duration::from_millis(2000),
                 retention: None,
@@ -186,6 +192,7 @@ impl Config {
                 batch_max: Duration::from_millis(1000),
                 fanout: 4,
                 ae_interval: Duration::from_millis(100),
+                ae_digest_full_upto: 64,
                 graft_timeout: Duration::from_millis(400),
                 ihave_interval: Duration::from_millis(2000),
                 retention: None,

@@ -90,9 +90,7 @@ impl<V: Value> Strategy<V> for Gossip<V> {
     fn message(&mut self, ctx: &mut Ctx<'_, V>, from: &NodeId, msg: DisMsg<V>) {
         match msg {
             DisMsg::Push { e } => self.on_push(ctx, e),
-            DisMsg::Digest { vv } => self.ae.on_digest(ctx, from, vv),
-            DisMsg::Delta { e, more, w } => self.ae.on_delta(ctx, from, e, more, w),
-            _ => ctx.stats.ignored += 1,
+            other => self.ae.message(ctx, from, other),
         }
     }
 

@@ -26,6 +26,7 @@ mod antientropy;
 mod config;
 mod ctx;
 mod gossip;
+mod lives;
 mod plumtree;
 mod relay;
 mod seqset;
@@ -149,6 +150,7 @@ mod wire_tests {
             e: vec![Entry(NodeId::new("n1"), Epoch(2), 4, 9)],
             more: true,
             w: vec![Mark(NodeId::new("n1"), Epoch(2), 4, vec![6])].into(),
+            d: vec![],
         });
         assert_eq!(
             serde_json::to_string(&d).unwrap(),

@@ -543,6 +543,54 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(run(), run());
 }
 
+#[test]
+fn a_state_exchange_answers_only_with_what_the_peer_lacks() {
+    // The push half of push-pull: a state asking for a reply is answered
+    // with what the asker lacks, and not at all when it lacks nothing (a
+    // join storm otherwise pays a message per exchange for nothing).
+    let names: Vec<NodeId> = ["a", "b", "c"].map(NodeId::new).to_vec();
+    let mut a = boot(&SwimConfig::default(), &names[0], 1, 1);
+    let others: Vec<_> = names[1..]
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                Incarnation::new(Epoch(1), 0),
+                Arc::new(Meta::default()),
+            )
+        })
+        .collect();
+    a.bootstrap(Instant::ZERO, others);
+    let alive = |n: &NodeId| Update {
+        id: n.clone(),
+        inc: Incarnation::new(Epoch(1), 0),
+        status: Status::Alive,
+        meta: Some(Arc::new(Meta::default())),
+        from: None,
+    };
+    let answer = |a: &mut Swim, m: Vec<Update>| {
+        let mut out = Outbox::default();
+        let state = MemberMsg::State {
+            reply: true,
+            b: None,
+            m,
+        };
+        a.handle(Instant::from_millis(10), &names[1], state, &mut out);
+        out.into_iter()
+            .filter_map(|(to, m)| match m {
+                MemberMsg::State { m, .. } if to == names[1] => {
+                    Some(m.into_iter().map(|u| u.id).collect::<Vec<_>>())
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let everyone: Vec<Update> = names.iter().map(alive).collect();
+    assert_eq!(answer(&mut a, everyone), Vec::<Vec<NodeId>>::new());
+    let without_c: Vec<Update> = names[..2].iter().map(alive).collect();
+    assert_eq!(answer(&mut a, without_c), vec![vec![names[2].clone()]]);
+}
+
 fn arbitrary_update() -> impl Strategy<Value = Update> {
     let id = prop_oneof![Just("me"), Just("a"), Just("b"), Just("zz")].prop_map(NodeId::new);
     let status = prop_oneof![

@@ -31,13 +31,22 @@ pub enum DisMsg<V: Value> {
     /// Gossip: new entries, fire and forget.
     #[serde(rename = "push")]
     Push { e: Vec<Entry<V>> },
-    /// Anti-entropy: "this is what I have"; answered by a delta.
+    /// Anti-entropy: "this is what I have"; answered by a delta. Without
+    /// `s`, `vv` lists every origin life held. With `s`, it lists some, and
+    /// `s` sums the others into `s.len()` buckets (a power of two, at most
+    /// 256): per bucket, the XOR of the lives' hashes, zero for none (see
+    /// `dissemination::lives`).
     #[serde(rename = "digest")]
-    Digest { vv: Clock },
+    Digest {
+        vv: Clock,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        s: Vec<u64>,
+    },
     /// Anti-entropy: entries the receiver lacks; `more` when the sender
     /// holds more than fitted; `w`, the sender's marks for the origin lives
     /// where the receiver's digest showed more than the sender holds (what
-    /// push-pull sends back).
+    /// push-pull sends back); `d`, the buckets of the digest's sums that
+    /// differ from the sender's (the two are not in sync there yet).
     #[serde(rename = "delta")]
     Delta {
         e: Vec<Entry<V>>,
@@ -45,6 +54,8 @@ pub enum DisMsg<V: Value> {
         more: bool,
         #[serde(default, skip_serializing_if = "<[Mark]>::is_empty")]
         w: Clock,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        d: Vec<u8>,
     },
     /// Plumtree: "I hold these" (keys of values delivered since the last
     /// announcement).

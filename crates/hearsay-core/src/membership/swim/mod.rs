@@ -47,7 +47,7 @@ pub use msg::{Event, MemberMsg, SwimStats};
 
 use super::awareness::Awareness;
 use super::config::{Detector, ProbeOrder, SwimConfig, SwimConfigError};
-use super::member::{Incarnation, Meta, Status, Update};
+use super::member::{Incarnation, Meta, Status, Update, overrides};
 use super::phi::Arrivals;
 use super::rumours::Rumours;
 use super::suspicion::Suspicion;
@@ -496,6 +496,14 @@ impl Swim {
                     self.stats.bad_input += 1;
                     return;
                 }
+                // What the sender knows, to answer with only what it lacks.
+                let theirs: BTreeMap<NodeId, (Incarnation, Status)> = if reply {
+                    m.iter()
+                        .map(|u| (u.id.clone(), (u.inc, u.status)))
+                        .collect()
+                } else {
+                    BTreeMap::new()
+                };
                 for u in m {
                     self.merge(now, u, from, out);
                 }
@@ -509,7 +517,17 @@ impl Swim {
                         }
                         mask
                     });
-                    let m = self.state(buckets.as_ref());
+                    let m: Vec<Update> = self
+                        .state(buckets.as_ref())
+                        .into_iter()
+                        .filter(|u| match theirs.get(&u.id) {
+                            Some((inc, was)) => overrides(u.inc, u.status, *inc, *was),
+                            None => u.status.is_live(),
+                        })
+                        .collect();
+                    if m.is_empty() {
+                        return;
+                    }
                     out.push(
                         from.clone(),
                         MemberMsg::State {
