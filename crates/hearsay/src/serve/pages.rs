@@ -48,7 +48,8 @@ pub fn index(runs: &[Run], sweeps: &[Sweep], store: &Path) -> String {
          <div class=\"filters\"><label>Filter <input id=\"filter\" placeholder=\"workload, node, verdict...\"></label>\
          <span><span id=\"shown\">{}</span> shown</span></div>\
          <table class=\"sortable\" id=\"runs\"><thead><tr><th>time</th><th>workload</th><th>node</th>\
-         <th>nodes</th><th>valid?</th><th>msgs-per-op</th><th>median ms</th><th>max ms</th></tr></thead><tbody>",
+         <th>nodes</th><th>executor</th><th>faults</th><th>valid?</th><th>msgs-per-op</th><th>median ms</th>\
+         <th>max ms</th></tr></thead><tbody>",
         esc(&store.display().to_string()),
         runs.len(),
         runs.len()
@@ -58,13 +59,20 @@ pub fn index(runs: &[Run], sweeps: &[Sweep], store: &Path) -> String {
         let _ = write!(
             b,
             "<tr class=\"run\"><td data-v=\"{t}\"><a href=\"/run/{id}\">{t}</a></td><td>{w}</td><td>{n}</td>{nodes}\
-             <td class=\"valid-{v}\">{v}</td>{mpo}{med}{max}</tr>",
+             <td>{x}</td><td>{f}</td><td class=\"valid-{v}\"{why}>{v}</td>{mpo}{med}{max}</tr>",
             t = esc(&r.time),
             id = esc(&r.id),
             w = esc(&r.workload),
             n = esc(&r.node),
             nodes = num_cell(opt(r.nodes)),
+            x = esc(&r.executor),
+            f = esc(&r.faults),
             v = esc(&r.valid),
+            why = r
+                .crash
+                .as_deref()
+                .map(|c| format!(" title=\"{}\"", esc(c)))
+                .unwrap_or_default(),
             mpo = num_cell(mpo.unwrap_or_default()),
             med = num_cell(opt(r.median_ms)),
             max = num_cell(opt(r.max_ms)),
@@ -160,10 +168,25 @@ pub fn run(run: &Run, dir: &Path) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
-        "<p>Rerun: <code id=\"command\">{}</code></p>{}",
-        esc(&run.command),
-        summary(&results)
+        "<p>Rerun: <code id=\"command\">{}</code></p>",
+        esc(&run.command)
     );
+    match (&run.crash, results.is_null()) {
+        (Some(why), _) => {
+            let _ = write!(
+                b,
+                "<p class=\"valid-crashed\">The test crashed; there is no analysis (as with \
+                 Maelstrom). The reason, from <a href=\"{}\">crash.txt</a>:</p><pre id=\"crash\">{}</pre>",
+                file_url(&run.id, "crash.txt"),
+                esc(why)
+            );
+        }
+        (None, true) => {
+            b += "<p class=\"valid-unfinished\">No results yet: the run is still going, or it \
+                  stopped before it wrote any.</p>";
+        }
+        (None, false) => b += &summary(&results),
+    }
     let pictures = [
         ("latency-raw.svg", "Latency of every op"),
         ("latency-quantiles.svg", "Latency quantiles"),
@@ -238,13 +261,14 @@ pub fn run(run: &Run, dir: &Path) -> String {
         }
         b += "</ul>";
     }
-    let _ = write!(
-        b,
-        "<p>Files: <a href=\"{}\">results.edn</a> · <a href=\"{}\">results.json</a> · <a href=\"{}\">traffic.csv</a></p>",
-        file_url(&run.id, "results.edn"),
-        file_url(&run.id, "results.json"),
-        file_url(&run.id, "traffic.csv")
-    );
+    let files: Vec<String> = ["results.edn", "results.json", "traffic.csv", "crash.txt"]
+        .into_iter()
+        .filter(|f| dir.join(f).is_file())
+        .map(|f| format!("<a href=\"{}\">{f}</a>", file_url(&run.id, f)))
+        .collect();
+    if !files.is_empty() {
+        let _ = write!(b, "<p>Files: {}</p>", files.join(" · "));
+    }
     page(&format!("{} run {}", run.workload, run.time), &b)
 }
 
@@ -326,11 +350,46 @@ mod tests {
             median_ms: None,
             max_ms: Some(9),
             command: String::new(),
+            executor: "sim".into(),
+            faults: "<p>".into(),
+            crash: Some("<boom>".into()),
         };
         let html = index(&[r], &[], Path::new("/s"));
         assert!(!html.contains("<t>") && html.contains("&lt;t&gt;"));
         assert!(html.contains("&quot;x&quot;.py"));
+        assert!(!html.contains("<boom>"));
+        assert!(html.contains("&lt;p&gt;") && html.contains("title=\"&lt;boom&gt;\""));
         assert_eq!(html.matches("class=\"run\"").count(), 1);
+    }
+
+    #[test]
+    fn a_crashed_run_shows_its_reason_and_no_analysis() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("crash.txt"), "Node n0 crashed <exit 1>\n").unwrap();
+        let r = Run {
+            workload: "echo".into(),
+            time: "t".into(),
+            id: "echo/t".into(),
+            node: "false".into(),
+            nodes: Some(1),
+            valid: "crashed".into(),
+            msgs_per_op: None,
+            median_ms: None,
+            max_ms: None,
+            command: "hearsay test -w echo --bin /bin/false".into(),
+            executor: "processes".into(),
+            faults: "none".into(),
+            crash: Some("Node n0 crashed <exit 1>".into()),
+        };
+        let html = run(&r, d.path());
+        assert!(html.contains("The test crashed"), "{html}");
+        assert!(html.contains("Node n0 crashed &lt;exit 1&gt;"), "{html}");
+        assert!(!html.contains("id=\"summary\""), "no analysis: {html}");
+        assert!(html.contains("/files/echo/t/crash.txt"), "{html}");
+        assert!(
+            !html.contains("results.edn"),
+            "no link to a file that is not there: {html}"
+        );
     }
 
     #[test]

@@ -18,6 +18,13 @@ pub struct Run {
     pub median_ms: Option<i64>,
     pub max_ms: Option<i64>,
     pub command: String,
+    /// `sim` (in-process virtual time) or `processes` (real node
+    /// processes).
+    pub executor: String,
+    /// The nemesis the command asked for, or `none`.
+    pub faults: String,
+    /// Why the run crashed (`crash.txt`), for a run with no analysis.
+    pub crash: Option<String>,
 }
 
 /// One bench sweep.
@@ -70,7 +77,8 @@ fn nodes_of(words: &[String]) -> Option<u64> {
         .or_else(|| after(words, "--nodes").map(|l| l.split(',').count() as u64))
 }
 
-/// Every run in the store, newest first. Unreadable runs are skipped.
+/// Every run in the store, newest first (crashed and unfinished ones
+/// too). Directories that are no run are skipped.
 pub fn runs(store: &Path) -> Vec<Run> {
     let mut out = Vec::new();
     for wdir in sorted_dirs(store) {
@@ -88,32 +96,52 @@ pub fn runs(store: &Path) -> Vec<Run> {
     out
 }
 
-/// One run by its id, if it exists and has results.
+/// One run by its id, if it exists: analysed (`results.json`), crashed
+/// (`crash.txt`, no analysis, as Maelstrom leaves it), or unfinished
+/// (running, or stopped before it wrote either).
 pub fn run(store: &Path, id: &str) -> Option<Run> {
     let dir = resolve(store, id)?;
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).ok()?).ok()?;
     let command = std::fs::read_to_string(dir.join("command.txt"))
         .unwrap_or_default()
         .trim()
         .to_string();
+    let results: Option<Value> = std::fs::read_to_string(dir.join("results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let crash = std::fs::read_to_string(dir.join("crash.txt"))
+        .ok()
+        .map(|t| t.trim().to_string());
+    if results.is_none() && crash.is_none() && command.is_empty() {
+        return None;
+    }
+    let results = results.unwrap_or(Value::Null);
     let (workload, time) = id.split_once('/')?;
     let lat = &results["workload"]["stable-latencies"];
     let words = shlex::split(&command).unwrap_or_default();
+    let valid = match (&results["valid?"], &crash) {
+        (Value::Bool(b), _) => b.to_string(),
+        (Value::String(s), _) => s.trim_start_matches(':').into(),
+        (_, Some(_)) => "crashed".into(),
+        _ => "unfinished".into(),
+    };
     Some(Run {
         workload: workload.into(),
         time: time.into(),
         id: id.into(),
         node: node_of(&words),
         nodes: nodes_of(&words),
-        valid: match &results["valid?"] {
-            Value::Bool(b) => b.to_string(),
-            Value::String(s) => s.trim_start_matches(':').into(),
-            _ => "unknown".into(),
-        },
+        valid,
         msgs_per_op: results["net"]["servers"]["msgs-per-op"].as_f64(),
         median_ms: lat["0.5"].as_i64(),
         max_ms: lat["1"].as_i64(),
+        executor: if words.iter().any(|w| w == "--sim") {
+            "sim"
+        } else {
+            "processes"
+        }
+        .into(),
+        faults: after(&words, "--nemesis").unwrap_or("none").into(),
+        crash,
         command,
     })
 }
@@ -171,5 +199,54 @@ mod tests {
         let c = w("hearsay test -w echo --node-count 3");
         assert_eq!(node_of(&c), "hearsay-node");
         assert_eq!(nodes_of(&c), Some(3));
+    }
+
+    #[test]
+    fn crashed_and_unfinished_runs_are_listed_with_what_they_ran() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = |id: &str| {
+            let p = d.path().join(id);
+            std::fs::create_dir_all(&p).unwrap();
+            p
+        };
+        let crashed = dir("echo/t2");
+        std::fs::write(
+            crashed.join("command.txt"),
+            "hearsay test -w echo --bin /bin/false --node-count 1 --nemesis partition\n",
+        )
+        .unwrap();
+        std::fs::write(
+            crashed.join("crash.txt"),
+            "Node n0 crashed with exit status 1\n",
+        )
+        .unwrap();
+        let done = dir("echo/t1");
+        std::fs::write(done.join("command.txt"), "hearsay test -w echo --sim\n").unwrap();
+        std::fs::write(done.join("results.json"), r#"{"valid?": true}"#).unwrap();
+        let running = dir("echo/t3");
+        std::fs::write(running.join("command.txt"), "hearsay test -w echo\n").unwrap();
+        dir("echo/empty");
+        let runs = runs(d.path());
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["echo/t3", "echo/t2", "echo/t1"]);
+        let (r3, r2, r1) = (&runs[0], &runs[1], &runs[2]);
+        assert_eq!(
+            (r3.valid.as_str(), r3.crash.as_deref()),
+            ("unfinished", None)
+        );
+        assert_eq!(r2.valid, "crashed");
+        assert_eq!(
+            r2.crash.as_deref(),
+            Some("Node n0 crashed with exit status 1")
+        );
+        assert_eq!(
+            (r2.executor.as_str(), r2.faults.as_str()),
+            ("processes", "partition")
+        );
+        assert_eq!((r2.node.as_str(), r2.nodes), ("false", Some(1)));
+        assert_eq!(
+            (r1.valid.as_str(), r1.executor.as_str(), r1.faults.as_str()),
+            ("true", "sim", "none")
+        );
     }
 }
