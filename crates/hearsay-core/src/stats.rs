@@ -11,6 +11,8 @@ pub struct Stats {
     pub acks_sent: u64,
     pub acks_relayed: u64,
     pub retransmits: u64,
+    /// Bare probes sent while a resend backed off (a cut link).
+    pub probes: u64,
     pub values_sent: u64,
     pub grafts: u64,
     /// Plumtree announcement messages sent.

@@ -187,11 +187,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn link_bodies_round_trip(s in proptest::option::of(1u64..1000), b in 0u64..1000, a in 0u64..1000, v in proptest::collection::vec(any::<i64>(), 0..20)) {
+        fn link_bodies_round_trip(s in proptest::option::of(1u64..1000), b in 0u64..1000, a in 0u64..1000, v in proptest::collection::vec(any::<i64>(), 0..20), p in any::<bool>()) {
             use hearsay_core::id::Epoch;
             use hearsay_core::link::{Lane, LinkMsg};
             use hearsay_core::wire::Msg;
-            let msg = LinkMsg::Data { lane: Lane::Eager, seq: s, base: b, ack: a, values: v.into_iter().map(Item::Int).collect() };
+            let msg = LinkMsg::Data { lane: Lane::Eager, seq: s, base: b, ack: a, values: v.into_iter().map(Item::Int).collect(), probe: p };
             let body = PeerBody::new(Epoch(3), Epoch(4), Msg::Link(msg));
             let text = serde_json::to_string(&body).unwrap();
             prop_assert!(text.starts_with(r#"{"type":"hs","#), "{}", text);

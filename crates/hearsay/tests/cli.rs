@@ -190,6 +190,16 @@ fn the_header_and_command_txt_rerun_the_same_test() {
         hash,
         "{cmd}"
     );
+    // The summary shows the trace, so the README's comparison needs no
+    // JSON.
+    let line = format!("trace           {}", hash.as_str().unwrap());
+    for out in [&first, &again] {
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&line),
+            "{line}: {}",
+            explain(out)
+        );
+    }
     let runs = std::fs::read_dir(store.path().join("broadcast"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())

@@ -121,6 +121,7 @@ mod wire_tests {
                 base: 1,
                 ack: 2,
                 values: vec![7],
+                probe: false,
             }),
         );
         let text = serde_json::to_string(&m).unwrap();
@@ -138,12 +139,13 @@ mod wire_tests {
                 base: 1,
                 ack: 0,
                 values: vec![],
+                probe: true,
             }),
         );
         let text = serde_json::to_string(&lazy).unwrap();
         assert_eq!(
             text,
-            r#"{"type":"hs","e":1,"m":{"link":{"d":{"l":"l","b":1,"a":0}}}}"#
+            r#"{"type":"hs","e":1,"m":{"link":{"d":{"l":"l","b":1,"a":0,"p":true}}}}"#
         );
         assert_eq!(serde_json::from_str::<Envelope<u64>>(&text).unwrap(), lazy);
         let d: Msg<u64> = Msg::Dis(DisMsg::Delta {

@@ -750,15 +750,19 @@ fn arbitrary_msg() -> impl Strategy<Value = (usize, u64, u64, crate::wire::Msg<u
             proptest::option::of(big.clone()),
             big.clone(),
             big.clone(),
-            values.clone()
+            values.clone(),
+            any::<bool>()
         )
-            .prop_map(|(lazy, seq, base, ack, values)| Msg::Link(LinkMsg::Data {
-                lane: if lazy { Lane::Lazy } else { Lane::Eager },
-                seq,
-                base,
-                ack,
-                values
-            })),
+            .prop_map(
+                |(lazy, seq, base, ack, values, probe)| Msg::Link(LinkMsg::Data {
+                    lane: if lazy { Lane::Lazy } else { Lane::Eager },
+                    seq,
+                    base,
+                    ack,
+                    values,
+                    probe
+                })
+            ),
         proptest::collection::vec((id.clone(), big.clone(), big.clone()), 0..5).prop_map(|k| {
             Msg::Link(LinkMsg::AckVia {
                 k: k.into_iter()

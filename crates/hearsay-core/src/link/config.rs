@@ -12,6 +12,13 @@ pub struct LinkConfig {
     /// First retransmission timeout; it doubles per retry up to `retransmit_max`.
     pub retransmit: Duration,
     pub retransmit_max: Duration,
+    /// While a resend backs off (the peer did not answer the last one), a
+    /// bare probe asks the peer for an ack this often: the peer answers at
+    /// once, which brings the resend forward, so a value cut off by a
+    /// partition crosses within about this long of the heal instead of
+    /// after a timeout grown to seconds. One small message per cut link per
+    /// interval while the cut lasts.
+    pub probe: Duration,
     /// Values per message, so one message stays bounded after a partition.
     pub max_batch: usize,
 }
@@ -23,6 +30,7 @@ impl Default for LinkConfig {
             ack_via_hub: false,
             retransmit: Duration::from_millis(3000),
             retransmit_max: Duration::from_millis(6000),
+            probe: Duration::from_millis(1000),
             max_batch: 4096,
         }
     }
@@ -50,6 +58,9 @@ impl LinkConfig {
         }
         if self.retransmit.is_zero() {
             return Err("retransmit must be positive".into());
+        }
+        if self.probe.is_zero() {
+            return Err("probe must be positive".into());
         }
         if self.retransmit_max < self.retransmit {
             return Err("retransmit_max must be at least retransmit".into());

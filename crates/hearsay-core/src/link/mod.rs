@@ -128,9 +128,10 @@ impl<V: crate::value::Value> Links<V> {
         base: u64,
         ack: u64,
         values: &[V],
+        probe: bool,
     ) -> bool {
         let s = self.session(cfg, from, lane);
-        let fresh = s.receive(now, cfg, seq, base, ack);
+        let fresh = s.receive(now, cfg, seq, base, ack, probe);
         for v in values {
             s.forget(v);
         }
@@ -286,15 +287,21 @@ impl<V: crate::value::Value> Links<V> {
                 retransmits,
                 values,
                 greetings,
+                probes,
             } = session.poll(now, cfg, gap, &mut batches);
             stats.greetings += greetings;
+            stats.probes += probes;
             stats.data_sent += data;
             stats.retransmits += retransmits;
             stats.values_sent += values;
             stats.acks_sent += acks;
             let d = session.deadline(cfg, gap);
             for b in batches.drain(..) {
-                let relayed = self.relay.is_some() && b.seq.is_none() && lane.is_eager() && !direct;
+                let relayed = self.relay.is_some()
+                    && b.seq.is_none()
+                    && !b.probe
+                    && lane.is_eager()
+                    && !direct;
                 if relayed {
                     via.push((peer.clone(), b.ack));
                 } else {
@@ -306,6 +313,7 @@ impl<V: crate::value::Value> Links<V> {
                             base: b.base,
                             ack: b.ack,
                             values: b.values,
+                            probe: b.probe,
                         }),
                     );
                 }

@@ -19,6 +19,14 @@ use std::time::Duration;
 /// `above`, so a peer cannot make us track arbitrarily many numbers.
 pub(crate) const WINDOW: u64 = 1 << 16;
 
+/// A batch unacknowledged this long is presumed lost when the peer is
+/// heard from without acking it: twice the probe interval (a second by
+/// default), far beyond a one-way trip, so that an ack merely overtaken by
+/// our batch does not cause a resend.
+fn stale(cfg: &Config) -> Duration {
+    cfg.probe * 2
+}
+
 /// One batch as the session sends it (the link layer wraps it in a
 /// [`super::LinkMsg::Data`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,12 +35,15 @@ pub(crate) struct Batch<V> {
     pub base: u64,
     pub ack: u64,
     pub values: Vec<V>,
+    /// A bare probe: "answer with an ack now".
+    pub probe: bool,
 }
 
 #[derive(Debug)]
 pub(crate) struct Session<V> {
     fresh: BTreeSet<V>,
-    inflight: BTreeMap<u64, Vec<V>>,
+    /// Sent, unacknowledged batches: when each went, and its values.
+    inflight: BTreeMap<u64, (Instant, Vec<V>)>,
     next_seq: u64,
     last_data_at: Option<Instant>,
     rto: Duration,
@@ -40,6 +51,10 @@ pub(crate) struct Session<V> {
     /// The next resend is one brought forward by news from the peer: the
     /// timeout after it starts over from the shortest.
     prompt: bool,
+    /// While the resend backs off: when to probe the peer next.
+    probe_at: Option<Instant>,
+    /// The peer probed us: an ack goes at once.
+    ack_now: bool,
     cum: u64,
     above: BTreeSet<u64>,
     ack_owed_since: Option<Instant>,
@@ -60,6 +75,7 @@ pub(crate) struct PollReport {
     pub retransmits: u64,
     pub values: u64,
     pub greetings: u64,
+    pub probes: u64,
 }
 
 impl<V: Ord + Clone> Session<V> {
@@ -72,6 +88,8 @@ impl<V: Ord + Clone> Session<V> {
             rto: cfg.retransmit,
             retransmit_at: None,
             prompt: false,
+            probe_at: None,
+            ack_now: false,
             cum: 0,
             above: BTreeSet::new(),
             ack_owed_since: None,
@@ -107,7 +125,8 @@ impl<V: Ord + Clone> Session<V> {
     /// Applies the ack and sequencing of an incoming batch; returns true if
     /// it is new (a duplicate still earns an ack, so the neighbour stops
     /// resending it). Numbers come from the peer: nothing here may overflow,
-    /// and a number too far ahead is dropped rather than tracked.
+    /// and a number too far ahead is dropped rather than tracked. A probe
+    /// is answered with an ack at once.
     pub fn receive(
         &mut self,
         now: Instant,
@@ -115,8 +134,22 @@ impl<V: Ord + Clone> Session<V> {
         seq: Option<u64>,
         base: u64,
         ack: u64,
+        probe: bool,
     ) -> bool {
         self.ack(now, cfg, ack);
+        // Straight from the peer, and still no ack for a batch sent long
+        // enough ago to have arrived: it was lost (a partition that healed
+        // before the first timeout). It goes again now, once a while.
+        if !self.prompt && self.oldest_sent().is_some_and(|t| now >= t + stale(cfg)) {
+            self.retransmit_at = Some(now);
+            self.prompt = true;
+            self.probe_at = None;
+        }
+        if probe {
+            self.ack_now = true;
+            self.ack_direct = true;
+            self.ack_owed_since.get_or_insert(now);
+        }
         let Some(seq) = seq else {
             return false;
         };
@@ -142,12 +175,14 @@ impl<V: Ord + Clone> Session<V> {
     /// Numbering goes on from where it was; the first batch's `base` tells
     /// the peer not to wait for earlier numbers.
     pub fn reset(&mut self, cfg: &Config) {
-        for (_, values) in std::mem::take(&mut self.inflight) {
+        for (_, (_, values)) in std::mem::take(&mut self.inflight) {
             self.fresh.extend(values);
         }
         self.rto = cfg.retransmit;
         self.retransmit_at = None;
         self.prompt = false;
+        self.probe_at = None;
+        self.ack_now = false;
         self.last_data_at = None;
         self.cum = 0;
         self.above.clear();
@@ -174,12 +209,14 @@ impl<V: Ord + Clone> Session<V> {
             // Progress: the neighbour is reachable again.
             self.rto = cfg.retransmit;
             self.retransmit_at = (!self.inflight.is_empty()).then(|| now + self.rto);
+            self.probe_at = None;
         } else if !self.inflight.is_empty() && self.rto > cfg.retransmit {
             // Heard from while backing off (a partition healed): what it
             // lacks goes now, not after a timeout grown to seconds. Once
             // per backoff: the timeout starts over from the shortest.
             self.retransmit_at = Some(now);
             self.prompt = true;
+            self.probe_at = None;
         }
     }
 
@@ -208,7 +245,7 @@ impl<V: Ord + Clone> Session<V> {
     ) -> PollReport {
         let mut report = PollReport::default();
         if self.retransmit_at.is_some_and(|t| t <= now) {
-            for (_, values) in std::mem::take(&mut self.inflight) {
+            for (_, (_, values)) in std::mem::take(&mut self.inflight) {
                 if values.is_empty() {
                     self.hello = Some(now);
                 }
@@ -223,6 +260,25 @@ impl<V: Ord + Clone> Session<V> {
             // Resending is not throttled by the pacing interval.
             self.last_data_at = None;
             report.retransmits += 1;
+            // Backing off now: probe in between the resends.
+            self.probe_at = (self.rto > cfg.retransmit).then(|| now + cfg.probe);
+        } else if self.probe_at.is_some_and(|t| t <= now) {
+            let next = now + cfg.probe;
+            self.probe_at = (!self.inflight.is_empty()
+                && self.retransmit_at.is_some_and(|t| next < t))
+            .then_some(next);
+            if !self.inflight.is_empty() {
+                out.push(Batch {
+                    seq: None,
+                    base: self.base(),
+                    ack: self.cum,
+                    values: Vec::new(),
+                    probe: true,
+                });
+                self.ack_owed_since = None;
+                self.ack_now = false;
+                report.probes += 1;
+            }
         }
         let paced = self.last_data_at.is_some_and(|t| now < t + batch);
         let hello_due = self.hello.is_some_and(|t| t <= now);
@@ -260,8 +316,9 @@ impl<V: Ord + Clone> Session<V> {
                     base,
                     ack: self.cum,
                     values: values.clone(),
+                    probe: false,
                 });
-                self.inflight.insert(seq, values);
+                self.inflight.insert(seq, (now, values));
             }
             if report.data > 0 {
                 // A greeting alone does not delay the first values.
@@ -270,21 +327,29 @@ impl<V: Ord + Clone> Session<V> {
             self.retransmit_at.get_or_insert(now + self.rto);
             self.ack_owed_since = None;
             self.ack_direct = false;
+            self.ack_now = false;
         } else if self
             .ack_owed_since
-            .is_some_and(|t| now >= t + cfg.ack_delay)
+            .is_some_and(|t| self.ack_now || now >= t + cfg.ack_delay)
         {
             out.push(Batch {
                 seq: None,
                 base: self.base(),
                 ack: self.cum,
                 values: Vec::new(),
+                probe: false,
             });
             self.ack_owed_since = None;
             self.ack_direct = false;
+            self.ack_now = false;
             report.acks += 1;
         }
         report
+    }
+
+    /// When the oldest unacknowledged batch went.
+    fn oldest_sent(&self) -> Option<Instant> {
+        self.inflight.values().map(|(t, _)| *t).min()
     }
 
     fn base(&self) -> u64 {
@@ -300,8 +365,10 @@ impl<V: Ord + Clone> Session<V> {
         let flush = (!self.fresh.is_empty())
             .then(|| self.last_data_at.map_or(Instant::ZERO, |t| t + batch));
         let hello = self.hello.filter(|_| self.fresh.is_empty());
-        let ack = self.ack_owed_since.map(|t| t + cfg.ack_delay);
-        [flush, hello, ack, self.retransmit_at]
+        let ack = self
+            .ack_owed_since
+            .map(|t| if self.ack_now { t } else { t + cfg.ack_delay });
+        [flush, hello, ack, self.retransmit_at, self.probe_at]
             .into_iter()
             .flatten()
             .min()
@@ -377,10 +444,11 @@ mod tests {
         assert_eq!(out[0].values, vec![1, 2]);
         assert_eq!(out[0].seq, Some(3));
         assert_eq!(out[0].base, 3, "seqs 1 and 2 are superseded");
-        // Backoff: the next retry waits twice as long.
-        assert_eq!(l.deadline(&c, GAP), Some(ms(3000)));
+        // Backoff: the next retry waits twice as long (probes go in
+        // between: see below).
+        assert_eq!(l.retransmit_at, Some(ms(3000)));
         // An ack for seq 3 ends it.
-        l.receive(ms(1100), &c, None, 1, 3);
+        l.receive(ms(1100), &c, None, 1, 3, false);
         assert!(l.idle());
         assert_eq!(l.deadline(&c, GAP), None);
     }
@@ -393,19 +461,19 @@ mod tests {
         l.enqueue(1u64);
         l.poll(ms(0), &c, GAP, &mut out);
         l.poll(ms(1000), &c, GAP, &mut out);
-        assert_eq!(l.deadline(&c, GAP), Some(ms(3000)), "backing off");
+        assert_eq!(l.retransmit_at, Some(ms(3000)), "backing off");
         // The partition heals: the peer's own retry arrives, acking
         // nothing of ours. Ours goes now, not at 3 s.
-        l.receive(ms(1500), &c, Some(1), 1, 0);
-        assert_eq!(l.deadline(&c, GAP), Some(ms(1500)));
+        l.receive(ms(1400), &c, Some(1), 1, 0, false);
+        assert_eq!(l.deadline(&c, GAP), Some(ms(1400)));
         out.clear();
-        l.poll(ms(1500), &c, GAP, &mut out);
+        l.poll(ms(1400), &c, GAP, &mut out);
         assert_eq!(
             out.iter().map(|b| b.values.clone()).collect::<Vec<_>>(),
             [vec![1]]
         );
         // Once per backoff: more of the peer's messages do not make a storm.
-        l.receive(ms(1600), &c, Some(2), 1, 0);
+        l.receive(ms(1600), &c, Some(2), 1, 0, false);
         out.clear();
         l.poll(ms(1600), &c, GAP, &mut out);
         assert!(out.iter().all(|b| b.values.is_empty()), "{out:?}");
@@ -418,15 +486,89 @@ mod tests {
     }
 
     #[test]
+    fn a_backing_off_sender_probes_and_the_answer_brings_the_resend_forward() {
+        let c = Config {
+            probe: Duration::from_millis(500),
+            ..cfg()
+        };
+        let (mut a, mut b) = (Session::new(&c), Session::<u64>::new(&c));
+        let mut out = vec![];
+        a.enqueue(7u64);
+        a.poll(ms(0), &c, GAP, &mut out);
+        // Lost (a partition). The resend at 1 s is lost too; now backing
+        // off until 3 s, a probe goes every 500 ms in between.
+        out.clear();
+        a.poll(ms(1000), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1, "the resend");
+        out.clear();
+        assert_eq!(a.deadline(&c, GAP), Some(ms(1500)));
+        a.poll(ms(1500), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1);
+        let p = out.pop().unwrap();
+        assert!(p.probe && p.seq.is_none() && p.values.is_empty(), "{p:?}");
+        a.poll(ms(2000), &c, GAP, &mut out);
+        assert!(out.pop().is_some_and(|p| p.probe), "again while cut");
+        // The cut heals: the peer answers a probe at once, straight back.
+        b.receive(ms(2500), &c, p.seq, p.base, p.ack, p.probe);
+        assert!(b.wants_direct_ack());
+        assert_eq!(b.deadline(&c, GAP), Some(ms(2500)), "not after ack_delay");
+        b.poll(ms(2500), &c, GAP, &mut out);
+        let ack = out.pop().unwrap();
+        assert!(ack.seq.is_none() && !ack.probe);
+        // ... which brings the value over at once, not at 3 s.
+        a.receive(ms(2550), &c, ack.seq, ack.base, ack.ack, ack.probe);
+        assert_eq!(a.deadline(&c, GAP), Some(ms(2550)));
+        a.poll(ms(2550), &c, GAP, &mut out);
+        assert_eq!(out.pop().map(|m| m.values), Some(vec![7]));
+        // A link that never failed never probes.
+        let mut quiet = Session::new(&c);
+        quiet.enqueue(1u64);
+        quiet.poll(ms(0), &c, GAP, &mut out);
+        out.clear();
+        quiet.receive(ms(100), &c, None, 1, 1, false);
+        for t in (200..5000).step_by(100) {
+            quiet.poll(ms(t), &c, GAP, &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_peer_heard_from_without_an_ack_for_an_old_batch_gets_it_again_before_the_timeout() {
+        // A cut that heals before the first timeout: the peer's data shows
+        // it never got our batch, sent long enough ago to have arrived.
+        let c = Config {
+            retransmit: Duration::from_millis(3000),
+            retransmit_max: Duration::from_millis(6000),
+            probe: Duration::from_millis(500),
+            ..cfg()
+        };
+        let mut l = Session::new(&c);
+        let mut out = vec![];
+        l.enqueue(1u64);
+        l.poll(ms(0), &c, GAP, &mut out);
+        out.clear();
+        // Soon after sending, the peer's data acking nothing is no news.
+        l.receive(ms(300), &c, Some(1), 1, 0, false);
+        l.poll(ms(300), &c, GAP, &mut out);
+        assert!(out.iter().all(|b| b.values.is_empty()), "{out:?}");
+        // Past the stale mark (twice the probe interval), it is.
+        let late = ms(2 * c.probe.as_millis() as u64 + 100);
+        l.receive(late, &c, Some(2), 1, 0, false);
+        assert_eq!(l.retransmit_at, Some(late), "now, not at the 3 s timeout");
+        l.poll(late, &c, GAP, &mut out);
+        assert!(out.iter().any(|b| b.values == [1]), "{out:?}");
+    }
+
+    #[test]
     fn receiver_acks_cumulatively_and_accepts_superseded_gaps() {
         let c = cfg();
         let mut l: Session<u64> = Session::new(&c);
-        assert!(l.receive(ms(0), &c, Some(1), 1, 0));
-        assert!(l.receive(ms(0), &c, Some(3), 1, 0));
-        assert!(!l.receive(ms(0), &c, Some(3), 1, 0), "duplicate");
+        assert!(l.receive(ms(0), &c, Some(1), 1, 0, false));
+        assert!(l.receive(ms(0), &c, Some(3), 1, 0, false));
+        assert!(!l.receive(ms(0), &c, Some(3), 1, 0, false), "duplicate");
         assert_eq!(l.cum, 1, "2 missing");
         // The sender gave up on 2 (resent its values as 4): base 4.
-        assert!(l.receive(ms(0), &c, Some(4), 4, 0));
+        assert!(l.receive(ms(0), &c, Some(4), 4, 0, false));
         assert_eq!(l.cum, 4);
         let mut out = vec![];
         l.poll(ms(100), &c, GAP, &mut out);
@@ -438,7 +580,8 @@ mod tests {
                 seq: None,
                 base: 1,
                 ack: 4,
-                values: vec![]
+                values: vec![],
+                probe: false,
             }]
         );
         assert!(l.idle());
@@ -448,7 +591,7 @@ mod tests {
     fn data_carries_the_owed_ack() {
         let c = cfg();
         let mut l: Session<u64> = Session::new(&c);
-        l.receive(ms(0), &c, Some(1), 1, 0);
+        l.receive(ms(0), &c, Some(1), 1, 0, false);
         l.enqueue(5);
         let mut out = vec![];
         l.poll(ms(10), &c, GAP, &mut out);
@@ -467,16 +610,16 @@ mod tests {
         let mut out = vec![];
         l.poll(ms(0), &c, GAP, &mut out);
         // An ack of u64::MAX used to overflow `ack + 1`.
-        l.receive(ms(1), &c, None, 1, u64::MAX);
+        l.receive(ms(1), &c, None, 1, u64::MAX, false);
         assert!(l.inflight.is_empty());
         // Numbers far ahead of the prefix are not tracked.
         for k in 0..1000u64 {
-            l.receive(ms(2), &c, Some(WINDOW * 2 + k * 7919), 0, 0);
+            l.receive(ms(2), &c, Some(WINDOW * 2 + k * 7919), 0, 0, false);
         }
         assert!(l.above.is_empty());
         // A base at the top of the range jumps the prefix without overflow.
-        l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0);
-        assert!(!l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0));
+        l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0, false);
+        assert!(!l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0, false));
         assert_eq!(l.cum, u64::MAX);
     }
 
@@ -498,7 +641,7 @@ mod tests {
         l.poll(ms(1500), &c, GAP, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].seq, Some(2));
-        l.receive(ms(1600), &c, None, 1, 2);
+        l.receive(ms(1600), &c, None, 1, 2, false);
         assert!(l.idle());
         // A value sent before the greeting is due carries it.
         let mut l: Session<u64> = Session::new(&c);
@@ -517,8 +660,8 @@ mod tests {
         let c = cfg();
         let mut l: Session<u64> = Session::new(&c);
         let mut out = vec![];
-        l.receive(ms(0), &c, Some(1), 1, 0);
-        l.receive(ms(0), &c, Some(2), 1, 0);
+        l.receive(ms(0), &c, Some(1), 1, 0, false);
+        l.receive(ms(0), &c, Some(2), 1, 0, false);
         l.enqueue(10);
         l.enqueue(11);
         l.poll(ms(0), &c, GAP, &mut out);
@@ -527,7 +670,7 @@ mod tests {
         // The peer restarted: its seq 1 is new again; our batch goes again,
         // numbered on, with a base that skips the old numbers.
         l.reset(&c);
-        assert!(l.receive(ms(10), &c, Some(1), 1, 0));
+        assert!(l.receive(ms(10), &c, Some(1), 1, 0, false));
         l.poll(ms(10), &c, GAP, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].values, vec![10, 11]);
@@ -613,7 +756,7 @@ mod pair {
             while wire.first().is_some_and(|(t, ..)| *t <= now) {
                 let (_, _, to, b) = wire.remove(0);
                 let e = &mut ends[to];
-                e.s.receive(now, &c, b.seq, b.base, b.ack);
+                e.s.receive(now, &c, b.seq, b.base, b.ack, false);
                 for v in b.values {
                     e.s.forget(&v);
                     e.held.insert(v);

@@ -380,10 +380,20 @@ impl<V: Value, M: Membership> Node<V, M> {
                 base,
                 ack,
                 values,
+                probe,
             }) => {
                 if for_me {
-                    p.links
-                        .receive(now, &p.cfg.link, &from, lane, seq, base, ack, &values);
+                    p.links.receive(
+                        now,
+                        &p.cfg.link,
+                        &from,
+                        lane,
+                        seq,
+                        base,
+                        ack,
+                        &values,
+                        probe,
+                    );
                 } else {
                     p.stats.misaddressed += 1;
                     p.links.owe_hello(now, &p.cfg.link, &from);

@@ -59,6 +59,10 @@ pub enum LinkMsg<V> {
             skip_serializing_if = "Vec::is_empty"
         )]
         values: Vec<V>,
+        /// A probe from a sender whose resend is backing off: answer with
+        /// a bare ack at once, straight to the sender.
+        #[serde(rename = "p", default, skip_serializing_if = "std::ops::Not::not")]
+        probe: bool,
     },
     /// To the hub: acks this node owes to data senders.
     #[serde(rename = "av")]

@@ -157,6 +157,13 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
         "  seed            {} (rerun with --seed {})",
         cfg.seed, cfg.seed
     );
+    // The simulator promises the same trace for the same seed: show it
+    // where a user compares two runs.
+    if a.extras["executor"] == "sim"
+        && let Some(t) = a.extras["trace-hash"].as_str()
+    {
+        let _ = writeln!(s, "  trace           {t} (the same for the same seed)");
+    }
     let _ = writeln!(
         s,
         "  report          {}/results.edn (also results.json, history.txt, node-logs/)",
