@@ -83,6 +83,8 @@ pub struct MaelstromNode {
     waiting: Vec<Waiting>,
     /// This node's own running totals: increments, decrements.
     mine: (u64, u64),
+    /// unique-ids: ids generated in this life.
+    generated: u64,
 }
 
 /// A read put off until the workload is known.
@@ -132,6 +134,7 @@ impl MaelstromNode {
             guessed: false,
             waiting: Vec::new(),
             mine: (0, 0),
+            generated: 0,
             cfg,
         }
     }
@@ -251,6 +254,15 @@ impl MaelstromNode {
                 let mut body = Map::new();
                 body.insert("echo".into(), echo);
                 self.reply(req, "echo_ok", body);
+            }
+            Request::Generate {} => {
+                // Unique without coordination: the node's name, its life
+                // (a new one at every start) and a count within the life.
+                self.generated += 1;
+                let id = format!("{}-{}-{}", self.me, self.cfg.epoch.max(1), self.generated);
+                let mut body = Map::new();
+                body.insert("id".into(), Value::String(id));
+                self.reply(req, "generate_ok", body);
             }
         }
     }
@@ -603,6 +615,24 @@ mod tests {
                 json!({"src":"n0","dest":"c9","body":{"type":"echo_ok","echo":"hi","in_reply_to":5}})
             ]
         );
+    }
+
+    #[test]
+    fn generated_ids_are_unique_across_nodes_and_lives() {
+        let ids = ["n0", "n1"];
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, epoch) in [("n0", 1), ("n1", 1), ("n0", 2)] {
+            let mut n = node(name, &ids);
+            n.cfg.epoch = epoch;
+            for k in 0..50u64 {
+                let out = call(&mut n, json!({"type":"generate","msg_id":k}));
+                assert_eq!(out.len(), 1, "{out:?}");
+                let body = &out[0]["body"];
+                assert_eq!(body["type"], "generate_ok");
+                assert_eq!(body["in_reply_to"], k);
+                assert!(seen.insert(body["id"].to_string()), "duplicate {body}");
+            }
+        }
     }
 
     #[test]

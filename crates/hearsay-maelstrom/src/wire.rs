@@ -143,11 +143,21 @@ pub enum Request {
     Echo {
         echo: Value,
     },
+    /// unique-ids.
+    Generate {},
 }
 
 impl Request {
     /// The request types this node knows (others get error 10).
-    pub const KINDS: [&'static str; 6] = ["init", "topology", "broadcast", "add", "read", "echo"];
+    pub const KINDS: [&'static str; 7] = [
+        "init",
+        "topology",
+        "broadcast",
+        "add",
+        "read",
+        "echo",
+        "generate",
+    ];
 }
 
 #[cfg(test)]

@@ -121,6 +121,37 @@ fn unique_ids_pass_distinct_ids_under_partitions_and_reject_duplicates() {
 }
 
 #[test]
+fn hearsays_own_node_generates_unique_ids_as_a_process_and_in_the_simulator() {
+    for sim in [false, true] {
+        let store = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearsay"));
+        cmd.args(["test", "-q", "-w", "unique-ids", "--store"])
+            .arg(store.path())
+            .args(["--node-count", "3", "--time-limit", "3", "--rate", "200"])
+            .args(["--nemesis", "partition", "--nemesis-interval", "1"]);
+        if sim {
+            cmd.arg("--sim");
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "sim {sim}: {text}");
+        let res: Value = serde_json::from_str(
+            &std::fs::read_to_string(store.path().join("latest/results.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            res["workload"]["acknowledged-count"].as_i64().unwrap() > 100,
+            "sim {sim}: {text}"
+        );
+        assert_eq!(res["workload"]["duplicated-count"], 0, "sim {sim}");
+    }
+}
+
+#[test]
 fn a_g_counter_kept_in_seq_kv_passes_as_in_gossip_glomers_4() {
     let (code, res, text) = test(
         "g-counter",
