@@ -268,15 +268,7 @@ impl<V: Ord + Clone> Session<V> {
                 && self.retransmit_at.is_some_and(|t| next < t))
             .then_some(next);
             if !self.inflight.is_empty() {
-                out.push(Batch {
-                    seq: None,
-                    base: self.base(),
-                    ack: self.cum,
-                    values: Vec::new(),
-                    probe: true,
-                });
-                self.ack_owed_since = None;
-                self.ack_now = false;
+                out.push(self.bare(true));
                 report.probes += 1;
             }
         }
@@ -332,19 +324,25 @@ impl<V: Ord + Clone> Session<V> {
             .ack_owed_since
             .is_some_and(|t| self.ack_now || now >= t + cfg.ack_delay)
         {
-            out.push(Batch {
-                seq: None,
-                base: self.base(),
-                ack: self.cum,
-                values: Vec::new(),
-                probe: false,
-            });
-            self.ack_owed_since = None;
+            out.push(self.bare(false));
             self.ack_direct = false;
-            self.ack_now = false;
             report.acks += 1;
         }
         report
+    }
+
+    /// A batch with no values and no number: an ack (which it always is:
+    /// what is owed goes with it), or a probe asking for one.
+    fn bare(&mut self, probe: bool) -> Batch<V> {
+        self.ack_owed_since = None;
+        self.ack_now = false;
+        Batch {
+            seq: None,
+            base: self.base(),
+            ack: self.cum,
+            values: Vec::new(),
+            probe,
+        }
     }
 
     /// When the oldest unacknowledged batch went.
