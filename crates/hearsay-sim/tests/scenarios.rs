@@ -197,10 +197,13 @@ fn fifty_members_joining_at_once_settle_without_a_storm() {
     assert!(j.seed_msgs.unwrap() <= 49 + 20, "{j:?}");
     assert!(j.msgs_per_joiner_max.unwrap() <= 30, "{j:?}");
     assert!(j.msgs_per_joiner_median.unwrap() <= 22, "{j:?}");
-    // Of them, the messages about the view (not probes): one introduction
-    // per two gossip rounds, not one per stranger (which made it 32).
-    assert!(j.view_msgs_per_joiner_max.unwrap() <= 24, "{j:?}");
-    assert!(j.view_msgs_per_joiner_median.unwrap() <= 20, "{j:?}");
+    // Of them, the messages about the view (not probes), the issue's
+    // target of 20 each: one introduction per two gossip rounds, not one
+    // per stranger (which made it 32); a state exchange answered only with
+    // what the asker lacks, and no quick sync right after an introduction
+    // (which made it 20-23).
+    assert!(j.view_msgs_per_joiner_max.unwrap() <= 20, "{j:?}");
+    assert!(j.view_msgs_per_joiner_median.unwrap() <= 17, "{j:?}");
     // And then it quiets down to probing: about two probes and two acks a
     // second, plus a sync now and then.
     assert!(

@@ -770,7 +770,13 @@ impl Swim {
             self.next_gossip.set(now + self.cfg.gossip_interval);
         }
         if self.next_sync.fire(now) {
-            self.sync(out);
+            // A quick sync right after an introduction (a digest to a
+            // stranger, answered the same way) would only ask again.
+            let introduced =
+                self.hot > 0 && self.strangers.values().any(|t| *t + self.hot_wait() > now);
+            if !introduced {
+                self.sync(out);
+            }
             let wait = if self.hot > 0 {
                 self.hot -= 1;
                 self.hot_wait()
