@@ -163,7 +163,8 @@ impl<V: Value> AntiEntropy<V> {
                 differ: Vec::new(),
             };
         }
-        let mut pairs = self.lookup(theirs);
+        let mut shares = Vec::new();
+        let mut pairs = self.lookup(theirs, Some(&mut shares));
         let listed: BTreeSet<&Origin> = pairs
             .iter()
             .filter_map(|p| match p {
@@ -171,7 +172,7 @@ impl<V: Value> AntiEntropy<V> {
                 _ => None,
             })
             .collect();
-        let mine = self.lives.sums(n, listed.iter().copied());
+        let mine = self.lives.sums(n, shares);
         let empty: BTreeSet<usize> = (0..n).filter(|i| s[*i] == 0 && mine[*i] != 0).collect();
         let differ = (0..n).map(|i| s[i] != 0 && s[i] != mine[i]).collect();
         if !empty.is_empty() {
@@ -191,12 +192,21 @@ impl<V: Value> AntiEntropy<V> {
     }
 
     /// The lives a partial listing names, looked up here (sorted, each
-    /// once).
-    fn lookup<'a>(&'a self, theirs: &'a [Mark]) -> Vec<Pair<'a>> {
+    /// once); the shares of those held go to `shares` if asked for.
+    fn lookup<'a>(
+        &'a self,
+        theirs: &'a [Mark],
+        mut shares: Option<&mut Vec<lives::Share>>,
+    ) -> Vec<Pair<'a>> {
         sorted(theirs)
             .into_iter()
             .map(|m| match self.lives.entry(&m.0, m.1) {
-                Some((k, mine)) => Pair::Both(k, mine, m),
+                Some((k, mine, share)) => {
+                    if let Some(v) = shares.as_deref_mut() {
+                        v.push(share);
+                    }
+                    Pair::Both(k, mine, m)
+                }
                 None => Pair::Theirs(m),
             })
             .collect()
@@ -363,7 +373,7 @@ impl<V: Value> AntiEntropy<V> {
         }
         // Push-pull: the answer to our digest shows what the peer lacks.
         if self.push && asked.is_some() && !w.is_empty() {
-            let e = self.missing(&self.lookup(&w), ctx.cfg.link.max_batch);
+            let e = self.missing(&self.lookup(&w, None), ctx.cfg.link.max_batch);
             if !e.is_empty() {
                 ctx.out.push(
                     from.clone(),
@@ -391,7 +401,9 @@ impl<V: Value> AntiEntropy<V> {
         let buckets: BTreeSet<usize> = want.iter().map(|f| usize::from(*f) & (n - 1)).collect();
         let mut listed = self.lives.recent_lives();
         listed.extend(self.lives.in_buckets(n, &buckets));
-        let s = self.lives.sums(n, listed.iter().copied());
+        let s = self
+            .lives
+            .sums(n, listed.iter().filter_map(|o| self.lives.share(o)));
         let vv = listed
             .iter()
             .filter_map(|o| self.lives.get(o).map(|c| c.mark(&o.0, o.1)))

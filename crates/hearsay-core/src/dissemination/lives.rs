@@ -19,6 +19,9 @@ use std::time::Duration;
 /// One life of an origin.
 pub(crate) type Origin = (NodeId, Epoch);
 
+/// A held life's part in the sums: its fine bucket and its hash.
+pub(crate) type Share = (u8, u64);
+
 /// The finest bucketing; a digest uses this many or fewer (a power of two
 /// dividing it, so a coarse bucket is a set of fine ones).
 pub(crate) const FINE: usize = 256;
@@ -37,6 +40,8 @@ pub(crate) struct Lives {
     lives: BTreeMap<Origin, Life>,
     /// Per fine bucket, the XOR of its lives' hashes.
     fine: Vec<u64>,
+    /// Per fine bucket, its lives (a digest lists whole buckets).
+    members: Vec<Vec<Origin>>,
     /// Numbers added lately, oldest first (what changed lately, and what a
     /// peer that differs on a bucket most likely lacks).
     recent: VecDeque<Added>,
@@ -51,6 +56,7 @@ impl Default for Lives {
         Lives {
             lives: BTreeMap::new(),
             fine: vec![0; FINE],
+            members: vec![Vec::new(); FINE],
             recent: VecDeque::new(),
         }
     }
@@ -92,11 +98,15 @@ impl Lives {
         }
         let life = match self.lives.get_mut(o) {
             Some(l) => l,
-            None => self.lives.entry(o.clone()).or_insert(Life {
-                seqs: SeqSet::default(),
-                bucket: bucket_of(o),
-                hash: 0,
-            }),
+            None => {
+                let bucket = bucket_of(o);
+                self.members[usize::from(bucket)].push(o.clone());
+                self.lives.entry(o.clone()).or_insert(Life {
+                    seqs: SeqSet::default(),
+                    bucket,
+                    hash: 0,
+                })
+            }
         };
         if !life.seqs.insert(seq) {
             return false;
@@ -113,11 +123,17 @@ impl Lives {
         self.lives.get(o).map(|l| &l.seqs)
     }
 
-    /// The life `(name, epoch)` as held here: its key and its numbers.
-    pub fn entry(&self, name: &NodeId, epoch: Epoch) -> Option<(&Origin, &SeqSet)> {
+    /// The life `(name, epoch)` as held here: its key, its numbers, and
+    /// its share of the sums (fine bucket, hash).
+    pub fn entry(&self, name: &NodeId, epoch: Epoch) -> Option<(&Origin, &SeqSet, Share)> {
         self.lives
             .get_key_value(&(name.clone(), epoch))
-            .map(|(k, l)| (k, &l.seqs))
+            .map(|(k, l)| (k, &l.seqs, (l.bucket, l.hash)))
+    }
+
+    /// A held life's share of the sums.
+    pub fn share(&self, o: &Origin) -> Option<Share> {
+        self.lives.get(o).map(|l| (l.bucket, l.hash))
     }
 
     pub fn len(&self) -> usize {
@@ -147,29 +163,24 @@ impl Lives {
     }
 
     /// Lives whose fine bucket falls in one of `buckets` coarse buckets of
-    /// `n`.
+    /// `n` (bucket by bucket, each in the order it was first seen).
     pub fn in_buckets(&self, n: usize, buckets: &BTreeSet<usize>) -> Vec<&Origin> {
-        if buckets.is_empty() {
-            return Vec::new();
-        }
-        self.lives
+        buckets
             .iter()
-            .filter(|(_, l)| buckets.contains(&(usize::from(l.bucket) & (n - 1))))
-            .map(|(o, _)| o)
+            .flat_map(|b| (*b..FINE).step_by(n))
+            .flat_map(|f| &self.members[f])
             .collect()
     }
 
-    /// The sums of `n` coarse buckets over every life but the `listed`
-    /// ones (each listed life at most once).
-    pub fn sums<'a>(&self, n: usize, listed: impl IntoIterator<Item = &'a Origin>) -> Vec<u64> {
+    /// The sums of `n` coarse buckets over every life but those whose
+    /// shares are `listed` (each listed life at most once).
+    pub fn sums(&self, n: usize, listed: impl IntoIterator<Item = Share>) -> Vec<u64> {
         let mut out = vec![0; n];
         for (i, h) in self.fine.iter().enumerate() {
             out[i & (n - 1)] ^= h;
         }
-        for o in listed {
-            if let Some(l) = self.lives.get(o) {
-                out[usize::from(l.bucket) & (n - 1)] ^= l.hash;
-            }
+        for (bucket, hash) in listed {
+            out[usize::from(bucket) & (n - 1)] ^= hash;
         }
         out
     }
@@ -195,7 +206,7 @@ mod tests {
             let x = o(&format!("n{}", i % 7), i % 2);
             b.insert(t, &x, i / 3 + 1);
         }
-        let none: [&Origin; 0] = [];
+        let none: [Share; 0] = [];
         for n in [1, 2, 8, FINE] {
             assert_eq!(a.sums(n, none), b.sums(n, none), "{n} buckets");
         }
@@ -205,7 +216,7 @@ mod tests {
         let differ: Vec<usize> = (0..16).filter(|i| sa[*i] != sb[*i]).collect();
         assert_eq!(differ, vec![usize::from(bucket_of(&x)) & 15]);
         // Listing the life that differs takes it out of the sums.
-        assert_eq!(a.sums(16, [&x]), b.sums(16, [&x]));
+        assert_eq!(a.sums(16, a.share(&x)), b.sums(16, b.share(&x)));
         assert!(Lives::default().sums(4, none).iter().all(|s| *s == 0));
         assert!(!a.insert(t, &x, 0), "numbers start at 1");
     }
@@ -214,7 +225,7 @@ mod tests {
     fn hashes_are_the_same_on_every_platform_and_build() {
         let mut a = Lives::default();
         a.insert(Instant::ZERO, &o("n0", 1), 1);
-        let none: [&Origin; 0] = [];
+        let none: [Share; 0] = [];
         assert_eq!(
             a.sums(1, none),
             vec![seqs_hash(&o("n0", 1), a.get(&o("n0", 1)).unwrap())]
