@@ -199,6 +199,10 @@ pub struct SwimConfig {
     pub phi_window: usize,
     /// Pending rumours kept at most (the oldest are dropped and counted).
     pub max_rumours: usize,
+    /// Members of any state the table holds at most: claims about more
+    /// unknown members are refused and counted, so a broken or hostile peer
+    /// cannot grow it without bound.
+    pub max_members: usize,
 }
 
 impl Default for SwimConfig {
@@ -238,6 +242,7 @@ impl SwimConfig {
             phi_threshold: 8.0,
             phi_window: 100,
             max_rumours: 4096,
+            max_members: 1 << 17,
         };
         match p {
             SwimPreset::Lan => lan,
@@ -356,6 +361,9 @@ impl SwimConfig {
         }
         if self.max_rumours == 0 {
             return Err(OutOfRange("max_rumours must be at least 1".into()));
+        }
+        if self.max_members < 2 {
+            return Err(OutOfRange("max_members must be at least 2".into()));
         }
         Ok(())
     }

@@ -94,6 +94,9 @@ pub(crate) struct Table {
     remote: Vec<u32>,
     pos: [usize; 2],
     default_meta: Arc<Meta>,
+    /// Members held at most, and claims about new ones refused for it.
+    cap: usize,
+    refused: u64,
 }
 
 pub(crate) fn contribution(id: &NodeId, inc: Incarnation) -> u64 {
@@ -101,7 +104,7 @@ pub(crate) fn contribution(id: &NodeId, inc: Incarnation) -> u64 {
 }
 
 impl Table {
-    pub fn new(me: NodeId, my_zone: Option<Box<str>>) -> Self {
+    pub fn new(me: NodeId, my_zone: Option<Box<str>>, cap: usize) -> Self {
         Table {
             me,
             my_zone,
@@ -119,7 +122,14 @@ impl Table {
             remote: Vec::new(),
             pos: [0, 0],
             default_meta: Arc::new(Meta::default()),
+            cap,
+            refused: 0,
         }
+    }
+
+    /// Claims about new members refused because the table was full.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     /// Where `id` is, or would go, in `sorted`.
@@ -288,6 +298,10 @@ impl Table {
                 (s, Some(slot.status))
             }
             None if !u.status.is_live() => return None,
+            None if self.sorted.len() >= self.cap => {
+                self.refused += 1;
+                return None;
+            }
             None => {
                 let meta = u.meta.clone().unwrap_or_else(|| self.default_meta.clone());
                 let s = self.alloc(u.id.clone(), u.inc, u.status, meta);
@@ -542,9 +556,33 @@ mod tests {
     }
 
     #[test]
+    fn a_full_table_refuses_new_members_and_still_follows_the_ones_it_holds() {
+        let mut r = rng::child(1, "t");
+        let mut t = Table::new(NodeId::new("me"), None, 3);
+        for n in ["a", "b", "c"] {
+            assert!(
+                t.apply(&claim(n, 1, 0, Status::Alive), t0(), &mut r)
+                    .is_some()
+            );
+        }
+        // A peer naming ever more members cannot grow it.
+        for k in 0..1000 {
+            let name = format!("x{k}");
+            assert!(
+                t.apply(&claim(&name, 1, 0, Status::Alive), t0(), &mut r)
+                    .is_none()
+            );
+        }
+        assert_eq!((t.live(), t.refused()), (3, 1000));
+        // News about members held still applies.
+        let ch = t.apply(&claim("b", 1, 0, Status::Suspect), t0(), &mut r);
+        assert_eq!(ch.map(|c| c.now), Some(Status::Suspect));
+    }
+
+    #[test]
     fn claims_follow_precedence_and_keep_the_digest_of_live_members() {
         let mut r = rng::child(1, "t");
-        let mut t = Table::new(NodeId::new("me"), None);
+        let mut t = Table::new(NodeId::new("me"), None, 1 << 17);
         assert!(
             t.apply(&claim("a", 1, 0, Status::Alive), t0(), &mut r)
                 .is_some()
@@ -593,7 +631,7 @@ mod tests {
     #[test]
     fn collected_members_stay_buried_until_a_new_incarnation() {
         let mut r = rng::child(1, "t");
-        let mut t = Table::new(NodeId::new("me"), None);
+        let mut t = Table::new(NodeId::new("me"), None, 1 << 17);
         t.apply(&claim("a", 1, 0, Status::Alive), t0(), &mut r);
         t.apply(&claim("a", 1, 0, Status::Dead), t0(), &mut r);
         let s = Duration::from_secs;
@@ -628,7 +666,7 @@ mod tests {
     fn round_robin_probes_everyone_once_per_pass() {
         // SWIM §4.3: each member is probed once per pass over the list.
         let mut r = rng::child(1, "t");
-        let mut t = Table::new(NodeId::new("me"), None);
+        let mut t = Table::new(NodeId::new("me"), None, 1 << 17);
         for i in 0..20 {
             t.apply(&claim(&format!("m{i}"), 1, 0, Status::Alive), t0(), &mut r);
         }

@@ -98,7 +98,7 @@ const MAX_VERIFY: usize = 256;
 /// Claims shown per tick.
 const VERIFY_PER_TICK: usize = 8;
 /// Most members one state message may carry (a bound on peer input).
-pub const MAX_STATE: usize = 1 << 20;
+pub const MAX_STATE: usize = 1 << 17;
 /// Quick syncs after joining, or after a dead member comes back.
 const HOT_SYNCS: u32 = 4;
 /// Members that probe a suspect on hearing of it, per confirmation
@@ -165,7 +165,7 @@ impl Swim {
         let rng = rng::child(seed, &format!("swim/{me}"));
         Ok(Swim {
             awareness: Awareness::new(cfg.awareness_max),
-            table: Table::new(me.clone(), meta.zone.clone()),
+            table: Table::new(me.clone(), meta.zone.clone(), cfg.max_members),
             inc: Incarnation::new(epoch, 0),
             status: Status::Alive,
             meta: Arc::new(meta),
@@ -212,6 +212,7 @@ impl Swim {
     pub fn stats(&self) -> SwimStats {
         SwimStats {
             rumours_dropped: self.rumours.dropped,
+            members_refused: self.table.refused(),
             ..self.stats
         }
     }

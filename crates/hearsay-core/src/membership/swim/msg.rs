@@ -118,6 +118,8 @@ pub struct SwimStats {
     pub full_syncs: u64,
     pub reconnects: u64,
     pub rumours_dropped: u64,
+    /// Claims about new members refused: the table was full.
+    pub members_refused: u64,
     pub relays_dropped: u64,
     /// Input dropped: malformed, oversized, about an older life of ours.
     pub bad_input: u64,
