@@ -8,24 +8,14 @@
 //! (`scripts/test-deps` installs them; `.ci/run` calls it).
 
 mod common;
-use common::node;
+use common::{Reaped, node};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A child process killed and reaped when the test ends, however it ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn hearsay(args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))

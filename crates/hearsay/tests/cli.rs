@@ -3,7 +3,7 @@
 //! different test; what the header prints reruns the test.
 
 mod common;
-use common::node;
+use common::{explain, node};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -13,15 +13,6 @@ fn hearsay(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run hearsay")
-}
-
-fn explain(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

@@ -10,9 +10,11 @@
 //! run the `hearsay` this test was built with, in a scratch directory (so
 //! `store/` lands there).
 
+mod common;
+use common::Reaped;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How a README command is checked.
@@ -146,22 +148,7 @@ fn run(dir: &Path, args: &[String], limit: Duration) -> Output {
 }
 
 fn explain(cmd: &str, o: &Output) -> String {
-    format!(
-        "{cmd}\nexit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Kills and reaps a server when the test ends, however it ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    format!("{cmd}\n{}", common::explain(o))
 }
 
 /// Starts `hearsay serve ...` as written and fetches its runs page; a

@@ -298,7 +298,11 @@ impl<V: Value> AntiEntropy<V> {
             .filter(|i| cmp.differ[*i])
             .map(|i| i as u8)
             .collect();
-        let mut want: BTreeSet<u8> = (0..=u8::MAX).filter(|f| cmp.differs(*f)).collect();
+        let n = cmp.differ.len();
+        let mut want: BTreeSet<u8> = d
+            .iter()
+            .flat_map(|b| lives::fine_of(n, usize::from(*b)))
+            .collect();
         want.extend(lacks.iter().map(|m| lives::bucket_of(&(m.0.clone(), m.1))));
         drop(cmp);
         let w = if self.push {
@@ -355,12 +359,12 @@ impl<V: Value> AntiEntropy<V> {
             // asked again soon).
             let again = more || self.neighbours.contains(from);
             if n > 0 && !differ.is_empty() && again {
-                let want = self.want.entry(from.clone()).or_default();
-                for f in 0..=u8::MAX {
-                    if differ.contains(&((usize::from(f) & (n - 1)) as u8)) {
-                        want.insert(f);
-                    }
-                }
+                self.want.entry(from.clone()).or_default().extend(
+                    differ
+                        .iter()
+                        .filter(|b| usize::from(**b) < n)
+                        .flat_map(|b| lives::fine_of(n, usize::from(*b))),
+                );
             }
             if more {
                 self.ahead.insert(from.clone());

@@ -85,6 +85,11 @@ pub(crate) fn coarse(lives: usize) -> usize {
     (lives / 8).next_power_of_two().clamp(1, FINE)
 }
 
+/// The fine buckets that make coarse bucket `b` of `n`.
+pub(crate) fn fine_of(n: usize, b: usize) -> impl Iterator<Item = u8> {
+    (b..FINE).step_by(n).map(|f| f as u8)
+}
+
 /// Is `n` a bucket count a digest may carry?
 pub(crate) fn valid_coarse(n: usize) -> bool {
     n.is_power_of_two() && n <= FINE
@@ -167,8 +172,8 @@ impl Lives {
     pub fn in_buckets(&self, n: usize, buckets: &BTreeSet<usize>) -> Vec<&Origin> {
         buckets
             .iter()
-            .flat_map(|b| (*b..FINE).step_by(n))
-            .flat_map(|f| &self.members[f])
+            .flat_map(|b| fine_of(n, *b))
+            .flat_map(|f| &self.members[usize::from(f)])
             .collect()
     }
 

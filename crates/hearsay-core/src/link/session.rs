@@ -345,9 +345,11 @@ impl<V: Ord + Clone> Session<V> {
         }
     }
 
-    /// When the oldest unacknowledged batch went.
+    /// When the oldest unacknowledged batch went: the lowest number's (a
+    /// batch is numbered as it is sent, a resend under a new number), read
+    /// on every message from the peer, so no scan.
     fn oldest_sent(&self) -> Option<Instant> {
-        self.inflight.values().map(|(t, _)| *t).min()
+        self.inflight.first_key_value().map(|(_, (t, _))| *t)
     }
 
     fn base(&self) -> u64 {
