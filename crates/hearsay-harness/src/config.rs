@@ -26,6 +26,11 @@ pub struct TestConfig {
     pub rate: f64,
     pub latency: Latency,
     pub partition: bool,
+    /// `--nemesis pause`: SIGSTOP / SIGCONT nodes (maelstrom-spec-more.md 8).
+    pub pause: bool,
+    /// `--nemesis kill`: kill nodes and start them again, empty, with a
+    /// fresh `init` (maelstrom-spec-more.md 8).
+    pub kill: bool,
     /// Mean seconds between nemesis operations.
     pub nemesis_interval: f64,
     pub topology: Topology,
@@ -68,6 +73,8 @@ impl TestConfig {
             rate: 5.0,
             latency: Latency::default(),
             partition: false,
+            pause: false,
+            kill: false,
             nemesis_interval: 10.0,
             topology: Topology::default(),
             availability: None,
@@ -131,6 +138,9 @@ impl TestConfig {
             return Err("--nemesis-interval must be positive".into());
         }
         self.latency.validate()?;
+        if self.workload == WorkloadKind::LinKv {
+            crate::workload::lin_kv::check_concurrency(self.nodes.len(), self.concurrency)?;
+        }
         Ok(())
     }
 }

@@ -13,7 +13,9 @@
 pub mod checker;
 pub mod config;
 pub mod edn;
+pub mod edn_read;
 pub mod history;
+pub mod history_read;
 pub mod nemesis;
 pub mod net;
 pub mod report;

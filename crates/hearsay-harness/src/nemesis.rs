@@ -43,6 +43,74 @@ impl Shape {
     }
 }
 
+/// Which nodes a process fault (kill, pause) hits: Jepsen's node specs,
+/// drawn uniformly (maelstrom-spec-more.md 8.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// A random non-empty subset (Jepsen's `nil` spec).
+    Some,
+    One,
+    MinorityThird,
+    Minority,
+    Majority,
+    All,
+}
+
+pub const TARGETS: [Targets; 6] = [
+    Targets::Some,
+    Targets::One,
+    Targets::MinorityThird,
+    Targets::Minority,
+    Targets::Majority,
+    Targets::All,
+];
+
+impl Targets {
+    /// The op's `:value` on invocation.
+    pub fn edn(self) -> Edn {
+        match self {
+            Targets::Some => Edn::Nil,
+            Targets::One => kw("one"),
+            Targets::MinorityThird => kw("minority-third"),
+            Targets::Minority => kw("minority"),
+            Targets::Majority => kw("majority"),
+            Targets::All => kw("all"),
+        }
+    }
+
+    pub fn pick(rng: &mut Rng) -> Targets {
+        TARGETS[rng.random_range(0..TARGETS.len())]
+    }
+
+    /// The nodes hit, as sorted indices into the node list.
+    pub fn nodes(self, n: usize, rng: &mut Rng) -> Vec<usize> {
+        let count = match self {
+            Targets::Some if n > 0 => rng.random_range(1..=n),
+            Targets::Some => 0,
+            Targets::One => n.min(1),
+            Targets::MinorityThird => n.saturating_sub(1) / 3,
+            Targets::Minority => n / 2,
+            Targets::Majority => (n / 2 + 1).min(n),
+            Targets::All => n,
+        };
+        let mut nodes: Vec<usize> = (0..n).collect();
+        nodes.shuffle(rng);
+        nodes.truncate(count);
+        nodes.sort_unstable();
+        nodes
+    }
+}
+
+/// `{"n1" :paused, ...}`: a process fault's completion value.
+pub fn affected_edn(nodes: &[usize], names: &[String], what: &str) -> Edn {
+    Edn::Map(
+        nodes
+            .iter()
+            .map(|&i| (Edn::from(names[i].as_str()), kw(what)))
+            .collect(),
+    )
+}
+
 /// dest -> the sources it drops; nodes are indices into the test's node list.
 pub type Grudge = BTreeMap<usize, BTreeSet<usize>>;
 
@@ -216,6 +284,28 @@ mod tests {
         assert_eq!(
             grudge_edn(&g, &names).compact(),
             r#"[:isolated {"n0" #{"n1"}, "n1" #{"n0"}}]"#
+        );
+    }
+
+    #[test]
+    fn process_fault_targets_follow_jepsens_node_specs() {
+        let mut r = hearsay_core::rng::child(9, "t");
+        for n in [1usize, 2, 3, 5, 7] {
+            assert_eq!(Targets::One.nodes(n, &mut r).len(), 1);
+            assert_eq!(Targets::MinorityThird.nodes(n, &mut r).len(), (n - 1) / 3);
+            assert_eq!(Targets::Minority.nodes(n, &mut r).len(), n / 2);
+            assert_eq!(Targets::Majority.nodes(n, &mut r).len(), n / 2 + 1);
+            assert_eq!(Targets::All.nodes(n, &mut r), (0..n).collect::<Vec<_>>());
+            let sizes: BTreeSet<usize> = (0..200)
+                .map(|_| Targets::Some.nodes(n, &mut r).len())
+                .collect();
+            assert_eq!(sizes, (1..=n).collect(), "nil spec: every size 1..=n");
+        }
+        assert_eq!(Targets::Some.edn(), Edn::Nil);
+        let names: Vec<String> = vec!["n0".into(), "n1".into()];
+        assert_eq!(
+            affected_edn(&[1], &names, "paused").compact(),
+            "{\"n1\" :paused}"
         );
     }
 }

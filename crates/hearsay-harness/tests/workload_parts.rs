@@ -157,6 +157,8 @@ fn run(silent_every: u64) -> (hearsay_harness::runner::RunResult, u64, Edn) {
             Box::new(Numbering { sent: 0 })
         }),
         checker: Box::new(PerProcess),
+        reusable: false,
+        timeout: hearsay_harness::workload::Timeout::Fixed(hearsay_harness::config::RPC_TIMEOUT),
     };
     let nodes = (0..2)
         .map(|_| {
@@ -169,6 +171,7 @@ fn run(silent_every: u64) -> (hearsay_harness::runner::RunResult, u64, Edn) {
     let r = sim::run_test(
         TestRun::with_workload(cfg, Journal::default(), workload),
         nodes,
+        None,
     );
     let verdict = PerProcess.check(&r.history);
     let n = *opened.lock().unwrap();

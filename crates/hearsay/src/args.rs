@@ -89,6 +89,22 @@ pub fn repeats(s: &str) -> Result<usize, String> {
     integer_in(s, 1, MAX_REPEATS, "a count")
 }
 
+/// Memoised configurations per key for the lin-kv checker (`--max-configs`):
+/// tens of bytes each, so a billion is tens of GB.
+pub const MAX_CHECK_CONFIGS: usize = 1_000_000_000;
+/// Search steps per key for the lin-kv checker (`--max-steps`).
+pub const MAX_CHECK_STEPS: u64 = 1_000_000_000_000;
+
+/// `--max-configs`.
+pub fn max_configs(s: &str) -> Result<usize, String> {
+    integer_in(s, 1, MAX_CHECK_CONFIGS, "a configuration count")
+}
+
+/// `--max-steps`.
+pub fn max_steps(s: &str) -> Result<u64, String> {
+    integer_in(s, 1, MAX_CHECK_STEPS, "a step count")
+}
+
 /// `--concurrency`: an integer, or `Kn` for K workers per node.
 pub fn concurrency(s: &str, nodes: usize) -> Result<usize, String> {
     let bad = || {
@@ -182,6 +198,11 @@ mod tests {
         assert!(concurrency("0", 5).is_err());
         assert!(concurrency("99999999999999999n", 5000).is_err());
         assert!(concurrency("1000000", 1).is_err());
+        assert_eq!(max_configs("10"), Ok(10));
+        for bad in ["0", "-1", "1e9", "99999999999999"] {
+            assert!(max_configs(bad).is_err(), "{bad}");
+        }
+        assert!(max_steps("0").is_err());
     }
 
     #[test]

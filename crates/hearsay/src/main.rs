@@ -2,6 +2,7 @@
 //!
 //! - `hearsay test`: Maelstrom's `test` command, natively (see `--help`);
 //! - `hearsay node`: hearsay's Maelstrom node (the same code as `hearsay-node`);
+//! - `hearsay check`: a workload's checker on a recorded history;
 //! - `hearsay bench`: the strategy sweep behind the README's numbers;
 //! - `hearsay sim`: the membership simulator;
 //! - `hearsay serve`: a web UI over the runs in a store.
@@ -31,6 +32,7 @@ macro_rules! out {
 mod agent_cmd;
 mod args;
 mod bench;
+mod check_cmd;
 mod client_cmd;
 mod own_node;
 mod progress;
@@ -54,6 +56,9 @@ enum Cmd {
     /// Glomers 3d scenario on hearsay's own node).
     #[command(allow_negative_numbers = true)]
     Test(Box<test_cmd::TestArgs>),
+    /// Run a workload's checker on a recorded history (hearsay's, Jepsen's
+    /// or Maelstrom's history.edn) and exit as `test` does.
+    Check(check_cmd::CheckArgs),
     /// Run hearsay's Maelstrom node on stdin/stdout (same as `hearsay-node`).
     Node(hearsay_maelstrom::cli::NodeArgs),
     /// Sweep broadcast strategies x presets x node counts x faults on the
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
     };
     match cli.cmd {
         Cmd::Test(args) => test_cmd::run(*args),
+        Cmd::Check(args) => check_cmd::run(args),
         Cmd::Bench(args) => bench::run(*args),
         Cmd::Sim(args) => sim_cmd::run(*args),
         Cmd::Serve(args) => serve::run(args),

@@ -83,6 +83,11 @@ impl Bar {
             p.partition
                 .map(|s| format!(" | partition {s}"))
                 .unwrap_or_default()
+                + &if p.paused > 0 {
+                    format!(" | {} paused", p.paused)
+                } else {
+                    String::new()
+                }
         );
         self.pb.set_position((p.elapsed_s.max(0.0) * 10.0) as u64);
         self.pb.set_message(msg.clone());

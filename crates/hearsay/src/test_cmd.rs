@@ -48,8 +48,8 @@ pub enum Scenario {
 #[derive(Debug, Args)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct TestArgs {
-    /// Workload: broadcast, echo, g-set, g-counter, pn-counter, unique-ids
-    /// [Maelstrom's default, lin-kv, is not implemented]
+    /// Workload: broadcast, echo, g-set, g-counter, pn-counter, unique-ids,
+    /// lin-kv [default: broadcast on hearsay's own node, lin-kv with --bin]
     #[arg(short = 'w', long, value_name = "NAME")]
     pub workload: Option<String>,
     /// Node binary to test, any language [default: hearsay's own node]
@@ -82,7 +82,9 @@ pub struct TestArgs {
     /// constant, uniform (on [0, 2*latency)) or exponential [default: constant]
     #[arg(long, value_name = "DIST")]
     pub latency_dist: Option<LatencyDist>,
-    /// Faults to inject: partition
+    /// Faults to inject, comma separated: partition, pause (SIGSTOP and
+    /// SIGCONT to the node's process; a wrapper script must exec the node),
+    /// kill (SIGKILL, then a new process and init again: state is lost)
     #[arg(long, value_name = "FAULTS")]
     pub nemesis: Option<String>,
     /// Mean seconds between nemesis operations [default: 10]
@@ -153,7 +155,8 @@ defaults, so Maelstrom command lines mean the same thing here.
 Node arguments are the words that are not options, and everything after
 `--` (so `--bin ./node.py -- --verbose` hands `--verbose` to the node); an
 option hearsay does not know is an error (exit 254), as in Maelstrom. With
---bin, name the workload: Maelstrom's default, lin-kv, is not run yet.
+--bin and no -w, the workload is Maelstrom's default, lin-kv (which needs
+--concurrency 2n or another multiple of twice the node count).
 
 Examples:
   hearsay test                                          # 3d on hearsay-node
@@ -211,8 +214,10 @@ impl TestArgs {
         if self.workload.is_some() || self.scenario.is_some() {
             return None;
         }
-        Some(if self.shapes_test() {
-            "no -w given: running broadcast on hearsay's own node (Maelstrom's default, lin-kv, needs a node that implements it)".into()
+        Some(if self.bin.is_some() {
+            "no -w given: running Maelstrom's default workload, lin-kv".into()
+        } else if self.shapes_test() {
+            "no -w given: running broadcast on hearsay's own node (Maelstrom's default, lin-kv, needs a --bin that implements it)".into()
         } else {
             "no flags given: running the Gossip Glomers 3d scenario on hearsay's own node (see --help)".into()
         })
@@ -251,9 +256,14 @@ impl TestArgs {
     }
 
     fn config(mut self) -> Result<TestConfig, BadArgs> {
+        // Maelstrom's default workload is lin-kv; hearsay's own node is a
+        // gossip node, so without --bin the default stays broadcast.
         if self.bin.is_some() && self.workload.is_none() && self.scenario.is_none() {
+            self.workload = Some("lin-kv".into());
+        }
+        if self.bin.is_none() && self.workload.as_deref() == Some("lin-kv") {
             return Err(BadArgs(
-                "no -w given: Maelstrom would run its default workload, lin-kv, which hearsay does not run yet; pass -w with one of: broadcast, echo, g-set, g-counter, pn-counter, unique-ids (or --scenario 3a..3e)".into(),
+                "-w lin-kv needs --bin: hearsay's own node spreads values by gossip and does not offer a linearizable register (try Maelstrom's demo/ruby/raft.rb, or your own node)".into(),
             ));
         }
         if !self.shapes_test() {
@@ -272,30 +282,36 @@ impl TestArgs {
         let concurrency =
             args::concurrency(self.concurrency.as_deref().unwrap_or("1n"), nodes.len())
                 .map_err(BadArgs)?;
-        let partition = match self.nemesis.as_deref() {
-            None | Some("") => false,
-            Some(list) => {
-                for f in list.split(',').map(str::trim) {
-                    match f.trim_start_matches(':') {
-                        "partition" => {}
-                        other => {
-                            return Err(BadArgs(format!(
-                                "unknown nemesis fault {other:?}; must be one of: partition"
-                            )));
-                        }
-                    }
+        let (mut partition, mut pause, mut kill) = (false, false, false);
+        for f in self
+            .nemesis
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+        {
+            match f.trim_start_matches(':') {
+                "" => {}
+                "partition" => partition = true,
+                "pause" => pause = true,
+                "kill" => kill = true,
+                other => {
+                    return Err(BadArgs(format!(
+                        "unknown nemesis fault {other:?}; must be one of: partition, pause, kill"
+                    )));
                 }
-                true
             }
-        };
+        }
         let time_limit = self.time_limit.unwrap_or(60);
         let recovery = self.recovery.unwrap_or(RECOVERY.as_secs_f64());
         // Our own node must know which read answer the workload expects;
         // a user's node is handed only what the user wrote.
+        // (A broadcast node learns it from its topology, which a node
+        // restarted by the kill nemesis never gets again.)
         let served = matches!(
             workload,
             WorkloadKind::GSet | WorkloadKind::GCounter | WorkloadKind::PnCounter
-        );
+        ) || (workload == WorkloadKind::Broadcast && kill);
         if self.bin.is_none() && served && !self.args.iter().any(|a| a.starts_with("--workload")) {
             self.args
                 .extend(["--workload".to_string(), workload.to_string()]);
@@ -317,6 +333,8 @@ impl TestArgs {
                 dist: self.latency_dist.unwrap_or(d.latency.dist),
             },
             partition,
+            pause,
+            kill,
             nemesis_interval: self.nemesis_interval.unwrap_or(d.nemesis_interval),
             topology: self.topology.unwrap_or(d.topology),
             availability: self.availability,
@@ -475,8 +493,16 @@ pub(crate) fn rerun_command(
     if cfg.latency.dist != LatencyDist::Constant {
         flag("--latency-dist", cfg.latency.dist.to_string());
     }
-    if cfg.partition {
-        flag("--nemesis", "partition".into());
+    let faults: Vec<&str> = [
+        (cfg.partition, "partition"),
+        (cfg.pause, "pause"),
+        (cfg.kill, "kill"),
+    ]
+    .into_iter()
+    .filter_map(|(on, f)| on.then_some(f))
+    .collect();
+    if !faults.is_empty() {
+        flag("--nemesis", faults.join(","));
         flag("--nemesis-interval", cfg.nemesis_interval.to_string());
     }
     flag("--topology", cfg.topology.to_string());
@@ -518,11 +544,11 @@ fn challenge_verdict(s: Scenario, cfg: &TestConfig, a: &report::Analysis) -> Opt
     };
     let h = a.headline();
     let valid = a.valid == Validity::True;
-    if cfg.partition {
-        // The challenge's numbers are for the plain run; under partitions
-        // it asks only that the node stay correct.
+    if cfg.partition || cfg.pause || cfg.kill {
+        // The challenge's numbers are for the plain run; under faults it
+        // asks only that the node stay correct.
         return Some(format!(
-            "  challenge {name}    {}: under --nemesis partition the challenge asks only for a valid run (its msgs-per-op and latency targets are for runs without it)",
+            "  challenge {name}    {}: under a nemesis the challenge asks only for a valid run (its msgs-per-op and latency targets are for runs without one)",
             if valid { "met" } else { "NOT met" }
         ));
     }
@@ -672,7 +698,19 @@ pub(crate) fn simulate_run(
     let nodes =
         sim_nodes(&cfg.args, cfg.nodes.len(), cfg.seed).map_err(|BadArgs(m)| anyhow::anyhow!(m))?;
     let journal = Journal::for_run(cfg, dir)?;
-    Ok(sim::run(cfg.clone(), nodes, journal))
+    // A node killed and started again is a new node with its own seed: a
+    // new epoch, nothing remembered.
+    let args = cfg.args.clone();
+    let (n, seed) = (cfg.nodes.len(), cfg.seed);
+    let mut restart = move |i: usize, k: u32| {
+        let reseeded = hearsay_core::rng::derive_seed(seed, &format!("restart {k}"));
+        sim_nodes(&args, n, reseeded)
+            .ok()
+            .and_then(|mut all| (i < all.len()).then(|| all.swap_remove(i)))
+            .expect("node arguments were checked when the run began")
+    };
+    let run = hearsay_harness::runner::TestRun::new(cfg.clone(), journal);
+    Ok(sim::run_test(run, nodes, Some(&mut restart)))
 }
 
 fn display_path(dir: &Path) -> PathBuf {

@@ -74,8 +74,12 @@ fn every_bad_number_or_flag_is_one_line_and_exit_254() {
         (test(&["-w", "echo", "--test-count", "0"]), "--test-count"),
         (test(&["-w", "echo", "--recovery", "1e30"]), "--recovery"),
         (test(&["-w", "echo", "--seed=-1"]), "--seed"),
-        // A user's node with no workload: Maelstrom would run lin-kv.
-        (with(st, &["--bin", misc]), "lin-kv"),
+        // A user's node with no workload runs lin-kv, as in Maelstrom, and
+        // lin-kv's generator needs 2n workers (Maelstrom's 1n aborts).
+        (
+            with(st, &["--bin", misc]),
+            "lin-kv needs at least 2 × node count",
+        ),
         (vec!["bench", "--runs", "0"], "--runs"),
         (vec!["bench", "--time-limit", "1e20"], "--time-limit"),
         (vec!["bench", "--rate", "nan"], "--rate"),

@@ -502,7 +502,7 @@ fn bad_arguments_exit_254_with_a_reason() {
     let not_exec = tempfile::NamedTempFile::new().unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["-w".into(), "nope".into()], "unknown workload"),
-        (vec!["-w".into(), "lin-kv".into()], "does not implement"),
+        (vec!["-w".into(), "lin-kv".into()], "-w lin-kv needs --bin"),
         (
             vec![
                 "--bin".into(),
@@ -540,8 +540,8 @@ fn bad_arguments_exit_254_with_a_reason() {
             "needs --latency > 0",
         ),
         (
-            vec!["--nemesis".into(), "kill".into()],
-            "unknown nemesis fault",
+            vec!["--nemesis".into(), "kill,frobnicate".into()],
+            "unknown nemesis fault \"frobnicate\"",
         ),
         (vec!["--concurrency".into(), "0".into()], "--concurrency"),
         (vec!["--topology".into(), "ring".into()], "unknown topology"),
@@ -740,4 +740,280 @@ fn a_counter_bench_shows_no_figure_it_does_not_have() {
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     assert!(!csv.contains("-1"), "{csv}");
     assert!(!dir.join("pareto-5.svg").exists(), "nothing to draw");
+}
+
+/// lin-kv (maelstrom-spec-more.md 2) on three small Python nodes.
+fn lin_kv(mode: &str, extra: &[&str]) -> Run {
+    let bin = node("lin_kv.py");
+    let mut args = vec![
+        "--bin",
+        &bin,
+        "--node-count",
+        "3",
+        "--concurrency",
+        "2n",
+        "--time-limit",
+        "5",
+        "--rate",
+        "60",
+        "--seed",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--", mode]);
+    hearsay(&args)
+}
+
+#[test]
+fn lin_kv_is_the_default_with_bin_and_a_correct_node_passes() {
+    // No -w: Maelstrom's default workload.
+    let r = lin_kv(
+        "proxy",
+        &["--nemesis", "partition", "--nemesis-interval", "1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    let w = &res["workload"];
+    assert_eq!(w["valid?"], true, "{w}");
+    assert_eq!(w["failures"], serde_json::json!([]));
+    // One key per group of 2N threads: 2n workers make one group, key 0.
+    assert_eq!(w["results"]["0"]["linearizable"]["valid?"], true, "{w}");
+    assert!(int(&res["stats"]["ok-count"]) > 100, "{}", res["stats"]);
+    assert!(r.stdout.contains("lin-kv"), "{}", r.explain());
+}
+
+#[test]
+fn lin_kv_primary_node_stays_linearizable_when_partitions_time_requests_out() {
+    let r = lin_kv(
+        "primary",
+        &[
+            "-w",
+            "lin-kv",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    assert_eq!(res["workload"]["valid?"], true, "{}", res["workload"]);
+    // Partitions made some writes indeterminate, which the checker must
+    // place or drop; the timeout is lin-kv's 1 s, not 5 s.
+    assert!(int(&res["stats"]["info-count"]) > 0, "{}", res["stats"]);
+}
+
+#[test]
+fn lin_kv_stale_replica_reads_are_not_linearizable() {
+    let r = lin_kv("stale", &["-w", "lin-kv"]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let res = r.results();
+    let w = &res["workload"];
+    assert_eq!(w["valid?"], false, "{w}");
+    assert_eq!(w["failures"], serde_json::json!([0]), "{w}");
+    let lin = &w["results"]["0"]["linearizable"];
+    assert_eq!(lin["valid?"], false);
+    // The report names the read that could not be placed.
+    assert_eq!(lin["op"]["f"], "read", "{lin}");
+    assert!(r.stdout.contains("Analysis invalid!"));
+}
+
+/// The longest invoke-to-completion time (ms) of any client op, read from
+/// `history.edn` (each op's first line holds its time, type and process).
+fn max_op_latency_ms(run: &Run) -> f64 {
+    let text = std::fs::read_to_string(run.latest().join("history.edn")).unwrap();
+    let mut open = std::collections::HashMap::new();
+    let mut max = 0u64;
+    for line in text.lines().filter(|l| l.starts_with("{:index")) {
+        let field = |k: &str| {
+            let rest = &line[line.find(k)? + k.len()..];
+            Some(rest[..rest.find(',')?].trim().to_string())
+        };
+        let (Some(t), Some(kind), Some(p)) = (field(":time"), field(":type"), field(":process"))
+        else {
+            continue;
+        };
+        let t: u64 = t.parse().unwrap();
+        if kind == ":invoke" {
+            open.insert(p, t);
+        } else if let Some(t0) = open.remove(&p) {
+            max = max.max(t - t0);
+        }
+    }
+    max as f64 / 1e6
+}
+
+#[test]
+fn pause_stops_and_resumes_node_processes_and_a_gossip_node_survives_it() {
+    let r = hearsay(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("gossip.py"),
+        "--node-count",
+        "5",
+        "--time-limit",
+        "8",
+        "--rate",
+        "20",
+        "--nemesis",
+        "pause",
+        "--nemesis-interval",
+        "1",
+        "--recovery",
+        "2",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    assert_eq!(res["workload"]["lost-count"], 0);
+    let history = std::fs::read_to_string(r.latest().join("history.txt")).unwrap();
+    assert!(
+        history.contains(":nemesis\t:info\t:pause\t{\"n"),
+        "{history}"
+    );
+    // Before the final reads every node is let go.
+    let last_nemesis = history
+        .lines()
+        .rfind(|l| l.starts_with(":nemesis"))
+        .unwrap();
+    assert!(
+        last_nemesis.starts_with(":nemesis\t:info\t:resume\t{\"n0\" :resumed"),
+        "{last_nemesis}"
+    );
+    // The processes really stopped: with no latency an op takes
+    // milliseconds, unless its node was paused.
+    let slowest = max_op_latency_ms(&r);
+    assert!(slowest > 300.0, "slowest op {slowest} ms");
+    // The same run without the nemesis is fast.
+    let calm = hearsay(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("gossip.py"),
+        "--node-count",
+        "5",
+        "--time-limit",
+        "4",
+        "--rate",
+        "20",
+        "--recovery",
+        "1",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(calm.code, 0, "{}", calm.explain());
+    assert!(max_op_latency_ms(&calm) < slowest);
+}
+
+#[test]
+fn hearsay_node_passes_set_and_counter_workloads_under_pause_and_partitions_in_the_simulator() {
+    for w in ["broadcast", "g-set", "pn-counter"] {
+        let run = || {
+            let r = hearsay(&[
+                "--sim",
+                "-w",
+                w,
+                "--node-count",
+                "5",
+                "--time-limit",
+                "20",
+                "--rate",
+                "20",
+                "--nemesis",
+                "pause,partition",
+                "--nemesis-interval",
+                "2",
+                "--seed",
+                "11",
+            ]);
+            assert_eq!(r.code, 0, "{w}: {}", r.explain());
+            let res = r.results();
+            assert_eq!(res["workload"]["valid?"], true, "{w}: {}", res["workload"]);
+            let h = std::fs::read_to_string(r.latest().join("history.txt")).unwrap();
+            assert!(h.contains("\t:pause\t{\"n"), "{w}: no pause");
+            assert!(h.contains("\t:start-partition\t"), "{w}: no partition");
+            res["hearsay"]["trace-hash"].as_str().unwrap().to_string()
+        };
+        assert_eq!(run(), run(), "{w}: the same seed replays the same run");
+    }
+}
+
+/// How many `init` messages the run's journal shows (one per node, plus
+/// one per restart).
+fn inits(run: &Run) -> usize {
+    let journal = std::fs::read_to_string(run.latest().join("net-journal.jsonl")).unwrap();
+    journal
+        .lines()
+        .filter(|l| l.contains("\"type\":\"send\"") && l.contains("\"type\":\"init\""))
+        .count()
+}
+
+#[test]
+fn kill_restarts_node_processes_with_init_and_state_kept_elsewhere_survives() {
+    // The proxy keeps every register in Maelstrom's lin-kv service, so
+    // killing its processes loses nothing.
+    let r = lin_kv(
+        "proxy",
+        &[
+            "-w",
+            "lin-kv",
+            "--nemesis",
+            "kill,partition",
+            "--nemesis-interval",
+            "0.5",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let res = r.results();
+    assert_eq!(res["workload"]["valid?"], true, "{}", res["workload"]);
+    let h = std::fs::read_to_string(r.latest().join("history.txt")).unwrap();
+    // Nodes killed since the last start are started (and sent init) again.
+    let (mut down, mut restarted) = (std::collections::BTreeSet::new(), 0);
+    for l in h.lines().filter(|l| l.starts_with(":nemesis\t:info\t")) {
+        if l.contains("\t:kill\t{") {
+            down.extend(l.split('"').skip(1).step_by(2).map(str::to_string));
+        } else if l.contains("\t:start\t{") {
+            restarted += std::mem::take(&mut down).len();
+        }
+    }
+    assert!(restarted > 0, "no node was killed and started: {h}");
+    assert_eq!(inits(&r), 3 + restarted, "one init per start");
+}
+
+#[test]
+fn the_simulator_kills_and_restarts_hearsay_nodes_reproducibly() {
+    let run = || {
+        let r = hearsay(&[
+            "--sim",
+            "-w",
+            "broadcast",
+            "--node-count",
+            "5",
+            "--time-limit",
+            "20",
+            "--rate",
+            "20",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "2",
+            "--seed",
+            "5",
+        ]);
+        // Values acknowledged by a node killed before it told anyone may be
+        // lost (nodes keep state in memory only); the run itself completes.
+        assert!(r.code == 0 || r.code == 1, "{}", r.explain());
+        let h = std::fs::read_to_string(r.latest().join("history.txt")).unwrap();
+        assert!(h.contains("\t:kill\t{\"n"), "no kill");
+        assert!(inits(&r) > 5, "restarts send init again");
+        // A restarted node answers reads in the broadcast schema again.
+        assert_eq!(r.results()["exceptions"]["valid?"], true);
+        r.results()["hearsay"]["trace-hash"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(run(), run(), "the same seed replays kills and restarts");
 }

@@ -4,6 +4,7 @@
 
 pub mod availability;
 pub mod exceptions;
+pub mod linearizable;
 pub mod net;
 pub mod set_full;
 pub mod stats;

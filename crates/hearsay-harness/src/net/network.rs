@@ -120,6 +120,12 @@ impl Network {
 
     /// Adds a service (a server-side node inside the harness, never
     /// partitioned: partitions list test nodes only).
+    /// The id the next message will get: every message sent so far has a
+    /// smaller one.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     pub fn add_service(&mut self, name: &str) -> Addr {
         self.register(name.to_string(), false, true)
     }

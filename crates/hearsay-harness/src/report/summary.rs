@@ -91,6 +91,11 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
             }
         );
     }
+    if let Some(w) = w
+        && let Some(Edn::Map(keys)) = w.get("results")
+    {
+        let _ = writeln!(s, "{}", linearizable_line(keys));
+    }
     if let Some(Edn::Vector(xs)) = r.get("exceptions").and_then(|e| e.get("exceptions")) {
         let total: i64 = xs.iter().filter_map(|x| int(x.get("count"))).sum();
         let _ = writeln!(
@@ -170,4 +175,59 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
         dir.display()
     );
     s
+}
+
+/// lin-kv's verdict in a line: how many keys, and the first key that is not
+/// linearizable (its op and the states it could not follow) or unknown.
+fn linearizable_line(keys: &[(Edn, Edn)]) -> String {
+    let lin = |r: &Edn| r.get("linearizable").cloned().unwrap_or(Edn::Nil);
+    let bad = keys
+        .iter()
+        .find(|(_, r)| lin(r).get("valid?") == Some(&Edn::Bool(false)));
+    if let Some((k, r)) = bad {
+        let l = lin(r);
+        let op = l.get("op").map(|o| {
+            let f = o.get("f").map(Edn::compact).unwrap_or_default();
+            let v = o.get("value").map(Edn::compact).unwrap_or_default();
+            let p = o.get("process").map(Edn::compact).unwrap_or_default();
+            format!("{} {v} by process {p}", f.trim_start_matches(':'))
+        });
+        let states: Vec<String> = match l.get("configs") {
+            Some(Edn::Vector(cs) | Edn::List(cs)) => cs
+                .iter()
+                .filter_map(|c| c.get("model").and_then(|m| m.get("value")))
+                .map(Edn::compact)
+                .collect(),
+            _ => vec![],
+        };
+        return format!(
+            "  linearizable    NO on key {}: {} cannot follow a register holding {} (see :workload in results.edn)",
+            k.compact(),
+            op.unwrap_or_else(|| "an op".into()),
+            if states.is_empty() {
+                "anything".into()
+            } else {
+                states.join(" or ")
+            }
+        );
+    }
+    let unknown = keys
+        .iter()
+        .find(|(_, r)| !matches!(lin(r).get("valid?"), Some(Edn::Bool(true))));
+    if let Some((k, r)) = unknown {
+        let l = lin(r);
+        let why = l
+            .get("reason")
+            .or_else(|| l.get("cause"))
+            .map(|e| match e {
+                Edn::Str(t) => t.clone(),
+                other => other.compact(),
+            })
+            .unwrap_or_default();
+        return format!("  linearizable    unknown on key {}: {why}", k.compact());
+    }
+    format!(
+        "  linearizable    yes, all {} key(s) (a register per key)",
+        keys.len()
+    )
 }

@@ -13,6 +13,7 @@ use crate::runner::{Action, Progress, RunResult, TestRun};
 use crate::wire::{LineError, NodeLine, parse_node_line};
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use nix::sys::signal::Signal;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -31,9 +32,12 @@ const POLL: Duration = Duration::from_millis(100);
 
 type Tail = Arc<Mutex<VecDeque<String>>>;
 
+/// What a node's reader threads report, tagged with the node and the
+/// generation of its process (a restart after a kill starts a new one;
+/// late events of the old one are dropped).
 enum Event {
-    Line(usize, Result<NodeLine, LineError>),
-    StdoutClosed(usize),
+    Line(usize, u32, Result<NodeLine, LineError>),
+    StdoutClosed(usize, u32),
 }
 
 struct Node {
@@ -45,6 +49,18 @@ struct Node {
     log_path: PathBuf,
     threads: Vec<JoinHandle<()>>,
     exited: bool,
+    /// Killed by the nemesis: its exit is no crash.
+    killed: bool,
+    generation: u32,
+}
+
+/// What starting a node again takes.
+struct Spawner<'a> {
+    cfg: &'a TestConfig,
+    logs: &'a Path,
+    tx: Sender<Event>,
+    /// IO threads of killed processes, joined at teardown.
+    retired: Vec<JoinHandle<()>>,
 }
 
 /// Hooks for the caller: progress, and a flag that aborts the run.
@@ -63,7 +79,7 @@ pub fn run(cfg: TestConfig, dir: &Path, hooks: Hooks<'_>) -> Result<RunResult> {
     let (tx, rx) = unbounded::<Event>();
     let mut nodes = Vec::with_capacity(cfg.nodes.len());
     for (i, name) in cfg.nodes.iter().enumerate() {
-        match spawn(&cfg, i, name, &logs, tx.clone()) {
+        match spawn(&cfg, i, name, &logs, tx.clone(), 0) {
             Ok(n) => nodes.push(n),
             Err(e) => {
                 kill_all(&mut nodes);
@@ -71,13 +87,21 @@ pub fn run(cfg: TestConfig, dir: &Path, hooks: Hooks<'_>) -> Result<RunResult> {
             }
         }
     }
+    let mut run = TestRun::new(cfg.clone(), journal);
+    let mut spawner = Spawner {
+        cfg: &cfg,
+        logs: &logs,
+        tx,
+        retired: Vec::new(),
+    };
+    let result = drive(&mut run, &mut nodes, &rx, &mut spawner, hooks);
+    let Spawner { tx, retired, .. } = spawner;
     drop(tx);
-    let mut run = TestRun::new(cfg, journal);
-    let result = drive(&mut run, &mut nodes, &rx, hooks);
     // Teardown: a node that already exited is a crash; kill the rest.
     let origin_now = result.as_ref().map(|t| *t).unwrap_or(0);
     for (i, n) in nodes.iter_mut().enumerate() {
         if !n.exited
+            && !n.killed
             && let Ok(Some(status)) = n.child.try_wait()
         {
             n.exited = true;
@@ -88,7 +112,10 @@ pub fn run(cfg: TestConfig, dir: &Path, hooks: Hooks<'_>) -> Result<RunResult> {
     kill_all(&mut nodes);
     // Lines the nodes printed before they died still count as sent.
     while let Ok(ev) = rx.recv_timeout(Duration::from_millis(50)) {
-        if let Event::Line(i, line) = ev {
+        if let Event::Line(i, g, line) = ev
+            && nodes[i].generation == g
+            && !nodes[i].killed
+        {
             run.on_node_line(origin_now, i, line);
         }
     }
@@ -97,6 +124,9 @@ pub fn run(cfg: TestConfig, dir: &Path, hooks: Hooks<'_>) -> Result<RunResult> {
         for t in n.threads.drain(..) {
             let _ = t.join();
         }
+    }
+    for t in retired {
+        let _ = t.join();
     }
     result?;
     Ok(run.finish())
@@ -107,6 +137,7 @@ fn drive(
     run: &mut TestRun,
     nodes: &mut [Node],
     rx: &Receiver<Event>,
+    spawner: &mut Spawner<'_>,
     hooks: Hooks<'_>,
 ) -> Result<u64> {
     let origin = Instant::now();
@@ -114,7 +145,7 @@ fn drive(
     run.start(now());
     let mut last_poll = Instant::now();
     loop {
-        flush_actions(run, nodes);
+        flush_actions(run, nodes, spawner, now());
         if run.is_finished() {
             return Ok(now());
         }
@@ -142,6 +173,7 @@ fn drive(
             last_poll = Instant::now();
             for (i, n) in nodes.iter_mut().enumerate() {
                 if !n.exited
+                    && !n.killed
                     && let Ok(Some(status)) = n.child.try_wait()
                 {
                     n.exited = true;
@@ -156,11 +188,18 @@ fn drive(
 
 fn handle(run: &mut TestRun, nodes: &mut [Node], ev: Event, now: u64) {
     match ev {
-        Event::Line(i, line) => run.on_node_line(now, i, line),
-        Event::StdoutClosed(i) => {
+        Event::Line(i, g, line) => {
+            if nodes[i].generation == g && !nodes[i].killed {
+                run.on_node_line(now, i, line)
+            }
+        }
+        Event::StdoutClosed(i, g) => {
             // Usually the process is exiting; the poll will see it. Give it
             // a moment so the crash report has its exit status.
             let n = &mut nodes[i];
+            if n.generation != g || n.killed {
+                return;
+            }
             for _ in 0..20 {
                 if let Ok(Some(status)) = n.child.try_wait() {
                     n.exited = true;
@@ -174,16 +213,64 @@ fn handle(run: &mut TestRun, nodes: &mut [Node], ev: Event, now: u64) {
     }
 }
 
-fn flush_actions(run: &mut TestRun, nodes: &mut [Node]) {
-    for a in run.drain_actions() {
-        let Action::Deliver { node, line } = a;
-        if let Some(tx) = nodes[node].stdin.as_ref() {
-            let _ = tx.send(line);
+fn flush_actions(run: &mut TestRun, nodes: &mut [Node], spawner: &mut Spawner<'_>, now: u64) {
+    let actions: Vec<Action> = run.drain_actions().collect();
+    for a in actions {
+        match a {
+            Action::Deliver { node, line } => {
+                // A paused node's pipe fills and its writer thread waits;
+                // the lines stay queued, as in Maelstrom.
+                if let Some(tx) = nodes[node].stdin.as_ref() {
+                    let _ = tx.send(line);
+                }
+            }
+            Action::Pause { node } => signal(&nodes[node], Signal::SIGSTOP),
+            Action::Resume { node } => signal(&nodes[node], Signal::SIGCONT),
+            Action::Kill { node } => {
+                let n = &mut nodes[node];
+                kill_one(n);
+                n.killed = true;
+                n.stdin = None;
+                spawner.retired.append(&mut n.threads);
+            }
+            Action::Start { node } => {
+                if !nodes[node].killed {
+                    continue;
+                }
+                let name = &spawner.cfg.nodes[node];
+                let g = nodes[node].generation + 1;
+                match spawn(spawner.cfg, node, name, spawner.logs, spawner.tx.clone(), g) {
+                    Ok(n) => nodes[node] = n,
+                    Err(e) => {
+                        run.on_node_exit(now, node, format!("could not be started again: {e:#}"))
+                    }
+                }
+            }
         }
     }
 }
 
-fn spawn(cfg: &TestConfig, i: usize, name: &str, logs: &Path, tx: Sender<Event>) -> Result<Node> {
+/// Signals the node's own process, not its group: Maelstrom's pause does
+/// the same, so a wrapper script must `exec` the real node.
+fn signal(n: &Node, sig: Signal) {
+    if n.exited || n.killed {
+        return;
+    }
+    if let Ok(pid) = i32::try_from(n.child.id()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+    }
+}
+
+/// Starts node `i`'s process. Generation 0 creates its log; a restart
+/// appends to it.
+fn spawn(
+    cfg: &TestConfig,
+    i: usize,
+    name: &str,
+    logs: &Path,
+    tx: Sender<Event>,
+    generation: u32,
+) -> Result<Node> {
     let mut cmd = Command::new(&cfg.bin);
     cmd.args(&cfg.args)
         .current_dir(std::env::temp_dir())
@@ -198,8 +285,13 @@ fn spawn(cfg: &TestConfig, i: usize, name: &str, logs: &Path, tx: Sender<Event>)
     let stderr = child.stderr.take().context("node stderr")?;
     let stdin = child.stdin.take().context("node stdin")?;
     let log_path = logs.join(format!("{name}.log"));
-    let log =
-        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(generation > 0)
+        .truncate(generation == 0)
+        .open(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
     let stdout_tail: Tail = Arc::default();
     let stderr_tail: Tail = Arc::default();
     let stderr_done = Arc::new(AtomicBool::new(false));
@@ -207,7 +299,7 @@ fn spawn(cfg: &TestConfig, i: usize, name: &str, logs: &Path, tx: Sender<Event>)
     let mut threads = Vec::new();
     let tail = stdout_tail.clone();
     threads.push(thread(format!("{name} stdout"), move || {
-        read_stdout(i, stdout, tail, tx)
+        read_stdout(i, generation, stdout, tail, tx)
     })?);
     let (tail, done, echo, node) = (
         stderr_tail.clone(),
@@ -230,6 +322,8 @@ fn spawn(cfg: &TestConfig, i: usize, name: &str, logs: &Path, tx: Sender<Event>)
         log_path,
         threads,
         exited: false,
+        killed: false,
+        generation,
     })
 }
 
@@ -269,15 +363,15 @@ fn each_line(r: impl Read, mut f: impl FnMut(&[u8], &str) -> bool) {
     }
 }
 
-fn read_stdout(i: usize, stdout: impl Read, tail: Tail, tx: Sender<Event>) {
+fn read_stdout(i: usize, g: u32, stdout: impl Read, tail: Tail, tx: Sender<Event>) {
     let mut open = true;
     each_line(stdout, |_, line| {
         push_tail(&tail, line);
-        open = tx.send(Event::Line(i, parse_node_line(line))).is_ok();
+        open = tx.send(Event::Line(i, g, parse_node_line(line))).is_ok();
         open
     });
     if open {
-        let _ = tx.send(Event::StdoutClosed(i));
+        let _ = tx.send(Event::StdoutClosed(i, g));
     }
 }
 
@@ -354,14 +448,25 @@ fn crash_report(n: &Node, status: std::process::ExitStatus) -> String {
 
 fn kill_all(nodes: &mut [Node]) {
     for n in nodes.iter_mut() {
-        if let Ok(pid) = i32::try_from(n.child.id()) {
-            // The whole group: the node and anything it spawned.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        let _ = n.child.kill();
-        let _ = n.child.wait();
+        kill_one(n);
     }
+}
+
+/// SIGKILL to the node's process group, and reap it. A node the nemesis
+/// killed is already gone (and its pid may be someone else's now).
+fn kill_one(n: &mut Node) {
+    if n.killed {
+        return;
+    }
+    // A paused node is let go first, so nothing stays stopped.
+    signal(n, Signal::SIGCONT);
+    if let Ok(pid) = i32::try_from(n.child.id()) {
+        // The whole group: the node and anything it spawned.
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = n.child.kill();
+    let _ = n.child.wait();
 }

@@ -32,17 +32,29 @@ const MAX_STEPS_PER_INSTANT: usize = 10_000_000;
 
 pub fn run(cfg: TestConfig, nodes: Vec<Box<dyn SimNode>>, journal: Journal) -> RunResult {
     let run = TestRun::new(cfg, journal);
-    run_test(run, nodes)
+    run_test(run, nodes, None)
 }
 
-/// Runs a test built by the caller (say, with its own workload).
-pub fn run_test(mut run: TestRun, mut nodes: Vec<Box<dyn SimNode>>) -> RunResult {
+/// Makes node `i` afresh for its `k`-th restart after a kill (k = 1, 2,
+/// ...): empty state, its own randomness.
+pub type Restart<'a> = &'a mut dyn FnMut(usize, u32) -> Box<dyn SimNode>;
+
+/// Runs a test built by the caller (say, with its own workload). Without
+/// `restart`, a run that kills nodes aborts when it would start them.
+pub fn run_test(
+    mut run: TestRun,
+    mut nodes: Vec<Box<dyn SimNode>>,
+    mut restart: Option<Restart<'_>>,
+) -> RunResult {
     assert_eq!(
         nodes.len(),
         run.config().nodes.len(),
         "one SimNode per node"
     );
     let mut timers = Timers::new(nodes.len());
+    // A paused node's input waits here, and its timers are off.
+    let mut paused: Vec<Option<Vec<String>>> = vec![None; nodes.len()];
+    let mut restarts = vec![0u32; nodes.len()];
     let mut now = 0u64;
     let mut out = Vec::new();
     run.start(now);
@@ -53,13 +65,46 @@ pub fn run_test(mut run: TestRun, mut nodes: Vec<Box<dyn SimNode>>) -> RunResult
             if actions.is_empty() {
                 break;
             }
-            for Action::Deliver { node, line } in actions {
-                nodes[node].on_line(now, &line, &mut out);
-                timers.set(node, nodes[node].next_deadline());
-                for l in out.drain(..) {
-                    run.on_node_line(now, node, parse_node_line(&l));
+            for action in actions {
+                let (node, lines) = match action {
+                    Action::Deliver { node, line } => match paused[node].as_mut() {
+                        Some(backlog) => {
+                            backlog.push(line);
+                            continue;
+                        }
+                        None => (node, vec![line]),
+                    },
+                    Action::Pause { node } => {
+                        paused[node].get_or_insert_with(Vec::new);
+                        timers.set(node, None);
+                        continue;
+                    }
+                    // The backlog arrives at once; stalled timers fire late.
+                    Action::Resume { node } => (node, paused[node].take().unwrap_or_default()),
+                    // The runner sends a killed node nothing; its timers stop.
+                    Action::Kill { node } => {
+                        paused[node] = None;
+                        timers.set(node, None);
+                        continue;
+                    }
+                    Action::Start { node } => {
+                        let Some(make) = restart.as_mut() else {
+                            run.abort("this simulation cannot start killed nodes again".into());
+                            break;
+                        };
+                        restarts[node] += 1;
+                        nodes[node] = make(node, restarts[node]);
+                        (node, vec![])
+                    }
+                };
+                for line in lines {
+                    nodes[node].on_line(now, &line, &mut out);
+                    for l in out.drain(..) {
+                        run.on_node_line(now, node, parse_node_line(&l));
+                    }
+                    steps += 1;
                 }
-                steps += 1;
+                timers.set(node, nodes[node].next_deadline());
             }
             if steps > MAX_STEPS_PER_INSTANT {
                 run.abort(format!(

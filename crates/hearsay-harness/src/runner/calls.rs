@@ -9,6 +9,8 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub enum Purpose {
     Init,
+    /// The `init` a node restarted by the kill nemesis gets.
+    Reinit,
     Setup {
         schema: Schema,
     },

@@ -32,6 +32,17 @@ use std::collections::HashMap;
 pub enum Action {
     /// Write `line` (plus a newline) to node `node`'s stdin.
     Deliver { node: usize, line: String },
+    /// Stop node `node` (SIGSTOP): it keeps its state and its input, and
+    /// runs nothing, timers included, until resumed.
+    Pause { node: usize },
+    /// Let a paused node run again (SIGCONT); a running node ignores it.
+    Resume { node: usize },
+    /// Kill node `node` (SIGKILL): its state is gone. Its exit is the
+    /// nemesis's doing, not a crash.
+    Kill { node: usize },
+    /// Start a killed node again as a new, empty process; `init` follows
+    /// as an ordinary delivery.
+    Start { node: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +97,10 @@ pub struct Progress {
     pub ops: OpCounts,
     pub net: NetStats,
     pub partition: Option<&'static str>,
+    /// Nodes paused by the nemesis right now.
+    pub paused: usize,
+    /// Nodes killed by the nemesis and not started yet.
+    pub killed: usize,
 }
 
 /// What a finished (or aborted) run leaves for analysis.
@@ -156,6 +171,17 @@ pub struct TestRun {
     rng_sched: Rng,
     rng_nemesis: Rng,
     partition: Option<Shape>,
+    /// Nodes the pause nemesis has stopped.
+    paused: Vec<bool>,
+    /// The pause alternation's phase: true when its next op pauses.
+    pause_next: bool,
+    /// Nodes the kill nemesis has killed and not started again.
+    killed: Vec<bool>,
+    /// The kill alternation's phase: true when its next op kills.
+    kill_next: bool,
+    /// Per node, the first message id its current process may receive:
+    /// what was queued for it before a restart is discarded.
+    fresh_from: Vec<u64>,
     stdout_dead: Vec<bool>,
     /// Maelstrom's services, by address.
     services: HashMap<Addr, crate::service::Service>,
@@ -164,6 +190,8 @@ pub struct TestRun {
     warnings: Vec<Warning>,
     lag_ns: Vec<u64>,
     counts: OpCounts,
+    /// The workload's client timeout at this latency.
+    op_timeout_ns: u64,
 }
 
 impl TestRun {
@@ -181,8 +209,15 @@ impl TestRun {
             .iter()
             .filter_map(|n| Some((net.add_service(n), crate::service::Service::new(n)?)))
             .collect();
+        let op_timeout_ns = workload.timeout.for_latency(cfg.latency.mean_ms).as_nanos() as u64;
         TestRun {
+            op_timeout_ns,
             stdout_dead: vec![false; cfg.nodes.len()],
+            paused: vec![false; cfg.nodes.len()],
+            pause_next: true,
+            killed: vec![false; cfg.nodes.len()],
+            kill_next: true,
+            fresh_from: vec![0; cfg.nodes.len()],
             services,
             rng_services: rng::child(seed, "services"),
             workload,
@@ -224,29 +259,34 @@ impl TestRun {
 
     /// Sends `init` to every node (call once, right after they are spawned).
     pub fn start(&mut self, now: u64) {
+        for i in 0..self.cfg.nodes.len() {
+            self.send_init(now, i, Purpose::Init);
+        }
+        self.pending_setup = self.cfg.nodes.len();
+        self.advance(now);
+    }
+
+    /// `init` to node `i` from a fresh client.
+    fn send_init(&mut self, now: u64, i: usize, purpose: Purpose) {
         let ids: Vec<Value> = self
             .cfg
             .nodes
             .iter()
             .map(|n| Value::from(n.as_str()))
             .collect();
-        for (i, name) in self.cfg.nodes.clone().into_iter().enumerate() {
-            let client = self.rpcs.open(&mut self.net);
-            let mut body = Map::new();
-            body.insert("type".into(), "init".into());
-            body.insert("node_id".into(), name.into());
-            body.insert("node_ids".into(), Value::Array(ids.clone()));
-            self.call(
-                now,
-                client,
-                i,
-                body,
-                Purpose::Init,
-                INIT_TIMEOUT.as_nanos() as u64,
-            );
-        }
-        self.pending_setup = self.cfg.nodes.len();
-        self.advance(now);
+        let client = self.rpcs.open(&mut self.net);
+        let mut body = Map::new();
+        body.insert("type".into(), "init".into());
+        body.insert("node_id".into(), self.cfg.nodes[i].clone().into());
+        body.insert("node_ids".into(), Value::Array(ids));
+        self.call(
+            now,
+            client,
+            i,
+            body,
+            purpose,
+            INIT_TIMEOUT.as_nanos() as u64,
+        );
     }
 
     /// A line node `node` printed on stdout, already parsed.
@@ -352,6 +392,8 @@ impl TestRun {
             ops: self.counts,
             net: self.net.journal().stats(),
             partition: self.partition.map(Shape::name),
+            paused: self.paused.iter().filter(|&&p| p).count(),
+            killed: self.killed.iter().filter(|&&k| k).count(),
         }
     }
 
@@ -437,6 +479,12 @@ impl TestRun {
             return;
         }
         if !self.net.is_client(env.dest) {
+            let node = env.dest.0 as usize;
+            // A killed node's queue piles up unread and is thrown away when
+            // it starts again.
+            if self.killed[node] || env.id < self.fresh_from[node] {
+                return;
+            }
             let line = envelope_line(
                 env.id,
                 self.net.name(env.src),
@@ -486,6 +534,16 @@ impl TestRun {
                     INIT_TIMEOUT.as_secs()
                 )),
             },
+            Purpose::Reinit => {
+                self.rpcs.close(&mut self.net, client);
+                match reply {
+                    Some(b) if b.get("type").and_then(Value::as_str) == Some("init_ok") => {}
+                    // Maelstrom records a failed restart on the nemesis op
+                    // and carries on; hearsay warns.
+                    Some(b) => self.warn(now, node.clone(), format!("{node} answered its restart's init with {b}, not init_ok")),
+                    None => self.warn(now, node.clone(), format!("{node} did not answer its restart's init within {} s", INIT_TIMEOUT.as_secs())),
+                }
+            }
             Purpose::Setup { schema } => match reply {
                 None => self.abort(format!(
                     "Client setup failed: node {node} did not answer {} within {} s.",
@@ -591,9 +649,16 @@ impl TestRun {
             Phase::Main => self.step_main(now),
             Phase::Drain if self.sched.as_ref().is_some_and(Schedule::all_free) => {
                 if self.workload.has_final_phase() {
+                    // Jepsen's final nemesis ops: heal, then resume.
                     if self.cfg.partition {
                         tracing::info!("healing the network");
                         self.nemesis_op(now, false);
+                    }
+                    if self.cfg.pause {
+                        self.resume_all(now);
+                    }
+                    if self.cfg.kill {
+                        self.start_all(now);
                     }
                     tracing::info!("Waiting for recovery...");
                     self.phase = Phase::Recovery {
@@ -668,13 +733,17 @@ impl TestRun {
             .probe
             .map(|_| end.saturating_sub(1_000_000_000).max(now));
         let interval = self.cfg.partition.then_some(self.cfg.nemesis_interval);
-        self.sched = Some(Schedule::new(
+        let mut sched = Schedule::new(
             self.cfg.concurrency,
             self.cfg.rate,
             interval,
             self.cfg.time_limit.as_nanos() as u64,
             now,
-        ));
+        );
+        if self.cfg.pause || self.cfg.kill {
+            sched = sched.with_process_faults(self.cfg.nemesis_interval);
+        }
+        self.sched = Some(sched);
         tracing::info!("running the main phase for {:?}", self.cfg.time_limit);
     }
 
@@ -696,6 +765,11 @@ impl TestRun {
                 self.nemesis_op(now, start);
                 true
             }
+            Next::Dispatch(Due::Process) => {
+                sched.take_process(now, &mut self.rng_sched);
+                self.process_fault(now);
+                true
+            }
             Next::Wait(t) => {
                 self.wake = t;
                 false
@@ -710,8 +784,9 @@ impl TestRun {
     fn invoke(&mut self, now: u64, thread: usize, op: OpSpec) {
         let process = self.workers[thread].process;
         let node = self.workers[thread].node;
+        let reusable = self.workload.reusable;
         let client = match &self.workers[thread].client {
-            Some((c, p, _)) if *p == process => *c,
+            Some((c, p, _)) if *p == process || reusable => *c,
             old => {
                 if let Some((c, _, _)) = old {
                     let c = *c;
@@ -748,31 +823,119 @@ impl TestRun {
                 op,
                 invocation,
             },
-            RPC_TIMEOUT.as_nanos() as u64,
+            self.op_timeout_ns,
         );
+    }
+
+    /// A nemesis op invoked and completed at once, as Maelstrom records them.
+    fn nemesis_pair(&mut self, now: u64, f: &'static str, invoked: Edn, completed: Edn) {
+        let t = self.rel(now);
+        let op = |value: Edn, invocation: Option<usize>| Op {
+            index: 0,
+            time: t,
+            kind: OpType::Info,
+            process: Process::Nemesis,
+            f,
+            value,
+            error: None,
+            final_: false,
+            exception: None,
+            invocation,
+        };
+        let inv = self.history.push(op(invoked, None));
+        self.history.push(op(completed, Some(inv)));
+    }
+
+    /// The next op of the process-fault stream. With kill and pause both on,
+    /// each op comes from one of the two alternations (kill, start, ... and
+    /// pause, resume, ...) drawn uniformly; each keeps its own phase.
+    fn process_fault(&mut self, now: u64) {
+        use hearsay_core::rng::RngExt;
+        let kill = match (self.cfg.kill, self.cfg.pause) {
+            (true, true) => self.rng_nemesis.random_range(0..2) == 0,
+            (kill, _) => kill,
+        };
+        if kill {
+            if self.kill_next {
+                self.kill(now);
+            } else {
+                self.start_all(now);
+            }
+            self.kill_next = !self.kill_next;
+        } else {
+            if self.pause_next {
+                self.pause(now);
+            } else {
+                self.resume_all(now);
+            }
+            self.pause_next = !self.pause_next;
+        }
+    }
+
+    /// A `kill`: SIGKILL to the nodes of a randomly drawn spec. They stay
+    /// addressable; what is sent to them is lost.
+    fn kill(&mut self, now: u64) {
+        let spec = nemesis::Targets::pick(&mut self.rng_nemesis);
+        let hit = spec.nodes(self.cfg.nodes.len(), &mut self.rng_nemesis);
+        for &node in &hit {
+            if !self.killed[node] {
+                self.killed[node] = true;
+                self.actions.push(Action::Kill { node });
+            }
+        }
+        tracing::info!("kill: {} node(s)", hit.len());
+        let done = nemesis::affected_edn(&hit, &self.cfg.nodes, "killed");
+        self.nemesis_pair(now, "kill", spec.edn(), done);
+    }
+
+    /// A `start :all`: every killed node starts again as a new process with
+    /// an empty queue and gets `init` again (same id and node list) from a
+    /// fresh client; running nodes are left alone.
+    fn start_all(&mut self, now: u64) {
+        let all: Vec<usize> = (0..self.cfg.nodes.len()).collect();
+        for &node in &all {
+            if !std::mem::take(&mut self.killed[node]) {
+                continue;
+            }
+            self.actions.push(Action::Start { node });
+            self.paused[node] = false;
+            self.fresh_from[node] = self.net.next_id();
+            self.stdout_dead[node] = false;
+            self.send_init(now, node, Purpose::Reinit);
+        }
+        let done = nemesis::affected_edn(&all, &self.cfg.nodes, "started");
+        self.nemesis_pair(now, "start", kw("all"), done);
+    }
+
+    /// A `pause`: SIGSTOP to the nodes of a randomly drawn spec.
+    fn pause(&mut self, now: u64) {
+        let spec = nemesis::Targets::pick(&mut self.rng_nemesis);
+        let hit = spec.nodes(self.cfg.nodes.len(), &mut self.rng_nemesis);
+        for &node in &hit {
+            self.paused[node] = true;
+            self.actions.push(Action::Pause { node });
+        }
+        tracing::info!("pause: {} node(s)", hit.len());
+        let done = nemesis::affected_edn(&hit, &self.cfg.nodes, "paused");
+        self.nemesis_pair(now, "pause", spec.edn(), done);
+    }
+
+    /// A `resume :all`: SIGCONT to every node, paused or not.
+    fn resume_all(&mut self, now: u64) {
+        let all: Vec<usize> = (0..self.cfg.nodes.len()).collect();
+        for &node in &all {
+            self.actions.push(Action::Resume { node });
+        }
+        self.paused.iter_mut().for_each(|p| *p = false);
+        let done = nemesis::affected_edn(&all, &self.cfg.nodes, "resumed");
+        self.nemesis_pair(now, "resume", kw("all"), done);
     }
 
     /// A start- or stop-partition op: invoked and completed at once.
     fn nemesis_op(&mut self, now: u64, start: bool) {
-        let t = self.rel(now);
-        let push = |h: &mut History, f: &'static str, value: Edn, invocation: Option<usize>| {
-            h.push(Op {
-                index: 0,
-                time: t,
-                kind: OpType::Info,
-                process: Process::Nemesis,
-                f,
-                value,
-                error: None,
-                final_: false,
-                exception: None,
-                invocation,
-            })
-        };
         if start {
             let shape = Shape::pick(&mut self.rng_nemesis);
             let grudge = nemesis::grudge(shape, self.cfg.nodes.len(), &mut self.rng_nemesis);
-            let inv = push(&mut self.history, "start-partition", kw(shape.name()), None);
             let drops: Vec<(Addr, Vec<Addr>)> = grudge
                 .iter()
                 .map(|(d, srcs)| {
@@ -785,22 +948,12 @@ impl TestRun {
             self.net.partition(&drops);
             self.partition = Some(shape);
             tracing::info!("partition: {}", shape.name());
-            push(
-                &mut self.history,
-                "start-partition",
-                nemesis::grudge_edn(&grudge, &self.cfg.nodes),
-                Some(inv),
-            );
+            let done = nemesis::grudge_edn(&grudge, &self.cfg.nodes);
+            self.nemesis_pair(now, "start-partition", kw(shape.name()), done);
         } else {
-            let inv = push(&mut self.history, "stop-partition", Edn::Nil, None);
             self.net.heal();
             self.partition = None;
-            push(
-                &mut self.history,
-                "stop-partition",
-                kw("network-healed"),
-                Some(inv),
-            );
+            self.nemesis_pair(now, "stop-partition", Edn::Nil, kw("network-healed"));
         }
     }
 }

@@ -7,7 +7,10 @@ use hearsay_core::rng::{Rng, RngExt};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Due {
     Client,
+    /// The partition stream: start, stop, start, ...
     Nemesis,
+    /// The process-fault stream (kill / pause and their undoing).
+    Process,
 }
 
 /// What the main-phase generator wants at `now`.
@@ -36,6 +39,8 @@ pub struct Schedule {
     nemesis_ns: Option<u64>,
     nemesis_next: Option<u64>,
     nemesis_starts: bool,
+    process_ns: Option<u64>,
+    process_next: Option<u64>,
     time_limit_ns: u64,
     cutoff: Option<u64>,
     rate_zero: bool,
@@ -43,7 +48,8 @@ pub struct Schedule {
 
 impl Schedule {
     /// `rate` is total ops/s; `nemesis_interval` (s) is `Some` with the
-    /// partition nemesis.
+    /// partition nemesis. Process faults, when wanted, get their own stream
+    /// with [`Schedule::with_process_faults`].
     pub fn new(
         threads: usize,
         rate: f64,
@@ -63,12 +69,22 @@ impl Schedule {
             nemesis_ns: nemesis_interval.map(|i| (2e9 * i) as u64),
             nemesis_next: None,
             nemesis_starts: true,
+            process_ns: None,
+            process_next: None,
             time_limit_ns,
             // With no client ops the client stream is one sleep for the whole
             // time limit, committed at once.
             cutoff: rate_zero.then_some(now + time_limit_ns),
             rate_zero,
         }
+    }
+
+    /// Jepsen's `nemesis.combined` process faults: a stream staggered on
+    /// its own, independent of partitions (gaps uniform in
+    /// [0, 2·interval) s, the first at once).
+    pub fn with_process_faults(mut self, interval: f64) -> Self {
+        self.process_ns = Some((2e9 * interval) as u64);
+        self
     }
 
     pub fn next(&self, now: u64) -> Next {
@@ -80,12 +96,18 @@ impl Schedule {
         let nemesis = self
             .nemesis_ns
             .map(|_| self.nemesis_next.unwrap_or(now).max(now));
-        let soonest = match (nemesis, client) {
-            (Some(n), Some(c)) if n <= c => Some((n, Due::Nemesis)),
-            (_, Some(c)) => Some((c, Due::Client)),
-            (Some(n), None) => Some((n, Due::Nemesis)),
-            (None, None) => None,
-        };
+        let process = self
+            .process_ns
+            .map(|_| self.process_next.unwrap_or(now).max(now));
+        // Ties go to the nemesis streams, partitions first.
+        let soonest = [
+            nemesis.map(|t| (t, Due::Nemesis)),
+            process.map(|t| (t, Due::Process)),
+            client.map(|t| (t, Due::Client)),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|&(t, due)| (t, due != Due::Nemesis, due == Due::Client));
         let Some((t, due)) = soonest else {
             return Next::Wait(self.cutoff.filter(|_| self.rate_zero));
         };
@@ -140,6 +162,15 @@ impl Schedule {
         let start = self.nemesis_starts;
         self.nemesis_starts = !start;
         start
+    }
+
+    /// Commits a process-fault op at `now` (the caller decides which).
+    pub fn take_process(&mut self, now: u64, rng: &mut Rng) {
+        self.cutoff.get_or_insert(now + self.time_limit_ns);
+        let dt = self.process_ns.unwrap_or(0);
+        let gap = if dt > 0 { rng.random_range(0..dt) } else { 0 };
+        self.process_next = Some(now + gap);
+        self.rotate();
     }
 
     fn rotate(&mut self) {

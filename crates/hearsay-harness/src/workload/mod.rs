@@ -7,6 +7,7 @@ mod broadcast;
 mod counter;
 mod echo;
 mod gset;
+pub mod lin_kv;
 pub mod schema;
 pub mod topology;
 mod unique_ids;
@@ -176,6 +177,32 @@ pub struct Workload {
     pub generator: Box<dyn Generator>,
     pub open: OpenClient,
     pub checker: Box<dyn Checker>,
+    /// Jepsen's reusable clients: a worker whose op crashed keeps its client
+    /// (and its `c…` id) for the next process instead of opening a new one.
+    pub reusable: bool,
+    pub timeout: Timeout,
+}
+
+/// How long a client waits for each reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    Fixed(std::time::Duration),
+    /// `max(min_ms, factor × mean latency)`.
+    LatencyScaled {
+        min_ms: u64,
+        factor: u64,
+    },
+}
+
+impl Timeout {
+    pub fn for_latency(self, mean_ms: u64) -> std::time::Duration {
+        match self {
+            Timeout::Fixed(d) => d,
+            Timeout::LatencyScaled { min_ms, factor } => {
+                std::time::Duration::from_millis(min_ms.max(factor.saturating_mul(mean_ms)))
+            }
+        }
+    }
 }
 
 impl Workload {
@@ -190,6 +217,8 @@ impl Workload {
             generator: Box::new(generator),
             open: Box::new(move |_node| Box::new(client.clone())),
             checker: Box::new(checker),
+            reusable: false,
+            timeout: Timeout::Fixed(crate::config::RPC_TIMEOUT),
         }
     }
 
@@ -222,10 +251,11 @@ pub enum WorkloadKind {
     GCounter,
     PnCounter,
     UniqueIds,
+    LinKv,
 }
 
 /// The workloads hearsay runs, by Maelstrom name.
-pub const IMPLEMENTED: &str = "broadcast, echo, g-set, g-counter, pn-counter, unique-ids";
+pub const IMPLEMENTED: &str = "broadcast, echo, g-set, g-counter, pn-counter, unique-ids, lin-kv";
 
 pub const MAELSTROM_WORKLOADS: &[&str] = &[
     "broadcast",
@@ -250,6 +280,7 @@ impl FromStr for WorkloadKind {
             "g-counter" => Ok(WorkloadKind::GCounter),
             "pn-counter" => Ok(WorkloadKind::PnCounter),
             "unique-ids" => Ok(WorkloadKind::UniqueIds),
+            "lin-kv" => Ok(WorkloadKind::LinKv),
             _ if MAELSTROM_WORKLOADS.contains(&s) => Err(format!(
                 "workload {s:?} is a Maelstrom workload hearsay does not implement yet; available: {IMPLEMENTED}"
             )),
@@ -267,6 +298,7 @@ impl fmt::Display for WorkloadKind {
             WorkloadKind::GCounter => "g-counter",
             WorkloadKind::PnCounter => "pn-counter",
             WorkloadKind::UniqueIds => "unique-ids",
+            WorkloadKind::LinKv => "lin-kv",
         })
     }
 }
@@ -289,6 +321,7 @@ impl WorkloadKind {
             WorkloadKind::GCounter => counter::workload(false),
             WorkloadKind::PnCounter => counter::workload(true),
             WorkloadKind::UniqueIds => unique_ids::workload(),
+            WorkloadKind::LinKv => lin_kv::workload(nodes.len()),
         }
     }
 }

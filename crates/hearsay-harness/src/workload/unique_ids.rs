@@ -11,7 +11,10 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 pub(super) fn workload() -> Workload {
-    Workload::new("unique-ids", Generates, IdClient, CheckWith(check))
+    // Jepsen's unique-ids client is reusable: a crash keeps the client.
+    let mut w = Workload::new("unique-ids", Generates, IdClient, CheckWith(check));
+    w.reusable = true;
+    w
 }
 
 struct Generates;

@@ -7,6 +7,7 @@
 //! `seed, seed+1, ...`.
 
 pub mod agent;
+pub mod checker;
 pub mod cluster;
 mod plot;
 
@@ -207,12 +208,16 @@ pub enum BenchWhat {
     /// (members crash and come back while payloads flow): messages per
     /// member per payload against the time to reach every live member
     Cluster(cluster::ClusterBenchArgs),
+    /// The lin-kv checker's time and memory on recorded histories (those
+    /// kept in crates/hearsay-harness/histories, or the files given)
+    Checker(checker::CheckerBenchArgs),
 }
 
 pub fn run(mut args: BenchArgs) -> ExitCode {
     match args.what.take() {
         Some(BenchWhat::Agent(a)) => return agent::run(a),
         Some(BenchWhat::Cluster(c)) => return cluster::run(c),
+        Some(BenchWhat::Checker(c)) => return checker::run(c),
         None => {}
     }
     if args.quick {

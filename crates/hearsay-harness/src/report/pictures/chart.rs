@@ -26,8 +26,8 @@ pub struct Chart {
     pub log_y: bool,
     /// Fixed y range (e.g. 0..1 for shares); otherwise from the data.
     pub y_range: Option<(f64, f64)>,
-    /// Shaded x intervals (partitions).
-    pub shade: Vec<(f64, f64)>,
+    /// Shaded x intervals (partitions grey, pauses blue, kills red).
+    pub shade: Vec<(f64, f64, super::series::Fault)>,
     pub series: Vec<Series>,
     /// Said under the title (what was thinned, for instance).
     pub note: Option<String>,
@@ -143,11 +143,17 @@ impl Chart {
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         let grey = RGBColor(120, 120, 120).mix(0.15);
-        chart.draw_series(
-            self.shade
-                .iter()
-                .map(|&(a, b)| Rectangle::new([(a, y_min), (b, y_max)], grey.filled())),
-        )?;
+        // Maelstrom's pause and kill colours, #A0B1E9 and #E9A4A0.
+        let blue = RGBColor(0xA0, 0xB1, 0xE9).mix(0.35);
+        let red = RGBColor(0xE9, 0xA4, 0xA0).mix(0.35);
+        chart.draw_series(self.shade.iter().map(|&(a, b, f)| {
+            let fill = match f {
+                super::series::Fault::Partition => grey,
+                super::series::Fault::Pause => blue,
+                super::series::Fault::Kill => red,
+            };
+            Rectangle::new([(a, y_min), (b, y_max)], fill.filled())
+        }))?;
         for (i, s) in self.series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let pts: Vec<(f64, f64)> = s
@@ -201,7 +207,7 @@ mod tests {
             y_label: "ms".into(),
             log_y: true,
             y_range: None,
-            shade: vec![(1.0, 2.0)],
+            shade: vec![(1.0, 2.0, super::super::series::Fault::Partition)],
             series: vec![
                 Series {
                     name: "read ok".into(),

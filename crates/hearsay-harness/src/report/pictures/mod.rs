@@ -53,7 +53,7 @@ pub fn draw(cfg: &TestConfig, run: &RunResult, dir: &Path, a: &mut Analysis) -> 
         Err(e) => errors.push(format!("{name}: {e:#}")),
     };
     let ops = series::completed(&run.history);
-    let shade = series::partitions(&run.history);
+    let shade = series::faults(&run.history);
     let end = ops.iter().map(|o| o.end_s).fold(1.0, f64::max);
     let dt = series::window_s(end);
     let plot = |c: Chart| c.svg().map_err(anyhow::Error::msg);

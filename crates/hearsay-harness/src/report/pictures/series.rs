@@ -48,29 +48,53 @@ pub fn completed(h: &History) -> Vec<Completed> {
         .collect()
 }
 
-/// The intervals (seconds) during which a partition was in force, as
-/// Jepsen shades them.
-pub fn partitions(h: &History) -> Vec<(f64, f64)> {
+/// A fault the plots shade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Partition,
+    Pause,
+    Kill,
+}
+
+/// The intervals (seconds) during which a partition, a pause or a kill was in
+/// force, as Jepsen shades them: from the op that started it to the one that
+/// undid it (or the end of the history).
+pub fn faults(h: &History) -> Vec<(f64, f64, Fault)> {
     let mut out = Vec::new();
-    let mut open: Option<f64> = None;
+    let mut open: [Option<f64>; 3] = [None; 3];
     for o in h.ops().iter().filter(|o| o.process == Process::Nemesis) {
-        // The completion (it has an invocation) is when the cut took effect.
+        // The completion (it has an invocation) is when the fault took effect.
         if o.invocation.is_none() {
             continue;
         }
         let t = o.time as f64 / 1e9;
-        match (o.f, open) {
-            ("start-partition", None) => open = Some(t),
-            ("stop-partition", Some(a)) => {
-                out.push((a, t));
-                open = None;
+        let (fault, starts) = match o.f {
+            "start-partition" => (Fault::Partition, true),
+            "stop-partition" => (Fault::Partition, false),
+            "pause" => (Fault::Pause, true),
+            "resume" => (Fault::Pause, false),
+            "kill" => (Fault::Kill, true),
+            "start" => (Fault::Kill, false),
+            _ => continue,
+        };
+        let slot = &mut open[fault as usize];
+        match (starts, *slot) {
+            (true, None) => *slot = Some(t),
+            (false, Some(a)) => {
+                out.push((a, t, fault));
+                *slot = None;
             }
             _ => {}
         }
     }
-    if let Some(a) = open {
-        let end = h.ops().last().map_or(a, |o| o.time as f64 / 1e9);
-        out.push((a, end));
+    let end = h.ops().last().map_or(0.0, |o| o.time as f64 / 1e9);
+    for (fault, slot) in [Fault::Partition, Fault::Pause, Fault::Kill]
+        .into_iter()
+        .zip(open)
+    {
+        if let Some(a) = slot {
+            out.push((a, end.max(a), fault));
+        }
     }
     out
 }
@@ -314,12 +338,32 @@ mod tests {
     }
 
     #[test]
+    fn pauses_and_kills_are_shaded_until_undone_or_the_end() {
+        let mut h = history();
+        let mut pair = |ms: u64, f: &'static str| {
+            let i = h.push(op(ms, OpType::Info, Process::Nemesis, f, Edn::Nil, None));
+            h.push(op(ms, OpType::Info, Process::Nemesis, f, Edn::Nil, Some(i)));
+        };
+        pair(600, "pause");
+        pair(700, "kill");
+        pair(800, "resume");
+        pair(900, "kill");
+        pair(1000, "start");
+        let f = faults(&h);
+        assert!(f.contains(&(0.15, 0.5, Fault::Partition)), "{f:?}");
+        assert!(f.contains(&(0.6, 0.8, Fault::Pause)), "{f:?}");
+        // A second kill before the start does not reopen the interval.
+        assert!(f.contains(&(0.7, 1.0, Fault::Kill)), "{f:?}");
+        assert_eq!(f.len(), 3);
+    }
+
+    #[test]
     fn ops_partitions_and_rates_come_from_the_history() {
         let h = history();
         let ops = completed(&h);
         assert_eq!(ops.len(), 4);
         assert!((ops[0].latency_ms() - 100.0).abs() < 1e-9);
-        assert_eq!(partitions(&h), vec![(0.15, 0.5)]);
+        assert_eq!(faults(&h), vec![(0.15, 0.5, Fault::Partition)]);
         let r = rates(&ops, 1.0);
         assert_eq!(r[&("read", "ok")], vec![(0.5, 2.0), (1.5, 1.0)]);
         let q = quantiles(&ops, 1.0);
