@@ -6,8 +6,15 @@
 //! /keys/remove (the body is a base64 key) for this agent's keyring, and
 //! GET /cluster/keys, POST /cluster/keys/install|use|remove for every live
 //! member's (a JSON report of who did it).
+//!
+//! With a token in the [`ApiConfig`], every call but `/health` (and
+//! `/metrics` when it is public) needs `Authorization: Bearer TOKEN`, and is
+//! answered 401 without it ([`auth`]).
+
+pub mod auth;
 
 use crate::{Agent, Key, KeyOp};
+pub use auth::{ApiConfig, ApiError, TOKEN_ENV, Token, TokenError, TokenSource};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,14 +22,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-pub fn router(agent: Arc<Agent>) -> Router {
-    Router::new()
+/// The API over `agent`, guarded as `api` says. Check `api` with
+/// [`ApiConfig::validate`] against the address before serving it.
+pub fn router(agent: Arc<Agent>, api: ApiConfig) -> Router {
+    let guard = Arc::new(auth::Guard::new(api));
+    let metrics_guard = guard.clone();
+    let routes = Router::new()
         .route("/members", get(members))
         .route("/broadcast", post(broadcast))
         .route("/messages", get(messages))
         .route("/events", get(events))
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(move |s: State<Arc<Agent>>| metrics(s, metrics_guard)),
+        )
         .route("/kv", get(kv_list))
         .route(
             "/kv/{key}",
@@ -33,7 +47,13 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/keys/{op}", post(keys_change))
         .route("/cluster/keys", get(cluster_keys))
         .route("/cluster/keys/{op}", post(cluster_keys_change))
-        .with_state(agent)
+        .with_state(agent);
+    if guard.cfg.token.is_none() {
+        return routes;
+    }
+    // On the whole router, the fallback included: an unknown path is 401
+    // too, so what exists is not told to a caller without the token.
+    routes.layer(axum::middleware::from_fn_with_state(guard, auth::check))
 }
 
 /// 200 "ok" once joined (or with nothing to join); 503 with the reason
@@ -63,13 +83,19 @@ async fn events(State(a): State<Arc<Agent>>) -> Response {
     axum::Json(v).into_response()
 }
 
-async fn metrics(State(a): State<Arc<Agent>>) -> Response {
+async fn metrics(State(a): State<Arc<Agent>>, guard: Arc<auth::Guard>) -> Response {
+    let mut text = a.metrics();
+    let refused = guard.refused.load(std::sync::atomic::Ordering::Relaxed);
+    text +=
+        "# HELP hearsay_http_unauthorized_total HTTP calls refused for a missing or wrong token.\n";
+    text += "# TYPE hearsay_http_unauthorized_total counter\n";
+    text += &format!("hearsay_http_unauthorized_total {refused}\n");
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        a.metrics(),
+        text,
     )
         .into_response()
 }
@@ -227,5 +253,78 @@ async fn cut(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response {
     match a.cut(addrs).await {
         Ok(()) => "ok\n".into_response(),
         Err(e) => (StatusCode::FORBIDDEN, format!("{e}\n")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use tower::ServiceExt;
+
+    async fn call(r: &Router, path: &str, bearer: Option<&str>) -> (StatusCode, String) {
+        let mut req = Request::builder().uri(path);
+        if let Some(t) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let resp = r
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let challenge = resp.headers().get(header::WWW_AUTHENTICATE).cloned();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        if status == StatusCode::UNAUTHORIZED {
+            assert!(challenge.is_some_and(|c| c.as_bytes().starts_with(b"Bearer ")));
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert!(v["error"].is_string(), "{v}");
+        }
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_token_closes_every_route_but_health_and_public_metrics() {
+        let mut cfg = crate::AgentConfig::new("a");
+        cfg.bind = "127.0.0.1:0".parse().unwrap();
+        let agent = Arc::new(Agent::start(cfg).await.unwrap());
+        let open = router(agent.clone(), ApiConfig::default());
+        assert_eq!(call(&open, "/members", None).await.0, StatusCode::OK);
+        let api = |metrics_public| ApiConfig {
+            token: Some(Token::new("t0ken").unwrap()),
+            metrics_public,
+            insecure: false,
+        };
+        let closed = router(agent.clone(), api(false));
+        for path in [
+            "/members",
+            "/kv",
+            "/keys",
+            "/messages",
+            "/metrics",
+            "/nowhere",
+        ] {
+            let (s, _) = call(&closed, path, None).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+            let (s, _) = call(&closed, path, Some("t0ken!")).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        }
+        assert_eq!(
+            call(&closed, "/members", Some("t0ken")).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(call(&closed, "/health", None).await.0, StatusCode::OK);
+        let (s, m) = call(&closed, "/metrics", Some("t0ken")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(m.contains("hearsay_http_unauthorized_total 12\n"), "{m}");
+        let public = router(agent, api(true));
+        assert_eq!(call(&public, "/metrics", None).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&public, "/members", None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! by default), over UDP. A library first: a service embeds it with [`Agent::start`], asks
 //! for [`Agent::members`], calls [`Agent::broadcast`] and reads what was
 //! delivered; the `hearsay agent` command is a thin user of the same API
-//! with an HTTP front ([`http::router`]).
+//! with an HTTP front ([`http::router`]; a bearer token in
+//! [`http::ApiConfig`] closes every call but `/health` to callers without
+//! it).
 //!
 //! Datagrams are MessagePack envelopes behind a versioned header, sealed
 //! with XChaCha20-Poly1305 when the agent has keys ([`keyring`]). What does

@@ -28,6 +28,12 @@ pub struct NodeConfig {
     /// What `read` answers and `add` means; inferred from the first client
     /// request when not given.
     pub workload: Option<Workload>,
+    /// Keep every value a client gives this node (broadcast, g-set add):
+    /// the shell must store what [`MaelstromNode::take_kept`] returns
+    /// before it writes the node's output (the acknowledgements), and hand
+    /// it back through [`MaelstromNode::restore`] when the node asks after
+    /// `init`. A node killed after acknowledging then loses nothing.
+    pub keep: bool,
 }
 
 /// The Maelstrom workloads this node serves. Reads look alike on the wire,
@@ -85,6 +91,10 @@ pub struct MaelstromNode {
     mine: (u64, u64),
     /// unique-ids: ids generated in this life.
     generated: u64,
+    /// Values accepted since the shell last stored them (`keep`).
+    kept: Vec<Value>,
+    /// `init` happened and the shell has not restored kept values yet.
+    restore_wanted: bool,
 }
 
 /// A read put off until the workload is known.
@@ -135,8 +145,34 @@ impl MaelstromNode {
             waiting: Vec::new(),
             mine: (0, 0),
             generated: 0,
+            kept: Vec::new(),
+            restore_wanted: false,
             cfg,
         }
+    }
+
+    /// Values to store before this step's output is written (with
+    /// [`NodeConfig::keep`]).
+    pub fn take_kept(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.kept)
+    }
+
+    /// True once, right after `init`, when the node keeps values: the shell
+    /// should then call [`MaelstromNode::restore`] with what it stored.
+    pub fn take_restore_request(&mut self) -> bool {
+        std::mem::take(&mut self.restore_wanted)
+    }
+
+    /// Values an earlier life of this node acknowledged: they count as
+    /// this node's own again and spread as any new value does.
+    pub fn restore(&mut self, now: Instant, values: Vec<Value>) {
+        if self.node.is_none() || values.is_empty() {
+            return;
+        }
+        for v in values {
+            self.input(now, Input::Broadcast(Item::from(v)));
+        }
+        self.emit();
     }
 
     /// Handles one line from stdin. On `Err`, the line was dropped and nothing
@@ -231,6 +267,9 @@ impl MaelstromNode {
             }
             Request::Broadcast { message } => {
                 self.learn(Workload::Broadcast);
+                if self.cfg.keep {
+                    self.kept.push(message.clone());
+                }
                 // Acknowledge on receipt: the value is ours to deliver now.
                 self.reply(req, "broadcast_ok", Map::new());
                 self.input(now, Input::Broadcast(Item::from(message)));
@@ -275,6 +314,9 @@ impl MaelstromNode {
         match (element, delta) {
             (Some(e), _) => {
                 self.learn(Workload::GSet);
+                if self.cfg.keep {
+                    self.kept.push(e.clone());
+                }
                 self.reply(req, "add_ok", Map::new());
                 self.input(now, Input::Broadcast(Item::from(e)));
                 self.emit();
@@ -444,6 +486,7 @@ impl MaelstromNode {
     }
 
     fn init(&mut self, id: &str, ids: Vec<String>) {
+        self.restore_wanted = self.cfg.keep && self.node.is_none();
         self.me = id.to_owned();
         self.members = ids.into_iter().map(NodeId::new).collect();
         match self.engine() {
@@ -572,6 +615,46 @@ fn carries_values(env: &PeerBody) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keeping_node_hands_values_over_before_its_ack_and_takes_them_back_after_a_restart() {
+        let keep = NodeConfig {
+            keep: true,
+            workload: Some(Workload::Broadcast),
+            ..NodeConfig::default()
+        };
+        let init = json!({"src":"c0","dest":"n0","body":{"type":"init","node_id":"n0","node_ids":["n0"],"msg_id":1}}).to_string();
+        let mut first = MaelstromNode::new(keep.clone());
+        first.handle_line(Instant::ZERO, &init).unwrap();
+        assert!(first.take_restore_request(), "asks once, after init");
+        assert!(!first.take_restore_request());
+        first.drain_output().for_each(drop);
+        let b = json!({"src":"c1","dest":"n0","body":{"type":"broadcast","message":7,"msg_id":2}});
+        first.handle_line(Instant::ZERO, &b.to_string()).unwrap();
+        // The value is handed over in the same step as its acknowledgement.
+        let stored = first.take_kept();
+        assert_eq!(stored, vec![json!(7)]);
+        assert!(first.drain_output().any(|l| l.contains("broadcast_ok")));
+        // A new life: empty until the shell gives the values back.
+        let mut second = MaelstromNode::new(NodeConfig { epoch: 2, ..keep });
+        second.handle_line(Instant::ZERO, &init).unwrap();
+        assert!(second.take_restore_request());
+        second.restore(Instant::ZERO, stored);
+        second.drain_output().for_each(drop);
+        let r = json!({"src":"c1","dest":"n0","body":{"type":"read","msg_id":3}});
+        second.handle_line(Instant::ZERO, &r.to_string()).unwrap();
+        let out: Vec<String> = second.drain_output().collect();
+        assert!(
+            out.iter().any(|l| l.contains(r#""messages":[7]"#)),
+            "{out:?}"
+        );
+        // Restored values are not kept twice.
+        assert!(second.take_kept().is_empty());
+        // Without keep nothing is handed over.
+        let mut plain = node("n0", &["n0"]);
+        plain.handle_line(Instant::ZERO, &b.to_string()).unwrap();
+        assert!(plain.take_kept().is_empty() && !plain.take_restore_request());
+    }
 
     fn node(id: &str, ids: &[&str]) -> MaelstromNode {
         let mut n = MaelstromNode::new(NodeConfig::default());

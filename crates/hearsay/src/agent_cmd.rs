@@ -1,6 +1,7 @@
 //! `hearsay agent`: a real gossip member over UDP with an HTTP API (a thin
 //! user of the `hearsay-agent` library).
 
+use hearsay_agent::http::{ApiConfig, ApiError, TOKEN_ENV, Token};
 use hearsay_agent::{Agent, AgentConfig, Key};
 use hearsay_core::dissemination::{Preset, StrategyKind};
 use hearsay_core::membership::{ProbeOrder, SwimPreset};
@@ -20,8 +21,19 @@ use std::sync::Arc;
 The first line printed gives the bound addresses (port 0 picks free ones).
 Without a key gossip is in clear text and the agent says so. --config reads
 a TOML file with the same keys as the flags (name, cluster, bind, advertise,
-join, http, preset, probes, strategy, broadcast-preset, zone, keys, key-file);
-flags given on the command line win. SIGTERM or Ctrl-C leaves the cluster gracefully.")]
+join, http, http-token-file, metrics-public, http-insecure, preset, probes,
+strategy, broadcast-preset, zone, keys, key-file); flags given on the command
+line win. SIGTERM or Ctrl-C leaves the cluster gracefully.
+
+The HTTP API can read the map, broadcast and change the cluster's keys. With a
+token (--http-token-file, else $HEARSAY_HTTP_TOKEN, else http-token-file in
+--config) every call but /health (and /metrics with --metrics-public) needs
+`Authorization: Bearer TOKEN` and is answered 401 without it; the client
+commands send it from the same places. Without a token the API is served on
+loopback addresses only, unless --http-insecure. A token for a cluster:
+  hearsay keys generate > api.token; chmod 600 api.token
+  hearsay agent --name n1 --http 10.0.0.5:8946 --http-token-file api.token
+  hearsay members --http 10.0.0.5:8946 --http-token-file api.token")]
 pub struct AgentArgs {
     /// This member's name, unique in the cluster
     #[arg(long)]
@@ -39,9 +51,23 @@ pub struct AgentArgs {
     /// A member to join through, HOST:PORT; repeatable or comma-separated
     #[arg(long, value_delimiter = ',', value_parser = resolve)]
     join: Vec<SocketAddr>,
-    /// HTTP API address, HOST:PORT [default: 127.0.0.1:8946]
+    /// HTTP API address, HOST:PORT [default: 127.0.0.1:8946]; one other
+    /// machines can reach needs a token (or --http-insecure)
     #[arg(long, value_parser = resolve)]
     http: Option<SocketAddr>,
+    /// A file holding the bearer token every HTTP call but /health must
+    /// carry (its contents, trimmed; keep it mode 600). Without it the
+    /// token comes from $HEARSAY_HTTP_TOKEN
+    #[arg(long, value_name = "FILE")]
+    http_token_file: Option<PathBuf>,
+    /// Serve /metrics without the token (for a scraper without credentials)
+    #[arg(long)]
+    metrics_public: bool,
+    /// Serve the HTTP API without a token on an address other machines can
+    /// reach (anyone who reaches it can read the map, broadcast and change
+    /// the cluster's keys)
+    #[arg(long)]
+    http_insecure: bool,
     /// Membership timing: lan, wan or local [default: lan]
     #[arg(long)]
     preset: Option<SwimPreset>,
@@ -89,6 +115,9 @@ struct FileConfig {
     #[serde(default)]
     join: Vec<String>,
     http: Option<String>,
+    http_token_file: Option<PathBuf>,
+    metrics_public: Option<bool>,
+    http_insecure: Option<bool>,
     preset: Option<String>,
     probes: Option<String>,
     strategy: Option<String>,
@@ -163,8 +192,43 @@ pub(crate) fn resolve(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
+/// What `hearsay agent` runs with.
+struct Settings {
+    agent: AgentConfig,
+    http: SocketAddr,
+    api: ApiConfig,
+    /// Said on stderr at start (never the token itself).
+    notes: Vec<String>,
+}
+
+/// The API's token: `--http-token-file`, else `HEARSAY_HTTP_TOKEN`, else
+/// the config file's `http-token-file` (the command line and its
+/// environment over the file). A note if the file is readable by others.
+pub(crate) fn api_token(
+    flag: Option<&Path>,
+    file: Option<&Path>,
+    notes: &mut Vec<String>,
+) -> Result<Option<Token>, String> {
+    let path = match flag {
+        Some(p) => p,
+        None => match (Token::from_env().map_err(|e| e.to_string())?, file) {
+            (Some(t), _) => return Ok(Some(t)),
+            (None, Some(p)) => p,
+            (None, None) => return Ok(None),
+        },
+    };
+    let token = Token::from_file(path).map_err(|e| e.to_string())?;
+    if let Some(mode) = hearsay_agent::http::auth::readable_by_others(path) {
+        notes.push(format!(
+            "WARNING: the token file {} is readable by others (mode {mode:03o}); chmod 600 it",
+            path.display()
+        ));
+    }
+    Ok(Some(token))
+}
+
 /// The agent's settings: command line over `--config` over defaults.
-fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
+fn settle(args: &AgentArgs) -> Result<Settings, String> {
     let file: FileConfig = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -243,11 +307,45 @@ fn settle(args: &AgentArgs) -> Result<(AgentConfig, SocketAddr), String> {
             .map(|a| in_file(a, "http"))
             .transpose()?)
         .unwrap_or_else(|| "127.0.0.1:8946".parse().expect("literal"));
-    Ok((cfg, http))
+    let mut notes = Vec::new();
+    let mut api = ApiConfig::default();
+    api.token = api_token(
+        args.http_token_file.as_deref(),
+        file.http_token_file.as_deref(),
+        &mut notes,
+    )?;
+    api.metrics_public = args.metrics_public || file.metrics_public.unwrap_or(false);
+    api.insecure = args.http_insecure || file.http_insecure.unwrap_or(false);
+    // Refused here, before anything is bound.
+    api.validate(http).map_err(|e| match e {
+        ApiError::OpenBeyondLoopback(a) => format!(
+            "refusing to serve the HTTP API on {a} without a token: anyone who reaches it could read the map, broadcast and change the cluster's keys. Give a token (--http-token-file FILE or {TOKEN_ENV}), bind --http to 127.0.0.1, or pass --http-insecure"
+        ),
+        e => e.to_string(),
+    })?;
+    match (&api.token, api.metrics_public) {
+        (Some(_), false) => notes.push("the HTTP API requires a bearer token but for /health".into()),
+        (Some(_), true) => notes.push("the HTTP API requires a bearer token but for /health and /metrics".into()),
+        (None, _) if !http.ip().is_loopback() => notes.push(format!(
+            "WARNING: the HTTP API on {http} has no token (--http-insecure): anyone who reaches it can read the map, broadcast and change the cluster's keys"
+        )),
+        (None, _) => {}
+    }
+    Ok(Settings {
+        agent: cfg,
+        http,
+        api,
+        notes,
+    })
 }
 
 pub fn run(args: AgentArgs) -> ExitCode {
-    let (cfg, http_addr) = match settle(&args) {
+    let Settings {
+        agent: cfg,
+        http: http_addr,
+        api,
+        notes,
+    } = match settle(&args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("hearsay agent: {e}");
@@ -287,6 +385,9 @@ pub fn run(args: AgentArgs) -> ExitCode {
         } else {
             eprintln!("hearsay agent: gossip is encrypted (XChaCha20-Poly1305, {nkeys} key(s))");
         }
+        for n in &notes {
+            eprintln!("hearsay agent: {n}");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         // A join that does not happen is said, at the seeds' backoff rate
@@ -309,7 +410,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
                 }
             }
         });
-        let router = hearsay_agent::http::router(agent.clone());
+        let router = hearsay_agent::http::router(agent.clone(), api);
         let server = axum::serve(listener, router);
         let stop = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

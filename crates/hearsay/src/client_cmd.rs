@@ -2,7 +2,12 @@
 //! `hearsay members`, `hearsay broadcast VALUE`, `hearsay read`,
 //! `hearsay keys list|install|use|remove` (cluster-wide, or `--local`; and
 //! `keys generate`, which needs no agent).
+//!
+//! An agent that requires a token gets it as `Authorization: Bearer`, from
+//! `--http-token-file` or else `HEARSAY_HTTP_TOKEN`.
 
+use hearsay_agent::http::{TOKEN_ENV, TokenSource};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// An HTTP target: resolved once to refuse a typo early, kept as written so
@@ -17,6 +22,10 @@ pub struct Target {
     /// resolved; every address it has is tried)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8946", value_parser = http_target)]
     http: String,
+    /// A file holding the agent's API token (its contents, trimmed); without
+    /// it the token comes from $HEARSAY_HTTP_TOKEN, if set
+    #[arg(long, value_name = "FILE")]
+    http_token_file: Option<PathBuf>,
     /// Print JSON instead of lines
     #[arg(long)]
     json: bool,
@@ -237,31 +246,83 @@ fn cluster_keys(t: &Target, op: &str, method: &str, path: &str, body: &[u8]) -> 
     }
 }
 
+/// Why a call to the agent did not get an answer to act on.
+#[derive(Debug)]
+enum CallError {
+    /// The token could not be read (a usage error).
+    Token(String),
+    /// Nothing answered, or not in HTTP.
+    Transport(ureq::Error),
+    /// 401: no token was sent (None), or the one from there was refused.
+    Unauthorized(Option<TokenSource>),
+    /// Another status where only 200 will do, and the answer's text.
+    Status(u16, String),
+}
+
+impl From<ureq::Error> for CallError {
+    fn from(e: ureq::Error) -> CallError {
+        CallError::Transport(e)
+    }
+}
+
 /// POSTs `body`; the status and the answer's text, errors included.
-fn post(t: &Target, path: &str, body: &[u8]) -> Result<(u16, String), ureq::Error> {
+fn post(t: &Target, path: &str, body: &[u8]) -> Result<(u16, String), CallError> {
     request(t, "POST", path, body)
 }
 
-/// Any request; the status and the answer's text, errors included.
-fn request(
-    t: &Target,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> Result<(u16, String), ureq::Error> {
+/// The token to send and where it came from: the file, else the
+/// environment, else none.
+fn token(t: &Target) -> Result<Option<(hearsay_agent::http::Token, TokenSource)>, CallError> {
+    let mut notes = Vec::new();
+    let token = crate::agent_cmd::api_token(t.http_token_file.as_deref(), None, &mut notes)
+        .map_err(CallError::Token)?;
+    for n in notes {
+        eprintln!("hearsay: {n}");
+    }
+    let source = match &t.http_token_file {
+        Some(p) => TokenSource::File(p.clone()),
+        None => TokenSource::Env,
+    };
+    Ok(token.map(|tok| (tok, source)))
+}
+
+/// Any request, with the token if there is one; the status and the
+/// answer's text, errors included but 401.
+fn request(t: &Target, method: &str, path: &str, body: &[u8]) -> Result<(u16, String), CallError> {
+    let token = token(t)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let url = format!("http://{}{path}", t.http);
+    let bearer = token
+        .as_ref()
+        .map(|(tok, _)| format!("Bearer {}", tok.secret()));
     let mut r = match method {
-        "GET" => agent.get(&url).call()?,
-        "PUT" => agent.put(&url).send(body)?,
-        "DELETE" => agent.delete(&url).call()?,
-        _ => agent.post(&url).send(body)?,
+        "GET" => agent.get(&url).header_opt(bearer).call()?,
+        "PUT" => agent.put(&url).header_opt(bearer).send(body)?,
+        "DELETE" => agent.delete(&url).header_opt(bearer).call()?,
+        _ => agent.post(&url).header_opt(bearer).send(body)?,
     };
     let status = r.status().as_u16();
+    if status == 401 {
+        return Err(CallError::Unauthorized(token.map(|(_, from)| from)));
+    }
     Ok((status, r.body_mut().read_to_string()?))
+}
+
+/// An `Authorization` header when there is a value for it.
+trait HeaderOpt: Sized {
+    fn header_opt(self, bearer: Option<String>) -> Self;
+}
+
+impl<B> HeaderOpt for ureq::RequestBuilder<B> {
+    fn header_opt(self, bearer: Option<String>) -> Self {
+        match bearer {
+            Some(b) => self.header("Authorization", b),
+            None => self,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -369,19 +430,39 @@ pub fn kv(a: KvArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn fail(cmd: &str, t: &Target, e: impl std::fmt::Display) -> ExitCode {
-    eprintln!(
-        "hearsay {cmd}: cannot reach the agent at {}: {e} (is an agent running with --http {}? its gossip port does not speak HTTP)",
-        t.http, t.http
-    );
+fn fail(cmd: &str, t: &Target, e: CallError) -> ExitCode {
+    match e {
+        CallError::Token(e) => {
+            eprintln!("hearsay {cmd}: {e}");
+            return ExitCode::from(crate::EXIT_BAD_ARGS);
+        }
+        CallError::Transport(e) => eprintln!(
+            "hearsay {cmd}: cannot reach the agent at {}: {e} (is an agent running with --http {}? its gossip port does not speak HTTP)",
+            t.http, t.http
+        ),
+        CallError::Unauthorized(None) => eprintln!(
+            "hearsay {cmd}: the agent at {} requires a token: pass --http-token-file or set {TOKEN_ENV}",
+            t.http
+        ),
+        CallError::Unauthorized(Some(from)) => eprintln!(
+            "hearsay {cmd}: the agent at {} refused the token from {from}: it is not the agent's token",
+            t.http
+        ),
+        CallError::Status(status, body) => eprintln!(
+            "hearsay {cmd}: the agent at {} answered {status}: {}",
+            t.http,
+            body.trim()
+        ),
+    }
     ExitCode::FAILURE
 }
 
-fn get(t: &Target, path: &str) -> Result<String, ureq::Error> {
-    ureq::get(format!("http://{}{path}", t.http))
-        .call()?
-        .body_mut()
-        .read_to_string()
+/// A GET that only 200 satisfies; the answer's text.
+fn get(t: &Target, path: &str) -> Result<String, CallError> {
+    match request(t, "GET", path, b"")? {
+        (200, body) => Ok(body),
+        (status, body) => Err(CallError::Status(status, body)),
+    }
 }
 
 pub fn members(a: MembersArgs) -> ExitCode {

@@ -153,7 +153,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match hearsay_maelstrom::shell::run_stdio(cfg) {
+            match hearsay_maelstrom::shell::run_stdio(cfg, args.data_dir.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("hearsay node: {e:#}");

@@ -8,17 +8,52 @@ use hearsay_maelstrom::{MaelstromNode, NodeConfig};
 
 /// The same JSON lines as the process, minus the pipes. Virtual
 /// nanoseconds become the node's microseconds.
-pub struct OwnNode(MaelstromNode);
+pub struct OwnNode(MaelstromNode, Option<Disk>);
+
+/// What a node that keeps values (`--data-dir`) has stored: in memory
+/// under the simulator, shared by the node's lives.
+pub type Disk = std::rc::Rc<std::cell::RefCell<Vec<serde_json::Value>>>;
 
 impl OwnNode {
     /// Node `index` of a run seeded `run_seed`: its seed is derived from
     /// the run's (and from a node seed given on the command line), so the
     /// run seed alone replays every random choice of every node.
-    pub fn new(mut cfg: NodeConfig, run_seed: u64, index: usize) -> Self {
-        cfg.seed = node_seed(run_seed, index, cfg.seed);
-        // In virtual time every node starts once: its first life.
-        cfg.epoch = 1;
-        OwnNode(MaelstromNode::new(cfg))
+    pub fn new(cfg: NodeConfig, run_seed: u64, index: usize) -> Self {
+        OwnNode::life(cfg, run_seed, index, 1, None)
+    }
+
+    /// The node's `life`-th start (1 for the first; a kill nemesis starts it
+    /// again): a new epoch, as a restarted process gets from the clock, so
+    /// peers tell its new values from its old ones; and its own randomness.
+    pub fn life(
+        mut cfg: NodeConfig,
+        run_seed: u64,
+        index: usize,
+        life: u64,
+        disk: Option<Disk>,
+    ) -> Self {
+        let seed = node_seed(run_seed, index, cfg.seed);
+        cfg.seed = if life <= 1 {
+            seed
+        } else {
+            derive_seed(seed, &format!("life/{life}"))
+        };
+        cfg.epoch = life.max(1);
+        let disk = disk.filter(|_| cfg.keep);
+        OwnNode(MaelstromNode::new(cfg), disk)
+    }
+
+    /// The shell's part of keeping values: restore after init, store what
+    /// the node kept before its output goes out.
+    fn sync(&mut self, now: Instant) {
+        let Some(disk) = &self.1 else {
+            return;
+        };
+        if self.0.take_restore_request() {
+            let values = disk.borrow().clone();
+            self.0.restore(now, values);
+        }
+        disk.borrow_mut().extend(self.0.take_kept());
     }
 }
 
@@ -37,11 +72,13 @@ impl SimNode for OwnNode {
         if let Err(e) = self.0.handle_line(micros(now), line) {
             tracing::warn!("skipping input line ({e}): {line}");
         }
+        self.sync(micros(now));
         out.extend(self.0.drain_output());
     }
 
     fn on_tick(&mut self, now: u64, out: &mut Vec<String>) {
         self.0.tick(micros(now));
+        self.sync(micros(now));
         out.extend(self.0.drain_output());
     }
 

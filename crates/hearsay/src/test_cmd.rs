@@ -419,6 +419,14 @@ pub(crate) fn sim_nodes(
     n: usize,
     run_seed: u64,
 ) -> Result<Vec<Box<dyn SimNode>>, BadArgs> {
+    let cfg = sim_node_config(args)?;
+    Ok((0..n)
+        .map(|i| Box::new(OwnNode::new(cfg.clone(), run_seed, i)) as Box<dyn SimNode>)
+        .collect())
+}
+
+/// The node configuration `--sim` runs, from the node arguments.
+fn sim_node_config(args: &[String]) -> Result<hearsay_maelstrom::NodeConfig, BadArgs> {
     #[derive(clap::Parser)]
     #[command(name = "node arguments", no_binary_name = true)]
     struct SimArgs {
@@ -427,13 +435,10 @@ pub(crate) fn sim_nodes(
     }
     let parsed =
         SimArgs::try_parse_from(args).map_err(|e| BadArgs(format!("node arguments: {e}")))?;
-    let cfg = parsed
+    parsed
         .node
         .config()
-        .map_err(|e| BadArgs(format!("node arguments: {e}")))?;
-    Ok((0..n)
-        .map(|i| Box::new(OwnNode::new(cfg.clone(), run_seed, i)) as Box<dyn SimNode>)
-        .collect())
+        .map_err(|e| BadArgs(format!("node arguments: {e}")))
 }
 
 /// hearsay's own node: this executable's `node` subcommand, the same code
@@ -695,19 +700,35 @@ pub(crate) fn simulate_run(
     cfg: &TestConfig,
     dir: &Path,
 ) -> anyhow::Result<hearsay_harness::runner::RunResult> {
-    let nodes =
-        sim_nodes(&cfg.args, cfg.nodes.len(), cfg.seed).map_err(|BadArgs(m)| anyhow::anyhow!(m))?;
     let journal = Journal::for_run(cfg, dir)?;
-    // A node killed and started again is a new node with its own seed: a
-    // new epoch, nothing remembered.
-    let args = cfg.args.clone();
-    let (n, seed) = (cfg.nodes.len(), cfg.seed);
+    // A node killed and started again is a new life: a new epoch, its own
+    // randomness, nothing remembered.
+    // With --data-dir a node's kept values live in memory, shared by its
+    // lives.
+    let node_cfg = sim_node_config(&cfg.args).map_err(|BadArgs(m)| anyhow::anyhow!(m))?;
+    let seed = cfg.seed;
+    let disks: Vec<crate::own_node::Disk> =
+        (0..cfg.nodes.len()).map(|_| Default::default()).collect();
+    let nodes: Vec<Box<dyn SimNode>> = (0..cfg.nodes.len())
+        .map(|i| {
+            Box::new(OwnNode::life(
+                node_cfg.clone(),
+                seed,
+                i,
+                1,
+                Some(disks[i].clone()),
+            )) as Box<dyn SimNode>
+        })
+        .collect();
     let mut restart = move |i: usize, k: u32| {
-        let reseeded = hearsay_core::rng::derive_seed(seed, &format!("restart {k}"));
-        sim_nodes(&args, n, reseeded)
-            .ok()
-            .and_then(|mut all| (i < all.len()).then(|| all.swap_remove(i)))
-            .expect("node arguments were checked when the run began")
+        let disk = disks.get(i).cloned();
+        Box::new(OwnNode::life(
+            node_cfg.clone(),
+            seed,
+            i,
+            u64::from(k) + 1,
+            disk,
+        )) as Box<dyn SimNode>
     };
     let run = hearsay_harness::runner::TestRun::new(cfg.clone(), journal);
     Ok(sim::run_test(run, nodes, Some(&mut restart)))

@@ -41,6 +41,23 @@ fn spawn_agent(
     join: Option<&str>,
     extra: &[&str],
 ) -> AgentProc {
+    spawn_agent_env(prefix, ip, name, cluster, join, extra, &[])
+}
+
+/// The variable that gives agents and clients an API token: never
+/// inherited from whoever runs the tests, only set where a test means it.
+const TOKEN_ENV: &str = "HEARSAY_HTTP_TOKEN";
+
+/// [`spawn_agent`] with environment variables.
+fn spawn_agent_env(
+    prefix: &[&str],
+    ip: &str,
+    name: &str,
+    cluster: &str,
+    join: Option<&str>,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> AgentProc {
     let bin = env!("CARGO_BIN_EXE_hearsay");
     let mut cmd = match prefix.split_first() {
         Some((first, rest)) => {
@@ -54,6 +71,8 @@ fn spawn_agent(
     cmd.args(["agent", "--name", name, "--cluster", cluster])
         .args(extra)
         .args(["--bind", &any_port, "--http", &any_port])
+        .env_remove(TOKEN_ENV)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped());
     let stderr = tempfile::NamedTempFile::new().unwrap();
     cmd.stderr(stderr.reopen().unwrap());
@@ -92,20 +111,39 @@ fn spawn_agent(
 
 /// A minimal HTTP/1.1 exchange (Connection: close); the body of the answer.
 fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
+    exchange(addr, method, path, &[], body).2
+}
+
+/// An HTTP/1.1 exchange with extra header lines: the status (0 when
+/// nothing answered), the answer's head and its body.
+fn exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> (u16, String, String) {
     let Ok(mut s) = TcpStream::connect(addr) else {
-        return String::new();
+        return (0, String::new(), String::new());
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     if s.write_all(req.as_bytes()).is_err() {
-        return String::new();
+        return (0, String::new(), String::new());
     }
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
-    out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
 }
 
 /// How many members `a` lists as alive (itself included).
@@ -148,8 +186,15 @@ fn metric(a: &AgentProc, name: &str) -> f64 {
 }
 
 fn cli(args: &[&str]) -> (Option<i32>, String, String) {
+    cli_env(args, &[])
+}
+
+/// [`cli`] with environment variables.
+fn cli_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_hearsay"))
         .args(args)
+        .env_remove(TOKEN_ENV)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -686,7 +731,10 @@ fn a_partition_between_network_namespaces_heals_and_views_and_values_converge() 
             }
         };
         let (l, r) = (net.side(0), net.side(1));
-        let first = spawn_agent(&l.exec, &l.ip, "a0", "c1", None, &[]);
+        // Their APIs listen on the namespaces' addresses, not loopback:
+        // served open only because the test says so.
+        let open = ["--http-insecure"];
+        let first = spawn_agent(&l.exec, &l.ip, "a0", "c1", None, &open);
         let mut agents = vec![first];
         for i in 1..6 {
             let side = if i < 3 { &l } else { &r };
@@ -697,7 +745,7 @@ fn a_partition_between_network_namespaces_heals_and_views_and_values_converge() 
                 &format!("a{i}"),
                 "c1",
                 Some(&join),
-                &[],
+                &open,
             );
             agents.push(a);
         }
@@ -1072,4 +1120,212 @@ fn sigterm_leaves_the_cluster_and_says_so() {
         Duration::from_secs(10),
         || states(&a).iter().any(|(n, s)| n == "go" && s == "left"),
     );
+}
+
+/// A token file with `mode`, in `dir`.
+fn token_file(dir: &std::path::Path, name: &str, token: &str, mode: u32) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// `hearsay ARGS` that must end within `limit` (killed and reaped if not,
+/// and the test fails): code, stdout, stderr.
+fn cli_within(
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> (Option<i32>, String, String) {
+    let (out, err) = (
+        tempfile::NamedTempFile::new().unwrap(),
+        tempfile::NamedTempFile::new().unwrap(),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(args)
+        .env_remove(TOKEN_ENV)
+        .envs(env.iter().copied())
+        .stdout(out.reopen().unwrap())
+        .stderr(err.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |f: &tempfile::NamedTempFile| std::fs::read_to_string(f.path()).unwrap();
+    (status.code(), read(&out), read(&err))
+}
+
+#[test]
+fn a_token_guards_every_call_but_health_and_the_clients_send_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "Zm9vYmFyLXRva2VuLW9mLXRoZS10ZXN0";
+    let file = token_file(dir.path(), "api.token", token, 0o600);
+    let a = start_with("guarded", "auth", None, &["--http-token-file", &file]);
+    let bearer = format!("Authorization: Bearer {token}");
+    let get = |path: &str, headers: &[&str]| exchange(&a.http, "GET", path, headers, "");
+    // Without the token, or with another: 401, a Bearer challenge, a JSON error.
+    for path in [
+        "/members",
+        "/messages",
+        "/kv",
+        "/keys",
+        "/events",
+        "/metrics",
+    ] {
+        for headers in [&[][..], &["Authorization: Bearer not-the-token"][..]] {
+            let (status, head, body) = get(path, headers);
+            assert_eq!(status, 401, "{path} {headers:?}: {head}");
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("www-authenticate: bearer"),
+                "{head}"
+            );
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert!(v["error"].is_string(), "{body}");
+        }
+    }
+    let (status, _, body) = exchange(&a.http, "POST", "/broadcast", &[], "sneaky");
+    assert_eq!(status, 401, "{body}");
+    // With it, as before.
+    let (status, _, body) = exchange(&a.http, "POST", "/broadcast", &[&bearer], "let in");
+    assert_eq!((status, body.as_str()), (202, "accepted\n"));
+    let (status, _, body) = get("/members", &[&bearer]);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"guarded\""), "{body}");
+    assert_eq!(get("/metrics", &[&bearer]).0, 200);
+    // /health needs none.
+    assert_eq!(
+        get("/health", &[]),
+        (200, get("/health", &[]).1, "ok\n".into())
+    );
+    assert!(
+        metric_with(&a, &bearer, "hearsay_http_unauthorized_total") >= 13.0,
+        "refusals are counted"
+    );
+
+    // The clients: no token, the file, the variable, a wrong one.
+    let (code, _, err) = cli(&["members", "--http", &a.http]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("requires a token: pass --http-token-file or set HEARSAY_HTTP_TOKEN"),
+        "{err}"
+    );
+    let (code, out, err) = cli(&["members", "--http", &a.http, "--http-token-file", &file]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("guarded"), "{out}");
+    let env = [(TOKEN_ENV, token)];
+    let (code, _, err) = cli_env(&["kv", "set", "color", "blue", "--http", &a.http], &env);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, _) = cli_env(&["kv", "get", "color", "--http", &a.http], &env);
+    assert_eq!((code, out.as_str()), (Some(0), "blue\n"));
+    let (code, out, _) = cli_env(&["read", "--http", &a.http], &env);
+    assert_eq!((code, out.as_str()), (Some(0), "let in\n"));
+    let (code, _, err) = cli_env(
+        &["broadcast", "x", "--http", &a.http],
+        &[(TOKEN_ENV, "wrong")],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("refused the token from HEARSAY_HTTP_TOKEN"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["keys", "list", "--local", "--http", &a.http]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("requires a token"), "{err}");
+    let missing = dir.path().join("nope").to_str().unwrap().to_string();
+    let (code, _, err) = cli(&["members", "--http", &a.http, "--http-token-file", &missing]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains(&missing), "{err}");
+
+    // The token from the environment, /metrics public; and from a config
+    // file whose token file others can read (a warning, not a refusal).
+    let b = spawn_agent_env(
+        &[],
+        "127.0.0.1",
+        "env",
+        "auth",
+        None,
+        &["--metrics-public"],
+        &[(TOKEN_ENV, token)],
+    );
+    assert_eq!(exchange(&b.http, "GET", "/metrics", &[], "").0, 200);
+    assert_eq!(exchange(&b.http, "GET", "/members", &[], "").0, 401);
+    assert_eq!(exchange(&b.http, "GET", "/members", &[&bearer], "").0, 200);
+    let loose = token_file(dir.path(), "loose.token", "another-token", 0o644);
+    let toml = dir.path().join("c.toml");
+    std::fs::write(&toml, format!("http-token-file = \"{loose}\"\n")).unwrap();
+    let c = start_with("conf", "auth", None, &["--config", toml.to_str().unwrap()]);
+    let other = "Authorization: Bearer another-token";
+    assert_eq!(exchange(&c.http, "GET", "/members", &[], "").0, 401);
+    assert_eq!(exchange(&c.http, "GET", "/members", &[other], "").0, 200);
+    let stderr = |x: &AgentProc| std::fs::read_to_string(x._stderr.path()).unwrap();
+    assert!(
+        stderr(&c).contains("readable by others (mode 644)"),
+        "{}",
+        stderr(&c)
+    );
+    // The token appears in no agent's output.
+    for x in [&a, &b, &c] {
+        let e = stderr(x);
+        assert!(!e.contains(token) && !e.contains("another-token"), "{e}");
+        assert!(e.contains("requires a bearer token"), "{e}");
+    }
+}
+
+/// One sample from `a`'s /metrics, fetched with an `Authorization` header.
+fn metric_with(a: &AgentProc, auth: &str, name: &str) -> f64 {
+    let (_, _, m) = exchange(&a.http, "GET", "/metrics", &[auth], "");
+    m.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {m}"))
+}
+
+#[test]
+fn an_open_api_beyond_loopback_and_a_bad_token_are_refused_before_anything_is_bound() {
+    // Both ports of --bind are held here: an agent that bound anything
+    // before refusing would fail on them instead, with another message.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let held = udp.local_addr().unwrap().to_string();
+    let _tcp = std::net::TcpListener::bind(&held);
+    let limit = Duration::from_secs(10);
+    let agent = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["agent", "--name", "x", "--bind", &held];
+        args.extend_from_slice(extra);
+        cli_within(&args, env, limit)
+    };
+    for http in ["0.0.0.0:0", "[::]:0"] {
+        let (code, out, err) = agent(&["--http", http], &[]);
+        assert_eq!(code, Some(254), "{err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(
+            err.contains("refusing to serve the HTTP API on")
+                && err.contains("without a token")
+                && err.contains("--http-insecure"),
+            "{err}"
+        );
+        assert!(!err.contains("binding"), "{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let empty = token_file(dir.path(), "empty", " ", 0o600);
+    let missing = dir.path().join("missing").to_str().unwrap().to_string();
+    for file in [&empty, &missing] {
+        let (code, _, err) = agent(&["--http-token-file", file], &[]);
+        assert_eq!(code, Some(254), "{err}");
+        assert!(err.contains(file.as_str()), "{err}");
+    }
+    let (code, _, err) = agent(&[], &[(TOKEN_ENV, "")]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("HEARSAY_HTTP_TOKEN is empty"), "{err}");
 }

@@ -23,5 +23,5 @@ fn main() -> anyhow::Result<()> {
         }
     };
     tracing::info!(config = ?cfg.dissemination, "hearsay-node starting");
-    shell::run_stdio(cfg)
+    shell::run_stdio(cfg, cli.node.data_dir.as_deref())
 }
