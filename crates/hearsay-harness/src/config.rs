@@ -46,6 +46,9 @@ pub struct TestConfig {
     pub store: PathBuf,
     /// Write every message to `net-journal.jsonl`.
     pub journal: bool,
+    /// The journal file's size limit in bytes: past it the file keeps the
+    /// first messages only (counts and checkers still see them all).
+    pub journal_limit: u64,
     /// Read every node this often from the end of the main phase until the
     /// final reads, to time convergence (hearsay's; Maelstrom has no such
     /// reads, so it is off by default).
@@ -85,6 +88,7 @@ impl TestConfig {
             recovery: RECOVERY,
             store: PathBuf::from("store"),
             journal: true,
+            journal_limit: crate::net::JOURNAL_LIMIT,
             probe: None,
         }
     }
@@ -140,6 +144,9 @@ impl TestConfig {
         self.latency.validate()?;
         if self.workload == WorkloadKind::LinKv {
             crate::workload::lin_kv::check_concurrency(self.nodes.len(), self.concurrency)?;
+        }
+        if let Some(t) = self.workload.txn_options() {
+            t.validate()?;
         }
         Ok(())
     }

@@ -105,6 +105,24 @@ pub fn max_steps(s: &str) -> Result<u64, String> {
     integer_in(s, 1, MAX_CHECK_STEPS, "a step count")
 }
 
+/// `--key-count` (txn workloads): keys in play at once.
+pub fn key_count(s: &str) -> Result<usize, String> {
+    use hearsay_harness::workload::txn::MAX_KEY_COUNT;
+    integer_in(s, 1, MAX_KEY_COUNT, "a key count")
+}
+
+/// `--max-txn-length` (txn workloads).
+pub fn max_txn_length(s: &str) -> Result<usize, String> {
+    use hearsay_harness::workload::txn::MAX_TXN_LENGTH;
+    integer_in(s, 1, MAX_TXN_LENGTH, "a transaction length")
+}
+
+/// `--max-writes-per-key` (txn workloads).
+pub fn max_writes_per_key(s: &str) -> Result<u64, String> {
+    use hearsay_harness::workload::txn::MAX_WRITES_PER_KEY;
+    integer_in(s, 1, MAX_WRITES_PER_KEY, "a write count")
+}
+
 /// `--concurrency`: an integer, or `Kn` for K workers per node.
 pub fn concurrency(s: &str, nodes: usize) -> Result<usize, String> {
     let bad = || {
@@ -203,6 +221,12 @@ mod tests {
             assert!(max_configs(bad).is_err(), "{bad}");
         }
         assert!(max_steps("0").is_err());
+        assert_eq!(key_count("10"), Ok(10));
+        for bad in ["0", "-1", "1023", "x"] {
+            assert!(key_count(bad).is_err(), "{bad}");
+        }
+        assert!(max_txn_length("0").is_err());
+        assert!(max_writes_per_key("9223372036854775808").is_err());
     }
 
     #[test]

@@ -9,7 +9,8 @@ use hearsay_harness::checker::linearizable::{Budget, check_independent_cas};
 use hearsay_harness::config::TestConfig;
 use hearsay_harness::edn::Edn;
 use hearsay_harness::history::History;
-use hearsay_harness::workload::{Topology, WorkloadKind};
+use hearsay_harness::workload::txn::ConsistencyModels;
+use hearsay_harness::workload::{Topology, TxnOptions, WorkloadKind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -18,7 +19,8 @@ use std::time::{Duration, Instant};
 #[command(after_long_help = AFTER_HELP)]
 pub struct CheckArgs {
     /// Workload whose checker judges the history: lin-kv, broadcast, echo,
-    /// g-set, g-counter, pn-counter, unique-ids
+    /// g-set, g-counter, pn-counter, unique-ids, txn-rw-register, txn-list-append,
+    /// kafka
     #[arg(short = 'w', long, value_name = "NAME", value_parser = workload)]
     pub workload: WorkloadKind,
     /// The history: an EDN file, or a run directory (its history.edn), such
@@ -33,6 +35,10 @@ pub struct CheckArgs {
     /// search steps [default: the checker's budget, printed]
     #[arg(long, value_name = "N", value_parser = args::max_steps)]
     pub max_steps: Option<u64>,
+    /// txn-rw-register and txn-list-append only: the models to check, separated by " , " as in
+    /// Maelstrom [default: strict-serializable]
+    #[arg(long, value_name = "MODELS")]
+    pub consistency_models: Option<String>,
     /// Print only the summary line, not the result map
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -48,6 +54,7 @@ of results.edn), then one summary line.
 Examples:
   hearsay check -w lin-kv store/latest
   hearsay check -w lin-kv ~/maelstrom/store/latest/history.edn --max-configs 100000000
+  hearsay check -w txn-rw-register --consistency-models read-committed store/latest
 
 Exit codes: 0 valid, 1 invalid, 2 unknown (a search budget ran out), 254 bad
 arguments (no such file, a parse error: line:column).";
@@ -111,6 +118,28 @@ pub fn run(a: CheckArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_BAD_ARGS);
     }
+    let mut kind = a.workload;
+    if let Some(m) = &a.consistency_models {
+        let Some(t) = kind.txn_options() else {
+            eprintln!(
+                "hearsay check: --consistency-models applies to txn-rw-register and txn-list-append only, not {}",
+                a.workload
+            );
+            return ExitCode::from(EXIT_BAD_ARGS);
+        };
+        match ConsistencyModels::new(m) {
+            Ok(c) => {
+                kind = kind.with_txn_options(TxnOptions {
+                    consistency_models: c,
+                    ..t
+                })
+            }
+            Err(e) => {
+                eprintln!("hearsay check: {e}");
+                return ExitCode::from(EXIT_BAD_ARGS);
+            }
+        }
+    }
     let started = Instant::now();
     let history = match load(&a.history) {
         Ok(h) => h,
@@ -122,7 +151,7 @@ pub fn run(a: CheckArgs) -> ExitCode {
     let read = started.elapsed();
     let budget = budget(a.max_configs, a.max_steps);
     let started = Instant::now();
-    let result = check(a.workload, &history, budget);
+    let result = check(kind, &history, budget);
     let checked = started.elapsed();
     let valid = Validity::of(&result);
     if !a.quiet {
@@ -161,6 +190,12 @@ fn summary(
         if f.len() > 10 {
             line += &format!(" and {} more", f.len() - 10);
         }
+    }
+    if let Some(Edn::List(t)) = result.get("anomaly-types")
+        && !t.is_empty()
+    {
+        let names: Vec<String> = t.iter().map(Edn::compact).collect();
+        line += &format!("; anomalies: {}", names.join(" "));
     }
     if a.workload == WorkloadKind::LinKv {
         line += &format!(

@@ -16,7 +16,8 @@ use hearsay_harness::net::{Latency, LatencyDist};
 use hearsay_harness::report;
 use hearsay_harness::run::process;
 use hearsay_harness::run::sim::{self, SimNode};
-use hearsay_harness::workload::{Topology, WorkloadKind};
+use hearsay_harness::workload::txn::ConsistencyModels;
+use hearsay_harness::workload::{Topology, TxnOptions, WorkloadKind};
 use hearsay_maelstrom::cli::NodeArgs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -49,7 +50,8 @@ pub enum Scenario {
 #[command(after_long_help = AFTER_HELP)]
 pub struct TestArgs {
     /// Workload: broadcast, echo, g-set, g-counter, pn-counter, unique-ids,
-    /// lin-kv [default: broadcast on hearsay's own node, lin-kv with --bin]
+    /// lin-kv, txn-rw-register, txn-list-append, kafka [default: broadcast on hearsay's own node,
+    /// lin-kv with --bin]
     #[arg(short = 'w', long, value_name = "NAME")]
     pub workload: Option<String>,
     /// Node binary to test, any language [default: hearsay's own node]
@@ -105,6 +107,20 @@ pub struct TestArgs {
     /// Log every message as it is delivered
     #[arg(long)]
     pub log_net_recv: bool,
+    /// txn workloads and kafka: keys in play at once [default: 10]
+    #[arg(long, value_name = "INT", value_parser = args::key_count)]
+    pub key_count: Option<usize>,
+    /// txn workloads: the most micro-ops per transaction [default: 4]
+    #[arg(long, value_name = "INT", value_parser = args::max_txn_length)]
+    pub max_txn_length: Option<usize>,
+    /// txn workloads and kafka: writes to one key before it is replaced [default: 16]
+    #[arg(long, value_name = "INT", value_parser = args::max_writes_per_key)]
+    pub max_writes_per_key: Option<u64>,
+    /// txn workloads: models to check, separated by " , " (a comma with
+    /// spaces around it, as in Maelstrom); an unknown model makes the
+    /// verdict unknown [default: strict-serializable]
+    #[arg(long, value_name = "MODELS")]
+    pub consistency_models: Option<String>,
     /// Run the test this many times, stopping at the first that is not valid
     #[arg(long, value_name = "N", default_value = "1", value_parser = args::repeats)]
     pub test_count: usize,
@@ -130,6 +146,11 @@ pub struct TestArgs {
     /// Do not write net-journal.jsonl
     #[arg(long)]
     pub no_journal: bool,
+    /// Size limit of net-journal.jsonl in MB: past it the file keeps only
+    /// the first messages, and the summary says how many were left out
+    /// (counts and checkers see them all)
+    #[arg(long, value_name = "MB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub journal_limit: u64,
     /// Run hearsay's own node in-process in virtual time (deterministic by
     /// --seed) instead of spawning processes; node flags go after `--`
     #[arg(long)]
@@ -266,6 +287,21 @@ impl TestArgs {
                 "-w lin-kv needs --bin: hearsay's own node spreads values by gossip and does not offer a linearizable register (try Maelstrom's demo/ruby/raft.rb, or your own node)".into(),
             ));
         }
+        if self.bin.is_none() && self.workload.as_deref() == Some("txn-rw-register") {
+            return Err(BadArgs(
+                "-w txn-rw-register needs --bin: hearsay's own node does not run transactions (try crates/hearsay/tests/nodes/txn_rw.py, or your own node)".into(),
+            ));
+        }
+        if self.bin.is_none() && self.workload.as_deref() == Some("txn-list-append") {
+            return Err(BadArgs(
+                "-w txn-list-append needs --bin: hearsay's own node does not run transactions (try crates/hearsay/tests/nodes/txn_append.py, or your own node)".into(),
+            ));
+        }
+        if self.bin.is_none() && self.workload.as_deref() == Some("kafka") {
+            return Err(BadArgs(
+                "-w kafka needs --bin: hearsay's own node does not keep logs (try crates/hearsay/tests/nodes/kafka.py, or your own node)".into(),
+            ));
+        }
         if !self.shapes_test() {
             self.scenario = Some(Scenario::D);
         }
@@ -278,10 +314,12 @@ impl TestArgs {
             .unwrap_or("broadcast")
             .parse()
             .map_err(BadArgs)?;
+        let workload = workload.with_txn_options(self.txn_options()?);
         let nodes = self.node_list()?;
         let concurrency =
             args::concurrency(self.concurrency.as_deref().unwrap_or("1n"), nodes.len())
                 .map_err(BadArgs)?;
+        let workload = workload.with_concurrency(concurrency);
         let (mut partition, mut pause, mut kill) = (false, false, false);
         for f in self
             .nemesis
@@ -344,11 +382,27 @@ impl TestArgs {
             recovery: Duration::from_secs_f64(recovery),
             store: self.store.clone(),
             journal: !self.no_journal,
+            journal_limit: self.journal_limit << 20,
             probe: self.probe.map(Duration::from_millis),
             ..d
         };
         cfg.validate().map_err(BadArgs)?;
         Ok(cfg)
+    }
+
+    /// The txn workloads' flags, Maelstrom's defaults for the rest.
+    fn txn_options(&self) -> Result<TxnOptions, BadArgs> {
+        let d = TxnOptions::default();
+        let consistency_models = match &self.consistency_models {
+            Some(m) => ConsistencyModels::new(m).map_err(BadArgs)?,
+            None => d.consistency_models,
+        };
+        Ok(TxnOptions {
+            key_count: self.key_count.unwrap_or(d.key_count),
+            max_txn_length: self.max_txn_length.unwrap_or(d.max_txn_length),
+            max_writes_per_key: self.max_writes_per_key.unwrap_or(d.max_writes_per_key),
+            consistency_models,
+        })
     }
 
     fn resolve_bin(&mut self) -> Result<(PathBuf, Vec<String>), BadArgs> {
@@ -522,6 +576,15 @@ pub(crate) fn rerun_command(
     }
     if let Some(p) = cfg.probe {
         flag("--probe", p.as_millis().to_string());
+    }
+    if let Some(t) = cfg.workload.txn_options() {
+        flag("--key-count", t.key_count.to_string());
+        flag("--max-txn-length", t.max_txn_length.to_string());
+        flag("--max-writes-per-key", t.max_writes_per_key.to_string());
+        flag("--consistency-models", t.consistency_models.to_string());
+    }
+    if cfg.journal_limit != hearsay_harness::net::JOURNAL_LIMIT {
+        flag("--journal-limit", (cfg.journal_limit >> 20).to_string());
     }
     if cfg.store != Path::new("store") {
         flag("--store", cfg.store.display().to_string());
@@ -851,6 +914,51 @@ mod tests {
     }
 
     #[test]
+    fn kafka_takes_the_key_flags_and_knows_its_worker_count() {
+        use hearsay_harness::workload::KafkaOptions;
+        let cfg = parse(&words(
+            "-w kafka --bin /bin/sh --node-count 2 --concurrency 2n --key-count 3 --max-writes-per-key 5",
+        ))
+        .unwrap();
+        let WorkloadKind::Kafka(KafkaOptions { txn, concurrency }) = cfg.workload else {
+            panic!("{:?}", cfg.workload);
+        };
+        assert_eq!((txn.key_count, txn.max_writes_per_key), (3, 5));
+        assert_eq!(concurrency, Some(4), "2n of 2 nodes: crashes every 30/4 s");
+        let e = parse(&words("-w kafka")).unwrap_err();
+        assert!(e.contains("needs --bin"), "{e}");
+    }
+
+    #[test]
+    fn txn_flags_take_maelstroms_defaults_and_bounds() {
+        let cfg = parse(&words("-w txn-rw-register --bin /bin/sh")).unwrap();
+        let t = cfg.workload.txn_options().unwrap();
+        assert_eq!(t, TxnOptions::default());
+        assert_eq!(t.consistency_models.as_str(), "strict-serializable");
+        let mut w = words("-w txn-rw-register --bin /bin/sh --consistency-models");
+        w.push("read-committed , serializable".into());
+        let t = parse(&w).unwrap().workload.txn_options().unwrap();
+        // Split and checked by the checker, as in Maelstrom.
+        assert_eq!(
+            t.consistency_models.as_str(),
+            "read-committed , serializable"
+        );
+        let e = parse(&words("-w txn-rw-register --bin /bin/sh --key-count 0")).unwrap_err();
+        assert!(e.contains("--key-count"), "{e}");
+        assert!(
+            parse(&words(
+                "-w txn-rw-register --bin /bin/sh --max-txn-length x"
+            ))
+            .is_err()
+        );
+        let e = parse(&words("-w txn-rw-register")).unwrap_err();
+        assert!(e.contains("needs --bin"), "{e}");
+        // Other workloads accept and ignore the flags, as Maelstrom does.
+        let cfg = parse(&words("-w echo --key-count 3")).unwrap();
+        assert_eq!(cfg.workload.txn_options(), None);
+    }
+
+    #[test]
     fn node_lists_join_as_in_jepsen_and_node_count_replaces_them() {
         let cfg = parse(&words("-w echo --nodes a,b -n d")).unwrap();
         assert_eq!(cfg.nodes, ["a", "b", "d"]);
@@ -875,10 +983,17 @@ mod tests {
         for line in [
             "-w broadcast --nodes a,b,d --time-limit 7 --rate 2.5 --latency 30 --latency-dist exponential --nemesis partition --nemesis-interval 0.5 --topology line --concurrency 2n --availability 0.9 --recovery 3 --seed 42 -- --preset latency",
             "--scenario 3d --seed 1",
+            "-w txn-rw-register --bin /bin/sh --node-count 2 --concurrency 2n --key-count 3 --max-txn-length 2 --max-writes-per-key 5 --consistency-models read-committed --seed 4",
         ] {
             let cfg = parse(&words(line)).unwrap();
             let scenario = line.contains("--scenario 3d").then_some(Scenario::D);
-            for simulate in [false, true] {
+            // --sim runs hearsay's own node, which has no transactions.
+            let sims: &[bool] = if line.contains("--bin") {
+                &[false]
+            } else {
+                &[false, true]
+            };
+            for &simulate in sims {
                 let cmd = rerun_command(&cfg, simulate, scenario);
                 // The challenge is named, so the rerun gives its verdict.
                 assert_eq!(cmd.contains("--scenario 3d"), scenario.is_some(), "{cmd}");

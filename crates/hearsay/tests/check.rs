@@ -147,7 +147,7 @@ fn unreadable_histories_and_bad_flags_are_254_with_the_place() {
     let valid = write(d.path(), "valid.edn", VALID);
     for args in [
         vec!["check", "-w", "g-set", &valid, "--max-steps", "5"],
-        vec!["check", "-w", "kafka", &valid],
+        vec!["check", "-w", "no-such-workload", &valid],
         vec!["check", "-w", "lin-kv", &valid, "--max-configs", "0"],
         vec!["check", &valid],
     ] {

@@ -73,6 +73,10 @@ fn every_bad_number_or_flag_is_one_line_and_exit_254() {
         ),
         (test(&["-w", "echo", "--test-count", "0"]), "--test-count"),
         (test(&["-w", "echo", "--recovery", "1e30"]), "--recovery"),
+        (
+            test(&["-w", "echo", "--journal-limit", "0"]),
+            "--journal-limit",
+        ),
         (test(&["-w", "echo", "--seed=-1"]), "--seed"),
         // A user's node with no workload runs lin-kv, as in Maelstrom, and
         // lin-kv's generator needs 2n workers (Maelstrom's 1n aborts).

@@ -4,64 +4,10 @@
 //! rejecting a broken node, not just accepting a good one.
 
 mod common;
-use common::node;
+use common::{Run, hearsay, int, node};
 use serde_json::Value;
 use std::path::Path;
-use std::path::PathBuf;
 use std::process::Command;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    store: tempfile::TempDir,
-}
-
-impl Run {
-    fn latest(&self) -> PathBuf {
-        self.store.path().join("latest")
-    }
-
-    fn results(&self) -> Value {
-        let text =
-            std::fs::read_to_string(self.latest().join("results.json")).unwrap_or_else(|e| {
-                panic!(
-                    "no results.json ({e}); stderr:\n{}\nstdout:\n{}",
-                    self.stderr, self.stdout
-                )
-            });
-        serde_json::from_str(&text).unwrap()
-    }
-
-    fn explain(&self) -> String {
-        format!(
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn hearsay(args: &[&str]) -> Run {
-    let store = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))
-        .arg("test")
-        .arg("--store")
-        .arg(store.path())
-        .arg("-q")
-        .args(args)
-        .output()
-        .expect("run hearsay");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        store,
-    }
-}
-
-fn int(v: &Value) -> i64 {
-    v.as_i64().unwrap_or_else(|| panic!("not an integer: {v}"))
-}
 
 #[test]
 fn hearsay_node_passes_a_multi_node_broadcast() {
@@ -1078,4 +1024,51 @@ fn hearsay_node_with_a_data_dir_loses_nothing_to_kills() {
     assert_eq!(r.code, 0, "{}", r.explain());
     assert_eq!(r.results()["workload"]["lost-count"], 0);
     assert!(dir.path().join("n0.jsonl").is_file());
+}
+
+#[test]
+fn a_capped_journal_keeps_the_first_messages_and_changes_no_figure() {
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "--sim",
+            "-w",
+            "broadcast",
+            "--node-count",
+            "25",
+            "--time-limit",
+            "10",
+            "--rate",
+            "100",
+            "--seed",
+            "1",
+        ];
+        a.extend_from_slice(extra);
+        let r = hearsay(&a);
+        assert_eq!(r.code, 0, "{}", r.explain());
+        r
+    };
+    let full = run(&[]);
+    let capped = run(&["--journal-limit", "1"]);
+    let size = |r: &Run| {
+        std::fs::metadata(r.latest().join("net-journal.jsonl"))
+            .unwrap()
+            .len()
+    };
+    assert!(size(&full) > 1 << 20, "the test needs a journal over 1 MB");
+    assert!(size(&capped) <= 1 << 20);
+    assert!(
+        capped.stdout.contains("net journal     cut at"),
+        "{}",
+        capped.stdout
+    );
+    assert!(!full.stdout.contains("net journal"));
+    let (a, b) = (full.results(), capped.results());
+    assert_eq!(a["net"], b["net"]);
+    assert_eq!(a["workload"], b["workload"]);
+    assert_eq!(a["hearsay"]["trace-hash"], b["hearsay"]["trace-hash"]);
+    assert!(int(&b["hearsay"]["journal"]["cut-events"]) > 0);
+    // The capped file is a clean prefix of the full one.
+    let f = std::fs::read_to_string(full.latest().join("net-journal.jsonl")).unwrap();
+    let c = std::fs::read_to_string(capped.latest().join("net-journal.jsonl")).unwrap();
+    assert!(f.starts_with(&c) && c.ends_with('\n'));
 }

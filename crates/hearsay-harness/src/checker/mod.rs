@@ -3,9 +3,13 @@
 //! (false beats unknown beats true).
 
 pub mod availability;
+pub mod elle;
 pub mod exceptions;
+pub mod kafka;
 pub mod linearizable;
+pub mod list_append;
 pub mod net;
+pub mod rw_register;
 pub mod set_full;
 pub mod stats;
 

@@ -7,7 +7,7 @@ mod latency;
 mod network;
 pub mod record;
 
-pub use journal::{Counts, Journal, NetStats};
+pub use journal::{Counts, DEFAULT_LIMIT as JOURNAL_LIMIT, Journal, JournalSize, NetStats};
 pub use latency::{Latency, LatencyDist};
 pub use network::{Addr, Envelope, NetError, Network};
 pub use record::{NetEvent, NetRecord};

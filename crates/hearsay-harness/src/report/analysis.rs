@@ -101,6 +101,7 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
         "issue-lag-ms": lag,
         "issued-ops": run.lag_ns.len(),
         "dropped-by-partitions": run.dropped_by_partitions,
+        "journal": {"bytes": run.journal.bytes, "cut-events": run.journal.cut, "limit-bytes": run.journal.limit},
         "node-sends-per-s": node_sends(run),
         "convergence": super::convergence::measure(run, cfg.nodes.len()),
         "warnings": run.warnings.iter().map(|w| json!({"time-ms": w.time_ns / 1_000_000, "node": w.node, "text": w.text})).collect::<Vec<_>>(),

@@ -18,6 +18,9 @@ pub enum Purpose {
         thread: usize,
         op: OpSpec,
         invocation: usize,
+        /// For an op's second request ([`crate::workload::Client::then`]):
+        /// the value the first reply gave, and the second reply's schema.
+        then: Option<(Edn, Schema)>,
     },
 }
 

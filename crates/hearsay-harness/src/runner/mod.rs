@@ -131,6 +131,8 @@ pub struct RunResult {
     /// `TestConfig::probe` asked for them, and how many answers came in all.
     pub probes: Vec<ProbeRead>,
     pub probe_answers: u64,
+    /// How much of the message journal was written.
+    pub journal: crate::net::JournalSize,
 }
 
 struct Worker {
@@ -141,10 +143,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn ctx(&self, thread: usize) -> Ctx {
+    fn ctx(&self, thread: usize, time_ns: u64) -> Ctx {
         Ctx {
             thread,
             process: self.process,
+            time_ns,
         }
     }
 }
@@ -192,6 +195,10 @@ pub struct TestRun {
     counts: OpCounts,
     /// The workload's client timeout at this latency.
     op_timeout_ns: u64,
+    /// Per worker, its next final-phase op and when it is due.
+    final_next: Vec<Option<(u64, OpSpec)>>,
+    /// No final op starts after this (the workload's final limit).
+    final_until: Option<u64>,
 }
 
 impl TestRun {
@@ -212,6 +219,8 @@ impl TestRun {
         let op_timeout_ns = workload.timeout.for_latency(cfg.latency.mean_ms).as_nanos() as u64;
         TestRun {
             op_timeout_ns,
+            final_next: Vec::new(),
+            final_until: None,
             stdout_dead: vec![false; cfg.nodes.len()],
             paused: vec![false; cfg.nodes.len()],
             pause_next: true,
@@ -431,6 +440,7 @@ impl TestRun {
             overlay: None,
             probes,
             probe_answers,
+            journal: self.net.journal().size(),
         }
     }
 
@@ -561,43 +571,136 @@ impl TestRun {
                     )),
                 },
             },
-            Purpose::Op { thread, op, invocation } => {
+            Purpose::Op { thread, op, invocation, then } => {
                 let (_, _, wc) = self.workers[thread].client.as_mut().expect("a call has a client");
-                let schema = wc.reply_schema(op.f);
+                let schema = match &then {
+                    Some((_, s)) => s.clone(),
+                    None => wc.reply_schema(op.f),
+                };
+                let mut second = None;
                 let out = match fast {
                     Some(value) => calls::Outcome { kind: OpType::Ok, value: Some(value), error: None, exception: None },
                     None => calls::outcome(wc.errors(), &op, &node, &call.request, &schema, reply.as_ref(), |b| {
-                        wc.ok_value(&op, b)
+                        match &then {
+                            Some((v, _)) => v.clone(),
+                            None => {
+                                let v = wc.ok_value(&op, b);
+                                second = wc.then(&op, b);
+                                v
+                            }
+                        }
                     }),
                 };
-                let process = self.workers[thread].process;
-                match out.kind {
-                    OpType::Ok => self.counts.ok += 1,
-                    OpType::Fail => self.counts.fail += 1,
-                    _ => self.counts.info += 1,
+                if out.kind == OpType::Ok
+                    && let Some((body, schema)) = second
+                {
+                    let value = out.value.unwrap_or_else(|| op.value.clone());
+                    let purpose = Purpose::Op { thread, op, invocation, then: Some((value, schema)) };
+                    let node = call.node;
+                    self.call(now, client, node, body, purpose, self.op_timeout_ns);
+                    return;
                 }
-                if out.kind == OpType::Info {
-                    // Jepsen: a crashed process is replaced; the worker opens
-                    // a fresh client at its next op.
-                    self.workers[thread].process += self.cfg.concurrency as u64;
-                }
-                self.history.push(Op {
-                    index: 0,
-                    time: self.rel(now),
-                    kind: out.kind,
-                    process: Process::Client(process),
-                    f: op.f,
-                    value: out.value.unwrap_or(op.value),
-                    error: out.error,
-                    final_: op.final_,
-                    exception: out.exception,
-                    invocation: Some(invocation),
-                });
-                if let Some(s) = self.sched.as_mut() {
-                    s.release(thread, now);
-                }
+                self.complete(now, thread, op, invocation, out);
             }
         }
+    }
+
+    /// Records an op's completion, replaces a crashed process, lets the
+    /// generator see it, and frees the worker (or, in the final phase,
+    /// lines up its next final op).
+    fn complete(
+        &mut self,
+        now: u64,
+        thread: usize,
+        op: OpSpec,
+        invocation: usize,
+        out: calls::Outcome,
+    ) {
+        let process = self.workers[thread].process;
+        match out.kind {
+            OpType::Ok => self.counts.ok += 1,
+            OpType::Fail => self.counts.fail += 1,
+            _ => self.counts.info += 1,
+        }
+        if out.kind == OpType::Info {
+            // Jepsen: a crashed process is replaced; the worker opens
+            // a fresh client at its next op.
+            self.workers[thread].process += self.cfg.concurrency as u64;
+        }
+        let t = self.rel(now);
+        let done = self.history.push(Op {
+            index: 0,
+            time: t,
+            kind: out.kind,
+            process: Process::Client(process),
+            f: op.f,
+            value: out.value.unwrap_or(op.value),
+            error: out.error,
+            final_: op.final_,
+            exception: out.exception,
+            invocation: Some(invocation),
+        });
+        let ctx = Ctx {
+            thread,
+            process,
+            time_ns: t,
+        };
+        if let Some(o) = self.history.get(done) {
+            self.workload.generator.observe(ctx, o);
+        }
+        if self.phase == Phase::Final {
+            let ctx = self.workers[thread].ctx(thread, t);
+            let next = self.workload.generator.final_next(ctx, &mut self.rng_ops);
+            if let Some((op, delay)) = next
+                && self.final_until.is_none_or(|u| now + delay < u)
+            {
+                if self.final_next.len() < self.workers.len() {
+                    self.final_next.resize(self.workers.len(), None);
+                }
+                // Invoked by the phase step, not from here.
+                self.final_next[thread] = Some((now + delay, op));
+                return;
+            }
+        }
+        if let Some(s) = self.sched.as_mut() {
+            s.release(thread, now);
+        }
+    }
+
+    /// The final phase: starts final ops that came due, and ends once every
+    /// worker is done.
+    fn step_final(&mut self, now: u64) -> bool {
+        let mut progressed = false;
+        let mut wake: Option<u64> = None;
+        for thread in 0..self.final_next.len() {
+            match &self.final_next[thread] {
+                Some((at, _)) if *at <= now => {
+                    let Some((_, op)) = self.final_next[thread].take() else {
+                        continue;
+                    };
+                    if self.final_until.is_some_and(|u| now >= u) {
+                        if let Some(s) = self.sched.as_mut() {
+                            s.release(thread, now);
+                        }
+                    } else {
+                        self.invoke(now, thread, op);
+                    }
+                    progressed = true;
+                }
+                Some((at, _)) => wake = Some(wake.map_or(*at, |w: u64| w.min(*at))),
+                None => {}
+            }
+        }
+        if let Some(w) = wake {
+            self.wake = Some(self.wake.map_or(w, |x| x.min(w)));
+        }
+        if self.sched.as_ref().is_some_and(Schedule::all_free)
+            && self.final_next.iter().all(Option::is_none)
+        {
+            self.phase = Phase::Done;
+            return true;
+        }
+        progressed
     }
 
     /// Phase transitions and generator dispatch; true if anything happened.
@@ -670,8 +773,16 @@ impl TestRun {
                 true
             }
             Phase::Recovery { until } if now >= until => {
+                self.final_until = self
+                    .workload
+                    .generator
+                    .final_limit()
+                    .map(|d| now + d.as_nanos() as u64);
+                // Before the first final op: one that completes at once
+                // must find the phase it belongs to.
+                self.phase = Phase::Final;
                 for thread in 0..self.cfg.concurrency {
-                    let ctx = self.workers[thread].ctx(thread);
+                    let ctx = self.workers[thread].ctx(thread, self.rel(now));
                     let Some(op) = self.workload.generator.final_op(ctx) else {
                         continue;
                     };
@@ -680,17 +791,13 @@ impl TestRun {
                     }
                     self.invoke(now, thread, op);
                 }
-                self.phase = Phase::Final;
                 true
             }
             Phase::Recovery { until } => {
                 self.wake = Some(until);
                 false
             }
-            Phase::Final if self.sched.as_ref().is_some_and(Schedule::all_free) => {
-                self.phase = Phase::Done;
-                true
-            }
+            Phase::Final => self.step_final(now),
             _ => false,
         }
     }
@@ -755,7 +862,7 @@ impl TestRun {
             Next::Dispatch(Due::Client) => {
                 let (thread, lag) = sched.take_client(now, &mut self.rng_sched);
                 self.lag_ns.push(lag);
-                let ctx = self.workers[thread].ctx(thread);
+                let ctx = self.workers[thread].ctx(thread, self.rel(now));
                 let op = self.workload.generator.next_op(ctx, &mut self.rng_ops);
                 self.invoke(now, thread, op);
                 true
@@ -812,6 +919,16 @@ impl TestRun {
         });
         self.counts.invoked += 1;
         let (_, _, wc) = self.workers[thread].client.as_mut().expect("opened above");
+        if let Some((kind, value)) = wc.local(&op) {
+            let out = calls::Outcome {
+                kind,
+                value: Some(value),
+                error: None,
+                exception: None,
+            };
+            self.complete(now, thread, op, invocation, out);
+            return;
+        }
         let body = wc.request(&op);
         self.call(
             now,
@@ -822,6 +939,7 @@ impl TestRun {
                 thread,
                 op,
                 invocation,
+                then: None,
             },
             self.op_timeout_ns,
         );

@@ -66,6 +66,7 @@ impl Probe {
         let op = workload.generator.final_op(crate::workload::Ctx {
             thread: 0,
             process: 0,
+            time_ns: 0,
         })?;
         let mut by_name = HashMap::new();
         let mut by_addr = HashMap::new();

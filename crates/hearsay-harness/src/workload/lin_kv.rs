@@ -231,7 +231,11 @@ mod tests {
     use hearsay_core::rng;
 
     fn ctx(thread: usize, process: u64) -> Ctx {
-        Ctx { thread, process }
+        Ctx {
+            thread,
+            process,
+            time_ns: 0,
+        }
     }
 
     fn key(op: &OpSpec) -> i64 {

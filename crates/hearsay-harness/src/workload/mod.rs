@@ -7,14 +7,20 @@ mod broadcast;
 mod counter;
 mod echo;
 mod gset;
+pub mod kafka;
 pub mod lin_kv;
 pub mod schema;
 pub mod topology;
+pub mod txn;
+mod txn_list_append;
+mod txn_rw_register;
 mod unique_ids;
 
 pub use counter::check_counter;
+pub use kafka::KafkaOptions;
 pub use schema::{Field, FieldType, Schema};
 pub use topology::Topology;
+pub use txn::TxnOptions;
 
 use crate::edn::Edn;
 use crate::history::History;
@@ -121,6 +127,8 @@ pub enum ErrorPolicy {
 pub struct Ctx {
     pub thread: usize,
     pub process: u64,
+    /// History time (ns since client setup) of the request.
+    pub time_ns: u64,
 }
 
 /// What to ask next (Jepsen's generator). Draws come from the run's `ops`
@@ -132,6 +140,24 @@ pub trait Generator: Send {
     /// The op each worker runs after recovery; `None`: the workload has no
     /// final phase.
     fn final_op(&self, ctx: Ctx) -> Option<OpSpec>;
+
+    /// Sees every client op's completion, in history order, with the
+    /// worker it ran on (kafka aims its final polls at what was
+    /// acknowledged).
+    fn observe(&mut self, _ctx: Ctx, _op: &crate::history::Op) {}
+
+    /// After a final-phase op of the worker at `ctx` completed: its next
+    /// final op and how long (ns) to wait before it, or `None` when the
+    /// worker is done. Most workloads run one final op per worker.
+    fn final_next(&mut self, _ctx: Ctx, _rng: &mut Rng) -> Option<(OpSpec, u64)> {
+        None
+    }
+
+    /// A cap on the final phase (Maelstrom's kafka: 10 s): after it no new
+    /// final op starts; those running complete as usual.
+    fn final_limit(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// How one process talks to a node (Jepsen's client): request bodies,
@@ -151,6 +177,22 @@ pub trait Client: Send {
 
     /// The value recorded on an `:ok` completion.
     fn ok_value(&mut self, op: &OpSpec, reply: &Value) -> Edn;
+
+    /// An op that completes at once, with no request: its type and value
+    /// (kafka's `crash` is `:info`; an assign that seeks to the beginning
+    /// is `:ok`). `None`: the op sends [`Client::request`].
+    fn local(&mut self, _op: &OpSpec) -> Option<(crate::history::OpType, Edn)> {
+        None
+    }
+
+    /// After an ok reply to an op's request, a second request the same op
+    /// makes, with its reply schema (kafka's poll commits the offsets it
+    /// read). The op then completes when that is answered: `:ok` with the
+    /// first reply's value ([`Client::ok_value`]) if it is ok, otherwise as
+    /// the error policy says, with the invocation's value.
+    fn then(&mut self, _op: &OpSpec, _reply: &Value) -> Option<(Map<String, Value>, Schema)> {
+        None
+    }
 
     /// A fast path for large replies: if `raw` is exactly a well-formed
     /// `:ok` reply to an `f` op, its `in_reply_to` and `:ok` value. `None`
@@ -228,6 +270,7 @@ impl Workload {
             .final_op(Ctx {
                 thread: 0,
                 process: 0,
+                time_ns: 0,
             })
             .is_some()
     }
@@ -252,10 +295,13 @@ pub enum WorkloadKind {
     PnCounter,
     UniqueIds,
     LinKv,
+    TxnRwRegister(TxnOptions),
+    TxnListAppend(TxnOptions),
+    Kafka(KafkaOptions),
 }
 
 /// The workloads hearsay runs, by Maelstrom name.
-pub const IMPLEMENTED: &str = "broadcast, echo, g-set, g-counter, pn-counter, unique-ids, lin-kv";
+pub const IMPLEMENTED: &str = "broadcast, echo, g-set, g-counter, pn-counter, unique-ids, lin-kv, txn-rw-register, txn-list-append, kafka";
 
 pub const MAELSTROM_WORKLOADS: &[&str] = &[
     "broadcast",
@@ -281,6 +327,9 @@ impl FromStr for WorkloadKind {
             "pn-counter" => Ok(WorkloadKind::PnCounter),
             "unique-ids" => Ok(WorkloadKind::UniqueIds),
             "lin-kv" => Ok(WorkloadKind::LinKv),
+            "txn-rw-register" => Ok(WorkloadKind::TxnRwRegister(TxnOptions::default())),
+            "txn-list-append" => Ok(WorkloadKind::TxnListAppend(TxnOptions::default())),
+            "kafka" => Ok(WorkloadKind::Kafka(KafkaOptions::default())),
             _ if MAELSTROM_WORKLOADS.contains(&s) => Err(format!(
                 "workload {s:?} is a Maelstrom workload hearsay does not implement yet; available: {IMPLEMENTED}"
             )),
@@ -299,6 +348,9 @@ impl fmt::Display for WorkloadKind {
             WorkloadKind::PnCounter => "pn-counter",
             WorkloadKind::UniqueIds => "unique-ids",
             WorkloadKind::LinKv => "lin-kv",
+            WorkloadKind::TxnRwRegister(_) => "txn-rw-register",
+            WorkloadKind::TxnListAppend(_) => "txn-list-append",
+            WorkloadKind::Kafka(_) => "kafka",
         })
     }
 }
@@ -322,6 +374,41 @@ impl WorkloadKind {
             WorkloadKind::PnCounter => counter::workload(true),
             WorkloadKind::UniqueIds => unique_ids::workload(),
             WorkloadKind::LinKv => lin_kv::workload(nodes.len()),
+            WorkloadKind::TxnRwRegister(o) => txn_rw_register::workload(o),
+            WorkloadKind::TxnListAppend(o) => txn_list_append::workload(o),
+            WorkloadKind::Kafka(o) => kafka::workload(o, nodes.len()),
+        }
+    }
+
+    /// The txn options of a workload that takes them.
+    pub fn txn_options(self) -> Option<TxnOptions> {
+        match self {
+            WorkloadKind::TxnRwRegister(o) | WorkloadKind::TxnListAppend(o) => Some(o),
+            WorkloadKind::Kafka(o) => Some(o.txn),
+            _ => None,
+        }
+    }
+
+    /// The same workload with these txn options, if it takes them
+    /// (Maelstrom accepts the flags with any workload and ignores them).
+    pub fn with_txn_options(self, o: TxnOptions) -> WorkloadKind {
+        match self {
+            WorkloadKind::TxnRwRegister(_) => WorkloadKind::TxnRwRegister(o),
+            WorkloadKind::TxnListAppend(_) => WorkloadKind::TxnListAppend(o),
+            WorkloadKind::Kafka(k) => WorkloadKind::Kafka(KafkaOptions { txn: o, ..k }),
+            other => other,
+        }
+    }
+
+    /// The same workload told how many client workers run (kafka crashes
+    /// a client every 30 s / concurrency on average).
+    pub fn with_concurrency(self, concurrency: usize) -> WorkloadKind {
+        match self {
+            WorkloadKind::Kafka(k) => WorkloadKind::Kafka(KafkaOptions {
+                concurrency: Some(concurrency),
+                ..k
+            }),
+            other => other,
         }
     }
 }

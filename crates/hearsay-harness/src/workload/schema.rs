@@ -9,6 +9,19 @@ pub enum FieldType {
     Any,
     Array,
     Int,
+    /// A transaction (maelstrom-spec-more.md 5.1, 6.1): an array (or null)
+    /// of `[f, k, v]` triples whose `f` is one of these names.
+    MicroOps(&'static [&'static str]),
+    /// A list-append transaction (maelstrom-spec-more.md 5.1): as
+    /// `MicroOps(["r", "append"])`, and each read's value an array or null.
+    ListAppendOps,
+    /// Prismatic's `{Key Offset}` (kafka, maelstrom-spec-more.md 3.1): an
+    /// object (never null) whose values are integers.
+    IntMap,
+    /// Kafka's `{Key [[offset msg]]}`: an object whose values are arrays
+    /// (or null, as sequence schemas allow) of exactly-two-element
+    /// `[integer, any]` pairs.
+    OffsetMsgsMap,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +38,36 @@ pub struct Schema {
 
 fn is_int(v: &Value) -> bool {
     v.as_i64().is_some() || v.as_u64().is_some()
+}
+
+/// The first value of `obj` that `ok` rejects, with its key.
+fn bad_value(
+    obj: &serde_json::Map<String, Value>,
+    ok: impl Fn(&Value) -> bool,
+) -> Option<(&String, &Value)> {
+    obj.iter().find(|(_, v)| !ok(v))
+}
+
+/// `[offset, msg]`: Prismatic's `[(s/one Offset) (s/one Message)]`.
+fn is_offset_msgs(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(pairs) => pairs
+            .iter()
+            .all(|p| matches!(p, Value::Array(p) if p.len() == 2 && is_int(&p[0]))),
+        _ => false,
+    }
+}
+
+/// `[f, k, v]` with `f` one of `fs`: Maelstrom's `(s/one (s/eq f))` and two
+/// `(s/one s/Any)`, so exactly three elements.
+fn is_micro_op(op: &Value, fs: &[&str]) -> bool {
+    match op {
+        Value::Array(m) if m.len() == 3 => {
+            matches!(&m[0], Value::String(f) if fs.contains(&f.as_str()))
+        }
+        _ => false,
+    }
 }
 
 impl Schema {
@@ -58,6 +101,47 @@ impl Schema {
                 // takes `"messages": null` (a read of nothing).
                 (Some(Value::Array(_) | Value::Null), FieldType::Array) => {}
                 (Some(v), FieldType::Int) if is_int(v) => {}
+                (Some(Value::Null), FieldType::MicroOps(_)) => {}
+                (Some(Value::Array(ops)), FieldType::MicroOps(fs)) => {
+                    if let Some((i, bad)) =
+                        ops.iter().enumerate().find(|(_, op)| !is_micro_op(op, fs))
+                    {
+                        errs.push(format!(
+                            ":{} element {i} (not (micro-op {fs:?} {bad}))",
+                            f.name
+                        ));
+                    }
+                }
+                (Some(Value::Null), FieldType::ListAppendOps) => {}
+                (Some(Value::Array(ops)), FieldType::ListAppendOps) => {
+                    let fs = &["r", "append"];
+                    let read_list = |op: &Value| match op {
+                        Value::Array(m) if m[0] == "r" => {
+                            matches!(m[2], Value::Array(_) | Value::Null)
+                        }
+                        _ => true,
+                    };
+                    if let Some((i, bad)) = ops
+                        .iter()
+                        .enumerate()
+                        .find(|(_, op)| !is_micro_op(op, fs) || !read_list(op))
+                    {
+                        errs.push(format!(
+                            ":{} element {i} (not (list-append-micro-op {bad}))",
+                            f.name
+                        ));
+                    }
+                }
+                (Some(Value::Object(m)), FieldType::IntMap) => {
+                    if let Some((k, v)) = bad_value(m, is_int) {
+                        errs.push(format!(":{} {k:?} (not (integer? {v}))", f.name));
+                    }
+                }
+                (Some(Value::Object(m)), FieldType::OffsetMsgsMap) => {
+                    if let Some((k, v)) = bad_value(m, is_offset_msgs) {
+                        errs.push(format!(":{} {k:?} (not ([offset msg]* {v}))", f.name));
+                    }
+                }
                 (Some(v), ty) => errs.push(format!(":{} (not ({ty:?} {v}))", f.name)),
             }
         }
