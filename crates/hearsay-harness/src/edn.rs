@@ -66,6 +66,18 @@ fn range_len(r: &[(i64, i64)]) -> u64 {
 
 const WIDTH: usize = 72;
 
+/// Jepsen's order for keys and values in reports: integers numerically,
+/// before everything else, which goes by its printed form.
+pub fn jepsen_order(a: &Edn, b: &Edn) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Edn::Int(x), Edn::Int(y)) => x.cmp(y),
+        (Edn::Int(_), _) => Ordering::Less,
+        (_, Edn::Int(_)) => Ordering::Greater,
+        _ => a.compact().cmp(&b.compact()),
+    }
+}
+
 pub fn kw(s: &str) -> Edn {
     Edn::Keyword(s.to_string())
 }

@@ -38,6 +38,16 @@ impl fmt::Display for Process {
     }
 }
 
+/// As Jepsen prints it: the number, or `:nemesis`.
+impl From<Process> for Edn {
+    fn from(p: Process) -> Edn {
+        match p {
+            Process::Client(p) => Edn::from(p),
+            Process::Nemesis => kw("nemesis"),
+        }
+    }
+}
+
 /// An exception that turned an op indeterminate (Jepsen's "process crashed").
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exception {
@@ -75,10 +85,7 @@ impl Op {
 
     /// With `:f` renamed (set-full sees broadcasts as `:add`).
     pub fn to_edn_as(&self, f: &str) -> Edn {
-        let process = match self.process {
-            Process::Client(p) => Edn::from(p),
-            Process::Nemesis => kw("nemesis"),
-        };
+        let process = Edn::from(self.process);
         let mut m = vec![
             (kw("index"), Edn::from(self.index)),
             (kw("time"), Edn::from(self.time)),

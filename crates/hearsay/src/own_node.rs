@@ -15,16 +15,12 @@ pub struct OwnNode(MaelstromNode, Option<Disk>);
 pub type Disk = std::rc::Rc<std::cell::RefCell<Vec<serde_json::Value>>>;
 
 impl OwnNode {
-    /// Node `index` of a run seeded `run_seed`: its seed is derived from
-    /// the run's (and from a node seed given on the command line), so the
-    /// run seed alone replays every random choice of every node.
-    pub fn new(cfg: NodeConfig, run_seed: u64, index: usize) -> Self {
-        OwnNode::life(cfg, run_seed, index, 1, None)
-    }
-
-    /// The node's `life`-th start (1 for the first; a kill nemesis starts it
-    /// again): a new epoch, as a restarted process gets from the clock, so
-    /// peers tell its new values from its old ones; and its own randomness.
+    /// Node `index` of a run seeded `run_seed`, in its `life`-th start (1
+    /// for the first; a kill nemesis starts it again). Its seed is derived
+    /// from the run's (and from a node seed given on the command line), so
+    /// the run seed alone replays every random choice of every node; a new
+    /// life gets a new epoch, as a restarted process gets from the clock,
+    /// so peers tell its new values from its old ones.
     pub fn life(
         mut cfg: NodeConfig,
         run_seed: u64,

@@ -414,7 +414,7 @@ impl TestArgs {
                     bin.display()
                 )));
             }
-            sim_nodes(&args, 0, 0)?;
+            sim_node_config(&args)?;
             return Ok((PathBuf::from("(in-process hearsay node)"), args));
         }
         let Some(bin) = self.bin.take() else {
@@ -464,19 +464,6 @@ fn on_path(bin: PathBuf) -> PathBuf {
                 .find(|c| c.is_file())
         })
         .unwrap_or(bin)
-}
-
-/// In-process nodes for `--sim`, configured by the node arguments, each
-/// seeded from the run seed.
-pub(crate) fn sim_nodes(
-    args: &[String],
-    n: usize,
-    run_seed: u64,
-) -> Result<Vec<Box<dyn SimNode>>, BadArgs> {
-    let cfg = sim_node_config(args)?;
-    Ok((0..n)
-        .map(|i| Box::new(OwnNode::new(cfg.clone(), run_seed, i)) as Box<dyn SimNode>)
-        .collect())
 }
 
 /// The node configuration `--sim` runs, from the node arguments.
@@ -772,27 +759,12 @@ pub(crate) fn simulate_run(
     let seed = cfg.seed;
     let disks: Vec<crate::own_node::Disk> =
         (0..cfg.nodes.len()).map(|_| Default::default()).collect();
-    let nodes: Vec<Box<dyn SimNode>> = (0..cfg.nodes.len())
-        .map(|i| {
-            Box::new(OwnNode::life(
-                node_cfg.clone(),
-                seed,
-                i,
-                1,
-                Some(disks[i].clone()),
-            )) as Box<dyn SimNode>
-        })
-        .collect();
-    let mut restart = move |i: usize, k: u32| {
+    let make = move |i: usize, life: u64| -> Box<dyn SimNode> {
         let disk = disks.get(i).cloned();
-        Box::new(OwnNode::life(
-            node_cfg.clone(),
-            seed,
-            i,
-            u64::from(k) + 1,
-            disk,
-        )) as Box<dyn SimNode>
+        Box::new(OwnNode::life(node_cfg.clone(), seed, i, life, disk))
     };
+    let nodes: Vec<Box<dyn SimNode>> = (0..cfg.nodes.len()).map(|i| make(i, 1)).collect();
+    let mut restart = |i: usize, k: u32| make(i, u64::from(k) + 1);
     let run = hearsay_harness::runner::TestRun::new(cfg.clone(), journal);
     Ok(sim::run_test(run, nodes, Some(&mut restart)))
 }

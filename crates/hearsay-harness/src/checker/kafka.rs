@@ -10,7 +10,7 @@
 //! `consume-counts.edn` and Elle's `elle/` files.
 
 mod cases;
-mod lag;
+pub(crate) mod lag;
 mod log;
 
 use super::elle::{self, Anomalies, Budget, DataExplainer, DataStep, DepGraph, Rels, Txns};
@@ -566,16 +566,14 @@ impl<'h> Analysis<'h> {
                     .or_default()
                     .extend(pairs.iter().map(|p| p.1));
             }
-            let mut unseen = sent.clone();
             for (k, p) in &polled {
-                match unseen.get_mut(k) {
+                match sent.get_mut(k) {
                     Some(s) => s.retain(|v| !p.contains(v)),
                     None => {
-                        unseen.insert(*k, p.clone());
+                        sent.insert(*k, p.clone());
                     }
                 }
             }
-            sent = unseen;
         }
         let time = time?;
         // Jepsen sorts keys and messages (`sorted-map`, `sort`).
@@ -587,9 +585,9 @@ impl<'h> Analysis<'h> {
         if rows.is_empty() {
             return None;
         }
-        rows.sort_by_key(|(k, _)| sort_key(k));
+        rows.sort_by_cached_key(|(k, _)| sort_key(k));
         for (_, ms) in &mut rows {
-            ms.sort_by_key(sort_key);
+            ms.sort_by_cached_key(sort_key);
         }
         Some(map([
             ("time", Edn::from(time)),
@@ -690,7 +688,7 @@ impl<'h> Analysis<'h> {
             ("error-types".to_string(), list(&types)),
             ("info-txn-causes".to_string(), info_txn_causes(self.history)),
         ];
-        entries.extend(condensed.iter().map(|(k, v)| (k.clone(), v.clone())));
+        entries.extend(condensed);
         map(entries)
     }
 }
@@ -711,9 +709,9 @@ fn info_txn_causes(history: &History) -> Edn {
         if op.kind != OpType::Info || !matches!(op.f, "send" | "poll" | "txn") {
             continue;
         }
-        let e = op.error.clone().unwrap_or(Edn::Nil);
-        if !out.contains(&e) {
-            out.push(e);
+        let e = op.error.as_ref().unwrap_or(&Edn::Nil);
+        if !out.contains(e) {
+            out.push(e.clone());
         }
     }
     Edn::List(out)

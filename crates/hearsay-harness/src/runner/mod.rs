@@ -197,6 +197,8 @@ pub struct TestRun {
     op_timeout_ns: u64,
     /// Per worker, its next final-phase op and when it is due.
     final_next: Vec<Option<(u64, OpSpec)>>,
+    /// `init`'s `node_ids`, the same for every node and restart.
+    node_ids: Value,
     /// No final op starts after this (the workload's final limit).
     final_until: Option<u64>,
 }
@@ -217,9 +219,11 @@ impl TestRun {
             .filter_map(|n| Some((net.add_service(n), crate::service::Service::new(n)?)))
             .collect();
         let op_timeout_ns = workload.timeout.for_latency(cfg.latency.mean_ms).as_nanos() as u64;
+        let node_ids = cfg.nodes.iter().map(|n| Value::from(n.as_str())).collect();
         TestRun {
             op_timeout_ns,
-            final_next: Vec::new(),
+            node_ids,
+            final_next: vec![None; cfg.concurrency],
             final_until: None,
             stdout_dead: vec![false; cfg.nodes.len()],
             paused: vec![false; cfg.nodes.len()],
@@ -277,17 +281,11 @@ impl TestRun {
 
     /// `init` to node `i` from a fresh client.
     fn send_init(&mut self, now: u64, i: usize, purpose: Purpose) {
-        let ids: Vec<Value> = self
-            .cfg
-            .nodes
-            .iter()
-            .map(|n| Value::from(n.as_str()))
-            .collect();
         let client = self.rpcs.open(&mut self.net);
         let mut body = Map::new();
         body.insert("type".into(), "init".into());
         body.insert("node_id".into(), self.cfg.nodes[i].clone().into());
-        body.insert("node_ids".into(), Value::Array(ids));
+        body.insert("node_ids".into(), self.node_ids.clone());
         self.call(
             now,
             client,
@@ -654,9 +652,6 @@ impl TestRun {
             if let Some((op, delay)) = next
                 && self.final_until.is_none_or(|u| now + delay < u)
             {
-                if self.final_next.len() < self.workers.len() {
-                    self.final_next.resize(self.workers.len(), None);
-                }
                 // Invoked by the phase step, not from here.
                 self.final_next[thread] = Some((now + delay, op));
                 return;
@@ -673,22 +668,23 @@ impl TestRun {
         let mut progressed = false;
         let mut wake: Option<u64> = None;
         for thread in 0..self.final_next.len() {
-            match &self.final_next[thread] {
-                Some((at, _)) if *at <= now => {
-                    let Some((_, op)) = self.final_next[thread].take() else {
-                        continue;
-                    };
-                    if self.final_until.is_some_and(|u| now >= u) {
-                        if let Some(s) = self.sched.as_mut() {
-                            s.release(thread, now);
-                        }
-                    } else {
-                        self.invoke(now, thread, op);
-                    }
-                    progressed = true;
+            let due = match &self.final_next[thread] {
+                Some((at, _)) if *at > now => {
+                    wake = Some(wake.map_or(*at, |w| w.min(*at)));
+                    false
                 }
-                Some((at, _)) => wake = Some(wake.map_or(*at, |w: u64| w.min(*at))),
-                None => {}
+                other => other.is_some(),
+            };
+            let Some((_, op)) = self.final_next[thread].take_if(|_| due) else {
+                continue;
+            };
+            progressed = true;
+            if self.final_until.is_some_and(|u| now >= u) {
+                if let Some(s) = self.sched.as_mut() {
+                    s.release(thread, now);
+                }
+            } else {
+                self.invoke(now, thread, op);
             }
         }
         if let Some(w) = wake {

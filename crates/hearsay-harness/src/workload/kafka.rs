@@ -12,6 +12,7 @@
 use super::schema::{Field, FieldType, Schema};
 use super::txn::WrTxns;
 use super::{Checker, Client, Ctx, ErrorPolicy, Generator, OpSpec, TxnOptions, Workload};
+use crate::checker::kafka::lag::{key_text, max_offsets};
 use crate::edn::{Edn, kw};
 use crate::history::{History, Op, OpType};
 use hearsay_core::rng::{Rng, RngExt};
@@ -187,11 +188,14 @@ impl Logs {
 
     /// `poll-unseen`'s update: merge, then forget keys caught up on.
     fn track_unseen(&mut self, op: &Op) {
-        for (k, o) in send_offsets(op) {
-            merge_max(&mut self.sent, k, o);
-        }
-        for (k, o) in poll_offsets(op) {
-            merge_max(&mut self.polled, k, o);
+        // An op either sends or polls: its offsets go to one side.
+        let side = if op.f == "send" {
+            &mut self.sent
+        } else {
+            &mut self.polled
+        };
+        for (k, o) in max_offsets(op) {
+            merge_max(side, k, o);
         }
         let caught_up: Vec<String> = self
             .sent
@@ -227,67 +231,6 @@ fn merge_max(m: &mut BTreeMap<String, i64>, k: String, o: i64) {
     *e = (*e).max(o);
 }
 
-/// The single micro-op of a recorded kafka op value.
-fn micro_op(op: &Op) -> Option<&[Edn]> {
-    match &op.value {
-        Edn::Vector(m) | Edn::List(m) => match m.first() {
-            Some(Edn::Vector(mop) | Edn::List(mop)) => Some(mop),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn key_string(k: &Edn) -> String {
-    match k {
-        Edn::Str(s) => s.clone(),
-        other => other.compact(),
-    }
-}
-
-/// Jepsen's `op->max-send-offsets` for an ok or info op.
-fn send_offsets(op: &Op) -> Vec<(String, i64)> {
-    if !matches!(op.kind, OpType::Ok | OpType::Info) || op.f != "send" {
-        return Vec::new();
-    }
-    match micro_op(op) {
-        Some([_, k, Edn::Vector(pair)]) => match pair.first() {
-            Some(Edn::Int(o)) => vec![(key_string(k), *o)],
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
-}
-
-/// Jepsen's `op->max-poll-offsets`: per key, the highest polled offset, -1
-/// for a key returned empty.
-fn poll_offsets(op: &Op) -> Vec<(String, i64)> {
-    if !matches!(op.kind, OpType::Ok | OpType::Info) || op.f != "poll" {
-        return Vec::new();
-    }
-    let Some([_, Edn::Map(msgs)]) = micro_op(op) else {
-        return Vec::new();
-    };
-    msgs.iter()
-        .map(|(k, pairs)| {
-            let max = match pairs {
-                Edn::Vector(ps) | Edn::List(ps) => ps
-                    .iter()
-                    .filter_map(|p| match p {
-                        Edn::Vector(p) | Edn::List(p) => match p.first() {
-                            Some(Edn::Int(o)) => Some(*o),
-                            _ => None,
-                        },
-                        _ => None,
-                    })
-                    .fold(-1, i64::max),
-                _ => -1,
-            };
-            (key_string(k), max)
-        })
-        .collect()
-}
-
 impl Generator for Logs {
     fn next_op(&mut self, ctx: Ctx, rng: &mut Rng) -> OpSpec {
         // `gen/any` with the crash stream, which staggers from its first op.
@@ -317,7 +260,7 @@ impl Generator for Logs {
         if op.final_ {
             // Jepsen's FinalPolls sees only its own thread's polls.
             if op.f == "poll" {
-                let offsets = poll_offsets(op);
+                let offsets = max_offsets(op);
                 let state = self.final_state(ctx.thread);
                 for (k, seen) in offsets {
                     if state.targets.get(&k).is_some_and(|t| *t <= seen) {
@@ -328,7 +271,7 @@ impl Generator for Logs {
             return;
         }
         self.track_unseen(op);
-        for (k, o) in send_offsets(op).into_iter().chain(poll_offsets(op)) {
+        for (k, o) in max_offsets(op) {
             merge_max(&mut self.max_offsets, k, o);
         }
     }
@@ -403,7 +346,7 @@ const LIST_COMMITTED_OFFSETS_OK: Schema = Schema {
 /// The keys of an assign op.
 fn assigned_keys(op: &OpSpec) -> Vec<String> {
     match &op.value {
-        Edn::Vector(ks) | Edn::List(ks) => ks.iter().map(key_string).collect(),
+        Edn::Vector(ks) | Edn::List(ks) => ks.iter().map(key_text).collect(),
         _ => Vec::new(),
     }
 }

@@ -62,12 +62,7 @@ impl Atoms {
     /// Integers by value, before anything else by printed form (sorted
     /// maps in cases, key order in reports).
     pub fn cmp(&self, a: Atom, b: Atom) -> Ordering {
-        match (&self.edn[a.0 as usize], &self.edn[b.0 as usize]) {
-            (Edn::Int(x), Edn::Int(y)) => x.cmp(y),
-            (Edn::Int(_), _) => Ordering::Less,
-            (_, Edn::Int(_)) => Ordering::Greater,
-            (x, y) => x.compact().cmp(&y.compact()),
-        }
+        crate::edn::jepsen_order(&self.edn[a.0 as usize], &self.edn[b.0 as usize])
     }
 }
 

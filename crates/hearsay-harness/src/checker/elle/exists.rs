@@ -179,10 +179,19 @@ pub fn impossible_types(found: u16) -> u32 {
 /// Models the existence check at `i` rules out, so stronger checks are
 /// skipped.
 pub fn exists_redundant_after(i: usize) -> u16 {
-    let stronger = model::impossible_models_from(&[EXISTS[i].model]);
-    EXISTS
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| stronger.contains(e.model))
-        .fold(0, |m, (j, _)| m | 1 << j)
+    // Depends on `i` only: computed once.
+    static REDUNDANT: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    REDUNDANT.get_or_init(|| {
+        EXISTS
+            .iter()
+            .map(|x| {
+                let stronger = model::impossible_models_from(&[x.model]);
+                EXISTS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| stronger.contains(e.model))
+                    .fold(0, |m, (j, _)| m | 1 << j)
+            })
+            .collect()
+    })[i]
 }

@@ -175,6 +175,32 @@ pub fn extra_rels(models: &[&'static str]) -> Rels {
     }
 }
 
+/// What Elle would throw: the check becomes `{:valid? :unknown :error ...}`
+/// ([`unknown`]).
+#[derive(Debug)]
+pub struct Thrown {
+    pub class: &'static str,
+    pub message: String,
+}
+
+pub fn thrown(class: &'static str, message: String) -> Thrown {
+    Thrown { class, message }
+}
+
+impl Thrown {
+    pub fn into_edn(self) -> Edn {
+        unknown(self.class, &self.message)
+    }
+}
+
+/// Micro-op `i` of a transaction op, as the op recorded it.
+pub fn mop_edn(op: &crate::history::Op, i: usize) -> Edn {
+    match &op.value {
+        Edn::Vector(v) | Edn::List(v) => v.get(i).cloned().unwrap_or(Edn::Nil),
+        _ => Edn::Nil,
+    }
+}
+
 /// The realtime or process edges `models` call for (see [`extra_rels`]).
 pub fn session_edges(
     history: &History,

@@ -2,7 +2,7 @@
 //! worst point: informational, it never changes the verdict.
 
 use super::seq;
-use crate::edn::{Edn, kw, map};
+use crate::edn::{Edn, map};
 use crate::history::{History, Op, OpType, Process};
 use std::collections::BTreeMap;
 
@@ -71,13 +71,7 @@ pub(super) fn worst_realtime_lag(history: &History) -> Edn {
     match worst {
         Some((time, process, key, lag)) => map([
             ("time", secs(time)),
-            (
-                "process",
-                match process {
-                    Process::Client(p) => Edn::from(p),
-                    Process::Nemesis => kw("nemesis"),
-                },
-            ),
+            ("process", Edn::from(process)),
             ("key", Edn::Str(key)),
             ("lag", secs(lag)),
         ]),
@@ -85,7 +79,8 @@ pub(super) fn worst_realtime_lag(history: &History) -> Edn {
     }
 }
 
-fn key_text(k: &Edn) -> String {
+/// A kafka key as text (keys are decimal strings on the wire).
+pub(crate) fn key_text(k: &Edn) -> String {
     match k {
         Edn::Str(s) => s.clone(),
         other => other.compact(),
@@ -94,7 +89,7 @@ fn key_text(k: &Edn) -> String {
 
 /// Jepsen's `op->max-offsets` of an ok or info op: per key, the highest
 /// offset it sent or polled (-1 for a key polled empty).
-fn max_offsets(op: &Op) -> Vec<(String, i64)> {
+pub(crate) fn max_offsets(op: &Op) -> Vec<(String, i64)> {
     if !matches!(op.kind, OpType::Ok | OpType::Info) {
         return Vec::new();
     }

@@ -197,10 +197,5 @@ pub(super) fn prepare(history: &History, key: Edn, pairs: &[(usize, Option<usize
 
 /// Integer keys numerically first, then the rest by printed form.
 pub(super) fn key_order(a: &Edn, b: &Edn) -> Ordering {
-    match (a, b) {
-        (Edn::Int(x), Edn::Int(y)) => x.cmp(y),
-        (Edn::Int(_), _) => Ordering::Less,
-        (_, Edn::Int(_)) => Ordering::Greater,
-        _ => a.compact().cmp(&b.compact()),
-    }
+    crate::edn::jepsen_order(a, b)
 }

@@ -1,8 +1,9 @@
 //! list-append's non-cycle anomalies (maelstrom-spec-more.md 5.3), each a
 //! scan of the history as Elle 0.2.2 makes it.
 
-use super::{Atom, Mop, Orders, Parsed, Thrown, mop_edn, possible, thrown};
+use super::{Atom, Mop, Orders, Parsed, possible};
 use crate::checker::elle::Anomalies;
+use crate::checker::elle::{Thrown, mop_edn, thrown};
 use crate::edn::{Edn, map};
 use crate::history::{History, Op, OpType};
 use std::collections::{BTreeMap, HashMap};

@@ -23,6 +23,7 @@ mod anomalies;
 
 use super::elle::atoms::{Atom, Atoms};
 use super::elle::{self, Anomalies, Budget, DataExplainer, DataStep, DepGraph, Rels, Txns};
+use super::elle::{Thrown, thrown};
 use crate::edn::{Edn, kw};
 use crate::history::{History, Op, OpType};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,19 +38,8 @@ pub fn check(history: &History, consistency_models: &str) -> Edn {
 pub fn check_with(history: &History, consistency_models: &str, budget: Budget) -> Edn {
     match analyse(history, consistency_models, budget) {
         Ok(r) => r,
-        Err(Thrown { class, message }) => elle::unknown(class, &message),
+        Err(t) => t.into_edn(),
     }
-}
-
-/// What Elle would throw: the check becomes `{:valid? :unknown :error ...}`.
-#[derive(Debug)]
-pub(crate) struct Thrown {
-    class: &'static str,
-    message: String,
-}
-
-fn thrown(class: &'static str, message: String) -> Thrown {
-    Thrown { class, message }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -496,13 +486,6 @@ impl DataExplainer for Explainer<'_> {
             ),
             _ => format!("{an} did not observe {bn}'s append of {v2} to {k}"),
         }
-    }
-}
-
-fn mop_edn(op: &Op, i: usize) -> Edn {
-    match &op.value {
-        Edn::Vector(v) | Edn::List(v) => v.get(i).cloned().unwrap_or(Edn::Nil),
-        _ => Edn::Nil,
     }
 }
 

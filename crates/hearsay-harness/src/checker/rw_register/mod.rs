@@ -19,6 +19,7 @@
 
 use super::elle::atoms::{Atom, Atoms, NIL};
 use super::elle::{self, Anomalies, Budget, DataExplainer, DataStep, DepGraph, Rels, Txns};
+use super::elle::{Thrown, mop_edn, thrown};
 use crate::edn::{Edn, kw, map};
 use crate::history::{History, Op, OpType};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,19 +34,8 @@ pub fn check(history: &History, consistency_models: &str) -> Edn {
 pub fn check_with(history: &History, consistency_models: &str, budget: Budget) -> Edn {
     match analyse(history, consistency_models, budget) {
         Ok(r) => maelstrom_wrapper(r),
-        Err(Thrown { class, message }) => elle::unknown(class, &message),
+        Err(t) => t.into_edn(),
     }
-}
-
-/// What Elle would throw: the check becomes `{:valid? :unknown :error ...}`.
-#[derive(Debug)]
-struct Thrown {
-    class: &'static str,
-    message: String,
-}
-
-fn thrown(class: &'static str, message: String) -> Thrown {
-    Thrown { class, message }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,13 +274,6 @@ fn result_get<'a>(entries: &'a [(Edn, Edn)], k: &str) -> Option<&'a Edn> {
         .iter()
         .find(|(key, _)| *key == kw(k))
         .map(|(_, v)| v)
-}
-
-fn mop_edn(op: &Op, i: usize) -> Edn {
-    match &op.value {
-        Edn::Vector(v) | Edn::List(v) => v.get(i).cloned().unwrap_or(Edn::Nil),
-        _ => Edn::Nil,
-    }
 }
 
 fn ok_ops<'a>(history: &'a History, p: &'a Parsed) -> impl Iterator<Item = (&'a Op, &'a [Mop])> {
