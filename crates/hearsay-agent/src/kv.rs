@@ -34,6 +34,16 @@ const CONFIG: ReplicaConfig = ReplicaConfig {
     retention: std::time::Duration::from_secs(60),
 };
 
+/// What a peer's message did to the map.
+#[derive(Debug)]
+pub enum Changed {
+    Nothing,
+    /// Merged this delta in.
+    Delta(KvMap),
+    /// Replaced the map, or may have.
+    All,
+}
+
 pub struct Kv {
     rep: Replicator<KvMap>,
     hlc: Hlc,
@@ -54,15 +64,29 @@ impl Kv {
         rmp_serde::to_vec_named(self.rep.state()).map_or(usize::MAX, |v| v.len())
     }
 
+    /// Starts from a map kept across a restart: this replica's own writes
+    /// in it, so its next write follows them, and its clock past them.
+    pub fn restore(&mut self, state: KvMap, wall_ms: u64) {
+        if let Some(t) = state.latest() {
+            self.hlc.observe(t, wall_ms);
+        }
+        self.rep.restore(state);
+        self.changed = true;
+    }
+
+    pub fn state(&self) -> &KvMap {
+        self.rep.state()
+    }
+
     /// Sets `key` (or deletes it, with `None`); its delta goes to every
-    /// live member at once.
+    /// live member at once, and is returned (to be kept on disk).
     pub fn write(
         &mut self,
         wall_ms: u64,
         key: String,
         value: Option<String>,
         out: &mut Outbox<KvMsg>,
-    ) -> Result<(), String> {
+    ) -> Result<KvMap, String> {
         if key.is_empty() || key.len() > MAX_KEY {
             return Err(format!("a key must be 1 to {MAX_KEY} bytes"));
         }
@@ -74,16 +98,22 @@ impl Kv {
         }
         let at = self.hlc.tick(wall_ms);
         self.changed = true;
+        let mut delta = KvMap::default();
         self.rep.update(
-            |m, me| match value {
-                Some(v) => m.set(me, at, key, v),
-                None => m.delete(me, at, key),
+            |m, me| {
+                delta = match value {
+                    Some(v) => m.set(me, at, key, v),
+                    None => m.delete(me, at, key),
+                };
+                delta.clone()
             },
             out,
         );
-        Ok(())
+        Ok(delta)
     }
 
+    /// Takes in a peer's message; says what of the map changed, for the
+    /// data dir.
     pub fn handle(
         &mut self,
         now: Instant,
@@ -91,7 +121,7 @@ impl Kv {
         from: &NodeId,
         msg: KvMsg,
         out: &mut Outbox<KvMsg>,
-    ) {
+    ) -> Changed {
         let latest = match &msg {
             ReplicaMsg::Delta { delta } => delta.latest(),
             ReplicaMsg::Full { state, .. } => state.latest(),
@@ -102,9 +132,15 @@ impl Kv {
         if let Some(t) = latest.filter(|t| t.wall_ms <= wall_ms.saturating_add(60_000)) {
             self.hlc.observe(t, wall_ms);
         }
-        // A full state can remove keys while carrying no write at all.
-        self.changed |= !matches!(msg, ReplicaMsg::Sync { .. });
+        let changed = match &msg {
+            ReplicaMsg::Sync { .. } => Changed::Nothing,
+            ReplicaMsg::Delta { delta } => Changed::Delta(delta.clone()),
+            // A full state can remove keys while carrying no write at all.
+            ReplicaMsg::Full { .. } => Changed::All,
+        };
+        self.changed |= !matches!(changed, Changed::Nothing);
         self.rep.handle(now, from, msg, out);
+        changed
     }
 
     pub fn tick(&mut self, now: Instant, out: &mut Outbox<KvMsg>) {
@@ -202,6 +238,44 @@ mod tests {
         deliver(&mut ka, &b, 30_006, &mut out);
         assert_eq!(ka.snapshot()["k"], "from b, later");
         assert_eq!(kb.snapshot()["k"], "from b, later");
+    }
+
+    #[test]
+    fn a_restored_replica_writes_past_what_its_peers_have_seen_of_it() {
+        use hearsay_core::crdt::Crdt;
+        let (a, b, mut ka, mut kb) = pair();
+        let mut out = Outbox::default();
+        ka.write(1_000, "k".into(), Some("before".into()), &mut out)
+            .unwrap();
+        deliver(&mut kb, &a, 1_000, &mut out);
+        // a restarts; its clock has gone back a second.
+        let fresh = |state: Option<KvMap>| {
+            let mut k = Kv::new(a.clone(), Instant::ZERO);
+            k.follow(Instant::ZERO, [(&b, Status::Alive)]);
+            if let Some(s) = state {
+                k.restore(s, 0);
+            }
+            k
+        };
+        let mut restored = fresh(Some(ka.state().clone()));
+        assert_eq!(restored.snapshot()["k"], "before");
+        let d = restored
+            .write(0, "k".into(), Some("after".into()), &mut out)
+            .unwrap();
+        let seen = kb.state().version();
+        assert_ne!(
+            d.delta_since(&seen),
+            KvMap::default(),
+            "a new version, not one b has seen"
+        );
+        deliver(&mut kb, &a, 0, &mut out);
+        assert_eq!(kb.snapshot()["k"], "after", "ordered after, clock or not");
+        // Without the restore, the write reuses a version b has seen: what
+        // the data dir is for.
+        let d = fresh(None)
+            .write(0, "x".into(), Some("y".into()), &mut Outbox::default())
+            .unwrap();
+        assert_eq!(d.delta_since(&seen), KvMap::default());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod http;
 pub mod keyquery;
 pub mod kv;
 pub mod metrics;
+pub mod store;
 pub mod stream;
 
 use anyhow::{Context, Result};
@@ -60,6 +61,11 @@ pub struct AgentConfig {
     pub zone: Option<String>,
     /// Gossip keys, the primary first; none: clear text.
     pub keys: Vec<Key>,
+    /// Where to keep the members, the keyring and the key-value map across
+    /// restarts ([`store`]); none: everything is forgotten at exit. A
+    /// restarted agent rejoins the members it knew without `join`, and an
+    /// acknowledged map write survives kill -9.
+    pub data_dir: Option<std::path::PathBuf>,
     /// Tests only: accept [`Agent::cut`], which drops traffic to and from
     /// chosen addresses (a partition without touching the host's network).
     pub test_faults: bool,
@@ -81,6 +87,7 @@ impl AgentConfig {
             broadcast_preset: None,
             zone: None,
             keys: Vec::new(),
+            data_dir: None,
             test_faults: false,
         }
     }
@@ -182,6 +189,8 @@ pub struct Agent {
     cmds: mpsc::Sender<Cmd>,
     local: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    /// What the data dir gave back at start, in words.
+    restored: Option<String>,
 }
 
 impl Drop for Agent {
@@ -265,9 +274,28 @@ impl Agent {
         let seed = me.hash64() ^ epoch.0;
         let node = ClusterNode::new(ccfg, me.clone(), epoch, meta, seed)
             .map_err(|e| anyhow::anyhow!(e))?;
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (mut store, restored) = match &cfg.data_dir {
+            Some(dir) => {
+                let (s, r) = store::Store::open(dir, &cfg.name, &cfg.cluster, done_tx)
+                    .map_err(anyhow::Error::msg)?;
+                (Some(s), r)
+            }
+            None => (None, store::Restored::default()),
+        };
+        let restored_note = store.as_ref().map(|s| {
+            format!(
+                "data dir {}: {} members to rejoin, {} gossip keys, {} map entries",
+                s.path().display(),
+                restored.members.len(),
+                restored.keys.as_ref().map_or(0, Vec::len),
+                restored.kv.as_ref().map_or(0, |m| m.iter().count()),
+            )
+        });
+        let keys = Self::keyring(&cfg, store.as_mut(), restored.keys)?;
         let codec = Codec {
             cluster: cfg.cluster.clone(),
-            keys: Keyring::new(cfg.keys.clone()),
+            keys: Keyring::new(keys),
         };
         if codec.keys.is_empty() {
             tracing::warn!(
@@ -283,7 +311,7 @@ impl Agent {
         let acceptor = tokio::spawn(stream::accept(listener, stream_tx));
         let deliveries = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
         let events = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
-        let lp = Loop {
+        let mut lp = Loop {
             sock,
             node,
             me: me.clone(),
@@ -298,7 +326,15 @@ impl Agent {
                 kq: None,
             },
             codec,
-            kv: kv::Kv::new(me.clone(), CoreInstant::from_micros(0)),
+            kv: {
+                let mut kv = kv::Kv::new(me.clone(), CoreInstant::from_micros(0));
+                if let Some(state) = restored.kv {
+                    kv.restore(state, Loop::wall_ms());
+                }
+                kv
+            },
+            store,
+            done: done_rx,
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -314,8 +350,20 @@ impl Agent {
             addrs: HashMap::new(),
             start: tokio::time::Instant::now(),
             shared: shared.clone(),
-            seeds: Seeds::new(CoreInstant::ZERO, cfg.join.clone()),
+            seeds: Seeds::new(
+                CoreInstant::ZERO,
+                cfg.join.iter().copied().chain(
+                    restored
+                        .members
+                        .iter()
+                        .map(|(_, a)| *a)
+                        .filter(|a| *a != advertise && *a != local),
+                ),
+            ),
         };
+        // The API answers from the first call: the member list (this agent
+        // alone) and a map kept in the data dir are there before any input.
+        lp.publish();
         let task = tokio::spawn(lp.run(rx, stream_rx));
         Ok(Agent {
             acceptor,
@@ -325,7 +373,55 @@ impl Agent {
             cmds: tx,
             local,
             task,
+            restored: restored_note,
         })
+    }
+
+    /// With a data dir: what it gave back at start, in words.
+    pub fn restored(&self) -> Option<&str> {
+        self.restored.as_deref()
+    }
+
+    /// The keyring to start with: the one kept in the data dir if there is
+    /// one (changes made at runtime outlive the flags that started the
+    /// agent, as Consul's keyring file does), else the configured keys,
+    /// which are then kept.
+    fn keyring(
+        cfg: &AgentConfig,
+        store: Option<&mut store::Store>,
+        kept: Option<Vec<String>>,
+    ) -> Result<Vec<Key>> {
+        let Some(store) = store else {
+            return Ok(cfg.keys.clone());
+        };
+        match kept.filter(|k| !k.is_empty()) {
+            Some(kept) => {
+                let kept = kept
+                    .iter()
+                    .map(|k| k.parse())
+                    .collect::<Result<Vec<Key>, _>>()
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: its keyring holds an unreadable key: {e}",
+                            store.path().display()
+                        )
+                    })?;
+                if !cfg.keys.is_empty() && cfg.keys != kept {
+                    tracing::warn!(
+                        "using the keyring kept in {} ({} keys), not the keys given at start: change it with `hearsay keys`",
+                        store.path().display(),
+                        kept.len()
+                    );
+                }
+                Ok(kept)
+            }
+            None => {
+                if !cfg.keys.is_empty() {
+                    store.keys(cfg.keys.iter().map(Key::to_base64).collect(), None);
+                }
+                Ok(cfg.keys.clone())
+            }
+        }
     }
 
     /// Sends a command to the loop and waits for its answer.
@@ -502,6 +598,10 @@ struct Loop {
     shared: Arc<Mutex<Shared>>,
     /// The seeds asked who they are, backing off, until one answers.
     seeds: Seeds<SocketAddr>,
+    /// The data dir, if any.
+    store: Option<store::Store>,
+    /// Local map writes the data dir has kept (or failed to keep).
+    done: mpsc::UnboundedReceiver<store::Done>,
 }
 
 impl Loop {
@@ -546,6 +646,7 @@ impl Loop {
                 Some(inbound) = streams.recv() => {
                     self.stream(inbound, &mut out).await;
                 }
+                Some(done) = self.done.recv() => self.release(done),
                 _ = sleep => {
                     let now = self.now();
                     // Learn the seeds' names: they answer `who` with an
@@ -581,9 +682,9 @@ impl Loop {
                         let _ = reply.send(r);
                     }
                     Some(Cmd::Kv(key, value, reply)) => {
-                        let r = self.kv.write(Self::wall_ms(), key, value, &mut self.kv_out);
+                        self.kv_write(key, value, reply);
+                        // Read-your-writes, as for a broadcast.
                         self.publish();
-                        let _ = reply.send(r);
                     }
                     Some(Cmd::Cut(addrs, reply)) => {
                         let r = if self.test_faults {
@@ -594,10 +695,12 @@ impl Loop {
                         };
                         let _ = reply.send(r);
                     }
-                    Some(Cmd::Keys(op, reply)) => {
-                        let r = self.keys_change(op);
-                        let _ = reply.send(r);
-                    }
+                    Some(Cmd::Keys(op, reply)) => match self.keys_change(op) {
+                        Ok(()) => self.keep_keys(Some(reply)),
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    },
                     Some(Cmd::ClusterKeys(op, reply)) => {
                         self.start_query(op, reply).await;
                     }
@@ -699,8 +802,16 @@ impl Loop {
             self.node.handle(now, &name, m, out);
         }
         for m in env.kv {
-            self.kv
+            let changed = self
+                .kv
                 .handle(now, Self::wall_ms(), &name, m, &mut self.kv_out);
+            if let Some(st) = &mut self.store {
+                match changed {
+                    kv::Changed::Nothing => {}
+                    kv::Changed::Delta(d) => st.delta(d),
+                    kv::Changed::All => st.state(self.kv.state().clone()),
+                }
+            }
         }
         if let Some(q) = env.kq {
             self.key_query(&name, addr, q).await;
@@ -737,6 +848,7 @@ impl Loop {
             .filter(|c| !matches!(c, KeyOp::Remove(k) if !installed(k)));
         if let Some(c) = change {
             self.keys_change(c)?;
+            self.keep_keys(None);
         }
         Ok(self.codec.keys.keys().iter().map(Key::to_base64).collect())
     }
@@ -877,6 +989,63 @@ impl Loop {
         }
     }
 
+    /// A local map write. With a data dir it is answered, and its deltas
+    /// leave, once it is on disk ([`Loop::release`]).
+    fn kv_write(
+        &mut self,
+        key: String,
+        value: Option<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+    ) {
+        let Some(st) = &mut self.store else {
+            let r = self.kv.write(Self::wall_ms(), key, value, &mut self.kv_out);
+            let _ = reply.send(r.map(|_| ()));
+            return;
+        };
+        let mut held = Outbox::default();
+        match self.kv.write(Self::wall_ms(), key, value, &mut held) {
+            Ok(delta) => {
+                let done = store::Done {
+                    ack: reply,
+                    held: held.drain().collect(),
+                    result: Ok(()),
+                };
+                if let Err(mut done) = st.write(delta, done) {
+                    done.held.clear();
+                    self.release(done);
+                }
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// A local write the data dir has kept (its deltas go now) or could
+    /// not keep (the writer hears why).
+    fn release(&mut self, done: store::Done) {
+        for (to, m) in done.held {
+            self.kv_out.push(to, m);
+        }
+        let _ = done.ack.send(done.result);
+    }
+
+    /// Keeps the keyring in the data dir, answering `ack` once it is on
+    /// disk (at once without a data dir).
+    fn keep_keys(&mut self, ack: Option<oneshot::Sender<Result<(), String>>>) {
+        match &mut self.store {
+            Some(st) => st.keys(
+                self.codec.keys.keys().iter().map(Key::to_base64).collect(),
+                ack,
+            ),
+            None => {
+                if let Some(a) = ack {
+                    let _ = a.send(Ok(()));
+                }
+            }
+        }
+    }
+
     fn keys_change(&mut self, op: KeyOp) -> Result<(), String> {
         let ring = &mut self.codec.keys;
         match op {
@@ -910,11 +1079,16 @@ impl Loop {
         let mut members = Vec::new();
         // Members still in (not left): they keep an address.
         let mut known: HashSet<NodeId> = HashSet::new();
+        // What a restart rejoins: members still in, where they gossip.
+        let mut kept = Vec::new();
         // This agent counts as alive.
         let mut by_state = [("alive", 1), ("suspect", 0), ("dead", 0), ("left", 0)];
         for (id, inc, st, meta) in self.node.swim().members() {
             if st != Status::Left {
                 known.insert(id.clone());
+                if let Some(a) = meta_addr(meta) {
+                    kept.push((id.to_string(), a.to_string()));
+                }
             }
             let state = state_name(st);
             if let Some(e) = by_state.iter_mut().find(|(s, _)| *s == state) {
@@ -940,6 +1114,10 @@ impl Loop {
             is_self: true,
         });
         members.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(st) = &mut self.store {
+            kept.sort();
+            st.members(kept);
+        }
         // Only members and seeds keep an address: a stranger's name does
         // not stay in the map.
         self.addrs
@@ -979,6 +1157,9 @@ impl Loop {
         let members =
             (!events.is_empty() || !self.published || strangers).then(|| self.membership());
         self.published = true;
+        if let Some(st) = &mut self.store {
+            st.catch_up(|| self.kv.state().clone());
+        }
         let kv = self.kv.take_changed().then(|| self.kv.snapshot());
         let st = &mut self.stats;
         st.swim = self.node.swim().stats();

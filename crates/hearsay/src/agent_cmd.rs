@@ -96,6 +96,13 @@ pub struct AgentArgs {
     /// out of the process list)
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Keep the members, the keyring and the key-value map here
+    /// (DIR/agent.redb): restarted with the same DIR, the agent rejoins the
+    /// members it knew without --join, its keyring is the one it had (keys
+    /// changed at runtime included; --key is then ignored), and every
+    /// acknowledged map write is back, even after kill -9. One agent per DIR
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// A TOML file with the same keys as these flags
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -126,6 +133,7 @@ struct FileConfig {
     #[serde(default)]
     keys: Vec<String>,
     key_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
 }
 
 fn read_keys(path: &Path) -> Result<Vec<Key>, String> {
@@ -298,6 +306,7 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
     cfg.broadcast_preset = broadcast_preset;
     cfg.zone = args.zone.clone().or(file.zone);
     cfg.keys = keys;
+    cfg.data_dir = args.data_dir.clone().or(file.data_dir);
     cfg.test_faults = args.test_faults;
     let http = args
         .http
@@ -357,7 +366,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let (name, cluster, nkeys) = (cfg.name.clone(), cfg.cluster.clone(), cfg.keys.len());
+        let (name, cluster) = (cfg.name.clone(), cfg.cluster.clone());
         let agent = match Agent::start(cfg).await {
             Ok(a) => Arc::new(a),
             Err(e) => {
@@ -373,6 +382,8 @@ pub fn run(args: AgentArgs) -> ExitCode {
             }
         };
         let http = listener.local_addr().map_or(http_addr, |a| a);
+        // The keyring a data dir kept wins over --key.
+        let nkeys = agent.keys().len();
         outln!(
             "hearsay agent {name} in cluster {cluster}: gossip on {}, http on http://{http}/",
             agent.local_addr()
@@ -385,7 +396,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
         } else {
             eprintln!("hearsay agent: gossip is encrypted (XChaCha20-Poly1305, {nkeys} key(s))");
         }
-        for n in &notes {
+        for n in notes.iter().map(String::as_str).chain(agent.restored()) {
             eprintln!("hearsay agent: {n}");
         }
         use std::io::Write;

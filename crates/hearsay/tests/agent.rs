@@ -70,8 +70,11 @@ fn spawn_agent_env(
     let any_port = format!("{ip}:0");
     cmd.args(["agent", "--name", name, "--cluster", cluster])
         .args(extra)
-        .args(["--bind", &any_port, "--http", &any_port])
-        .env_remove(TOKEN_ENV)
+        .args(["--http", &any_port]);
+    if !extra.contains(&"--bind") {
+        cmd.args(["--bind", &any_port]);
+    }
+    cmd.env_remove(TOKEN_ENV)
         .envs(env.iter().copied())
         .stdout(Stdio::piped());
     let stderr = tempfile::NamedTempFile::new().unwrap();
@@ -615,6 +618,117 @@ fn the_replicated_map_converges_and_a_restarted_agent_rejoins_and_gets_it() {
         "every agent, a3 too, has the map",
         Duration::from_secs(10),
         || agents.iter().all(|a| kv_of(a) == want),
+    );
+}
+
+/// The target of `--data-dir`: kill -9 every agent of a cluster, start
+/// them all again with their data dirs and no `--join`: they find each
+/// other, the keyring is the one rotated at runtime (not the `--key` they
+/// are started with), and every acknowledged write is in the map.
+#[test]
+fn a_whole_cluster_killed_and_restarted_from_its_data_dirs_rejoins_with_its_keys_and_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let k1 = cli(&["keys", "generate"]).1.trim().to_string();
+    let k2 = cli(&["keys", "generate"]).1.trim().to_string();
+    let data: Vec<String> = (0..3)
+        .map(|i| dir.path().join(format!("a{i}")).display().to_string())
+        .collect();
+    let first = start_with("a0", "c1", None, &["--key", &k1, "--data-dir", &data[0]]);
+    let mut agents = vec![first];
+    for (i, d) in data.iter().enumerate().skip(1) {
+        let join = agents[0].gossip.clone();
+        agents.push(start_with(
+            &format!("a{i}"),
+            "c1",
+            Some(&join),
+            &["--key", &k1, "--data-dir", d],
+        ));
+    }
+    until("3 agents", Duration::from_secs(20), || {
+        agents.iter().all(|a| alive_count(a) == 3)
+    });
+    // Writes through every agent, every fourth deleting the key before.
+    let mut want = serde_json::Map::new();
+    // Per agent, the keys it wrote last and that stay.
+    let mut own: Vec<Vec<String>> = vec![Vec::new(); 3];
+    for i in 0..60 {
+        let a = &agents[i % 3];
+        let (status, head, _) = if i % 4 == 3 {
+            let k = format!("k{}", i - 1);
+            want.remove(&k);
+            own.iter_mut().for_each(|o| o.retain(|x| *x != k));
+            exchange(&a.http, "DELETE", &format!("/kv/{k}"), &[], "")
+        } else {
+            want.insert(format!("k{i}"), Value::from(format!("v{i}")));
+            own[i % 3].push(format!("k{i}"));
+            exchange(&a.http, "PUT", &format!("/kv/k{i}"), &[], &format!("v{i}"))
+        };
+        assert!((200..300).contains(&status), "write {i}: {head}");
+    }
+    // The keyring rotated cluster-wide at runtime: k2 in and primary.
+    for op in ["install", "use"] {
+        let (code, out, err) = cli(&["keys", op, &k2, "--http", &agents[1].http]);
+        assert_eq!(code, Some(0), "keys {op}: {out} {err}");
+    }
+    let gossip: Vec<String> = agents.iter().map(|a| a.gossip.clone()).collect();
+    // kill -9 (AgentProc's drop), all of them, right after the last
+    // acknowledgement.
+    drop(agents);
+    // Started again where they were, with their data dirs, no --join, and
+    // the key they were first given.
+    let mut agents = Vec::new();
+    for i in 0..3 {
+        let a = start_with(
+            &format!("a{i}"),
+            "c1",
+            None,
+            &["--bind", &gossip[i], "--key", &k1, "--data-dir", &data[i]],
+        );
+        // From its own disk, at once: what it acknowledged.
+        let kv = kv_of(&a);
+        for k in &own[i] {
+            assert_eq!(kv.get(k), want.get(k), "a{i} kept its write of {k}");
+        }
+        agents.push(a);
+    }
+    let took = until(
+        "every agent lists the three alive, with no --join",
+        Duration::from_secs(30),
+        || agents.iter().all(|a| alive_count(a) == 3),
+    );
+    eprintln!("whole-cluster restart: every member listed after {took:?}");
+    let want = Value::Object(want);
+    until(
+        "every agent holds every acknowledged write",
+        Duration::from_secs(15),
+        || agents.iter().all(|a| kv_of(a) == want),
+    );
+    for (i, a) in agents.iter().enumerate() {
+        let v: Value = serde_json::from_str(&http(&a.http, "GET", "/keys", "")).unwrap();
+        assert_eq!(
+            v["keys"],
+            serde_json::json!([k2, k1]),
+            "a{i} has the rotated keyring, k2 primary"
+        );
+    }
+    // Another member's data dir is refused, naming the file.
+    let (code, _, err) = cli(&[
+        "agent",
+        "--name",
+        "intruder",
+        "--cluster",
+        "c1",
+        "--bind",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data[0],
+    ]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(
+        err.contains("agent.redb") && err.contains("in use"),
+        "{err}"
     );
 }
 

@@ -102,6 +102,13 @@ impl<C: Crdt> Replicator<C> {
         &self.state
     }
 
+    /// Merges in a state kept across a restart. Its own events in it
+    /// included, so this replica's next update follows them rather than
+    /// reusing a version its peers have already seen.
+    pub fn restore(&mut self, state: C) {
+        self.state.merge(&state);
+    }
+
     /// Follows a changing membership: `live` members get deltas and syncs;
     /// `down` ones (believed dead) get nothing but still count as members
     /// for the majority rule; anyone in neither (left, or collected) is
