@@ -66,6 +66,12 @@ pub struct AgentConfig {
     /// restarted agent rejoins the members it knew without `join`, and an
     /// acknowledged map write survives kill -9.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Delivered payloads kept for [`Agent::messages`], at most, by count
+    /// and by bytes (the oldest go first); 0 keeps none, for an
+    /// application that only reads [`Agent::deliveries`]. Defaults: 100,000
+    /// and 16 MiB.
+    pub kept_messages: usize,
+    pub kept_bytes: usize,
     /// Tests only: accept [`Agent::cut`], which drops traffic to and from
     /// chosen addresses (a partition without touching the host's network).
     pub test_faults: bool,
@@ -88,6 +94,8 @@ impl AgentConfig {
             zone: None,
             keys: Vec::new(),
             data_dir: None,
+            kept_messages: 100_000,
+            kept_bytes: 16 * 1024 * 1024,
             test_faults: false,
         }
     }
@@ -166,8 +174,8 @@ struct Shared {
 }
 
 /// Most payloads kept for `messages()`, and most bytes of them.
+/// Membership events kept for `timed_events()`, at most.
 const MAX_KEPT: usize = 100_000;
-const MAX_KEPT_BYTES: usize = 64 * 1024 * 1024;
 
 enum Cmd {
     Broadcast(Vec<u8>, oneshot::Sender<Result<(), String>>),
@@ -335,6 +343,8 @@ impl Agent {
             },
             store,
             done: done_rx,
+            streams_out: stream::Sender::default(),
+            kept: (cfg.kept_messages, cfg.kept_bytes),
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -484,7 +494,7 @@ impl Agent {
     }
 
     /// Payloads delivered here so far (own broadcasts included; the
-    /// newest 100,000).
+    /// newest, within [`AgentConfig::kept_messages`] and `kept_bytes`).
     pub fn messages(&self) -> Vec<Vec<u8>> {
         self.timed_messages().into_iter().map(|(_, m)| m).collect()
     }
@@ -602,6 +612,10 @@ struct Loop {
     store: Option<store::Store>,
     /// Local map writes the data dir has kept (or failed to keep).
     done: mpsc::UnboundedReceiver<store::Done>,
+    /// Outbound streams, bounded.
+    streams_out: stream::Sender,
+    /// Delivered payloads kept for `messages()`: most count, most bytes.
+    kept: (usize, usize),
 }
 
 impl Loop {
@@ -783,7 +797,16 @@ impl Loop {
         if name == self.me {
             return;
         }
-        let addr: Option<SocketAddr> = env.a.parse().ok().or(from);
+        // Where this sender is answered: a sealed envelope's own claim (only
+        // a key holder could have made it); in clear text, where the
+        // datagram came from, never a claim anyone can write (it would aim
+        // this agent's answers at a third party).
+        let claimed = if self.codec.keys.is_empty() {
+            None
+        } else {
+            env.a.parse().ok()
+        };
+        let addr: Option<SocketAddr> = claimed.or(from);
         if let Some(addr) = addr {
             self.addrs.insert(name.clone(), addr);
             if env.who {
@@ -979,7 +1002,11 @@ impl Loop {
                 if d.len() > codec::MAX_DATAGRAM {
                     self.stats.sent.streams += 1;
                     self.stats.sent.stream_bytes += d.len() as u64;
-                    stream::send(addr, d);
+                    // Counted as sent when tried: a dropped one is counted
+                    // as dropped as well.
+                    if !self.streams_out.send(addr, d) {
+                        self.stats.streams_dropped += 1;
+                    }
                     continue;
                 }
                 self.stats.sent.datagrams += 1;
@@ -1177,9 +1204,9 @@ impl Loop {
             s.delivered
                 .extend(delivered.into_iter().map(|d| (wall_us, d)));
             // The oldest go first, past the count or the bytes.
-            let mut over = s.delivered.len().saturating_sub(MAX_KEPT);
+            let mut over = s.delivered.len().saturating_sub(self.kept.0);
             let mut bytes: usize = s.delivered[..over].iter().map(|(_, d)| d.len()).sum();
-            while s.delivered_bytes - bytes > MAX_KEPT_BYTES && over < s.delivered.len() {
+            while s.delivered_bytes - bytes > self.kept.1 && over < s.delivered.len() {
                 bytes += s.delivered[over].1.len();
                 over += 1;
             }
@@ -1200,6 +1227,46 @@ impl Loop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A clear-text envelope that claims another address gets its answer
+    /// where it came from: the claim cannot aim this agent at a third
+    /// party.
+    #[tokio::test]
+    async fn a_clear_text_claim_cannot_aim_answers_at_a_third_party() {
+        let mut cfg = AgentConfig::new("victim");
+        cfg.bind = "127.0.0.1:0".parse().unwrap();
+        let agent = Agent::start(cfg).await.unwrap();
+        let asker = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let third = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let codec = Codec {
+            cluster: "hearsay".into(),
+            keys: Keyring::new(Vec::new()),
+        };
+        let who = Datagram {
+            f: "asker".into(),
+            a: third.local_addr().unwrap().to_string(),
+            who: true,
+            e: 1,
+            t: 0,
+            m: vec![],
+            kv: vec![],
+            kq: None,
+        };
+        asker
+            .send_to(&codec.empty(&who), agent.local_addr())
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 2048];
+        let wait = std::time::Duration::from_secs(2);
+        let answered = tokio::time::timeout(wait, asker.recv_from(&mut buf)).await;
+        assert!(answered.is_ok(), "the asker is answered");
+        let stray = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            third.recv_from(&mut buf),
+        )
+        .await;
+        assert!(stray.is_err(), "nothing goes to the claimed address");
+    }
 
     #[tokio::test]
     async fn udp_and_tcp_share_one_port_and_a_taken_explicit_port_is_a_clear_error() {

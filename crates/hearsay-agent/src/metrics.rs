@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub delivered: u64,
     pub kept_payloads: usize,
     pub kept_dropped: u64,
+    /// Outbound streams dropped: too many or too many bytes in flight.
+    pub streams_dropped: u64,
     pub refused: [u64; Refused::LABELS.len()],
     pub kv_keys: usize,
     pub keys: usize,
@@ -128,6 +130,12 @@ pub fn render(s: &Snapshot) -> String {
         "hearsay_streams_total",
         "dir=\"received\"",
         s.received.streams,
+    );
+    o.one(
+        "hearsay_streams_dropped_total",
+        "counter",
+        "Outbound streams dropped, too many or too many bytes in flight (state syncs, sent again later).",
+        s.streams_dropped,
     );
     o.family(
         "hearsay_stream_bytes_total",

@@ -35,6 +35,13 @@ pub trait Value:
     fn slot(_key: &Self::Key) -> Option<(&str, u64)> {
         None
     }
+
+    /// Bytes the value carries besides its key, for a retention's byte
+    /// bound ([`crate::dissemination::Retention::max_bytes`]); 0 for a
+    /// value that is its own small key.
+    fn size(&self) -> usize {
+        0
+    }
 }
 
 macro_rules! own_key {

@@ -103,6 +103,14 @@ pub struct AgentArgs {
     /// acknowledged map write is back, even after kill -9. One agent per DIR
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Delivered payloads kept for GET /messages, at most (the oldest go
+    /// first; 0 keeps none) [default: 100000]
+    #[arg(long, value_name = "N")]
+    kept_messages: Option<usize>,
+    /// Bytes of delivered payloads kept for GET /messages, at most
+    /// [default: 16777216]
+    #[arg(long, value_name = "BYTES")]
+    kept_bytes: Option<usize>,
     /// A TOML file with the same keys as these flags
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -134,6 +142,8 @@ struct FileConfig {
     keys: Vec<String>,
     key_file: Option<PathBuf>,
     data_dir: Option<PathBuf>,
+    kept_messages: Option<usize>,
+    kept_bytes: Option<usize>,
 }
 
 fn read_keys(path: &Path) -> Result<Vec<Key>, String> {
@@ -307,6 +317,12 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
     cfg.zone = args.zone.clone().or(file.zone);
     cfg.keys = keys;
     cfg.data_dir = args.data_dir.clone().or(file.data_dir);
+    if let Some(n) = args.kept_messages.or(file.kept_messages) {
+        cfg.kept_messages = n;
+    }
+    if let Some(n) = args.kept_bytes.or(file.kept_bytes) {
+        cfg.kept_bytes = n;
+    }
     cfg.test_faults = args.test_faults;
     let http = args
         .http

@@ -50,7 +50,8 @@ pub struct ClusterConfig {
 impl ClusterConfig {
     /// The defaults for a cluster: plumtree with the latency preset's
     /// timing (no batching: a payload goes out at once), payloads kept two
-    /// minutes (8,192 at most) for members that come and for repairs.
+    /// minutes (8,192 and 16 MiB at most) for members that come and for
+    /// repairs.
     pub fn dissemination(strategy: StrategyKind, preset: Preset) -> dissemination::Config {
         let mut d = dissemination::Config::preset(preset)
             .with_strategy(strategy)
@@ -58,6 +59,7 @@ impl ClusterConfig {
         d.retention = Some(Retention {
             ttl: Duration::from_secs(120),
             max_values: 8192,
+            max_bytes: 16 * 1024 * 1024,
         });
         d
     }

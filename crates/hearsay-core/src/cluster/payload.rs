@@ -52,6 +52,10 @@ impl Value for Payload {
     fn tag(id: &MsgId) -> Option<(&NodeId, Epoch, u64)> {
         Some((&id.0, id.1, id.2))
     }
+
+    fn size(&self) -> usize {
+        self.data.len()
+    }
 }
 
 /// Largest payload accepted.

@@ -253,9 +253,9 @@ impl Config {
             return bad("ae_interval must be positive".into());
         }
         if let Some(r) = self.retention
-            && (r.ttl.is_zero() || r.max_values == 0)
+            && (r.ttl.is_zero() || r.max_values == 0 || r.max_bytes == 0)
         {
-            return bad("a retention needs a positive ttl and max_values".into());
+            return bad("a retention needs a positive ttl, max_values and max_bytes".into());
         }
         if self.strategy == Strategy::Plumtree
             && (self.graft_timeout.is_zero() || self.ihave_interval.is_zero())

@@ -31,21 +31,32 @@ pub(crate) struct Store<V: Value> {
     now: Instant,
 }
 
-/// How long values are kept, and how many at most.
+/// How long values are kept, and how many and how many bytes
+/// ([`Value::size`]) at most.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
     pub ttl: Duration,
     pub max_values: usize,
+    pub max_bytes: usize,
 }
 
 #[derive(Debug)]
 struct Window<K> {
     limits: Retention,
-    /// Held values by the time they were learned, oldest first.
-    order: VecDeque<(Instant, K)>,
+    /// Held values by the time they were learned, with their sizes,
+    /// oldest first.
+    order: VecDeque<(Instant, K, usize)>,
+    /// The sizes in `order`, summed.
+    bytes: usize,
     /// Every sequence number held or forgotten, per origin life.
     seen: BTreeMap<(NodeId, Epoch), SeqSet>,
     forgotten: u64,
+}
+
+impl<K> Window<K> {
+    fn over(&self) -> bool {
+        self.order.len() > self.limits.max_values || self.bytes > self.limits.max_bytes
+    }
 }
 
 #[derive(Debug)]
@@ -73,6 +84,7 @@ impl<V: Value> Store<V> {
         self.window = Some(Window {
             limits: r,
             order: VecDeque::new(),
+            bytes: 0,
             seen: BTreeMap::new(),
             forgotten: 0,
         });
@@ -84,12 +96,13 @@ impl<V: Value> Store<V> {
         let Some(w) = self.window.as_mut() else {
             return;
         };
-        while let Some((at, _)) = w.order.front() {
+        while let Some((at, ..)) = w.order.front() {
             let old = *at + w.limits.ttl <= self.now;
-            if !old && w.order.len() <= w.limits.max_values {
+            if !old && !w.over() {
                 break;
             }
-            let (_, k) = w.order.pop_front().expect("front");
+            let (_, k, size) = w.order.pop_front().expect("front");
+            w.bytes -= size;
             if self.known.remove(&k) {
                 w.forgotten += 1;
             }
@@ -125,7 +138,8 @@ impl<V: Value> Store<V> {
             {
                 return false;
             }
-            w.order.push_back((self.now, v.key().clone()));
+            w.order.push_back((self.now, v.key().clone(), v.size()));
+            w.bytes += v.size();
         }
         if let Some(f) = self.fresh.as_mut() {
             if f.queue.len() >= f.max {
@@ -135,11 +149,7 @@ impl<V: Value> Store<V> {
             f.queue.push_back(v.clone());
         }
         self.known.insert(v.clone());
-        if self
-            .window
-            .as_ref()
-            .is_some_and(|w| w.order.len() > w.limits.max_values)
-        {
+        if self.window.as_ref().is_some_and(Window::over) {
             let now = self.now;
             self.advance(now);
         }
@@ -271,6 +281,7 @@ mod tests {
         s.retain(Retention {
             ttl: Duration::from_secs(10),
             max_values: 3,
+            max_bytes: usize::MAX,
         });
         s.advance(Instant::ZERO);
         assert!(s.learn(&payload(1)));
@@ -332,6 +343,29 @@ mod tests {
     }
 
     #[test]
+    fn a_retained_store_holds_at_most_its_bytes_and_still_never_takes_a_value_twice() {
+        let mut s: Store<Payload> = Store::default();
+        s.retain(Retention {
+            ttl: Duration::from_secs(120),
+            max_values: 8192,
+            max_bytes: 10 * 1024,
+        });
+        let big = |seq| Payload {
+            id: MsgId(NodeId::new("o"), Epoch(1), seq),
+            data: vec![0; 4096].into(),
+        };
+        for q in 1..=100 {
+            assert!(s.learn(&big(q)));
+            let held: usize = s.values().map(Value::size).sum();
+            assert!(held <= 10 * 1024, "{held} bytes held after {q}");
+        }
+        assert_eq!(s.values().len(), 2, "two of 4 KiB fit in 10 KiB");
+        assert!(s.contains(&big(100)), "the newest stays");
+        assert!(!s.learn(&big(1)), "forgotten for its bytes, still seen");
+        assert_eq!(s.forgotten(), 98);
+    }
+
+    #[test]
     fn without_a_retention_everything_stays_and_untagged_values_come_back() {
         let mut s: Store<u64> = Store::default();
         for v in 0..100 {
@@ -343,6 +377,7 @@ mod tests {
         r.retain(Retention {
             ttl: Duration::from_secs(1),
             max_values: 10,
+            max_bytes: usize::MAX,
         });
         assert!(r.learn(&7));
         r.advance(Instant::from_millis(2000));
