@@ -131,7 +131,8 @@ impl<V: crate::value::Value> Links<V> {
         probe: bool,
     ) -> bool {
         let s = self.session(cfg, from, lane);
-        let fresh = s.receive(now, cfg, seq, base, ack, probe);
+        let bytes = values.iter().map(V::size).sum();
+        let fresh = s.receive(now, cfg, seq, base, ack, probe, bytes);
         for v in values {
             s.forget(v);
         }

@@ -19,6 +19,14 @@ use std::time::Duration;
 /// `above`, so a peer cannot make us track arbitrarily many numbers.
 pub(crate) const WINDOW: u64 = 1 << 16;
 
+/// Bytes of values ([`crate::value::Value::size`]) received and not yet
+/// acknowledged past which the ack goes at once instead of waiting to ride
+/// on data: the sender holds what it sent until the ack, so large payloads
+/// at a high rate would otherwise pile up there for `ack_delay` (a second
+/// and a half of 64 KiB broadcasts at 1,000 a second: 96 MiB). Values
+/// that are their own small keys (Maelstrom's integers) never reach it.
+pub(crate) const ACK_BYTES: usize = 1024 * 1024;
+
 /// A batch unacknowledged this long is presumed lost when the peer is
 /// heard from without acking it: twice the probe interval (a second by
 /// default), far beyond a one-way trip, so that an ack merely overtaken by
@@ -53,8 +61,11 @@ pub(crate) struct Session<V> {
     prompt: bool,
     /// While the resend backs off: when to probe the peer next.
     probe_at: Option<Instant>,
-    /// The peer probed us: an ack goes at once.
+    /// The peer probed us, or sent [`ACK_BYTES`] since our last ack: an
+    /// ack goes at once.
     ack_now: bool,
+    /// Value bytes received since our last ack.
+    owed_bytes: usize,
     cum: u64,
     above: BTreeSet<u64>,
     ack_owed_since: Option<Instant>,
@@ -90,6 +101,7 @@ impl<V: Ord + Clone> Session<V> {
             prompt: false,
             probe_at: None,
             ack_now: false,
+            owed_bytes: 0,
             cum: 0,
             above: BTreeSet::new(),
             ack_owed_since: None,
@@ -126,7 +138,9 @@ impl<V: Ord + Clone> Session<V> {
     /// it is new (a duplicate still earns an ack, so the neighbour stops
     /// resending it). Numbers come from the peer: nothing here may overflow,
     /// and a number too far ahead is dropped rather than tracked. A probe
-    /// is answered with an ack at once.
+    /// is answered with an ack at once, and so is a new batch that brings
+    /// what is owed past [`ACK_BYTES`] (`bytes`: its values' sizes).
+    #[allow(clippy::too_many_arguments)]
     pub fn receive(
         &mut self,
         now: Instant,
@@ -135,6 +149,7 @@ impl<V: Ord + Clone> Session<V> {
         base: u64,
         ack: u64,
         probe: bool,
+        bytes: usize,
     ) -> bool {
         self.ack(now, cfg, ack);
         // Straight from the peer, and still no ack for a batch sent long
@@ -162,6 +177,10 @@ impl<V: Ord + Clone> Session<V> {
         }
         let fresh = seq > self.cum && self.above.insert(seq);
         self.ack_direct |= !fresh;
+        if fresh {
+            self.owed_bytes = self.owed_bytes.saturating_add(bytes);
+            self.ack_now |= self.owed_bytes >= ACK_BYTES;
+        }
         while self.cum < u64::MAX && self.above.remove(&(self.cum + 1)) {
             self.cum += 1;
         }
@@ -183,6 +202,7 @@ impl<V: Ord + Clone> Session<V> {
         self.prompt = false;
         self.probe_at = None;
         self.ack_now = false;
+        self.owed_bytes = 0;
         self.last_data_at = None;
         self.cum = 0;
         self.above.clear();
@@ -227,6 +247,7 @@ impl<V: Ord + Clone> Session<V> {
             return None;
         }
         self.ack_owed_since = None;
+        self.owed_bytes = 0;
         Some(self.cum)
     }
 
@@ -320,6 +341,7 @@ impl<V: Ord + Clone> Session<V> {
             self.ack_owed_since = None;
             self.ack_direct = false;
             self.ack_now = false;
+            self.owed_bytes = 0;
         } else if self
             .ack_owed_since
             .is_some_and(|t| self.ack_now || now >= t + cfg.ack_delay)
@@ -336,6 +358,7 @@ impl<V: Ord + Clone> Session<V> {
     fn bare(&mut self, probe: bool) -> Batch<V> {
         self.ack_owed_since = None;
         self.ack_now = false;
+        self.owed_bytes = 0;
         Batch {
             seq: None,
             base: self.base(),
@@ -448,9 +471,29 @@ mod tests {
         // between: see below).
         assert_eq!(l.retransmit_at, Some(ms(3000)));
         // An ack for seq 3 ends it.
-        l.receive(ms(1100), &c, None, 1, 3, false);
+        l.receive(ms(1100), &c, None, 1, 3, false, 0);
         assert!(l.idle());
         assert_eq!(l.deadline(&c, GAP), None);
+    }
+
+    #[test]
+    fn large_values_are_acked_at_once_small_ones_wait_to_ride_on_data() {
+        let c = cfg();
+        let mut l = Session::<u64>::new(&c);
+        // Small values: the ack waits up to ack_delay for data to ride on.
+        l.receive(ms(0), &c, Some(1), 1, 0, false, 100);
+        assert_eq!(l.deadline(&c, GAP), Some(ms(0) + c.ack_delay));
+        // A megabyte owed: the ack goes now, so the sender can let go.
+        l.receive(ms(10), &c, Some(2), 1, 0, false, ACK_BYTES);
+        assert_eq!(l.deadline(&c, GAP), Some(ms(0)));
+        let mut out = vec![];
+        l.poll(ms(10), &c, GAP, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].seq, out[0].ack), (None, 2), "a bare ack for both");
+        // The count starts over after an ack; a duplicate counts nothing.
+        l.receive(ms(20), &c, Some(3), 1, 0, false, ACK_BYTES / 2);
+        l.receive(ms(30), &c, Some(3), 1, 0, false, ACK_BYTES / 2);
+        assert_eq!(l.deadline(&c, GAP), Some(ms(20) + c.ack_delay));
     }
 
     #[test]
@@ -464,7 +507,7 @@ mod tests {
         assert_eq!(l.retransmit_at, Some(ms(3000)), "backing off");
         // The partition heals: the peer's own retry arrives, acking
         // nothing of ours. Ours goes now, not at 3 s.
-        l.receive(ms(1400), &c, Some(1), 1, 0, false);
+        l.receive(ms(1400), &c, Some(1), 1, 0, false, 0);
         assert_eq!(l.deadline(&c, GAP), Some(ms(1400)));
         out.clear();
         l.poll(ms(1400), &c, GAP, &mut out);
@@ -473,7 +516,7 @@ mod tests {
             [vec![1]]
         );
         // Once per backoff: more of the peer's messages do not make a storm.
-        l.receive(ms(1600), &c, Some(2), 1, 0, false);
+        l.receive(ms(1600), &c, Some(2), 1, 0, false, 0);
         out.clear();
         l.poll(ms(1600), &c, GAP, &mut out);
         assert!(out.iter().all(|b| b.values.is_empty()), "{out:?}");
@@ -509,14 +552,14 @@ mod tests {
         a.poll(ms(2000), &c, GAP, &mut out);
         assert!(out.pop().is_some_and(|p| p.probe), "again while cut");
         // The cut heals: the peer answers a probe at once, straight back.
-        b.receive(ms(2500), &c, p.seq, p.base, p.ack, p.probe);
+        b.receive(ms(2500), &c, p.seq, p.base, p.ack, p.probe, 0);
         assert!(b.wants_direct_ack());
         assert_eq!(b.deadline(&c, GAP), Some(ms(2500)), "not after ack_delay");
         b.poll(ms(2500), &c, GAP, &mut out);
         let ack = out.pop().unwrap();
         assert!(ack.seq.is_none() && !ack.probe);
         // ... which brings the value over at once, not at 3 s.
-        a.receive(ms(2550), &c, ack.seq, ack.base, ack.ack, ack.probe);
+        a.receive(ms(2550), &c, ack.seq, ack.base, ack.ack, ack.probe, 0);
         assert_eq!(a.deadline(&c, GAP), Some(ms(2550)));
         a.poll(ms(2550), &c, GAP, &mut out);
         assert_eq!(out.pop().map(|m| m.values), Some(vec![7]));
@@ -525,7 +568,7 @@ mod tests {
         quiet.enqueue(1u64);
         quiet.poll(ms(0), &c, GAP, &mut out);
         out.clear();
-        quiet.receive(ms(100), &c, None, 1, 1, false);
+        quiet.receive(ms(100), &c, None, 1, 1, false, 0);
         for t in (200..5000).step_by(100) {
             quiet.poll(ms(t), &c, GAP, &mut out);
         }
@@ -548,12 +591,12 @@ mod tests {
         l.poll(ms(0), &c, GAP, &mut out);
         out.clear();
         // Soon after sending, the peer's data acking nothing is no news.
-        l.receive(ms(300), &c, Some(1), 1, 0, false);
+        l.receive(ms(300), &c, Some(1), 1, 0, false, 0);
         l.poll(ms(300), &c, GAP, &mut out);
         assert!(out.iter().all(|b| b.values.is_empty()), "{out:?}");
         // Past the stale mark (twice the probe interval), it is.
         let late = ms(2 * c.probe.as_millis() as u64 + 100);
-        l.receive(late, &c, Some(2), 1, 0, false);
+        l.receive(late, &c, Some(2), 1, 0, false, 0);
         assert_eq!(l.retransmit_at, Some(late), "now, not at the 3 s timeout");
         l.poll(late, &c, GAP, &mut out);
         assert!(out.iter().any(|b| b.values == [1]), "{out:?}");
@@ -563,12 +606,12 @@ mod tests {
     fn receiver_acks_cumulatively_and_accepts_superseded_gaps() {
         let c = cfg();
         let mut l: Session<u64> = Session::new(&c);
-        assert!(l.receive(ms(0), &c, Some(1), 1, 0, false));
-        assert!(l.receive(ms(0), &c, Some(3), 1, 0, false));
-        assert!(!l.receive(ms(0), &c, Some(3), 1, 0, false), "duplicate");
+        assert!(l.receive(ms(0), &c, Some(1), 1, 0, false, 0));
+        assert!(l.receive(ms(0), &c, Some(3), 1, 0, false, 0));
+        assert!(!l.receive(ms(0), &c, Some(3), 1, 0, false, 0), "duplicate");
         assert_eq!(l.cum, 1, "2 missing");
         // The sender gave up on 2 (resent its values as 4): base 4.
-        assert!(l.receive(ms(0), &c, Some(4), 4, 0, false));
+        assert!(l.receive(ms(0), &c, Some(4), 4, 0, false, 0));
         assert_eq!(l.cum, 4);
         let mut out = vec![];
         l.poll(ms(100), &c, GAP, &mut out);
@@ -591,7 +634,7 @@ mod tests {
     fn data_carries_the_owed_ack() {
         let c = cfg();
         let mut l: Session<u64> = Session::new(&c);
-        l.receive(ms(0), &c, Some(1), 1, 0, false);
+        l.receive(ms(0), &c, Some(1), 1, 0, false, 0);
         l.enqueue(5);
         let mut out = vec![];
         l.poll(ms(10), &c, GAP, &mut out);
@@ -610,16 +653,16 @@ mod tests {
         let mut out = vec![];
         l.poll(ms(0), &c, GAP, &mut out);
         // An ack of u64::MAX used to overflow `ack + 1`.
-        l.receive(ms(1), &c, None, 1, u64::MAX, false);
+        l.receive(ms(1), &c, None, 1, u64::MAX, false, 0);
         assert!(l.inflight.is_empty());
         // Numbers far ahead of the prefix are not tracked.
         for k in 0..1000u64 {
-            l.receive(ms(2), &c, Some(WINDOW * 2 + k * 7919), 0, 0, false);
+            l.receive(ms(2), &c, Some(WINDOW * 2 + k * 7919), 0, 0, false, 0);
         }
         assert!(l.above.is_empty());
         // A base at the top of the range jumps the prefix without overflow.
-        l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0, false);
-        assert!(!l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0, false));
+        l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0, false, 0);
+        assert!(!l.receive(ms(3), &c, Some(u64::MAX), u64::MAX, 0, false, 0));
         assert_eq!(l.cum, u64::MAX);
     }
 
@@ -641,7 +684,7 @@ mod tests {
         l.poll(ms(1500), &c, GAP, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].seq, Some(2));
-        l.receive(ms(1600), &c, None, 1, 2, false);
+        l.receive(ms(1600), &c, None, 1, 2, false, 0);
         assert!(l.idle());
         // A value sent before the greeting is due carries it.
         let mut l: Session<u64> = Session::new(&c);
@@ -660,8 +703,8 @@ mod tests {
         let c = cfg();
         let mut l: Session<u64> = Session::new(&c);
         let mut out = vec![];
-        l.receive(ms(0), &c, Some(1), 1, 0, false);
-        l.receive(ms(0), &c, Some(2), 1, 0, false);
+        l.receive(ms(0), &c, Some(1), 1, 0, false, 0);
+        l.receive(ms(0), &c, Some(2), 1, 0, false, 0);
         l.enqueue(10);
         l.enqueue(11);
         l.poll(ms(0), &c, GAP, &mut out);
@@ -670,7 +713,7 @@ mod tests {
         // The peer restarted: its seq 1 is new again; our batch goes again,
         // numbered on, with a base that skips the old numbers.
         l.reset(&c);
-        assert!(l.receive(ms(10), &c, Some(1), 1, 0, false));
+        assert!(l.receive(ms(10), &c, Some(1), 1, 0, false, 0));
         l.poll(ms(10), &c, GAP, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].values, vec![10, 11]);
@@ -756,7 +799,7 @@ mod pair {
             while wire.first().is_some_and(|(t, ..)| *t <= now) {
                 let (_, _, to, b) = wire.remove(0);
                 let e = &mut ends[to];
-                e.s.receive(now, &c, b.seq, b.base, b.ack, false);
+                e.s.receive(now, &c, b.seq, b.base, b.ack, false, 0);
                 for v in b.values {
                     e.s.forget(&v);
                     e.held.insert(v);
