@@ -12,6 +12,7 @@
 //! answered 401 without it ([`auth`]).
 
 pub mod auth;
+pub mod tls;
 
 use crate::{Agent, Key, KeyOp};
 pub use auth::{ApiConfig, ApiError, TOKEN_ENV, Token, TokenError, TokenSource};

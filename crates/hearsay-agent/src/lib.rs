@@ -332,6 +332,7 @@ impl Agent {
                 m: vec![],
                 kv: vec![],
                 kq: None,
+                x: String::new(),
             },
             codec,
             kv: {
@@ -345,6 +346,8 @@ impl Agent {
             done: done_rx,
             streams_out: stream::Sender::default(),
             kept: (cfg.kept_messages, cfg.kept_bytes),
+            lives: HashMap::new(),
+            refusal: None,
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -616,6 +619,11 @@ struct Loop {
     streams_out: stream::Sender,
     /// Delivered payloads kept for `messages()`: most count, most bytes.
     kept: (usize, usize),
+    /// Alive members by name: their life and where they said they are
+    /// (to tell a second agent of the same name from a restart).
+    lives: HashMap<NodeId, (u64, Option<SocketAddr>)>,
+    /// A seed refused this agent, and why.
+    refusal: Option<String>,
 }
 
 impl Loop {
@@ -674,7 +682,7 @@ impl Loop {
                                 let _ = self.sock.send_to(&hello, s).await;
                             }
                         }
-                        let problem = self.seeds.problem();
+                        let problem = self.refusal.clone().or_else(|| self.seeds.problem());
                         if let Ok(mut sh) = self.shared.lock() {
                             sh.join_problem = problem;
                         }
@@ -797,6 +805,13 @@ impl Loop {
         if name == self.me {
             return;
         }
+        if !env.x.is_empty() {
+            self.refused_by(&env, from);
+            return;
+        }
+        if self.name_conflict(&name, &env, from).await {
+            return;
+        }
         // Where this sender is answered: a sealed envelope's own claim (only
         // a key holder could have made it); in clear text, where the
         // datagram came from, never a claim anyone can write (it would aim
@@ -814,6 +829,7 @@ impl Loop {
             }
         }
         if from.is_some_and(|f| self.seeds.answered(&f)) {
+            self.refusal = None;
             if let Ok(mut sh) = self.shared.lock() {
                 sh.join_problem = None;
             }
@@ -839,6 +855,54 @@ impl Loop {
         if let Some(q) = env.kq {
             self.key_query(&name, addr, q).await;
         }
+    }
+
+    /// A second agent under the name of a live member at another address
+    /// (a life of its own, `e`, not the one known): refused, counted,
+    /// logged and told, rather than let it take the name over. A member
+    /// restarted where it was takes over with its newer life as ever; one
+    /// restarted elsewhere is refused until the old life is found dead.
+    async fn name_conflict(
+        &mut self,
+        name: &NodeId,
+        env: &Datagram,
+        from: Option<SocketAddr>,
+    ) -> bool {
+        let Some(&(life, Some(held))) = self.lives.get(name) else {
+            return false;
+        };
+        let theirs: Option<SocketAddr> = env.a.parse().ok().or(from);
+        if env.e == 0 || env.e == life || theirs.is_none_or(|t| t == held) {
+            return false;
+        }
+        self.stats.name_conflicts += 1;
+        let shown = theirs.map_or_else(|| "a stream".to_string(), |t| t.to_string());
+        tracing::warn!(
+            "refused an agent named {name} at {shown}: {name} is a live member at {held}"
+        );
+        if let Some(to) = from {
+            let no = Datagram {
+                x: format!(
+                    "the name {name} is held by a live member at {held}: give this agent another --name (or stop the other)"
+                ),
+                ..self.head.clone()
+            };
+            let _ = self.sock.send_to(&self.codec.empty(&no), to).await;
+        }
+        true
+    }
+
+    /// A seed said why it will not take this agent in.
+    fn refused_by(&mut self, env: &Datagram, from: Option<SocketAddr>) {
+        let Some(seed) = from.filter(|f| self.seeds.is_seed(f) && !self.seeds.done()) else {
+            return;
+        };
+        let why: String = env.x.chars().take(300).collect();
+        let text = format!("refused by {seed} ({}): {why}", env.f);
+        if self.refusal.as_deref() != Some(text.as_str()) {
+            tracing::error!("{text}");
+        }
+        self.refusal = Some(text);
     }
 
     /// A member asks for a keyring change (this agent makes it and
@@ -1110,7 +1174,12 @@ impl Loop {
         let mut kept = Vec::new();
         // This agent counts as alive.
         let mut by_state = [("alive", 1), ("suspect", 0), ("dead", 0), ("left", 0)];
+        self.lives.clear();
         for (id, inc, st, meta) in self.node.swim().members() {
+            if st == Status::Alive {
+                self.lives
+                    .insert(id.clone(), (inc.epoch.0, meta_addr(meta)));
+            }
             if st != Status::Left {
                 known.insert(id.clone());
                 if let Some(a) = meta_addr(meta) {
@@ -1251,6 +1320,7 @@ mod tests {
             m: vec![],
             kv: vec![],
             kq: None,
+            x: String::new(),
         };
         asker
             .send_to(&codec.empty(&who), agent.local_addr())

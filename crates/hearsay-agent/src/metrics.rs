@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub kept_dropped: u64,
     /// Outbound streams dropped: too many or too many bytes in flight.
     pub streams_dropped: u64,
+    /// Agents refused for a name a live member holds.
+    pub name_conflicts: u64,
     pub refused: [u64; Refused::LABELS.len()],
     pub kv_keys: usize,
     pub keys: usize,
@@ -136,6 +138,12 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Outbound streams dropped, too many or too many bytes in flight (state syncs, sent again later).",
         s.streams_dropped,
+    );
+    o.one(
+        "hearsay_name_conflicts_total",
+        "counter",
+        "Agents refused because a live member holds their name at another address.",
+        s.name_conflicts,
     );
     o.family(
         "hearsay_stream_bytes_total",

@@ -60,6 +60,11 @@ pub struct Datagram {
     /// A cluster-wide keyring change, or a member's answer to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kq: Option<crate::keys::KeyQuery>,
+    /// Why the sender will not take the receiver in (its name is held by
+    /// another live member); empty otherwise. Agents that predate it
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub x: String,
 }
 
 impl From<&str> for Datagram {
@@ -74,6 +79,7 @@ impl From<&str> for Datagram {
             m: vec![],
             kv: vec![],
             kq: None,
+            x: String::new(),
         }
     }
 }
@@ -328,6 +334,7 @@ mod tests {
             m: vec![],
             kv: vec![],
             kq: None,
+            x: String::new(),
         }
     }
 
@@ -383,6 +390,21 @@ mod tests {
         assert_eq!(other.decode(&d).unwrap_err(), Refused::OtherCluster);
         let truncated = &d[..d.len() / 2];
         assert_eq!(c.decode(truncated).unwrap_err(), Refused::Malformed);
+    }
+
+    #[test]
+    fn a_refusal_travels_and_an_envelope_without_one_costs_nothing() {
+        let c = codec(vec![]);
+        let plain = c.empty(&head());
+        assert_eq!(c.decode(&plain).unwrap().x, "");
+        let no = Datagram {
+            x: "the name n1 is held".into(),
+            ..head()
+        };
+        let refused = c.empty(&no);
+        assert_eq!(c.decode(&refused).unwrap().x, "the name n1 is held");
+        // Left out when empty: an envelope is as long as before the field.
+        assert_eq!(refused.len() - plain.len(), 2 + no.x.len() + 1);
     }
 
     #[test]

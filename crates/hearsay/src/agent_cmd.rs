@@ -68,6 +68,14 @@ pub struct AgentArgs {
     /// the cluster's keys)
     #[arg(long)]
     http_insecure: bool,
+    /// Serve the HTTP API over TLS with this PEM certificate chain (the
+    /// server's first); needs --http-key. Clients then use
+    /// --http https://HOST:PORT (and --http-ca FILE for a self-signed one)
+    #[arg(long, value_name = "FILE", requires = "http_key")]
+    http_cert: Option<PathBuf>,
+    /// The PEM private key of --http-cert (keep it mode 600)
+    #[arg(long, value_name = "FILE", requires = "http_cert")]
+    http_key: Option<PathBuf>,
     /// Membership timing: lan, wan or local [default: lan]
     #[arg(long)]
     preset: Option<SwimPreset>,
@@ -133,6 +141,8 @@ struct FileConfig {
     http_token_file: Option<PathBuf>,
     metrics_public: Option<bool>,
     http_insecure: Option<bool>,
+    http_cert: Option<PathBuf>,
+    http_key: Option<PathBuf>,
     preset: Option<String>,
     probes: Option<String>,
     strategy: Option<String>,
@@ -215,6 +225,8 @@ struct Settings {
     agent: AgentConfig,
     http: SocketAddr,
     api: ApiConfig,
+    /// The API over TLS.
+    tls: Option<hearsay_agent::http::tls::Tls>,
     /// Said on stderr at start (never the token itself).
     notes: Vec<String>,
 }
@@ -339,6 +351,14 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
         file.http_token_file.as_deref(),
         &mut notes,
     )?;
+    let tls = match (
+        args.http_cert.as_ref().or(file.http_cert.as_ref()),
+        args.http_key.as_ref().or(file.http_key.as_ref()),
+    ) {
+        (Some(c), Some(k)) => Some(hearsay_agent::http::tls::Tls::from_pem_files(c, k)?),
+        (None, None) => None,
+        _ => return Err("TLS needs both a certificate and its key: http-cert and http-key".into()),
+    };
     api.metrics_public = args.metrics_public || file.metrics_public.unwrap_or(false);
     api.insecure = args.http_insecure || file.http_insecure.unwrap_or(false);
     // Refused here, before anything is bound.
@@ -360,6 +380,7 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
         agent: cfg,
         http,
         api,
+        tls,
         notes,
     })
 }
@@ -369,6 +390,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
         agent: cfg,
         http: http_addr,
         api,
+        tls,
         notes,
     } = match settle(&args) {
         Ok(c) => c,
@@ -401,8 +423,9 @@ pub fn run(args: AgentArgs) -> ExitCode {
         // The keyring a data dir kept wins over --key.
         let nkeys = agent.keys().len();
         outln!(
-            "hearsay agent {name} in cluster {cluster}: gossip on {}, http on http://{http}/",
-            agent.local_addr()
+            "hearsay agent {name} in cluster {cluster}: gossip on {}, http on {}://{http}/",
+            agent.local_addr(),
+            if tls.is_some() { "https" } else { "http" }
         );
         if nkeys == 0 {
             eprintln!(
@@ -427,6 +450,11 @@ pub fn run(args: AgentArgs) -> ExitCode {
                 let now = watch.join_problem();
                 if now != said {
                     match &now {
+                        // A seed's own refusal says why; a silence needs
+                        // the likely causes.
+                        Some(p) if p.starts_with("refused by") => {
+                            eprintln!("hearsay agent: {p}")
+                        }
                         Some(p) => eprintln!(
                             "hearsay agent: {p}; a seed that does not answer is down, unreachable, or in another --cluster or with another --key (it drops what it cannot open)"
                         ),
@@ -438,7 +466,12 @@ pub fn run(args: AgentArgs) -> ExitCode {
             }
         });
         let router = hearsay_agent::http::router(agent.clone(), api);
-        let server = axum::serve(listener, router);
+        let server = async move {
+            match tls {
+                Some(tls) => hearsay_agent::http::tls::serve(listener, router, tls).await,
+                None => axum::serve(listener, router).await,
+            }
+        };
         let stop = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {

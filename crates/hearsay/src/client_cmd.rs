@@ -12,16 +12,28 @@ use std::process::ExitCode;
 
 /// An HTTP target: resolved once to refuse a typo early, kept as written so
 /// the HTTP client tries each address the name has.
+/// `HOST:PORT`, or a URL with its scheme (`https://` for an agent with
+/// `--http-cert`).
 fn http_target(s: &str) -> Result<String, String> {
-    crate::agent_cmd::resolve(s).map(|_| s.to_string())
+    let host = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s)
+        .trim_end_matches('/');
+    crate::agent_cmd::resolve(host).map(|_| s.trim_end_matches('/').to_string())
 }
 
 #[derive(Debug, clap::Args)]
 pub struct Target {
     /// The agent's HTTP API, HOST:PORT (a name such as localhost is
-    /// resolved; every address it has is tried)
+    /// resolved; every address it has is tried); https://HOST:PORT for an
+    /// agent serving TLS (--http-cert)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8946", value_parser = http_target)]
     http: String,
+    /// With https: a PEM file of the certificate(s) to trust (the agent's
+    /// own, if self-signed); without it, the public certificate authorities
+    #[arg(long, value_name = "FILE")]
+    http_ca: Option<PathBuf>,
     /// A file holding the agent's API token (its contents, trimmed); without
     /// it the token comes from $HEARSAY_HTTP_TOKEN, if set
     #[arg(long, value_name = "FILE")]
@@ -290,11 +302,16 @@ fn token(t: &Target) -> Result<Option<(hearsay_agent::http::Token, TokenSource)>
 /// answer's text, errors included but 401.
 fn request(t: &Target, method: &str, path: &str, body: &[u8]) -> Result<(u16, String), CallError> {
     let token = token(t)?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let url = format!("http://{}{path}", t.http);
+    let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+    if let Some(ca) = &t.http_ca {
+        config = config.tls_config(trust(ca).map_err(CallError::Token)?);
+    }
+    let agent: ureq::Agent = config.build().into();
+    let url = if t.http.contains("://") {
+        format!("{}{path}", t.http)
+    } else {
+        format!("http://{}{path}", t.http)
+    };
     let bearer = token
         .as_ref()
         .map(|(tok, _)| format!("Bearer {}", tok.secret()));
@@ -309,6 +326,25 @@ fn request(t: &Target, method: &str, path: &str, body: &[u8]) -> Result<(u16, St
         return Err(CallError::Unauthorized(token.map(|(_, from)| from)));
     }
     Ok((status, r.body_mut().read_to_string()?))
+}
+
+/// TLS that trusts the certificates in the PEM file `ca` (and no other).
+fn trust(ca: &std::path::Path) -> Result<ureq::tls::TlsConfig, String> {
+    let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+    let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: not PEM: {e}", ca.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in it", ca.display()));
+    }
+    Ok(ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+        .build())
 }
 
 /// An `Authorization` header when there is a value for it.

@@ -99,9 +99,11 @@ fn spawn_agent_env(
             panic!("{name}: no gossip address in {line:?} ({status:?}); stderr: {err}")
         })
         .to_string();
+    // "http on http://ADDR/" or, with TLS, "https://ADDR/": the address.
     let http = line
-        .split("http://")
+        .split("http on ")
         .nth(1)
+        .and_then(|r| r.split("://").nth(1))
         .map(|r| r.trim().trim_end_matches('/').to_string())
         .unwrap_or_else(|| panic!("no http address in {line:?}"));
     AgentProc {
@@ -779,6 +781,176 @@ fn payloads_nobody_reads_stay_within_the_bounds() {
     }
     let kept: usize = delivered(&b).iter().map(String::len).sum();
     assert!(kept <= 16 * MB as usize, "{kept} bytes kept for /messages");
+}
+
+/// What an agent wrote on stderr so far.
+fn stderr_of(a: &AgentProc) -> String {
+    std::fs::read_to_string(a._stderr.path()).unwrap_or_default()
+}
+
+/// A second agent started under a name the cluster already has (at
+/// another address) is refused with a clear error and counted, and the
+/// member that holds the name keeps it; once that one is gone, the name is
+/// free and the newcomer joins (a restart elsewhere still works).
+#[test]
+fn a_name_held_by_a_live_member_is_refused_not_taken_over() {
+    let a0 = start("a0", "c7", None);
+    let a1 = start("a1", "c7", Some(&a0.gossip));
+    until("2 agents", Duration::from_secs(20), || {
+        alive_count(&a0) == 2 && alive_count(&a1) == 2
+    });
+    let addr_of = |a: &AgentProc, who: &str| -> Option<String> {
+        let v: Value = serde_json::from_str(&http(&a.http, "GET", "/members", "")).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|m| m["name"] == who)
+            .and_then(|m| m["addr"].as_str().map(String::from))
+    };
+    assert_eq!(addr_of(&a0, "a1").as_deref(), Some(a1.gossip.as_str()));
+    let twin = start("a1", "c7", Some(&a0.gossip));
+    until("the twin is told why", Duration::from_secs(20), || {
+        stderr_of(&twin).contains("is held by a live member")
+    });
+    let err = stderr_of(&twin);
+    assert!(
+        err.contains(&a1.gossip),
+        "names where the name is held: {err}"
+    );
+    assert!(metric(&a0, "hearsay_name_conflicts_total") >= 1.0);
+    // Nothing was taken over: a0 still has a1 where it was, a1 is alive,
+    // and the twin is nobody's member.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(addr_of(&a0, "a1").as_deref(), Some(a1.gossip.as_str()));
+    assert_eq!(alive_count(&a0), 2);
+    assert_eq!(alive_count(&a1), 2);
+    assert_eq!(alive_count(&twin), 1, "the twin joined nobody");
+    // The holder goes (kill -9): once a0 has it dead, the twin's next
+    // try takes the name, at its own address.
+    drop(a1);
+    until("the twin has the name", Duration::from_secs(40), || {
+        addr_of(&a0, "a1").as_deref() == Some(twin.gossip.as_str()) && alive_count(&a0) == 2
+    });
+}
+
+/// The API over TLS (`--http-cert`, `--http-key`): the client commands
+/// reach it at https:// when they trust its authority (`--http-ca`),
+/// and refuse it when they do not; plain HTTP gets no answer; the token is
+/// still required; a key that is not one stops the agent at start.
+#[test]
+fn the_api_over_tls_serves_clients_that_trust_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |f: &str| dir.path().join(f).display().to_string();
+    let (ca, ca_key, cert, key) = (at("ca.pem"), at("ca.key"), at("cert.pem"), at("key.pem"));
+    // A small authority and the agent's certificate signed by it (the
+    // README's recipe).
+    let csr = at("agent.csr");
+    let ext = at("ext.cnf");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=test ca",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+        ],
+        vec![
+            "req",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+        vec![
+            "x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &ca_key, "-days", "1", "-extfile",
+            &ext, "-out", &cert,
+        ],
+    ] {
+        let mut c = Command::new("openssl");
+        c.args(&args);
+        if args[0] == "req" {
+            c.args(ec);
+        }
+        let made = c
+            .output()
+            .expect("openssl (Debian's openssl package) makes the test certificates");
+        assert!(made.status.success(), "openssl {args:?}: {made:?}");
+    }
+    let tok = token_file(dir.path(), "api.token", "a-token-for-tls", 0o600);
+    let a = start_with(
+        "t0",
+        "c8",
+        None,
+        &[
+            "--http-cert",
+            &cert,
+            "--http-key",
+            &key,
+            "--http-token-file",
+            &tok,
+        ],
+    );
+    let url = format!("https://{}", a.http);
+    let (code, out, err) = cli(&[
+        "members",
+        "--http",
+        &url,
+        "--http-ca",
+        &ca,
+        "--http-token-file",
+        &tok,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("t0"), "{out}");
+    let with = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--http", &url, "--http-ca", &ca, "--http-token-file", &tok]);
+        cli(&all)
+    };
+    assert_eq!(with(&["kv", "set", "k", "over tls"]).0, Some(0));
+    let (code, out, _) = with(&["kv", "get", "k"]);
+    assert_eq!((code, out.trim()), (Some(0), "over tls"));
+    // Not trusted: the public authorities do not know this certificate.
+    let (code, _, err) = cli(&["members", "--http", &url, "--http-token-file", &tok]);
+    assert_ne!(code, Some(0));
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    // Trusted, but no token: still 401.
+    let (code, _, err) = cli(&["members", "--http", &url, "--http-ca", &ca]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("token"), "{err}");
+    // Plain HTTP to the TLS port: no HTTP answer at all.
+    let (status, _, _) = exchange(&a.http, "GET", "/health", &[], "");
+    assert_ne!(status, 200);
+    // A key file that holds a certificate: refused at start, named.
+    let (code, _, err) = cli(&[
+        "agent",
+        "--name",
+        "t1",
+        "--bind",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--http-cert",
+        &cert,
+        "--http-key",
+        &cert,
+    ]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("cert.pem"), "{err}");
 }
 
 #[test]

@@ -27,6 +27,11 @@ pub(crate) const WINDOW: u64 = 1 << 16;
 /// that are their own small keys (Maelstrom's integers) never reach it.
 pub(crate) const ACK_BYTES: usize = 1024 * 1024;
 
+/// Value bytes per batch, at most (one value larger than that goes alone):
+/// a batch is one frame, and a frame past the codec's largest is dropped,
+/// so a resend of many large values in one batch would never arrive.
+pub(crate) const BATCH_BYTES: usize = 1024 * 1024;
+
 /// A batch unacknowledged this long is presumed lost when the peer is
 /// heard from without acking it: twice the probe interval (a second by
 /// default), far beyond a one-way trip, so that an ack merely overtaken by
@@ -89,7 +94,7 @@ pub(crate) struct PollReport {
     pub probes: u64,
 }
 
-impl<V: Ord + Clone> Session<V> {
+impl<V: crate::value::Value> Session<V> {
     pub fn new(cfg: &Config) -> Self {
         Session {
             fresh: BTreeSet::new(),
@@ -123,7 +128,7 @@ impl<V: Ord + Clone> Session<V> {
 
     /// The neighbour told us about `v`, so it has it: no need to send it back.
     pub fn forget(&mut self, v: &V) {
-        self.fresh.remove(v);
+        self.fresh.remove::<V>(v);
     }
 
     /// Anything queued or unacknowledged?
@@ -300,21 +305,19 @@ impl<V: Ord + Clone> Session<V> {
             // only when there are no values.
             let mut greeting = self.hello.take().is_some() && self.fresh.is_empty();
             while !self.fresh.is_empty() || std::mem::take(&mut greeting) {
-                let values: Vec<V> = if self.fresh.len() <= cfg.max_batch {
-                    std::mem::take(&mut self.fresh).into_iter().collect()
-                } else {
-                    let rest = self.fresh.split_off(
-                        &self
-                            .fresh
-                            .iter()
-                            .nth(cfg.max_batch)
-                            .cloned()
-                            .expect("len > max_batch"),
-                    );
-                    std::mem::replace(&mut self.fresh, rest)
-                        .into_iter()
-                        .collect()
-                };
+                // The first values, in order, up to the count and the
+                // bytes (at least one).
+                let mut values: Vec<V> = Vec::new();
+                let mut bytes = 0usize;
+                while let Some(v) = self.fresh.first() {
+                    let full = values.len() >= cfg.max_batch
+                        || (!values.is_empty() && bytes.saturating_add(v.size()) > BATCH_BYTES);
+                    if full {
+                        break;
+                    }
+                    bytes = bytes.saturating_add(v.size());
+                    values.extend(self.fresh.pop_first());
+                }
                 let seq = self.next_seq;
                 let base = self.base();
                 self.next_seq = self.next_seq.saturating_add(1);
@@ -474,6 +477,39 @@ mod tests {
         l.receive(ms(1100), &c, None, 1, 3, false, 0);
         assert!(l.idle());
         assert_eq!(l.deadline(&c, GAP), None);
+    }
+
+    /// A resend after a loss puts every unacknowledged value back at once:
+    /// large ones still go in batches that fit a frame.
+    #[test]
+    fn batches_of_large_values_stay_under_the_byte_bound() {
+        use crate::cluster::{MsgId, Payload};
+        use crate::id::{Epoch, NodeId};
+        let c = cfg();
+        let c = Config {
+            max_batch: 4096,
+            ..c
+        };
+        let mut l = Session::new(&c);
+        let big = |seq| Payload {
+            id: MsgId(NodeId::new("o"), Epoch(1), seq),
+            data: vec![0; 64 * 1024].into(),
+        };
+        for q in 0..100 {
+            l.enqueue(big(q));
+        }
+        let mut out = vec![];
+        l.poll(ms(0), &c, GAP, &mut out);
+        // Lost: the resend takes all 100 back.
+        out.clear();
+        l.poll(ms(0) + c.retransmit, &c, GAP, &mut out);
+        let sizes: Vec<usize> = out
+            .iter()
+            .map(|b| b.values.iter().map(crate::value::Value::size).sum())
+            .collect();
+        assert_eq!(out.iter().map(|b| b.values.len()).sum::<usize>(), 100);
+        assert!(sizes.iter().all(|&s| s <= BATCH_BYTES), "{sizes:?}");
+        assert_eq!(sizes.len(), 7, "16 values of 64 KiB per batch: {sizes:?}");
     }
 
     #[test]
