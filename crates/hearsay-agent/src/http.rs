@@ -131,6 +131,13 @@ async fn messages(
 async fn broadcast(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response {
     match a.broadcast(body.to_vec()).await {
         Ok(()) => (StatusCode::ACCEPTED, "accepted\n").into_response(),
+        // Back-pressure: neighbours are behind; the client retries.
+        Err(e) if e.starts_with("busy") => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            format!("{e}\n"),
+        )
+            .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     }
 }

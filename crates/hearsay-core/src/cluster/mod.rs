@@ -23,6 +23,10 @@ mod payload;
 
 pub use payload::{MAX_PAYLOAD, MsgId, Payload};
 
+/// Payload bytes a member may hold unacknowledged by its neighbours before
+/// [`ClusterNode::broadcast`] refuses more ([`ClusterError::Busy`]).
+pub const MAX_UNACKED: usize = 32 * 1024 * 1024;
+
 use crate::dissemination::{self, Preset, Retention, StrategyKind};
 use crate::id::{Epoch, NodeId};
 use crate::membership::{Event, Incarnation, Meta, Swim, SwimConfig, SwimConfigError};
@@ -91,6 +95,10 @@ pub enum ClusterError {
     Dissemination(dissemination::ConfigError),
     /// A payload over [`MAX_PAYLOAD`]: nothing was sent.
     TooLarge { len: usize },
+    /// Neighbours have not yet acknowledged [`MAX_UNACKED`] bytes of
+    /// payloads: nothing was sent; try again shortly (back-pressure, so a
+    /// sender faster than its neighbours cannot grow without bound).
+    Busy { unacked: usize },
 }
 
 impl fmt::Display for ClusterError {
@@ -101,6 +109,10 @@ impl fmt::Display for ClusterError {
             ClusterError::TooLarge { len } => {
                 write!(f, "a payload has at most {MAX_PAYLOAD} bytes, not {len}")
             }
+            ClusterError::Busy { unacked } => write!(
+                f,
+                "busy: {unacked} bytes of payloads not yet acknowledged by neighbours (at most {MAX_UNACKED}); try again shortly"
+            ),
         }
     }
 }
@@ -199,6 +211,10 @@ impl ClusterNode {
     ) -> Result<MsgId, ClusterError> {
         if data.len() > MAX_PAYLOAD {
             return Err(ClusterError::TooLarge { len: data.len() });
+        }
+        let unacked = self.node.unacked_bytes();
+        if unacked > MAX_UNACKED {
+            return Err(ClusterError::Busy { unacked });
         }
         self.seq += 1;
         let id = MsgId(self.me().clone(), self.node.epoch(), self.seq);

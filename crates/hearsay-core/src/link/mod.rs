@@ -139,6 +139,11 @@ impl<V: crate::value::Value> Links<V> {
         fresh
     }
 
+    /// Value bytes held until neighbours acknowledge them, over every link.
+    pub fn held_bytes(&self) -> usize {
+        self.map.values().map(Session::held_bytes).sum()
+    }
+
     /// Greets the peer reliably by `at` (see [`Session::greet`]).
     pub fn greet(&mut self, at: Instant, cfg: &LinkConfig, peer: &NodeId) {
         self.session(cfg, peer, Lane::Eager).greet(at);

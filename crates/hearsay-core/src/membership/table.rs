@@ -169,6 +169,16 @@ impl Table {
         self.find(id).map(|s| self.view(s))
     }
 
+    /// The incarnation at which `id` is recorded as gone for good: left,
+    /// or collected (a tombstone).
+    pub fn gone_at(&self, id: &NodeId) -> Option<Incarnation> {
+        match self.get(id) {
+            Some(r) if r.status == Status::Left => Some(r.inc),
+            Some(_) => None,
+            None => self.tombstones.get(id).map(|(inc, _)| *inc),
+        }
+    }
+
     /// Every record, in (name hash, name) order.
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, Record<'_>)> {
         self.sorted

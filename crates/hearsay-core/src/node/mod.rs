@@ -484,6 +484,12 @@ impl<V: Value, M: Membership> Node<V, M> {
         self.parts.epoch
     }
 
+    /// Value bytes sent or queued on links and not yet acknowledged: what
+    /// a sender holds for its neighbours (see [`crate::value::Value::size`]).
+    pub fn unacked_bytes(&self) -> usize {
+        self.parts.links.held_bytes()
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             deliveries_dropped: self.parts.store.fresh_dropped(),

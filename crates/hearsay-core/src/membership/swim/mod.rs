@@ -449,7 +449,24 @@ impl Swim {
         match msg {
             MemberMsg::Ping { q, t, .. } => {
                 if t == self.me {
-                    self.send(from.clone(), MemberMsg::Ack { q, u: vec![] }, out);
+                    // A member recorded here as left (or collected) is
+                    // probing, so it has not left: it is told, and refutes.
+                    // Nothing else would tell it (gossip goes to live and
+                    // dead members), and a false claim of leaving by
+                    // anyone would keep it out for good.
+                    let u = self
+                        .table
+                        .gone_at(from)
+                        .map(|inc| Update {
+                            id: from.clone(),
+                            inc,
+                            status: Status::Left,
+                            meta: None,
+                            from: None,
+                        })
+                        .into_iter()
+                        .collect();
+                    self.send(from.clone(), MemberMsg::Ack { q, u }, out);
                 } else {
                     self.stats.bad_input += 1;
                 }
