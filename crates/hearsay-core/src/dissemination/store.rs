@@ -48,14 +48,84 @@ struct Window<K> {
     order: VecDeque<(Instant, K, usize)>,
     /// The sizes in `order`, summed.
     bytes: usize,
-    /// Every sequence number held or forgotten, per origin life.
-    seen: BTreeMap<(NodeId, Epoch), SeqSet>,
+    /// Every sequence number held or forgotten, per origin life, and when
+    /// that life last brought a new value.
+    seen: BTreeMap<(NodeId, Epoch), (SeqSet, Instant)>,
+    /// The same lives by that time, oldest first (what pruning walks).
+    by_age: BTreeSet<(Instant, NodeId, Epoch)>,
+    next_prune: Instant,
     forgotten: u64,
 }
+
+/// Origin lives remembered as seen, at most: forged origins (an insider
+/// can name any) must not grow a member without bound; past it the
+/// longest silent is forgotten.
+pub(crate) const MAX_LIVES: usize = 65_536;
+/// A life silent this many retention windows is forgotten (a copy of one
+/// of its values arriving later, after a partition that long, would be
+/// delivered again); one a newer life of its origin replaced, after two.
+const SILENT_WINDOWS: u32 = 10;
+const REPLACED_WINDOWS: u32 = 2;
 
 impl<K> Window<K> {
     fn over(&self) -> bool {
         self.order.len() > self.limits.max_values || self.bytes > self.limits.max_bytes
+    }
+
+    /// Notes `seq` of `origin`'s life `epoch` as seen at `now`; false if
+    /// it was already.
+    fn note(&mut self, origin: &NodeId, epoch: Epoch, seq: u64, now: Instant) -> bool {
+        let key = (origin.clone(), epoch);
+        let new = match self.seen.get_mut(&key) {
+            Some((seqs, last)) => {
+                if !seqs.insert(seq) {
+                    return false;
+                }
+                self.by_age.remove(&(*last, key.0.clone(), key.1));
+                *last = now;
+                true
+            }
+            None => {
+                let mut seqs = SeqSet::default();
+                seqs.insert(seq);
+                self.seen.insert(key.clone(), (seqs, now));
+                true
+            }
+        };
+        self.by_age.insert((now, key.0, key.1));
+        while self.seen.len() > MAX_LIVES {
+            let Some((_, o, e)) = self.by_age.pop_first() else {
+                break;
+            };
+            self.seen.remove(&(o, e));
+        }
+        new
+    }
+
+    /// Forgets lives silent for [`SILENT_WINDOWS`] windows, and lives a
+    /// newer life of their origin replaced, silent for
+    /// [`REPLACED_WINDOWS`].
+    fn prune(&mut self, now: Instant) {
+        let silent =
+            |last: Instant, windows: u32| now.saturating_since(last) >= self.limits.ttl * windows;
+        let mut drop = Vec::new();
+        for (last, o, e) in &self.by_age {
+            if !silent(*last, REPLACED_WINDOWS) {
+                break;
+            }
+            let newer = self
+                .seen
+                .range((o.clone(), Epoch(e.0.saturating_add(1)))..)
+                .next()
+                .is_some_and(|((n, _), _)| n == o);
+            if silent(*last, SILENT_WINDOWS) || newer {
+                drop.push((*last, o.clone(), *e));
+            }
+        }
+        for (last, o, e) in drop {
+            self.by_age.remove(&(last, o.clone(), e));
+            self.seen.remove(&(o, e));
+        }
     }
 }
 
@@ -86,6 +156,8 @@ impl<V: Value> Store<V> {
             order: VecDeque::new(),
             bytes: 0,
             seen: BTreeMap::new(),
+            by_age: BTreeSet::new(),
+            next_prune: Instant::ZERO,
             forgotten: 0,
         });
     }
@@ -106,6 +178,10 @@ impl<V: Value> Store<V> {
             if self.known.remove(&k) {
                 w.forgotten += 1;
             }
+        }
+        if self.now >= w.next_prune {
+            w.next_prune = self.now + w.limits.ttl / 4;
+            w.prune(self.now);
         }
     }
 
@@ -130,11 +206,7 @@ impl<V: Value> Store<V> {
         }
         if let Some(w) = self.window.as_mut() {
             if let Some((origin, epoch, seq)) = V::tag(v.key())
-                && !w
-                    .seen
-                    .entry((origin.clone(), epoch))
-                    .or_default()
-                    .insert(seq)
+                && !w.note(origin, epoch, seq, self.now)
             {
                 return false;
             }
@@ -168,7 +240,7 @@ impl<V: Value> Store<V> {
         self.known.contains(k)
             || self.window.as_ref().is_some_and(|w| {
                 V::tag(k).is_some_and(|(o, e, s)| {
-                    w.seen.get(&(o.clone(), e)).is_some_and(|x| x.holds(s))
+                    w.seen.get(&(o.clone(), e)).is_some_and(|(x, _)| x.holds(s))
                 })
             })
     }
@@ -363,6 +435,46 @@ mod tests {
         assert!(s.contains(&big(100)), "the newest stays");
         assert!(!s.learn(&big(1)), "forgotten for its bytes, still seen");
         assert_eq!(s.forgotten(), 98);
+    }
+
+    #[test]
+    fn lives_seen_are_forgotten_when_replaced_or_silent_and_never_pile_up() {
+        let ttl = Duration::from_secs(10);
+        let mut s: Store<Payload> = Store::default();
+        s.retain(Retention {
+            ttl,
+            max_values: 8192,
+            max_bytes: usize::MAX,
+        });
+        let p = |o: &str, e: u64, seq: u64| Payload {
+            id: MsgId(NodeId::new(o), Epoch(e), seq),
+            data: vec![1].into(),
+        };
+        let lives = |s: &Store<Payload>| s.window.as_ref().unwrap().seen.len();
+        s.advance(Instant::ZERO);
+        assert!(s.learn(&p("a", 1, 1)));
+        assert!(s.learn(&p("b", 1, 1)));
+        // a restarts: its new life replaces the old one.
+        s.advance(Instant::ZERO + ttl);
+        assert!(s.learn(&p("a", 2, 1)));
+        s.advance(Instant::ZERO + ttl * 2 + Duration::from_secs(3));
+        assert_eq!(
+            lives(&s),
+            2,
+            "a's old life forgotten, b's and a's new one kept"
+        );
+        assert!(s.has_seen(&p("a", 2, 1).id) && s.has_seen(&p("b", 1, 1).id));
+        // b stays silent for ten windows: forgotten too.
+        s.advance(Instant::ZERO + ttl * 10 + Duration::from_secs(3));
+        assert!(!s.has_seen(&p("b", 1, 1).id));
+        // Forged origins, more than the bound: the oldest go.
+        let t = Instant::ZERO + ttl * 11;
+        for i in 0..MAX_LIVES as u64 + 100 {
+            s.advance(t + Duration::from_micros(i));
+            s.learn(&p(&format!("forged{i}"), 1, 1));
+        }
+        assert_eq!(lives(&s), MAX_LIVES);
+        assert!(s.has_seen(&p(&format!("forged{}", MAX_LIVES + 99), 1, 1).id));
     }
 
     #[test]
