@@ -133,6 +133,8 @@ impl Kv {
             self.hlc.observe(t, wall_ms);
         }
         let changed = match &msg {
+            // Dropped by the replica: nothing to keep.
+            _ if !self.rep.is_peer(from) => Changed::Nothing,
             ReplicaMsg::Sync { .. } => Changed::Nothing,
             ReplicaMsg::Delta { delta } => Changed::Delta(delta.clone()),
             // A full state can remove keys while carrying no write at all.
@@ -276,6 +278,20 @@ mod tests {
             .write(0, "x".into(), Some("y".into()), &mut Outbox::default())
             .unwrap();
         assert_eq!(d.delta_since(&seen), KvMap::default());
+    }
+
+    #[test]
+    fn what_the_replica_drops_is_not_kept_either() {
+        let (a, _, mut ka, mut kb) = pair();
+        let mut out = Outbox::default();
+        let d = ka.write(1, "k".into(), Some("v".into()), &mut out).unwrap();
+        let stranger = NodeId::new("stranger");
+        let msg = ReplicaMsg::Delta { delta: d.clone() };
+        let changed = kb.handle(Instant::ZERO, 1, &stranger, msg.clone(), &mut out);
+        assert!(matches!(changed, Changed::Nothing), "{changed:?}");
+        assert!(kb.snapshot().is_empty());
+        let changed = kb.handle(Instant::ZERO, 1, &a, msg, &mut out);
+        assert!(matches!(changed, Changed::Delta(_)), "{changed:?}");
     }
 
     #[test]

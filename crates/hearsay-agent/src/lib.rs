@@ -1210,7 +1210,10 @@ impl Loop {
             is_self: true,
         });
         members.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(st) = &mut self.store {
+        // An empty table (this life has not joined yet, or everyone else
+        // is gone) is not kept: the last members known stay the seeds of
+        // the next start.
+        if let Some(st) = self.store.as_mut().filter(|_| !kept.is_empty()) {
             kept.sort();
             st.members(kept);
         }
@@ -1296,6 +1299,43 @@ impl Loop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lone start does not wipe the members a data dir kept: they are
+    /// the seeds of the next start too.
+    #[tokio::test]
+    async fn a_lone_start_keeps_the_members_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let (mut st, _) = store::Store::open(dir.path(), "a", "hearsay", tx).unwrap();
+            st.members(vec![("b".into(), "127.0.0.1:9".into())]);
+        }
+        let mut cfg = AgentConfig::new("a");
+        cfg.bind = "127.0.0.1:0".parse().unwrap();
+        cfg.data_dir = Some(dir.path().into());
+        let agent = Agent::start(cfg).await.unwrap();
+        // Past the writer's flush (a second): anything it was going to
+        // write is on disk.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        drop(agent);
+        // The loop's task ends (and its store closes) once aborted.
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut tries = 0;
+        let restored = loop {
+            match store::Store::open(dir.path(), "a", "hearsay", tx.clone()) {
+                Ok((_, r)) => break r,
+                Err(e) if e.contains("in use") && tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(
+            restored.members,
+            vec![("b".to_string(), "127.0.0.1:9".parse().unwrap())]
+        );
+    }
 
     /// A clear-text envelope that claims another address gets its answer
     /// where it came from: the claim cannot aim this agent at a third

@@ -4,7 +4,7 @@
 //! answers and what is said is sealed.
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -17,9 +17,13 @@ use tokio::sync::Semaphore;
 /// Connections served at once, at most; past it a new one waits in the
 /// listener's backlog.
 const MAX_CONNECTIONS: usize = 256;
-/// A handshake that takes longer is dropped (a client that connects and
-/// says nothing holds no slot for long).
+/// A handshake, or a request's headers (the first or, on a kept-alive
+/// connection, the next), that takes longer is dropped: a client that
+/// connects and says nothing holds no slot for long.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// A connection is closed after this long whatever it does (clients
+/// reconnect), so slots cannot be held by slow trickles either.
+const MAX_CONNECTION: Duration = Duration::from_secs(300);
 
 /// A certificate chain and its key, ready to serve.
 #[derive(Clone)]
@@ -91,9 +95,12 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Tls) -> std::io::
             let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await else {
                 return;
             };
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            b.http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HANDSHAKE);
+            let conn = b.serve_connection(TokioIo::new(stream), svc);
+            let _ = tokio::time::timeout(MAX_CONNECTION, conn).await;
             drop(slot);
         });
     }

@@ -181,6 +181,11 @@ impl<C: Crdt> Replicator<C> {
         self.set_peers(now, live, down);
     }
 
+    /// Whether messages from `id` are taken (a member, live or down).
+    pub fn is_peer(&self, id: &NodeId) -> bool {
+        self.peers.contains_key(id)
+    }
+
     /// The peers deltas go to (not the ones believed down).
     pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
         self.peers.iter().filter(|(_, p)| !p.down).map(|(id, _)| id)

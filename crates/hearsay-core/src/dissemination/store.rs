@@ -106,8 +106,9 @@ impl<K> Window<K> {
     /// newer life of their origin replaced, silent for
     /// [`REPLACED_WINDOWS`].
     fn prune(&mut self, now: Instant) {
-        let silent =
-            |last: Instant, windows: u32| now.saturating_since(last) >= self.limits.ttl * windows;
+        let silent = |last: Instant, windows: u32| {
+            now.saturating_since(last) >= self.limits.ttl.saturating_mul(windows)
+        };
         let mut drop = Vec::new();
         for (last, o, e) in &self.by_age {
             if !silent(*last, REPLACED_WINDOWS) {

@@ -152,8 +152,10 @@ impl<V: crate::value::Value> Session<V> {
 
     /// The neighbour told us about `v`, so it has it: no need to send it back.
     pub fn forget(&mut self, v: &V) {
-        if self.fresh.remove::<V>(v) {
-            self.fresh_bytes -= v.size();
+        // The copy held here, not the peer's: values compare by key, and a
+        // peer's copy may carry other bytes (a forgery).
+        if let Some(held) = self.fresh.take::<V>(v) {
+            self.fresh_bytes -= held.size();
         }
     }
 
@@ -286,6 +288,7 @@ impl<V: crate::value::Value> Session<V> {
         }
         self.ack_owed_since = None;
         self.owed_bytes = 0;
+        self.ack_now = false;
         Some(self.cum)
     }
 
@@ -578,6 +581,26 @@ mod tests {
         let last = out.iter().filter_map(|b| b.seq).max().unwrap();
         l.receive(ms(1), &c, None, 1, last, false, 0);
         assert_eq!(l.held_bytes(), 0, "acknowledged");
+    }
+
+    /// A peer's copy of a value queued here may carry other bytes (values
+    /// compare by key): what is counted off is the copy held.
+    #[test]
+    fn a_forged_copy_from_the_peer_counts_off_what_was_held() {
+        use crate::cluster::{MsgId, Payload};
+        use crate::id::{Epoch, NodeId};
+        let c = cfg();
+        let mut l = Session::new(&c);
+        let with = |len: usize| Payload {
+            id: MsgId(NodeId::new("o"), Epoch(1), 7),
+            data: vec![0; len].into(),
+        };
+        l.enqueue(with(1024));
+        l.forget(&with(10 * 1024));
+        assert_eq!(l.held_bytes(), 0);
+        l.enqueue(with(1024));
+        l.forget(&with(1));
+        assert_eq!(l.held_bytes(), 0);
     }
 
     #[test]
