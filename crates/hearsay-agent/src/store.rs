@@ -131,8 +131,7 @@ impl Store {
                 e,
             ),
         })?;
-        let restored = Self::read(&db, &path, name, cluster)?;
-        let log = Self::log_of(&db, &path)?;
+        let (restored, log) = Self::read(&db, &path, name, cluster)?;
         let (jobs, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let mut w = Writer {
             db,
@@ -168,8 +167,14 @@ impl Store {
         &self.path
     }
 
-    /// Checks the identity (writing it into a new file) and reads the rest.
-    fn read(db: &Database, path: &Path, name: &str, cluster: &str) -> Result<Restored, String> {
+    /// Checks the identity (writing it into a new file) and reads the
+    /// rest, with the sizes of the map's snapshot and log for the writer.
+    fn read(
+        db: &Database,
+        path: &Path,
+        name: &str,
+        cluster: &str,
+    ) -> Result<(Restored, Log), String> {
         let identity = rmp_serde::to_vec(&(name, cluster)).map_err(|e| err(path, "encoding", e))?;
         let tx = db.begin_write().map_err(|e| err(path, "writing", e))?;
         {
@@ -242,12 +247,16 @@ impl Store {
         let state = tx
             .open_table(KV_STATE)
             .map_err(|e| err(path, "kv_state", e))?;
+        let mut l = Log::default();
         let mut kv: Option<KvMap> =
             match state.get("state").map_err(|e| err(path, "kv_state", e))? {
-                Some(v) => Some(
-                    rmp_serde::from_slice(v.value())
-                        .map_err(|e| err(path, "its map snapshot is unreadable", e))?,
-                ),
+                Some(v) => {
+                    l.state_bytes = v.value().len() as u64;
+                    Some(
+                        rmp_serde::from_slice(v.value())
+                            .map_err(|e| err(path, "its map snapshot is unreadable", e))?,
+                    )
+                }
                 None => None,
             };
         let log = tx.open_table(KV_LOG).map_err(|e| err(path, "kv_log", e))?;
@@ -256,28 +265,11 @@ impl Store {
             let delta: KvMap = rmp_serde::from_slice(d.value())
                 .map_err(|e| err(path, &format!("map delta {} is unreadable", seq.value()), e))?;
             kv.get_or_insert_with(KvMap::default).merge(&delta);
-        }
-        Ok(Restored { keys, members, kv })
-    }
-
-    fn log_of(db: &Database, path: &Path) -> Result<Log, String> {
-        let tx = db.begin_read().map_err(|e| err(path, "reading", e))?;
-        let log = tx.open_table(KV_LOG).map_err(|e| err(path, "kv_log", e))?;
-        let mut l = Log::default();
-        for row in log.iter().map_err(|e| err(path, "kv_log", e))? {
-            let (seq, d) = row.map_err(|e| err(path, "kv_log", e))?;
             l.count += 1;
             l.bytes += d.value().len() as u64;
             l.next = seq.value() + 1;
         }
-        let state = tx
-            .open_table(KV_STATE)
-            .map_err(|e| err(path, "kv_state", e))?;
-        l.state_bytes = state
-            .get("state")
-            .map_err(|e| err(path, "kv_state", e))?
-            .map_or(0, |v| v.value().len() as u64);
-        Ok(l)
+        Ok((Restored { keys, members, kv }, l))
     }
 
     /// Hands `job` over, or gives it back (boxed: only on this rare path).

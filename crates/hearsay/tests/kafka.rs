@@ -5,7 +5,7 @@
 //! with its error type named in the results.
 
 mod common;
-use common::{Run, hearsay, node};
+use common::{Run, documented, hearsay, node};
 
 const GLOMERS_5A: &str = "-w kafka --bin ~/go/bin/maelstrom-kafka --node-count 1 --concurrency 2n --time-limit 20 --rate 1000";
 const GLOMERS_5B: &str = "-w kafka --bin ~/go/bin/maelstrom-kafka --node-count 2 --concurrency 2n --time-limit 20 --rate 1000";
@@ -15,15 +15,14 @@ const GLOMERS_5B: &str = "-w kafka --bin ~/go/bin/maelstrom-kafka --node-count 2
 /// to 3 s at 200, and the 10 s recovery before the final polls to 1 s.
 fn glomers(command: &str, mode: &str, extra: &[&str]) -> Run {
     let bin = node("kafka.py");
-    let line = command
-        .replace("~/go/bin/maelstrom-kafka", &bin)
-        .replace("--time-limit 20", "--time-limit 3")
-        .replace("--rate 1000", "--rate 200");
-    let mut args: Vec<&str> = line.split_whitespace().collect();
-    args.extend(["--recovery", "1"]);
-    args.extend_from_slice(extra);
-    args.extend(["--", mode]);
-    hearsay(&args)
+    let mut flags = vec!["--recovery", "1"];
+    flags.extend_from_slice(extra);
+    let replace = [
+        ("~/go/bin/maelstrom-kafka", bin.as_str()),
+        ("--time-limit 20", "--time-limit 3"),
+        ("--rate 1000", "--rate 200"),
+    ];
+    documented(command, &replace, &flags, mode)
 }
 
 /// A clean run of `workers` client workers.

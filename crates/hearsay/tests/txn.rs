@@ -5,7 +5,7 @@
 //! commits named in the results.
 
 mod common;
-use common::{Run, hearsay, node};
+use common::{Run, documented, hearsay, node, on_node};
 use std::process::Command;
 
 /// A Gossip Glomers command line as the challenge page gives it (after
@@ -13,22 +13,17 @@ use std::process::Command;
 /// to 3 s at 200.
 fn glomers(command: &str, mode: &str) -> Run {
     let bin = node("txn_rw.py");
-    let line = command
-        .replace("~/go/bin/maelstrom-txn", &bin)
-        .replace("--time-limit 20", "--time-limit 3")
-        .replace("--rate 1000", "--rate 200");
-    let mut args: Vec<&str> = line.split_whitespace().collect();
-    args.extend(["--", mode]);
-    hearsay(&args)
+    let replace = [
+        ("~/go/bin/maelstrom-txn", bin.as_str()),
+        ("--time-limit 20", "--time-limit 3"),
+        ("--rate 1000", "--rate 200"),
+    ];
+    documented(command, &replace, &[], mode)
 }
 
 /// Our node in `mode` with these flags.
 fn txn(mode: &str, flags: &[&str]) -> Run {
-    let bin = node("txn_rw.py");
-    let mut args = vec!["-w", "txn-rw-register", "--bin", &bin];
-    args.extend_from_slice(flags);
-    args.extend(["--", mode]);
-    hearsay(&args)
+    on_node("txn_rw.py", "txn-rw-register", flags, mode)
 }
 
 fn passes(r: &Run) {

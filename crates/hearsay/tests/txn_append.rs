@@ -5,39 +5,24 @@
 //! in the results.
 
 mod common;
-use common::{Run, hearsay, int, node};
+use common::{Run, documented, hearsay, int, node, on_node};
 use std::process::Command;
 
 /// A doc/05-datomic command line (after `./maelstrom test`), run on `mode`
 /// of our node, cut to 3 s.
 fn datomic_doc(command: &str, mode: &str) -> Run {
     let bin = node("txn_append.py");
-    let line = command
-        .replace("datomic.rb", &bin)
-        .replace("--time-limit 10", "--time-limit 3")
-        .replace("--time-limit 30", "--time-limit 3");
-    let mut args: Vec<&str> = line.split_whitespace().collect();
-    args.extend(["--", mode]);
-    hearsay(&args)
+    let replace = [
+        ("datomic.rb", bin.as_str()),
+        ("--time-limit 10", "--time-limit 3"),
+        ("--time-limit 30", "--time-limit 3"),
+    ];
+    documented(command, &replace, &[], mode)
 }
 
 /// Our node in `mode` with these flags.
 fn append(mode: &str, flags: &[&str]) -> Run {
-    let bin = node("txn_append.py");
-    let mut args = vec!["-w", "txn-list-append", "--bin", &bin];
-    args.extend_from_slice(flags);
-    args.extend(["--", mode]);
-    hearsay(&args)
-}
-
-fn anomaly_types(r: &Run) -> Vec<String> {
-    let res = r.results();
-    res["workload"]["anomaly-types"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no anomaly-types: {}", res["workload"]))
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect()
+    on_node("txn_append.py", "txn-list-append", flags, mode)
 }
 
 /// Valid, with Elle's bare `{:valid? true}`, and at least `ops` ok ops.
@@ -51,7 +36,7 @@ fn passes(r: &Run, ops: i64) {
 
 fn fails_with(r: &Run, any_of: &[&str]) -> Vec<String> {
     assert_eq!(r.code, 1, "{}", r.explain());
-    let types = anomaly_types(r);
+    let types = r.anomaly_types();
     assert!(
         types.iter().any(|t| any_of.contains(&t.as_str())),
         "{types:?} names none of {any_of:?}"

@@ -109,6 +109,28 @@ pub fn hearsay(args: &[&str]) -> Run {
     }
 }
 
+/// A command line as a challenge page or Maelstrom's docs give it (after
+/// `./maelstrom test`), rewritten by `replace` (the node binary, shorter
+/// runs), with `extra` flags, run on `mode` of our node.
+pub fn documented(line: &str, replace: &[(&str, &str)], extra: &[&str], mode: &str) -> Run {
+    let line = replace
+        .iter()
+        .fold(line.to_string(), |l, (from, to)| l.replace(from, to));
+    let mut args: Vec<&str> = line.split_whitespace().collect();
+    args.extend_from_slice(extra);
+    args.extend(["--", mode]);
+    hearsay(&args)
+}
+
+/// Workload `workload` on the test node `script` in `mode`, with `flags`.
+pub fn on_node(script: &str, workload: &str, flags: &[&str], mode: &str) -> Run {
+    let bin = node(script);
+    let mut args = vec!["-w", workload, "--bin", &bin];
+    args.extend_from_slice(flags);
+    args.extend(["--", mode]);
+    hearsay(&args)
+}
+
 /// A JSON integer, or a panic naming the value.
 pub fn int(v: &serde_json::Value) -> i64 {
     v.as_i64().unwrap_or_else(|| panic!("not an integer: {v}"))
