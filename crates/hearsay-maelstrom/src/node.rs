@@ -4,6 +4,7 @@
 use crate::wire::{Head, Item, Outgoing, PeerBody, Raw, Request, Tally, TallyBody};
 use hearsay_core::dissemination;
 use hearsay_core::id::{Epoch, NodeId};
+use hearsay_core::link::LinkConfig;
 use hearsay_core::node::{Input, Node, Outbox, Topology};
 use hearsay_core::time::Instant;
 use hearsay_core::wire::Tag;
@@ -34,6 +35,11 @@ pub struct NodeConfig {
     /// it back through [`MaelstromNode::restore`] when the node asks after
     /// `init`. A node killed after acknowledging then loses nothing.
     pub keep: bool,
+    /// Link timing once the workload is known to be replicated state
+    /// (g-set, counters), where a partition's heal should show within a
+    /// second ([`hearsay_core::link::LinkConfig::for_state`]); `None`
+    /// keeps the dissemination config's for every workload.
+    pub state_link: Option<LinkConfig>,
 }
 
 /// The Maelstrom workloads this node serves. Reads look alike on the wire,
@@ -437,6 +443,13 @@ impl MaelstromNode {
             return;
         }
         self.workload = Some(w);
+        let link = self.link();
+        if let Some(n) = self.node.as_mut()
+            && n.config().link != link
+            && let Err(e) = n.set_link(link)
+        {
+            tracing::error!("cannot retime the links: {e}");
+        }
         for r in std::mem::take(&mut self.waiting) {
             self.read(&r.req(), w);
         }
@@ -477,12 +490,23 @@ impl MaelstromNode {
         &self,
     ) -> Result<Node<V>, hearsay_core::dissemination::ConfigError> {
         Node::new(
-            self.cfg.dissemination.clone(),
+            dissemination::Config {
+                link: self.link(),
+                ..self.cfg.dissemination.clone()
+            },
             NodeId::new(&self.me),
             Epoch(self.cfg.epoch.max(1)),
             self.members.clone(),
             self.cfg.seed,
         )
+    }
+
+    /// The link timing for what this node serves, as far as it knows.
+    fn link(&self) -> LinkConfig {
+        match (self.workload, &self.cfg.state_link) {
+            (Some(Workload::GSet | Workload::Counter), Some(l)) => l.clone(),
+            _ => self.cfg.dissemination.link.clone(),
+        }
     }
 
     fn init(&mut self, id: &str, ids: Vec<String>) {
@@ -654,6 +678,44 @@ mod tests {
         let mut plain = node("n0", &["n0"]);
         plain.handle_line(Instant::ZERO, &b.to_string()).unwrap();
         assert!(plain.take_kept().is_empty() && !plain.take_restore_request());
+    }
+
+    #[test]
+    fn links_take_the_state_timing_once_the_workload_is_replicated_state() {
+        let state = LinkConfig::default().for_state();
+        let cfg = NodeConfig {
+            state_link: Some(state.clone()),
+            ..NodeConfig::default()
+        };
+        let init = |id: &str| {
+            json!({"src":"c0","dest":id,"body":{"type":"init","node_id":id,"node_ids":["n0","n1"],"msg_id":1}}).to_string()
+        };
+        let link = |n: &MaelstromNode| n.node.as_ref().unwrap().config().link.clone();
+        // Unknown workload: the broadcast timing; a g-set add: the state's.
+        let mut set = MaelstromNode::new(cfg.clone());
+        set.handle_line(Instant::ZERO, &init("n0")).unwrap();
+        assert_eq!(link(&set), LinkConfig::default());
+        call(&mut set, json!({"type":"add","element":1,"msg_id":2}));
+        assert_eq!(link(&set), state);
+        // A counter's engine is made with it.
+        let mut counter = MaelstromNode::new(cfg.clone());
+        counter.handle_line(Instant::ZERO, &init("n0")).unwrap();
+        call(&mut counter, json!({"type":"add","delta":2,"msg_id":2}));
+        assert_eq!(counter.tally.as_ref().unwrap().config().link, state);
+        // Broadcast keeps its timing, also when told the workload up front.
+        let mut cast = MaelstromNode::new(cfg.clone());
+        cast.handle_line(Instant::ZERO, &init("n0")).unwrap();
+        call(
+            &mut cast,
+            json!({"type":"broadcast","message":1,"msg_id":2}),
+        );
+        assert_eq!(link(&cast), LinkConfig::default());
+        let mut told = MaelstromNode::new(NodeConfig {
+            workload: Some(Workload::GSet),
+            ..cfg
+        });
+        told.handle_line(Instant::ZERO, &init("n0")).unwrap();
+        assert_eq!(link(&told), state);
     }
 
     fn node(id: &str, ids: &[&str]) -> MaelstromNode {

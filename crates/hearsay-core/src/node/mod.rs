@@ -24,7 +24,7 @@ pub use crate::stats::Stats;
 
 use crate::dissemination::{self, Config, ConfigError, Load, Store, Strategy, StrategyKind, Value};
 use crate::id::{Epoch, NodeId};
-use crate::link::{LinkMsg, Links};
+use crate::link::{LinkConfig, LinkMsg, Links};
 use crate::membership::{
     Event, Incarnation, MemberMsg, Membership, Meta, Static, Swim, View, ViewChange,
 };
@@ -500,6 +500,15 @@ impl<V: Value, M: Membership> Node<V, M> {
 
     pub fn config(&self) -> &Config {
         &self.parts.cfg
+    }
+
+    /// Other link timing from now on, for a shell that learns late what
+    /// it serves (hearsay-node infers its workload from the first
+    /// request). Links pick it up at their next timer or ack.
+    pub fn set_link(&mut self, link: LinkConfig) -> Result<(), ConfigError> {
+        link.validate().map_err(ConfigError::Invalid)?;
+        self.parts.cfg.link = link;
+        Ok(())
     }
 
     /// True when nothing is queued, unacknowledged, owed or pending.
