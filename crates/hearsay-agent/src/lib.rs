@@ -348,6 +348,7 @@ impl Agent {
             kept: (cfg.kept_messages, cfg.kept_bytes),
             lives: HashMap::new(),
             refusal: None,
+            told: Told::default(),
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -624,6 +625,31 @@ struct Loop {
     lives: HashMap<NodeId, (u64, Option<SocketAddr>)>,
     /// A seed refused this agent, and why.
     refusal: Option<String>,
+    /// Senders this agent could not open, and when each was last told so.
+    told: Told,
+}
+
+/// Senders of datagrams this agent could not open, each told at most once
+/// per [`Told::EVERY`]; at most [`Told::MAX`] remembered (the table is
+/// cleared when full: at worst a few more replies).
+#[derive(Default)]
+struct Told(HashMap<SocketAddr, tokio::time::Instant>);
+
+impl Told {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+    const MAX: usize = 4096;
+
+    /// Should `to` be told now?
+    fn tell(&mut self, to: SocketAddr, now: tokio::time::Instant) -> bool {
+        if self.0.get(&to).is_some_and(|&t| now < t + Self::EVERY) {
+            return false;
+        }
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(to, now);
+        true
+    }
 }
 
 impl Loop {
@@ -749,7 +775,15 @@ impl Loop {
             Err(e) => {
                 tracing::debug!("dropped a datagram from {from}: {e:?}");
                 self.stats.refused[e.index()] += 1;
-                self.seeds.refused(&from, codec::Refused::LABELS[e.index()]);
+                self.seeds.refused(&from, e.reason());
+                // Another cluster, key or version: an empty envelope of
+                // ours goes back, which the sender cannot open either and
+                // so can name why it is not let in (a joiner said only "no
+                // answer"). Small, and at most one per sender per
+                // `Told::EVERY`: no use as a reflector.
+                if e.sender_misconfigured() && self.told.tell(from, tokio::time::Instant::now()) {
+                    let _ = self.sock.send_to(&self.codec.empty(&self.head), from).await;
+                }
                 return;
             }
         };

@@ -8,8 +8,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A duration written like `10m`, `60s`, `3s`, `250ms`, `1h` (a bare number
-/// is seconds).
+/// A duration written like `10m`, `60s`, `3s`, `250ms`, `1h`: a bare number
+/// other than 0 is refused, on the command line and in scenario files alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Dur(pub Duration);
 
@@ -43,6 +43,9 @@ impl FromStr for Dur {
             u => return Err(format!("unknown unit {u:?} in {s:?} (use ms, s, m or h)")),
         };
         let secs = x * scale;
+        if secs < 0.0 {
+            return Err(format!("{s:?} is negative: a duration is 0 or more"));
+        }
         if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
             return Err(format!("{s:?} is out of range"));
         }
@@ -79,7 +82,9 @@ impl<'de> Deserialize<'de> for Dur {
         }
         match Raw::deserialize(d)? {
             Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
-            Raw::Secs(x) => format!("{x}s").parse().map_err(serde::de::Error::custom),
+            // The same rule as on the command line: `latency = 50` in a
+            // file is as ambiguous as `--latency 50`.
+            Raw::Secs(x) => x.to_string().parse().map_err(serde::de::Error::custom),
         }
     }
 }
@@ -372,5 +377,19 @@ mod tests {
         );
         let bad = Scenario::from_toml("strategy = \"rumour\"").unwrap_err();
         assert!(bad.contains("unknown strategy"), "{bad}");
+        // A bare number has no unit in a file either (it ran as seconds:
+        // `latency = 50` was fifty seconds).
+        for bare in [
+            "latency = 50",
+            "duration = 30",
+            "pause = { fraction = 0.1, length = 3 }",
+        ] {
+            let e = Scenario::from_toml(bare).unwrap_err();
+            assert!(e.contains("has no unit"), "{bare}: {e}");
+        }
+        assert_eq!(
+            Scenario::from_toml("latency = 0").unwrap().latency.0,
+            Duration::ZERO
+        );
     }
 }

@@ -126,6 +126,29 @@ impl Refused {
         Self::LABELS[self.index()]
     }
 
+    /// Why a datagram from a seed was refused, as a joiner explains its
+    /// silence to the operator.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refused::OtherCluster => "another --cluster",
+            Refused::Decrypt => "sealed with a key this agent does not have: another --key",
+            Refused::Unencrypted => "not encrypted, and this agent has a --key",
+            Refused::Version(_) => "another protocol version of hearsay",
+            Refused::TooLarge => "oversized",
+            Refused::Malformed => "malformed",
+            Refused::Busy => "too many streams at once",
+        }
+    }
+
+    /// The sender is configured for another cluster, key or version (not
+    /// broken input): worth telling it.
+    pub fn sender_misconfigured(self) -> bool {
+        matches!(
+            self,
+            Refused::OtherCluster | Refused::Decrypt | Refused::Unencrypted | Refused::Version(_)
+        )
+    }
+
     pub fn index(self) -> usize {
         match self {
             Refused::TooLarge => 0,

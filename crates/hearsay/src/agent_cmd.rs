@@ -450,14 +450,13 @@ pub fn run(args: AgentArgs) -> ExitCode {
                 let now = watch.join_problem();
                 if now != said {
                     match &now {
-                        // A seed's own refusal says why; a silence needs
-                        // the likely causes.
-                        Some(p) if p.starts_with("refused by") => {
-                            eprintln!("hearsay agent: {p}")
-                        }
-                        Some(p) => eprintln!(
-                            "hearsay agent: {p}; a seed that does not answer is down, unreachable, or in another --cluster or with another --key (it drops what it cannot open)"
+                        // A refusal says why (a seed of another cluster
+                        // or key answers with what this one cannot open);
+                        // a silence needs the likely causes.
+                        Some(p) if p.contains("(no answer)") => eprintln!(
+                            "hearsay agent: {p}; a seed that does not answer is down or unreachable (a blocked UDP port?)"
                         ),
+                        Some(p) => eprintln!("hearsay agent: {p}"),
                         None if said.is_some() => eprintln!("hearsay agent: joined"),
                         None => {}
                     }

@@ -19,6 +19,36 @@ pub const MAX_CONCURRENCY: usize = 100_000;
 /// Repetitions of one test or bench point.
 pub const MAX_REPEATS: usize = 100_000;
 
+/// `--flag -5s` becomes `--flag=-5s`, so that a negative value with a unit
+/// reaches the flag's own check ("is negative") instead of being taken for
+/// an unknown option `-5` (clap's `allow_negative_numbers` knows only bare
+/// numbers). Node arguments after `--` are left alone.
+pub fn join_negative_values(argv: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = false;
+    for a in argv {
+        let negative =
+            a.starts_with('-') && a[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.');
+        match out.last_mut() {
+            Some(flag)
+                if !rest
+                    && negative
+                    && flag.starts_with("--")
+                    && flag.len() > 2
+                    && !flag.contains('=') =>
+            {
+                flag.push('=');
+                flag.push_str(&a);
+            }
+            _ => {
+                rest |= a == "--";
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
 fn integer_in<T>(s: &str, lo: T, hi: T, what: &str) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
@@ -197,6 +227,27 @@ pub fn shell_join<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_negative_value_stays_with_its_flag_and_node_arguments_are_left_alone() {
+        let v = |s: &str| join_negative_values(s.split(' ').map(String::from));
+        assert_eq!(
+            v("hearsay sim --duration -5s --pause -.1:3s --members 5"),
+            [
+                "hearsay",
+                "sim",
+                "--duration=-5s",
+                "--pause=-.1:3s",
+                "--members",
+                "5"
+            ]
+        );
+        // Not after a value, a short option, `--x=`, or `--`.
+        assert_eq!(v("a --m 5 -3"), ["a", "--m", "5", "-3"]);
+        assert_eq!(v("a -q -3 --x=1 -2"), ["a", "-q", "-3", "--x=1", "-2"]);
+        assert_eq!(v("a -- --preset -1"), ["a", "--", "--preset", "-1"]);
+        assert_eq!(v("a --m -x"), ["a", "--m", "-x"]);
+    }
 
     #[test]
     fn bounds_are_refused_with_the_flag_range() {

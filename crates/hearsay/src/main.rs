@@ -58,6 +58,7 @@ enum Cmd {
     Test(Box<test_cmd::TestArgs>),
     /// Run a workload's checker on a recorded history (hearsay's, Jepsen's
     /// or Maelstrom's history.edn) and exit as `test` does.
+    #[command(allow_negative_numbers = true)]
     Check(check_cmd::CheckArgs),
     /// Run hearsay's Maelstrom node on stdin/stdout (same as `hearsay-node`).
     Node(hearsay_maelstrom::cli::NodeArgs),
@@ -73,10 +74,12 @@ enum Cmd {
     Sim(Box<sim_cmd::SimArgs>),
     /// A web UI over a store: the runs table, a page per run with its
     /// pictures, message diagram, history and logs, and bench sweeps.
+    #[command(allow_negative_numbers = true)]
     Serve(serve::ServeArgs),
     /// A real gossip member over UDP (SWIM membership, broadcast,
     /// encryption) with an HTTP API: GET /members, POST /broadcast, GET
     /// /messages, GET /metrics, /keys.
+    #[command(allow_negative_numbers = true)]
     Agent(Box<agent_cmd::AgentArgs>),
     /// List a running agent's members (name, address, zone, state, incarnation).
     Members(client_cmd::MembersArgs),
@@ -110,7 +113,7 @@ pub fn runtime(cmd: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(args::join_negative_values(std::env::args())) {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             // --help and --version.

@@ -1448,6 +1448,52 @@ fn a_join_that_does_not_happen_is_said_and_health_tells() {
     assert!(health.starts_with("not joined yet"), "{health}");
 }
 
+/// A seed of another cluster, or with another key, answers with what the
+/// joiner cannot open, so the joiner names the cause (it said "no answer").
+#[test]
+fn a_join_refused_for_another_key_or_cluster_names_the_cause() {
+    let key = || cli(&["keys", "generate"]).1.trim().to_string();
+    let (k1, k2) = (key(), key());
+    let seed = start_with("seed", "c1", None, &["--key", &k1]);
+    let cases = [
+        (
+            "wrongkey",
+            "c1",
+            vec!["--key", k2.as_str()],
+            "another --key",
+        ),
+        ("clear", "c1", vec![], "another --key"),
+        (
+            "othercluster",
+            "c2",
+            vec!["--key", k1.as_str()],
+            "another --cluster",
+        ),
+    ];
+    for (name, cluster, extra, why) in cases {
+        let a = start_with(name, cluster, Some(&seed.gossip), &extra);
+        let err = || std::fs::read_to_string(a._stderr.path()).unwrap_or_default();
+        until(
+            &format!("{name} says why it has not joined"),
+            Duration::from_secs(15),
+            || err().contains(why),
+        );
+        assert!(
+            err().contains(&format!("{} (it answers", seed.gossip)),
+            "{}",
+            err()
+        );
+        let health = http(&a.http, "GET", "/health", "");
+        assert!(health.contains(why), "{name}: {health}");
+        assert_eq!(alive_count(&a), 1, "{name} is not let in");
+    }
+    assert_eq!(alive_count(&seed), 1, "the seed lists none of them");
+    // A client pointed at the gossip port, not --http, is told so.
+    let (code, _, err) = cli(&["members", "--http", &seed.gossip]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("does not speak HTTP"), "{err}");
+}
+
 #[test]
 fn sigterm_leaves_the_cluster_and_says_so() {
     let a = start("stay", "t", None);

@@ -107,6 +107,12 @@ fn every_bad_number_or_flag_is_one_line_and_exit_254() {
         (vec!["serve", "--bind", "localhost"], "--bind"),
         // Errors that point the right way (issue 19, item 8).
         (test(&["-w", "echo", "--rate", "-1"]), "at least 0"),
+        // Negative values reach the flag's own check, with units too.
+        (vec!["sim", "--duration", "-5s"], "is negative"),
+        (vec!["sim", "--latency", "-5ms"], "is negative"),
+        (vec!["sim", "--pause", "-0.1:3s"], "--pause"),
+        (vec!["sim", "--partition", "-0.5:1s:1s"], "--partition"),
+        (vec!["agent", "--kept-messages", "-1"], "--kept-messages"),
         (vec!["tset"], "did you mean test?"),
         (test(&["--scenario", "3f"]), "one of: 3a, 3b, 3c, 3d, 3e"),
         (vec!["serve", "--port", "9000"], "--bind HOST:PORT"),

@@ -77,7 +77,7 @@ impl<A: Ord + Clone> Seeds<A> {
             .waiting
             .keys()
             .map(|a| match self.refused.get(a) {
-                Some(why) => format!("{a} (its datagrams were refused here: {why})"),
+                Some(why) => format!("{a} (it answers, but what it sends is refused here: {why})"),
                 None => format!("{a} (no answer)"),
             })
             .collect();
@@ -130,7 +130,7 @@ mod tests {
         let p = s.problem().expect("a problem after two rounds");
         assert!(p.contains("a:1 (no answer)"), "{p}");
         assert!(
-            p.contains("b:2 (its datagrams were refused here: decrypt)"),
+            p.contains("b:2 (it answers, but what it sends is refused here: decrypt)"),
             "{p}"
         );
         assert!(!p.contains("c:3"), "not a seed: {p}");
