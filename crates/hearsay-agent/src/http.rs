@@ -5,7 +5,8 @@
 //! /metrics (Prometheus text), GET /keys and POST /keys/install, /keys/use,
 //! /keys/remove (the body is a base64 key) for this agent's keyring, and
 //! GET /cluster/keys, POST /cluster/keys/install|use|remove for every live
-//! member's (a JSON report of who did it).
+//! member's (a JSON report of who did it); GET /tags (this agent's, a JSON
+//! object) and POST /tags (`{"set": {"role": "web"}, "delete": ["old"]}`).
 //!
 //! With a token in the [`ApiConfig`], every call but `/health` (and
 //! `/metrics` when it is public) needs `Authorization: Bearer TOKEN`, and is
@@ -44,6 +45,7 @@ pub fn router(agent: Arc<Agent>, api: ApiConfig) -> Router {
             get(kv_get).put(kv_set).post(kv_set).delete(kv_del),
         )
         .route("/test/cut", post(cut))
+        .route("/tags", get(tags).post(tags_change))
         .route("/keys", get(keys))
         .route("/keys/{op}", post(keys_change))
         .route("/cluster/keys", get(cluster_keys))
@@ -235,6 +237,30 @@ async fn kv_del(
     axum::extract::Path(key): axum::extract::Path<String>,
 ) -> Response {
     kv_answer(a.kv_delete(key).await)
+}
+
+async fn tags(State(a): State<Arc<Agent>>) -> Response {
+    axum::Json(a.tags()).into_response()
+}
+
+/// Sets and deletes tags of this agent; answers with the tags now.
+async fn tags_change(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response {
+    let change: crate::TagsChange = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body is {{\"set\": {{\"KEY\": \"VALUE\"}}, \"delete\": [\"KEY\"]}}: {e}\n"
+                ),
+            )
+                .into_response();
+        }
+    };
+    match a.set_tags(change).await {
+        Ok(()) => axum::Json(a.tags()).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
 }
 
 fn kv_answer(r: Result<(), String>) -> Response {

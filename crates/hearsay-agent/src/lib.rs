@@ -32,7 +32,7 @@ pub use hearsay_wire::keys::KeyOp;
 pub use hearsay_wire::{codec, keyring};
 pub use keyquery::Report as KeyReport;
 pub use keyring::{Key, Keyring};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
@@ -59,6 +59,10 @@ pub struct AgentConfig {
     pub strategy: Option<StrategyKind>,
     pub broadcast_preset: Option<Preset>,
     pub zone: Option<String>,
+    /// What this member tells the others about itself (role, version...):
+    /// at most [`hearsay_core::membership::MAX_TAGS_BYTES`]; changed at
+    /// runtime with [`Agent::set_tags`].
+    pub tags: BTreeMap<String, String>,
     /// Gossip keys, the primary first; none: clear text.
     pub keys: Vec<Key>,
     /// Where to keep the members, the keyring and the key-value map across
@@ -92,6 +96,7 @@ impl AgentConfig {
             strategy: None,
             broadcast_preset: None,
             zone: None,
+            tags: BTreeMap::new(),
             keys: Vec::new(),
             data_dir: None,
             kept_messages: 100_000,
@@ -107,6 +112,7 @@ pub struct MemberInfo {
     pub name: String,
     pub addr: Option<String>,
     pub zone: Option<String>,
+    pub tags: BTreeMap<String, String>,
     pub state: &'static str,
     /// The member's life (its start time in microseconds, as it chose it):
     /// a restart is a new epoch.
@@ -186,6 +192,31 @@ enum Cmd {
     /// Sets a key, or deletes it with `None`.
     Kv(String, Option<String>, oneshot::Sender<Result<(), String>>),
     Leave(oneshot::Sender<()>),
+    /// Sets these tags and deletes those.
+    Tags(TagsChange, oneshot::Sender<Result<(), String>>),
+}
+
+/// A change of this agent's tags: set some, delete others.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagsChange {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub delete: Vec<String>,
+}
+
+/// The core's form of the tags.
+fn tags_of(tags: &BTreeMap<String, String>) -> BTreeMap<Box<str>, Box<str>> {
+    tags.iter()
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect()
+}
+
+fn tags_from(tags: &BTreeMap<Box<str>, Box<str>>) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A running agent; dropping it stops the loop.
@@ -259,9 +290,11 @@ impl Agent {
         let local = sock.local_addr()?;
         let advertise = cfg.advertise.unwrap_or(local);
         let me = NodeId::new(&cfg.name);
+        hearsay_core::membership::check_tags(&tags_of(&cfg.tags)).context("tags")?;
         let meta = Meta {
             addr: Some(advertise.to_string().into_boxed_str()),
             zone: cfg.zone.clone().map(String::into_boxed_str),
+            tags: tags_of(&cfg.tags),
         };
         let epoch = Epoch(
             std::time::SystemTime::now()
@@ -561,6 +594,22 @@ impl Agent {
         self.ask(|tx| Cmd::Kv(key, value, tx)).await
     }
 
+    /// Changes this agent's tags: the others see the new ones with its
+    /// next gossip (a new incarnation). Refused, with nothing changed, if
+    /// the result breaks the tag rules ([`hearsay_core::membership::check_tags`]).
+    pub async fn set_tags(&self, change: TagsChange) -> Result<(), String> {
+        self.ask(|tx| Cmd::Tags(change, tx)).await
+    }
+
+    /// This agent's tags.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        self.members()
+            .into_iter()
+            .find(|m| m.is_self)
+            .map(|m| m.tags)
+            .unwrap_or_default()
+    }
+
     pub async fn broadcast(&self, data: Vec<u8>) -> Result<(), String> {
         self.ask(|tx| Cmd::Broadcast(data, tx)).await
     }
@@ -751,6 +800,20 @@ impl Loop {
                     },
                     Some(Cmd::ClusterKeys(op, reply)) => {
                         self.start_query(op, reply).await;
+                    }
+                    Some(Cmd::Tags(change, reply)) => {
+                        let mut tags = self.node.swim().meta().tags.clone();
+                        for k in &change.delete {
+                            tags.remove(k.as_str());
+                        }
+                        tags.extend(tags_of(&change.set));
+                        let r = self.node.set_tags(tags).map_err(|e| e.to_string());
+                        if r.is_ok() {
+                            // No membership event here: list anew.
+                            self.published = false;
+                            self.publish();
+                        }
+                        let _ = reply.send(r);
                     }
                     Some(Cmd::Leave(reply)) => {
                         let now = self.now();
@@ -1228,6 +1291,7 @@ impl Loop {
                 name: id.to_string(),
                 addr: meta.addr.as_deref().map(String::from),
                 zone: meta.zone.as_deref().map(String::from),
+                tags: tags_from(&meta.tags),
                 state,
                 epoch: inc.epoch.0,
                 incarnation: inc.n,
@@ -1238,6 +1302,7 @@ impl Loop {
             name: self.me.to_string(),
             addr: Some(self.advertise.to_string()),
             zone: self.zone.clone(),
+            tags: tags_from(&self.node.swim().meta().tags),
             state: "alive",
             epoch: self.node.swim().incarnation().epoch.0,
             incarnation: self.node.swim().incarnation().n,

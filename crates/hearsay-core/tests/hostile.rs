@@ -814,7 +814,13 @@ fn meta() -> BoxedStrategy<Option<Meta>> {
     prop_oneof![
         3 => Just(None),
         1 => (proptest::option::of(text()), proptest::option::of(text()))
-            .prop_map(|(addr, zone)| Some(Meta { addr, zone })),
+            .prop_map(|(addr, zone)| {
+                Some(Meta {
+                    addr,
+                    zone,
+                    ..Meta::default()
+                })
+            }),
     ]
     .boxed()
 }

@@ -22,7 +22,7 @@ The first line printed gives the bound addresses (port 0 picks free ones).
 Without a key gossip is in clear text and the agent says so. --config reads
 a TOML file with the same keys as the flags (name, cluster, bind, advertise,
 join, http, http-token-file, metrics-public, http-insecure, preset, probes,
-strategy, broadcast-preset, zone, keys, key-file); flags given on the command
+strategy, broadcast-preset, zone, tags (a table), keys, key-file); flags given on the command
 line win. SIGTERM or Ctrl-C leaves the cluster gracefully.
 
 The HTTP API can read the map, broadcast and change the cluster's keys. With a
@@ -96,6 +96,12 @@ pub struct AgentArgs {
     /// This member's zone (rack or datacenter label)
     #[arg(long)]
     zone: Option<String>,
+    /// A tag the other members see (repeatable): role=web, version=1.2.
+    /// At most 512 bytes in all; change them at runtime with `hearsay tags`;
+    /// `hearsay members --tag role=web` filters on them. Tags given here
+    /// replace those of the config file
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
     /// A gossip key (base64, from `hearsay keys generate`); repeatable, the
     /// first seals what this agent sends, all open what it receives
     #[arg(long, value_name = "KEY")]
@@ -149,11 +155,21 @@ struct FileConfig {
     broadcast_preset: Option<String>,
     zone: Option<String>,
     #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
     keys: Vec<String>,
     key_file: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     kept_messages: Option<usize>,
     kept_bytes: Option<usize>,
+}
+
+/// `KEY=VALUE` (the value may be empty, and may hold `=`).
+pub(crate) fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("a tag is KEY=VALUE, not {s:?}")),
+    }
 }
 
 fn read_keys(path: &Path) -> Result<Vec<Key>, String> {
@@ -327,6 +343,11 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
     cfg.strategy = strategy;
     cfg.broadcast_preset = broadcast_preset;
     cfg.zone = args.zone.clone().or(file.zone);
+    cfg.tags = if args.tags.is_empty() {
+        file.tags
+    } else {
+        args.tags.iter().cloned().collect()
+    };
     cfg.keys = keys;
     cfg.data_dir = args.data_dir.clone().or(file.data_dir);
     if let Some(n) = args.kept_messages.or(file.kept_messages) {

@@ -7,6 +7,7 @@
 //! `--http-token-file` or else `HEARSAY_HTTP_TOKEN`.
 
 use hearsay_agent::http::{TOKEN_ENV, TokenSource};
+use regex::Regex;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -45,8 +46,63 @@ pub struct Target {
 
 #[derive(Debug, clap::Args)]
 pub struct MembersArgs {
+    /// Only members with this tag, its value matching a regular
+    /// expression (whole value: role=web, version=1\..*); repeatable, all
+    /// must match
+    #[arg(long = "tag", value_name = "KEY=RE", value_parser = tag_filter)]
+    tags: Vec<(String, Regex)>,
+    /// Only members in this state: alive, suspect, dead or left
+    #[arg(long, value_parser = ["alive", "suspect", "dead", "left"])]
+    status: Option<String>,
     #[command(flatten)]
     target: Target,
+}
+
+/// `KEY=RE`, the expression anchored at both ends (as Serf's filter).
+fn tag_filter(s: &str) -> Result<(String, Regex), String> {
+    let (k, re) =
+        crate::agent_cmd::parse_tag(s).map_err(|_| format!("--tag is KEY=RE, not {s:?}"))?;
+    let re = Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("--tag {k}: {e}"))?;
+    Ok((k, re))
+}
+
+/// Does member `m` (as /members lists it) pass the filters?
+fn wanted(a: &MembersArgs, m: &serde_json::Value) -> bool {
+    a.status.as_ref().is_none_or(|s| m["state"] == s.as_str())
+        && a.tags
+            .iter()
+            .all(|(k, re)| m["tags"][k].as_str().is_some_and(|v| re.is_match(v)))
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  hearsay tags                              this agent's tags
+  hearsay tags set role=web version=1.2     the others see them with its next gossip
+  hearsay tags del version
+  hearsay members --tag role=web            who has them")]
+pub struct TagsArgs {
+    #[command(subcommand)]
+    op: Option<TagsOp>,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TagsOp {
+    /// Set tags of the agent at --http (KEY=VALUE ...)
+    Set {
+        #[arg(required = true, value_name = "KEY=VALUE", value_parser = crate::agent_cmd::parse_tag)]
+        tags: Vec<(String, String)>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete tags of the agent at --http (KEY ...)
+    Del {
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -415,6 +471,44 @@ fn path_key(k: &str) -> String {
         .collect()
 }
 
+pub fn tags(a: TagsArgs) -> ExitCode {
+    let (cmd, change, t) = match &a.op {
+        None => ("", None, &a.target),
+        Some(TagsOp::Set { tags, target }) => (
+            " set",
+            Some(
+                serde_json::json!({ "set": tags.iter().cloned().collect::<std::collections::BTreeMap<_, _>>() }),
+            ),
+            target,
+        ),
+        Some(TagsOp::Del { keys, target }) => {
+            (" del", Some(serde_json::json!({ "delete": keys })), target)
+        }
+    };
+    let call = match &change {
+        None => request(t, "GET", "/tags", b""),
+        Some(c) => request(t, "POST", "/tags", c.to_string().as_bytes()),
+    };
+    let text = match call {
+        Ok((200, text)) => text,
+        Ok((_, text)) => {
+            eprintln!("hearsay tags{cmd}: {}", text.trim());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => return fail(&format!("tags{cmd}"), t, e),
+    };
+    if t.json {
+        outln!("{}", text.trim());
+    } else {
+        let m: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).unwrap_or_default();
+        for (k, v) in m {
+            outln!("{k}={}", v.as_str().unwrap_or_default());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 pub fn kv(a: KvArgs) -> ExitCode {
     let (cmd, method, key, body, t) = match &a.op {
         KvOp::Set { key, value, target } => ("set", "PUT", Some(key), value.as_str(), target),
@@ -507,36 +601,60 @@ pub fn members(a: MembersArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail("members", t, e),
     };
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let shown: Vec<&serde_json::Value> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| wanted(&a, m))
+        .collect();
     if t.json {
-        outln!("{body}");
+        outln!(
+            "{}",
+            serde_json::Value::Array(shown.into_iter().cloned().collect())
+        );
         return ExitCode::SUCCESS;
     }
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     let s = |m: &serde_json::Value, k: &str| m[k].as_str().unwrap_or("-").to_string();
+    let tags = |m: &serde_json::Value| {
+        let t: Vec<String> = m["tags"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        if t.is_empty() {
+            "-".to_string()
+        } else {
+            t.join(",")
+        }
+    };
     let n = |m: &serde_json::Value, k: &str| m[k].as_u64().map_or("-".into(), |x| x.to_string());
     outln!(
-        "{:<16} {:<22} {:<8} {:<8} {:<17} {}",
+        "{:<16} {:<22} {:<8} {:<8} {:<17} {:<12} {}",
         "NAME",
         "ADDRESS",
         "ZONE",
         "STATE",
         "EPOCH",
-        "INCARNATION"
+        "INCARNATION",
+        "TAGS"
     );
-    for m in v.as_array().into_iter().flatten() {
+    for m in shown {
         let me = if m["self"] == true {
             " (this agent)"
         } else {
             ""
         };
         outln!(
-            "{:<16} {:<22} {:<8} {:<8} {:<17} {}{me}",
+            "{:<16} {:<22} {:<8} {:<8} {:<17} {:<12} {}{me}",
             s(m, "name"),
             s(m, "addr"),
             s(m, "zone"),
             s(m, "state"),
             n(m, "epoch"),
-            n(m, "incarnation")
+            n(m, "incarnation"),
+            tags(m)
         );
     }
     ExitCode::SUCCESS

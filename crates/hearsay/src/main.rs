@@ -92,6 +92,8 @@ enum Cmd {
     Keys(client_cmd::KeysArgs),
     /// A running agent's replicated key-value map: set, get, del, list.
     Kv(client_cmd::KvArgs),
+    /// A running agent's tags: list, set KEY=VALUE..., del KEY...
+    Tags(client_cmd::TagsArgs),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -147,6 +149,7 @@ fn main() -> ExitCode {
         Cmd::Read(a) => client_cmd::read(a),
         Cmd::Keys(a) => client_cmd::keys(a),
         Cmd::Kv(a) => client_cmd::kv(a),
+        Cmd::Tags(a) => client_cmd::tags(a),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

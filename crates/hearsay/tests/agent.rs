@@ -2,7 +2,7 @@
 //! fixed sleeps: readiness and convergence by polling the HTTP API, every
 //! wait bounded), every process killed and reaped at the end.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -1726,4 +1726,110 @@ fn an_open_api_beyond_loopback_and_a_bad_token_are_refused_before_anything_is_bo
     let (code, _, err) = agent(&[], &[(TOKEN_ENV, "")]);
     assert_eq!(code, Some(254), "{err}");
     assert!(err.contains("HEARSAY_HTTP_TOKEN is empty"), "{err}");
+}
+
+/// The tags `of` has as `observer` lists it.
+fn tags_seen(observer: &AgentProc, of: &str) -> Option<Value> {
+    let v: Value = serde_json::from_str(&http(&observer.http, "GET", "/members", "")).ok()?;
+    v.as_array()?
+        .iter()
+        .find(|m| m["name"] == of)
+        .map(|m| m["tags"].clone())
+}
+
+/// Issue 17 item 1: tags from the flags and the config file, changed at
+/// runtime, seen by the others, filtered on; bad ones refused with a reason.
+#[test]
+fn tags_are_gossiped_changed_at_runtime_and_filtered_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("b.toml");
+    std::fs::write(&conf, "[tags]\nrole = \"db\"\n").unwrap();
+    let a = start_with(
+        "a",
+        "g",
+        None,
+        &["--tag", "role=web", "--tag", "version=1.2"],
+    );
+    let b = start_with(
+        "b",
+        "g",
+        Some(&a.gossip),
+        &["--config", conf.to_str().unwrap()],
+    );
+    let c = start("c", "g", Some(&a.gossip));
+    until("c sees the others' tags", Duration::from_secs(10), || {
+        tags_seen(&c, "a") == Some(json!({"role": "web", "version": "1.2"}))
+            && tags_seen(&c, "b") == Some(json!({"role": "db"}))
+    });
+    // Filters: a regular expression over the whole value, and the state.
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["members", "--http", &c.http, "--json"];
+        all.extend_from_slice(args);
+        let (code, out, err) = cli(&all);
+        assert_eq!(code, Some(0), "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&["--tag", "role=web"]), ["a"]);
+    assert_eq!(
+        names(&["--tag", "role=w"]),
+        Vec::<String>::new(),
+        "anchored"
+    );
+    assert_eq!(names(&["--tag", "role=(web|db)"]), ["a", "b"]);
+    assert_eq!(
+        names(&["--tag", "role=.*", "--tag", "version=1\\..*"]),
+        ["a"]
+    );
+    assert_eq!(names(&["--status", "alive"]), ["a", "b", "c"]);
+    let (_, table, _) = cli(&["members", "--http", &c.http, "--tag", "role=db"]);
+    assert!(table.lines().next().unwrap().contains("TAGS"), "{table}");
+    assert!(
+        table.contains("role=db") && !table.contains("role=web"),
+        "{table}"
+    );
+    // Changed at runtime on a: everyone sees the new ones.
+    let (code, out, err) = cli(&["tags", "set", "role=cache", "zone-hint=", "--http", &a.http]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("role=cache") && out.contains("version=1.2"),
+        "{out}"
+    );
+    let (code, _, err) = cli(&["tags", "del", "version", "--http", &a.http]);
+    assert_eq!(code, Some(0), "{err}");
+    let want = json!({"role": "cache", "zone-hint": ""});
+    until("b and c see a's new tags", Duration::from_secs(10), || {
+        tags_seen(&b, "a") == Some(want.clone()) && tags_seen(&c, "a") == Some(want.clone())
+    });
+    let (_, out, _) = cli(&["tags", "--http", &a.http, "--json"]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), want);
+    // Refused with a reason, nothing changed.
+    let big = format!("blob={}", "x".repeat(600));
+    let (code, _, err) = cli(&["tags", "set", &big, "--http", &a.http]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("512"), "{err}");
+    let (code, _, err) = cli(&["tags", "set", "novalue", "--http", &a.http]);
+    assert_eq!(code, Some(254));
+    assert!(err.contains("KEY=VALUE"), "{err}");
+    assert_eq!(tags_seen(&a, "a"), Some(want));
+    // At start too.
+    let (code, _, err) = cli_within(
+        &[
+            "agent",
+            "--name",
+            "x",
+            "--bind",
+            "127.0.0.1:0",
+            "--tag",
+            &big,
+        ],
+        &[],
+        Duration::from_secs(10),
+    );
+    assert_ne!(code, Some(0));
+    assert!(err.contains("512"), "{err}");
 }

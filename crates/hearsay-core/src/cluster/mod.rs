@@ -197,6 +197,14 @@ impl ClusterNode {
         self.node.handle(now, Input::Join(seeds.to_vec()), out);
     }
 
+    /// New tags for this member (see [`Swim::set_tags`]).
+    pub fn set_tags(
+        &mut self,
+        tags: std::collections::BTreeMap<Box<str>, Box<str>>,
+    ) -> Result<(), crate::membership::TagsError> {
+        self.node.membership_mut().set_tags(tags)
+    }
+
     /// Leaves gracefully: the leave is gossiped.
     pub fn leave(&mut self, now: Instant, out: &mut Outbox<ClusterMsg>) {
         self.node.handle(now, Input::Leave, out);

@@ -4,6 +4,7 @@
 use crate::id::{Epoch, NodeId};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -84,23 +85,59 @@ impl fmt::Display for Status {
     }
 }
 
-/// What a member tells about itself: where to reach it, and its zone.
+/// What a member tells about itself: where to reach it, its zone, and the
+/// tags its operator gave it (role, version...: what tools filter on).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<Box<str>>,
     #[serde(rename = "z", default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<Box<str>>,
+    #[serde(rename = "t", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<Box<str>, Box<str>>,
 }
 
 /// Longest address or zone accepted from the wire.
 pub const MAX_META_LEN: usize = 256;
 
+/// Most bytes of tags (keys and values) a member may carry: they ride on
+/// every alive claim about it, which must fit a datagram with others
+/// (memberlist and Serf allow 512 bytes of metadata too).
+pub const MAX_TAGS_BYTES: usize = 512;
+
+/// Why a set of tags is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TagsError {
+    EmptyKey,
+    BadKey(String),
+    BadValue(String),
+    TooLarge { bytes: usize },
+}
+
+impl fmt::Display for TagsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TagsError::EmptyKey => write!(f, "a tag needs a name (KEY=VALUE)"),
+            TagsError::BadKey(k) => write!(
+                f,
+                "tag name {k:?} has a character tag names cannot have (=, a control character)"
+            ),
+            TagsError::BadValue(k) => write!(f, "tag {k:?} has a control character in its value"),
+            TagsError::TooLarge { bytes } => write!(
+                f,
+                "tags take {bytes} bytes, more than the {MAX_TAGS_BYTES} a member may carry"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TagsError {}
+
 impl Meta {
     pub fn zone(zone: &str) -> Meta {
         Meta {
-            addr: None,
             zone: Some(zone.into()),
+            ..Meta::default()
         }
     }
 
@@ -108,11 +145,40 @@ impl Meta {
     pub fn size(&self) -> usize {
         self.addr.as_ref().map_or(0, |a| a.len() + 6)
             + self.zone.as_ref().map_or(0, |z| z.len() + 6)
+            + if self.tags.is_empty() {
+                0
+            } else {
+                4 + tags_bytes(&self.tags) + 2 * self.tags.len()
+            }
     }
 
     fn valid(&self) -> bool {
         self.addr.as_ref().is_none_or(|a| a.len() <= MAX_META_LEN)
             && self.zone.as_ref().is_none_or(|z| z.len() <= MAX_META_LEN)
+            && check_tags(&self.tags).is_ok()
+    }
+}
+
+fn tags_bytes(tags: &BTreeMap<Box<str>, Box<str>>) -> usize {
+    tags.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
+/// Whether `tags` may be carried: named, printable, within [`MAX_TAGS_BYTES`].
+pub fn check_tags(tags: &BTreeMap<Box<str>, Box<str>>) -> Result<(), TagsError> {
+    for (k, v) in tags {
+        if k.is_empty() {
+            return Err(TagsError::EmptyKey);
+        }
+        if k.contains(|c: char| c == '=' || c.is_control()) {
+            return Err(TagsError::BadKey(k.to_string()));
+        }
+        if v.contains(char::is_control) {
+            return Err(TagsError::BadValue(k.to_string()));
+        }
+    }
+    match tags_bytes(tags) {
+        bytes if bytes > MAX_TAGS_BYTES => Err(TagsError::TooLarge { bytes }),
+        _ => Ok(()),
     }
 }
 

@@ -385,6 +385,61 @@ fn a_graceful_leave_is_a_leave_not_a_death() {
 }
 
 #[test]
+fn tags_set_at_runtime_reach_every_member_and_oversized_ones_are_refused() {
+    use super::{MAX_TAGS_BYTES, TagsError};
+    let tags = |kv: &[(&str, &str)]| -> std::collections::BTreeMap<Box<str>, Box<str>> {
+        kv.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    };
+    let seen = |c: &Cluster, observer: usize, of: usize| {
+        let id = NodeId::new(format!("m{of}"));
+        c.node(observer).and_then(|n| {
+            n.members()
+                .find(|(m, ..)| **m == id)
+                .map(|(.., meta)| meta.tags.clone())
+        })
+    };
+    let mut c = Cluster::new(20, SwimConfig::default());
+    c.run_for(secs(2));
+    let before = c.node(3).unwrap().incarnation();
+    let web = tags(&[("role", "web"), ("version", "1.2")]);
+    c.input(3, |n, _, _| n.set_tags(web.clone()).unwrap());
+    assert!(
+        c.node(3).unwrap().incarnation() > before,
+        "a new incarnation carries them"
+    );
+    c.run_for(secs(5));
+    for i in (0..20).filter(|&i| i != 3) {
+        assert_eq!(seen(&c, i, 3).as_ref(), Some(&web), "member {i}");
+    }
+    // A change replaces them everywhere; nobody suspected anyone.
+    let db = tags(&[("role", "db")]);
+    c.input(3, |n, _, _| n.set_tags(db.clone()).unwrap());
+    c.run_for(secs(5));
+    assert!(
+        (0..20)
+            .filter(|&i| i != 3)
+            .all(|i| seen(&c, i, 3).as_ref() == Some(&db))
+    );
+    assert_eq!(c.deaths_of(3), 0);
+    // Refused, and nothing changes.
+    let big = "x".repeat(MAX_TAGS_BYTES);
+    let inc = c.node(3).unwrap().incarnation();
+    for (bad, want) in [
+        (tags(&[("role", &big)]), "bytes"),
+        (tags(&[("", "x")]), "needs a name"),
+        (tags(&[("a=b", "x")]), "cannot have"),
+        (tags(&[("a", "x\ny")]), "control"),
+    ] {
+        let mut err = None;
+        c.input(3, |n, _, _| err = n.set_tags(bad).err());
+        let e: TagsError = err.expect("refused");
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    assert_eq!(c.node(3).unwrap().incarnation(), inc);
+    assert_eq!(c.node(3).unwrap().meta().tags, db);
+}
+
+#[test]
 fn dead_members_are_collected_and_an_old_rumour_does_not_bring_them_back() {
     let cfg = SwimConfig {
         dead_retention: secs(20),

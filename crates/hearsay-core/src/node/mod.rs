@@ -445,6 +445,12 @@ impl<V: Value, M: Membership> Node<V, M> {
         &self.membership
     }
 
+    /// The membership, to change what this member tells about itself
+    /// (its tags); the view follows at the next input.
+    pub fn membership_mut(&mut self) -> &mut M {
+        &mut self.membership
+    }
+
     /// Membership events since the last call, oldest first.
     pub fn drain_events(&mut self) -> impl Iterator<Item = Event> + '_ {
         self.parts.events.drain(..)

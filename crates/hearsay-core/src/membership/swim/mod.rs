@@ -47,7 +47,7 @@ pub use msg::{Event, MemberMsg, SwimStats};
 
 use super::awareness::Awareness;
 use super::config::{Detector, ProbeOrder, SwimConfig, SwimConfigError};
-use super::member::{Incarnation, Meta, Status, Update, overrides};
+use super::member::{Incarnation, Meta, Status, TagsError, Update, check_tags, overrides};
 use super::phi::Arrivals;
 use super::rumours::Rumours;
 use super::suspicion::Suspicion;
@@ -203,6 +203,29 @@ impl Swim {
 
     pub fn incarnation(&self) -> Incarnation {
         self.inc
+    }
+
+    /// What this member tells about itself.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// New tags for this member, told to the others as an alive claim of a
+    /// new incarnation, so that they win over the old ones everywhere (and
+    /// ride on the next gossip: no extra message).
+    pub fn set_tags(&mut self, tags: BTreeMap<Box<str>, Box<str>>) -> Result<(), TagsError> {
+        check_tags(&tags)?;
+        if self.meta.tags == tags || self.status == Status::Left {
+            return Ok(());
+        }
+        self.meta = Arc::new(Meta {
+            tags,
+            ..(*self.meta).clone()
+        });
+        self.inc.n = self.inc.n.saturating_add(1);
+        let u = self.self_update();
+        self.rumours.push(u, self.cfg.max_rumours);
+        Ok(())
     }
 
     pub fn config(&self) -> &SwimConfig {
