@@ -128,7 +128,8 @@ pub struct MemberInfo {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct MemberEvent {
     pub name: String,
-    /// joined, suspect, alive (refuted or back), dead, left, removed
+    /// joined, suspect, alive (refuted or back), updated (new tags), dead,
+    /// left, removed
     pub change: &'static str,
 }
 
@@ -138,6 +139,7 @@ fn member_event(e: hearsay_core::membership::Event) -> MemberEvent {
         E::Joined(id, _) => (id, "joined"),
         E::Suspected(id, _) => (id, "suspect"),
         E::Alive(id, _) => (id, "alive"),
+        E::Updated(id, _) => (id, "updated"),
         E::Died(id, _) => (id, "dead"),
         E::Left(id, _) => (id, "left"),
         E::Removed(id) => (id, "removed"),
@@ -807,7 +809,8 @@ impl Loop {
                             tags.remove(k.as_str());
                         }
                         tags.extend(tags_of(&change.set));
-                        let r = self.node.set_tags(tags).map_err(|e| e.to_string());
+                        let now = self.now();
+                        let r = self.node.set_tags(now, tags).map_err(|e| e.to_string());
                         if r.is_ok() {
                             // No membership event here: list anew.
                             self.published = false;

@@ -123,6 +123,7 @@ impl Observer {
             Event::Died(id, inc) => (4, id, Some(*inc)),
             Event::Left(id, inc) => (5, id, Some(*inc)),
             Event::Removed(id) => (6, id, None),
+            Event::Updated(id, inc) => (7, id, Some(*inc)),
         };
         self.note(
             now.as_micros()
@@ -148,7 +149,10 @@ impl Observer {
                 }
             }
             // A newer life known means the older one is gone.
-            Event::Joined(_, inc) | Event::Alive(_, inc) | Event::Suspected(_, inc) => {
+            Event::Joined(_, inc)
+            | Event::Alive(_, inc)
+            | Event::Updated(_, inc)
+            | Event::Suspected(_, inc) => {
                 for old in 1..inc.epoch.0 {
                     self.seen(now, observer, m, old);
                 }

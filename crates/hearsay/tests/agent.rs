@@ -1805,6 +1805,11 @@ fn tags_are_gossiped_changed_at_runtime_and_filtered_on() {
     until("b and c see a's new tags", Duration::from_secs(10), || {
         tags_seen(&b, "a") == Some(want.clone()) && tags_seen(&c, "a") == Some(want.clone())
     });
+    let events = http(&b.http, "GET", "/events", "");
+    assert!(
+        events.contains(r#""name":"a","change":"updated""#),
+        "{events}"
+    );
     let (_, out, _) = cli(&["tags", "--http", &a.http, "--json"]);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), want);
     // Refused with a reason, nothing changed.

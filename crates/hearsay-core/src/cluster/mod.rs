@@ -200,9 +200,10 @@ impl ClusterNode {
     /// New tags for this member (see [`Swim::set_tags`]).
     pub fn set_tags(
         &mut self,
+        now: Instant,
         tags: std::collections::BTreeMap<Box<str>, Box<str>>,
     ) -> Result<(), crate::membership::TagsError> {
-        self.node.membership_mut().set_tags(tags)
+        self.node.membership_mut().set_tags(now, tags)
     }
 
     /// Leaves gracefully: the leave is gossiped.

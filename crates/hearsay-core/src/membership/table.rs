@@ -64,6 +64,8 @@ pub(crate) struct Change {
     pub was: Option<Status>,
     pub now: Status,
     pub inc: Incarnation,
+    /// The claim brought other metadata (new tags) than was known.
+    pub meta_changed: bool,
 }
 
 #[derive(Debug)]
@@ -287,6 +289,7 @@ impl Table {
             self.tombstones.remove(&u.id);
         }
         let b = bucket(&u.id);
+        let mut meta_changed = false;
         let (s, was) = match self.find(&u.id) {
             Some(s) => {
                 let slot = self.slots[s as usize];
@@ -298,6 +301,7 @@ impl Table {
                     self.live -= 1;
                 }
                 if let Some(m) = &u.meta {
+                    meta_changed = **m != *self.metas[s as usize];
                     self.metas[s as usize] = m.clone();
                     self.slots[s as usize].local = self.is_local(m);
                 }
@@ -347,6 +351,7 @@ impl Table {
             was,
             now: u.status,
             inc: u.inc,
+            meta_changed,
         })
     }
 

@@ -402,7 +402,7 @@ fn tags_set_at_runtime_reach_every_member_and_oversized_ones_are_refused() {
     c.run_for(secs(2));
     let before = c.node(3).unwrap().incarnation();
     let web = tags(&[("role", "web"), ("version", "1.2")]);
-    c.input(3, |n, _, _| n.set_tags(web.clone()).unwrap());
+    c.input(3, |n, now, _| n.set_tags(now, web.clone()).unwrap());
     assert!(
         c.node(3).unwrap().incarnation() > before,
         "a new incarnation carries them"
@@ -411,9 +411,18 @@ fn tags_set_at_runtime_reach_every_member_and_oversized_ones_are_refused() {
     for i in (0..20).filter(|&i| i != 3) {
         assert_eq!(seen(&c, i, 3).as_ref(), Some(&web), "member {i}");
     }
+    // Each other member was told, as an update (not a join or a refutation).
+    let m3 = NodeId::new("m3");
+    let told: std::collections::BTreeSet<usize> = c
+        .events
+        .iter()
+        .filter(|(_, _, e)| matches!(e, Event::Updated(id, _) if *id == m3))
+        .map(|(_, i, _)| *i)
+        .collect();
+    assert_eq!(told.len(), 19, "{told:?}");
     // A change replaces them everywhere; nobody suspected anyone.
     let db = tags(&[("role", "db")]);
-    c.input(3, |n, _, _| n.set_tags(db.clone()).unwrap());
+    c.input(3, |n, now, _| n.set_tags(now, db.clone()).unwrap());
     c.run_for(secs(5));
     assert!(
         (0..20)
@@ -431,7 +440,7 @@ fn tags_set_at_runtime_reach_every_member_and_oversized_ones_are_refused() {
         (tags(&[("a", "x\ny")]), "control"),
     ] {
         let mut err = None;
-        c.input(3, |n, _, _| err = n.set_tags(bad).err());
+        c.input(3, |n, now, _| err = n.set_tags(now, bad).err());
         let e: TagsError = err.expect("refused");
         assert!(e.to_string().contains(want), "{e}");
     }

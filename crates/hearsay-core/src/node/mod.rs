@@ -283,9 +283,10 @@ impl<V: Value, M: Membership> Node<V, M> {
         let mut touched: BTreeSet<NodeId> = BTreeSet::new();
         for e in events {
             let (id, joined) = match &e {
-                Event::Joined(id, inc) | Event::Alive(id, inc) | Event::Suspected(id, inc) => {
-                    (id, Some((id.clone(), inc.epoch)))
-                }
+                Event::Joined(id, inc)
+                | Event::Alive(id, inc)
+                | Event::Updated(id, inc)
+                | Event::Suspected(id, inc) => (id, Some((id.clone(), inc.epoch))),
                 Event::Died(id, _) | Event::Left(id, _) | Event::Removed(id) => (id, None),
             };
             if touched.contains(id) {

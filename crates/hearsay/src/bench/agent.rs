@@ -54,6 +54,11 @@ pub struct AgentBenchArgs {
     /// remaining agent lists it dead (the figure is their median and max)
     #[arg(long, default_value_t = 3)]
     pub kills: usize,
+    /// Tag changes, each on another agent, each timed until every other
+    /// agent reports it (hearsay: an `updated` event; Serf: a member-update
+    /// handler call)
+    #[arg(long, default_value_t = 5)]
+    pub tag_changes: usize,
     /// The serf binary
     #[arg(long, default_value = "serf")]
     pub serf: PathBuf,
@@ -232,6 +237,7 @@ fn seen(sys: System, p: &Proc, deliveries: bool) -> Seen {
             for e in ev.as_array().into_iter().flatten() {
                 let change = match e["change"].as_str() {
                     Some("joined" | "alive") => "joined",
+                    Some("updated") => "updated",
                     Some("dead") => "dead",
                     Some("left") => "left",
                     _ => continue,
@@ -272,6 +278,7 @@ fn seen(sys: System, p: &Proc, deliveries: bool) -> Seen {
                     "member-join" => s.members.push((t, rest.trim().into(), "joined")),
                     "member-failed" => s.members.push((t, rest.trim().into(), "dead")),
                     "member-leave" => s.members.push((t, rest.trim().into(), "left")),
+                    "member-update" => s.members.push((t, rest.trim().into(), "updated")),
                     _ => {}
                 }
             }
@@ -417,6 +424,9 @@ struct Row {
     kill_seen_by_all_s_p95: Option<f64>,
     kill_seen_by_all_s_max: Option<f64>,
     kills_timed: usize,
+    tag_seen_by_all_ms_median: Option<f64>,
+    tag_seen_by_all_ms_max: Option<f64>,
+    tags_timed: usize,
     /// Every timed kill, in the order they happened (JSON only).
     kill_seen_by_all_s: Vec<f64>,
     false_positives: usize,
@@ -444,6 +454,63 @@ fn send_broadcast(ctx: &Ctx, sys: System, p: &Proc, payload: &str) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Sets tag `role` to `value` on `p`.
+fn set_tag(ctx: &Ctx, sys: System, p: &Proc, value: &str) -> Result<()> {
+    match sys {
+        System::Hearsay => {
+            ureq::post(format!("http://127.0.0.1:{}/tags", p.api))
+                .send(serde_json::json!({ "set": { "role": value } }).to_string())?;
+        }
+        System::Serf => {
+            let st = Command::new(&ctx.args.serf)
+                .args(["tags", &format!("-rpc-addr=127.0.0.1:{}", p.api)])
+                .args(["-set", &format!("role={value}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?;
+            if !st.success() {
+                bail!("serf tags failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Until every agent but `who`'s own reports a `change` about it at or
+/// after `since` (us), within `limit`: the time the last one did.
+fn seen_by_all(
+    sys: System,
+    procs: &[Proc],
+    who: &str,
+    change: &str,
+    since: u64,
+    limit: Duration,
+) -> Option<u64> {
+    let t = Instant::now();
+    let mut at: Vec<Option<u64>> = procs
+        .iter()
+        .map(|p| (p.name == who).then_some(since))
+        .collect();
+    while t.elapsed() < limit {
+        for (i, p) in procs.iter().enumerate() {
+            if at[i].is_none() {
+                at[i] = seen(sys, p, false)
+                    .members
+                    .iter()
+                    .find(|(t, w, c)| *c == change && *w == who && *t >= since)
+                    .map(|(t, _, _)| *t);
+            }
+        }
+        if at.iter().all(Option::is_some) {
+            return at.iter().flatten().max().copied();
+        }
+        // Times come from the agents' own records: polling less often
+        // only ends the wait later.
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    None
 }
 
 fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
@@ -611,6 +678,28 @@ fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
         .map(|(_, who, _)| who.as_str())
         .collect();
     row.false_positives = wrongly_dead.len();
+    // Tag changes, on agents in turn.
+    let mut tag_ms = Vec::new();
+    for k in 0..ctx.args.tag_changes {
+        let p = &procs[k % n];
+        let t_set = now_us();
+        if set_tag(ctx, sys, p, &format!("v{k}")).is_err() {
+            continue;
+        }
+        if let Some(last) = seen_by_all(
+            sys,
+            &procs,
+            &p.name,
+            "updated",
+            t_set,
+            Duration::from_secs(10),
+        ) {
+            tag_ms.push(last.saturating_sub(t_set) as f64 / 1e3);
+        }
+    }
+    row.tags_timed = tag_ms.len();
+    row.tag_seen_by_all_ms_median = quantile(&mut tag_ms.clone(), 0.5);
+    row.tag_seen_by_all_ms_max = quantile(&mut tag_ms, 1.0);
     // kill -9 agents one after another, from the last.
     let mut timed = Vec::new();
     for _ in 0..ctx.args.kills.min(n.saturating_sub(2)) {
@@ -618,25 +707,14 @@ fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
         let victim_name = victim.name.clone();
         let t_kill = now_us();
         drop(victim);
-        let t = Instant::now();
-        let mut seen_dead: Vec<Option<u64>> = vec![None; procs.len()];
-        while t.elapsed() < Duration::from_secs(60) {
-            for (i, p) in procs.iter().enumerate() {
-                if seen_dead[i].is_none() {
-                    seen_dead[i] = seen(sys, p, false)
-                        .members
-                        .iter()
-                        .find(|(t, who, c)| *c == "dead" && *who == victim_name && *t >= t_kill)
-                        .map(|(t, _, _)| *t);
-                }
-            }
-            if seen_dead.iter().all(Option::is_some) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        if seen_dead.iter().all(Option::is_some) {
-            let last = seen_dead.iter().flatten().max().copied().unwrap_or(t_kill);
+        if let Some(last) = seen_by_all(
+            sys,
+            &procs,
+            &victim_name,
+            "dead",
+            t_kill,
+            Duration::from_secs(60),
+        ) {
             timed.push(last.saturating_sub(t_kill) as f64 / 1e6);
         }
     }
@@ -655,20 +733,20 @@ fn cell(v: Option<f64>, digits: usize) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "\n| system | agents | join all s | slowest join s | last agent ms median | p95 | max | delivery ms median | delivered | missed | kill -9 seen by all s median | p95 | max | false positives | idle B/s/agent | idle pkt/s/agent | B per broadcast per agent |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "\n| system | agents | join all s | slowest join s | last agent ms median | p95 | max | delivery ms median | delivered | missed | kill -9 seen by all s median | p95 | max | false positives | idle B/s/agent | idle pkt/s/agent | B per broadcast per agent | tag seen by all ms median | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         if let Some(e) = &r.error {
             let _ = writeln!(
                 s,
-                "| {} | {} | failed: {e} |||||||||||||||",
+                "| {} | {} | failed: {e} |||||||||||||||||",
                 r.system, r.nodes
             );
             continue;
         }
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.system,
             r.nodes,
             cell(r.join_all_s, 2),
@@ -686,6 +764,8 @@ fn table(rows: &[Row]) -> String {
             cell(r.idle_bytes_per_agent_s, 0),
             cell(r.idle_pkts_per_agent_s, 1),
             cell(r.load_bytes_per_broadcast_per_agent, 0),
+            cell(r.tag_seen_by_all_ms_median, 0),
+            cell(r.tag_seen_by_all_ms_max, 0),
         );
     }
     s

@@ -62,6 +62,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Members a tag change is told to directly, at most: every member of
+/// most clusters; rumour rounds take it to the rest.
+const ANNOUNCE_TO: usize = 256;
+
 /// One probe in progress. A probe waits `probe_timeout` for a direct ack,
 /// then gives the indirect probes twice that; probes overlap, so a new one
 /// starts every protocol period whatever the last one is waiting for.
@@ -135,6 +139,8 @@ pub struct Swim {
     ring: BTreeSet<(u64, NodeId)>,
     arrivals: BTreeMap<NodeId, Arrivals>,
     started: bool,
+    /// New tags to tell straight to the members at the next gossip round.
+    announce: bool,
     /// The deadline last asked for (to notice being run late).
     expected: Option<Instant>,
     last_now: Instant,
@@ -188,6 +194,7 @@ impl Swim {
             ring: BTreeSet::new(),
             arrivals: BTreeMap::new(),
             started: false,
+            announce: false,
             expected: None,
             last_now: Instant::ZERO,
             rng,
@@ -205,6 +212,16 @@ impl Swim {
         self.inc
     }
 
+    /// Gossip now, unless the last round was less than an interval ago
+    /// (then at the end of that interval).
+    fn gossip_soon(&mut self, now: Instant) {
+        let soonest = self
+            .last_gossip
+            .map_or(now, |t| t + self.cfg.gossip_interval)
+            .max(now);
+        self.next_gossip.arm_by(soonest);
+    }
+
     /// What this member tells about itself.
     pub fn meta(&self) -> &Meta {
         &self.meta
@@ -212,8 +229,13 @@ impl Swim {
 
     /// New tags for this member, told to the others as an alive claim of a
     /// new incarnation, so that they win over the old ones everywhere (and
-    /// ride on the next gossip: no extra message).
-    pub fn set_tags(&mut self, tags: BTreeMap<Box<str>, Box<str>>) -> Result<(), TagsError> {
+    /// go straight to the members, up to [`ANNOUNCE_TO`] of them, and as
+    /// a rumour to the rest).
+    pub fn set_tags(
+        &mut self,
+        now: Instant,
+        tags: BTreeMap<Box<str>, Box<str>>,
+    ) -> Result<(), TagsError> {
         check_tags(&tags)?;
         if self.meta.tags == tags || self.status == Status::Left {
             return Ok(());
@@ -225,6 +247,8 @@ impl Swim {
         self.inc.n = self.inc.n.saturating_add(1);
         let u = self.self_update();
         self.rumours.push(u, self.cfg.max_rumours);
+        self.announce = true;
+        self.next_gossip.arm_by(now);
         Ok(())
     }
 
@@ -724,11 +748,7 @@ impl Swim {
             // now rather than at its next round, which saves up to a
             // round's wait at every hop; rounds stay an interval apart,
             // so a burst of news (a partition) costs no extra rounds.
-            let soonest = self
-                .last_gossip
-                .map_or(now, |t| t + self.cfg.gossip_interval)
-                .max(now);
-            self.next_gossip.arm_by(soonest);
+            self.gossip_soon(now);
         }
         let ev = match (c.was, c.now) {
             (None, Status::Alive | Status::Suspect) => Event::Joined(c.id.clone(), c.inc),
@@ -738,6 +758,9 @@ impl Swim {
                 self.hot = HOT_SYNCS;
                 self.next_sync.arm_by(now + self.cfg.gossip_interval);
                 Event::Alive(c.id.clone(), c.inc)
+            }
+            (Some(Status::Alive), Status::Alive) if c.meta_changed => {
+                Event::Updated(c.id.clone(), c.inc)
             }
             (_, Status::Alive) => Event::Alive(c.id.clone(), c.inc),
             (_, Status::Suspect) => Event::Suspected(c.id.clone(), c.inc),
@@ -855,6 +878,31 @@ impl Swim {
     }
 
     fn gossip(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
+        if std::mem::take(&mut self.announce) {
+            // A tag change is one operator action, not a stream: told at
+            // once to every member (or ANNOUNCE_TO of them), rather than
+            // left to rumour rounds whose last straggler waits a round.
+            let me = self.self_update();
+            let mut live: Vec<NodeId> = self
+                .table
+                .iter()
+                .filter(|(_, r)| r.status.is_live())
+                .map(|(id, _)| id.clone())
+                .collect();
+            let k = live.len().min(ANNOUNCE_TO);
+            for i in 0..k {
+                let j = self.rng.random_range(i..live.len());
+                live.swap(i, j);
+            }
+            for t in live.into_iter().take(k) {
+                out.push(
+                    t,
+                    MemberMsg::Gossip {
+                        u: vec![me.clone()],
+                    },
+                );
+            }
+        }
         if self.rumours.is_empty() {
             return;
         }

@@ -96,6 +96,8 @@ pub enum Event {
     Suspected(NodeId, Incarnation),
     /// A suspect refuted, or a dead member came back.
     Alive(NodeId, Incarnation),
+    /// Alive, in a new incarnation that tells other metadata (its tags).
+    Updated(NodeId, Incarnation),
     /// Declared dead (by this member or by a rumour).
     Died(NodeId, Incarnation),
     Left(NodeId, Incarnation),
