@@ -65,7 +65,7 @@ pub struct AgentConfig {
     pub tags: BTreeMap<String, String>,
     /// Gossip keys, the primary first; none: clear text.
     pub keys: Vec<Key>,
-    /// Where to keep the members, the keyring and the key-value map across
+    /// Where to keep the members, the keyring, the tags and the key-value map across
     /// restarts ([`store`]); none: everything is forgotten at exit. A
     /// restarted agent rejoins the members it knew without `join`, and an
     /// acknowledged map write survives kill -9.
@@ -215,6 +215,14 @@ fn tags_of(tags: &BTreeMap<String, String>) -> BTreeMap<Box<str>, Box<str>> {
         .collect()
 }
 
+fn shown_tags(tags: &BTreeMap<String, String>) -> String {
+    if tags.is_empty() {
+        return "none".into();
+    }
+    let kv: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    kv.join(",")
+}
+
 fn tags_from(tags: &BTreeMap<Box<str>, Box<str>>) -> BTreeMap<String, String> {
     tags.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -315,7 +323,7 @@ impl Agent {
             ),
         };
         let seed = me.hash64() ^ epoch.0;
-        let node = ClusterNode::new(ccfg, me.clone(), epoch, meta, seed)
+        let mut node = ClusterNode::new(ccfg, me.clone(), epoch, meta, seed)
             .map_err(|e| anyhow::anyhow!(e))?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (mut store, restored) = match &cfg.data_dir {
@@ -326,13 +334,26 @@ impl Agent {
             }
             None => (None, store::Restored::default()),
         };
+        // Tags changed at runtime win over the flags, as a kept keyring
+        // does: a restart must not undo what an operator changed.
+        let mut tags_note = String::new();
+        if let Some(kept) = restored.tags.as_ref().filter(|t| **t != cfg.tags) {
+            node.set_tags(CoreInstant::ZERO, tags_of(kept))
+                .map_err(|e| anyhow::anyhow!("tags kept in the data dir: {e}"))?;
+            tags_note = format!(
+                "; its tags ({}) are kept over the flags' ({}): change them with `hearsay tags`",
+                shown_tags(kept),
+                shown_tags(&cfg.tags)
+            );
+        }
         let restored_note = store.as_ref().map(|s| {
             format!(
-                "data dir {}: {} members to rejoin, {} gossip keys, {} map entries",
+                "data dir {}: {} members to rejoin, {} gossip keys, {} map entries, {} tags{tags_note}",
                 s.path().display(),
                 restored.members.len(),
                 restored.keys.as_ref().map_or(0, Vec::len),
                 restored.kv.as_ref().map_or(0, |m| m.iter().count()),
+                restored.tags.as_ref().map_or(0, BTreeMap::len),
             )
         });
         let keys = Self::keyring(&cfg, store.as_mut(), restored.keys)?;
@@ -810,13 +831,24 @@ impl Loop {
                         }
                         tags.extend(tags_of(&change.set));
                         let now = self.now();
-                        let r = self.node.set_tags(now, tags).map_err(|e| e.to_string());
-                        if r.is_ok() {
-                            // No membership event here: list anew.
-                            self.published = false;
-                            self.publish();
+                        match self.node.set_tags(now, tags) {
+                            Ok(()) => {
+                                // No membership event here: list anew.
+                                self.published = false;
+                                self.publish();
+                                // Answered once kept, as a keyring change.
+                                let tags = tags_from(&self.node.swim().meta().tags);
+                                match &mut self.store {
+                                    Some(st) => st.tags(tags, Some(reply)),
+                                    None => {
+                                        let _ = reply.send(Ok(()));
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                let _ = reply.send(Err(e.to_string()));
+                            }
                         }
-                        let _ = reply.send(r);
                     }
                     Some(Cmd::Leave(reply)) => {
                         let now = self.now();

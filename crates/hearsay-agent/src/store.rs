@@ -17,6 +17,7 @@
 use crate::kv::KvMap;
 use hearsay_core::crdt::Crdt;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -70,6 +71,7 @@ enum Job {
     State(KvMap),
     Members(Vec<(String, String)>),
     Keys(Vec<String>, Option<Ack>),
+    Tags(BTreeMap<String, String>, Option<Ack>),
 }
 
 /// A local write, released by the writer once it is durable.
@@ -89,6 +91,8 @@ pub struct Restored {
     pub keys: Option<Vec<String>>,
     pub members: Vec<(String, SocketAddr)>,
     pub kv: Option<KvMap>,
+    /// None: no tags kept (a new data dir; tags never changed here).
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// The loop's end of the store.
@@ -100,6 +104,7 @@ pub struct Store {
     members_sent: Vec<(String, String)>,
     members_pending: Option<Vec<(String, String)>>,
     keys_pending: Option<Vec<String>>,
+    tags_pending: Option<BTreeMap<String, String>>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -157,6 +162,7 @@ impl Store {
                 members_sent,
                 members_pending: None,
                 keys_pending: None,
+                tags_pending: None,
                 writer: Some(writer),
             },
             restored,
@@ -222,13 +228,18 @@ impl Store {
 
         let tx = db.begin_read().map_err(|e| err(path, "reading", e))?;
         let meta = tx.open_table(META).map_err(|e| err(path, "meta", e))?;
-        let keys = match meta.get("keys").map_err(|e| err(path, "meta", e))? {
-            Some(v) => Some(
-                rmp_serde::from_slice::<Vec<String>>(v.value())
-                    .map_err(|e| err(path, "its keyring record is unreadable", e))?,
-            ),
-            None => None,
+        let read = |name: &str| -> Result<Option<Vec<u8>>, String> {
+            let v = meta.get(name).map_err(|e| err(path, "meta", e))?;
+            Ok(v.map(|v| v.value().to_vec()))
         };
+        let keys: Option<Vec<String>> = read("keys")?
+            .map(|b| rmp_serde::from_slice(&b))
+            .transpose()
+            .map_err(|e| err(path, "its keyring record is unreadable", e))?;
+        let tags: Option<BTreeMap<String, String>> = read("tags")?
+            .map(|b| rmp_serde::from_slice(&b))
+            .transpose()
+            .map_err(|e| err(path, "its tags record is unreadable", e))?;
         let mut members = Vec::new();
         let table = tx
             .open_table(MEMBERS)
@@ -269,7 +280,15 @@ impl Store {
             l.bytes += d.value().len() as u64;
             l.next = seq.value() + 1;
         }
-        Ok((Restored { keys, members, kv }, l))
+        Ok((
+            Restored {
+                keys,
+                members,
+                kv,
+                tags,
+            },
+            l,
+        ))
     }
 
     /// Hands `job` over, or gives it back (boxed: only on this rare path).
@@ -333,12 +352,26 @@ impl Store {
         if let Err(Job::Keys(k, ack)) = self.send(Job::Keys(keys, ack)).map_err(|j| *j) {
             self.keys_pending = Some(k);
             if let Some(a) = ack {
-                let _ = a.send(Err(format!(
-                    "the change is made but not yet kept: the data dir {} is behind",
-                    self.path.display()
-                )));
+                let _ = a.send(Err(self.behind()));
             }
         }
+    }
+
+    /// Keeps this agent's tags; `ack` answers once they are on disk.
+    pub fn tags(&mut self, tags: BTreeMap<String, String>, ack: Option<Ack>) {
+        if let Err(Job::Tags(t, ack)) = self.send(Job::Tags(tags, ack)).map_err(|j| *j) {
+            self.tags_pending = Some(t);
+            if let Some(a) = ack {
+                let _ = a.send(Err(self.behind()));
+            }
+        }
+    }
+
+    fn behind(&self) -> String {
+        format!(
+            "the change is made but not yet kept: the data dir {} is behind",
+            self.path.display()
+        )
     }
 
     /// Hands over what a full queue held back; `state` gives the map.
@@ -349,6 +382,9 @@ impl Store {
         self.flush_members();
         if let Some(k) = self.keys_pending.take() {
             self.keys(k, None);
+        }
+        if let Some(t) = self.tags_pending.take() {
+            self.tags(t, None);
         }
     }
 }
@@ -406,10 +442,11 @@ impl Writer {
             if jobs.is_empty() && !unflushed {
                 continue;
             }
-            // A keyring change is rare and must survive: always durable.
+            // A keyring or tags change is rare and must survive: always
+            // durable.
             let waits = jobs
                 .iter()
-                .any(|j| matches!(j, Job::Delta(_, Some(_)) | Job::Keys(..)));
+                .any(|j| matches!(j, Job::Delta(_, Some(_)) | Job::Keys(..) | Job::Tags(..)));
             let durable = waits || jobs.is_empty() || last_durable.elapsed() >= FLUSH;
             let ok = self.commit(jobs, durable);
             if durable && ok {
@@ -439,7 +476,7 @@ impl Writer {
                     }
                     let _ = self.done.send(d);
                 }
-                Waiting::Keys(a) => {
+                Waiting::Ack(a) => {
                     let _ = a.send(r.clone());
                 }
             }
@@ -491,11 +528,12 @@ impl Writer {
                         }
                     }
                     Job::Keys(k, a) => {
-                        let bytes = rmp_serde::to_vec(&k).map_err(|e| err(p, "encoding", e))?;
-                        let mut meta = tx.open_table(META).map_err(|e| err(p, "meta", e))?;
-                        meta.insert("keys", bytes.as_slice())
-                            .map_err(|e| err(p, "meta", e))?;
-                        waiting.extend(a.map(Waiting::Keys));
+                        meta_record(&tx, p, "keys", &k)?;
+                        waiting.extend(a.map(Waiting::Ack));
+                    }
+                    Job::Tags(t, a) => {
+                        meta_record(&tx, p, "tags", &t)?;
+                        waiting.extend(a.map(Waiting::Ack));
                     }
                 }
             }
@@ -518,9 +556,24 @@ impl Writer {
     }
 }
 
+/// Writes `value` as the meta table's `name` record.
+fn meta_record(
+    tx: &redb::WriteTransaction,
+    p: &Path,
+    name: &str,
+    value: &impl serde::Serialize,
+) -> Result<(), String> {
+    let bytes = rmp_serde::to_vec(value).map_err(|e| err(p, "encoding", e))?;
+    let mut meta = tx.open_table(META).map_err(|e| err(p, "meta", e))?;
+    meta.insert(name, bytes.as_slice())
+        .map_err(|e| err(p, "meta", e))?;
+    Ok(())
+}
+
 enum Waiting {
     Write(Done),
-    Keys(Ack),
+    /// A keyring or tags change.
+    Ack(Ack),
 }
 
 #[cfg(test)]

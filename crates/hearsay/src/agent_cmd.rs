@@ -110,11 +110,12 @@ pub struct AgentArgs {
     /// out of the process list)
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
-    /// Keep the members, the keyring and the key-value map here
+    /// Keep the members, the keyring, the tags and the key-value map here
     /// (DIR/agent.redb): restarted with the same DIR, the agent rejoins the
     /// members it knew without --join, its keyring is the one it had (keys
-    /// changed at runtime included; --key is then ignored), and every
-    /// acknowledged map write is back, even after kill -9. One agent per DIR
+    /// changed at runtime included; --key is then ignored), tags changed at
+    /// runtime win over --tag, and every acknowledged map write is back,
+    /// even after kill -9. One agent per DIR
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Delivered payloads kept for GET /messages, at most (the oldest go

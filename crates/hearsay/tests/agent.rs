@@ -1838,3 +1838,23 @@ fn tags_are_gossiped_changed_at_runtime_and_filtered_on() {
     assert_ne!(code, Some(0));
     assert!(err.contains("512"), "{err}");
 }
+
+/// Tags changed at runtime survive kill -9 with a data dir, over the flags.
+#[test]
+fn tags_changed_at_runtime_are_kept_by_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let flags = ["--tag", "role=web", "--data-dir", data];
+    let a = start_with("kept", "k", None, &flags);
+    let (code, _, err) = cli(&["tags", "set", "role=db", "v=2", "--http", &a.http]);
+    assert_eq!(code, Some(0), "{err}");
+    drop(a); // SIGKILL, once the change was answered (it is kept by then)
+    let a = start_with("kept", "k", None, &flags);
+    let (_, out, _) = cli(&["tags", "--http", &a.http, "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        json!({"role": "db", "v": "2"})
+    );
+    let err = std::fs::read_to_string(a._stderr.path()).unwrap();
+    assert!(err.contains("kept over the flags"), "{err}");
+}

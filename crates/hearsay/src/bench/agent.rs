@@ -441,17 +441,21 @@ fn send_broadcast(ctx: &Ctx, sys: System, p: &Proc, payload: &str) -> Result<()>
         System::Hearsay => {
             ureq::post(format!("http://127.0.0.1:{}/broadcast", p.api)).send(payload)?;
         }
-        System::Serf => {
-            let st = Command::new(&ctx.args.serf)
-                .args(["event", &format!("-rpc-addr=127.0.0.1:{}", p.api)])
-                .args(["-coalesce=false", "bench", payload])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()?;
-            if !st.success() {
-                bail!("serf event failed");
-            }
-        }
+        System::Serf => serf(ctx, p, "event", &["-coalesce=false", "bench", payload])?,
+    }
+    Ok(())
+}
+
+/// `serf CMD -rpc-addr=<p's> ARGS...`, which must succeed.
+fn serf(ctx: &Ctx, p: &Proc, cmd: &str, args: &[&str]) -> Result<()> {
+    let st = Command::new(&ctx.args.serf)
+        .args([cmd, &format!("-rpc-addr=127.0.0.1:{}", p.api)])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !st.success() {
+        bail!("serf {cmd} failed");
     }
     Ok(())
 }
@@ -463,17 +467,7 @@ fn set_tag(ctx: &Ctx, sys: System, p: &Proc, value: &str) -> Result<()> {
             ureq::post(format!("http://127.0.0.1:{}/tags", p.api))
                 .send(serde_json::json!({ "set": { "role": value } }).to_string())?;
         }
-        System::Serf => {
-            let st = Command::new(&ctx.args.serf)
-                .args(["tags", &format!("-rpc-addr=127.0.0.1:{}", p.api)])
-                .args(["-set", &format!("role={value}")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()?;
-            if !st.success() {
-                bail!("serf tags failed");
-            }
-        }
+        System::Serf => serf(ctx, p, "tags", &["-set", &format!("role={value}")])?,
     }
     Ok(())
 }
