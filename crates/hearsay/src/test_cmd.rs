@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The Gossip Glomers broadcast challenges, as flag sets.
+/// The Gossip Glomers challenges 3 (broadcast), 5 (kafka) and 6
+/// (transactions), as flag sets; 5 and 6 need a `--bin`.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Scenario {
     /// Single node: -w broadcast --node-count 1 --time-limit 20 --rate 10
@@ -44,6 +45,27 @@ pub enum Scenario {
     /// Efficient II: the same flags as 3d (stricter targets)
     #[value(name = "3e")]
     E,
+    /// Single-node kafka-style log: -w kafka --node-count 1 --concurrency
+    /// 2n --time-limit 20 --rate 1000
+    #[value(name = "5a")]
+    LogA,
+    /// Multi-node kafka-style log: 5a with --node-count 2
+    #[value(name = "5b")]
+    LogB,
+    /// Efficient kafka-style log: the 5b flags
+    #[value(name = "5c")]
+    LogC,
+    /// Single-node, totally available transactions: -w txn-rw-register
+    /// --node-count 1 --time-limit 20 --rate 1000 --concurrency 2n
+    /// --consistency-models read-uncommitted --availability total
+    #[value(name = "6a")]
+    TxnA,
+    /// Read uncommitted: 6a with --node-count 2 --nemesis partition
+    #[value(name = "6b")]
+    TxnB,
+    /// Read committed: 6b with --consistency-models read-committed
+    #[value(name = "6c")]
+    TxnC,
 }
 
 #[derive(Debug, Args)]
@@ -211,22 +233,39 @@ impl TestArgs {
 
     /// Applies a scenario's flags where the user gave none.
     fn apply_scenario(&mut self, s: Scenario) {
-        self.workload.get_or_insert_with(|| "broadcast".into());
-        let (count, rate, latency) = match s {
-            Scenario::A => (1, 10.0, None),
-            Scenario::B | Scenario::C => (5, 10.0, None),
-            Scenario::D | Scenario::E => (25, 100.0, Some(100)),
+        use Scenario as S;
+        let (workload, count, rate) = match s {
+            S::A => ("broadcast", 1, 10.0),
+            S::B | S::C => ("broadcast", 5, 10.0),
+            S::D | S::E => ("broadcast", 25, 100.0),
+            S::LogA => ("kafka", 1, 1000.0),
+            S::LogB | S::LogC => ("kafka", 2, 1000.0),
+            S::TxnA => ("txn-rw-register", 1, 1000.0),
+            S::TxnB | S::TxnC => ("txn-rw-register", 2, 1000.0),
         };
+        self.workload.get_or_insert_with(|| workload.into());
         if self.nodes.is_none() && self.nodes_file.is_none() && self.node.is_empty() {
             self.node_count.get_or_insert(count);
         }
         self.time_limit.get_or_insert(20);
         self.rate.get_or_insert(rate);
-        if let Some(l) = latency {
-            self.latency.get_or_insert(l);
+        if matches!(s, S::D | S::E) {
+            self.latency.get_or_insert(100);
         }
-        if s == Scenario::C {
+        if matches!(s, S::C | S::TxnB | S::TxnC) {
             self.nemesis.get_or_insert_with(|| "partition".into());
+        }
+        if matches!(s, S::LogA | S::LogB | S::LogC | S::TxnA | S::TxnB | S::TxnC) {
+            self.concurrency.get_or_insert_with(|| "2n".into());
+        }
+        if matches!(s, S::TxnA | S::TxnB | S::TxnC) {
+            self.availability.get_or_insert(Availability::Total);
+            let model = if s == S::TxnC {
+                "read-committed"
+            } else {
+                "read-uncommitted"
+            };
+            self.consistency_models.get_or_insert_with(|| model.into());
         }
     }
 
@@ -282,6 +321,12 @@ impl TestArgs {
         if self.bin.is_some() && self.workload.is_none() && self.scenario.is_none() {
             self.workload = Some("lin-kv".into());
         }
+        if !self.shapes_test() {
+            self.scenario = Some(Scenario::D);
+        }
+        if let Some(s) = self.scenario {
+            self.apply_scenario(s);
+        }
         if self.bin.is_none() && self.workload.as_deref() == Some("lin-kv") {
             return Err(BadArgs(
                 "-w lin-kv needs --bin: hearsay's own node spreads values by gossip and does not offer a linearizable register (try Maelstrom's demo/ruby/raft.rb, or your own node)".into(),
@@ -301,12 +346,6 @@ impl TestArgs {
             return Err(BadArgs(
                 "-w kafka needs --bin: hearsay's own node does not keep logs (try crates/hearsay/tests/nodes/kafka.py, or your own node)".into(),
             ));
-        }
-        if !self.shapes_test() {
-            self.scenario = Some(Scenario::D);
-        }
-        if let Some(s) = self.scenario {
-            self.apply_scenario(s);
         }
         let workload: WorkloadKind = self
             .workload

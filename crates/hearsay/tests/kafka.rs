@@ -85,6 +85,32 @@ fn glomers_5b_multi_node_forwarding() {
     assert!(servers["msg-count"].as_i64().unwrap() > 30, "{servers}");
 }
 
+/// `--scenario 5b` is the challenge page's 5b command (5a and 5c too).
+#[test]
+fn the_5_scenarios_are_the_challenge_commands() {
+    for (scenario, nodes, mode) in [
+        ("5a", 1, "single"),
+        ("5b", 2, "forward"),
+        ("5c", 2, "forward"),
+    ] {
+        let r = glomers(
+            &format!(
+                "--scenario {scenario} --bin ~/go/bin/maelstrom-kafka --time-limit 20 --rate 1000"
+            ),
+            mode,
+            &[],
+        );
+        passes(&r, 2 * nodes);
+        let cmd = std::fs::read_to_string(r.latest().join("command.txt")).unwrap();
+        assert!(cmd.contains("-w kafka --bin"), "{cmd}");
+        let want = format!("--node-count {nodes} --time-limit 3 --rate 200");
+        assert!(cmd.contains(&want), "{scenario}: {want:?} not in {cmd}");
+    }
+    let r = hearsay(&["--scenario", "5b"]);
+    assert_eq!(r.code, 254, "{}", r.explain());
+    assert!(r.stderr.contains("needs --bin"), "{}", r.explain());
+}
+
 /// `mode` fails the 5a run, naming `error` among its error types.
 fn rejected(mode: &str, error: &str) -> Run {
     let r = glomers(GLOMERS_5A, mode, &["--seed", "5"]);

@@ -84,6 +84,43 @@ fn glomers_6c_read_committed_under_partitions() {
     ));
 }
 
+/// `--scenario 6a|6b|6c` are the challenge pages' flag sets (6b: its
+/// second run, under partitions), explicit flags still winning.
+#[test]
+fn the_6_scenarios_are_the_challenge_commands() {
+    for (scenario, flags) in [
+        (
+            "6a",
+            "-w txn-rw-register --node-count 1 --concurrency 2 --availability total --consistency-models read-uncommitted",
+        ),
+        (
+            "6b",
+            "-w txn-rw-register --node-count 2 --nemesis partition --concurrency 4 --availability total --consistency-models read-uncommitted",
+        ),
+        (
+            "6c",
+            "-w txn-rw-register --node-count 2 --nemesis partition --concurrency 4 --availability total --consistency-models read-committed",
+        ),
+    ] {
+        let r = glomers(
+            &format!(
+                "--scenario {scenario} --bin ~/go/bin/maelstrom-txn --time-limit 20 --rate 1000"
+            ),
+            "totally-available",
+        );
+        passes(&r);
+        let cmd = std::fs::read_to_string(r.latest().join("command.txt")).unwrap();
+        for flag in flags.split(" --") {
+            let flag = flag.trim_start_matches("--");
+            assert!(cmd.contains(flag), "{scenario}: {flag:?} not in {cmd}");
+        }
+        assert!(cmd.contains("--time-limit 3 --rate 200"), "{cmd}");
+    }
+    let r = hearsay(&["--scenario", "6a"]);
+    assert_eq!(r.code, 254, "{}", r.explain());
+    assert!(r.stderr.contains("needs --bin"), "{}", r.explain());
+}
+
 #[test]
 fn read_committed_holds_while_partitions_cut_replication() {
     let r = txn(
