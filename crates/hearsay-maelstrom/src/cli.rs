@@ -72,10 +72,10 @@ pub struct NodeArgs {
     /// first client request, broadcast until then]
     #[arg(long, env = "HEARSAY_WORKLOAD")]
     pub workload: Option<crate::node::Workload>,
-    /// Keep every value a client gives this node (broadcast, g-set) in
-    /// DIR/<node id>.jsonl, written and fsync'd before the acknowledgement,
-    /// and spread them again after a restart: a node killed right after
-    /// acknowledging loses nothing. Costs an fsync per batch of input; no
+    /// Keep every value a client gives this node (broadcast, g-set), and
+    /// its counter's running totals, in DIR/<node id>.jsonl, written and
+    /// fsync'd before the acknowledgement, and spread them again after a
+    /// restart: a node killed right after acknowledging loses nothing. Costs an fsync per batch of input; no
     /// extra messages. Under `hearsay test --sim` the store is in memory.
     #[arg(long, env = "HEARSAY_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,

@@ -29,7 +29,8 @@ pub struct NodeConfig {
     /// What `read` answers and `add` means; inferred from the first client
     /// request when not given.
     pub workload: Option<Workload>,
-    /// Keep every value a client gives this node (broadcast, g-set add):
+    /// Keep every value a client gives this node (broadcast, g-set add)
+    /// and its counter's totals after each add:
     /// the shell must store what [`MaelstromNode::take_kept`] returns
     /// before it writes the node's output (the acknowledgements), and hand
     /// it back through [`MaelstromNode::restore`] when the node asks after
@@ -128,6 +129,17 @@ impl Waiting {
 /// stalls the clients.
 const READ_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How a kept counter total is written among the kept values: an object
+/// no broadcast or g-set client sends (Maelstrom's send integers).
+pub const TALLY_RECORD: &str = "hearsay-tally";
+
+/// A kept counter total: (increments, decrements).
+fn tally_record(v: &Value) -> Option<(u64, u64)> {
+    let o = v.as_object().filter(|o| o.len() == 1)?;
+    let t = o.get(TALLY_RECORD)?.as_array().filter(|a| a.len() == 2)?;
+    Some((t[0].as_u64()?, t[1].as_u64()?))
+}
+
 /// Where a request came from and went to, for the reply.
 struct Req<'a> {
     src: &'a str,
@@ -170,13 +182,28 @@ impl MaelstromNode {
     }
 
     /// Values an earlier life of this node acknowledged: they count as
-    /// this node's own again and spread as any new value does.
+    /// this node's own again and spread as any new value does. A counter's
+    /// kept totals ([`TALLY_RECORD`]) become this node's running totals
+    /// again (the largest kept: they only grow).
     pub fn restore(&mut self, now: Instant, values: Vec<Value>) {
         if self.node.is_none() || values.is_empty() {
             return;
         }
+        let mut totals: Option<(u64, u64)> = None;
         for v in values {
-            self.input(now, Input::Broadcast(Item::from(v)));
+            match tally_record(&v) {
+                Some((p, n)) => {
+                    let (tp, tn) = totals.get_or_insert((0, 0));
+                    (*tp, *tn) = ((*tp).max(p), (*tn).max(n));
+                }
+                None => self.input(now, Input::Broadcast(Item::from(v))),
+            }
+        }
+        if let Some((p, n)) = totals {
+            self.learn(Workload::Counter);
+            self.mine = (self.mine.0.max(p), self.mine.1.max(n));
+            let t = Tally(self.me.clone(), self.mine.0, self.mine.1);
+            self.tally_input(now, Input::Broadcast(t));
         }
         self.emit();
     }
@@ -338,6 +365,10 @@ impl MaelstromNode {
                     *p = p.saturating_add(d.unsigned_abs());
                 } else {
                     *n = n.saturating_add(d.unsigned_abs());
+                }
+                if self.cfg.keep {
+                    self.kept
+                        .push(json!({ TALLY_RECORD: [self.mine.0, self.mine.1] }));
                 }
                 let t = Tally(self.me.clone(), self.mine.0, self.mine.1);
                 self.tally_input(now, Input::Broadcast(t));

@@ -997,6 +997,15 @@ fn hearsay_node_with_a_data_dir_loses_nothing_to_kills() {
         assert_eq!(kept.code, 0, "{w}: {}", kept.explain());
         assert_eq!(kept.results()["workload"]["lost-count"], 0);
     }
+    // Counters: a killed node's own totals were gone, so its later adds
+    // counted from 0 again, under the tally its peers held (final reads
+    // too low); kept, they go on from where they were.
+    for w in ["g-counter", "pn-counter"] {
+        let lossy = sim(w, &[]);
+        assert_eq!(lossy.code, 1, "{w}: {}", lossy.explain());
+        let kept = sim(w, &["--", "--data-dir", "unused-under-sim"]);
+        assert_eq!(kept.code, 0, "{w}: {}", kept.explain());
+    }
     // The same with processes and a real directory.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
