@@ -701,6 +701,11 @@ struct Loop {
     told: Told,
 }
 
+/// How much larger than the datagram it answers a refusal may be: a
+/// clear-text joiner's `who` lacks the 40 bytes of sealing the answer of a
+/// keyed agent has, and names differ in length; a scrap gets none.
+const REPLY_SLACK: usize = 64;
+
 /// Senders of datagrams this agent could not open, each told at most once
 /// per [`Told::EVERY`]; at most [`Told::MAX`] remembered (the table is
 /// cleared when full: at worst a few more replies).
@@ -877,10 +882,17 @@ impl Loop {
                 // Another cluster, key or version: an empty envelope of
                 // ours goes back, which the sender cannot open either and
                 // so can name why it is not let in (a joiner said only "no
-                // answer"). Small, and at most one per sender per
+                // answer"). Never larger than what came (a misconfigured
+                // agent's `who` is about the size of this answer; a forged
+                // scrap is not answered) and at most one per sender per
                 // `Told::EVERY`: no use as a reflector.
-                if e.sender_misconfigured() && self.told.tell(from, tokio::time::Instant::now()) {
-                    let _ = self.sock.send_to(&self.codec.empty(&self.head), from).await;
+                if e.sender_misconfigured() {
+                    let reply = self.codec.empty(&self.head);
+                    if reply.len() <= bytes.len() + REPLY_SLACK
+                        && self.told.tell(from, tokio::time::Instant::now())
+                    {
+                        let _ = self.sock.send_to(&reply, from).await;
+                    }
                 }
                 return;
             }

@@ -183,8 +183,9 @@ impl MaelstromNode {
 
     /// Values an earlier life of this node acknowledged: they count as
     /// this node's own again and spread as any new value does. A counter's
-    /// kept totals ([`TALLY_RECORD`]) become this node's running totals
-    /// again (the largest kept: they only grow).
+    /// kept totals ([`TALLY_RECORD`]; the largest: they only grow) are
+    /// added to what this life counted before the restore (an add can come
+    /// in the same burst as `init`, ahead of it), and the sum is kept.
     pub fn restore(&mut self, now: Instant, values: Vec<Value>) {
         if self.node.is_none() || values.is_empty() {
             return;
@@ -201,7 +202,12 @@ impl MaelstromNode {
         }
         if let Some((p, n)) = totals {
             self.learn(Workload::Counter);
-            self.mine = (self.mine.0.max(p), self.mine.1.max(n));
+            let counted = self.mine != (0, 0);
+            self.mine = (self.mine.0.saturating_add(p), self.mine.1.saturating_add(n));
+            if counted && self.cfg.keep {
+                self.kept
+                    .push(json!({ TALLY_RECORD: [self.mine.0, self.mine.1] }));
+            }
             let t = Tally(self.me.clone(), self.mine.0, self.mine.1);
             self.tally_input(now, Input::Broadcast(t));
         }
@@ -709,6 +715,33 @@ mod tests {
         let mut plain = node("n0", &["n0"]);
         plain.handle_line(Instant::ZERO, &b.to_string()).unwrap();
         assert!(plain.take_kept().is_empty() && !plain.take_restore_request());
+    }
+
+    /// Counter totals kept by an earlier life come back added to what this
+    /// life counted before the shell restored them (an add in the same
+    /// burst as `init`), and the sum is kept.
+    #[test]
+    fn a_counter_restored_after_an_early_add_keeps_both() {
+        let keep = NodeConfig {
+            keep: true,
+            ..NodeConfig::default()
+        };
+        let init = json!({"src":"c0","dest":"n0","body":{"type":"init","node_id":"n0","node_ids":["n0"],"msg_id":1}}).to_string();
+        let mut first = MaelstromNode::new(keep.clone());
+        first.handle_line(Instant::ZERO, &init).unwrap();
+        call(&mut first, json!({"type":"add","delta":100,"msg_id":2}));
+        call(&mut first, json!({"type":"add","delta":-3,"msg_id":3}));
+        let stored = first.take_kept();
+        assert_eq!(stored.last(), Some(&json!({TALLY_RECORD: [100, 3]})));
+        let mut second = MaelstromNode::new(NodeConfig { epoch: 2, ..keep });
+        second.handle_line(Instant::ZERO, &init).unwrap();
+        call(&mut second, json!({"type":"add","delta":5,"msg_id":2}));
+        second.take_kept();
+        second.restore(Instant::ZERO, stored);
+        second.drain_output().for_each(drop);
+        let out = call(&mut second, json!({"type":"read","msg_id":3}));
+        assert_eq!(out[0]["body"]["value"], 102, "{out:?}");
+        assert_eq!(second.take_kept(), vec![json!({TALLY_RECORD: [105, 3]})]);
     }
 
     #[test]

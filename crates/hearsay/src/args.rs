@@ -23,22 +23,24 @@ pub const MAX_REPEATS: usize = 100_000;
 /// reaches the flag's own check ("is negative") instead of being taken for
 /// an unknown option `-5` (clap's `allow_negative_numbers` knows only bare
 /// numbers). Node arguments after `--` are left alone.
-pub fn join_negative_values(argv: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// Arguments that are not UTF-8 (a path) pass through untouched.
+pub fn join_negative_values<A: Into<std::ffi::OsString>>(
+    argv: impl IntoIterator<Item = A>,
+) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
     let mut rest = false;
-    for a in argv {
-        let negative =
-            a.starts_with('-') && a[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    for a in argv.into_iter().map(Into::into) {
+        let negative = a.to_str().is_some_and(|a| {
+            a.starts_with('-') && a[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        });
+        let joins = |flag: &std::ffi::OsString| {
+            flag.to_str()
+                .is_some_and(|f| f.starts_with("--") && f.len() > 2 && !f.contains('='))
+        };
         match out.last_mut() {
-            Some(flag)
-                if !rest
-                    && negative
-                    && flag.starts_with("--")
-                    && flag.len() > 2
-                    && !flag.contains('=') =>
-            {
-                flag.push('=');
-                flag.push_str(&a);
+            Some(flag) if !rest && negative && joins(flag) => {
+                flag.push("=");
+                flag.push(&a);
             }
             _ => {
                 rest |= a == "--";
@@ -230,7 +232,12 @@ mod tests {
 
     #[test]
     fn a_negative_value_stays_with_its_flag_and_node_arguments_are_left_alone() {
-        let v = |s: &str| join_negative_values(s.split(' ').map(String::from));
+        let v = |s: &str| -> Vec<String> {
+            join_negative_values(s.split(' '))
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
         assert_eq!(
             v("hearsay sim --duration -5s --pause -.1:3s --members 5"),
             [

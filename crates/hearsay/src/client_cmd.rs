@@ -601,7 +601,13 @@ pub fn members(a: MembersArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail("members", t, e),
     };
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let v: serde_json::Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("hearsay members: the agent's answer is not a member list ({e}): {body}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shown: Vec<&serde_json::Value> = v
         .as_array()
         .into_iter()

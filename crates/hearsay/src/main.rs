@@ -115,7 +115,7 @@ pub fn runtime(cmd: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(args::join_negative_values(std::env::args())) {
+    let cli = match Cli::try_parse_from(args::join_negative_values(std::env::args_os())) {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -128,7 +128,10 @@ fn main() -> ExitCode {
                 .get_subcommands()
                 .map(|c| c.get_name().to_string())
                 .collect();
-            let sub = std::env::args().nth(1).filter(|a| known.contains(a));
+            let sub = std::env::args_os()
+                .nth(1)
+                .and_then(|a| a.into_string().ok())
+                .filter(|a| known.contains(a));
             let who = sub
                 .as_deref()
                 .map_or("hearsay".to_string(), |s| format!("hearsay {s}"));

@@ -111,8 +111,13 @@ fn the_6_scenarios_are_the_challenge_commands() {
         passes(&r);
         let cmd = std::fs::read_to_string(r.latest().join("command.txt")).unwrap();
         for flag in flags.split(" --") {
-            let flag = flag.trim_start_matches("--");
-            assert!(cmd.contains(flag), "{scenario}: {flag:?} not in {cmd}");
+            // Whole flags: " --concurrency 2 " must not match "... 20".
+            let flag = if flag.starts_with('-') {
+                format!(" {flag} ")
+            } else {
+                format!(" --{flag} ")
+            };
+            assert!(cmd.contains(&flag), "{scenario}: {flag:?} not in {cmd}");
         }
         assert!(cmd.contains("--time-limit 3 --rate 200"), "{cmd}");
     }

@@ -148,7 +148,7 @@ impl Meta {
             + if self.tags.is_empty() {
                 0
             } else {
-                4 + tags_bytes(&self.tags) + 2 * self.tags.len()
+                4 + tags_bytes(&self.tags)
             }
     }
 
@@ -159,8 +159,10 @@ impl Meta {
     }
 }
 
+/// Encoded size of the tags: keys and values with two bytes of framing
+/// each, so that many tiny tags count for what they cost on the wire.
 fn tags_bytes(tags: &BTreeMap<Box<str>, Box<str>>) -> usize {
-    tags.iter().map(|(k, v)| k.len() + v.len()).sum()
+    tags.iter().map(|(k, v)| k.len() + v.len() + 2).sum()
 }
 
 /// Whether `tags` may be carried: named, printable, within [`MAX_TAGS_BYTES`].

@@ -438,6 +438,14 @@ fn tags_set_at_runtime_reach_every_member_and_oversized_ones_are_refused() {
         (tags(&[("", "x")]), "needs a name"),
         (tags(&[("a=b", "x")]), "cannot have"),
         (tags(&[("a", "x\ny")]), "control"),
+        // Many tiny tags cost their framing too (309 bytes of names, 515
+        // with it): a rumour must fit a datagram.
+        (
+            (0..103)
+                .map(|i| (format!("{i:03}").into(), "".into()))
+                .collect(),
+            "bytes",
+        ),
     ] {
         let mut err = None;
         c.input(3, |n, now, _| err = n.set_tags(now, bad).err());

@@ -247,8 +247,9 @@ impl Swim {
         self.inc.n = self.inc.n.saturating_add(1);
         let u = self.self_update();
         self.rumours.push(u, self.cfg.max_rumours);
+        // Changes within a gossip interval go out together.
         self.announce = true;
-        self.next_gossip.arm_by(now);
+        self.gossip_soon(now);
         Ok(())
     }
 
@@ -759,7 +760,9 @@ impl Swim {
                 self.next_sync.arm_by(now + self.cfg.gossip_interval);
                 Event::Alive(c.id.clone(), c.inc)
             }
-            (Some(Status::Alive), Status::Alive) if c.meta_changed => {
+            // New tags, also when a suspicion (which carries none) came
+            // first: handlers of member updates must not miss them.
+            (Some(Status::Alive | Status::Suspect), Status::Alive) if c.meta_changed => {
                 Event::Updated(c.id.clone(), c.inc)
             }
             (_, Status::Alive) => Event::Alive(c.id.clone(), c.inc),
