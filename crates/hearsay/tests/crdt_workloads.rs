@@ -3,7 +3,7 @@
 //! shown rejecting a broken node (exit 1).
 
 mod common;
-use common::node;
+use common::{hearsay, node};
 use serde_json::Value;
 use std::process::Command;
 
@@ -185,42 +185,36 @@ fn a_g_counter_kept_in_seq_kv_passes_as_in_gossip_glomers_4() {
     assert_eq!(code, 1, "{text}");
 }
 
+/// hearsay's own node on workload `w` in the simulator: 5 nodes, rate 100,
+/// latency 100 ms, partitions, for `time_limit` seconds.
+fn partitioned(w: &str, time_limit: &str, extra: &[&str]) -> common::Run {
+    let mut args = vec![
+        "--sim",
+        "-w",
+        w,
+        "--node-count",
+        "5",
+        "--rate",
+        "100",
+        "--time-limit",
+        time_limit,
+        "--latency",
+        "100",
+        "--nemesis",
+        "partition",
+    ];
+    args.extend_from_slice(extra);
+    hearsay(&args)
+}
+
 #[test]
 fn hearsay_node_serves_g_set_and_both_counters_across_partitions() {
     for w in ["g-set", "g-counter", "pn-counter"] {
-        let store = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))
-            .args([
-                "test",
-                "-q",
-                "--sim",
-                "-w",
-                w,
-                "--node-count",
-                "5",
-                "--rate",
-                "100",
-            ])
-            .args([
-                "--time-limit",
-                "10",
-                "--latency",
-                "100",
-                "--nemesis",
-                "partition",
-            ])
-            .args(["--seed", "3", "--store"])
-            .arg(store.path())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{w}: {text}");
-        let res: Value = serde_json::from_str(
-            &std::fs::read_to_string(store.path().join("latest/results.json")).unwrap(),
-        )
-        .unwrap();
+        let r = partitioned(w, "10", &["--seed", "3"]);
+        assert_eq!(r.code, 0, "{w}: {}", r.explain());
+        let res = r.results();
         // The node was told the workload (its reads follow that schema).
-        let cmd = std::fs::read_to_string(store.path().join("latest/command.txt")).unwrap();
+        let cmd = std::fs::read_to_string(r.latest().join("command.txt")).unwrap();
         assert!(cmd.contains(&format!("-- --workload {w}")), "{cmd}");
         let mpo = res["net"]["servers"]["msgs-per-op"].as_f64().unwrap();
         assert!(mpo > 0.0, "{w}: values must travel between nodes");
@@ -289,22 +283,10 @@ fn bench_sweeps_the_crdt_workloads_on_hearsay_node() {
 fn a_value_cut_off_by_a_partition_is_everywhere_within_a_second_of_the_heal() {
     for w in ["g-set", "g-counter"] {
         for seed in 1..=6 {
-            let store = tempfile::tempdir().unwrap();
-            let out = Command::new(env!("CARGO_BIN_EXE_hearsay"))
-                .args(["test", "-q", "--sim", "-w", w, "--node-count", "5"])
-                .args(["--rate", "100", "--time-limit", "20", "--latency", "100"])
-                .args(["--nemesis", "partition", "--probe", "50", "--seed"])
-                .arg(seed.to_string())
-                .arg("--store")
-                .arg(store.path())
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(out.status.code(), Some(0), "{w} seed {seed}: {text}");
-            let res: Value = serde_json::from_str(
-                &std::fs::read_to_string(store.path().join("latest/results.json")).unwrap(),
-            )
-            .unwrap();
+            let seed = seed.to_string();
+            let r = partitioned(w, "20", &["--probe", "50", "--seed", &seed]);
+            assert_eq!(r.code, 0, "{w} seed {seed}: {}", r.explain());
+            let res = r.results();
             let c = &res["hearsay"]["convergence"];
             assert_eq!(c["from"], "heal", "{w} seed {seed}: {c}");
             assert_eq!(c["converged"], true, "{w} seed {seed}: {c}");
