@@ -44,11 +44,23 @@ pub enum Changed {
     All,
 }
 
+/// How long an answer carrying writes not yet on disk waits for them
+/// before it is dropped (the peer asks again at its next sync).
+pub const HOLD: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct Kv {
     rep: Replicator<KvMap>,
     hlc: Hlc,
     /// The map may have changed since the last [`Kv::take_changed`].
     changed: bool,
+    /// With a data dir: this replica's writes up to here are on disk
+    /// (`None`: no data dir, every write counts as kept).
+    kept: Option<u64>,
+    /// Answers to peers that may carry writes not yet on disk, each with
+    /// the write it waits for and since when.
+    held: Vec<(Instant, u64, NodeId, KvMsg)>,
+    /// Held answers dropped after [`HOLD`].
+    pub held_dropped: u64,
 }
 
 impl Kv {
@@ -57,6 +69,40 @@ impl Kv {
             rep: Replicator::new(me, [], CONFIG, now),
             hlc: Hlc::default(),
             changed: false,
+            kept: None,
+            held: Vec::new(),
+            held_dropped: 0,
+        }
+    }
+
+    /// This replica's own writes, counted (the version it has given out).
+    fn own(&self) -> u64 {
+        hearsay_core::crdt::Crdt::version(self.rep.state()).get(self.rep.me())
+    }
+
+    /// Writes are kept on disk before they count (a data dir): answers to
+    /// peers wait for every write they may carry to be kept ([`Kv::kept`]),
+    /// so no peer ever holds a write this replica could lose in a crash
+    /// and then reuse the version of.
+    pub fn keep_writes(&mut self) {
+        self.kept = Some(self.own());
+    }
+
+    /// This replica's writes up to `own` are on disk (`own`: what
+    /// [`Kv::write`] returned with the delta): answers that waited for
+    /// them go now.
+    pub fn kept(&mut self, own: u64, out: &mut Outbox<KvMsg>) {
+        let Some(k) = &mut self.kept else {
+            return;
+        };
+        *k = (*k).max(own);
+        let k = *k;
+        let (go, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(_, need, ..)| *need <= k);
+        self.held = wait;
+        for (_, _, to, m) in go {
+            out.push(to, m);
         }
     }
 
@@ -79,14 +125,15 @@ impl Kv {
     }
 
     /// Sets `key` (or deletes it, with `None`); its delta goes to every
-    /// live member at once, and is returned (to be kept on disk).
+    /// live member at once, and is returned (to be kept on disk), with the
+    /// number of this replica's writes so far (for [`Kv::kept`]).
     pub fn write(
         &mut self,
         wall_ms: u64,
         key: String,
         value: Option<String>,
         out: &mut Outbox<KvMsg>,
-    ) -> Result<KvMap, String> {
+    ) -> Result<(KvMap, u64), String> {
         if key.is_empty() || key.len() > MAX_KEY {
             return Err(format!("a key must be 1 to {MAX_KEY} bytes"));
         }
@@ -109,7 +156,7 @@ impl Kv {
             },
             out,
         );
-        Ok(delta)
+        Ok((delta, self.own()))
     }
 
     /// Takes in a peer's message; says what of the map changed, for the
@@ -141,16 +188,32 @@ impl Kv {
             ReplicaMsg::Full { .. } => Changed::All,
         };
         self.changed |= !matches!(changed, Changed::Nothing);
-        self.rep.handle(now, from, msg, out);
+        let own = self.own();
+        match self.kept {
+            // Writes of this replica not yet on disk: what the answer
+            // carries waits for them.
+            Some(k) if k < own => {
+                let mut answers = Outbox::default();
+                self.rep.handle(now, from, msg, &mut answers);
+                for (to, m) in answers.drain() {
+                    self.held.push((now, own, to, m));
+                }
+            }
+            _ => self.rep.handle(now, from, msg, out),
+        }
         changed
     }
 
     pub fn tick(&mut self, now: Instant, out: &mut Outbox<KvMsg>) {
+        let before = self.held.len();
+        self.held.retain(|(at, ..)| now < *at + HOLD);
+        self.held_dropped += (before - self.held.len()) as u64;
         self.rep.tick(now, out);
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.rep.next_deadline()
+        let expiry = self.held.iter().map(|(at, ..)| *at + HOLD).min();
+        hearsay_core::timers::earliest([self.rep.next_deadline(), expiry])
     }
 
     /// Follows SWIM's member table (see [`Replicator::follow`]).
@@ -263,7 +326,8 @@ mod tests {
         assert_eq!(restored.snapshot()["k"], "before");
         let d = restored
             .write(0, "k".into(), Some("after".into()), &mut out)
-            .unwrap();
+            .unwrap()
+            .0;
         let seen = kb.state().version();
         assert_ne!(
             d.delta_since(&seen),
@@ -276,7 +340,8 @@ mod tests {
         // the data dir is for.
         let d = fresh(None)
             .write(0, "x".into(), Some("y".into()), &mut Outbox::default())
-            .unwrap();
+            .unwrap()
+            .0;
         assert_eq!(d.delta_since(&seen), KvMap::default());
     }
 
@@ -284,7 +349,7 @@ mod tests {
     fn what_the_replica_drops_is_not_kept_either() {
         let (a, _, mut ka, mut kb) = pair();
         let mut out = Outbox::default();
-        let d = ka.write(1, "k".into(), Some("v".into()), &mut out).unwrap();
+        let (d, _) = ka.write(1, "k".into(), Some("v".into()), &mut out).unwrap();
         let stranger = NodeId::new("stranger");
         let msg = ReplicaMsg::Delta { delta: d.clone() };
         let changed = kb.handle(Instant::ZERO, 1, &stranger, msg.clone(), &mut out);
@@ -292,6 +357,54 @@ mod tests {
         assert!(kb.snapshot().is_empty());
         let changed = kb.handle(Instant::ZERO, 1, &a, msg, &mut out);
         assert!(matches!(changed, Changed::Delta(_)), "{changed:?}");
+    }
+
+    /// With a data dir, a peer never gets a write before it is on disk:
+    /// not with the write's own delta (held by the agent until kept) and
+    /// not in an answer to its sync. Otherwise a crash before the commit
+    /// leaves the peer with a write the restarted replica does not have,
+    /// whose version it then gives to another write the peer never takes.
+    #[test]
+    fn a_sync_is_answered_with_a_write_only_once_the_write_is_kept() {
+        use hearsay_core::crdt::VersionVector;
+        let (a, b, mut ka, mut kb) = pair();
+        ka.keep_writes();
+        let mut held = Outbox::default();
+        let (_, own) = ka
+            .write(1, "k".into(), Some("v".into()), &mut held)
+            .unwrap();
+        assert_eq!(own, 1);
+        let sync = ReplicaMsg::Sync {
+            version: VersionVector::default(),
+        };
+        let mut out = Outbox::default();
+        ka.handle(Instant::ZERO, 1, &b, sync.clone(), &mut out);
+        assert_eq!(out.len(), 0, "the answer waits for the disk");
+        ka.kept(own, &mut out);
+        deliver(&mut kb, &a, 1, &mut out);
+        assert_eq!(kb.snapshot()["k"], "v", "and goes once the write is kept");
+        // A write that never becomes kept: the answer is dropped after
+        // HOLD (the peer asks again at its next sync), and counted.
+        ka.write(2, "k2".into(), Some("v2".into()), &mut held)
+            .unwrap();
+        ka.handle(Instant::ZERO, 2, &b, sync.clone(), &mut out);
+        assert!(
+            ka.next_deadline()
+                .is_some_and(|t| t <= Instant::ZERO + HOLD)
+        );
+        ka.tick(Instant::ZERO + HOLD, &mut out);
+        assert!(
+            out.iter()
+                .all(|(_, m)| matches!(m, ReplicaMsg::Sync { .. }))
+        );
+        assert_eq!(ka.held_dropped, 1);
+        // Without a data dir nothing waits.
+        let (_, b2, mut kc, _) = pair();
+        kc.write(1, "k".into(), Some("v".into()), &mut held)
+            .unwrap();
+        let mut out = Outbox::default();
+        kc.handle(Instant::ZERO, 1, &b2, sync, &mut out);
+        assert_eq!(out.len(), 1);
     }
 
     #[test]

@@ -396,6 +396,9 @@ impl Agent {
                 if let Some(state) = restored.kv {
                     kv.restore(state, Loop::wall_ms());
                 }
+                if store.is_some() {
+                    kv.keep_writes();
+                }
                 kv
             },
             store,
@@ -1239,10 +1242,11 @@ impl Loop {
         };
         let mut held = Outbox::default();
         match self.kv.write(Self::wall_ms(), key, value, &mut held) {
-            Ok(delta) => {
+            Ok((delta, own)) => {
                 let done = store::Done {
                     ack: reply,
                     held: held.drain().collect(),
+                    own,
                     result: Ok(()),
                 };
                 if let Err(mut done) = st.write(delta, done) {
@@ -1262,6 +1266,9 @@ impl Loop {
         for (to, m) in done.held {
             self.kv_out.push(to, m);
         }
+        // Kept; or refused because the writer's queue was full, and then
+        // in the snapshot that catches the file up: what waited may go.
+        self.kv.kept(done.own, &mut self.kv_out);
         let _ = done.ack.send(done.result);
     }
 
@@ -1436,6 +1443,7 @@ impl Loop {
             st.kept_dropped += over as u64;
             st.kept_payloads = s.delivered.len();
             st.kv_keys = s.kv.len();
+            st.kv_held_dropped = self.kv.held_dropped;
             st.keys = s.keys.len();
             s.metrics = st.clone();
         }

@@ -34,6 +34,9 @@ pub struct Snapshot {
     pub delivered: u64,
     pub kept_payloads: usize,
     pub kept_dropped: u64,
+    /// Map answers that waited longer than [`crate::kv::HOLD`] for writes
+    /// to be kept on disk.
+    pub kv_held_dropped: u64,
     /// Outbound streams dropped: too many or too many bytes in flight.
     pub streams_dropped: u64,
     /// Agents refused for a name a live member holds.
@@ -272,6 +275,11 @@ pub fn render(s: &Snapshot) -> String {
             "Payloads dropped from the store after the retention window.",
             c.forgotten,
         ),
+        (
+            "stalled_links_recovered",
+            "Neighbours whose link had stalled full, acknowledging again (each was sent every payload held).",
+            c.stalled_recovered,
+        ),
     ] {
         o.one(&format!("hearsay_{name}_total"), "counter", help, v);
     }
@@ -293,6 +301,8 @@ pub fn render(s: &Snapshot) -> String {
         ("deliveries", c.deliveries_dropped),
         ("events", c.events_dropped),
         ("kept-payloads", s.kept_dropped),
+        ("stalled-link", c.stalled_dropped),
+        ("kv-answers", s.kv_held_dropped),
     ] {
         o.value("hearsay_dropped_total", &format!("what=\"{what}\""), v);
     }

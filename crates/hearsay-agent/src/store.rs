@@ -81,6 +81,9 @@ pub struct Done {
     /// another member has seen is on this agent's disk (a restarted agent
     /// never reuses the version of a write that went out).
     pub held: Vec<(hearsay_core::id::NodeId, crate::kv::KvMsg)>,
+    /// This replica's writes so far, this one included
+    /// ([`crate::kv::Kv::kept`]).
+    pub own: u64,
     pub result: Result<(), String>,
 }
 
@@ -607,6 +610,7 @@ mod tests {
             Done {
                 ack,
                 held: Vec::new(),
+                own: 0,
                 result: Ok(()),
             },
             rx,

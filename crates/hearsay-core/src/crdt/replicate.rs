@@ -102,6 +102,11 @@ impl<C: Crdt> Replicator<C> {
         &self.state
     }
 
+    /// This replica's id.
+    pub fn me(&self) -> &NodeId {
+        &self.me
+    }
+
     /// Merges in a state kept across a restart. Its own events in it
     /// included, so this replica's next update follows them rather than
     /// reusing a version its peers have already seen.

@@ -49,6 +49,11 @@ pub(crate) struct Links<V> {
     due: BTreeSet<(Instant, NodeId, Lane)>,
     dirty: BTreeSet<(NodeId, Lane)>,
     rescan: bool,
+    /// Values not queued for a stalled, full link (see
+    /// [`session::STALLED_BYTES`]).
+    dropped: u64,
+    /// Links that overflowed while stalled and are acknowledged again.
+    recovered: Vec<(NodeId, Lane)>,
 }
 
 impl<V: crate::value::Value> Links<V> {
@@ -64,6 +69,8 @@ impl<V: crate::value::Value> Links<V> {
             due: BTreeSet::new(),
             dirty: BTreeSet::new(),
             rescan: false,
+            dropped: 0,
+            recovered: Vec::new(),
         }
     }
 
@@ -112,7 +119,28 @@ impl<V: crate::value::Value> Links<V> {
     }
 
     pub fn enqueue(&mut self, cfg: &LinkConfig, peer: &NodeId, lane: Lane, v: V) {
-        self.session(cfg, peer, lane).enqueue(v);
+        if !self.session(cfg, peer, lane).enqueue(v) {
+            self.dropped += 1;
+        }
+    }
+
+    /// Values not queued for stalled, full links so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Links that overflowed while stalled and have been acknowledged
+    /// since: each should get what the node holds.
+    pub fn take_recovered(&mut self) -> Vec<(NodeId, Lane)> {
+        std::mem::take(&mut self.recovered)
+    }
+
+    fn note_recovered(&mut self, peer: &NodeId, lane: Lane) {
+        if let Some(s) = self.map.get_mut(&(peer.clone(), lane))
+            && s.take_recovered()
+        {
+            self.recovered.push((peer.clone(), lane));
+        }
     }
 
     /// Applies an incoming batch's header; returns whether the batch is new.
@@ -136,12 +164,25 @@ impl<V: crate::value::Value> Links<V> {
         for v in values {
             s.forget(v);
         }
+        self.note_recovered(from, lane);
         fresh
     }
 
     /// Value bytes held until neighbours acknowledge them, over every link.
     pub fn held_bytes(&self) -> usize {
         self.map.values().map(Session::held_bytes).sum()
+    }
+
+    /// Value bytes held for neighbours that are taking data: what a
+    /// sender should slow down for. A stalled link (see
+    /// [`session::STALL`]) is left out: it holds a bounded amount of its
+    /// own, and one such neighbour must not stop every broadcast.
+    pub fn backlog_bytes(&self) -> usize {
+        self.map
+            .values()
+            .filter(|s| !s.stalled())
+            .map(Session::held_bytes)
+            .sum()
     }
 
     /// Greets the peer reliably by `at` (see [`Session::greet`]).
@@ -206,6 +247,7 @@ impl<V: crate::value::Value> Links<V> {
                 {
                     s.ack(now, cfg, ack);
                     self.dirty.insert((from.clone(), Lane::Eager));
+                    self.note_recovered(from, Lane::Eager);
                 }
             } else if view.contains(&sender) && sender != *from {
                 self.forward
@@ -243,6 +285,7 @@ impl<V: crate::value::Value> Links<V> {
             match self.map.get_mut(&(receiver.clone(), Lane::Eager)) {
                 Some(s) if current => {
                     s.ack(now, cfg, ack);
+                    self.note_recovered(&receiver, Lane::Eager);
                     self.dirty.insert((receiver, Lane::Eager));
                 }
                 _ => stats.ignored += 1,
@@ -294,7 +337,9 @@ impl<V: crate::value::Value> Links<V> {
                 values,
                 greetings,
                 probes,
+                dropped,
             } = session.poll(now, cfg, gap, &mut batches);
+            self.dropped += dropped;
             stats.greetings += greetings;
             stats.probes += probes;
             stats.data_sent += data;

@@ -32,6 +32,18 @@ pub(crate) const ACK_BYTES: usize = 1024 * 1024;
 /// so a resend of many large values in one batch would never arrive.
 pub(crate) const BATCH_BYTES: usize = 1024 * 1024;
 
+/// A link holding values that nothing has acknowledged for this long is
+/// stalled: a neighbour the membership still calls alive but that takes no
+/// data (its stream port blocked, say). SWIM declares an unreachable member
+/// dead well within it, which removes the link instead.
+pub(crate) const STALL: Duration = Duration::from_secs(10);
+
+/// Value bytes a stalled link holds at most: past it, new values are not
+/// queued for it (counted), and the neighbour gets everything the node
+/// still holds once it acknowledges again. Without a bound one such
+/// neighbour would hold a copy of every broadcast for as long as it stays.
+pub(crate) const STALLED_BYTES: usize = 8 * 1024 * 1024;
+
 /// A batch unacknowledged this long is presumed lost when the peer is
 /// heard from without acking it: twice the probe interval (a second by
 /// default), far beyond a one-way trip, so that an ack merely overtaken by
@@ -84,6 +96,16 @@ pub(crate) struct Session<V> {
     /// even with no values: a greeting that announces this node's life. Any
     /// data batch sent before carries it instead.
     hello: Option<Instant>,
+    /// Holding values since then with no acknowledgement of any (reset by
+    /// each ack that releases some); None while holding nothing.
+    waiting_since: Option<Instant>,
+    /// Waiting longer than [`STALL`] (as of the last poll).
+    stalled: bool,
+    /// Values were not queued while stalled; the neighbour lacks them.
+    overflowed: bool,
+    /// Acknowledged again after an overflow: the node should send it what
+    /// it holds (taken by [`Session::take_recovered`]).
+    recovered: bool,
 }
 
 /// What a link did during one poll, for the engine's counters.
@@ -95,6 +117,9 @@ pub(crate) struct PollReport {
     pub values: u64,
     pub greetings: u64,
     pub probes: u64,
+    /// Values let go when the link stalled holding more than
+    /// [`STALLED_BYTES`].
+    pub dropped: u64,
 }
 
 impl<V: crate::value::Value> Session<V> {
@@ -117,6 +142,10 @@ impl<V: crate::value::Value> Session<V> {
             ack_owed_since: None,
             ack_direct: false,
             hello: None,
+            waiting_since: None,
+            stalled: false,
+            overflowed: false,
+            recovered: false,
         }
     }
 
@@ -127,11 +156,32 @@ impl<V: crate::value::Value> Session<V> {
         self.hello.get_or_insert(at);
     }
 
-    pub fn enqueue(&mut self, v: V) {
+    /// Queues `v`; false when the link is stalled and full, so the value
+    /// is not kept for it (see [`STALLED_BYTES`]).
+    pub fn enqueue(&mut self, v: V) -> bool {
         let size = v.size();
+        if self.stalled && self.held_bytes().saturating_add(size) > STALLED_BYTES {
+            if !self.fresh.contains(v.key()) {
+                self.overflowed = true;
+                return false;
+            }
+            return true;
+        }
         if self.fresh.insert(v) {
             self.fresh_bytes += size;
         }
+        true
+    }
+
+    /// Holding values nothing has acknowledged for [`STALL`] (as of the
+    /// last poll): its bytes do not count as back-pressure on broadcasts.
+    pub fn stalled(&self) -> bool {
+        self.stalled
+    }
+
+    /// The link overflowed while stalled and has been acknowledged since.
+    pub fn take_recovered(&mut self) -> bool {
+        std::mem::take(&mut self.recovered)
     }
 
     /// Value bytes this link holds until the neighbour has them (a value
@@ -242,6 +292,11 @@ impl<V: crate::value::Value> Session<V> {
         self.above.clear();
         self.ack_owed_since = None;
         self.ack_direct = false;
+        // The strategy gives a new life what it needs.
+        self.waiting_since = None;
+        self.stalled = false;
+        self.overflowed = false;
+        self.recovered = false;
     }
 
     /// Owe the peer an ack even without new data from it, so that a bare
@@ -267,6 +322,9 @@ impl<V: crate::value::Value> Session<V> {
         }
         if self.inflight.len() < before {
             // Progress: the neighbour is reachable again.
+            self.waiting_since = (self.held_bytes() > 0).then_some(now);
+            self.stalled = false;
+            self.recovered |= std::mem::take(&mut self.overflowed);
             self.rto = cfg.retransmit;
             self.retransmit_at = (!self.inflight.is_empty()).then(|| now + self.rto);
             self.probe_at = None;
@@ -305,7 +363,10 @@ impl<V: crate::value::Value> Session<V> {
         batch: Duration,
         out: &mut Vec<Batch<V>>,
     ) -> PollReport {
-        let mut report = PollReport::default();
+        let mut report = PollReport {
+            dropped: self.note_waiting(now),
+            ..PollReport::default()
+        };
         if self.retransmit_at.is_some_and(|t| t <= now) {
             self.inflight_bytes = 0;
             for (_, (_, values)) in std::mem::take(&mut self.inflight) {
@@ -393,6 +454,40 @@ impl<V: crate::value::Value> Session<V> {
             report.acks += 1;
         }
         report
+    }
+
+    /// Starts or ends the wait for an acknowledgement, and says whether it
+    /// has gone on past [`STALL`]; a link that stalls holding more than
+    /// [`STALLED_BYTES`] lets queued values go down to it (the neighbour
+    /// gets them when it acknowledges again). Returns how many went.
+    fn note_waiting(&mut self, now: Instant) -> u64 {
+        if self.held_bytes() == 0 {
+            self.waiting_since = None;
+        } else {
+            self.waiting_since.get_or_insert(now);
+        }
+        self.stalled = self.waiting_since.is_some_and(|t| now >= t + STALL);
+        let mut dropped = 0;
+        if self.stalled && self.held_bytes() > STALLED_BYTES {
+            // What is in flight may be trimmed too: it goes back to be
+            // resent (under new numbers, as a timeout would send it).
+            self.inflight_bytes = 0;
+            for (_, (_, values)) in std::mem::take(&mut self.inflight) {
+                if values.is_empty() {
+                    self.hello.get_or_insert(now);
+                }
+                self.requeue(values);
+            }
+        }
+        while self.stalled && self.held_bytes() > STALLED_BYTES {
+            let Some(v) = self.fresh.pop_last() else {
+                break;
+            };
+            self.fresh_bytes -= v.size();
+            self.overflowed = true;
+            dropped += 1;
+        }
+        dropped
     }
 
     /// A batch with no values and no number: an ack (which it always is:

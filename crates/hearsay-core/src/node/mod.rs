@@ -264,6 +264,16 @@ impl<V: Value, M: Membership> Node<V, M> {
             .set_pace(dissemination::pace(&p.cfg, p.view.len(), rate));
         p.links
             .poll(now, &p.cfg.link, &p.view, &mut p.sends, &mut p.stats);
+        for (peer, lane) in p.links.take_recovered() {
+            // A neighbour back after its link stalled full: it lacks what
+            // was not queued for it, so it gets everything held (the
+            // retention window), as a new neighbour would.
+            p.stats.stalled_recovered += 1;
+            let held: Vec<V> = p.store.values().cloned().collect();
+            for v in held {
+                p.links.enqueue(&p.cfg.link, &peer, lane, v);
+            }
+        }
         let mem = p.mem_out.drain().map(|(to, m)| (to, Msg::Mem(m)));
         for (to, msg) in p.sends.drain().chain(mem) {
             let to_epoch = p.view.epoch(&to).unwrap_or_default();
@@ -497,10 +507,18 @@ impl<V: Value, M: Membership> Node<V, M> {
         self.parts.links.held_bytes()
     }
 
+    /// Of those, the bytes held for neighbours that are taking data (a
+    /// link nothing has acknowledged for 10 s is left out: it holds a
+    /// bounded amount of its own): what a sender should slow down for.
+    pub fn backlog_bytes(&self) -> usize {
+        self.parts.links.backlog_bytes()
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             deliveries_dropped: self.parts.store.fresh_dropped(),
             forgotten: self.parts.store.forgotten(),
+            stalled_dropped: self.parts.links.dropped(),
             ..self.parts.stats
         }
     }
