@@ -23,6 +23,7 @@ done
 run partition-1000 --members 1000 --duration 3m --partition 0.5:60s:60s
 run broadcast-1000 --members 1000 --duration 3m --latency 50ms --broadcast-rate 10
 run broadcast-crash-restart-1000 --members 1000 --duration 10m --latency 50ms --broadcast-rate 10 --crash 50 --restart
+run kv-crash-restart-1000 --members 1000 --duration 3m --latency 50ms --broadcast-rate 10 --crash 50 --restart --kv-rate 10
 for n in 100 1000 10000; do
   run "scale-$n" --members "$n" --duration 10m --loss 0.01 --crash 10 --json
   run "scale-$n-crash50" --members "$n" --duration 10m --loss 0.01 --crash 50 --json

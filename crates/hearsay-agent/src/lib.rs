@@ -392,7 +392,12 @@ impl Agent {
             },
             codec,
             kv: {
-                let mut kv = kv::Kv::new(me.clone(), CoreInstant::from_micros(0));
+                let replica = match &restored.replica {
+                    Some(r) => NodeId::new(r),
+                    None => kv::Kv::new_life(&me, epoch),
+                };
+                let mut kv = kv::Kv::new(me.clone(), replica, CoreInstant::from_micros(0));
+                kv.bound(kv::BOUND);
                 if let Some(state) = restored.kv {
                     kv.restore(state, Loop::wall_ms());
                 }

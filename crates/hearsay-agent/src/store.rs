@@ -96,6 +96,8 @@ pub struct Restored {
     pub kv: Option<KvMap>,
     /// None: no tags kept (a new data dir; tags never changed here).
     pub tags: Option<BTreeMap<String, String>>,
+    /// The id the map's writes are made under (None: no data dir).
+    pub replica: Option<String>,
 }
 
 /// The loop's end of the store.
@@ -211,6 +213,22 @@ impl Store {
                         .map_err(|e| err(path, "meta", e))?;
                 }
             }
+            // The id this data dir's map writes under, made with the
+            // file: a wiped data dir gives a new one, so an agent that
+            // starts empty never numbers writes as an earlier life did.
+            if meta
+                .get("replica")
+                .map_err(|e| err(path, "meta", e))?
+                .is_none()
+            {
+                let made = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_micros());
+                let id = rmp_serde::to_vec(&format!("{name}/{made}"))
+                    .map_err(|e| err(path, "encoding", e))?;
+                meta.insert("replica", id.as_slice())
+                    .map_err(|e| err(path, "meta", e))?;
+            }
             if let Some(v) = meta.get("format").map_err(|e| err(path, "meta", e))? {
                 let f = <[u8; 4]>::try_from(v.value()).ok().map(u32::from_be_bytes);
                 if f != Some(FORMAT) {
@@ -239,6 +257,10 @@ impl Store {
             .map(|b| rmp_serde::from_slice(&b))
             .transpose()
             .map_err(|e| err(path, "its keyring record is unreadable", e))?;
+        let replica: Option<String> = read("replica")?
+            .map(|b| rmp_serde::from_slice(&b))
+            .transpose()
+            .map_err(|e| err(path, "its replica record is unreadable", e))?;
         let tags: Option<BTreeMap<String, String>> = read("tags")?
             .map(|b| rmp_serde::from_slice(&b))
             .transpose()
@@ -289,6 +311,7 @@ impl Store {
                 members,
                 kv,
                 tags,
+                replica,
             },
             l,
         ))

@@ -18,7 +18,7 @@ pub mod report;
 pub mod scenario;
 mod sim;
 
-use hearsay_core::cluster::{ClusterConfig, ClusterNode};
+use hearsay_core::cluster::ClusterConfig;
 use hearsay_core::membership::SwimConfig;
 pub use report::Report;
 pub use scenario::{Dur, Partition, Pause, Scenario};
@@ -36,7 +36,11 @@ pub fn run(sc: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report, Strin
         dissemination: ClusterConfig::dissemination(sc.strategy, sc.broadcast_preset),
     };
     cfg.validate().map_err(|e| e.to_string())?;
-    let mut sim = sim::Sim::<ClusterNode>::new(sc, cfg)?;
+    let cfg = member::AgentCfg {
+        cluster: cfg,
+        kv: sc.kv_rate > 0.0,
+    };
+    let mut sim = sim::Sim::<member::Agent>::new(sc, cfg)?;
     sim.run(progress)?;
     Ok(sim.report(wall.elapsed()))
 }

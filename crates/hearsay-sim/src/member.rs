@@ -1,11 +1,15 @@
 //! What the simulator needs of a member, so that the event loop, the
 //! faults and the observer do not depend on the machine they run: here
-//! [`ClusterNode`], the core node over SWIM broadcasting payloads.
+//! [`Agent`], the machines an agent runs: [`ClusterNode`] (the core node
+//! over SWIM broadcasting payloads) and, when the scenario writes to it,
+//! the replicated map ([`Kv`]).
 
 use crate::report::CastTotals;
 use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode, MsgId};
+use hearsay_core::crdt::kv::{Kv, KvMap, KvMsg};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::machine::Machine;
+use hearsay_core::membership::Status;
 use hearsay_core::membership::{Event, Incarnation, MemberMsg, Meta, Swim};
 use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant;
@@ -35,6 +39,16 @@ pub(crate) trait Member: Sized {
         out: &mut Outbox<Self::Msg>,
     ) -> Option<MsgId>;
     fn handle(&mut self, now: Instant, from: &NodeId, msg: Self::Msg, out: &mut Outbox<Self::Msg>);
+    /// Writes `key` to the replicated map; the write's delta, if it went.
+    fn write(
+        &mut self,
+        now: Instant,
+        key: String,
+        value: String,
+        out: &mut Outbox<Self::Msg>,
+    ) -> Option<KvMap>;
+    /// The replicated map, if this member runs one.
+    fn map(&self) -> Option<&KvMap>;
     fn tick(&mut self, now: Instant, out: &mut Outbox<Self::Msg>);
     fn next_deadline(&self) -> Option<Instant>;
     fn drain_events(&mut self, into: &mut Vec<Event>);
@@ -42,6 +56,8 @@ pub(crate) trait Member: Sized {
     fn swim(&self) -> &Swim;
     /// Membership traffic (not counted as broadcast messages).
     fn is_membership(msg: &Self::Msg) -> bool;
+    /// Replicated-map traffic (counted on its own).
+    fn is_kv(msg: &Self::Msg) -> bool;
     /// Membership messages about the view (joins, syncs, gossip), not the
     /// failure detector's probes and their answers.
     fn is_view(msg: &Self::Msg) -> bool;
@@ -53,80 +69,224 @@ pub(crate) trait Member: Sized {
     fn add_totals(&self, t: &mut CastTotals);
 }
 
-impl Member for ClusterNode {
-    type Msg = ClusterMsg;
-    type Cfg = ClusterConfig;
+/// What the simulator runs per member: the agent's machines.
+pub(crate) struct Agent {
+    pub node: ClusterNode,
+    /// The replicated map, when the scenario writes to it; it follows the
+    /// node's membership events, as the agent's does its table.
+    pub kv: Option<Kv>,
+    /// Events taken from the node for the map, kept for the observer.
+    events: Vec<Event>,
+}
 
-    fn boot(
-        cfg: &ClusterConfig,
-        me: NodeId,
-        epoch: u64,
-        meta: Meta,
-        seed: u64,
-    ) -> Result<Self, String> {
-        ClusterNode::new(cfg.clone(), me, Epoch(epoch), meta, seed).map_err(|e| e.to_string())
+/// How members start.
+#[derive(Clone, Debug)]
+pub(crate) struct AgentCfg {
+    pub cluster: ClusterConfig,
+    /// Run the replicated map.
+    pub kv: bool,
+}
+
+/// A message of either machine.
+#[derive(Clone, Debug)]
+pub(crate) enum AgentMsg {
+    Node(ClusterMsg),
+    Kv(KvMsg),
+}
+
+impl Agent {
+    /// Hands membership events to the map (keeping them for the
+    /// observer), and runs the map's timers.
+    fn after(&mut self, now: Instant, out: &mut Outbox<AgentMsg>) {
+        let Some(kv) = &mut self.kv else {
+            return;
+        };
+        for e in self.node.drain_events() {
+            let (id, status) = match &e {
+                Event::Joined(id, _) | Event::Alive(id, _) | Event::Updated(id, _) => {
+                    (id, Some(Status::Alive))
+                }
+                Event::Suspected(id, _) => (id, Some(Status::Suspect)),
+                Event::Died(id, _) => (id, Some(Status::Dead)),
+                Event::Left(id, _) => (id, Some(Status::Left)),
+                Event::Removed(id) => (id, None),
+            };
+            kv.follow_one(now, id, status);
+            self.events.push(e);
+        }
+        if kv.next_deadline().is_some_and(|t| t <= now) {
+            let mut msgs = Outbox::default();
+            kv.tick(now, &mut msgs);
+            for (to, m) in msgs {
+                out.push(to, AgentMsg::Kv(m));
+            }
+        }
+    }
+
+    /// Node messages into `out`.
+    fn node_out(msgs: Outbox<ClusterMsg>, out: &mut Outbox<AgentMsg>) {
+        for (to, m) in msgs {
+            out.push(to, AgentMsg::Node(m));
+        }
+    }
+}
+
+impl Member for Agent {
+    type Msg = AgentMsg;
+    type Cfg = AgentCfg;
+
+    fn boot(cfg: &AgentCfg, me: NodeId, epoch: u64, meta: Meta, seed: u64) -> Result<Self, String> {
+        let kv = cfg.kv.then(|| {
+            // A restarted member starts empty: a replica id of its own
+            // for this life.
+            let replica = Kv::new_life(&me, Epoch(epoch));
+            Kv::new(me.clone(), replica, Instant::ZERO)
+        });
+        let node = ClusterNode::new(cfg.cluster.clone(), me, Epoch(epoch), meta, seed)
+            .map_err(|e| e.to_string())?;
+        Ok(Agent {
+            node,
+            kv,
+            events: Vec::new(),
+        })
     }
     fn bootstrap(
         &mut self,
         now: Instant,
         members: Vec<(NodeId, Incarnation, Arc<Meta>)>,
-        out: &mut Outbox<ClusterMsg>,
+        out: &mut Outbox<AgentMsg>,
     ) {
-        ClusterNode::bootstrap(self, now, members, out);
+        let mut msgs = Outbox::default();
+        self.node.bootstrap(now, members, &mut msgs);
+        Self::node_out(msgs, out);
+        // A warm start reports no joins: the map takes the whole table.
+        if let Some(kv) = &mut self.kv {
+            let table = self.node.swim().members().map(|(id, _, st, _)| (id, st));
+            kv.follow(now, table);
+        }
+        self.after(now, out);
     }
-    fn join(&mut self, now: Instant, seed: NodeId, out: &mut Outbox<ClusterMsg>) {
-        ClusterNode::join(self, now, &[seed], out);
+    fn join(&mut self, now: Instant, seed: NodeId, out: &mut Outbox<AgentMsg>) {
+        let mut msgs = Outbox::default();
+        self.node.join(now, &[seed], &mut msgs);
+        Self::node_out(msgs, out);
+        self.after(now, out);
     }
     fn broadcast(
         &mut self,
         now: Instant,
         data: Arc<[u8]>,
-        out: &mut Outbox<ClusterMsg>,
+        out: &mut Outbox<AgentMsg>,
     ) -> Option<MsgId> {
-        ClusterNode::broadcast(self, now, data, out).ok()
+        let mut msgs = Outbox::default();
+        let id = self.node.broadcast(now, data, &mut msgs).ok();
+        Self::node_out(msgs, out);
+        self.after(now, out);
+        id
     }
-    fn handle(
+    fn handle(&mut self, now: Instant, from: &NodeId, msg: AgentMsg, out: &mut Outbox<AgentMsg>) {
+        match msg {
+            AgentMsg::Node(m) => {
+                let mut msgs = Outbox::default();
+                self.node.handle(now, from, m, &mut msgs);
+                Self::node_out(msgs, out);
+            }
+            AgentMsg::Kv(m) => {
+                if let Some(kv) = &mut self.kv {
+                    let mut msgs = Outbox::default();
+                    kv.handle(now, now.as_micros() / 1000, from, m, &mut msgs);
+                    for (to, m) in msgs {
+                        out.push(to, AgentMsg::Kv(m));
+                    }
+                }
+            }
+        }
+        self.after(now, out);
+    }
+    fn write(
         &mut self,
         now: Instant,
-        from: &NodeId,
-        msg: ClusterMsg,
-        out: &mut Outbox<ClusterMsg>,
-    ) {
-        ClusterNode::handle(self, now, from, msg, out);
+        key: String,
+        value: String,
+        out: &mut Outbox<AgentMsg>,
+    ) -> Option<KvMap> {
+        let kv = self.kv.as_mut()?;
+        let mut msgs = Outbox::default();
+        // The simulated clock as the wall clock, in ms.
+        let (delta, _) = kv
+            .write(now.as_micros() / 1000, key, Some(value), &mut msgs)
+            .ok()?;
+        for (to, m) in msgs {
+            out.push(to, AgentMsg::Kv(m));
+        }
+        Some(delta)
     }
-    fn tick(&mut self, now: Instant, out: &mut Outbox<ClusterMsg>) {
-        ClusterNode::tick(self, now, out);
+    fn map(&self) -> Option<&KvMap> {
+        self.kv.as_ref().map(Kv::state)
+    }
+    fn tick(&mut self, now: Instant, out: &mut Outbox<AgentMsg>) {
+        let mut msgs = Outbox::default();
+        self.node.tick(now, &mut msgs);
+        Self::node_out(msgs, out);
+        self.after(now, out);
     }
     fn next_deadline(&self) -> Option<Instant> {
-        ClusterNode::next_deadline(self)
+        hearsay_core::timers::earliest([
+            self.node.next_deadline(),
+            self.kv.as_ref().and_then(Kv::next_deadline),
+        ])
     }
     fn drain_events(&mut self, into: &mut Vec<Event>) {
-        into.extend(ClusterNode::drain_events(self));
+        into.append(&mut self.events);
+        into.extend(self.node.drain_events());
     }
     fn drain_delivered(&mut self, into: &mut Vec<MsgId>) {
-        into.extend(ClusterNode::drain_delivered(self).map(|p| p.id));
+        into.extend(self.node.drain_delivered().map(|p| p.id));
     }
     fn swim(&self) -> &Swim {
-        ClusterNode::swim(self)
+        self.node.swim()
     }
-    fn is_membership(env: &ClusterMsg) -> bool {
-        matches!(env.msg, Msg::Mem(_))
+    fn is_membership(msg: &AgentMsg) -> bool {
+        matches!(msg, AgentMsg::Node(env) if matches!(env.msg, Msg::Mem(_)))
     }
-    fn is_view(env: &ClusterMsg) -> bool {
+    fn is_kv(msg: &AgentMsg) -> bool {
+        matches!(msg, AgentMsg::Kv(_))
+    }
+    fn is_view(msg: &AgentMsg) -> bool {
         matches!(
-            env.msg,
-            Msg::Mem(MemberMsg::Gossip { .. } | MemberMsg::Digest { .. } | MemberMsg::State { .. })
+            msg,
+            AgentMsg::Node(env) if matches!(
+                env.msg,
+                Msg::Mem(MemberMsg::Gossip { .. } | MemberMsg::Digest { .. } | MemberMsg::State { .. })
+            )
         )
     }
-    fn encode(codec: &Codec, sender: &str, msgs: Vec<ClusterMsg>) -> Vec<Vec<u8>> {
-        codec.encode(&hearsay_wire::codec::Datagram::from(sender), msgs)
+    fn encode(codec: &Codec, sender: &str, msgs: Vec<AgentMsg>) -> Vec<Vec<u8>> {
+        let head = hearsay_wire::codec::Datagram::from(sender);
+        let (mut node, mut kv) = (Vec::new(), Vec::new());
+        for m in msgs {
+            match m {
+                AgentMsg::Node(m) => node.push(m),
+                AgentMsg::Kv(m) => kv.push(m),
+            }
+        }
+        let mut out = Vec::new();
+        if !node.is_empty() {
+            out.extend(codec.encode(&head, node));
+        }
+        if !kv.is_empty() {
+            out.extend(codec.encode_kv(&head, kv));
+        }
+        out
     }
-    fn decode(codec: &Codec, bytes: &[u8]) -> Option<Vec<ClusterMsg>> {
+    fn decode(codec: &Codec, bytes: &[u8]) -> Option<Vec<AgentMsg>> {
         let mut d = codec.decode_stream(bytes).ok()?;
-        Some(d.messages().collect())
+        let mut msgs: Vec<AgentMsg> = d.messages().map(AgentMsg::Node).collect();
+        msgs.extend(d.kv.drain(..).map(AgentMsg::Kv));
+        Some(msgs)
     }
     fn add_totals(&self, t: &mut CastTotals) {
-        let s = self.stats();
+        let s = self.node.stats();
         t.delivered += s.learned;
         t.duplicates += s.duplicates;
         t.data_sent += s.data_sent;
@@ -150,6 +310,9 @@ pub(crate) struct Traffic {
     /// Membership messages about the view, of those.
     pub view_msgs: u64,
     pub late_cast_msgs: u64,
+    /// Replicated-map messages, and their datagrams' bytes.
+    pub kv_msgs: u64,
+    pub kv_bytes: u64,
     pub bytes: u64,
     pub datagrams: u64,
     /// Datagrams its codec refused (none, unless the wire is broken).
@@ -162,6 +325,8 @@ impl Traffic {
         self.mem_msgs += o.mem_msgs;
         self.view_msgs += o.view_msgs;
         self.late_cast_msgs += o.late_cast_msgs;
+        self.kv_msgs += o.kv_msgs;
+        self.kv_bytes += o.kv_bytes;
         self.bytes += o.bytes;
         self.datagrams += o.datagrams;
         self.refused += o.refused;
@@ -213,6 +378,8 @@ impl<M: Member> Packed<M> {
             if M::is_membership(&msg) {
                 t.mem_msgs += 1;
                 t.view_msgs += u64::from(M::is_view(&msg));
+            } else if M::is_kv(&msg) {
+                t.kv_msgs += 1;
             } else if late {
                 t.late_cast_msgs += 1;
             }
@@ -222,10 +389,21 @@ impl<M: Member> Packed<M> {
             }
         }
         for (to, msgs) in by {
-            for d in M::encode(&self.codec, &self.name, msgs) {
-                self.traffic.bytes += d.len() as u64;
-                self.traffic.datagrams += 1;
-                out.push(to.clone(), d.into());
+            // The map's messages go in datagrams of their own, as the
+            // agent sends them.
+            let (kv, rest): (Vec<_>, Vec<_>) = msgs.into_iter().partition(M::is_kv);
+            for (is_kv, msgs) in [(false, rest), (true, kv)] {
+                if msgs.is_empty() {
+                    continue;
+                }
+                for d in M::encode(&self.codec, &self.name, msgs) {
+                    self.traffic.bytes += d.len() as u64;
+                    if is_kv {
+                        self.traffic.kv_bytes += d.len() as u64;
+                    }
+                    self.traffic.datagrams += 1;
+                    out.push(to.clone(), d.into());
+                }
             }
         }
     }

@@ -53,6 +53,28 @@ pub struct Broadcast {
     pub msgs_per_member_per_payload: Option<f64>,
 }
 
+/// The replicated map (`--kv-rate`): the agent's `kv`, run by every
+/// member beside its node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct KvReport {
+    pub writes: usize,
+    /// Keys written, of the keys the writes chose from.
+    pub keys: usize,
+    /// Live members whose map at the end is not the one all the writes
+    /// make together (each key holding its latest write).
+    pub members_behind: usize,
+    /// Keys whose latest write is missing at some live member.
+    pub keys_behind: usize,
+    /// From the end of the writes (60 % of the run) until every live
+    /// member first held every key's latest write (checked every 0.5 s);
+    /// null if that never happened.
+    pub converged_s: Option<f64>,
+    /// The map's messages and bytes per member per simulated second (its
+    /// datagrams as the agent's codec writes them).
+    pub msgs_per_member_per_s: f64,
+    pub bytes_per_member_per_s: f64,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SwimTotals {
     pub probes: u64,
@@ -134,6 +156,8 @@ pub struct Report {
     /// member life counted once).
     pub false_positives: usize,
     pub broadcast: Broadcast,
+    /// Null unless the run wrote to the replicated map.
+    pub kv: Option<KvReport>,
     pub heal: Heal,
     /// Null unless the run was a cold start.
     pub join: Option<Join>,
@@ -212,6 +236,12 @@ impl Report {
         if sc.broadcast_rate > 0.0 {
             faults.push(format!("{} payloads/s", sc.broadcast_rate));
         }
+        if sc.kv_rate > 0.0 {
+            faults.push(format!(
+                "{} map writes/s to {} keys",
+                sc.kv_rate, sc.kv_keys
+            ));
+        }
         if sc.cold_start {
             faults.push("cold start".into());
         }
@@ -249,6 +279,19 @@ impl Report {
                 b.undelivered,
                 b.msgs_per_member_per_payload
                     .map_or("-".into(), |x| format!("{x:.2}"))
+            );
+        }
+        if let Some(k) = &self.kv {
+            let _ = writeln!(
+                t,
+                "  kv map           {} writes to {} keys; all live members hold them {} after the last; at the end {} live members behind, {} keys behind; {:.0} bytes and {:.1} messages per member per second",
+                k.writes,
+                k.keys,
+                s(k.converged_s),
+                k.members_behind,
+                k.keys_behind,
+                k.bytes_per_member_per_s,
+                k.msgs_per_member_per_s
             );
         }
         if let Some(j) = &self.join {

@@ -188,6 +188,12 @@ pub struct Scenario {
     pub partition: Option<Partition>,
     /// Payloads per simulated second, broadcast from random live members.
     pub broadcast_rate: f64,
+    /// Writes per simulated second to the replicated map (the agent's
+    /// `kv`), through random live members, to `kv_keys` keys; 0 runs no
+    /// map. The report says whether every live member ends with the map
+    /// all the writes make.
+    pub kv_rate: f64,
+    pub kv_keys: usize,
     pub lifeguard: bool,
     #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
     pub detector: Detector,
@@ -227,6 +233,8 @@ impl Default for Scenario {
             pause: None,
             partition: None,
             broadcast_rate: 0.0,
+            kv_rate: 0.0,
+            kv_keys: 100,
             lifeguard: true,
             detector: Detector::Swim,
             probes: ProbeOrder::Ring,
@@ -302,6 +310,18 @@ impl Scenario {
             return Err(format!(
                 "--broadcast-rate must be 0 to 100000 per second, not {}",
                 self.broadcast_rate
+            ));
+        }
+        if !(self.kv_rate.is_finite() && (0.0..=100_000.0).contains(&self.kv_rate)) {
+            return Err(format!(
+                "--kv-rate must be 0 to 100000 per second, not {}",
+                self.kv_rate
+            ));
+        }
+        if self.kv_keys == 0 || self.kv_keys > 1_000_000 {
+            return Err(format!(
+                "--kv-keys must be 1 to 1000000, not {}",
+                self.kv_keys
             ));
         }
         if self.zones == 0 || self.zones > self.members {

@@ -8,6 +8,8 @@ use crate::member::{Datagram, Member, Packed, Traffic};
 use crate::observe::Observer;
 use crate::report::Report;
 use crate::scenario::Scenario;
+use hearsay_core::crdt::Crdt;
+use hearsay_core::crdt::kv::KvMap;
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Incarnation, Meta, Swim};
 use hearsay_core::rng::{self, Rng, RngExt};
@@ -38,6 +40,9 @@ enum Ev {
     /// A cold start: have the views agreed yet?
     JoinCheck,
     Broadcast,
+    KvWrite,
+    /// After the last map write: does every live member hold the map yet?
+    KvCheck,
 }
 
 pub(crate) struct Sim<M: Member> {
@@ -55,6 +60,8 @@ pub(crate) struct Sim<M: Member> {
     side: Option<Vec<bool>>,
     faults: Rng,
     load: Rng,
+    /// The map writes' own stream, so runs without them replay as before.
+    kv: Rng,
     late_payloads: u64,
     /// Broadcast-layer messages and payloads count from here on.
     late_from: Instant,
@@ -69,6 +76,12 @@ pub(crate) struct Sim<M: Member> {
     /// The agent's codec, in clear text: what the simulator counts and
     /// delivers is what an agent would send.
     codec: Arc<Codec>,
+    /// Every map write's delta merged: the map every live member should
+    /// end with.
+    kv_all: KvMap,
+    kv_writes: usize,
+    /// When every live member first held `kv_all` after the writes stopped.
+    kv_converged: Option<Instant>,
 }
 
 impl<M: Member> Sim<M> {
@@ -121,6 +134,7 @@ impl<M: Member> Sim<M> {
             side: None,
             faults: rng::child(sc.seed, "faults"),
             load: rng::child(sc.seed, "load"),
+            kv: rng::child(sc.seed, "kv"),
             obs: Observer::new(n),
             alive: vec![Some(1); n],
             late_payloads: 0,
@@ -128,6 +142,9 @@ impl<M: Member> Sim<M> {
             late_from,
             joined: None,
             codec,
+            kv_all: KvMap::default(),
+            kv_writes: 0,
+            kv_converged: None,
             sc: sc.clone(),
         };
         // A warm start: everyone alive and known to everyone.
@@ -247,6 +264,11 @@ impl<M: Member> Sim<M> {
             let at = self.broadcast_window().0;
             self.push(at, Ev::Broadcast);
         }
+        if self.sc.kv_rate > 0.0 {
+            let (start, stop) = self.kv_window();
+            self.push(start, Ev::KvWrite);
+            self.push(stop, Ev::KvCheck);
+        }
     }
 
     /// Payloads go out from a twentieth of the run until 30 s (or a quarter
@@ -283,6 +305,56 @@ impl<M: Member> Sim<M> {
             let late = self.now() >= self.late_from;
             self.late_payloads += u64::from(late);
             self.obs.broadcast(self.now(), id);
+        }
+        self.observe(i);
+    }
+
+    /// Map writes go from a twentieth of the run to 60 % of it: the map
+    /// repairs a lost delta at its next sync, every 30 s, so the rest of
+    /// the run (a minute of a 150 s run) shows whether and when every live
+    /// member converges.
+    fn kv_window(&self) -> (Instant, Instant) {
+        let d = self.sc.duration.0;
+        (
+            Instant::ZERO + d.mul_f64(0.05),
+            Instant::ZERO + d.mul_f64(0.6),
+        )
+    }
+
+    /// Does every live member hold the map all the writes make?
+    fn kv_converged(&self) -> bool {
+        let want: Vec<(&String, &String)> = self.kv_all.iter().collect();
+        (0..self.sc.members)
+            .filter_map(|i| self.net.node(i))
+            .all(|p| p.m.map().is_some_and(|m| m.iter().eq(want.iter().copied())))
+    }
+
+    /// One write to the replicated map through a random live member, and
+    /// the next one (Poisson arrivals, in the map's window).
+    fn kv_write(&mut self) {
+        let (_, stop) = self.kv_window();
+        if self.now() >= stop {
+            return;
+        }
+        let u: f64 = self.kv.random();
+        let gap = Duration::from_secs_f64(-(1.0 - u).ln() / self.sc.kv_rate);
+        let at = self.now() + gap;
+        self.push(at, Ev::KvWrite);
+        let live: Vec<usize> = (0..self.sc.members)
+            .filter(|&j| self.live(j) && !self.paused(j))
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let i = live[self.kv.random_range(0..live.len())];
+        let key = format!("k{}", self.kv.random_range(0..self.sc.kv_keys));
+        let value = format!("w{}", self.kv_writes);
+        let delta = self.net.input(i, |p, now, out| {
+            p.act(now, out, |m, msgs| m.write(now, key, value, msgs))
+        });
+        if let Some(Some(d)) = delta {
+            self.kv_all.merge(&d);
+            self.kv_writes += 1;
         }
         self.observe(i);
     }
@@ -380,6 +452,15 @@ impl<M: Member> Sim<M> {
                 self.push(at, Ev::Check);
             }
             Ev::Broadcast => self.broadcast(),
+            Ev::KvWrite => self.kv_write(),
+            Ev::KvCheck => {
+                if self.kv_converged() {
+                    self.kv_converged = Some(self.now());
+                } else {
+                    let at = self.now() + Duration::from_millis(500);
+                    self.push(at, Ev::KvCheck);
+                }
+            }
             Ev::JoinCheck => {
                 if self.views_agree() {
                     self.joined = Some((self.now(), self.mem_sent()));
@@ -538,8 +619,43 @@ impl<M: Member> Sim<M> {
             t.stalls += x.stalls;
             t.rumours_dropped += x.rumours_dropped;
         }
+        if self.sc.kv_rate > 0.0 {
+            r.kv = Some(self.kv_report(&t, n, secs));
+        }
         r.wall_s = wall.as_secs_f64();
         r
+    }
+
+    /// Does every live member hold the map all the writes make?
+    fn kv_report(&self, t: &Traffic, n: f64, secs: f64) -> crate::report::KvReport {
+        let want: BTreeMap<&String, &String> = self.kv_all.iter().collect();
+        let mut behind_keys: std::collections::BTreeSet<&String> = Default::default();
+        let mut members_behind = 0;
+        for p in self.net.nodes() {
+            let Some(map) = p.m.map() else {
+                continue;
+            };
+            let have: BTreeMap<&String, &String> = map.iter().collect();
+            if have != want {
+                members_behind += 1;
+                behind_keys.extend(
+                    want.iter()
+                        .filter(|(k, v)| have.get(*k) != Some(*v))
+                        .map(|(k, _)| *k),
+                );
+            }
+        }
+        crate::report::KvReport {
+            converged_s: self
+                .kv_converged
+                .map(|t| (t - self.kv_window().1).as_secs_f64()),
+            writes: self.kv_writes,
+            keys: want.len(),
+            members_behind,
+            keys_behind: behind_keys.len(),
+            msgs_per_member_per_s: t.kv_msgs as f64 / n / secs,
+            bytes_per_member_per_s: t.kv_bytes as f64 / n / secs,
+        }
     }
 }
 
@@ -590,7 +706,8 @@ fn observe<M: Member>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode};
+    use crate::member::{Agent, AgentCfg, AgentMsg};
+    use hearsay_core::cluster::ClusterConfig;
     use hearsay_wire::codec::Datagram;
 
     #[test]
@@ -599,19 +716,25 @@ mod tests {
             members: 6,
             ..Scenario::default()
         };
-        let mut sim = Sim::<ClusterNode>::new(&sc, ClusterConfig::default()).unwrap();
+        let cfg = AgentCfg {
+            cluster: ClusterConfig::default(),
+            kv: true,
+        };
+        let mut sim = Sim::<Agent>::new(&sc, cfg).unwrap();
         let before = sim.traffic();
         let mut out = Vec::new();
         sim.act(2, |m, now, msgs| {
             m.broadcast(now, vec![7u8; 300].into(), msgs).unwrap();
+            m.write(now, "k".into(), "v".into(), msgs).unwrap();
             m.tick(now + Duration::from_millis(1), msgs);
             out = msgs.iter().cloned().collect();
         })
         .expect("m2 is up");
-        assert!(!out.is_empty());
-        // The same messages, packed per destination and encoded by a codec
-        // of our own, then read back.
-        let mut by: Vec<(NodeId, Vec<ClusterMsg>)> = Vec::new();
+        assert!(out.iter().any(|(_, m)| matches!(m, AgentMsg::Kv(_))));
+        assert!(out.iter().any(|(_, m)| matches!(m, AgentMsg::Node(_))));
+        // The same messages, packed per destination (the map's apart) and
+        // encoded by a codec of our own, then read back.
+        let mut by: Vec<(NodeId, Vec<AgentMsg>)> = Vec::new();
         for (to, m) in out.iter().cloned() {
             match by.iter_mut().find(|(t, _)| *t == to) {
                 Some((_, v)) => v.push(m),
@@ -622,19 +745,68 @@ mod tests {
             cluster: "sim".into(),
             keys: Keyring::new(vec![]),
         };
-        let (mut bytes, mut datagrams) = (0, 0);
+        let (mut bytes, mut datagrams, mut kv_bytes) = (0, 0, 0);
         for (_, msgs) in &by {
-            for d in codec.encode(&Datagram::from("m2"), msgs.clone()) {
-                bytes += d.len() as u64;
-                datagrams += 1;
-                let mut back = codec.decode(&d).unwrap();
-                let got: Vec<_> = back.messages().map(|m| m.msg).collect();
-                let sent: Vec<_> = msgs.iter().map(|m| m.msg.clone()).collect();
-                assert_eq!(got, sent, "what arrives is what was sent");
+            let mut node = Vec::new();
+            let mut kv = Vec::new();
+            for m in msgs.iter().cloned() {
+                match m {
+                    AgentMsg::Node(m) => node.push(m),
+                    AgentMsg::Kv(m) => kv.push(m),
+                }
+            }
+            let head = Datagram::from("m2");
+            if !node.is_empty() {
+                for d in codec.encode(&head, node.clone()) {
+                    bytes += d.len() as u64;
+                    datagrams += 1;
+                    let mut back = codec.decode(&d).unwrap();
+                    let got: Vec<_> = back.messages().map(|m| m.msg).collect();
+                    let sent: Vec<_> = node.iter().map(|m| m.msg.clone()).collect();
+                    assert_eq!(got, sent, "what arrives is what was sent");
+                }
+            }
+            if !kv.is_empty() {
+                for d in codec.encode_kv(&head, kv.clone()) {
+                    bytes += d.len() as u64;
+                    kv_bytes += d.len() as u64;
+                    datagrams += 1;
+                    let back = codec.decode(&d).unwrap();
+                    assert_eq!(back.kv, kv, "what arrives is what was sent");
+                }
             }
         }
         let after = sim.traffic();
         assert_eq!(after.bytes - before.bytes, bytes);
+        assert_eq!(after.kv_bytes - before.kv_bytes, kv_bytes);
         assert_eq!(after.datagrams - before.datagrams, datagrams);
+    }
+
+    /// The map under churn and loss: members crash, come back empty, and
+    /// a share of messages is lost; once the writes stop, every live member
+    /// holds every key's latest write. (A map that never answers syncs
+    /// leaves 24-28 of 30 members behind on seeds 1-3.)
+    #[test]
+    fn every_live_member_ends_with_the_map_all_writes_make() {
+        let sc = Scenario {
+            members: 30,
+            duration: crate::Dur(Duration::from_secs(150)),
+            crash: 6,
+            restart: true,
+            loss: 0.05,
+            kv_rate: 20.0,
+            kv_keys: 40,
+            seed: 3,
+            ..Scenario::default()
+        };
+        let r = crate::run(&sc, &mut |_| {}).unwrap();
+        let kv = r.kv.expect("a map run");
+        assert!(kv.writes > 1_000, "{kv:?}");
+        assert_eq!(kv.keys, 40);
+        assert_eq!((kv.members_behind, kv.keys_behind), (0, 0), "{kv:?}");
+        // Within two 30 s sync rounds of the last write (restarts late in
+        // the run included).
+        assert!(kv.converged_s.is_some_and(|s| s <= 60.0), "{kv:?}");
+        assert!(kv.bytes_per_member_per_s > 0.0);
     }
 }

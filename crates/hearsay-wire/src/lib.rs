@@ -34,4 +34,4 @@ pub mod keyring;
 pub mod keys;
 
 /// Key-value replication messages (the agent's replicated map).
-pub type KvMsg = hearsay_core::crdt::ReplicaMsg<hearsay_core::crdt::LwwMap<String, String>>;
+pub use hearsay_core::crdt::kv::KvMsg;

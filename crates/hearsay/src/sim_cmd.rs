@@ -70,6 +70,15 @@ pub struct SimArgs {
     /// Payloads per simulated second from random live members [default: 0]
     #[arg(long, value_name = "R")]
     broadcast_rate: Option<f64>,
+    /// Writes per simulated second to the replicated map (the agent's kv),
+    /// through random live members; the report says whether every live
+    /// member ends with the map the writes make [default: 0: no map]
+    #[arg(long, value_name = "R")]
+    kv_rate: Option<f64>,
+    /// Keys the writes go to (each write picks one at random)
+    /// [default: 100]
+    #[arg(long, value_name = "N")]
+    kv_keys: Option<usize>,
     /// Lifeguard's three extensions to SWIM [default: on]
     #[arg(long, value_enum)]
     lifeguard: Option<OnOff>,
@@ -136,6 +145,8 @@ impl SimArgs {
             duplicate,
             crash,
             broadcast_rate,
+            kv_rate,
+            kv_keys,
             zones,
             seed,
             detector,

@@ -17,6 +17,7 @@
 mod context;
 mod counter;
 mod hlc;
+pub mod kv;
 mod register;
 mod replicate;
 mod set;

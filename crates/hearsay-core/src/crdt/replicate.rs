@@ -61,6 +61,9 @@ struct Peer {
 #[derive(Debug)]
 pub struct Replicator<C> {
     me: NodeId,
+    /// Whose writes this replica's updates are (the member's name, or a
+    /// name for one life of it: see [`Replicator::set_replica`]).
+    replica: NodeId,
     state: C,
     cfg: ReplicaConfig,
     peers: BTreeMap<NodeId, Peer>,
@@ -86,6 +89,7 @@ impl<C: Crdt> Replicator<C> {
             .map(|p| (p, Peer::default()))
             .collect();
         Replicator {
+            replica: me.clone(),
             me,
             state: C::default(),
             next_sync: now + cfg.sync_interval,
@@ -102,9 +106,22 @@ impl<C: Crdt> Replicator<C> {
         &self.state
     }
 
-    /// This replica's id.
+    /// The member this replica runs on.
     pub fn me(&self) -> &NodeId {
         &self.me
+    }
+
+    /// The id its updates are made under: the member's name unless set.
+    pub fn replica(&self) -> &NodeId {
+        &self.replica
+    }
+
+    /// Makes updates under `id` from now on. A member that restarts
+    /// without its state must not number updates under an id its peers
+    /// have seen numbers of (they would take a new update for one they
+    /// hold): it takes an id of its own for each such life.
+    pub fn set_replica(&mut self, id: NodeId) {
+        self.replica = id;
     }
 
     /// Merges in a state kept across a restart. Its own events in it
@@ -140,27 +157,50 @@ impl<C: Crdt> Replicator<C> {
             .map(|p| (p, false))
             .chain(down.into_iter().map(|p| (p, true)))
         {
-            match self.peers.entry(p) {
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let id = e.key().clone();
-                    e.insert(Peer {
-                        known: VersionVector::default(),
-                        heard: Some(now),
-                        down: is_down,
-                    });
-                    if !is_down {
-                        self.greet.insert(id);
-                        self.next_sync = self.next_sync.min(now);
-                    }
+            self.upsert(now, p, is_down);
+        }
+    }
+
+    /// Adds or updates one peer (see [`Replicator::set_peers`]).
+    fn upsert(&mut self, now: Instant, id: NodeId, is_down: bool) {
+        match self.peers.entry(id) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let id = e.key().clone();
+                e.insert(Peer {
+                    known: VersionVector::default(),
+                    heard: Some(now),
+                    down: is_down,
+                });
+                if !is_down {
+                    self.greet.insert(id);
+                    self.next_sync = self.next_sync.min(now);
                 }
-                std::collections::btree_map::Entry::Occupied(mut e) => {
-                    let back = e.get().down && !is_down;
-                    e.get_mut().down = is_down;
-                    if back {
-                        self.greet.insert(e.key().clone());
-                        self.next_sync = self.next_sync.min(now);
-                    }
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let back = e.get().down && !is_down;
+                e.get_mut().down = is_down;
+                if back {
+                    self.greet.insert(e.key().clone());
+                    self.next_sync = self.next_sync.min(now);
                 }
+            }
+        }
+    }
+
+    /// One member's status changed (a membership event): what
+    /// [`Replicator::follow`] does for the whole table, for one member, so
+    /// a large cluster need not pass its whole table on every change.
+    /// `None`: it left or was collected.
+    pub fn follow_one(&mut self, now: Instant, id: &NodeId, status: Option<Status>) {
+        if *id == self.me {
+            return;
+        }
+        match status {
+            Some(Status::Alive | Status::Suspect) => self.upsert(now, id.clone(), false),
+            Some(Status::Dead) => self.upsert(now, id.clone(), true),
+            Some(Status::Left) | None => {
+                self.peers.remove(id);
+                self.greet.remove(id);
             }
         }
     }
@@ -199,7 +239,7 @@ impl<C: Crdt> Replicator<C> {
     /// A local update: `f` changes the state as replica `me` and returns
     /// its delta, which goes to every peer at once.
     pub fn update(&mut self, f: impl FnOnce(&mut C, &NodeId) -> C, out: &mut Outbox<Msg<C>>) {
-        let delta = f(&mut self.state, &self.me);
+        let delta = f(&mut self.state, &self.replica);
         if delta == C::default() {
             return;
         }
