@@ -34,6 +34,8 @@ pub fn router(agent: Arc<Agent>, api: ApiConfig) -> Router {
         .route("/broadcast", post(broadcast))
         .route("/messages", get(messages))
         .route("/events", get(events))
+        .route("/event/{name}", post(user_event))
+        .route("/user-events", get(user_events))
         .route("/health", get(health))
         .route(
             "/metrics",
@@ -82,6 +84,42 @@ async fn events(State(a): State<Arc<Agent>>) -> Response {
         .timed_events()
         .into_iter()
         .map(|(t, e)| serde_json::json!({"t": t, "name": e.name, "change": e.change}))
+        .collect();
+    axum::Json(v).into_response()
+}
+
+/// Sends a user event named in the path, the body its payload:
+/// `{"lamport": n}`.
+async fn user_event(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    match a.event(name, body.to_vec()).await {
+        Ok(lamport) => (
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({ "lamport": lamport })),
+        )
+            .into_response(),
+        Err(e) if e.starts_with("busy") => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            format!("{e}\n"),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+/// User events delivered here: `[{"t": unix_us, "name", "payload",
+/// "origin", "lamport"}]`, oldest first.
+async fn user_events(State(a): State<Arc<Agent>>) -> Response {
+    let v: Vec<serde_json::Value> = a
+        .user_events()
+        .into_iter()
+        .map(|(t, e)| {
+            serde_json::json!({"t": t, "name": e.name, "payload": String::from_utf8_lossy(&e.payload), "origin": e.origin, "lamport": e.lamport})
+        })
         .collect();
     axum::Json(v).into_response()
 }

@@ -22,7 +22,7 @@ pub mod stream;
 
 use anyhow::{Context, Result};
 use codec::{Codec, Datagram};
-use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode};
+use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode, EventOrder};
 use hearsay_core::dissemination::{Preset, StrategyKind};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::membership::{Meta, ProbeOrder, Seeds, Status, SwimConfig, SwimPreset};
@@ -76,6 +76,10 @@ pub struct AgentConfig {
     /// and 16 MiB.
     pub kept_messages: usize,
     pub kept_bytes: usize,
+    /// Largest user event payload this agent sends, in bytes (at most
+    /// [`hearsay_core::cluster::MAX_PAYLOAD`], 64 KiB, the default; past a
+    /// datagram an event goes over TCP). Serf's default is 512.
+    pub event_max_bytes: usize,
     /// Tests only: accept [`Agent::cut`], which drops traffic to and from
     /// chosen addresses (a partition without touching the host's network).
     pub test_faults: bool,
@@ -101,6 +105,7 @@ impl AgentConfig {
             data_dir: None,
             kept_messages: 100_000,
             kept_bytes: 16 * 1024 * 1024,
+            event_max_bytes: hearsay_core::cluster::MAX_PAYLOAD,
             test_faults: false,
         }
     }
@@ -132,6 +137,29 @@ pub struct MemberEvent {
     /// left, removed
     pub change: &'static str,
 }
+
+/// A user event (`hearsay event NAME PAYLOAD`), as every agent delivers
+/// it: once, and in order per origin.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UserEvent {
+    pub name: String,
+    #[serde(serialize_with = "lossy")]
+    pub payload: Vec<u8>,
+    /// The member that sent it.
+    pub origin: String,
+    /// Its Lamport time (Serf's `ltime`): an event sent after another was
+    /// delivered at its sender has a larger one.
+    pub lamport: u64,
+}
+
+/// Payload bytes as text (invalid UTF-8 replaced), for JSON.
+fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(b))
+}
+
+/// How long a user event that came before one it follows (from the same
+/// origin) waits for it.
+const EVENT_ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn member_event(e: hearsay_core::membership::Event) -> MemberEvent {
     use hearsay_core::membership::Event as E;
@@ -173,6 +201,8 @@ struct Shared {
     delivered_bytes: usize,
     /// Membership changes seen, timed the same way.
     events: Vec<(u64, MemberEvent)>,
+    /// User events delivered, timed the same way.
+    user_events: Vec<(u64, UserEvent)>,
     /// The keyring in base64, the primary first.
     keys: Vec<String>,
     kv: std::collections::BTreeMap<String, String>,
@@ -187,6 +217,8 @@ const MAX_KEPT: usize = 100_000;
 
 enum Cmd {
     Broadcast(Vec<u8>, oneshot::Sender<Result<(), String>>),
+    /// A user event: its name and payload; answered with its Lamport time.
+    Event(String, Vec<u8>, oneshot::Sender<Result<u64, String>>),
     Keys(KeyOp, oneshot::Sender<Result<(), String>>),
     /// A change (or, with `None`, a listing) across every live member.
     ClusterKeys(Option<KeyOp>, oneshot::Sender<Result<KeyReport, String>>),
@@ -413,6 +445,8 @@ impl Agent {
             lives: HashMap::new(),
             refusal: None,
             told: Told::default(),
+            order: EventOrder::new(EVENT_ORDER_WAIT),
+            event_max: cfg.event_max_bytes,
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -645,6 +679,24 @@ impl Agent {
         self.ask(|tx| Cmd::Broadcast(data, tx)).await
     }
 
+    /// Sends user event `name` with `payload` to every member, this one
+    /// included (Serf's `serf event`); returns its Lamport time. Names are
+    /// 1 to 128 bytes without control characters; payloads up to 64 KiB
+    /// (past a datagram they go over TCP).
+    pub async fn event(&self, name: String, payload: Vec<u8>) -> Result<u64, String> {
+        self.ask(|tx| Cmd::Event(name, payload, tx)).await
+    }
+
+    /// User events delivered here so far, with the wall-clock time (unix
+    /// microseconds) each was (the newest 100,000): once each, in order
+    /// per origin.
+    pub fn user_events(&self) -> Vec<(u64, UserEvent)> {
+        self.shared
+            .lock()
+            .map(|s| s.user_events.clone())
+            .unwrap_or_default()
+    }
+
     /// Leaves gracefully: the leave rides on this member's gossip for a
     /// second (memberlist's leave propagation delay) before this returns.
     pub async fn leave(&self) {
@@ -707,6 +759,10 @@ struct Loop {
     refusal: Option<String>,
     /// Senders this agent could not open, and when each was last told so.
     told: Told,
+    /// User events waiting for one before them from the same origin.
+    order: EventOrder,
+    /// Largest user event payload sent from here.
+    event_max: usize,
 }
 
 /// How much larger than the datagram it answers a refusal may be: a
@@ -765,6 +821,7 @@ impl Loop {
                     .iter()
                     .map(keyquery::Pending::next_deadline)
                     .min(),
+                self.order.next_deadline(),
             ]);
             let wake = deadline.map_or(self.start + std::time::Duration::from_secs(3600), |d| {
                 self.start + std::time::Duration::from_micros(d.as_micros())
@@ -811,6 +868,24 @@ impl Loop {
                             .map(|_| ())
                             .map_err(|e| e.to_string());
                         // Read-your-writes: /messages has it before the reply.
+                        self.publish();
+                        let _ = reply.send(r);
+                    }
+                    Some(Cmd::Event(name, data, reply)) => {
+                        let now = self.now();
+                        let r = if data.len() > self.event_max {
+                            Err(format!(
+                                "an event payload has at most {} bytes here (--event-max-bytes), not {}",
+                                self.event_max,
+                                data.len()
+                            ))
+                        } else {
+                            self.node
+                                .event(now, &name, data.into(), &mut out)
+                                .map(|(_, lamport)| lamport)
+                                .map_err(|e| e.to_string())
+                        };
+                        // Read-your-writes, as for a broadcast.
                         self.publish();
                         let _ = reply.send(r);
                     }
@@ -1392,11 +1467,26 @@ impl Loop {
     /// the membership (the member list, the key-value peers, the address
     /// book) is done only when a membership event says it changed.
     fn publish(&mut self) {
-        let delivered: Vec<Vec<u8>> = self
-            .node
-            .drain_delivered()
-            .map(|p| p.data.to_vec())
-            .collect();
+        // Broadcasts go at once; user events in order per origin.
+        let now = self.now();
+        let mut ready = Vec::new();
+        for p in self.node.drain_delivered() {
+            self.order.push(now, p, &mut ready);
+        }
+        self.order.tick(now, &mut ready);
+        let mut delivered: Vec<Vec<u8>> = Vec::new();
+        let mut user_events: Vec<UserEvent> = Vec::new();
+        for p in ready {
+            match p.event {
+                None => delivered.push(p.data.to_vec()),
+                Some(e) => user_events.push(UserEvent {
+                    name: e.name.into(),
+                    payload: p.data.to_vec(),
+                    origin: p.id.0.to_string(),
+                    lamport: e.lamport,
+                }),
+            }
+        }
         let wall_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
@@ -1445,6 +1535,12 @@ impl Loop {
             s.events.extend(events.into_iter().map(|e| (wall_us, e)));
             let old = s.events.len().saturating_sub(MAX_KEPT);
             s.events.drain(..old);
+            st.user_events += user_events.len() as u64;
+            s.user_events
+                .extend(user_events.into_iter().map(|e| (wall_us, e)));
+            let old = s.user_events.len().saturating_sub(MAX_KEPT);
+            s.user_events.drain(..old);
+            st.user_events_skipped = self.order.skipped;
             st.kept_dropped += over as u64;
             st.kept_payloads = s.delivered.len();
             st.kv_keys = s.kv.len();

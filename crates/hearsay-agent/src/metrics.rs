@@ -37,6 +37,10 @@ pub struct Snapshot {
     /// Map answers that waited longer than [`crate::kv::HOLD`] for writes
     /// to be kept on disk.
     pub kv_held_dropped: u64,
+    /// User events delivered here, and of them those handed over with an
+    /// earlier one of their origin still missing after the wait.
+    pub user_events: u64,
+    pub user_events_skipped: u64,
     /// Outbound streams dropped: too many or too many bytes in flight.
     pub streams_dropped: u64,
     /// Agents refused for a name a live member holds.
@@ -274,6 +278,16 @@ pub fn render(s: &Snapshot) -> String {
             "payloads_forgotten",
             "Payloads dropped from the store after the retention window.",
             c.forgotten,
+        ),
+        (
+            "user_events",
+            "User events delivered here (once each, in order per origin).",
+            s.user_events,
+        ),
+        (
+            "user_events_out_of_order",
+            "User events delivered with an earlier one of their origin still missing after 2 s.",
+            s.user_events_skipped,
         ),
         (
             "stalled_links_recovered",

@@ -509,6 +509,7 @@ impl Forged {
         Payload {
             id: self.id(c),
             data: vec![0xAB; self.len].into(),
+            event: None,
         }
     }
 }

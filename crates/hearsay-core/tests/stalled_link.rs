@@ -44,6 +44,7 @@ fn run(strategy: StrategyKind) {
             let p = Payload {
                 id: MsgId(names[0].clone(), Epoch(1), sent),
                 data: data.clone(),
+                event: None,
             };
             nodes[0].handle(now, Input::Broadcast(p), &mut out);
         } else {

@@ -126,6 +126,10 @@ pub struct AgentArgs {
     /// [default: 16777216]
     #[arg(long, value_name = "BYTES")]
     kept_bytes: Option<usize>,
+    /// Largest user event payload sent through this agent (`hearsay
+    /// event`), 1 to 65536 bytes; larger ones are refused [default: 65536]
+    #[arg(long, value_name = "BYTES")]
+    event_max_bytes: Option<usize>,
     /// A TOML file with the same keys as these flags
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -163,6 +167,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     kept_messages: Option<usize>,
     kept_bytes: Option<usize>,
+    event_max_bytes: Option<usize>,
 }
 
 /// `KEY=VALUE` (the value may be empty, and may hold `=`).
@@ -356,6 +361,13 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
     }
     if let Some(n) = args.kept_bytes.or(file.kept_bytes) {
         cfg.kept_bytes = n;
+    }
+    if let Some(n) = args.event_max_bytes.or(file.event_max_bytes) {
+        let max = hearsay_core::cluster::MAX_PAYLOAD;
+        if !(1..=max).contains(&n) {
+            return Err(format!("--event-max-bytes must be 1 to {max}, not {n}"));
+        }
+        cfg.event_max_bytes = n;
     }
     cfg.test_faults = args.test_faults;
     let http = args

@@ -114,6 +114,29 @@ pub struct BroadcastArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  hearsay event deploy v1.4.2
+  git rev-parse HEAD | hearsay event deploy
+  hearsay events --json")]
+pub struct EventArgs {
+    /// The event's name (1 to 128 bytes, no control characters)
+    name: String,
+    /// Its payload (up to 64 KiB); without it, standard input is read
+    payload: Option<String>,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// Only events with this name
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ReadArgs {
     #[command(flatten)]
     target: Target,
@@ -685,6 +708,87 @@ pub fn broadcast(a: BroadcastArgs) -> ExitCode {
         }
         Err(e) => fail("broadcast", t, e),
     }
+}
+
+pub fn event(a: EventArgs) -> ExitCode {
+    let t = &a.target;
+    let payload = match a.payload {
+        Some(p) => p.into_bytes(),
+        None => {
+            use std::io::{IsTerminal, Read};
+            let mut b = Vec::new();
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!(
+                    "hearsay event: reading the payload from the terminal (end with Ctrl-D; give it as an argument to skip this)"
+                );
+            }
+            // One byte past the limit tells a payload too large from one
+            // just at it.
+            if let Err(e) = stdin
+                .lock()
+                .take(hearsay_core::cluster::MAX_PAYLOAD as u64 + 1)
+                .read_to_end(&mut b)
+            {
+                eprintln!("hearsay event: cannot read the payload from standard input: {e}");
+                return ExitCode::FAILURE;
+            }
+            b
+        }
+    };
+    let path = format!("/event/{}", path_key(&a.name));
+    match post(t, &path, &payload) {
+        Ok((202 | 200, body)) => {
+            if t.json {
+                outln!("{}", body.trim());
+            }
+            ExitCode::SUCCESS
+        }
+        Ok((_, body)) => {
+            eprintln!(
+                "hearsay event: the agent at {} refused: {}",
+                t.http,
+                body.trim()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => fail("event", t, e),
+    }
+}
+
+pub fn events(a: EventsArgs) -> ExitCode {
+    let t = &a.target;
+    let body = match get(t, "/user-events") {
+        Ok(b) => b,
+        Err(e) => return fail("events", t, e),
+    };
+    let all: Vec<serde_json::Value> = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "hearsay events: the agent at {} answered something that is not a list of events: {e}",
+                t.http
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let wanted = all
+        .into_iter()
+        .filter(|e| a.name.as_ref().is_none_or(|n| e["name"] == n.as_str()));
+    for e in wanted {
+        if t.json {
+            outln!("{e}");
+        } else {
+            outln!(
+                "{}\t{}\t{}\t{}",
+                e["lamport"],
+                e["origin"].as_str().unwrap_or_default(),
+                e["name"].as_str().unwrap_or_default(),
+                e["payload"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 pub fn read(a: ReadArgs) -> ExitCode {

@@ -94,6 +94,11 @@ enum Cmd {
     Kv(client_cmd::KvArgs),
     /// A running agent's tags: list, set KEY=VALUE..., del KEY...
     Tags(client_cmd::TagsArgs),
+    /// Send a user event to every member through a running agent (Serf's
+    /// `serf event`): delivered once everywhere, in order per origin.
+    Event(client_cmd::EventArgs),
+    /// The user events a running agent has delivered, oldest first.
+    Events(client_cmd::EventsArgs),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -153,6 +158,8 @@ fn main() -> ExitCode {
         Cmd::Keys(a) => client_cmd::keys(a),
         Cmd::Kv(a) => client_cmd::kv(a),
         Cmd::Tags(a) => client_cmd::tags(a),
+        Cmd::Event(a) => client_cmd::event(a),
+        Cmd::Events(a) => client_cmd::events(a),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

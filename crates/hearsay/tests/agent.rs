@@ -1858,3 +1858,119 @@ fn tags_changed_at_runtime_are_kept_by_the_data_dir() {
     let err = std::fs::read_to_string(a._stderr.path()).unwrap();
     assert!(err.contains("kept over the flags"), "{err}");
 }
+
+/// User events `a` has delivered: (origin, lamport, name, payload).
+fn user_events(a: &AgentProc) -> Vec<(String, u64, String, String)> {
+    let v: Value =
+        serde_json::from_str(&http(&a.http, "GET", "/user-events", "")).unwrap_or(Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["origin"].as_str().unwrap_or_default().to_string(),
+                e["lamport"].as_u64().unwrap_or_default(),
+                e["name"].as_str().unwrap_or_default().to_string(),
+                e["payload"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 17 item 2: user events reach every agent once, in order per
+/// origin, with Lamport times that order an event after those its sender
+/// had delivered; they are not broadcasts; the CLI sends (from an argument
+/// or stdin) and lists them; bad names are refused.
+#[test]
+fn user_events_reach_every_agent_once_in_order_per_origin() {
+    let a = start("e0", "ev", None);
+    let b = start("e1", "ev", Some(&a.gossip));
+    let c = start_with("e2", "ev", Some(&a.gossip), &["--event-max-bytes", "16"]);
+    for x in [&a, &b, &c] {
+        until("three alive", Duration::from_secs(20), || {
+            alive_count(x) == 3
+        });
+    }
+    // 30 events from a and 10 from b, as fast as the API takes them.
+    for i in 0..30 {
+        let (s, _, body) = exchange(&a.http, "POST", "/event/deploy", &[], &format!("a{i}"));
+        assert_eq!(s, 202, "{body}");
+        if i % 3 == 0 {
+            let (s, _, _) = exchange(&b.http, "POST", "/event/flush", &[], &format!("b{}", i / 3));
+            assert_eq!(s, 202);
+        }
+    }
+    http(&a.http, "POST", "/broadcast", "not an event");
+    for x in [&a, &b, &c] {
+        until("40 events everywhere", Duration::from_secs(20), || {
+            user_events(x).len() >= 40
+        });
+    }
+    // Settle: nothing more, nothing twice.
+    std::thread::sleep(Duration::from_millis(300));
+    for x in [&a, &b, &c] {
+        let evs = user_events(x);
+        assert_eq!(evs.len(), 40, "{evs:?}");
+        for (origin, name, prefix, n) in [("e0", "deploy", "a", 30), ("e1", "flush", "b", 10)] {
+            let mine: Vec<&(String, u64, String, String)> =
+                evs.iter().filter(|e| e.0 == origin).collect();
+            let want: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+            let got: Vec<String> = mine.iter().map(|e| e.3.clone()).collect();
+            assert_eq!(got, want, "in order per origin at {}", x.http);
+            assert!(mine.iter().all(|e| e.2 == name));
+            assert!(
+                mine.windows(2).all(|w| w[0].1 < w[1].1),
+                "Lamport times rise"
+            );
+        }
+        assert!(delivered(x).contains(&"not an event".to_string()));
+        assert!(
+            !delivered(x)
+                .iter()
+                .any(|m| m.starts_with('a') && m.len() < 4)
+        );
+        assert_eq!(metric(x, "hearsay_user_events_total"), 40.0);
+    }
+    // The CLI: from an argument, from stdin, the listing, a bad name.
+    let top = user_events(&c).iter().map(|e| e.1).max().unwrap();
+    let (code, out, err) = cli(&["event", "ship", "v2", "--http", &c.http, "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let sent: Value = serde_json::from_str(out.trim()).unwrap();
+    // c had delivered a's and b's events: its own orders after them all.
+    assert!(
+        sent["lamport"].as_u64().unwrap() > top,
+        "{sent} after {top}"
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["event", "notes", "--http", &b.http])
+        .env_remove(TOKEN_ENV)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    until("both CLI events at a", Duration::from_secs(20), || {
+        let e = user_events(&a);
+        e.iter().any(|e| e.2 == "ship") && e.iter().any(|e| e.3 == "from stdin")
+    });
+    let (code, out, _) = cli(&["events", "--name", "ship", "--http", &a.http]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("e2\tship\tv2"), "{out}");
+    let (code, _, err) = cli(&["event", &"x".repeat(200), "p", "--http", &a.http]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("1 to 128 bytes"), "{err}");
+    let (code, _, err) = cli(&["event", "big", &"y".repeat(17), "--http", &c.http]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("at most 16 bytes here (--event-max-bytes)"),
+        "{err}"
+    );
+}

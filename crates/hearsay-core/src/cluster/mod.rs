@@ -19,9 +19,11 @@
 //! # Ok::<(), hearsay_core::cluster::ClusterError>(())
 //! ```
 
+mod order;
 mod payload;
 
-pub use payload::{MAX_PAYLOAD, MsgId, Payload};
+pub use order::EventOrder;
+pub use payload::{EventHead, MAX_EVENT_NAME, MAX_PAYLOAD, MsgId, Payload, check_event_name};
 
 /// Payload bytes a member may hold unacknowledged by its neighbours before
 /// [`ClusterNode::broadcast`] refuses more ([`ClusterError::Busy`]). Links
@@ -102,6 +104,8 @@ pub enum ClusterError {
     /// payloads: nothing was sent; try again shortly (back-pressure, so a
     /// sender faster than its neighbours cannot grow without bound).
     Busy { unacked: usize },
+    /// A user event name that breaks [`check_event_name`].
+    EventName(String),
 }
 
 impl fmt::Display for ClusterError {
@@ -116,6 +120,7 @@ impl fmt::Display for ClusterError {
                 f,
                 "busy: {unacked} bytes of payloads not yet acknowledged by neighbours (at most {MAX_UNACKED}); try again shortly"
             ),
+            ClusterError::EventName(e) => f.write_str(e),
         }
     }
 }
@@ -126,6 +131,11 @@ pub struct ClusterNode {
     node: Node<Payload, Swim>,
     /// Payloads this life broadcast.
     seq: u64,
+    /// User events this life sent.
+    events_sent: u64,
+    /// The Lamport clock of user events: past every event sent or
+    /// delivered here.
+    lamport: u64,
 }
 
 impl fmt::Debug for ClusterNode {
@@ -151,7 +161,12 @@ impl ClusterNode {
         let mut node = Node::with_membership(cfg.dissemination, me, epoch, [], swim, seed)
             .map_err(ClusterError::Dissemination)?;
         node.keep_delivered(MAX_KEPT);
-        Ok(ClusterNode { node, seq: 0 })
+        Ok(ClusterNode {
+            node,
+            seq: 0,
+            events_sent: 0,
+            lamport: 0,
+        })
     }
 
     pub fn me(&self) -> &NodeId {
@@ -181,8 +196,19 @@ impl ClusterNode {
     }
 
     /// Payloads delivered here (this member's own included), in order.
+    /// User events among them move the Lamport clock.
     pub fn drain_delivered(&mut self) -> impl Iterator<Item = Payload> + '_ {
-        self.node.drain_delivered()
+        let lamport = &mut self.lamport;
+        self.node.drain_delivered().inspect(move |p| {
+            if let Some(e) = &p.event {
+                *lamport = (*lamport).max(e.lamport);
+            }
+        })
+    }
+
+    /// The Lamport time of the next user event sent here, less one.
+    pub fn lamport(&self) -> u64 {
+        self.lamport
     }
 
     /// A warm start with a known membership (see [`Swim::bootstrap`]).
@@ -221,6 +247,41 @@ impl ClusterNode {
         data: Arc<[u8]>,
         out: &mut Outbox<ClusterMsg>,
     ) -> Result<MsgId, ClusterError> {
+        self.send(now, data, None, out)
+    }
+
+    /// Sends user event `name` with `data` to every member (Serf's user
+    /// event): delivered once everywhere, this member included, as a
+    /// payload whose [`Payload::event`] says so; returns its id and
+    /// Lamport time.
+    pub fn event(
+        &mut self,
+        now: Instant,
+        name: &str,
+        data: Arc<[u8]>,
+        out: &mut Outbox<ClusterMsg>,
+    ) -> Result<(MsgId, u64), ClusterError> {
+        check_event_name(name).map_err(ClusterError::EventName)?;
+        // A peer's clock is peer input: at the top it stays there.
+        let head = EventHead {
+            name: name.into(),
+            lamport: self.lamport.saturating_add(1),
+            count: self.events_sent + 1,
+        };
+        let lamport = head.lamport;
+        let id = self.send(now, data, Some(head), out)?;
+        self.lamport = lamport;
+        self.events_sent += 1;
+        Ok((id, lamport))
+    }
+
+    fn send(
+        &mut self,
+        now: Instant,
+        data: Arc<[u8]>,
+        event: Option<EventHead>,
+        out: &mut Outbox<ClusterMsg>,
+    ) -> Result<MsgId, ClusterError> {
         if data.len() > MAX_PAYLOAD {
             return Err(ClusterError::TooLarge { len: data.len() });
         }
@@ -233,6 +294,7 @@ impl ClusterNode {
         let p = Payload {
             id: id.clone(),
             data,
+            event,
         };
         self.node.handle(now, Input::Broadcast(p), out);
         Ok(id)
@@ -275,5 +337,74 @@ impl crate::machine::Machine for ClusterNode {
     }
     fn next_deadline(&self) -> Option<Instant> {
         ClusterNode::next_deadline(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two members that know each other, and a way to carry messages.
+    fn pair() -> (ClusterNode, ClusterNode) {
+        let mk = |n: &str| {
+            ClusterNode::new(
+                ClusterConfig::default(),
+                NodeId::new(n),
+                Epoch(1),
+                Meta::default(),
+                1,
+            )
+            .unwrap()
+        };
+        let (mut a, mut b) = (mk("a"), mk("b"));
+        let inc = Incarnation::new(Epoch(1), 0);
+        let meta = Arc::new(Meta::default());
+        let mut out = Outbox::default();
+        a.bootstrap(
+            Instant::ZERO,
+            [(NodeId::new("b"), inc, meta.clone())],
+            &mut out,
+        );
+        b.bootstrap(Instant::ZERO, [(NodeId::new("a"), inc, meta)], &mut out);
+        (a, b)
+    }
+
+    fn carry(from: &NodeId, to: &mut ClusterNode, out: &mut Outbox<ClusterMsg>, now: Instant) {
+        for (t, m) in out.drain().collect::<Vec<_>>() {
+            if t == *to.me() {
+                to.handle(now, from, m, &mut Outbox::default());
+            }
+        }
+    }
+
+    #[test]
+    fn user_events_count_per_origin_and_keep_a_lamport_clock() {
+        let (mut a, mut b) = pair();
+        let now = Instant::ZERO;
+        let mut out = Outbox::default();
+        let (_, l1) = a.event(now, "deploy", b"v1"[..].into(), &mut out).unwrap();
+        let (_, l2) = a.event(now, "deploy", b"v2"[..].into(), &mut out).unwrap();
+        assert_eq!((l1, l2), (1, 2));
+        carry(&NodeId::new("a"), &mut b, &mut out, now);
+        let got: Vec<EventHead> = b.drain_delivered().filter_map(|p| p.event).collect();
+        assert_eq!(got.iter().map(|e| e.count).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(&*got[0].name, "deploy");
+        // b has seen Lamport time 2: its first event comes after.
+        let (_, lb) = b.event(now, "flush", b""[..].into(), &mut out).unwrap();
+        assert_eq!(lb, 3);
+        // a broadcast is not an event
+        a.broadcast(now, b"x"[..].into(), &mut out).unwrap();
+        assert!(
+            a.drain_delivered()
+                .last()
+                .is_some_and(|p| p.event.is_none())
+        );
+        // bad names are refused, nothing sent
+        for bad in ["", "a\nb", &"x".repeat(MAX_EVENT_NAME + 1)] {
+            assert!(matches!(
+                a.event(now, bad, b""[..].into(), &mut out),
+                Err(ClusterError::EventName(_))
+            ));
+        }
     }
 }

@@ -18,6 +18,42 @@ pub struct Payload {
     /// Raw bytes on a binary wire (MessagePack's bin), not a list of numbers.
     #[serde(with = "bytes")]
     pub data: Arc<[u8]>,
+    /// Set when the payload is a user event (`hearsay event`) rather than
+    /// an application broadcast. Agents that predate it ignore the field
+    /// and take the event for a broadcast.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "e")]
+    pub event: Option<EventHead>,
+}
+
+/// What makes a payload a user event: its name, the origin's Lamport time
+/// when it sent it (Serf's `ltime`, ordering events across origins as
+/// causality allows), and its number among the events of the origin's
+/// life (1, 2, ...: events are delivered in that order per origin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventHead {
+    #[serde(rename = "n")]
+    pub name: Box<str>,
+    #[serde(rename = "l")]
+    pub lamport: u64,
+    #[serde(rename = "c")]
+    pub count: u64,
+}
+
+/// Longest user event name, in bytes.
+pub const MAX_EVENT_NAME: usize = 128;
+
+/// Why a user event name is refused.
+pub fn check_event_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_EVENT_NAME {
+        return Err(format!(
+            "an event name must be 1 to {MAX_EVENT_NAME} bytes, not {}",
+            name.len()
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("an event name has no control characters: {name:?}"));
+    }
+    Ok(())
 }
 
 impl PartialEq for Payload {
@@ -54,7 +90,7 @@ impl Value for Payload {
     }
 
     fn size(&self) -> usize {
-        self.data.len()
+        self.data.len() + self.event.as_ref().map_or(0, |e| e.name.len() + 16)
     }
 }
 
@@ -109,6 +145,7 @@ mod tests {
         let p = Payload {
             id: MsgId(NodeId::new("a"), Epoch(2), 7),
             data: vec![200u8; 100].into(),
+            event: None,
         };
         let q = Payload {
             data: vec![1].into(),

@@ -345,6 +345,7 @@ mod tests {
         Payload {
             id: MsgId(NodeId::new("o"), Epoch(1), seq),
             data: vec![1, 2].into(),
+            event: None,
         }
     }
 
@@ -426,6 +427,7 @@ mod tests {
         let big = |seq| Payload {
             id: MsgId(NodeId::new("o"), Epoch(1), seq),
             data: vec![0; 4096].into(),
+            event: None,
         };
         for q in 1..=100 {
             assert!(s.learn(&big(q)));
@@ -450,6 +452,7 @@ mod tests {
         let p = |o: &str, e: u64, seq: u64| Payload {
             id: MsgId(NodeId::new(o), Epoch(e), seq),
             data: vec![1].into(),
+            event: None,
         };
         let lives = |s: &Store<Payload>| s.window.as_ref().unwrap().seen.len();
         s.advance(Instant::ZERO);

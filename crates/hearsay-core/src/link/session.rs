@@ -628,6 +628,7 @@ mod tests {
         let big = |seq| Payload {
             id: MsgId(NodeId::new("o"), Epoch(1), seq),
             data: vec![0; 64 * 1024].into(),
+            event: None,
         };
         for q in 0..100 {
             l.enqueue(big(q));
@@ -657,6 +658,7 @@ mod tests {
         let kib = |seq| Payload {
             id: MsgId(NodeId::new("o"), Epoch(1), seq),
             data: vec![0; 1024].into(),
+            event: None,
         };
         for q in 0..3 {
             l.enqueue(kib(q));
@@ -689,6 +691,7 @@ mod tests {
         let with = |len: usize| Payload {
             id: MsgId(NodeId::new("o"), Epoch(1), 7),
             data: vec![0; len].into(),
+            event: None,
         };
         l.enqueue(with(1024));
         l.forget(&with(10 * 1024));
