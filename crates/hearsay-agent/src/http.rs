@@ -101,14 +101,22 @@ async fn user_event(
             axum::Json(serde_json::json!({ "lamport": lamport })),
         )
             .into_response(),
-        Err(e) if e.starts_with("busy") => (
+        Err(e) => refused(e),
+    }
+}
+
+/// A send the agent refused: 503 with Retry-After for back-pressure
+/// (neighbours are behind; the client retries), else 400.
+fn refused(e: String) -> Response {
+    if e.starts_with("busy") {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(axum::http::header::RETRY_AFTER, "1")],
             format!("{e}\n"),
         )
-            .into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+            .into_response();
     }
+    (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
 }
 
 /// User events delivered here: `[{"t": unix_us, "name", "payload",
@@ -171,14 +179,7 @@ async fn messages(
 async fn broadcast(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response {
     match a.broadcast(body.to_vec()).await {
         Ok(()) => (StatusCode::ACCEPTED, "accepted\n").into_response(),
-        // Back-pressure: neighbours are behind; the client retries.
-        Err(e) if e.starts_with("busy") => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(axum::http::header::RETRY_AFTER, "1")],
-            format!("{e}\n"),
-        )
-            .into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        Err(e) => refused(e),
     }
 }
 

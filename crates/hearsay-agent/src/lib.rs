@@ -13,6 +13,7 @@
 //! not fit a 1,400-byte datagram (state syncs of large clusters, the
 //! key-value map's full state) goes over TCP on the same port ([`stream`]).
 
+pub mod handlers;
 pub mod http;
 pub mod keyquery;
 pub mod kv;
@@ -80,6 +81,12 @@ pub struct AgentConfig {
     /// [`hearsay_core::cluster::MAX_PAYLOAD`], 64 KiB, the default; past a
     /// datagram an event goes over TCP). Serf's default is 512.
     pub event_max_bytes: usize,
+    /// Commands run for membership changes and user events (Serf's
+    /// `-event-handler`; see [`handlers`]), how many at once, and how
+    /// long each may run.
+    pub event_handlers: Vec<handlers::Handler>,
+    pub handler_concurrency: usize,
+    pub handler_timeout: std::time::Duration,
     /// Tests only: accept [`Agent::cut`], which drops traffic to and from
     /// chosen addresses (a partition without touching the host's network).
     pub test_faults: bool,
@@ -106,6 +113,9 @@ impl AgentConfig {
             kept_messages: 100_000,
             kept_bytes: 16 * 1024 * 1024,
             event_max_bytes: hearsay_core::cluster::MAX_PAYLOAD,
+            event_handlers: Vec::new(),
+            handler_concurrency: 4,
+            handler_timeout: std::time::Duration::from_secs(60),
             test_faults: false,
         }
     }
@@ -447,6 +457,13 @@ impl Agent {
             told: Told::default(),
             order: EventOrder::new(EVENT_ORDER_WAIT),
             event_max: cfg.event_max_bytes,
+            handlers: (!cfg.event_handlers.is_empty()).then(|| {
+                handlers::Runner::start(handlers::Config {
+                    handlers: cfg.event_handlers.clone(),
+                    concurrency: cfg.handler_concurrency,
+                    timeout: cfg.handler_timeout,
+                })
+            }),
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -763,6 +780,8 @@ struct Loop {
     order: EventOrder,
     /// Largest user event payload sent from here.
     event_max: usize,
+    /// Event handlers, if any were given.
+    handlers: Option<handlers::Runner>,
 }
 
 /// How much larger than the datagram it answers a refusal may be: a
@@ -1462,6 +1481,55 @@ impl Loop {
         members
     }
 
+    /// Hands membership changes and user events to the handlers that
+    /// want them (never waiting: see [`handlers`]).
+    fn run_handlers(&self, events: &[MemberEvent], user_events: &[UserEvent]) {
+        let Some(h) = &self.handlers else {
+            return;
+        };
+        if events.is_empty() && user_events.is_empty() {
+            return;
+        }
+        let me = handlers::self_env(self.me.as_str(), &tags_from(&self.node.swim().meta().tags));
+        for e in events {
+            let Some(kind) = handlers::Kind::of_change(e.change) else {
+                continue;
+            };
+            // Serf's member lines: name, address, tags.
+            let (addr, tags) = self
+                .node
+                .swim()
+                .members()
+                .find(|(id, ..)| id.as_str() == e.name)
+                .map(|(_, _, _, m)| {
+                    let tags: Vec<String> =
+                        m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    (m.addr.as_deref().unwrap_or("").to_string(), tags.join(","))
+                })
+                .unwrap_or_default();
+            h.submit(handlers::Job {
+                kind,
+                name: None,
+                env: me.clone(),
+                stdin: format!("{}\t{addr}\t{tags}\n", e.name).into_bytes(),
+            });
+        }
+        for e in user_events {
+            let mut env = me.clone();
+            env.extend([
+                ("HEARSAY_USER_EVENT".to_string(), e.name.clone()),
+                ("HEARSAY_USER_LTIME".to_string(), e.lamport.to_string()),
+                ("HEARSAY_ORIGIN".to_string(), e.origin.clone()),
+            ]);
+            h.submit(handlers::Job {
+                kind: handlers::Kind::User,
+                name: Some(e.name.clone()),
+                env,
+                stdin: e.payload.clone(),
+            });
+        }
+    }
+
     /// What the machines changed goes to the shared state the HTTP API and
     /// streams read. Runs after every input, so the work that depends on
     /// the membership (the member list, the key-value peers, the address
@@ -1495,6 +1563,7 @@ impl Loop {
             // No subscriber is not an error.
             let _ = self.events.send(e.clone());
         }
+        self.run_handlers(&events, &user_events);
         for d in &delivered {
             let _ = self.deliveries.send(d.clone());
         }
@@ -1541,6 +1610,14 @@ impl Loop {
             let old = s.user_events.len().saturating_sub(MAX_KEPT);
             s.user_events.drain(..old);
             st.user_events_skipped = self.order.skipped;
+            if let Some(h) = &self.handlers {
+                use std::sync::atomic::Ordering::Relaxed;
+                let c = &h.counters;
+                st.handler_runs = c.runs.load(Relaxed);
+                st.handler_failures = c.failures.load(Relaxed);
+                st.handler_timeouts = c.timeouts.load(Relaxed);
+                st.handler_dropped = c.dropped.load(Relaxed);
+            }
             st.kept_dropped += over as u64;
             st.kept_payloads = s.delivered.len();
             st.kv_keys = s.kv.len();

@@ -41,6 +41,12 @@ pub struct Snapshot {
     /// earlier one of their origin still missing after the wait.
     pub user_events: u64,
     pub user_events_skipped: u64,
+    /// Event handlers run, failed (exit other than 0, or not started),
+    /// killed at their timeout, and events dropped at a full queue.
+    pub handler_runs: u64,
+    pub handler_failures: u64,
+    pub handler_timeouts: u64,
+    pub handler_dropped: u64,
     /// Outbound streams dropped: too many or too many bytes in flight.
     pub streams_dropped: u64,
     /// Agents refused for a name a live member holds.
@@ -289,6 +295,17 @@ pub fn render(s: &Snapshot) -> String {
             "User events delivered with an earlier one of their origin still missing after 2 s.",
             s.user_events_skipped,
         ),
+        ("handler_runs", "Event handlers run.", s.handler_runs),
+        (
+            "handler_failures",
+            "Event handlers that exited other than 0 or could not start.",
+            s.handler_failures,
+        ),
+        (
+            "handler_timeouts",
+            "Event handlers killed at their timeout.",
+            s.handler_timeouts,
+        ),
         (
             "stalled_links_recovered",
             "Neighbours whose link had stalled full, acknowledging again (each was sent every payload held).",
@@ -317,6 +334,7 @@ pub fn render(s: &Snapshot) -> String {
         ("kept-payloads", s.kept_dropped),
         ("stalled-link", c.stalled_dropped),
         ("kv-answers", s.kv_held_dropped),
+        ("handler-events", s.handler_dropped),
     ] {
         o.value("hearsay_dropped_total", &format!("what=\"{what}\""), v);
     }

@@ -130,6 +130,21 @@ pub struct AgentArgs {
     /// event`), 1 to 65536 bytes; larger ones are refused [default: 65536]
     #[arg(long, value_name = "BYTES")]
     event_max_bytes: Option<usize>,
+    /// A command (run with sh -c) for membership changes and user events:
+    /// [TYPE[,TYPE...]=]COMMAND, TYPE one of member-join, member-leave,
+    /// member-failed, member-update, member-reap, user, user:NAME (none:
+    /// every event); the event in HEARSAY_* variables and on standard
+    /// input; repeatable
+    #[arg(long = "event-handler", value_name = "SPEC")]
+    event_handlers: Vec<hearsay_agent::handlers::Handler>,
+    /// Event handlers running at once, at most (others wait; past 256
+    /// waiting events, events are dropped and counted) [default: 4]
+    #[arg(long, value_name = "N")]
+    handler_concurrency: Option<usize>,
+    /// An event handler still running after this is killed (e.g. 30s)
+    /// [default: 60s]
+    #[arg(long, value_name = "DUR")]
+    handler_timeout: Option<hearsay_sim::Dur>,
     /// A TOML file with the same keys as these flags
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -168,6 +183,10 @@ struct FileConfig {
     kept_messages: Option<usize>,
     kept_bytes: Option<usize>,
     event_max_bytes: Option<usize>,
+    #[serde(default)]
+    event_handlers: Vec<String>,
+    handler_concurrency: Option<usize>,
+    handler_timeout: Option<String>,
 }
 
 /// `KEY=VALUE` (the value may be empty, and may hold `=`).
@@ -368,6 +387,34 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
             return Err(format!("--event-max-bytes must be 1 to {max}, not {n}"));
         }
         cfg.event_max_bytes = n;
+    }
+    cfg.event_handlers = if args.event_handlers.is_empty() {
+        file.event_handlers
+            .iter()
+            .map(|h| h.parse().map_err(|e| format!("event-handlers: {e}")))
+            .collect::<Result<_, _>>()?
+    } else {
+        args.event_handlers.clone()
+    };
+    if let Some(n) = args.handler_concurrency.or(file.handler_concurrency) {
+        if !(1..=1024).contains(&n) {
+            return Err(format!("--handler-concurrency must be 1 to 1024, not {n}"));
+        }
+        cfg.handler_concurrency = n;
+    }
+    let timeout = match (args.handler_timeout, &file.handler_timeout) {
+        (Some(d), _) => Some(d),
+        (None, Some(t)) => Some(
+            t.parse::<hearsay_sim::Dur>()
+                .map_err(|e| format!("handler-timeout: {e}"))?,
+        ),
+        (None, None) => None,
+    };
+    if let Some(d) = timeout {
+        if d.0.is_zero() {
+            return Err("--handler-timeout must be more than 0".into());
+        }
+        cfg.handler_timeout = d.0;
     }
     cfg.test_faults = args.test_faults;
     let http = args

@@ -1006,6 +1006,12 @@ fn bench_agent_times_joins_deliveries_and_a_kill() {
     assert_eq!(row["missed"], 0, "{row}");
     assert_eq!(row["delivered_share"], 1.0, "{row}");
     assert_eq!(row["kills_timed"], 1, "{row}");
+    // Every user event ran the handler on every agent.
+    assert_eq!(row["events_timed"], 20, "{row}");
+    assert!(
+        row["event_handled_by_all_ms_median"].as_f64().unwrap() < 5_000.0,
+        "{row}"
+    );
     let kill = row["kill_seen_by_all_s_median"].as_f64().unwrap();
     assert!(kill > 0.5 && kill < 30.0, "{row}");
     assert_eq!(
@@ -1971,6 +1977,92 @@ fn user_events_reach_every_agent_once_in_order_per_origin() {
     assert_eq!(code, Some(1));
     assert!(
         err.contains("at most 16 bytes here (--event-max-bytes)"),
+        "{err}"
+    );
+}
+
+/// Issue 17 item 4 (user and member events): handlers run with the event
+/// in variables and on standard input, in order for one origin's events;
+/// a handler past its timeout is killed and counted; a failing one is
+/// counted; a bad spec is refused at start.
+#[test]
+fn event_handlers_run_for_user_events_and_membership_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let members = dir.path().join("members");
+    let a = start("h0", "hc", None);
+    let b = start_with(
+        "h1",
+        "hc",
+        Some(&a.gossip),
+        &[
+            "--tag",
+            "role=web",
+            "--event-handler",
+            &format!(
+                "user:deploy=echo \"$HEARSAY_USER_LTIME $HEARSAY_ORIGIN $HEARSAY_SELF_NAME $HEARSAY_TAG_ROLE $(cat)\" >> {}",
+                users.display()
+            ),
+            "--event-handler",
+            &format!(
+                "member-join,member-failed=echo \"$HEARSAY_EVENT $(cut -f1)\" >> {}",
+                members.display()
+            ),
+            "--event-handler",
+            "user:slow=sleep 30",
+            "--event-handler",
+            "user:fail=exit 2",
+            "--handler-timeout",
+            "1s",
+            "--handler-concurrency",
+            "1",
+        ],
+    );
+    until("two alive", Duration::from_secs(20), || {
+        alive_count(&b) == 2
+    });
+    let c = start("h2", "hc", Some(&a.gossip));
+    until("h2 joined at h1", Duration::from_secs(20), || {
+        alive_count(&b) == 3
+    });
+    for i in 0..5 {
+        let (s, _, _) = exchange(&a.http, "POST", "/event/deploy", &[], &format!("v{i}"));
+        assert_eq!(s, 202);
+    }
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    until("five deploy handlers", Duration::from_secs(20), || {
+        read(&users).lines().count() == 5
+    });
+    let lines: Vec<String> = read(&users).lines().map(String::from).collect();
+    for (i, l) in lines.iter().enumerate() {
+        let f: Vec<&str> = l.split(' ').collect();
+        assert_eq!(f[1..], ["h0", "h1", "web", &format!("v{i}")], "{l}");
+        assert_eq!(f[0], (i + 1).to_string(), "Lamport time of the i-th: {l}");
+    }
+    drop(c);
+    until(
+        "h2 failed, at h1's handler",
+        Duration::from_secs(20),
+        || read(&members).contains("member-failed h2"),
+    );
+    assert!(
+        read(&members).contains("member-join h2"),
+        "{}",
+        read(&members)
+    );
+    // The slow one is killed at 1 s; the failing one counted; the agent
+    // answered all along.
+    http(&a.http, "POST", "/event/slow", "");
+    http(&a.http, "POST", "/event/fail", "");
+    until("a timeout and a failure", Duration::from_secs(20), || {
+        metric(&b, "hearsay_handler_timeouts_total") >= 1.0
+            && metric(&b, "hearsay_handler_failures_total") >= 1.0
+    });
+    assert!(metric(&b, "hearsay_handler_runs_total") >= 9.0);
+    let (code, _, err) = cli(&["agent", "--name", "x", "--event-handler", "member-joined=x"]);
+    assert_eq!(code, Some(254), "bad arguments: {err}");
+    assert!(
+        err.contains("unknown event type \"member-joined\""),
         "{err}"
     );
 }

@@ -59,6 +59,12 @@ pub struct AgentBenchArgs {
     /// handler call)
     #[arg(long, default_value_t = 5)]
     pub tag_changes: usize,
+    /// User events, from agents in turn at --rate, each timed until the
+    /// handler of every agent has run for it (both systems run the same
+    /// handler script: `--event-handler user=...` and Serf's
+    /// `-event-handler`)
+    #[arg(long, default_value_t = 20)]
+    pub events: usize,
     /// The serf binary
     #[arg(long, default_value = "serf")]
     pub serf: PathBuf,
@@ -119,7 +125,7 @@ struct Proc {
     api: u16,
     started_us: u64,
     child: Child,
-    /// Serf: the handler's log.
+    /// The handler's log.
     log: Option<PathBuf>,
 }
 
@@ -130,12 +136,16 @@ impl Drop for Proc {
     }
 }
 
-const SERF_HANDLER: &str = r#"#!/bin/sh
-# hearsay bench agent: timestamps what this Serf agent sees.
+/// The handler both systems run: it timestamps what the agent sees (Serf
+/// sets SERF_EVENT, hearsay HEARSAY_EVENT; the payload, or one line per
+/// member, on standard input).
+const HANDLER: &str = r#"#!/bin/sh
+# hearsay bench agent: timestamps what this agent sees.
 t=$(date +%s%N)
-case "$SERF_EVENT" in
+ev="${SERF_EVENT:-$HEARSAY_EVENT}"
+case "$ev" in
   user) p=$(cat); echo "$t user $p" >> "$HS_LOG" ;;
-  member-*) while read -r name rest; do echo "$t $SERF_EVENT $name" >> "$HS_LOG"; done ;;
+  member-*) while read -r name rest; do echo "$t $ev $name" >> "$HS_LOG"; done ;;
 esac
 "#;
 
@@ -159,7 +169,9 @@ struct Ctx<'a> {
 fn spawn(ctx: &Ctx, sys: System, i: usize, ports: (u16, u16), join: Option<u16>) -> Result<Proc> {
     let name = format!("a{i}");
     let (gossip, api) = ports;
-    let mut log = None;
+    let handler = ctx.dir.join("handler.sh");
+    let l = ctx.dir.join(format!("{}-{name}.log", sys.name()));
+    let _ = std::fs::remove_file(&l);
     let mut cmd = match sys {
         System::Hearsay => {
             let mut c = Command::new(&ctx.hearsay);
@@ -167,16 +179,16 @@ fn spawn(ctx: &Ctx, sys: System, i: usize, ports: (u16, u16), join: Option<u16>)
             c.env_remove("HEARSAY_HTTP_TOKEN");
             c.args(["agent", "--name", &name, "--preset", "lan"])
                 .args(["--bind", &format!("127.0.0.1:{gossip}")])
-                .args(["--http", &format!("127.0.0.1:{api}")]);
+                .args(["--http", &format!("127.0.0.1:{api}")])
+                // User events only: membership is read from /events.
+                .arg(format!("--event-handler=user={}", handler.display()))
+                .env("HS_LOG", &l);
             if let Some(j) = join {
                 c.args(["--join", &format!("127.0.0.1:{j}")]);
             }
             c
         }
         System::Serf => {
-            let handler = ctx.dir.join("serf-handler.sh");
-            let l = ctx.dir.join(format!("serf-{name}.log"));
-            let _ = std::fs::remove_file(&l);
             let mut c = Command::new(&ctx.args.serf);
             c.arg("agent")
                 .arg(format!("-node={name}"))
@@ -188,7 +200,6 @@ fn spawn(ctx: &Ctx, sys: System, i: usize, ports: (u16, u16), join: Option<u16>)
             if let Some(j) = join {
                 c.arg(format!("-join=127.0.0.1:{j}"));
             }
-            log = Some(l);
             c
         }
     };
@@ -204,7 +215,7 @@ fn spawn(ctx: &Ctx, sys: System, i: usize, ports: (u16, u16), join: Option<u16>)
         api,
         started_us,
         child,
-        log,
+        log: Some(l),
     })
 }
 
@@ -215,6 +226,8 @@ struct Seen {
     members: Vec<(u64, String, &'static str)>,
     /// payload -> first delivery time (us)
     delivered: HashMap<String, u64>,
+    /// user event payload -> when the handler first ran for it (us)
+    handled: HashMap<String, u64>,
 }
 
 fn http_get(port: u16, path: &str) -> Result<String> {
@@ -245,25 +258,39 @@ fn seen(sys: System, p: &Proc, deliveries: bool) -> Seen {
                 let name = e["name"].as_str().unwrap_or_default().to_string();
                 s.members.push((e["t"].as_u64().unwrap_or(0), name, change));
             }
-            if !deliveries {
-                return s;
+            if deliveries {
+                let ms: Value = http_get(p.api, "/messages?timestamps=true")
+                    .ok()
+                    .and_then(|b| serde_json::from_str(&b).ok())
+                    .unwrap_or_default();
+                for m in ms.as_array().into_iter().flatten() {
+                    if let (Some(v), Some(t)) = (m["v"].as_str(), m["t"].as_u64()) {
+                        s.delivered.entry(v.to_string()).or_insert(t);
+                    }
+                }
             }
-            let ms: Value = http_get(p.api, "/messages?timestamps=true")
-                .ok()
-                .and_then(|b| serde_json::from_str(&b).ok())
-                .unwrap_or_default();
-            for m in ms.as_array().into_iter().flatten() {
-                if let (Some(v), Some(t)) = (m["v"].as_str(), m["t"].as_u64()) {
-                    s.delivered.entry(v.to_string()).or_insert(t);
+        }
+        System::Serf => {}
+    }
+    let text = p
+        .log
+        .as_ref()
+        .and_then(|l| std::fs::read_to_string(l).ok())
+        .unwrap_or_default();
+    match sys {
+        System::Hearsay => {
+            for line in text.lines() {
+                let mut w = line.splitn(3, ' ');
+                if let (Some(t), Some("user"), Some(rest)) = (w.next(), w.next(), w.next())
+                    && let Ok(t_ns) = t.parse::<u64>()
+                {
+                    s.handled
+                        .entry(rest.trim().to_string())
+                        .or_insert(t_ns / 1000);
                 }
             }
         }
         System::Serf => {
-            let text = p
-                .log
-                .as_ref()
-                .and_then(|l| std::fs::read_to_string(l).ok())
-                .unwrap_or_default();
             for line in text.lines() {
                 let mut w = line.splitn(3, ' ');
                 let (Some(t), Some(kind), Some(rest)) = (w.next(), w.next(), w.next()) else {
@@ -274,6 +301,7 @@ fn seen(sys: System, p: &Proc, deliveries: bool) -> Seen {
                 match kind {
                     "user" => {
                         s.delivered.entry(rest.trim().to_string()).or_insert(t);
+                        s.handled.entry(rest.trim().to_string()).or_insert(t);
                     }
                     "member-join" => s.members.push((t, rest.trim().into(), "joined")),
                     "member-failed" => s.members.push((t, rest.trim().into(), "dead")),
@@ -427,6 +455,10 @@ struct Row {
     tag_seen_by_all_ms_median: Option<f64>,
     tag_seen_by_all_ms_max: Option<f64>,
     tags_timed: usize,
+    /// From sending a user event until the last agent's handler ran for it.
+    event_handled_by_all_ms_median: Option<f64>,
+    event_handled_by_all_ms_max: Option<f64>,
+    events_timed: usize,
     /// Every timed kill, in the order they happened (JSON only).
     kill_seen_by_all_s: Vec<f64>,
     false_positives: usize,
@@ -436,10 +468,21 @@ struct Row {
     error: Option<String>,
 }
 
+/// A user event named `bench`; Serf has no other broadcast, so its
+/// broadcasts are these too.
+fn send_event(ctx: &Ctx, sys: System, p: &Proc, payload: &str) -> Result<()> {
+    send(ctx, sys, p, "/event/bench", payload)
+}
+
 fn send_broadcast(ctx: &Ctx, sys: System, p: &Proc, payload: &str) -> Result<()> {
+    send(ctx, sys, p, "/broadcast", payload)
+}
+
+/// hearsay: a POST of `payload` to `path`; Serf: a user event.
+fn send(ctx: &Ctx, sys: System, p: &Proc, path: &str, payload: &str) -> Result<()> {
     match sys {
         System::Hearsay => {
-            ureq::post(format!("http://127.0.0.1:{}/broadcast", p.api)).send(payload)?;
+            ureq::post(format!("http://127.0.0.1:{}{path}", p.api)).send(payload)?;
         }
         System::Serf => serf(ctx, p, "event", &["-coalesce=false", "bench", payload])?,
     }
@@ -694,6 +737,42 @@ fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
     row.tags_timed = tag_ms.len();
     row.tag_seen_by_all_ms_median = quantile(&mut tag_ms.clone(), 0.5);
     row.tag_seen_by_all_ms_max = quantile(&mut tag_ms, 1.0);
+    // User events with a handler, from agents in turn at the rate.
+    let mut events: Vec<(String, u64)> = Vec::new();
+    let ev_start = Instant::now();
+    for k in 0..ctx.args.events {
+        let due = ev_start + gap * k as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let payload = format!("e{k}");
+        let t = now_us();
+        if send_event(ctx, sys, &procs[k % n], &payload).is_ok() {
+            events.push((payload, t));
+        }
+    }
+    let settle = Instant::now();
+    let handled: Vec<Seen> = loop {
+        let views: Vec<Seen> = procs.iter().map(|p| seen(sys, p, false)).collect();
+        let complete = events
+            .iter()
+            .all(|(v, _)| views.iter().all(|s| s.handled.contains_key(v)));
+        if complete || settle.elapsed() > Duration::from_secs(10) {
+            break views;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let mut ev_ms: Vec<f64> = events
+        .iter()
+        .filter_map(|(v, t0)| {
+            let times: Option<Vec<u64>> =
+                handled.iter().map(|s| s.handled.get(v).copied()).collect();
+            times.map(|ts| ts.into_iter().max().unwrap_or(*t0).saturating_sub(*t0) as f64 / 1e3)
+        })
+        .collect();
+    row.events_timed = ev_ms.len();
+    row.event_handled_by_all_ms_median = quantile(&mut ev_ms.clone(), 0.5);
+    row.event_handled_by_all_ms_max = quantile(&mut ev_ms, 1.0);
     // kill -9 agents one after another, from the last.
     let mut timed = Vec::new();
     for _ in 0..ctx.args.kills.min(n.saturating_sub(2)) {
@@ -727,20 +806,20 @@ fn cell(v: Option<f64>, digits: usize) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "\n| system | agents | join all s | slowest join s | last agent ms median | p95 | max | delivery ms median | delivered | missed | kill -9 seen by all s median | p95 | max | false positives | idle B/s/agent | idle pkt/s/agent | B per broadcast per agent | tag seen by all ms median | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "\n| system | agents | join all s | slowest join s | last agent ms median | p95 | max | delivery ms median | delivered | missed | kill -9 seen by all s median | p95 | max | false positives | idle B/s/agent | idle pkt/s/agent | B per broadcast per agent | tag seen by all ms median | max | event handled by all ms median | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         if let Some(e) = &r.error {
             let _ = writeln!(
                 s,
-                "| {} | {} | failed: {e} |||||||||||||||||",
+                "| {} | {} | failed: {e} |||||||||||||||||||",
                 r.system, r.nodes
             );
             continue;
         }
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.system,
             r.nodes,
             cell(r.join_all_s, 2),
@@ -760,6 +839,8 @@ fn table(rows: &[Row]) -> String {
             cell(r.load_bytes_per_broadcast_per_agent, 0),
             cell(r.tag_seen_by_all_ms_median, 0),
             cell(r.tag_seen_by_all_ms_max, 0),
+            cell(r.event_handled_by_all_ms_median, 0),
+            cell(r.event_handled_by_all_ms_max, 0),
         );
     }
     s
@@ -795,8 +876,8 @@ fn bench(args: &AgentBenchArgs) -> Result<()> {
         );
         systems.retain(|s| *s != System::Serf);
     }
-    let handler = dir.join("serf-handler.sh");
-    std::fs::write(&handler, SERF_HANDLER)?;
+    let handler = dir.join("handler.sh");
+    std::fs::write(&handler, HANDLER)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,447 @@
+//! Event handlers (Serf's `-event-handler`): a command run through `sh -c`
+//! for each membership change or user event it asks for, with the event in
+//! environment variables and on standard input.
+//!
+//! Handlers run beside the agent, never in its loop: the loop hands each
+//! event to a bounded queue (a full queue drops it, counted) and goes on;
+//! a dispatcher runs at most `concurrency` handlers at once, each killed
+//! after `timeout`. A slow or stuck handler delays other handlers, never
+//! gossip.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Semaphore, mpsc};
+
+/// Events waiting for their handlers, at most.
+pub const QUEUE: usize = 256;
+
+/// What a handler runs for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    MemberJoin,
+    MemberLeave,
+    MemberFailed,
+    MemberUpdate,
+    MemberReap,
+    User,
+}
+
+impl Kind {
+    const ALL: [(Kind, &'static str); 6] = [
+        (Kind::MemberJoin, "member-join"),
+        (Kind::MemberLeave, "member-leave"),
+        (Kind::MemberFailed, "member-failed"),
+        (Kind::MemberUpdate, "member-update"),
+        (Kind::MemberReap, "member-reap"),
+        (Kind::User, "user"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Kind::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("", |(_, n)| n)
+    }
+
+    /// The kind of a membership change (`MemberEvent::change`), if
+    /// handlers hear of it (suspicions and refutations they do not, as in
+    /// Serf).
+    pub fn of_change(change: &str) -> Option<Kind> {
+        match change {
+            "joined" => Some(Kind::MemberJoin),
+            "left" => Some(Kind::MemberLeave),
+            "dead" => Some(Kind::MemberFailed),
+            "updated" => Some(Kind::MemberUpdate),
+            "removed" => Some(Kind::MemberReap),
+            _ => None,
+        }
+    }
+}
+
+/// One kind a handler asks for: `user:NAME` only that user event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Filter {
+    kind: Kind,
+    name: Option<String>,
+}
+
+/// `[TYPE[,TYPE...]=]COMMAND`, TYPE one of member-join, member-leave,
+/// member-failed, member-update, member-reap, user or user:NAME; without
+/// types, every event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handler {
+    filters: Vec<Filter>,
+    pub command: String,
+}
+
+impl Handler {
+    fn wants(&self, kind: Kind, name: Option<&str>) -> bool {
+        self.filters.is_empty()
+            || self
+                .filters
+                .iter()
+                .any(|f| f.kind == kind && f.name.as_deref().is_none_or(|n| Some(n) == name))
+    }
+}
+
+impl FromStr for Handler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Handler, String> {
+        // Types before the first `=`, if that part reads as types; a
+        // command may hold `=` itself (`x=1 script.sh`).
+        let (filters, command) = match s.split_once('=') {
+            Some((types, command)) if looks_like_types(types) => {
+                let mut filters = Vec::new();
+                for t in types.split(',') {
+                    let (kind, name) = match t.split_once(':') {
+                        Some((k, n)) => (k, Some(n)),
+                        None => (t, None),
+                    };
+                    let kind = Kind::ALL
+                        .iter()
+                        .find(|(_, n)| *n == kind)
+                        .map(|(k, _)| *k)
+                        .ok_or_else(|| {
+                            format!(
+                                "unknown event type {kind:?} in {s:?}: one of {}",
+                                Kind::ALL.map(|(_, n)| n).join(", ")
+                            )
+                        })?;
+                    if name.is_some() && kind != Kind::User {
+                        return Err(format!(
+                            "only user events have names (user:NAME), not {t:?}"
+                        ));
+                    }
+                    if name.is_some_and(str::is_empty) {
+                        return Err(format!("user: needs a name after the colon in {s:?}"));
+                    }
+                    filters.push(Filter {
+                        kind,
+                        name: name.map(String::from),
+                    });
+                }
+                (filters, command)
+            }
+            _ => (Vec::new(), s),
+        };
+        if command.trim().is_empty() {
+            return Err(format!("an event handler needs a command: {s:?}"));
+        }
+        Ok(Handler {
+            filters,
+            command: command.to_string(),
+        })
+    }
+}
+
+/// Does the part before `=` name event types (letters, `-`, `,`, and a
+/// `:NAME` after `user`), rather than start a command?
+fn looks_like_types(s: &str) -> bool {
+    !s.is_empty()
+        && s.split(',').all(|t| {
+            let kind = t.split_once(':').map_or(t, |(k, _)| k);
+            !kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        })
+}
+
+impl fmt::Display for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let types: Vec<String> = self
+            .filters
+            .iter()
+            .map(|x| match &x.name {
+                Some(n) => format!("{}:{n}", x.kind.name()),
+                None => x.kind.name().to_string(),
+            })
+            .collect();
+        if types.is_empty() {
+            write!(f, "{}", self.command)
+        } else {
+            write!(f, "{}={}", types.join(","), self.command)
+        }
+    }
+}
+
+/// An event for the handlers: its kind, its user event name, what goes in
+/// the environment (this agent's own variables, [`self_env`], included) and
+/// on standard input.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub kind: Kind,
+    pub name: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub stdin: Vec<u8>,
+}
+
+/// What the handlers did, for /metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub runs: AtomicU64,
+    /// Exited other than 0, or could not be started.
+    pub failures: AtomicU64,
+    /// Killed at the timeout.
+    pub timeouts: AtomicU64,
+    /// Events dropped because the queue was full.
+    pub dropped: AtomicU64,
+}
+
+/// How handlers run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub handlers: Vec<Handler>,
+    /// Handlers running at once, at most.
+    pub concurrency: usize,
+    /// A handler still running after this is killed.
+    pub timeout: Duration,
+}
+
+/// The loop's end: hands events over without waiting.
+pub struct Runner {
+    tx: mpsc::Sender<Job>,
+    handlers: Arc<Vec<Handler>>,
+    pub counters: Arc<Counters>,
+}
+
+impl Runner {
+    /// Starts the dispatcher (within a tokio runtime).
+    pub fn start(cfg: Config) -> Runner {
+        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+        let counters = Arc::new(Counters::default());
+        let handlers = Arc::new(cfg.handlers);
+        let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        let (c, hs) = (counters.clone(), handlers.clone());
+        tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                for h in hs.iter().filter(|h| h.wants(job.kind, job.name.as_deref())) {
+                    let Ok(permit) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let (h, job, c) = (h.clone(), job.clone(), c.clone());
+                    let timeout = cfg.timeout;
+                    tokio::spawn(async move {
+                        run(&h, &job, timeout, &c).await;
+                        drop(permit);
+                    });
+                }
+            }
+        });
+        Runner {
+            tx,
+            handlers,
+            counters,
+        }
+    }
+
+    /// Hands `job` to the handlers that want it (dropped, counted, if the
+    /// queue is full).
+    pub fn submit(&self, job: Job) {
+        if !self
+            .handlers
+            .iter()
+            .any(|h| h.wants(job.kind, job.name.as_deref()))
+        {
+            return;
+        }
+        if self.tx.try_send(job).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("an event handler queue is full ({QUEUE}): an event was dropped");
+        }
+    }
+}
+
+/// Runs one handler for one event, to its end or its timeout.
+async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters) {
+    c.runs.fetch_add(1, Ordering::Relaxed);
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(&h.command)
+        .env("HEARSAY_EVENT", job.kind.name())
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            c.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("event handler {h} could not start: {e}");
+            return;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let data = job.stdin.clone();
+        // A handler that does not read its input must not hold us up.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&data).await;
+        });
+    }
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(out)) if out.status.success() => {}
+        Ok(Ok(out)) => {
+            c.failures.fetch_add(1, Ordering::Relaxed);
+            let err = String::from_utf8_lossy(&out.stderr);
+            tracing::warn!(
+                "event handler {h} for {} exited with {}: {}",
+                job.kind.name(),
+                out.status,
+                err.trim()
+            );
+        }
+        Ok(Err(e)) => {
+            c.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("event handler {h}: {e}");
+        }
+        Err(_) => {
+            // Dropping the child kills it (kill_on_drop) and reaps it.
+            c.timeouts.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "event handler {h} for {} ran past {timeout:?}: killed",
+                job.kind.name()
+            );
+        }
+    }
+}
+
+/// This agent's own variables: its name and tags (`HEARSAY_TAG_ROLE` for
+/// tag `role`; other characters than letters and digits become `_`).
+pub fn self_env(name: &str, tags: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut v = vec![("HEARSAY_SELF_NAME".to_string(), name.to_string())];
+    for (k, val) in tags {
+        let key: String = k
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        v.push((format!("HEARSAY_TAG_{key}"), val.clone()));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_read_as_serf_writes_them() {
+        let h: Handler = "user:deploy=./deploy.sh".parse().unwrap();
+        assert!(h.wants(Kind::User, Some("deploy")));
+        assert!(!h.wants(Kind::User, Some("flush")));
+        assert!(!h.wants(Kind::MemberJoin, None));
+        assert_eq!(h.command, "./deploy.sh");
+        let h: Handler = "member-join,member-failed=notify x=1".parse().unwrap();
+        assert!(h.wants(Kind::MemberJoin, None) && h.wants(Kind::MemberFailed, None));
+        assert!(!h.wants(Kind::User, Some("a")));
+        assert_eq!(h.command, "notify x=1");
+        // No types: every event; a command holding `=` is not types.
+        let h: Handler = "X=1 ./all.sh".parse().unwrap();
+        assert!(h.wants(Kind::MemberReap, None) && h.wants(Kind::User, Some("z")));
+        assert_eq!(h.command, "X=1 ./all.sh");
+        let h: Handler = "./all.sh".parse().unwrap();
+        assert_eq!(h.to_string(), "./all.sh");
+        for bad in [
+            "member-joined=x",
+            "member-join:a=x",
+            "user:=x",
+            "user=",
+            "  ",
+        ] {
+            assert!(bad.parse::<Handler>().is_err(), "{bad}");
+        }
+        assert!(
+            "member-joined=x"
+                .parse::<Handler>()
+                .unwrap_err()
+                .contains("member-join, member-leave")
+        );
+    }
+
+    #[test]
+    fn tags_become_variables() {
+        let tags = BTreeMap::from([
+            ("role".to_string(), "web".to_string()),
+            ("dc.x".into(), "1".into()),
+        ]);
+        let env = self_env("n1", &tags);
+        assert!(env.contains(&("HEARSAY_TAG_ROLE".into(), "web".into())));
+        assert!(env.contains(&("HEARSAY_TAG_DC_X".into(), "1".into())));
+        assert!(env.contains(&("HEARSAY_SELF_NAME".into(), "n1".into())));
+    }
+
+    /// Runs handlers for real: output, a failure, a timeout, a full queue.
+    #[tokio::test]
+    async fn handlers_run_fail_time_out_and_drop_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        let cfg = Config {
+            handlers: vec![
+                format!(
+                    "user:deploy=echo \"$HEARSAY_EVENT $HEARSAY_USER_EVENT $HEARSAY_SELF_NAME $(cat)\" >> {}",
+                    file.display()
+                )
+                .parse()
+                .unwrap(),
+                "user:fail=exit 3".parse().unwrap(),
+                "user:slow=sleep 5".parse().unwrap(),
+            ],
+            concurrency: 2,
+            timeout: Duration::from_millis(300),
+        };
+        let r = Runner::start(cfg);
+        let job = |name: &str, stdin: &str| Job {
+            kind: Kind::User,
+            name: Some(name.into()),
+            env: [("HEARSAY_USER_EVENT".to_string(), name.to_string())]
+                .into_iter()
+                .chain(self_env("me", &BTreeMap::new()))
+                .collect(),
+            stdin: stdin.as_bytes().to_vec(),
+        };
+        r.submit(job("deploy", "v1"));
+        r.submit(job("fail", ""));
+        r.submit(job("slow", ""));
+        r.submit(job("nobody-listens", ""));
+        let t = std::time::Instant::now();
+        while r.counters.runs.load(Ordering::Relaxed) < 3
+            || r.counters.timeouts.load(Ordering::Relaxed) < 1
+        {
+            assert!(t.elapsed() < Duration::from_secs(10), "{:?}", r.counters);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "user deploy me v1\n"
+        );
+        assert_eq!(
+            r.counters.runs.load(Ordering::Relaxed),
+            3,
+            "not for nobody-listens"
+        );
+        assert_eq!(r.counters.failures.load(Ordering::Relaxed), 1);
+        assert_eq!(r.counters.timeouts.load(Ordering::Relaxed), 1);
+        // A stuck handler fills the queue: submitting never waits, and
+        // what does not fit is dropped and counted.
+        let cfg = Config {
+            handlers: vec!["sleep 5".parse().unwrap()],
+            concurrency: 1,
+            timeout: Duration::from_secs(10),
+        };
+        let r = Runner::start(cfg);
+        let t = std::time::Instant::now();
+        for _ in 0..(QUEUE + 50) {
+            r.submit(job("x", ""));
+        }
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert!(r.counters.dropped.load(Ordering::Relaxed) >= 40);
+    }
+}
