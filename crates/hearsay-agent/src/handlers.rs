@@ -176,6 +176,9 @@ pub struct Job {
     pub name: Option<String>,
     pub env: Vec<(String, String)>,
     pub stdin: Vec<u8>,
+    /// A user event sent with `--coalesce`: with a coalesce period set,
+    /// a burst of them under one name runs the handlers once, with the last.
+    pub coalesce: bool,
 }
 
 /// What the handlers did, for /metrics.
@@ -188,6 +191,9 @@ pub struct Counters {
     pub timeouts: AtomicU64,
     /// Events dropped because the queue was full.
     pub dropped: AtomicU64,
+    /// User events whose handlers did not run because a later one of the
+    /// same name came within the coalesce period.
+    pub coalesced: AtomicU64,
 }
 
 /// How handlers run.
@@ -198,13 +204,71 @@ pub struct Config {
     pub concurrency: usize,
     /// A handler still running after this is killed.
     pub timeout: Duration,
+    /// User events that ask to be coalesced wait this long for a later one
+    /// of the same name, which replaces them (at most four periods in
+    /// all); zero runs every one.
+    pub coalesce: Duration,
 }
 
 /// The loop's end: hands events over without waiting.
 pub struct Runner {
     tx: mpsc::Sender<Job>,
+    /// Events that may be coalesced go here first (with a period set).
+    coalesce: Option<mpsc::Sender<Job>>,
     handlers: Arc<Vec<Handler>>,
     pub counters: Arc<Counters>,
+}
+
+/// Holds coalescable user events per name until `period` passes without
+/// another (or four periods since the first), then hands the last on.
+async fn coalesce(
+    period: Duration,
+    mut rx: mpsc::Receiver<Job>,
+    tx: mpsc::Sender<Job>,
+    counters: Arc<Counters>,
+) {
+    use tokio::time::Instant;
+    // name -> (first came, last came, the last)
+    let mut held: BTreeMap<String, (Instant, Instant, Job)> = BTreeMap::new();
+    loop {
+        let due = held
+            .values()
+            .map(|(first, last, _)| (*last + period).min(*first + period * 4))
+            .min();
+        let sleep = tokio::time::sleep_until(due.unwrap_or_else(|| Instant::now() + period * 1000));
+        tokio::select! {
+            job = rx.recv() => {
+                let Some(job) = job else { return };
+                let now = Instant::now();
+                let name = job.name.clone().unwrap_or_default();
+                match held.get_mut(&name) {
+                    Some((_, last, j)) => {
+                        *last = now;
+                        *j = job;
+                        counters.coalesced.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        held.insert(name, (now, now, job));
+                    }
+                }
+            }
+            _ = sleep, if due.is_some() => {
+                let now = Instant::now();
+                let ready: Vec<String> = held
+                    .iter()
+                    .filter(|(_, (first, last, _))| now >= (*last + period).min(*first + period * 4))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for n in ready {
+                    if let Some((_, _, job)) = held.remove(&n)
+                        && tx.try_send(job).is_err()
+                    {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Runner {
@@ -230,8 +294,14 @@ impl Runner {
                 }
             }
         });
+        let coalesce_tx = (!cfg.coalesce.is_zero()).then(|| {
+            let (ctx, crx) = mpsc::channel::<Job>(QUEUE);
+            tokio::spawn(coalesce(cfg.coalesce, crx, tx.clone(), counters.clone()));
+            ctx
+        });
         Runner {
             tx,
+            coalesce: coalesce_tx,
             handlers,
             counters,
         }
@@ -247,7 +317,11 @@ impl Runner {
         {
             return;
         }
-        if self.tx.try_send(job).is_err() {
+        let queue = match &self.coalesce {
+            Some(c) if job.coalesce && job.kind == Kind::User => c,
+            _ => &self.tx,
+        };
+        if queue.try_send(job).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("an event handler queue is full ({QUEUE}): an event was dropped");
         }
@@ -396,6 +470,7 @@ mod tests {
             ],
             concurrency: 2,
             timeout: Duration::from_millis(300),
+            coalesce: Duration::ZERO,
         };
         let r = Runner::start(cfg);
         let job = |name: &str, stdin: &str| Job {
@@ -406,6 +481,7 @@ mod tests {
                 .chain(self_env("me", &BTreeMap::new()))
                 .collect(),
             stdin: stdin.as_bytes().to_vec(),
+            coalesce: false,
         };
         r.submit(job("deploy", "v1"));
         r.submit(job("fail", ""));
@@ -435,6 +511,7 @@ mod tests {
             handlers: vec!["sleep 5".parse().unwrap()],
             concurrency: 1,
             timeout: Duration::from_secs(10),
+            coalesce: Duration::ZERO,
         };
         let r = Runner::start(cfg);
         let t = std::time::Instant::now();
@@ -443,5 +520,55 @@ mod tests {
         }
         assert!(t.elapsed() < Duration::from_secs(1));
         assert!(r.counters.dropped.load(Ordering::Relaxed) >= 40);
+    }
+
+    /// A burst of coalescable events runs the handler once, with the
+    /// last; events that do not ask for it, or of another name, each run.
+    #[tokio::test]
+    async fn a_burst_of_coalescable_events_runs_the_handler_once_with_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        let cfg = Config {
+            handlers: vec![
+                format!(
+                    "user=echo \"$HEARSAY_USER_EVENT $(cat)\" >> {}",
+                    file.display()
+                )
+                .parse()
+                .unwrap(),
+            ],
+            concurrency: 4,
+            timeout: Duration::from_secs(10),
+            coalesce: Duration::from_millis(200),
+        };
+        let r = Runner::start(cfg);
+        let job = |name: &str, stdin: &str, coalesce: bool| Job {
+            kind: Kind::User,
+            name: Some(name.into()),
+            env: vec![("HEARSAY_USER_EVENT".into(), name.into())],
+            stdin: stdin.as_bytes().to_vec(),
+            coalesce,
+        };
+        for i in 0..10 {
+            r.submit(job("deploy", &format!("v{i}"), true));
+        }
+        r.submit(job("flush", "f", true));
+        r.submit(job("plain", "p1", false));
+        r.submit(job("plain", "p2", false));
+        let t = std::time::Instant::now();
+        while r.counters.runs.load(Ordering::Relaxed) < 4 {
+            assert!(t.elapsed() < Duration::from_secs(10), "{:?}", r.counters);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Nothing more comes.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let mut lines: Vec<String> = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        lines.sort();
+        assert_eq!(lines, ["deploy v9", "flush f", "plain p1", "plain p2"]);
+        assert_eq!(r.counters.coalesced.load(Ordering::Relaxed), 9);
     }
 }

@@ -88,14 +88,22 @@ async fn events(State(a): State<Arc<Agent>>) -> Response {
     axum::Json(v).into_response()
 }
 
-/// Sends a user event named in the path, the body its payload:
-/// `{"lamport": n}`.
+/// Sends a user event named in the path, the body its payload
+/// (`?coalesce=true`: handlers may run once for a burst): `{"lamport": n}`.
+#[derive(serde::Deserialize)]
+struct EventQuery {
+    /// Handlers may run once for a burst of these (`?coalesce=true`).
+    #[serde(default)]
+    coalesce: bool,
+}
+
 async fn user_event(
     State(a): State<Arc<Agent>>,
     axum::extract::Path(name): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<EventQuery>,
     body: axum::body::Bytes,
 ) -> Response {
-    match a.event(name, body.to_vec()).await {
+    match a.event(name, body.to_vec(), q.coalesce).await {
         Ok(lamport) => (
             StatusCode::ACCEPTED,
             axum::Json(serde_json::json!({ "lamport": lamport })),

@@ -87,6 +87,9 @@ pub struct AgentConfig {
     pub event_handlers: Vec<handlers::Handler>,
     pub handler_concurrency: usize,
     pub handler_timeout: std::time::Duration,
+    /// User events sent with `coalesce` wait this long for a later one of
+    /// the same name before their handlers run (zero: every one runs).
+    pub handler_coalesce: std::time::Duration,
     /// Tests only: accept [`Agent::cut`], which drops traffic to and from
     /// chosen addresses (a partition without touching the host's network).
     pub test_faults: bool,
@@ -116,6 +119,7 @@ impl AgentConfig {
             event_handlers: Vec::new(),
             handler_concurrency: 4,
             handler_timeout: std::time::Duration::from_secs(60),
+            handler_coalesce: std::time::Duration::ZERO,
             test_faults: false,
         }
     }
@@ -160,6 +164,8 @@ pub struct UserEvent {
     /// Its Lamport time (Serf's `ltime`): an event sent after another was
     /// delivered at its sender has a larger one.
     pub lamport: u64,
+    /// Sent with `--coalesce` (handlers may run once for a burst).
+    pub coalesce: bool,
 }
 
 /// Payload bytes as text (invalid UTF-8 replaced), for JSON.
@@ -227,8 +233,9 @@ const MAX_KEPT: usize = 100_000;
 
 enum Cmd {
     Broadcast(Vec<u8>, oneshot::Sender<Result<(), String>>),
-    /// A user event: its name and payload; answered with its Lamport time.
-    Event(String, Vec<u8>, oneshot::Sender<Result<u64, String>>),
+    /// A user event: its name, payload and whether handlers may coalesce
+    /// it; answered with its Lamport time.
+    Event(String, Vec<u8>, bool, oneshot::Sender<Result<u64, String>>),
     Keys(KeyOp, oneshot::Sender<Result<(), String>>),
     /// A change (or, with `None`, a listing) across every live member.
     ClusterKeys(Option<KeyOp>, oneshot::Sender<Result<KeyReport, String>>),
@@ -462,6 +469,7 @@ impl Agent {
                     handlers: cfg.event_handlers.clone(),
                     concurrency: cfg.handler_concurrency,
                     timeout: cfg.handler_timeout,
+                    coalesce: cfg.handler_coalesce,
                 })
             }),
             kv_out: Outbox::default(),
@@ -700,8 +708,16 @@ impl Agent {
     /// included (Serf's `serf event`); returns its Lamport time. Names are
     /// 1 to 128 bytes without control characters; payloads up to 64 KiB
     /// (past a datagram they go over TCP).
-    pub async fn event(&self, name: String, payload: Vec<u8>) -> Result<u64, String> {
-        self.ask(|tx| Cmd::Event(name, payload, tx)).await
+    /// `coalesce`: agents with a coalesce period
+    /// ([`AgentConfig::handler_coalesce`]) may run their handlers once for
+    /// a burst of such events of one name, with the last.
+    pub async fn event(
+        &self,
+        name: String,
+        payload: Vec<u8>,
+        coalesce: bool,
+    ) -> Result<u64, String> {
+        self.ask(|tx| Cmd::Event(name, payload, coalesce, tx)).await
     }
 
     /// User events delivered here so far, with the wall-clock time (unix
@@ -890,7 +906,7 @@ impl Loop {
                         self.publish();
                         let _ = reply.send(r);
                     }
-                    Some(Cmd::Event(name, data, reply)) => {
+                    Some(Cmd::Event(name, data, coalesce, reply)) => {
                         let now = self.now();
                         let r = if data.len() > self.event_max {
                             Err(format!(
@@ -900,7 +916,7 @@ impl Loop {
                             ))
                         } else {
                             self.node
-                                .event(now, &name, data.into(), &mut out)
+                                .event(now, &name, data.into(), coalesce, &mut out)
                                 .map(|(_, lamport)| lamport)
                                 .map_err(|e| e.to_string())
                         };
@@ -1512,6 +1528,7 @@ impl Loop {
                 name: None,
                 env: me.clone(),
                 stdin: format!("{}\t{addr}\t{tags}\n", e.name).into_bytes(),
+                coalesce: false,
             });
         }
         for e in user_events {
@@ -1526,6 +1543,7 @@ impl Loop {
                 name: Some(e.name.clone()),
                 env,
                 stdin: e.payload.clone(),
+                coalesce: e.coalesce,
             });
         }
     }
@@ -1552,6 +1570,7 @@ impl Loop {
                     payload: p.data.to_vec(),
                     origin: p.id.0.to_string(),
                     lamport: e.lamport,
+                    coalesce: e.coalesce,
                 }),
             }
         }
@@ -1617,6 +1636,7 @@ impl Loop {
                 st.handler_failures = c.failures.load(Relaxed);
                 st.handler_timeouts = c.timeouts.load(Relaxed);
                 st.handler_dropped = c.dropped.load(Relaxed);
+                st.handler_coalesced = c.coalesced.load(Relaxed);
             }
             st.kept_dropped += over as u64;
             st.kept_payloads = s.delivered.len();

@@ -47,6 +47,7 @@ pub struct Snapshot {
     pub handler_failures: u64,
     pub handler_timeouts: u64,
     pub handler_dropped: u64,
+    pub handler_coalesced: u64,
     /// Outbound streams dropped: too many or too many bytes in flight.
     pub streams_dropped: u64,
     /// Agents refused for a name a live member holds.
@@ -305,6 +306,11 @@ pub fn render(s: &Snapshot) -> String {
             "handler_timeouts",
             "Event handlers killed at their timeout.",
             s.handler_timeouts,
+        ),
+        (
+            "handler_coalesced",
+            "User events whose handlers did not run: a later one of the same name came within the coalesce period.",
+            s.handler_coalesced,
         ),
         (
             "stalled_links_recovered",

@@ -145,6 +145,12 @@ pub struct AgentArgs {
     /// [default: 60s]
     #[arg(long, value_name = "DUR")]
     handler_timeout: Option<hearsay_sim::Dur>,
+    /// User events sent with `hearsay event --coalesce` wait this long
+    /// for a later one of the same name, which replaces them, before the
+    /// handlers run (at most four times this in all; e.g. 2s)
+    /// [default: 0s: every event runs the handlers]
+    #[arg(long, value_name = "DUR")]
+    handler_coalesce: Option<hearsay_sim::Dur>,
     /// A TOML file with the same keys as these flags
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -187,6 +193,7 @@ struct FileConfig {
     event_handlers: Vec<String>,
     handler_concurrency: Option<usize>,
     handler_timeout: Option<String>,
+    handler_coalesce: Option<String>,
 }
 
 /// `KEY=VALUE` (the value may be empty, and may hold `=`).
@@ -415,6 +422,16 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
             return Err("--handler-timeout must be more than 0".into());
         }
         cfg.handler_timeout = d.0;
+    }
+    match (args.handler_coalesce, &file.handler_coalesce) {
+        (Some(d), _) => cfg.handler_coalesce = d.0,
+        (None, Some(t)) => {
+            cfg.handler_coalesce = t
+                .parse::<hearsay_sim::Dur>()
+                .map_err(|e| format!("handler-coalesce: {e}"))?
+                .0;
+        }
+        (None, None) => {}
     }
     cfg.test_faults = args.test_faults;
     let http = args

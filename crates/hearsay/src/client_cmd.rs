@@ -123,6 +123,11 @@ pub struct EventArgs {
     name: String,
     /// Its payload (up to 64 KiB); without it, standard input is read
     payload: Option<String>,
+    /// Agents with --handler-coalesce may run their handlers once for a
+    /// burst of such events of this name, with the last (every event is
+    /// still delivered and listed)
+    #[arg(long)]
+    coalesce: bool,
     #[command(flatten)]
     target: Target,
 }
@@ -736,7 +741,11 @@ pub fn event(a: EventArgs) -> ExitCode {
             b
         }
     };
-    let path = format!("/event/{}", path_key(&a.name));
+    let path = format!(
+        "/event/{}{}",
+        path_key(&a.name),
+        if a.coalesce { "?coalesce=true" } else { "" }
+    );
     match post(t, &path, &payload) {
         Ok((202 | 200, body)) => {
             if t.json {

@@ -2009,6 +2009,10 @@ fn event_handlers_run_for_user_events_and_membership_changes() {
                 members.display()
             ),
             "--event-handler",
+            &format!("user:burst=cat >> {}", dir.path().join("burst").display()),
+            "--handler-coalesce",
+            "1s",
+            "--event-handler",
             "user:slow=sleep 30",
             "--event-handler",
             "user:fail=exit 2",
@@ -2039,6 +2043,26 @@ fn event_handlers_run_for_user_events_and_membership_changes() {
         assert_eq!(f[1..], ["h0", "h1", "web", &format!("v{i}")], "{l}");
         assert_eq!(f[0], (i + 1).to_string(), "Lamport time of the i-th: {l}");
     }
+    // A burst sent with coalesce runs the handler once, with the last;
+    // every event of it is still delivered.
+    let burst = dir.path().join("burst");
+    for i in 0..6 {
+        let (s, _, _) = exchange(
+            &a.http,
+            "POST",
+            "/event/burst?coalesce=true",
+            &[],
+            &format!("{i}"),
+        );
+        assert_eq!(s, 202);
+    }
+    until("the burst's handler", Duration::from_secs(20), || {
+        read(&burst) == "5"
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(read(&burst), "5", "once");
+    assert_eq!(user_events(&b).iter().filter(|e| e.2 == "burst").count(), 6);
+    assert_eq!(metric(&b, "hearsay_handler_coalesced_total"), 5.0);
     drop(c);
     until(
         "h2 failed, at h1's handler",

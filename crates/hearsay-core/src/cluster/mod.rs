@@ -254,11 +254,14 @@ impl ClusterNode {
     /// event): delivered once everywhere, this member included, as a
     /// payload whose [`Payload::event`] says so; returns its id and
     /// Lamport time.
+    /// `coalesce`: handlers may run once for a burst of events of this
+    /// name that all ask for it ([`EventHead::coalesce`]).
     pub fn event(
         &mut self,
         now: Instant,
         name: &str,
         data: Arc<[u8]>,
+        coalesce: bool,
         out: &mut Outbox<ClusterMsg>,
     ) -> Result<(MsgId, u64), ClusterError> {
         check_event_name(name).map_err(ClusterError::EventName)?;
@@ -267,6 +270,7 @@ impl ClusterNode {
             name: name.into(),
             lamport: self.lamport.saturating_add(1),
             count: self.events_sent + 1,
+            coalesce,
         };
         let lamport = head.lamport;
         let id = self.send(now, data, Some(head), out)?;
@@ -382,15 +386,25 @@ mod tests {
         let (mut a, mut b) = pair();
         let now = Instant::ZERO;
         let mut out = Outbox::default();
-        let (_, l1) = a.event(now, "deploy", b"v1"[..].into(), &mut out).unwrap();
-        let (_, l2) = a.event(now, "deploy", b"v2"[..].into(), &mut out).unwrap();
+        let (_, l1) = a
+            .event(now, "deploy", b"v1"[..].into(), false, &mut out)
+            .unwrap();
+        let (_, l2) = a
+            .event(now, "deploy", b"v2"[..].into(), true, &mut out)
+            .unwrap();
         assert_eq!((l1, l2), (1, 2));
         carry(&NodeId::new("a"), &mut b, &mut out, now);
         let got: Vec<EventHead> = b.drain_delivered().filter_map(|p| p.event).collect();
         assert_eq!(got.iter().map(|e| e.count).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            got.iter().map(|e| e.coalesce).collect::<Vec<_>>(),
+            [false, true]
+        );
         assert_eq!(&*got[0].name, "deploy");
         // b has seen Lamport time 2: its first event comes after.
-        let (_, lb) = b.event(now, "flush", b""[..].into(), &mut out).unwrap();
+        let (_, lb) = b
+            .event(now, "flush", b""[..].into(), false, &mut out)
+            .unwrap();
         assert_eq!(lb, 3);
         // a broadcast is not an event
         a.broadcast(now, b"x"[..].into(), &mut out).unwrap();
@@ -402,7 +416,7 @@ mod tests {
         // bad names are refused, nothing sent
         for bad in ["", "a\nb", &"x".repeat(MAX_EVENT_NAME + 1)] {
             assert!(matches!(
-                a.event(now, bad, b""[..].into(), &mut out),
+                a.event(now, bad, b""[..].into(), false, &mut out),
                 Err(ClusterError::EventName(_))
             ));
         }

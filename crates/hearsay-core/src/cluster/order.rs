@@ -175,6 +175,7 @@ mod tests {
                 name: "deploy".into(),
                 lamport: count,
                 count,
+                coalesce: false,
             }),
         }
     }

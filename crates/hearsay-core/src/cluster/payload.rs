@@ -37,6 +37,11 @@ pub struct EventHead {
     pub lamport: u64,
     #[serde(rename = "c")]
     pub count: u64,
+    /// Handlers may run once for a burst of same-named events that ask
+    /// for it, with the last (Serf's `-coalesce`); every event is still
+    /// delivered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not", rename = "k")]
+    pub coalesce: bool,
 }
 
 /// Longest user event name, in bytes.
