@@ -31,6 +31,7 @@ pub fn router(agent: Arc<Agent>, api: ApiConfig) -> Router {
     let metrics_guard = guard.clone();
     let routes = Router::new()
         .route("/members", get(members))
+        .route("/info", get(info))
         .route("/broadcast", post(broadcast))
         .route("/messages", get(messages))
         .route("/events", get(events))
@@ -72,6 +73,10 @@ async fn health(State(a): State<Arc<Agent>>) -> Response {
         )
             .into_response(),
     }
+}
+
+async fn info(State(a): State<Arc<Agent>>) -> Response {
+    axum::Json(a.info()).into_response()
 }
 
 async fn members(State(a): State<Arc<Agent>>) -> Response {

@@ -289,6 +289,52 @@ pub struct Agent {
     task: tokio::task::JoinHandle<()>,
     /// What the data dir gave back at start, in words.
     restored: Option<String>,
+    /// What `info()` says of the agent's setup.
+    setup: Setup,
+}
+
+/// The settings [`Agent::info`] reports.
+#[derive(Clone, Debug)]
+struct Setup {
+    name: String,
+    cluster: String,
+    strategy: String,
+    data_dir: Option<std::path::PathBuf>,
+    handlers: usize,
+}
+
+/// What `hearsay info` shows: this agent's identity, setup and state (an
+/// operator's first look, as `serf info`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Info {
+    pub name: String,
+    pub cluster: String,
+    /// The gossip address bound, and the one the others use.
+    pub bind: String,
+    pub advertise: Option<String>,
+    /// The datagram format version spoken (agents of another refuse it).
+    pub protocol: u8,
+    pub epoch: u64,
+    pub incarnation: u32,
+    pub strategy: String,
+    /// Members by state, this one included.
+    pub members: BTreeMap<&'static str, usize>,
+    /// Lifeguard's local health score (0 is healthy; higher: this agent
+    /// is slow to answer, so it waits longer before suspecting others).
+    pub health: u32,
+    /// Why this agent has not joined its seeds yet (None: joined).
+    pub join_problem: Option<String>,
+    /// Gossip keys installed (0: clear text).
+    pub keys: usize,
+    pub tags: BTreeMap<String, String>,
+    pub kv_keys: usize,
+    pub data_dir: Option<String>,
+    pub event_handlers: usize,
+    /// Items waiting, by queue.
+    pub queues: BTreeMap<&'static str, usize>,
+    /// Payloads and user events delivered here so far.
+    pub delivered: u64,
+    pub user_events: u64,
 }
 
 impl Drop for Agent {
@@ -511,7 +557,62 @@ impl Agent {
             local,
             task,
             restored: restored_note,
+            setup: Setup {
+                name: cfg.name.clone(),
+                cluster: cfg.cluster.clone(),
+                strategy: format!(
+                    "{} ({})",
+                    cfg.strategy.unwrap_or(StrategyKind::Plumtree),
+                    cfg.broadcast_preset.unwrap_or(Preset::Latency)
+                ),
+                data_dir: cfg.data_dir.clone(),
+                handlers: cfg.event_handlers.len(),
+            },
         })
+    }
+
+    /// This agent's identity, setup and state at a glance.
+    pub fn info(&self) -> Info {
+        let members = self.members();
+        let me = members.iter().find(|m| m.is_self);
+        let (m, join_problem) = match self.shared.lock() {
+            Ok(s) => (s.metrics.clone(), s.join_problem.clone()),
+            Err(_) => (metrics::Snapshot::default(), None),
+        };
+        let mut by_state: BTreeMap<&'static str, usize> =
+            ["alive", "suspect", "dead", "left"].map(|k| (k, 0)).into();
+        for x in &members {
+            *by_state.entry(x.state).or_default() += 1;
+        }
+        Info {
+            name: self.setup.name.clone(),
+            cluster: self.setup.cluster.clone(),
+            bind: self.local.to_string(),
+            advertise: me.and_then(|m| m.addr.clone()),
+            protocol: hearsay_wire::codec::VERSION,
+            epoch: me.map_or(0, |m| m.epoch),
+            incarnation: me.map_or(0, |m| m.incarnation),
+            strategy: self.setup.strategy.clone(),
+            members: by_state,
+            health: m.health,
+            join_problem,
+            keys: m.keys,
+            tags: me.map(|m| m.tags.clone()).unwrap_or_default(),
+            kv_keys: m.kv_keys,
+            data_dir: self
+                .setup
+                .data_dir
+                .as_ref()
+                .map(|d| d.display().to_string()),
+            event_handlers: self.setup.handlers,
+            queues: [
+                ("commands", self.cmds.max_capacity() - self.cmds.capacity()),
+                ("kept-payloads", m.kept_payloads),
+            ]
+            .into(),
+            delivered: m.delivered,
+            user_events: m.user_events,
+        }
     }
 
     /// With a data dir: what it gave back at start, in words.

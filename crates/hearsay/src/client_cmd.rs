@@ -142,6 +142,12 @@ pub struct EventsArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ReadArgs {
     #[command(flatten)]
     target: Target,
@@ -796,6 +802,63 @@ pub fn events(a: EventsArgs) -> ExitCode {
                 e["payload"].as_str().unwrap_or_default()
             );
         }
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn info(a: InfoArgs) -> ExitCode {
+    let t = &a.target;
+    let body = match get(t, "/info") {
+        Ok(b) => b,
+        Err(e) => return fail("info", t, e),
+    };
+    let v: serde_json::Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "hearsay info: the agent at {} answered something that is not its info (an agent older than this client?): {e}",
+                t.http
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if t.json {
+        outln!("{v}");
+        return ExitCode::SUCCESS;
+    }
+    let text = |x: &serde_json::Value| match x {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::Object(m) if m.is_empty() => "-".into(),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), String::from)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    };
+    for (k, label) in [
+        ("name", "name"),
+        ("cluster", "cluster"),
+        ("bind", "gossip on"),
+        ("advertise", "advertised as"),
+        ("protocol", "protocol"),
+        ("epoch", "epoch"),
+        ("incarnation", "incarnation"),
+        ("strategy", "broadcast"),
+        ("members", "members"),
+        ("health", "health"),
+        ("join_problem", "not joined"),
+        ("keys", "gossip keys"),
+        ("tags", "tags"),
+        ("kv_keys", "map keys"),
+        ("data_dir", "data dir"),
+        ("event_handlers", "event handlers"),
+        ("queues", "queues"),
+        ("delivered", "delivered"),
+        ("user_events", "user events"),
+    ] {
+        outln!("{label:<15} {}", text(&v[k]));
     }
     ExitCode::SUCCESS
 }

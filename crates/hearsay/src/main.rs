@@ -99,6 +99,9 @@ enum Cmd {
     Event(client_cmd::EventArgs),
     /// The user events a running agent has delivered, oldest first.
     Events(client_cmd::EventsArgs),
+    /// A running agent at a glance: name, addresses, protocol, members by
+    /// state, health, keys, tags, queues.
+    Info(client_cmd::InfoArgs),
 }
 
 /// Maelstrom's exit code for bad arguments.
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
         Cmd::Tags(a) => client_cmd::tags(a),
         Cmd::Event(a) => client_cmd::event(a),
         Cmd::Events(a) => client_cmd::events(a),
+        Cmd::Info(a) => client_cmd::info(a),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();
             let cfg = match args.config() {

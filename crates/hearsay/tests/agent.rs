@@ -2063,6 +2063,29 @@ fn event_handlers_run_for_user_events_and_membership_changes() {
     assert_eq!(read(&burst), "5", "once");
     assert_eq!(user_events(&b).iter().filter(|e| e.2 == "burst").count(), 6);
     assert_eq!(metric(&b, "hearsay_handler_coalesced_total"), 5.0);
+    // `hearsay info`: the agent at a glance.
+    let (code, out, err) = cli(&["info", "--http", &b.http, "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let info: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(info["name"], "h1", "{info}");
+    assert_eq!(info["cluster"], "hc");
+    assert_eq!(info["members"]["alive"], 3, "{info}");
+    assert_eq!(info["tags"]["role"], "web");
+    assert_eq!(info["event_handlers"], 5);
+    assert_eq!(info["bind"].as_str(), Some(b.gossip.as_str()));
+    assert!(info["protocol"].as_u64().unwrap() > 0);
+    assert!(info["join_problem"].is_null());
+    assert_eq!(
+        info["user_events"], 11,
+        "5 deploys and 6 of the burst: {info}"
+    );
+    let (code, out, _) = cli(&["info", "--http", &b.http]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("members         alive=3, dead=0, left=0, suspect=0"),
+        "{out}"
+    );
+    assert!(out.contains("tags            role=web"), "{out}");
     drop(c);
     until(
         "h2 failed, at h1's handler",

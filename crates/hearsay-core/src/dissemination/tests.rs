@@ -675,6 +675,83 @@ fn regressions() {
     }
 }
 
+/// Found by `every_strategy_converges_under_random_faults` on 2026-12-07
+/// (and present at the session's first commit, 85aa671): `pull` with
+/// summed digests, 8 nodes, 19 % loss and 2 % duplicates, partitions,
+/// crashes and restarts: after the heal and 120 s without faults one node
+/// still lacks a value ("n0 lacks [19]"). Not yet understood; ignored so
+/// that CI shows the open bug only when it is run on purpose:
+/// `cargo test -p hearsay-core --lib -- --ignored pull_with_summed_digests`.
+#[test]
+#[ignore = "open bug: pull with summed digests loses a value under heavy loss and churn"]
+fn regression_pull_with_summed_digests_misses_a_value_under_loss_and_churn() {
+    use Step::*;
+    let steps = vec![
+        Crash(4),
+        Broadcast(3),
+        Cut(vec![5, 5, 2, 5, 6, 5, 4]),
+        Wait(1279),
+        Broadcast(1),
+        Wait(580),
+        Heal,
+        Crash(1),
+        Wait(1735),
+        Broadcast(7),
+        Broadcast(3),
+        Wait(315),
+        Crash(5),
+        Broadcast(3),
+        Broadcast(6),
+        Broadcast(6),
+        Broadcast(6),
+        Restart(0),
+        Broadcast(0),
+        Broadcast(6),
+        Crash(7),
+        Broadcast(0),
+        Broadcast(1),
+        Broadcast(0),
+        Wait(1419),
+        Cut(vec![4, 7, 0, 1, 2]),
+        Heal,
+        Wait(594),
+        Heal,
+        Broadcast(5),
+        Wait(1233),
+        Broadcast(0),
+        Restart(4),
+        Broadcast(5),
+        Broadcast(1),
+        Wait(146),
+        Wait(991),
+        Wait(1459),
+        Broadcast(3),
+        Cut(vec![1, 0, 3, 0, 3]),
+        Cut(vec![7, 3]),
+        Wait(1596),
+        Wait(483),
+        Wait(652),
+        Broadcast(0),
+        Wait(1053),
+        Restart(7),
+        Wait(214),
+        Wait(552),
+        Heal,
+        Crash(6),
+        Wait(1436),
+        Wait(1847),
+        Wait(1814),
+    ];
+    run_schedule(
+        &configs()[15],
+        8,
+        6806019192424996184,
+        0.18878712873088466,
+        0.022358578087184045,
+        &steps,
+    );
+}
+
 proptest! {
     // PROPTEST_CASES=500 for a deeper search; CI runs a few.
     #![proptest_config(ProptestConfig {
