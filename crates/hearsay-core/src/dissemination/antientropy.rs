@@ -310,13 +310,17 @@ impl<V: Value> AntiEntropy<V> {
         } else {
             Clock::default()
         };
+        let sums_differ = !d.is_empty();
         ctx.out
             .push(from.clone(), Msg::Dis(DisMsg::Delta { e, more, w, d }));
         if covered {
             self.confirmed.insert(from.clone(), self.version);
         }
         // The peer holds more: pull it, listing in full what it showed.
-        if !lacks.is_empty() {
+        // A bucket whose sums differ may hide what it holds and we lack
+        // (with pull nobody else asks for us): ask it too, that bucket
+        // listed in full, so the answer says for sure.
+        if !lacks.is_empty() || (!self.push && sums_differ) {
             self.ahead.insert(from.clone());
             self.schedule(ctx.now, ctx.cfg.ae_interval);
         }

@@ -676,14 +676,16 @@ fn regressions() {
 }
 
 /// Found by `every_strategy_converges_under_random_faults` on 2026-12-07
-/// (and present at the session's first commit, 85aa671): `pull` with
-/// summed digests, 8 nodes, 19 % loss and 2 % duplicates, partitions,
-/// crashes and restarts: after the heal and 120 s without faults one node
-/// still lacks a value ("n0 lacks [19]"). Not yet understood; ignored so
-/// that CI shows the open bug only when it is run on purpose:
-/// `cargo test -p hearsay-core --lib -- --ignored pull_with_summed_digests`.
+/// (present since summed digests came): `pull` with summed digests, 8
+/// nodes, 19 % loss and 2 % duplicates, partitions, crashes and restarts:
+/// after the heal and 120 s without faults one node still lacked a value.
+/// A pull node asked a peer again only when the peer's digest listed a
+/// life it lacked; with the rest summed, what it lacked could stay in a
+/// bucket that only differed, and (pull: nobody pushes) nothing asked for
+/// it. Now a differing bucket makes the peer one to ask, the bucket listed
+/// in full. (The same schedule passed with plain digests and with
+/// push-pull's summed ones.)
 #[test]
-#[ignore = "open bug: pull with summed digests loses a value under heavy loss and churn"]
 fn regression_pull_with_summed_digests_misses_a_value_under_loss_and_churn() {
     use Step::*;
     let steps = vec![
