@@ -27,22 +27,21 @@ mod tests {
     use hearsay_core::outbox::Outbox;
     use hearsay_core::time::Instant;
 
+    /// The refusal itself is the core's test; here, that the agent's bound
+    /// is the encoded size.
     #[test]
     fn the_bound_is_on_encoded_bytes() {
         let a = NodeId::new("a");
         let mut kv = Kv::new(a.clone(), a, Instant::ZERO);
         kv.bound(BOUND);
         let mut out = Outbox::default();
-        let big = "x".repeat(100_000);
-        let mut n = 0;
-        while kv
-            .write(1, format!("k{n}"), Some(big.clone()), &mut out)
-            .is_ok()
-        {
-            n += 1;
-            assert!(n < 40, "the bound must stop this");
-        }
-        assert!(n >= 3, "{n} writes fit");
+        let half = "x".repeat(MAX_STATE / 2);
+        assert!(
+            kv.write(1, "a".into(), Some(half.clone()), &mut out)
+                .is_ok()
+        );
+        let e = kv.write(1, "b".into(), Some(half), &mut out).unwrap_err();
+        assert!(e.contains(&MAX_STATE.to_string()), "{e}");
         assert!(encoded_len(kv.state()) <= MAX_STATE);
     }
 }

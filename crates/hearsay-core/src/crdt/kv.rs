@@ -219,11 +219,11 @@ impl Kv {
             ReplicaMsg::Full { .. } => Changed::All,
         };
         self.changed |= !matches!(changed, Changed::Nothing);
-        let own = self.own();
-        match self.kept {
+        // Only with a data dir: `own` copies the version vector.
+        match self.kept.map(|k| (k, self.own())) {
             // Writes of this replica not yet on disk: what the answer
             // carries waits for them.
-            Some(k) if k < own => {
+            Some((k, own)) if k < own => {
                 let mut answers = Outbox::default();
                 self.rep.handle(now, from, msg, &mut answers);
                 for (to, m) in answers.drain() {
