@@ -134,6 +134,21 @@ fn a_node_that_loses_acknowledged_sends_is_rejected() {
         unseen.as_object().is_some_and(|m| !m.is_empty()),
         "{unseen}"
     );
+    // Jepsen's files: an order picture for each key with unseen messages,
+    // the plots, the consume counts.
+    let dir = r.latest();
+    for key in unseen.as_object().unwrap().keys() {
+        let name = format!("{:03}.svg", key.parse::<i64>().unwrap());
+        let svg = std::fs::read_to_string(dir.join("orders").join(&name)).unwrap();
+        assert!(svg.contains(">w"), "{name}: {svg}");
+    }
+    for f in [
+        "unseen.svg",
+        "realtime-lag-thread.svg",
+        "consume-counts.edn",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
 }
 
 #[test]

@@ -124,6 +124,16 @@ fn doc_01_two_nodes_of_the_single_node_design_fail() {
             .unwrap();
         assert!(text.starts_with("Let T1 = index "), "{text}");
         assert!(text.ends_with(": a contradiction!"), "{text}");
+        // ... and in Elle's elle/<type>.txt, with a picture of the cycle.
+        let elle = r.latest().join("elle");
+        let txt = std::fs::read_to_string(elle.join(format!("{t}.txt"))).unwrap();
+        assert!(
+            txt.starts_with(&format!("{t} #0\nLet:\n  T1 = {{")),
+            "{txt}"
+        );
+        let svg = std::fs::read_to_string(elle.join(t.as_str()).join("0.svg")).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("T2"), "{svg}");
+        assert!(r.stdout.contains("explained in"), "{}", r.stdout);
     }
 }
 

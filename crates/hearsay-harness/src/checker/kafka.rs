@@ -5,15 +5,15 @@
 //! nonmonotonic polls and sends, unseen messages), the cycle anomalies Elle
 //! finds over wr and realtime edges, the worst realtime lag, and the
 //! verdict: valid iff every error type is in the allowed set.
-//!
-//! Not here: the plots (`unseen.png`, `realtime-lag*`), `orders/*.svg`,
-//! `consume-counts.edn` and Elle's `elle/` files.
+//! The files it writes beside the result are [`files`]'s.
 
 mod cases;
+mod files;
 pub(crate) mod lag;
 mod log;
 
 use super::elle::{self, Anomalies, Budget, DataExplainer, DataStep, DepGraph, Rels, Txns};
+use crate::checker::Artifact;
 use crate::edn::{Edn, kw, map};
 use crate::history::{History, Op, OpType, Process};
 use cases::Case;
@@ -41,9 +41,19 @@ pub fn check(history: &History) -> Edn {
 
 /// [`check`] with an explicit cycle-search budget.
 pub fn check_with(history: &History, budget: Budget) -> Edn {
+    check_files(history, budget, 1).0
+}
+
+/// [`check_with`], and the files Jepsen writes beside the result
+/// (`concurrency` groups processes into threads for the lag plots).
+pub fn check_files(
+    history: &History,
+    budget: Budget,
+    concurrency: usize,
+) -> (Edn, Vec<crate::checker::Artifact>) {
     match Analysis::new(history) {
-        Ok(a) => a.result(budget),
-        Err(Thrown { class, message }) => elle::unknown(class, &message),
+        Ok(a) => a.result(budget, concurrency),
+        Err(Thrown { class, message }) => (elle::unknown(class, &message), Vec::new()),
     }
 }
 
@@ -257,22 +267,43 @@ impl<'h> Analysis<'h> {
         }
     }
 
-    fn result(mut self, budget: Budget) -> Edn {
+    fn result(mut self, budget: Budget, concurrency: usize) -> (Edn, Vec<Artifact>) {
         self.inconsistent_offsets();
         self.duplicates();
         self.g1a();
         if let Err(t) = self.lost_writes() {
-            return elle::unknown(t.class, &t.message);
+            return (elle::unknown(t.class, &t.message), Vec::new());
         }
         self.poll_order();
         self.send_order();
         self.internal_polls();
-        let unseen = self.unseen();
+        let (unseen, series) = self.unseen();
         let cycles = match self.cycles(budget) {
             Ok(c) => c,
-            Err(t) => return elle::unknown(t.class, &t.message),
+            Err(t) => return (elle::unknown(t.class, &t.message), Vec::new()),
         };
-        self.verdict(unseen, cycles)
+        let lags = lag::realtime_lags(self.history);
+        let mut out = vec![Artifact {
+            path: "consume-counts.edn".into(),
+            body: files::consume_counts(self.history).pretty() + "\n",
+        }];
+        if let Some(svg) = files::unseen_plot(&self, &series) {
+            out.push(Artifact {
+                path: "unseen.svg".into(),
+                body: svg,
+            });
+        }
+        out.extend(files::lag_plots(self.history, &lags, concurrency));
+        let at_end = series.last().map(|(_, m)| m.clone()).unwrap_or_default();
+        for k in files::order_keys(&self, &at_end) {
+            out.push(Artifact {
+                path: files::order_path(&self.key(k)),
+                body: files::order_svg(&self, k),
+            });
+        }
+        let kinds: BTreeSet<&str> = cycles.kinds().into_iter().collect();
+        out.extend(cycles.files(&kinds));
+        (self.verdict(unseen, &lags, cycles), out)
     }
 
     /// An offset of a key observed holding two or more messages.
@@ -547,7 +578,9 @@ impl<'h> Analysis<'h> {
     /// sends that no ok poll returned. Reproduces its `merge-with`: a key
     /// only polled so far counts its polled messages as unseen until the
     /// next ok op.
-    fn unseen(&self) -> Option<Edn> {
+    /// Also the count per key after every such op (the unseen plot).
+    fn unseen(&self) -> (Option<Edn>, files::UnseenSeries) {
+        let mut series = Vec::new();
         let mut sent: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
         let mut polled: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
         let mut time = None;
@@ -574,8 +607,13 @@ impl<'h> Analysis<'h> {
                     }
                 }
             }
+            if let Some(t) = time {
+                series.push((t, sent.iter().map(|(k, s)| (*k, s.len())).collect()));
+            }
         }
-        let time = time?;
+        let Some(time) = time else {
+            return (None, series);
+        };
         // Jepsen sorts keys and messages (`sorted-map`, `sort`).
         let mut rows: Vec<(Edn, Vec<Edn>)> = sent
             .iter()
@@ -583,13 +621,13 @@ impl<'h> Analysis<'h> {
             .map(|(k, s)| (self.key(*k), s.iter().map(|v| self.msg(*v)).collect()))
             .collect();
         if rows.is_empty() {
-            return None;
+            return (None, series);
         }
         rows.sort_by_cached_key(|(k, _)| sort_key(k));
         for (_, ms) in &mut rows {
             ms.sort_by_cached_key(sort_key);
         }
-        Some(map([
+        let edn = map([
             ("time", Edn::from(time)),
             (
                 "unseen",
@@ -612,7 +650,8 @@ impl<'h> Analysis<'h> {
                         .collect(),
                 ),
             ),
-        ]))
+        ]);
+        (Some(edn), series)
     }
 
     /// Elle over sends and polls: wr edges (sender -> every other op that
@@ -654,7 +693,7 @@ impl<'h> Analysis<'h> {
         Ok(anomalies)
     }
 
-    fn verdict(mut self, unseen: Option<Edn>, cycles: Anomalies) -> Edn {
+    fn verdict(mut self, unseen: Option<Edn>, lags: &[lag::Lag], cycles: Anomalies) -> Edn {
         let mut condensed: BTreeMap<String, Edn> = BTreeMap::new();
         let errors = std::mem::take(&mut self.errors);
         for (kind, cases) in errors {
@@ -682,7 +721,7 @@ impl<'h> Analysis<'h> {
             ("valid?".to_string(), Edn::Bool(bad.is_empty())),
             (
                 "worst-realtime-lag".to_string(),
-                lag::worst_realtime_lag(self.history),
+                lag::worst_realtime_lag(lags),
             ),
             ("bad-error-types".to_string(), list(&bad)),
             ("error-types".to_string(), list(&types)),

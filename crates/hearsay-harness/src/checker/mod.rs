@@ -15,6 +15,15 @@ pub mod stats;
 
 use crate::edn::{Edn, kw, map};
 
+/// A file a checker explains itself with, beside `results.edn` (Elle's
+/// `elle/G0.txt`, kafka's `orders/3.svg`): its path inside the run
+/// directory, and what it holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Artifact {
+    pub path: String,
+    pub body: String,
+}
+
 /// Jepsen's three-valued validity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Validity {

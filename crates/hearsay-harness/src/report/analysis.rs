@@ -13,6 +13,8 @@ pub struct Analysis {
     pub results: Edn,
     pub valid: Validity,
     pub extras: Value,
+    /// The workload checker's own files (Elle's `elle/`, kafka's plots).
+    pub files: Vec<checker::Artifact>,
 }
 
 /// The figures the Gossip Glomers targets and `hearsay bench` read off a
@@ -71,11 +73,11 @@ impl Analysis {
 
 pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
     let h = &run.history;
-    let workload = cfg
+    let (workload, files) = cfg
         .workload
         .build(&cfg.nodes, cfg.topology)
         .checker
-        .check(h);
+        .check_files(h);
     let (results, valid) = checker::compose(vec![
         ("perf", checker::perf()),
         ("timeline", checker::timeline()),
@@ -110,6 +112,7 @@ pub fn analyze(cfg: &TestConfig, run: &RunResult) -> Analysis {
         results,
         valid,
         extras,
+        files,
     }
 }
 

@@ -64,6 +64,13 @@ pub fn write_history(dir: &Path, history: &History) -> Result<()> {
 
 pub fn write_results(dir: &Path, a: &Analysis) -> Result<()> {
     fs::write(dir.join("results.edn"), a.results.pretty())?;
+    for f in &a.files {
+        let path = dir.join(&f.path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(&path, &f.body).with_context(|| format!("writing {}", path.display()))?;
+    }
     let mut json = a.results.to_json();
     if let serde_json::Value::Object(m) = &mut json {
         m.insert("hearsay".into(), a.extras.clone());

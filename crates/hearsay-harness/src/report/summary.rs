@@ -193,6 +193,24 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
         "  report          {}/results.edn (also results.json, history.txt, node-logs/)",
         dir.display()
     );
+    // Where the checker explained itself: Elle's cycles, kafka's orders.
+    let mut own: Vec<&str> = a
+        .files
+        .iter()
+        .filter_map(|f| match f.path.split_once('/') {
+            Some((d, _)) if d == "elle" || d == "orders" => Some(d),
+            _ => None,
+        })
+        .collect();
+    own.sort_unstable();
+    own.dedup();
+    if !own.is_empty() {
+        let named: Vec<String> = own
+            .iter()
+            .map(|d| format!("{}/{d}/", dir.display()))
+            .collect();
+        let _ = writeln!(s, "  explained in    {}", named.join(", "));
+    }
     s
 }
 

@@ -47,15 +47,22 @@ pub(super) fn workload(o: KafkaOptions, nodes: usize) -> Workload {
         "kafka",
         Logs::new(o.txn, concurrency),
         KafkaClient::default(),
-        Kafka,
+        Kafka { concurrency },
     )
 }
 
-struct Kafka;
+struct Kafka {
+    /// Processes per thread, for the lag plots' thread groups.
+    concurrency: usize,
+}
 
 impl Checker for Kafka {
     fn check(&self, history: &History) -> crate::edn::Edn {
         crate::checker::kafka::check(history)
+    }
+
+    fn check_files(&self, history: &History) -> (crate::edn::Edn, Vec<crate::checker::Artifact>) {
+        crate::checker::kafka::check_files(history, Default::default(), self.concurrency)
     }
 }
 

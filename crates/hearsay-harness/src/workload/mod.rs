@@ -207,6 +207,12 @@ pub trait Client: Send {
 /// Judges a finished history: the `:workload` section of the results.
 pub trait Checker: Send {
     fn check(&self, history: &History) -> Edn;
+
+    /// The verdict and the files that explain it (Elle's `elle/`, kafka's
+    /// plots); most checkers write none.
+    fn check_files(&self, history: &History) -> (Edn, Vec<crate::checker::Artifact>) {
+        (self.check(history), Vec::new())
+    }
 }
 
 /// Opens a client for a process talking to `node`.

@@ -66,6 +66,10 @@ impl Checker for ListAppend {
     fn check(&self, history: &History) -> Edn {
         list_append::check(history, self.0.as_str())
     }
+
+    fn check_files(&self, history: &History) -> (Edn, Vec<crate::checker::Artifact>) {
+        list_append::check_files(history, self.0.as_str(), Default::default())
+    }
 }
 
 #[cfg(test)]

@@ -101,6 +101,10 @@ impl Checker for RwRegister {
     fn check(&self, history: &History) -> Edn {
         rw_register::check(history, self.0.as_str())
     }
+
+    fn check_files(&self, history: &History) -> (Edn, Vec<crate::checker::Artifact>) {
+        rw_register::check_files(history, self.0.as_str(), Default::default())
+    }
 }
 
 #[cfg(test)]

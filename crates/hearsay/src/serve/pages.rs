@@ -158,6 +158,70 @@ fn summary(results: &Value) -> String {
     b + "</tbody></table>"
 }
 
+/// Largest `elle/<type>.txt` shown inline (the rest behind its link).
+const SHOWN_TEXT: usize = 20_000;
+
+/// File names in `dir`, sorted (numbers as numbers: `2.svg` before
+/// `10.svg`).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort_by_key(|n| {
+        let stem = n.split('.').next().unwrap_or_default();
+        (stem.parse::<u64>().unwrap_or(u64::MAX), n.clone())
+    });
+    names
+}
+
+/// What the checker wrote to explain itself: Elle's cycles (each type's
+/// text and pictures) and kafka's per-key orders.
+fn explained(run: &Run, dir: &Path) -> String {
+    let mut b = String::new();
+    for name in names_in(&dir.join("elle")) {
+        let Some(kind) = name.strip_suffix(".txt") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(dir.join("elle").join(&name)).unwrap_or_default();
+        let shown: String = text.chars().take(SHOWN_TEXT).collect();
+        let _ = write!(
+            b,
+            "<div class=\"elle\" id=\"elle-{id}\"><h2>{id} (Elle)</h2><p><a href=\"{u}\">elle/{n}</a></p><pre>{t}</pre>",
+            id = esc(kind),
+            u = file_url(&run.id, &format!("elle/{name}")),
+            n = esc(&name),
+            t = esc(&shown)
+        );
+        for pic in names_in(&dir.join("elle").join(kind)) {
+            let _ = write!(
+                b,
+                "<object type=\"image/svg+xml\" data=\"{u}\">{p}</object>",
+                u = file_url(&run.id, &format!("elle/{kind}/{pic}")),
+                p = esc(&pic)
+            );
+        }
+        b += "</div>";
+    }
+    let orders = names_in(&dir.join("orders"));
+    if !orders.is_empty() {
+        b += "<h2>Key orders (kafka)</h2><p>How each op saw the log of a key with errors: \
+              <code>w</code> sent, <code>r</code> polled, at its offset.</p><ul id=\"orders\">";
+        for o in orders {
+            let _ = write!(
+                b,
+                "<li><a href=\"{}\">orders/{}</a></li>",
+                file_url(&run.id, &format!("orders/{o}")),
+                esc(&o)
+            );
+        }
+        b += "</ul>";
+    }
+    b
+}
+
 /// A run: summary, every picture, the message diagram with filters, the
 /// history and the node logs.
 pub fn run(run: &Run, dir: &Path) -> String {
@@ -195,6 +259,9 @@ pub fn run(run: &Run, dir: &Path) -> String {
         ("node-rates.svg", "Messages per node"),
         ("traffic.svg", "Traffic map"),
         ("overlay.svg", "Overlay the nodes report"),
+        ("unseen.svg", "Unseen messages (kafka)"),
+        ("realtime-lag-thread.svg", "Realtime lag by thread (kafka)"),
+        ("realtime-lag-key.svg", "Realtime lag by key (kafka)"),
     ];
     for (f, title) in pictures {
         if dir.join(f).is_file() {
@@ -222,6 +289,7 @@ pub fn run(run: &Run, dir: &Path) -> String {
             svg = svg.trim_start_matches("<?xml version=\"1.0\" encoding=\"utf-8\"?>")
         );
     }
+    b += &explained(run, dir);
     if dir.join("timeline.html").is_file() {
         let _ = write!(
             b,
@@ -390,6 +458,50 @@ mod tests {
             !html.contains("results.edn"),
             "no link to a file that is not there: {html}"
         );
+    }
+
+    #[test]
+    fn the_checkers_explanations_are_on_the_run_page() {
+        let d = tempfile::tempdir().unwrap();
+        let elle = d.path().join("elle");
+        std::fs::create_dir_all(elle.join("G0")).unwrap();
+        std::fs::write(
+            elle.join("G0.txt"),
+            "G0 #0\nLet:\n  T1 = {:value [[:append 1 <2>]]}",
+        )
+        .unwrap();
+        for i in [0, 1, 10, 2] {
+            std::fs::write(elle.join("G0").join(format!("{i}.svg")), "<svg/>").unwrap();
+        }
+        std::fs::create_dir_all(d.path().join("orders")).unwrap();
+        std::fs::write(d.path().join("orders/003.svg"), "<svg/>").unwrap();
+        let r = Run {
+            workload: "kafka".into(),
+            time: "t".into(),
+            id: "kafka/t".into(),
+            node: "n".into(),
+            nodes: Some(1),
+            valid: "false".into(),
+            msgs_per_op: None,
+            median_ms: None,
+            max_ms: None,
+            command: String::new(),
+            executor: "processes".into(),
+            faults: "none".into(),
+            crash: None,
+        };
+        let html = run(&r, d.path());
+        assert!(html.contains("id=\"elle-G0\""), "{html}");
+        assert!(html.contains("[[:append 1 &lt;2&gt;]]"), "{html}");
+        let pics: Vec<usize> = ["G0/0.svg", "G0/1.svg", "G0/2.svg", "G0/10.svg"]
+            .iter()
+            .map(|p| html.find(&format!("/files/kafka/t/elle/{p}")).expect(p))
+            .collect();
+        assert!(
+            pics.windows(2).all(|w| w[0] < w[1]),
+            "numeric order: {pics:?}"
+        );
+        assert!(html.contains("/files/kafka/t/orders/003.svg"), "{html}");
     }
 
     #[test]

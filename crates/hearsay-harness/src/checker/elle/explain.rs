@@ -8,7 +8,68 @@ use super::graph::{Local, Rels};
 use super::search::Walk;
 use super::{DataExplainer, DataStep, Txns};
 use crate::edn::{Edn, kw, map};
-use crate::history::Op;
+use crate::history::{Op, OpType};
+use crate::report::pictures::digraph;
+
+/// A cycle as Elle writes it to `elle/<type>.txt` (without the `<type> #i`
+/// line), and as a picture.
+#[derive(Clone, Debug)]
+pub struct Drawing {
+    pub text: String,
+    pub svg: String,
+}
+
+/// A transaction's micro-ops, one per line, as Elle's plots label them
+/// (`a k v` for an append).
+fn mops(value: &Edn) -> Vec<String> {
+    match value {
+        Edn::Vector(ms) | Edn::List(ms) => ms
+            .iter()
+            .map(|m| match m {
+                Edn::Vector(parts) | Edn::List(parts) if !parts.is_empty() => {
+                    let f = match parts[0].compact().trim_start_matches(':') {
+                        "append" => "a".to_string(),
+                        other => other.to_string(),
+                    };
+                    let rest: Vec<String> = parts[1..].iter().map(Edn::compact).collect();
+                    format!("{f} {}", rest.join(" "))
+                }
+                other => other.compact(),
+            })
+            .collect(),
+        other => vec![other.compact()],
+    }
+}
+
+/// Elle's `type->color`.
+fn type_color(kind: OpType) -> &'static str {
+    match kind {
+        OpType::Ok => "#0058AD",
+        OpType::Info => "#AC6E00",
+        _ => "#A50053",
+    }
+}
+
+/// Elle's `short-rel`.
+fn short_rel(rel: Rels) -> &'static str {
+    match rel {
+        Rels::REALTIME => "rt",
+        Rels::PROCESS => "p",
+        r => r.name(),
+    }
+}
+
+/// Elle's `rel->color`.
+fn rel_color(rel: Rels) -> &'static str {
+    match rel {
+        Rels::WW => "#C02700",
+        Rels::WR => "#C000A5",
+        Rels::RW => "#5B00C0",
+        Rels::REALTIME => "#0050C0",
+        Rels::PROCESS => "#00C0C0",
+        _ => "#585858",
+    }
+}
 
 pub(super) struct Explain<'a> {
     pub txns: &'a Txns<'a>,
@@ -24,11 +85,12 @@ impl Explain<'_> {
     }
 
     /// A cycle case: `{:cycle [T1 ... T1] :steps [...] :type t
-    /// :explanation "..."}`.
-    pub fn cycle(&self, kind: &'static str, walk: &Walk) -> Edn {
+    /// :explanation "..."}`, and how Elle writes it out and draws it.
+    pub fn cycle(&self, kind: &'static str, walk: &Walk) -> (Edn, Drawing) {
         let n = walk.verts.len();
         let name = |i: usize| format!("T{}", i % n + 1);
         let mut ops: Vec<Edn> = walk.verts.iter().map(|&v| self.op(v).to_edn()).collect();
+        let printed: Vec<String> = ops.iter().map(Edn::compact).collect();
         ops.push(ops[0].clone());
         let mut steps = Vec::with_capacity(n);
         let mut because = Vec::with_capacity(n);
@@ -36,12 +98,7 @@ impl Explain<'_> {
             let (a, b, rel) = (walk.verts[i], walk.verts[(i + 1) % n], walk.rels[i]);
             let (step, why) = self.step(a, b, rel, &name(i), &name(i + 1));
             steps.push(step);
-            because.push(format!(
-                "{} < {} ({}), because {why}",
-                name(i),
-                name(i + 1),
-                rel.name()
-            ));
+            because.push((rel, format!("{} < {}", name(i), name(i + 1)), why));
         }
         let binding: Vec<String> = walk
             .verts
@@ -58,19 +115,68 @@ impl Explain<'_> {
                 )
             })
             .collect();
-        let last = because.pop().unwrap_or_default();
         let mut text = format!("Let {}. Then: ", binding.join(", "));
-        for b in because {
-            text.push_str(&b);
-            text.push_str("; ");
+        for (i, (rel, order, why)) in because.iter().enumerate() {
+            if i + 1 == n {
+                text.push_str(&format!(
+                    "however, {order} ({}), because {why}: a contradiction!",
+                    rel.name()
+                ));
+            } else {
+                text.push_str(&format!("{order} ({}), because {why}; ", rel.name()));
+            }
         }
-        text.push_str(&format!("however, {last}: a contradiction!"));
-        map([
+        // Elle's `render-cycle-explanation`, as `elle/<type>.txt` holds it.
+        let mut elle = String::from("Let:\n");
+        for (i, p) in printed.iter().enumerate() {
+            elle.push_str(&format!("  {} = {p}\n", name(i)));
+        }
+        elle.push_str("\nThen:\n");
+        for (i, (_, order, why)) in because.iter().enumerate() {
+            if i + 1 == n {
+                elle.push_str(&format!(
+                    "  - However, {order}, because {why}: a contradiction!"
+                ));
+            } else {
+                elle.push_str(&format!("  - {order}, because {why}.\n"));
+            }
+        }
+        let vertices = walk
+            .verts
+            .iter()
+            .zip(&printed)
+            .enumerate()
+            .map(|(i, (&v, p))| {
+                let op = self.op(v);
+                digraph::Vertex {
+                    name: name(i),
+                    lines: mops(&op.value),
+                    color: type_color(op.kind),
+                    title: p.clone(),
+                }
+            })
+            .collect::<Vec<_>>();
+        let arcs: Vec<digraph::Arc> = because
+            .iter()
+            .enumerate()
+            .map(|(i, (rel, ..))| digraph::Arc {
+                from: i,
+                to: (i + 1) % n,
+                label: short_rel(*rel).to_string(),
+                color: rel_color(*rel),
+            })
+            .collect();
+        let case = map([
             ("cycle", Edn::Vector(ops)),
             ("steps", Edn::Vector(steps)),
             ("type", kw(kind)),
             ("explanation", Edn::from(text)),
-        ])
+        ]);
+        let drawing = Drawing {
+            text: elle,
+            svg: digraph::svg(&vertices, &arcs),
+        };
+        (case, drawing)
     }
 
     /// One step as data, and Elle's sentence for it.

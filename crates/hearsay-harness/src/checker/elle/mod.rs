@@ -11,8 +11,11 @@
 //! realtime graphs, the consistency-model tables ([`model`]), cycle search
 //! and classification ([`search`]), explanations and the result map.
 //!
-//! Not here: Elle's `elle/` directory of text files and plots (each cycle
-//! carries its explanation in the result instead).
+//! Elle's `elle/` directory: [`Anomalies::files`] gives `<type>.txt` (each
+//! example cycle explained as Elle writes it) and `<type>/N.svg` (each
+//! drawn), for the example cycles the result lists. Not here: Elle's
+//! `sccs/` plots of whole components (they can hold thousands of
+//! transactions; Elle itself skips the large ones).
 
 pub mod atoms;
 pub mod exists;
@@ -22,6 +25,7 @@ pub mod search;
 
 mod explain;
 
+pub use explain::Drawing;
 pub use graph::{DepGraph, Rels};
 pub use search::Budget;
 
@@ -79,6 +83,8 @@ pub struct Anomalies {
     cases: BTreeMap<&'static str, Vec<Edn>>,
     found: BTreeMap<&'static str, usize>,
     empty_graph: bool,
+    /// The example cycles listed, as Elle writes and draws them.
+    drawn: BTreeMap<&'static str, Vec<Drawing>>,
 }
 
 impl Anomalies {
@@ -117,6 +123,35 @@ impl Anomalies {
     /// How many cases of `kind` were found (listed or not).
     pub fn count(&self, kind: &str) -> usize {
         self.found.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Elle's `elle/` files for the cycle types in `kinds`: `<type>.txt`
+    /// with every example cycle explained (`<type> #i`, then the binding
+    /// and the steps; three newlines apart), and `<type>/<i>.svg`.
+    pub fn files(&self, kinds: &BTreeSet<&str>) -> Vec<crate::checker::Artifact> {
+        use crate::checker::Artifact;
+        let mut out = Vec::new();
+        for (kind, drawn) in &self.drawn {
+            if drawn.is_empty() || !kinds.contains(kind) {
+                continue;
+            }
+            let text: Vec<String> = drawn
+                .iter()
+                .enumerate()
+                .map(|(i, d)| format!("{kind} #{i}\n{}", d.text))
+                .collect();
+            out.push(Artifact {
+                path: format!("elle/{kind}.txt"),
+                body: text.join("\n\n\n"),
+            });
+            for (i, d) in drawn.iter().enumerate() {
+                out.push(Artifact {
+                    path: format!("elle/{kind}/{i}.svg"),
+                    body: d.svg.clone(),
+                });
+            }
+        }
+        out
     }
 }
 
@@ -293,7 +328,7 @@ pub fn cycles(
         scc_left: 0,
         total_left: budget.total,
     };
-    let mut found: BTreeMap<&'static str, Vec<(usize, Edn)>> = BTreeMap::new();
+    let mut found: BTreeMap<&'static str, Vec<Found>> = BTreeMap::new();
     for scc in graph.sccs() {
         spend.scc_left = budget.per_scc;
         let local = graph.restrict(&scc);
@@ -306,8 +341,8 @@ pub fn cycles(
         for (kind, case) in exists {
             anomalies.push(kind, case);
         }
-        for (kind, len, case) in cycle_cases(&local, &ex, found_models, &mut spend) {
-            found.entry(kind).or_default().push((len, case));
+        for (kind, f) in cycle_cases(&local, &ex, found_models, &mut spend) {
+            found.entry(kind).or_default().push(f);
         }
         tracing::debug!(
             size = scc.len(),
@@ -317,10 +352,13 @@ pub fn cycles(
     }
     for (kind, mut list) in found {
         // Stable: equal lengths stay in component order.
-        list.sort_by_key(|(len, _)| *len);
+        list.sort_by_key(|(len, ..)| *len);
         let total = list.len();
-        for (_, case) in list.into_iter().take(MAX_CYCLES) {
+        for (_, case, drawing) in list.into_iter().take(MAX_CYCLES) {
             anomalies.push(kind, case);
+            if let Some(d) = drawing {
+                anomalies.drawn.entry(kind).or_default().push(d);
+            }
         }
         *anomalies.found.entry(kind).or_default() = total;
     }
@@ -359,6 +397,10 @@ fn exists_cases(local: &graph::Local, ex: &explain::Explain) -> (Vec<(&'static s
     (out, found)
 }
 
+/// An example cycle found: its length, its case, and how Elle writes and
+/// draws it (a search timeout has no drawing).
+type Found = (usize, Edn, Option<Drawing>);
+
 /// Example cycles in one component, most severe type first, skipping types
 /// implied by one already found or impossible by the existence checks.
 fn cycle_cases(
@@ -366,7 +408,7 @@ fn cycle_cases(
     ex: &explain::Explain,
     found_exists: u16,
     spend: &mut search::Spend,
-) -> Vec<(&'static str, usize, Edn)> {
+) -> Vec<(&'static str, Found)> {
     let mut skip = exists::impossible_types(found_exists);
     let mut out = Vec::new();
     let mut searched: Vec<&'static str> = Vec::new();
@@ -378,7 +420,8 @@ fn cycle_cases(
         searched.push(spec.name);
         match searcher.find(spec, spend) {
             Ok(Some(walk)) => {
-                out.push((spec.name, walk.verts.len(), ex.cycle(spec.name, &walk)));
+                let (case, drawing) = ex.cycle(spec.name, &walk);
+                out.push((spec.name, (walk.verts.len(), case, Some(drawing))));
                 skip |= search::implied_types(i);
             }
             Ok(None) => {}
@@ -386,29 +429,45 @@ fn cycle_cases(
                 let failed = searched.pop().unwrap_or(spec.name);
                 let not_found: Vec<Edn> = searched
                     .iter()
-                    .filter(|t| !out.iter().any(|(k, _, _)| k == *t))
+                    .filter(|t| !out.iter().any(|(k, ..)| k == *t))
                     .map(|t| kw(t))
                     .collect();
                 out.push((
                     "cycle-search-timeout",
-                    0,
-                    map([
-                        ("type", kw("cycle-search-timeout")),
-                        ("anomaly-spec-type", kw(failed)),
-                        ("does-not-contain", Edn::Vector(not_found)),
-                        ("scc-size", Edn::from(local.len())),
-                    ]),
+                    (
+                        0,
+                        map([
+                            ("type", kw("cycle-search-timeout")),
+                            ("anomaly-spec-type", kw(failed)),
+                            ("does-not-contain", Edn::Vector(not_found)),
+                            ("scc-size", Edn::from(local.len())),
+                        ]),
+                        None,
+                    ),
                 ));
                 if let Some(w) = searcher.fallback()
                     && let Some(kind) = search::classify(&w.rels)
                 {
-                    out.push((kind, w.verts.len(), ex.cycle(kind, &w)));
+                    let (case, drawing) = ex.cycle(kind, &w);
+                    out.push((kind, (w.verts.len(), case, Some(drawing))));
                 }
                 break;
             }
         }
     }
     out
+}
+
+/// The result map and Elle's `elle/` files for the types the models
+/// report.
+pub fn result_and_files(
+    models: &[&'static str],
+    anomalies: &Anomalies,
+) -> (Edn, Vec<crate::checker::Artifact>) {
+    (
+        result_map(models, anomalies),
+        anomalies.files(&reportable(models)),
+    )
 }
 
 /// Elle's `result-map` (maelstrom-spec-more.md 4.5): `{:valid? true}` when

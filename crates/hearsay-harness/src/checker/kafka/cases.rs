@@ -71,6 +71,19 @@ pub(super) enum Case {
 }
 
 impl Case {
+    /// The key the case is about.
+    pub(super) fn key(&self) -> u32 {
+        match self {
+            Case::Inconsistent { key, .. }
+            | Case::Duplicate { key, .. }
+            | Case::G1a { key, .. }
+            | Case::LostWrite { key, .. }
+            | Case::Skip { key, .. }
+            | Case::Backwards { key, .. }
+            | Case::Internal { key, .. } => *key,
+        }
+    }
+
     fn delta(&self) -> i64 {
         match self {
             Case::Skip { delta, .. }

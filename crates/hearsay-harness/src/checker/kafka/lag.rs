@@ -1,15 +1,46 @@
-//! Jepsen's `realtime-lag` (maelstrom-spec-more.md 3.5), reduced to its
-//! worst point: informational, it never changes the verdict.
+//! Jepsen's `realtime-lag` (maelstrom-spec-more.md 3.5): every
+//! measurement (for the plots) and the worst (for the result);
+//! informational, it never changes the verdict.
 
 use super::seq;
 use crate::edn::{Edn, map};
 use crate::history::{History, Op, OpType, Process};
 use std::collections::BTreeMap;
 
-/// Jepsen's `realtime-lag`, its worst point: for each ok poll and each key
-/// its process tracks, how long before the poll's invocation the next
-/// offset after the newest one it has seen was known to exist.
-pub(super) fn worst_realtime_lag(history: &History) -> Edn {
+/// One measurement: at a poll's invocation, how long the next offset of a
+/// key its process tracks had been known to exist.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Lag {
+    pub time: u64,
+    pub process: Process,
+    pub key: String,
+    pub lag: u64,
+}
+
+/// Jepsen's `worst-realtime-lag`: the first of the largest.
+pub(super) fn worst_realtime_lag(lags: &[Lag]) -> Edn {
+    let mut worst: Option<&Lag> = None;
+    for l in lags {
+        if worst.is_none_or(|w| l.lag > w.lag) {
+            worst = Some(l);
+        }
+    }
+    let secs = |ns: u64| Edn::Float(ns as f64 / 1e9);
+    match worst {
+        Some(w) => map([
+            ("time", secs(w.time)),
+            ("process", Edn::from(w.process)),
+            ("key", Edn::Str(w.key.clone())),
+            ("lag", secs(w.lag)),
+        ]),
+        None => map([("time", secs(0)), ("lag", secs(0))]),
+    }
+}
+
+/// Jepsen's `realtime-lag`: for each ok poll and each key its process
+/// tracks, how long before the poll's invocation the next offset after the
+/// newest one it has seen was known to exist.
+pub(super) fn realtime_lags(history: &History) -> Vec<Lag> {
     // Per key, segments (highest offset, time): offsets up to the first
     // segment's bound were known to exist at its time, and so on. Known
     // offsets always form a prefix of the log, so this is all Jepsen's
@@ -30,7 +61,7 @@ pub(super) fn worst_realtime_lag(history: &History) -> Edn {
         segs.get(i).map(|s| s.1)
     };
     let mut tracked: BTreeMap<Process, BTreeMap<String, i64>> = BTreeMap::new();
-    let mut worst: Option<(u64, Process, String, u64)> = None;
+    let mut lags = Vec::new();
     for op in history.client_ops().filter(|o| o.kind == OpType::Ok) {
         match op.f {
             "assign" => {
@@ -59,24 +90,18 @@ pub(super) fn worst_realtime_lag(history: &History) -> Edn {
                 for (k, o) in offsets.iter() {
                     let lag =
                         known_at(k, o.saturating_add(1)).map_or(0, |t| invoked.saturating_sub(t));
-                    if worst.as_ref().is_none_or(|w| lag > w.3) {
-                        worst = Some((invoked, op.process, k.clone(), lag));
-                    }
+                    lags.push(Lag {
+                        time: invoked,
+                        process: op.process,
+                        key: k.clone(),
+                        lag,
+                    });
                 }
             }
             _ => {}
         }
     }
-    let secs = |ns: u64| Edn::Float(ns as f64 / 1e9);
-    match worst {
-        Some((time, process, key, lag)) => map([
-            ("time", secs(time)),
-            ("process", Edn::from(process)),
-            ("key", Edn::Str(key)),
-            ("lag", secs(lag)),
-        ]),
-        None => map([("time", secs(0)), ("lag", secs(0))]),
-    }
+    lags
 }
 
 /// A kafka key as text (keys are decimal strings on the wire).

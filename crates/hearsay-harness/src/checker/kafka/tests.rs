@@ -399,3 +399,113 @@ fn the_worst_realtime_lag_is_how_long_a_poll_trailed_the_log() {
         "{:time 0.0, :lag 0.0}"
     );
 }
+
+fn files_of(h: &H) -> BTreeMap<String, String> {
+    check_files(&h.h, Budget::default(), 2)
+        .1
+        .into_iter()
+        .map(|a| (a.path, a.body))
+        .collect()
+}
+
+#[test]
+fn files_draw_the_keys_with_errors_and_nothing_else() {
+    // A lost write in "k", a clean "j".
+    let mut h = H::default();
+    three_sends(&mut h);
+    h.send(0, "j", 7, 0);
+    h.poll(1, &[("k", &[(0, 1), (2, 3)]), ("j", &[(0, 7)])]);
+    let f = files_of(&h);
+    let names: Vec<&str> = f.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "consume-counts.edn",
+            "orders/k.svg",
+            "realtime-lag-key.svg",
+            "realtime-lag-thread-key.svg",
+            "realtime-lag-thread.svg",
+            "unseen.svg"
+        ]
+    );
+    // The order of "k": the three sends and the poll's two messages, each
+    // at its offset (x = 24 per offset).
+    let order = &f["orders/k.svg"];
+    for cell in [">w1<", ">w2<", ">w3<", ">r1<", ">r3<"] {
+        assert!(order.contains(cell), "{cell} missing in {order}");
+    }
+    assert!(
+        order.contains(r#"<text x="72" y="56">r3</text>"#),
+        "{order}"
+    );
+    assert!(!order.contains(">w7<"), "another key's message drawn");
+    assert_eq!(
+        f["consume-counts.edn"].trim(),
+        "{:distribution {}, :dup-counts {}}"
+    );
+    assert!(f["unseen.svg"].contains("key k") && f["unseen.svg"].contains("final polls"));
+    assert!(f["realtime-lag-thread.svg"].contains("thread 1"));
+
+    // A correct history: no order pictures, nothing unseen to plot.
+    let mut h = H::default();
+    three_sends(&mut h);
+    h.poll(1, &[("k", &[(0, 1), (1, 2), (2, 3)])]);
+    let f = files_of(&h);
+    assert!(
+        f.keys().all(|p| !p.starts_with("orders/")),
+        "{:?}",
+        f.keys()
+    );
+    assert!(
+        f.contains_key("unseen.svg"),
+        "the plot is drawn while messages were unseen"
+    );
+}
+
+#[test]
+fn an_offset_holding_two_messages_is_coloured_in_the_order_picture() {
+    let mut h = H::default();
+    h.send(0, "k", 1, 0);
+    h.send(0, "k", 2, 0);
+    h.poll(1, &[("k", &[(0, 1)])]);
+    let f = files_of(&h);
+    let order = &f["orders/k.svg"];
+    // Two coloured cells behind w1 and w2 (and the poll's r1).
+    assert_eq!(order.matches("hsl(").count(), 3, "{order}");
+}
+
+#[test]
+fn consume_counts_counts_polls_of_subscribed_processes_only() {
+    let mut h = H::default();
+    h.send(0, "k", 1, 0);
+    h.invoke(1, "subscribe", Edn::Vector(vec![Edn::from("k")]));
+    h.complete(1, OpType::Ok, Edn::Vector(vec![Edn::from("k")]), None);
+    h.poll(1, &[("k", &[(0, 1)])]);
+    h.poll(1, &[("k", &[(0, 1)])]);
+    // Process 2 assigned, not subscribed: not counted.
+    h.assign(2, &["k"]);
+    h.poll(2, &[("k", &[(0, 1)])]);
+    let c = files::consume_counts(&h.h);
+    assert_eq!(
+        c.compact(),
+        r#"{:distribution {2 1}, :dup-counts {"k" {1 2}}}"#
+    );
+}
+
+#[test]
+fn a_realtime_cycle_is_written_out_as_elle_does() {
+    let mut h = H::default();
+    h.poll(1, &[("k", &[(0, 1)])]);
+    h.send(0, "k", 1, 0);
+    let f = files_of(&h);
+    let text = &f["elle/G1c-realtime.txt"];
+    assert!(
+        text.starts_with("G1c-realtime #0\nLet:\n  T1 = {"),
+        "{text}"
+    );
+    assert!(text.contains("\n\nThen:\n  - T1 < T2, because "), "{text}");
+    assert!(text.contains("  - However, T2 < T1, because "), "{text}");
+    assert!(text.ends_with(": a contradiction!"), "{text}");
+    let svg = &f["elle/G1c-realtime/0.svg"];
+    assert!(svg.contains("\nrt\n") && svg.contains("\nwr\n"), "{svg}");
+}

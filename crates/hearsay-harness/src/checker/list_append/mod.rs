@@ -36,9 +36,18 @@ pub fn check(history: &History, consistency_models: &str) -> Edn {
 
 /// [`check`] with an explicit cycle-search budget.
 pub fn check_with(history: &History, consistency_models: &str, budget: Budget) -> Edn {
+    check_files(history, consistency_models, budget).0
+}
+
+/// [`check_with`], and Elle's `elle/` files.
+pub fn check_files(
+    history: &History,
+    consistency_models: &str,
+    budget: Budget,
+) -> (Edn, Vec<crate::checker::Artifact>) {
     match analyse(history, consistency_models, budget) {
-        Ok(r) => r,
-        Err(t) => t.into_edn(),
+        Ok((r, files)) => (r, files),
+        Err(t) => (t.into_edn(), Vec::new()),
     }
 }
 
@@ -185,7 +194,11 @@ fn possible(kind: OpType) -> bool {
 }
 
 /// Elle's analysis.
-fn analyse(history: &History, consistency_models: &str, budget: Budget) -> Result<Edn, Thrown> {
+fn analyse(
+    history: &History,
+    consistency_models: &str,
+    budget: Budget,
+) -> Result<(Edn, Vec<crate::checker::Artifact>), Thrown> {
     let models = elle::parse_models(consistency_models)
         .map_err(|m| thrown("java.lang.IllegalArgumentException", m))?;
     let p = parse(history)?;
@@ -221,7 +234,7 @@ fn analyse(history: &History, consistency_models: &str, budget: Budget) -> Resul
         history,
     };
     elle::cycles(&graph, &txns, &explainer, budget, &mut found);
-    Ok(elle::result_map(&models, &found))
+    Ok(elle::result_and_files(&models, &found))
 }
 
 /// Per key, the distinct lists read (non-empty), shortest first (Elle's

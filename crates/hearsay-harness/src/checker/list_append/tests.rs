@@ -301,6 +301,36 @@ fn g0_appends_in_opposite_orders_on_two_keys() {
     assert_eq!(types(&r), [":G0"], "{}", r.pretty());
     let text = cases(&r, "G0")[0].get("explanation").unwrap().compact();
     assert!(text.contains("appended 2 after T"), "{text}");
+    // Elle's elle/G0.txt and the cycle's picture; nothing for a type the
+    // models do not report.
+    let (_, files) = check_files(&h, "read-uncommitted", Budget::default());
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["elle/G0.txt", "elle/G0/0.svg"]);
+    let txt = &files[0].body;
+    assert!(txt.starts_with("G0 #0\nLet:\n  T1 = {:index "), "{txt}");
+    assert_eq!(
+        txt.matches("\n  T").count(),
+        2,
+        "two transactions bound: {txt}"
+    );
+    assert!(
+        txt.contains(", :value [[:append 1 1] [:append 2 1]]}"),
+        "{txt}"
+    );
+    assert!(
+        txt.contains("\n\nThen:\n  - T1 < T2, because T2 appended "),
+        "{txt}"
+    );
+    assert!(txt.ends_with(": a contradiction!"), "{txt}");
+    let svg = &files[1].body;
+    assert_eq!(svg.matches("<line").count(), 2, "{svg}");
+    assert!(svg.contains("\na 1 1\n") && svg.contains("\nww\n"), "{svg}");
+    let serial = serial(&[("[[:append 1 1]]", "ok", "[[:append 1 1]]")]);
+    assert!(
+        check_files(&serial, "read-uncommitted", Budget::default())
+            .1
+            .is_empty()
+    );
 }
 
 #[test]

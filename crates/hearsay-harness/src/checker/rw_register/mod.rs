@@ -32,9 +32,18 @@ pub fn check(history: &History, consistency_models: &str) -> Edn {
 
 /// [`check`] with an explicit cycle-search budget.
 pub fn check_with(history: &History, consistency_models: &str, budget: Budget) -> Edn {
+    check_files(history, consistency_models, budget).0
+}
+
+/// [`check_with`], and Elle's `elle/` files.
+pub fn check_files(
+    history: &History,
+    consistency_models: &str,
+    budget: Budget,
+) -> (Edn, Vec<crate::checker::Artifact>) {
     match analyse(history, consistency_models, budget) {
-        Ok(r) => maelstrom_wrapper(r),
-        Err(t) => t.into_edn(),
+        Ok((r, files)) => (maelstrom_wrapper(r), files),
+        Err(t) => (t.into_edn(), Vec::new()),
     }
 }
 
@@ -200,7 +209,11 @@ fn parse(history: &History) -> Result<Parsed, Thrown> {
 }
 
 /// Elle's analysis, before Maelstrom's wrapper.
-fn analyse(history: &History, consistency_models: &str, budget: Budget) -> Result<Edn, Thrown> {
+fn analyse(
+    history: &History,
+    consistency_models: &str,
+    budget: Budget,
+) -> Result<(Edn, Vec<crate::checker::Artifact>), Thrown> {
     let models = elle::parse_models(consistency_models)
         .map_err(|m| thrown("java.lang.IllegalArgumentException", m))?;
     let p = parse(history)?;
@@ -230,7 +243,7 @@ fn analyse(history: &History, consistency_models: &str, budget: Budget) -> Resul
         versions: &versions,
     };
     elle::cycles(&graph, &txns, &explainer, budget, &mut anomalies);
-    Ok(elle::result_map(&models, &anomalies))
+    Ok(elle::result_and_files(&models, &anomalies))
 }
 
 /// Maelstrom's wrapper (maelstrom-spec-more.md 6.5).

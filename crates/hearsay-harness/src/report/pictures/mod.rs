@@ -12,7 +12,8 @@
 //!
 //! `:perf` and `:timeline` in results.edn list the files drawn.
 
-mod chart;
+pub(crate) mod chart;
+pub mod digraph;
 mod messages;
 mod overlay;
 pub mod series;

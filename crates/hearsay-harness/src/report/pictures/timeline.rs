@@ -2,6 +2,7 @@
 //! per op from invocation to completion, coloured by outcome, the op on
 //! hover. Bounded to the first `MAX_OPS` ops, with the cut stated.
 
+use super::digraph::escape;
 use super::series::Completed;
 use crate::history::OpType;
 use std::collections::BTreeMap;
@@ -121,12 +122,6 @@ pub fn page(ops: &[Completed], title: &str) -> (String, usize) {
         t = escape(title),
     );
     (html, shown.len())
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
