@@ -72,11 +72,22 @@ pub(crate) fn history_path(p: &Path) -> PathBuf {
     }
 }
 
-/// Reads and parses a history; the error names the file and the place.
+/// Reads and parses a history (gzip-compressed if its name ends in
+/// `.gz`); the error names the file and the place.
 pub(crate) fn load(p: &Path) -> Result<History, String> {
     let path = history_path(p);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let text = if path.extension().is_some_and(|x| x == "gz") {
+        use std::io::Read;
+        let file = std::fs::File::open(&path).map_err(cannot)?;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(file)
+            .read_to_string(&mut text)
+            .map_err(cannot)?;
+        text
+    } else {
+        std::fs::read_to_string(&path).map_err(cannot)?
+    };
     History::from_edn(&text).map_err(|e| format!("{}:{e}", path.display()))
 }
 

@@ -197,7 +197,35 @@ fn bench_checker_writes_a_table() {
         .find(|l| l.starts_with("| small.edn |"))
         .unwrap_or_else(|| panic!("{table}"));
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    // | history | ops | keys | verdict | ...
-    assert_eq!(&cells[1..5], &["small.edn", "4", "1", "valid"], "{row}");
+    // | history | workload | ops | keys | verdict | ...
+    assert_eq!(
+        &cells[1..6],
+        &["small.edn", "lin-kv", "4", "1", "valid"],
+        "{row}"
+    );
     assert!(table.contains("maxrss"), "{table}");
+}
+
+#[test]
+fn a_gzipped_history_is_read_and_a_broken_one_named() {
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let gz = d.path().join("lin-kv-small.edn.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(VALID.as_bytes()).unwrap();
+    enc.finish().unwrap();
+    let o = hearsay(&["check", "-w", "lin-kv", gz.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.starts_with("valid: lin-kv checker, 4 ops"), "{out}");
+    // Not gzip inside: the file and the reason, exit 254.
+    let bad = write(d.path(), "broken.edn.gz", VALID);
+    let o = hearsay(&["check", "-w", "lin-kv", &bad]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(254), "{err}");
+    assert!(err.contains("broken.edn.gz"), "{err}");
 }

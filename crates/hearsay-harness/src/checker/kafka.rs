@@ -41,7 +41,10 @@ pub fn check(history: &History) -> Edn {
 
 /// [`check`] with an explicit cycle-search budget.
 pub fn check_with(history: &History, budget: Budget) -> Edn {
-    check_files(history, budget, 1).0
+    match Analysis::new(history) {
+        Ok(a) => a.result(budget, None).0,
+        Err(Thrown { class, message }) => elle::unknown(class, &message),
+    }
 }
 
 /// [`check_with`], and the files Jepsen writes beside the result
@@ -52,7 +55,7 @@ pub fn check_files(
     concurrency: usize,
 ) -> (Edn, Vec<crate::checker::Artifact>) {
     match Analysis::new(history) {
-        Ok(a) => a.result(budget, concurrency),
+        Ok(a) => a.result(budget, Some(concurrency)),
         Err(Thrown { class, message }) => (elle::unknown(class, &message), Vec::new()),
     }
 }
@@ -267,7 +270,9 @@ impl<'h> Analysis<'h> {
         }
     }
 
-    fn result(mut self, budget: Budget, concurrency: usize) -> (Edn, Vec<Artifact>) {
+    /// The verdict, and with a concurrency (threads for the lag plots)
+    /// the files.
+    fn result(mut self, budget: Budget, files: Option<usize>) -> (Edn, Vec<Artifact>) {
         self.inconsistent_offsets();
         self.duplicates();
         self.g1a();
@@ -281,6 +286,10 @@ impl<'h> Analysis<'h> {
         let cycles = match self.cycles(budget) {
             Ok(c) => c,
             Err(t) => return (elle::unknown(t.class, &t.message), Vec::new()),
+        };
+        let Some(concurrency) = files else {
+            let worst = lag::worst_of(self.history);
+            return (self.verdict(unseen, worst, cycles), Vec::new());
         };
         let lags = lag::realtime_lags(self.history);
         let mut out = vec![Artifact {
@@ -303,7 +312,8 @@ impl<'h> Analysis<'h> {
         }
         let kinds: BTreeSet<&str> = cycles.kinds().into_iter().collect();
         out.extend(cycles.files(&kinds));
-        (self.verdict(unseen, &lags, cycles), out)
+        let worst = lag::worst_realtime_lag(&lags);
+        (self.verdict(unseen, worst, cycles), out)
     }
 
     /// An offset of a key observed holding two or more messages.
@@ -693,7 +703,7 @@ impl<'h> Analysis<'h> {
         Ok(anomalies)
     }
 
-    fn verdict(mut self, unseen: Option<Edn>, lags: &[lag::Lag], cycles: Anomalies) -> Edn {
+    fn verdict(mut self, unseen: Option<Edn>, worst_lag: Edn, cycles: Anomalies) -> Edn {
         let mut condensed: BTreeMap<String, Edn> = BTreeMap::new();
         let errors = std::mem::take(&mut self.errors);
         for (kind, cases) in errors {
@@ -719,10 +729,7 @@ impl<'h> Analysis<'h> {
         let list = |ts: &[&String]| Edn::List(ts.iter().map(|t| kw(t)).collect());
         let mut entries = vec![
             ("valid?".to_string(), Edn::Bool(bad.is_empty())),
-            (
-                "worst-realtime-lag".to_string(),
-                lag::worst_realtime_lag(lags),
-            ),
+            ("worst-realtime-lag".to_string(), worst_lag),
             ("bad-error-types".to_string(), list(&bad)),
             ("error-types".to_string(), list(&types)),
             ("info-txn-causes".to_string(), info_txn_causes(self.history)),

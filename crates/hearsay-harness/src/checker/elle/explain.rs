@@ -12,11 +12,19 @@ use crate::history::{Op, OpType};
 use crate::report::pictures::digraph;
 
 /// A cycle as Elle writes it to `elle/<type>.txt` (without the `<type> #i`
-/// line), and as a picture.
+/// line), and what its picture shows (drawn only when files are written:
+/// most cycles found are never listed).
 #[derive(Clone, Debug)]
 pub struct Drawing {
     pub text: String,
-    pub svg: String,
+    pub vertices: Vec<digraph::Vertex>,
+    pub arcs: Vec<digraph::Arc>,
+}
+
+impl Drawing {
+    pub fn svg(&self) -> String {
+        digraph::svg(&self.vertices, &self.arcs)
+    }
 }
 
 /// A transaction's micro-ops, one per line, as Elle's plots label them
@@ -174,7 +182,8 @@ impl Explain<'_> {
         ]);
         let drawing = Drawing {
             text: elle,
-            svg: digraph::svg(&vertices, &arcs),
+            vertices,
+            arcs,
         };
         (case, drawing)
     }

@@ -147,7 +147,7 @@ impl Anomalies {
             for (i, d) in drawn.iter().enumerate() {
                 out.push(Artifact {
                     path: format!("elle/{kind}/{i}.svg"),
-                    body: d.svg.clone(),
+                    body: d.svg(),
                 });
             }
         }
@@ -458,16 +458,19 @@ fn cycle_cases(
     out
 }
 
-/// The result map and Elle's `elle/` files for the types the models
-/// report.
+/// The result map and (if asked for) Elle's `elle/` files for the types
+/// the models report.
 pub fn result_and_files(
     models: &[&'static str],
     anomalies: &Anomalies,
+    files: bool,
 ) -> (Edn, Vec<crate::checker::Artifact>) {
-    (
-        result_map(models, anomalies),
-        anomalies.files(&reportable(models)),
-    )
+    let f = if files {
+        anomalies.files(&reportable(models))
+    } else {
+        Vec::new()
+    };
+    (result_map(models, anomalies), f)
 }
 
 /// Elle's `result-map` (maelstrom-spec-more.md 4.5): `{:valid? true}` when

@@ -17,7 +17,8 @@ pub(super) struct Lag {
     pub lag: u64,
 }
 
-/// Jepsen's `worst-realtime-lag`: the first of the largest.
+/// Jepsen's `worst-realtime-lag` of measurements kept: the first of the
+/// largest.
 pub(super) fn worst_realtime_lag(lags: &[Lag]) -> Edn {
     let mut worst: Option<&Lag> = None;
     for l in lags {
@@ -25,6 +26,26 @@ pub(super) fn worst_realtime_lag(lags: &[Lag]) -> Edn {
             worst = Some(l);
         }
     }
+    worst_edn(worst)
+}
+
+/// [`worst_realtime_lag`] of a history, keeping only the worst so far.
+pub(super) fn worst_of(history: &History) -> Edn {
+    let mut worst: Option<Lag> = None;
+    each_lag(history, |time, process, key, lag| {
+        if worst.as_ref().is_none_or(|w| lag > w.lag) {
+            worst = Some(Lag {
+                time,
+                process,
+                key: key.to_string(),
+                lag,
+            });
+        }
+    });
+    worst_edn(worst.as_ref())
+}
+
+fn worst_edn(worst: Option<&Lag>) -> Edn {
     let secs = |ns: u64| Edn::Float(ns as f64 / 1e9);
     match worst {
         Some(w) => map([
@@ -37,10 +58,24 @@ pub(super) fn worst_realtime_lag(lags: &[Lag]) -> Edn {
     }
 }
 
+/// Every measurement of [`each_lag`].
+pub(super) fn realtime_lags(history: &History) -> Vec<Lag> {
+    let mut lags = Vec::new();
+    each_lag(history, |time, process, key, lag| {
+        lags.push(Lag {
+            time,
+            process,
+            key: key.to_string(),
+            lag,
+        });
+    });
+    lags
+}
+
 /// Jepsen's `realtime-lag`: for each ok poll and each key its process
 /// tracks, how long before the poll's invocation the next offset after the
-/// newest one it has seen was known to exist.
-pub(super) fn realtime_lags(history: &History) -> Vec<Lag> {
+/// newest one it has seen was known to exist (time, process, key, lag).
+fn each_lag(history: &History, mut each: impl FnMut(u64, Process, &str, u64)) {
     // Per key, segments (highest offset, time): offsets up to the first
     // segment's bound were known to exist at its time, and so on. Known
     // offsets always form a prefix of the log, so this is all Jepsen's
@@ -61,7 +96,6 @@ pub(super) fn realtime_lags(history: &History) -> Vec<Lag> {
         segs.get(i).map(|s| s.1)
     };
     let mut tracked: BTreeMap<Process, BTreeMap<String, i64>> = BTreeMap::new();
-    let mut lags = Vec::new();
     for op in history.client_ops().filter(|o| o.kind == OpType::Ok) {
         match op.f {
             "assign" => {
@@ -90,18 +124,12 @@ pub(super) fn realtime_lags(history: &History) -> Vec<Lag> {
                 for (k, o) in offsets.iter() {
                     let lag =
                         known_at(k, o.saturating_add(1)).map_or(0, |t| invoked.saturating_sub(t));
-                    lags.push(Lag {
-                        time: invoked,
-                        process: op.process,
-                        key: k.clone(),
-                        lag,
-                    });
+                    each(invoked, op.process, k, lag);
                 }
             }
             _ => {}
         }
     }
-    lags
 }
 
 /// A kafka key as text (keys are decimal strings on the wire).

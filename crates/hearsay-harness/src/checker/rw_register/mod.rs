@@ -32,7 +32,7 @@ pub fn check(history: &History, consistency_models: &str) -> Edn {
 
 /// [`check`] with an explicit cycle-search budget.
 pub fn check_with(history: &History, consistency_models: &str, budget: Budget) -> Edn {
-    check_files(history, consistency_models, budget).0
+    checked(history, consistency_models, budget, false).0
 }
 
 /// [`check_with`], and Elle's `elle/` files.
@@ -41,7 +41,16 @@ pub fn check_files(
     consistency_models: &str,
     budget: Budget,
 ) -> (Edn, Vec<crate::checker::Artifact>) {
-    match analyse(history, consistency_models, budget) {
+    checked(history, consistency_models, budget, true)
+}
+
+fn checked(
+    history: &History,
+    consistency_models: &str,
+    budget: Budget,
+    files: bool,
+) -> (Edn, Vec<crate::checker::Artifact>) {
+    match analyse(history, consistency_models, budget, files) {
         Ok((r, files)) => (maelstrom_wrapper(r), files),
         Err(t) => (t.into_edn(), Vec::new()),
     }
@@ -213,6 +222,7 @@ fn analyse(
     history: &History,
     consistency_models: &str,
     budget: Budget,
+    files: bool,
 ) -> Result<(Edn, Vec<crate::checker::Artifact>), Thrown> {
     let models = elle::parse_models(consistency_models)
         .map_err(|m| thrown("java.lang.IllegalArgumentException", m))?;
@@ -243,7 +253,7 @@ fn analyse(
         versions: &versions,
     };
     elle::cycles(&graph, &txns, &explainer, budget, &mut anomalies);
-    Ok(elle::result_and_files(&models, &anomalies))
+    Ok(elle::result_and_files(&models, &anomalies, files))
 }
 
 /// Maelstrom's wrapper (maelstrom-spec-more.md 6.5).

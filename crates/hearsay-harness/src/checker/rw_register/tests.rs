@@ -372,7 +372,7 @@ fn a_search_past_its_budget_still_reports_a_cycle() {
         per_scc: 0,
         total: 0,
     };
-    let elle = analyse(&h, "read-committed", budget).unwrap().0;
+    let elle = analyse(&h, "read-committed", budget, false).unwrap().0;
     assert_eq!(types(&elle), [":G1c", ":cycle-search-timeout"]);
 }
 
