@@ -762,6 +762,21 @@ fn lin_kv_stale_replica_reads_are_not_linearizable() {
     // The report names the read that could not be placed.
     assert_eq!(lin["op"]["f"], "read", "{lin}");
     assert!(r.stdout.contains("Analysis invalid!"));
+    // ... and draws it, as Maelstrom's Raft chapter expects.
+    let key = r.latest().join("independent/0");
+    let svg = std::fs::read_to_string(key.join("linear.svg")).unwrap();
+    assert!(
+        svg.contains("Final paths") && svg.contains("#D0021B"),
+        "{svg}"
+    );
+    for f in ["results.edn", "history.edn", "timeline.html"] {
+        assert!(key.join(f).is_file(), "{f} missing");
+    }
+    assert!(
+        r.stdout.contains("independent/0/linear.svg"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// The longest invoke-to-completion time (ms) of any client op, read from

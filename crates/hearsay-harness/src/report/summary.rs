@@ -193,22 +193,29 @@ pub fn summary(cfg: &TestConfig, a: &Analysis, dir: &Path) -> String {
         "  report          {}/results.edn (also results.json, history.txt, node-logs/)",
         dir.display()
     );
-    // Where the checker explained itself: Elle's cycles, kafka's orders.
-    let mut own: Vec<&str> = a
+    // Where the checker explained itself: Elle's cycles, kafka's orders,
+    // lin-kv's pictures of the keys it could not linearize.
+    let mut own: Vec<String> = a
         .files
         .iter()
         .filter_map(|f| match f.path.split_once('/') {
-            Some((d, _)) if d == "elle" || d == "orders" => Some(d),
+            Some((d, _)) if d == "elle" || d == "orders" => Some(format!("{d}/")),
+            Some(("independent", _)) if f.path.ends_with("/linear.svg") => Some(f.path.clone()),
             _ => None,
         })
         .collect();
     own.sort_unstable();
     own.dedup();
     if !own.is_empty() {
-        let named: Vec<String> = own
+        let more = own.len().saturating_sub(3);
+        let mut named: Vec<String> = own
             .iter()
-            .map(|d| format!("{}/{d}/", dir.display()))
+            .take(3)
+            .map(|d| format!("{}/{d}", dir.display()))
             .collect();
+        if more > 0 {
+            named.push(format!("and {more} more"));
+        }
         let _ = writeln!(s, "  explained in    {}", named.join(", "));
     }
     s

@@ -223,6 +223,10 @@ impl Checker for Linearizable {
     fn check(&self, history: &History) -> Edn {
         check_independent_cas(history, self.0)
     }
+
+    fn check_files(&self, history: &History) -> (Edn, Vec<crate::checker::Artifact>) {
+        crate::checker::linearizable::check_files(history, self.0)
+    }
 }
 
 #[cfg(test)]

@@ -9,15 +9,18 @@
 //! memoised configurations; past either the key is `:unknown` with a
 //! `:cause` (Knossos aborts on heap exhaustion instead, 2.3 item 6).
 //!
-//! Not here: the per-key `:timeline` and `linear.svg` (report layer).
+//! The files written per key (`independent/<k>/...`) are [`files`]'s.
 
 use super::Validity;
 use crate::edn::{Edn, kw, map};
 use crate::history::History;
 use std::collections::VecDeque;
 
+mod files;
 mod keys;
 mod search;
+
+pub use files::check_files;
 #[cfg(test)]
 mod tests;
 

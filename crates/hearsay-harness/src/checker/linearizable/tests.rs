@@ -688,3 +688,47 @@ proptest! {
         prop_assert_eq!(valid(&r) == Edn::Bool(true), expected, "{}", r.compact());
     }
 }
+
+#[test]
+fn each_key_gets_its_files_and_a_broken_key_its_picture() {
+    let mut h = H::default();
+    // Key 0: a stale read (invalid). Key 7: fine.
+    h.write(1, 0, 1);
+    h.write(1, 0, 2);
+    h.read(0, 0, int(1));
+    h.write(2, 7, 5);
+    h.read(2, 7, int(5));
+    let (r, files) = check_files(&h.0, Budget::default());
+    assert_eq!(valid(&r), Edn::Bool(false));
+    let by: std::collections::BTreeMap<&str, &str> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.body.as_str()))
+        .collect();
+    let paths: Vec<&str> = by.keys().copied().collect();
+    assert_eq!(
+        paths,
+        [
+            "independent/0/history.edn",
+            "independent/0/linear.svg",
+            "independent/0/results.edn",
+            "independent/0/timeline.html",
+            "independent/7/history.edn",
+            "independent/7/results.edn",
+            "independent/7/timeline.html",
+        ]
+    );
+    // The key's ops, values without the key, original indices.
+    let sub = by["independent/7/history.edn"];
+    assert_eq!(sub.lines().count(), 4, "{sub}");
+    assert!(sub.starts_with("{:index 6, "), "{sub}");
+    assert!(sub.contains(":f :write, :value 5}"), "{sub}");
+    assert!(by["independent/0/results.edn"].contains(":valid? false"));
+    // The picture: the stale read outlined red, the writes it could not
+    // follow, and Knossos' final paths.
+    let svg = by["independent/0/linear.svg"];
+    assert!(svg.contains("read 1"), "{svg}");
+    assert_eq!(svg.matches("#D0021B").count(), 1, "one failed op: {svg}");
+    assert!(svg.contains("write 2"), "{svg}");
+    assert!(svg.contains("-&gt; inconsistent"), "{svg}");
+    assert!(by["independent/7/timeline.html"].contains("lin-kv key 7"));
+}

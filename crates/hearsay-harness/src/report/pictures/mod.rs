@@ -17,7 +17,7 @@ pub mod digraph;
 mod messages;
 mod overlay;
 pub mod series;
-mod timeline;
+pub(crate) mod timeline;
 mod traffic;
 
 use super::Analysis;
