@@ -6,7 +6,11 @@
 //! /keys/remove (the body is a base64 key) for this agent's keyring, and
 //! GET /cluster/keys, POST /cluster/keys/install|use|remove for every live
 //! member's (a JSON report of who did it); GET /tags (this agent's, a JSON
-//! object) and POST /tags (`{"set": {"role": "web"}, "delete": ["old"]}`).
+//! object) and POST /tags (`{"set": {"role": "web"}, "delete": ["old"]}`);
+//! POST /join (`{"addrs": ["HOST:PORT", ...], "timeout_ms": 10000}`: joins
+//! through the first that answers, `{"joined": NAME}`) and POST /leave
+//! (leaves gracefully; whoever runs the agent then stops it); POST
+//! /force-leave/NAME (a failed member recorded as left everywhere).
 //!
 //! With a token in the [`ApiConfig`], every call but `/health` (and
 //! `/metrics` when it is public) needs `Authorization: Bearer TOKEN`, and is
@@ -38,6 +42,9 @@ pub fn router(agent: Arc<Agent>, api: ApiConfig) -> Router {
         .route("/event/{name}", post(user_event))
         .route("/user-events", get(user_events))
         .route("/health", get(health))
+        .route("/join", post(join))
+        .route("/leave", post(leave))
+        .route("/force-leave/{name}", post(force_leave))
         .route(
             "/metrics",
             get(move |s: State<Arc<Agent>>| metrics(s, metrics_guard)),
@@ -296,6 +303,82 @@ async fn tags(State(a): State<Arc<Agent>>) -> Response {
 }
 
 /// Sets and deletes tags of this agent; answers with the tags now.
+/// What POST /join takes.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    addrs: Vec<String>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// The longest a join may be given.
+const MAX_JOIN_MS: u64 = 600_000;
+
+/// Joins through the addresses given (host names resolved here, to every
+/// address they name); 200 with the member joined through, 400 for a bad
+/// request, 504 when nobody answered in time (and why).
+async fn join(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response {
+    let req: JoinBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body is {{\"addrs\": [\"HOST:PORT\", ...], \"timeout_ms\": N}}: {e}\n"
+                ),
+            )
+                .into_response();
+        }
+    };
+    let timeout = req.timeout_ms.unwrap_or(10_000);
+    if timeout == 0 || timeout > MAX_JOIN_MS {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("timeout_ms must be 1 to {MAX_JOIN_MS}, not {timeout}\n"),
+        )
+            .into_response();
+    }
+    let mut addrs = Vec::new();
+    for name in &req.addrs {
+        match tokio::net::lookup_host(name.as_str()).await {
+            Ok(found) => addrs.extend(found),
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot resolve {name:?} (HOST:PORT): {e}\n"),
+                )
+                    .into_response();
+            }
+        }
+    }
+    match a
+        .join(addrs, std::time::Duration::from_millis(timeout))
+        .await
+    {
+        Ok(name) => axum::Json(serde_json::json!({"joined": name})).into_response(),
+        Err(e) => (StatusCode::GATEWAY_TIMEOUT, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Records a failed member as left (409 with why for one that is alive,
+/// unknown, gone, or this agent).
+async fn force_leave(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match a.force_leave(name).await {
+        Ok(()) => "ok\n".into_response(),
+        Err(e) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Leaves the cluster gracefully; answers once the leave has spread.
+async fn leave(State(a): State<Arc<Agent>>) -> Response {
+    a.leave().await;
+    "left\n".into_response()
+}
+
 async fn tags_change(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response {
     let change: crate::TagsChange = match serde_json::from_slice(&body) {
         Ok(c) => c,

@@ -15,6 +15,7 @@
 
 pub mod handlers;
 pub mod http;
+mod joins;
 pub mod keyquery;
 pub mod kv;
 pub mod metrics;
@@ -243,6 +244,10 @@ enum Cmd {
     /// Sets a key, or deletes it with `None`.
     Kv(String, Option<String>, oneshot::Sender<Result<(), String>>),
     Leave(oneshot::Sender<()>),
+    /// Joins through these addresses, within this time.
+    Join(Vec<SocketAddr>, std::time::Duration, joins::Reply),
+    /// Records a failed member as left, and says so.
+    ForceLeave(String, oneshot::Sender<Result<(), String>>),
     /// Sets these tags and deletes those.
     Tags(TagsChange, oneshot::Sender<Result<(), String>>),
 }
@@ -291,6 +296,8 @@ pub struct Agent {
     restored: Option<String>,
     /// What `info()` says of the agent's setup.
     setup: Setup,
+    /// Set once this agent has left (for whoever runs it: stop then).
+    left: tokio::sync::watch::Sender<bool>,
 }
 
 /// The settings [`Agent::info`] reports.
@@ -298,6 +305,7 @@ pub struct Agent {
 struct Setup {
     name: String,
     cluster: String,
+    advertise: SocketAddr,
     strategy: String,
     data_dir: Option<std::path::PathBuf>,
     handlers: usize,
@@ -507,6 +515,7 @@ impl Agent {
             kept: (cfg.kept_messages, cfg.kept_bytes),
             lives: HashMap::new(),
             refusal: None,
+            joins: joins::Joins::default(),
             told: Told::default(),
             order: EventOrder::new(EVENT_ORDER_WAIT),
             event_max: cfg.event_max_bytes,
@@ -549,6 +558,7 @@ impl Agent {
         lp.publish();
         let task = tokio::spawn(lp.run(rx, stream_rx));
         Ok(Agent {
+            left: tokio::sync::watch::Sender::new(false),
             acceptor,
             shared,
             deliveries,
@@ -560,6 +570,7 @@ impl Agent {
             setup: Setup {
                 name: cfg.name.clone(),
                 cluster: cfg.cluster.clone(),
+                advertise,
                 strategy: format!(
                     "{} ({})",
                     cfg.strategy.unwrap_or(StrategyKind::Plumtree),
@@ -831,6 +842,40 @@ impl Agent {
             .unwrap_or_default()
     }
 
+    /// Joins the cluster of a member at one of `addrs` (Serf's `serf
+    /// join`): asks each who it is, again and again, until one answers
+    /// (the name of the member it joined through) or `timeout` is up (why
+    /// not: no answer, or what came back was refused here, for instance
+    /// another cluster or key). Joining members already known is harmless.
+    pub async fn join(
+        &self,
+        addrs: Vec<SocketAddr>,
+        timeout: std::time::Duration,
+    ) -> Result<String, String> {
+        let own = [self.local, self.setup.advertise];
+        let addrs: Vec<SocketAddr> = addrs.into_iter().filter(|a| !own.contains(a)).collect();
+        if addrs.is_empty() {
+            return Err("no address to join but this agent's own".into());
+        }
+        self.ask(|tx| Cmd::Join(addrs, timeout, tx)).await
+    }
+
+    /// Serf's `force-leave`: member `name`, which failed, is recorded as
+    /// left here and the others are told, so it stops counting as failed
+    /// and is forgotten as members that left are. Refused for a member
+    /// alive here (it would refute and stay), this agent, or a name not
+    /// known.
+    pub async fn force_leave(&self, name: String) -> Result<(), String> {
+        self.ask(|tx| Cmd::ForceLeave(name, tx)).await
+    }
+
+    /// Resolves once this agent has left the cluster ([`Agent::leave`],
+    /// or `POST /leave`): whoever runs the agent stops it then.
+    pub async fn left(&self) {
+        let mut rx = self.left.subscribe();
+        let _ = rx.wait_for(|l| *l).await;
+    }
+
     /// Leaves gracefully: the leave rides on this member's gossip for a
     /// second (memberlist's leave propagation delay) before this returns.
     pub async fn leave(&self) {
@@ -847,6 +892,7 @@ impl Agent {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }
+        self.left.send_replace(true);
     }
 }
 
@@ -891,6 +937,8 @@ struct Loop {
     lives: HashMap<NodeId, (u64, Option<SocketAddr>)>,
     /// A seed refused this agent, and why.
     refusal: Option<String>,
+    /// Joins asked for while running.
+    joins: joins::Joins,
     /// Senders this agent could not open, and when each was last told so.
     told: Told,
     /// User events waiting for one before them from the same origin.
@@ -953,6 +1001,7 @@ impl Loop {
                 self.node.next_deadline(),
                 self.kv.next_deadline(),
                 self.seeds.next_deadline(),
+                self.joins.next_deadline(),
                 self.queries
                     .iter()
                     .map(keyquery::Pending::next_deadline)
@@ -991,6 +1040,7 @@ impl Loop {
                             sh.join_problem = problem;
                         }
                     }
+                    self.ask_joins(now).await;
                     self.node.tick(now, &mut out);
                     self.kv.tick(now, &mut self.kv_out);
                     self.run_queries().await;
@@ -1074,6 +1124,22 @@ impl Loop {
                             }
                         }
                     }
+                    Some(Cmd::Join(addrs, timeout, reply)) => {
+                        let now = self.now();
+                        self.joins.add(now, addrs, timeout, reply);
+                        self.ask_joins(now).await;
+                    }
+                    Some(Cmd::ForceLeave(name, reply)) => {
+                        let now = self.now();
+                        let r = self
+                            .node
+                            .force_leave(now, &NodeId::new(&name), &mut out)
+                            .map_err(|e| format!("{name}: {e}"));
+                        if r.is_ok() {
+                            tracing::info!("{name} forced out: recorded as left, and gossiped");
+                        }
+                        let _ = reply.send(r);
+                    }
                     Some(Cmd::Leave(reply)) => {
                         let now = self.now();
                         self.node.leave(now, &mut out);
@@ -1098,6 +1164,7 @@ impl Loop {
                 tracing::debug!("dropped a datagram from {from}: {e:?}");
                 self.stats.refused[e.index()] += 1;
                 self.seeds.refused(&from, e.reason());
+                self.joins.refused(&from, e.reason());
                 // Another cluster, key or version: an empty envelope of
                 // ours goes back, which the sender cannot open either and
                 // so can name why it is not let in (a joiner said only "no
@@ -1199,6 +1266,13 @@ impl Loop {
             let now = self.now();
             self.node.join(now, std::slice::from_ref(&name), out);
         }
+        if let Some(f) = from
+            && self.joins.answered(&f, name.as_str())
+        {
+            tracing::info!("joined through {name} ({f}), as asked");
+            let now = self.now();
+            self.node.join(now, std::slice::from_ref(&name), out);
+        }
         let now = self.now();
         for m in env.messages() {
             self.node.handle(now, &name, m, out);
@@ -1255,8 +1329,26 @@ impl Loop {
         true
     }
 
+    /// Asks the addresses of runtime joins that are due who they are.
+    async fn ask_joins(&mut self, now: CoreInstant) {
+        let due = self.joins.due(now);
+        if !due.is_empty() {
+            let hello = self.codec.empty(&Datagram {
+                who: true,
+                ..self.head.clone()
+            });
+            for a in due {
+                let _ = self.sock.send_to(&hello, a).await;
+            }
+        }
+    }
+
     /// A seed said why it will not take this agent in.
     fn refused_by(&mut self, env: &Datagram, from: Option<SocketAddr>) {
+        if let Some(f) = from {
+            let why: String = env.x.chars().take(300).collect();
+            self.joins.refused(&f, &format!("{}: {why}", env.f));
+        }
         let Some(seed) = from.filter(|f| self.seeds.is_seed(f) && !self.seeds.done()) else {
             return;
         };

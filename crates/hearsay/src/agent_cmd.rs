@@ -23,7 +23,7 @@ Without a key gossip is in clear text and the agent says so. --config reads
 a TOML file with the same keys as the flags (name, cluster, bind, advertise,
 join, http, http-token-file, metrics-public, http-insecure, preset, probes,
 strategy, broadcast-preset, zone, tags (a table), keys, key-file); flags given on the command
-line win. SIGTERM or Ctrl-C leaves the cluster gracefully.
+line win. SIGTERM, Ctrl-C or `hearsay leave` leaves the cluster gracefully.
 
 The HTTP API can read the map, broadcast and change the cluster's keys. With a
 token (--http-token-file, else $HEARSAY_HTTP_TOKEN, else http-token-file in
@@ -587,6 +587,9 @@ pub fn run(args: AgentArgs) -> ExitCode {
                 eprintln!("hearsay agent: stopping: telling the cluster this member leaves");
                 agent.leave().await;
                 eprintln!("hearsay agent: left");
+            }
+            _ = agent.left() => {
+                eprintln!("hearsay agent: left the cluster as asked through the API (`hearsay leave`); stopping");
             }
         }
         ExitCode::SUCCESS

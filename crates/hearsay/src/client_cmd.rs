@@ -142,6 +142,41 @@ pub struct EventsArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  hearsay join 10.0.0.5:7946
+  hearsay join seed-1.example:7946 seed-2.example:7946 --timeout 30s
+
+Exit status 0 once a member answered (its name is printed), 1 if none did
+in time (each address and why: no answer, or what came back was refused,
+for instance another --cluster or --key).")]
+pub struct JoinArgs {
+    /// Where members listen: HOST:PORT (names resolved by the agent, to
+    /// every address they name; IPv4 and IPv6)
+    #[arg(required = true, value_name = "ADDR")]
+    addrs: Vec<String>,
+    /// How long to keep asking
+    #[arg(long, default_value = "10s")]
+    timeout: hearsay_sim::Dur,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ForceLeaveArgs {
+    /// The member's name (one that failed: an alive member is refused, it
+    /// would refute and stay)
+    name: String,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LeaveArgs {
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct InfoArgs {
     #[command(flatten)]
     target: Target,
@@ -718,6 +753,61 @@ pub fn broadcast(a: BroadcastArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => fail("broadcast", t, e),
+    }
+}
+
+pub fn join(a: JoinArgs) -> ExitCode {
+    let t = &a.target;
+    let ms = a.timeout.0.as_millis();
+    if ms == 0 || ms > 600_000 {
+        eprintln!("hearsay join: --timeout must be more than 0 and at most 10m");
+        return ExitCode::from(crate::EXIT_BAD_ARGS);
+    }
+    let body = serde_json::json!({"addrs": a.addrs, "timeout_ms": ms as u64}).to_string();
+    match post(t, "/join", body.as_bytes()) {
+        Ok((200, body)) => {
+            if t.json {
+                outln!("{}", body.trim());
+            } else {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                outln!(
+                    "joined through {}",
+                    v["joined"].as_str().unwrap_or("a member")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Ok((_, body)) => {
+            eprintln!("hearsay join: {}", body.trim());
+            ExitCode::FAILURE
+        }
+        Err(e) => fail("join", t, e),
+    }
+}
+
+pub fn force_leave(a: ForceLeaveArgs) -> ExitCode {
+    let path = format!("/force-leave/{}", path_key(&a.name));
+    let said = format!("{} is recorded as left; the others are told", a.name);
+    post_and_say("force-leave", &a.target, &path, &said)
+}
+
+pub fn leave(a: LeaveArgs) -> ExitCode {
+    post_and_say("leave", &a.target, "/leave", "left; the agent stops")
+}
+
+/// An empty POST to `path`: `said` on success, the agent's answer on
+/// standard error otherwise.
+fn post_and_say(cmd: &str, t: &Target, path: &str, said: &str) -> ExitCode {
+    match post(t, path, b"") {
+        Ok((200, _)) => {
+            outln!("{said}");
+            ExitCode::SUCCESS
+        }
+        Ok((_, body)) => {
+            eprintln!("hearsay {cmd}: {}", body.trim());
+            ExitCode::FAILURE
+        }
+        Err(e) => fail(cmd, t, e),
     }
 }
 

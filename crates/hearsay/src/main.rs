@@ -99,6 +99,15 @@ enum Cmd {
     Event(client_cmd::EventArgs),
     /// The user events a running agent has delivered, oldest first.
     Events(client_cmd::EventsArgs),
+    /// Make a running agent join the cluster of a member at ADDR (Serf's
+    /// `serf join`): it asks each address until one answers
+    Join(client_cmd::JoinArgs),
+    /// Make a running agent leave its cluster gracefully and stop (Serf's
+    /// `serf leave`)
+    Leave(client_cmd::LeaveArgs),
+    /// Record a failed member as left on every agent (Serf's `serf
+    /// force-leave`): it stops counting as failed and is forgotten
+    ForceLeave(client_cmd::ForceLeaveArgs),
     /// A running agent at a glance: name, addresses, protocol, members by
     /// state, health, keys, tags, queues.
     Info(client_cmd::InfoArgs),
@@ -163,6 +172,9 @@ fn main() -> ExitCode {
         Cmd::Tags(a) => client_cmd::tags(a),
         Cmd::Event(a) => client_cmd::event(a),
         Cmd::Events(a) => client_cmd::events(a),
+        Cmd::Join(a) => client_cmd::join(a),
+        Cmd::Leave(a) => client_cmd::leave(a),
+        Cmd::ForceLeave(a) => client_cmd::force_leave(a),
         Cmd::Info(a) => client_cmd::info(a),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();

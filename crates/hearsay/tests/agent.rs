@@ -1526,6 +1526,97 @@ fn sigterm_leaves_the_cluster_and_says_so() {
     );
 }
 
+#[test]
+fn join_and_leave_at_runtime_say_what_happened() {
+    let key = || cli(&["keys", "generate"]).1.trim().to_string();
+    let k1 = key();
+    let a = start_with("ra", "rt", None, &["--key", &k1]);
+    let b = start_with("rb", "rt", None, &["--key", &k1]);
+    assert_eq!(
+        (alive_count(&a), alive_count(&b)),
+        (1, 1),
+        "two clusters of one"
+    );
+    // b joins a while running; a's name comes back.
+    let (code, out, err) = cli(&["join", &a.gossip, "--http", &b.http]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(out.trim(), "joined through ra", "{out}");
+    until("a sees b", Duration::from_secs(10), || alive_count(&a) == 2);
+    // Nobody listens there: a clear failure, each address and why.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let nowhere = silent.local_addr().unwrap().to_string();
+    drop(silent);
+    let (code, _, err) = cli(&["join", &nowhere, "--timeout", "1s", "--http", &b.http]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("{nowhere} (no answer)")), "{err}");
+    // Another key: what came back was refused, and that is said.
+    let c = start_with("rc", "rt", None, &["--key", &key()]);
+    let (code, _, err) = cli(&["join", &a.gossip, "--timeout", "3s", "--http", &c.http]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("refused here"), "{err}");
+    assert_eq!(alive_count(&c), 1, "not let in");
+    // Bad requests: the agent's own address, a name that does not resolve.
+    let (code, _, err) = cli(&["join", &b.gossip, "--http", &b.http]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("this agent's own"), "{err}");
+    let (code, _, err) = cli(&["join", "no-such-host.invalid:7946", "--http", &b.http]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot resolve"), "{err}");
+    // b leaves through the API: it says so, a sees it left, the process
+    // ends cleanly.
+    let mut b = b;
+    let (code, out, err) = cli(&["leave", "--http", &b.http]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    until("a sees b left", Duration::from_secs(10), || {
+        states(&a).iter().any(|(n, s)| n == "rb" && s == "left")
+    });
+    let status = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            b.child.try_wait().unwrap()
+        })
+        .expect("the agent stops after leaving");
+    assert!(status.success(), "{status:?}");
+    let log = std::fs::read_to_string(b._stderr.path()).unwrap();
+    assert!(
+        log.contains("left the cluster as asked through the API"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_failed_member_forced_out_is_left_on_every_agent() {
+    let a = start("fa", "fl", None);
+    let b = start("fb", "fl", Some(&a.gossip));
+    let mut c = start("fc", "fl", Some(&a.gossip));
+    until("three alive", Duration::from_secs(10), || {
+        alive_count(&a) == 3 && alive_count(&b) == 3
+    });
+    // Alive: refused, with why.
+    let (code, _, err) = cli(&["force-leave", "fc", "--http", &a.http]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("fc: that member is alive"), "{err}");
+    let (code, _, err) = cli(&["force-leave", "nobody", "--http", &a.http]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no member of that name"), "{err}");
+    // Killed: dead everywhere; forced out through a; left on b too.
+    c.child.kill().unwrap();
+    c.child.wait().unwrap();
+    until("fc dead on both", Duration::from_secs(20), || {
+        [&a, &b]
+            .iter()
+            .all(|x| states(x).iter().any(|(n, s)| n == "fc" && s == "dead"))
+    });
+    let (code, out, err) = cli(&["force-leave", "fc", "--http", &a.http]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("fc is recorded as left"), "{out}");
+    until("fc left on both", Duration::from_secs(10), || {
+        [&a, &b]
+            .iter()
+            .all(|x| states(x).iter().any(|(n, s)| n == "fc" && s == "left"))
+    });
+}
+
 /// A token file with `mode`, in `dir`.
 fn token_file(dir: &std::path::Path, name: &str, token: &str, mode: u32) -> String {
     use std::os::unix::fs::PermissionsExt;

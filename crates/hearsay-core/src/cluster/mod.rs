@@ -240,6 +240,19 @@ impl ClusterNode {
         self.node.handle(now, Input::Leave, out);
     }
 
+    /// Serf's `force-leave`: records member `id`, which failed, as left
+    /// here and gossips that ([`Swim::force_leave`]).
+    pub fn force_leave(
+        &mut self,
+        now: Instant,
+        id: &NodeId,
+        out: &mut Outbox<ClusterMsg>,
+    ) -> Result<(), crate::membership::ForceLeaveError> {
+        self.node.membership().can_force_leave(id)?;
+        self.node.handle(now, Input::ForceLeave(id.clone()), out);
+        Ok(())
+    }
+
     /// Broadcasts `data` to every member; it is delivered here too.
     pub fn broadcast(
         &mut self,

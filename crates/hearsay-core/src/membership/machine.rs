@@ -18,6 +18,9 @@ pub trait Membership: Machine<Msg = MemberMsg> + fmt::Debug + Send {
     fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut Outbox<MemberMsg>);
     /// Leaves gracefully.
     fn leave(&mut self, now: Instant, out: &mut Outbox<MemberMsg>);
+    /// Records a member that failed as left, and says so to the others
+    /// (Serf's `force-leave`; a static membership has nobody to tell).
+    fn force_leave(&mut self, now: Instant, id: &NodeId, out: &mut Outbox<MemberMsg>);
     /// What happened since the last call, oldest first.
     fn drain_events(&mut self, into: &mut Vec<Event>);
     /// Whether this membership has messages of its own (a static one
@@ -42,6 +45,7 @@ impl Machine for Static {
 impl Membership for Static {
     fn join(&mut self, _: Instant, _: &[NodeId], _: &mut Outbox<MemberMsg>) {}
     fn leave(&mut self, _: Instant, _: &mut Outbox<MemberMsg>) {}
+    fn force_leave(&mut self, _: Instant, _: &NodeId, _: &mut Outbox<MemberMsg>) {}
     fn drain_events(&mut self, _: &mut Vec<Event>) {}
     fn talks(&self) -> bool {
         false
@@ -54,6 +58,10 @@ impl Membership for Swim {
     }
     fn leave(&mut self, now: Instant, out: &mut Outbox<MemberMsg>) {
         Swim::leave(self, now, out);
+    }
+    fn force_leave(&mut self, now: Instant, id: &NodeId, out: &mut Outbox<MemberMsg>) {
+        // Refusals are the caller's to check first ([`Swim::can_force_leave`]).
+        let _ = Swim::force_leave(self, now, id, out);
     }
     fn drain_events(&mut self, into: &mut Vec<Event>) {
         into.extend(Swim::drain_events(self));

@@ -133,6 +133,34 @@ impl fmt::Display for TagsError {
 
 impl std::error::Error for TagsError {}
 
+/// Why a member cannot be forced out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForceLeaveError {
+    /// This member itself: it leaves instead.
+    Myself,
+    /// Not a member known here.
+    Unknown,
+    /// Alive here: it would refute at once and stay.
+    Alive,
+    /// Already left (or forgotten).
+    Gone,
+}
+
+impl fmt::Display for ForceLeaveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ForceLeaveError::Myself => "that is this member: leave instead",
+            ForceLeaveError::Unknown => "no member of that name is known here",
+            ForceLeaveError::Alive => {
+                "that member is alive: force-leave is for members that failed (an alive one refutes and stays)"
+            }
+            ForceLeaveError::Gone => "that member has already left",
+        })
+    }
+}
+
+impl std::error::Error for ForceLeaveError {}
+
 impl Meta {
     pub fn zone(zone: &str) -> Meta {
         Meta {

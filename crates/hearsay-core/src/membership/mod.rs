@@ -24,7 +24,8 @@ mod view;
 pub use config::{Detector, ProbeOrder, SwimConfig, SwimConfigError, SwimPreset};
 pub use machine::{Membership, Static};
 pub use member::{
-    Incarnation, MAX_TAGS_BYTES, Meta, Status, TagsError, Update, check_tags, overrides,
+    ForceLeaveError, Incarnation, MAX_TAGS_BYTES, Meta, Status, TagsError, Update, check_tags,
+    overrides,
 };
 pub use seeds::Seeds;
 pub use swim::{Event, MAX_STATE, MemberMsg, Swim, SwimStats};

@@ -385,6 +385,49 @@ fn a_graceful_leave_is_a_leave_not_a_death() {
 }
 
 #[test]
+fn a_failed_member_forced_out_is_left_everywhere_and_an_alive_one_is_refused() {
+    use crate::membership::ForceLeaveError;
+    let mut c = Cluster::new(8, SwimConfig::default());
+    c.run_for(secs(2));
+    let id = |i: usize| NodeId::new(format!("m{i}"));
+    // Alive, itself, unknown: refused, and nothing changes.
+    let mut refusals = Vec::new();
+    c.input(0, |n, now, out| {
+        refusals.push(n.force_leave(now, &id(3), out));
+        refusals.push(n.force_leave(now, &id(0), out));
+        refusals.push(n.force_leave(now, &NodeId::new("nobody"), out));
+    });
+    assert_eq!(
+        refusals,
+        [
+            Err(ForceLeaveError::Alive),
+            Err(ForceLeaveError::Myself),
+            Err(ForceLeaveError::Unknown)
+        ]
+    );
+    assert!(c.everyone_sees(3, Status::Alive));
+    // A crashed member, dead everywhere, forced out by one: left
+    // everywhere, and never dead again.
+    c.crash(3);
+    c.run_for(secs(15));
+    assert!(c.everyone_sees(3, Status::Dead));
+    let deaths = c.deaths_of(3);
+    let mut done = None;
+    c.input(0, |n, now, out| {
+        done = Some(n.force_leave(now, &id(3), out))
+    });
+    assert_eq!(done, Some(Ok(())));
+    c.run_for(secs(5));
+    assert!(c.everyone_sees(3, Status::Left), "the leave spread");
+    assert_eq!(c.deaths_of(3), deaths, "no new death");
+    let mut again = None;
+    c.input(1, |n, now, out| {
+        again = Some(n.force_leave(now, &id(3), out))
+    });
+    assert_eq!(again, Some(Err(ForceLeaveError::Gone)));
+}
+
+#[test]
 fn tags_set_at_runtime_reach_every_member_and_oversized_ones_are_refused() {
     use super::{MAX_TAGS_BYTES, TagsError};
     let tags = |kv: &[(&str, &str)]| -> std::collections::BTreeMap<Box<str>, Box<str>> {

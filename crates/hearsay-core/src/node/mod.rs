@@ -56,6 +56,8 @@ pub enum Input<V: Value> {
     Join(Vec<NodeId>),
     /// Leave the cluster gracefully.
     Leave,
+    /// Record a failed member as left and say so (Serf's force-leave).
+    ForceLeave(NodeId),
     /// Time passed (the shell's timer for `next_deadline` fired).
     Tick,
 }
@@ -247,6 +249,9 @@ impl<V: Value, M: Membership> Node<V, M> {
             }
             Input::Join(seeds) => self.membership.join(now, &seeds, &mut self.parts.mem_out),
             Input::Leave => self.membership.leave(now, &mut self.parts.mem_out),
+            Input::ForceLeave(id) => self
+                .membership
+                .force_leave(now, &id, &mut self.parts.mem_out),
             Input::Tick => {}
         }
         if self.membership.next_deadline().is_some_and(|t| t <= now) {

@@ -47,7 +47,9 @@ pub use msg::{Event, MemberMsg, SwimStats};
 
 use super::awareness::Awareness;
 use super::config::{Detector, ProbeOrder, SwimConfig, SwimConfigError};
-use super::member::{Incarnation, Meta, Status, TagsError, Update, check_tags, overrides};
+use super::member::{
+    ForceLeaveError, Incarnation, Meta, Status, TagsError, Update, check_tags, overrides,
+};
 use super::phi::Arrivals;
 use super::rumours::Rumours;
 use super::suspicion::Suspicion;
@@ -353,6 +355,45 @@ impl Swim {
         let u = self.self_update();
         self.rumours.push(u, self.cfg.max_rumours);
         self.gossip(now, out);
+    }
+
+    /// Whether `id` may be forced out ([`Swim::force_leave`]): a member
+    /// recorded here as failed or suspected; not this one, not one alive
+    /// (it would refute at once and stay), not one unknown or already gone.
+    pub fn can_force_leave(&self, id: &NodeId) -> Result<Incarnation, ForceLeaveError> {
+        if *id == self.me {
+            return Err(ForceLeaveError::Myself);
+        }
+        match self.table.get(id) {
+            None => Err(ForceLeaveError::Unknown),
+            Some(r) => match r.status {
+                Status::Alive => Err(ForceLeaveError::Alive),
+                Status::Left => Err(ForceLeaveError::Gone),
+                Status::Suspect | Status::Dead => Ok(r.inc),
+            },
+        }
+    }
+
+    /// Serf's `force-leave`: records a failed member as left and gossips
+    /// that, so every member stops counting it as failed (handlers see a
+    /// leave) and forgets it as it forgets members that left. If it was
+    /// alive after all, it hears of it and refutes, as from any claim.
+    pub fn force_leave(
+        &mut self,
+        now: Instant,
+        id: &NodeId,
+        out: &mut Outbox<MemberMsg>,
+    ) -> Result<(), ForceLeaveError> {
+        let inc = self.can_force_leave(id)?;
+        let u = Update {
+            id: id.clone(),
+            inc,
+            status: Status::Left,
+            meta: None,
+            from: Some(self.me.clone()),
+        };
+        self.absorb(now, u, None, out);
+        Ok(())
     }
 
     pub fn has_left(&self) -> bool {
