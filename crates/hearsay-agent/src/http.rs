@@ -10,7 +10,9 @@
 //! POST /join (`{"addrs": ["HOST:PORT", ...], "timeout_ms": 10000}`: joins
 //! through the first that answers, `{"joined": NAME}`) and POST /leave
 //! (leaves gracefully; whoever runs the agent then stops it); POST
-//! /force-leave/NAME (a failed member recorded as left everywhere).
+//! /force-leave/NAME (a failed member recorded as left everywhere); GET
+//! /monitor?level=info (the agent's log lines and membership events as they
+//! happen, one per line, until the client goes).
 //!
 //! With a token in the [`ApiConfig`], every call but `/health` (and
 //! `/metrics` when it is public) needs `Authorization: Bearer TOKEN`, and is
@@ -45,6 +47,7 @@ pub fn router(agent: Arc<Agent>, api: ApiConfig) -> Router {
         .route("/join", post(join))
         .route("/leave", post(leave))
         .route("/force-leave/{name}", post(force_leave))
+        .route("/monitor", get(monitor))
         .route(
             "/metrics",
             get(move |s: State<Arc<Agent>>| metrics(s, metrics_guard)),
@@ -359,6 +362,94 @@ async fn join(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response 
         Ok(name) => axum::Json(serde_json::json!({"joined": name})).into_response(),
         Err(e) => (StatusCode::GATEWAY_TIMEOUT, format!("{e}\n")).into_response(),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct MonitorQuery {
+    #[serde(default)]
+    level: Option<String>,
+}
+
+/// Log lines at or above the level (default info) and membership events,
+/// streamed as they happen: `TIME LEVEL text`, `TIME EVENT member-join
+/// NAME`. Ends when the client goes or the agent stops.
+async fn monitor(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Query(q): axum::extract::Query<MonitorQuery>,
+) -> Response {
+    let level = match q.level.as_deref().map(crate::monitor::parse_level) {
+        None => tracing::Level::INFO,
+        Some(Ok(l)) => l,
+        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let logs = crate::monitor::subscribe();
+    let head = if logs.is_some() {
+        format!(
+            "monitoring {} (log lines at {level} and above, membership events)\n",
+            a.name()
+        )
+    } else {
+        format!(
+            "monitoring {} (membership events; this process does not capture its log)\n",
+            a.name()
+        )
+    };
+    let state = (Some(head), logs, a.events());
+    let stream = futures_util::stream::unfold(
+        state,
+        move |(head, mut logs, mut events)| async move {
+            if let Some(h) = head {
+                return Some((Ok::<_, std::convert::Infallible>(h), (None, logs, events)));
+            }
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let line = tokio::select! {
+                    l = async {
+                        match logs.as_mut() {
+                            Some(r) => r.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    } => match l {
+                        Ok(l) if l.level <= level => format!("{} {:<5} {}\n", now(), l.level, l.text),
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(n)) => format!("{} (missed {n} log lines: too slow)\n", now()),
+                        Err(RecvError::Closed) => return None,
+                    },
+                    e = events.recv() => match e {
+                        // Serf's names where handlers have one (member-join...),
+                        // else the change itself (suspect, alive).
+                        Ok(e) => format!(
+                            "{} EVENT {} {}\n",
+                            now(),
+                            crate::handlers::Kind::of_change(e.change).map_or(e.change, |k| k.name()),
+                            e.name
+                        ),
+                        Err(RecvError::Lagged(n)) => format!("{} (missed {n} events: too slow)\n", now()),
+                        Err(RecvError::Closed) => return None,
+                    },
+                };
+                return Some((Ok(line), (None, logs, events)));
+            }
+        },
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Wall-clock time for monitor lines (UTC, to the millisecond).
+fn now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (s, ms) = (d.as_secs(), d.subsec_millis());
+    let (h, m, sec) = ((s / 3600) % 24, (s / 60) % 60, s % 60);
+    format!("{h:02}:{m:02}:{sec:02}.{ms:03}")
 }
 
 /// Records a failed member as left (409 with why for one that is alive,

@@ -19,6 +19,7 @@ mod joins;
 pub mod keyquery;
 pub mod kv;
 pub mod metrics;
+pub mod monitor;
 pub mod store;
 pub mod stream;
 
@@ -867,6 +868,11 @@ impl Agent {
     /// known.
     pub async fn force_leave(&self, name: String) -> Result<(), String> {
         self.ask(|tx| Cmd::ForceLeave(name, tx)).await
+    }
+
+    /// This agent's member name.
+    pub fn name(&self) -> &str {
+        &self.setup.name
     }
 
     /// Resolves once this agent has left the cluster ([`Agent::leave`],

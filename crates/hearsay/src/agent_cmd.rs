@@ -151,6 +151,12 @@ pub struct AgentArgs {
     /// [default: 0s: every event runs the handlers]
     #[arg(long, value_name = "DUR")]
     handler_coalesce: Option<hearsay_sim::Dur>,
+    /// Log lines at this level and above go to standard error: trace,
+    /// debug, info, warn, error (HEARSAY_LOG, a tracing filter, overrides
+    /// it); `hearsay monitor --level` shows any level, whatever this is
+    /// [default: warn]
+    #[arg(long, value_name = "LEVEL", value_parser = hearsay_agent::monitor::parse_level)]
+    log_level: Option<tracing::Level>,
     /// A TOML file with the same keys as these flags
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -194,6 +200,7 @@ struct FileConfig {
     handler_concurrency: Option<usize>,
     handler_timeout: Option<String>,
     handler_coalesce: Option<String>,
+    log_level: Option<String>,
 }
 
 /// `KEY=VALUE` (the value may be empty, and may hold `=`).
@@ -277,6 +284,8 @@ struct Settings {
     tls: Option<hearsay_agent::http::tls::Tls>,
     /// Said on stderr at start (never the token itself).
     notes: Vec<String>,
+    /// What standard error logs.
+    log_level: tracing::Level,
 }
 
 /// The API's token: `--http-token-file`, else `HEARSAY_HTTP_TOKEN`, else
@@ -474,13 +483,44 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
         )),
         (None, _) => {}
     }
+    let log_level = match (args.log_level, &file.log_level) {
+        (Some(l), _) => l,
+        (None, Some(l)) => {
+            hearsay_agent::monitor::parse_level(l).map_err(|e| format!("log-level: {e}"))?
+        }
+        (None, None) => tracing::Level::WARN,
+    };
     Ok(Settings {
         agent: cfg,
         http,
         api,
         tls,
         notes,
+        log_level,
     })
+}
+
+/// Logs to standard error at `level` (or as HEARSAY_LOG says), and to
+/// `hearsay monitor` at any level: the agent's own debug lines, the rest
+/// from info.
+fn init_logging(level: tracing::Level) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HEARSAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.as_str()));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .with_filter(filter);
+    let watched = tracing_subscriber::filter::Targets::new()
+        .with_target("hearsay_agent", tracing::Level::DEBUG)
+        .with_default(tracing::Level::INFO);
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(hearsay_agent::monitor::capture().with_filter(watched))
+        .try_init();
 }
 
 pub fn run(args: AgentArgs) -> ExitCode {
@@ -490,6 +530,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
         api,
         tls,
         notes,
+        log_level,
     } = match settle(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -497,6 +538,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_BAD_ARGS);
         }
     };
+    init_logging(log_level);
     let rt = match crate::runtime("agent") {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -162,6 +162,15 @@ pub struct JoinArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct MonitorArgs {
+    /// Log lines at this level and above: trace, debug, info, warn, error
+    #[arg(long, default_value = "info", value_parser = hearsay_agent::monitor::parse_level)]
+    level: tracing::Level,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ForceLeaveArgs {
     /// The member's name (one that failed: an alive member is refused, it
     /// would refute and stay)
@@ -783,6 +792,56 @@ pub fn join(a: JoinArgs) -> ExitCode {
         }
         Err(e) => fail("join", t, e),
     }
+}
+
+pub fn monitor(a: MonitorArgs) -> ExitCode {
+    use std::io::{BufRead, Write};
+    let t = &a.target;
+    let token = match token(t) {
+        Ok(tok) => tok,
+        Err(e) => return fail("monitor", t, e),
+    };
+    let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+    if let Some(ca) = &t.http_ca {
+        match trust(ca) {
+            Ok(tls) => config = config.tls_config(tls),
+            Err(e) => return fail("monitor", t, CallError::Token(e)),
+        }
+    }
+    let agent: ureq::Agent = config.build().into();
+    let base = if t.http.contains("://") {
+        t.http.clone()
+    } else {
+        format!("http://{}", t.http)
+    };
+    let url = format!("{base}/monitor?level={}", a.level.as_str().to_lowercase());
+    let bearer = token
+        .as_ref()
+        .map(|(tok, _)| format!("Bearer {}", tok.secret()));
+    let mut r = match agent.get(&url).header_opt(bearer).call() {
+        Ok(r) => r,
+        Err(e) => return fail("monitor", t, e.into()),
+    };
+    match r.status().as_u16() {
+        200 => {}
+        401 => return fail("monitor", t, CallError::Unauthorized(token.map(|(_, f)| f))),
+        _ => {
+            let body = r.body_mut().read_to_string().unwrap_or_default();
+            eprintln!("hearsay monitor: {}", body.trim());
+            return ExitCode::FAILURE;
+        }
+    }
+    let reader = std::io::BufReader::new(r.body_mut().as_reader());
+    let mut out = std::io::stdout().lock();
+    for line in reader.lines() {
+        let Ok(line) = line else { break };
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            // The reader of our output went (a closed pipe): stop quietly.
+            return ExitCode::SUCCESS;
+        }
+    }
+    eprintln!("hearsay monitor: the agent at {} closed the stream", t.http);
+    ExitCode::SUCCESS
 }
 
 pub fn force_leave(a: ForceLeaveArgs) -> ExitCode {

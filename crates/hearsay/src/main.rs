@@ -108,6 +108,9 @@ enum Cmd {
     /// Record a failed member as left on every agent (Serf's `serf
     /// force-leave`): it stops counting as failed and is forgotten
     ForceLeave(client_cmd::ForceLeaveArgs),
+    /// Stream a running agent's log lines and membership events as they
+    /// happen, until interrupted (Serf's `serf monitor`)
+    Monitor(client_cmd::MonitorArgs),
     /// A running agent at a glance: name, addresses, protocol, members by
     /// state, health, keys, tags, queues.
     Info(client_cmd::InfoArgs),
@@ -175,6 +178,7 @@ fn main() -> ExitCode {
         Cmd::Join(a) => client_cmd::join(a),
         Cmd::Leave(a) => client_cmd::leave(a),
         Cmd::ForceLeave(a) => client_cmd::force_leave(a),
+        Cmd::Monitor(a) => client_cmd::monitor(a),
         Cmd::Info(a) => client_cmd::info(a),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();

@@ -1342,6 +1342,14 @@ fn a_bad_probe_order_is_refused_by_flag_and_by_config_file() {
         err.contains("probes in the config file") && err.contains("ring or shuffled"),
         "{err}"
     );
+    // A log level nobody knows, by flag and by file.
+    let (code, _, err) = cli(&["agent", "--name", "x", "--log-level", "loud"]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("no log level \"loud\""), "{err}");
+    std::fs::write(&toml, "name = \"x\"\nlog-level = \"loud\"\n").unwrap();
+    let (code, _, err) = cli(&["agent", "--config", toml.to_str().unwrap()]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("log-level: no log level"), "{err}");
 }
 
 #[test]
@@ -1615,6 +1623,56 @@ fn a_failed_member_forced_out_is_left_on_every_agent() {
             .iter()
             .all(|x| states(x).iter().any(|(n, s)| n == "fc" && s == "left"))
     });
+}
+
+#[test]
+fn monitor_streams_log_lines_and_membership_events_as_they_happen() {
+    use std::io::BufRead;
+    let a = start("ma", "mon", None);
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["monitor", "--level", "debug", "--http", &a.http])
+        .env_remove(TOKEN_ENV)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = watch.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let wait_for = |what: &str, seen: &mut Vec<String>| {
+        let t = Instant::now();
+        while !seen.iter().any(|l| l.contains(what)) {
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "no {what:?} in {seen:?}"
+            );
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+                seen.push(l);
+            }
+        }
+    };
+    wait_for("monitoring ma (log lines at DEBUG", &mut seen);
+    // A member joins through a runtime join: the log line and the event.
+    let b = start("mb", "mon", None);
+    let (code, _, err) = cli(&["join", &b.gossip, "--http", &a.http]);
+    assert_eq!(code, Some(0), "{err}");
+    wait_for("joined through mb", &mut seen);
+    wait_for("EVENT member-join mb", &mut seen);
+    // A force-leave refused is not logged; a bad level is refused.
+    let (code, _, err) = cli(&["monitor", "--level", "loud", "--http", &a.http]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("no log level"), "{err}");
+    let _ = watch.kill();
+    let _ = watch.wait();
+    drop(rx);
+    let _ = reader.join();
 }
 
 /// A token file with `mode`, in `dir`.
