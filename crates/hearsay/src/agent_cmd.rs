@@ -22,8 +22,9 @@ The first line printed gives the bound addresses (port 0 picks free ones).
 Without a key gossip is in clear text and the agent says so. --config reads
 a TOML file with the same keys as the flags (name, cluster, bind, advertise,
 join, http, http-token-file, metrics-public, http-insecure, preset, probes,
-strategy, broadcast-preset, zone, tags (a table), keys, key-file); flags given on the command
-line win. SIGTERM, Ctrl-C or `hearsay leave` leaves the cluster gracefully.
+strategy, broadcast-preset, zone, tags (a table), keys, key-file, retry-join,
+retry-max, retry-interval, log-level, and the handler and kept-* settings); flags
+given on the command line win. SIGTERM, Ctrl-C or `hearsay leave` leaves the cluster gracefully.
 
 The HTTP API can read the map, broadcast and change the cluster's keys. With a
 token (--http-token-file, else $HEARSAY_HTTP_TOKEN, else http-token-file in
@@ -51,6 +52,19 @@ pub struct AgentArgs {
     /// A member to join through, HOST:PORT; repeatable or comma-separated
     #[arg(long, value_delimiter = ',', value_parser = resolve)]
     join: Vec<SocketAddr>,
+    /// A member to join through, HOST:PORT, with the name looked up again
+    /// at every attempt (DNS that changes, IPv4 and IPv6): attempts every
+    /// --retry-interval until one answers; repeatable or comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT", value_parser = host_port)]
+    retry_join: Vec<String>,
+    /// Give up after this many --retry-join attempts and stop with an
+    /// error [default: 0, never]
+    #[arg(long, value_name = "N")]
+    retry_max: Option<u32>,
+    /// Between --retry-join attempts (each also waits up to 10 s for an
+    /// answer) [default: 30s]
+    #[arg(long, value_name = "DUR")]
+    retry_interval: Option<hearsay_sim::Dur>,
     /// HTTP API address, HOST:PORT [default: 127.0.0.1:8946]; one other
     /// machines can reach needs a token (or --http-insecure)
     #[arg(long, value_parser = resolve)]
@@ -201,6 +215,63 @@ struct FileConfig {
     handler_timeout: Option<String>,
     handler_coalesce: Option<String>,
     log_level: Option<String>,
+    #[serde(default)]
+    retry_join: Vec<String>,
+    retry_max: Option<u32>,
+    retry_interval: Option<String>,
+}
+
+/// `HOST:PORT`, kept as written (looked up at every attempt).
+fn host_port(s: &str) -> Result<String, String> {
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(s.to_string()),
+        _ => Err(format!("{s:?} is not HOST:PORT")),
+    }
+}
+
+/// How `--retry-join` goes on.
+#[derive(Clone, Debug)]
+struct RetryJoin {
+    targets: Vec<String>,
+    /// Attempts at most; 0: for ever.
+    max: u32,
+    interval: std::time::Duration,
+}
+
+/// Joins through `r.targets`, each looked up afresh, every `r.interval`
+/// until one answers; false when `r.max` attempts all failed.
+async fn retry_join(agent: Arc<Agent>, r: RetryJoin) -> bool {
+    let wait = r.interval.min(std::time::Duration::from_secs(10));
+    for attempt in 1u32.. {
+        let mut addrs = Vec::new();
+        let mut unresolved = Vec::new();
+        for t in &r.targets {
+            match tokio::net::lookup_host(t.as_str()).await {
+                Ok(found) => addrs.extend(found),
+                Err(e) => unresolved.push(format!("{t} ({e})")),
+            }
+        }
+        let outcome = if addrs.is_empty() {
+            Err(format!("cannot resolve {}", unresolved.join(", ")))
+        } else {
+            agent.join(addrs, wait).await
+        };
+        match outcome {
+            Ok(name) => {
+                eprintln!("hearsay agent: retry-join: joined through {name} (attempt {attempt})");
+                return true;
+            }
+            Err(e) => eprintln!("hearsay agent: retry-join attempt {attempt}: {e}"),
+        }
+        if r.max > 0 && attempt >= r.max {
+            eprintln!(
+                "hearsay agent: retry-join: giving up after {attempt} attempts (--retry-max)"
+            );
+            return false;
+        }
+        tokio::time::sleep(r.interval).await;
+    }
+    false
 }
 
 /// `KEY=VALUE` (the value may be empty, and may hold `=`).
@@ -286,6 +357,7 @@ struct Settings {
     notes: Vec<String>,
     /// What standard error logs.
     log_level: tracing::Level,
+    retry: Option<RetryJoin>,
 }
 
 /// The API's token: `--http-token-file`, else `HEARSAY_HTTP_TOKEN`, else
@@ -490,6 +562,35 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
         }
         (None, None) => tracing::Level::WARN,
     };
+    let targets = if args.retry_join.is_empty() {
+        file.retry_join
+            .iter()
+            .map(|t| host_port(t).map_err(|e| format!("retry-join in the config file: {e}")))
+            .collect::<Result<Vec<_>, String>>()?
+    } else {
+        args.retry_join.clone()
+    };
+    let interval = match (args.retry_interval, &file.retry_interval) {
+        (Some(d), _) => d.0,
+        (None, Some(t)) => {
+            t.parse::<hearsay_sim::Dur>()
+                .map_err(|e| format!("retry-interval: {e}"))?
+                .0
+        }
+        (None, None) => std::time::Duration::from_secs(30),
+    };
+    if interval.is_zero() {
+        return Err("--retry-interval must be more than 0".into());
+    }
+    let max = args.retry_max.or(file.retry_max).unwrap_or(0);
+    let retry = (!targets.is_empty()).then_some(RetryJoin {
+        targets,
+        max,
+        interval,
+    });
+    if retry.is_none() && (args.retry_max.is_some() || args.retry_interval.is_some()) {
+        return Err("--retry-max and --retry-interval go with --retry-join".into());
+    }
     Ok(Settings {
         agent: cfg,
         http,
@@ -497,6 +598,7 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
         tls,
         notes,
         log_level,
+        retry,
     })
 }
 
@@ -531,6 +633,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
         tls,
         notes,
         log_level,
+        retry,
     } = match settle(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -567,12 +670,8 @@ pub fn run(args: AgentArgs) -> ExitCode {
             agent.local_addr(),
             if tls.is_some() { "https" } else { "http" }
         );
-        if nkeys == 0 {
-            eprintln!(
-                "hearsay agent: WARNING: gossip is in CLEAR TEXT and unauthenticated (no --key); anyone who reaches {} can read it and join",
-                agent.local_addr()
-            );
-        } else {
+        // Without a key the agent library has warned already (a log line).
+        if nkeys > 0 {
             eprintln!("hearsay agent: gossip is encrypted (XChaCha20-Poly1305, {nkeys} key(s))");
         }
         for n in notes.iter().map(String::as_str).chain(agent.restored()) {
@@ -611,6 +710,17 @@ pub fn run(args: AgentArgs) -> ExitCode {
                 None => axum::serve(listener, router).await,
             }
         };
+        // --retry-join: a join that runs out of attempts stops the agent.
+        let gave_up = async {
+            match retry {
+                Some(r) => {
+                    if retry_join(agent.clone(), r).await {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
         let stop = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
@@ -632,6 +742,10 @@ pub fn run(args: AgentArgs) -> ExitCode {
             }
             _ = agent.left() => {
                 eprintln!("hearsay agent: left the cluster as asked through the API (`hearsay leave`); stopping");
+            }
+            _ = gave_up => {
+                eprintln!("hearsay agent: stopping: it could not join");
+                return ExitCode::FAILURE;
             }
         }
         ExitCode::SUCCESS

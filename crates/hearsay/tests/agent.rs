@@ -1626,6 +1626,91 @@ fn a_failed_member_forced_out_is_left_on_every_agent() {
 }
 
 #[test]
+fn retry_join_looks_names_up_again_until_a_member_answers_or_gives_up() {
+    // A port nobody uses yet: b retries it by name until a comes up there.
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let target = format!("localhost:{port}");
+    let b = start_with(
+        "rjb",
+        "rj",
+        None,
+        &["--retry-join", &target, "--retry-interval", "300ms"],
+    );
+    let err = || std::fs::read_to_string(b._stderr.path()).unwrap_or_default();
+    until("a failed attempt is said", Duration::from_secs(20), || {
+        err().contains("retry-join attempt 1: could not join")
+    });
+    let bind = format!("127.0.0.1:{port}");
+    let a = start_with("rja", "rj", None, &["--bind", &bind]);
+    until("b joins a by name", Duration::from_secs(30), || {
+        alive_count(&a) == 2
+    });
+    assert!(
+        err().contains("retry-join: joined through rja"),
+        "{}",
+        err()
+    );
+    // Nobody ever there: after --retry-max attempts the agent stops, 1.
+    let mut c = start_with(
+        "rjc",
+        "rj",
+        None,
+        &[
+            "--retry-join",
+            "127.0.0.1:9",
+            "--retry-max",
+            "2",
+            "--retry-interval",
+            "100ms",
+        ],
+    );
+    let status = (0..600)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            c.child.try_wait().unwrap()
+        })
+        .expect("it gives up");
+    assert_eq!(status.code(), Some(1));
+    let log = std::fs::read_to_string(c._stderr.path()).unwrap();
+    assert!(log.contains("giving up after 2 attempts"), "{log}");
+    let (code, _, e) = cli(&["agent", "--name", "x", "--retry-max", "3"]);
+    assert_eq!(code, Some(254), "{e}");
+    assert!(e.contains("go with --retry-join"), "{e}");
+    let (code, _, e) = cli(&["agent", "--name", "x", "--retry-join", "nohost"]);
+    assert_ne!(code, Some(0));
+    assert!(e.contains("is not HOST:PORT"), "{e}");
+}
+
+#[test]
+fn agents_gossip_over_ipv6() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    }
+    let a = spawn_agent(&[], "[::1]", "v6a", "v6", None, &[]);
+    assert!(a.gossip.starts_with("[::1]:"), "{}", a.gossip);
+    let b = spawn_agent(&[], "[::1]", "v6b", "v6", Some(&a.gossip), &[]);
+    until("both see both", Duration::from_secs(10), || {
+        alive_count(&a) == 2 && alive_count(&b) == 2
+    });
+    http(&a.http, "POST", "/broadcast", "over-v6");
+    until("b delivers it", Duration::from_secs(10), || {
+        delivered(&b).contains(&"over-v6".to_string())
+    });
+    let v: Value = serde_json::from_str(&http(&b.http, "GET", "/members", "")).unwrap();
+    let addr = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "v6a")
+        .map(|m| m["addr"].as_str().unwrap_or_default().to_string());
+    assert_eq!(addr.as_deref(), Some(a.gossip.as_str()), "{v}");
+}
+
+#[test]
 fn monitor_streams_log_lines_and_membership_events_as_they_happen() {
     use std::io::BufRead;
     let a = start("ma", "mon", None);
