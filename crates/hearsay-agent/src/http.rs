@@ -12,7 +12,9 @@
 //! (leaves gracefully; whoever runs the agent then stops it); POST
 //! /force-leave/NAME (a failed member recorded as left everywhere); GET
 //! /monitor?level=info (the agent's log lines and membership events as they
-//! happen, one per line, until the client goes).
+//! happen, one per line, until the client goes); GET
+//! /reachability?timeout_ms=2000 (every member probed directly, the silent
+//! ones through others, and over TCP: a JSON list with a verdict each).
 //!
 //! With a token in the [`ApiConfig`], every call but `/health` (and
 //! `/metrics` when it is public) needs `Authorization: Bearer TOKEN`, and is
@@ -48,6 +50,7 @@ pub fn router(agent: Arc<Agent>, api: ApiConfig) -> Router {
         .route("/leave", post(leave))
         .route("/force-leave/{name}", post(force_leave))
         .route("/monitor", get(monitor))
+        .route("/reachability", get(reachability))
         .route(
             "/metrics",
             get(move |s: State<Arc<Agent>>| metrics(s, metrics_guard)),
@@ -361,6 +364,41 @@ async fn join(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response 
     {
         Ok(name) => axum::Json(serde_json::json!({"joined": name})).into_response(),
         Err(e) => (StatusCode::GATEWAY_TIMEOUT, format!("{e}\n")).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ReachQuery {
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// Every member probed (see [`Agent::reachability`]), each with a verdict.
+async fn reachability(
+    State(a): State<Arc<Agent>>,
+    axum::extract::Query(q): axum::extract::Query<ReachQuery>,
+) -> Response {
+    let ms = q.timeout_ms.unwrap_or(2_000);
+    if !(100..=60_000).contains(&ms) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("timeout_ms must be 100 to 60000, not {ms}\n"),
+        )
+            .into_response();
+    }
+    match a.reachability(std::time::Duration::from_millis(ms)).await {
+        Ok(found) => {
+            let v: Vec<serde_json::Value> = found
+                .iter()
+                .map(|r| {
+                    let mut j = serde_json::to_value(r).unwrap_or_default();
+                    j["verdict"] = r.verdict().into();
+                    j
+                })
+                .collect();
+            axum::Json(v).into_response()
+        }
+        Err(e) => refused(e),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod keyquery;
 pub mod kv;
 pub mod metrics;
 pub mod monitor;
+pub mod reach;
 pub mod store;
 pub mod stream;
 
@@ -249,6 +250,8 @@ enum Cmd {
     Join(Vec<SocketAddr>, std::time::Duration, joins::Reply),
     /// Records a failed member as left, and says so.
     ForceLeave(String, oneshot::Sender<Result<(), String>>),
+    /// A reachability round of this long.
+    Reach(std::time::Duration, oneshot::Sender<Vec<reach::Reached>>),
     /// Sets these tags and deletes those.
     Tags(TagsChange, oneshot::Sender<Result<(), String>>),
 }
@@ -492,6 +495,7 @@ impl Agent {
                 m: vec![],
                 kv: vec![],
                 kq: None,
+                rq: None,
                 x: String::new(),
             },
             codec,
@@ -517,6 +521,9 @@ impl Agent {
             lives: HashMap::new(),
             refusal: None,
             joins: joins::Joins::default(),
+            rounds: Vec::new(),
+            relays: reach::Relays::default(),
+            reach_ids: 0,
             told: Told::default(),
             order: EventOrder::new(EVENT_ORDER_WAIT),
             event_max: cfg.event_max_bytes,
@@ -870,6 +877,43 @@ impl Agent {
         self.ask(|tx| Cmd::ForceLeave(name, tx)).await
     }
 
+    /// Serf's `serf reachability`: probes every member directly and,
+    /// for those that do not answer in half of `timeout`, asks up to three
+    /// that did to probe them for this agent; then opens a TCP connection
+    /// to each (the stream path). Which members answered, in how long,
+    /// and through whom the silent ones were reached.
+    pub async fn reachability(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<reach::Reached>, String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Reach(timeout, tx))
+            .await
+            .map_err(|_| "the agent has stopped".to_string())?;
+        let mut found = rx.await.map_err(|_| "the agent has stopped".to_string())?;
+        let tcp = found.iter().map(|r| {
+            let addr = r.addr;
+            tokio::spawn(async move {
+                let t = std::time::Instant::now();
+                match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+                    Ok(Ok(_)) => Ok(t.elapsed().as_secs_f64() * 1e3),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer in {timeout:?}")),
+                }
+            })
+        });
+        let tcp: Vec<_> = tcp.collect();
+        for (r, h) in found.iter_mut().zip(tcp) {
+            match h.await {
+                Ok(Ok(ms)) => r.tcp_ms = Some(ms),
+                Ok(Err(e)) => r.tcp_error = Some(e),
+                Err(e) => r.tcp_error = Some(e.to_string()),
+            }
+        }
+        Ok(found)
+    }
+
     /// This agent's member name.
     pub fn name(&self) -> &str {
         &self.setup.name
@@ -945,6 +989,11 @@ struct Loop {
     refusal: Option<String>,
     /// Joins asked for while running.
     joins: joins::Joins,
+    /// Reachability rounds running, probes made for others, and the
+    /// numbers of both.
+    rounds: Vec<reach::Round>,
+    relays: reach::Relays,
+    reach_ids: u64,
     /// Senders this agent could not open, and when each was last told so.
     told: Told,
     /// User events waiting for one before them from the same origin.
@@ -1008,6 +1057,8 @@ impl Loop {
                 self.kv.next_deadline(),
                 self.seeds.next_deadline(),
                 self.joins.next_deadline(),
+                self.rounds.iter().map(reach::Round::next_deadline).min(),
+                self.relays.next_deadline(),
                 self.queries
                     .iter()
                     .map(keyquery::Pending::next_deadline)
@@ -1047,6 +1098,7 @@ impl Loop {
                         }
                     }
                     self.ask_joins(now).await;
+                    self.reach_tick(now).await;
                     self.node.tick(now, &mut out);
                     self.kv.tick(now, &mut self.kv_out);
                     self.run_queries().await;
@@ -1134,6 +1186,23 @@ impl Loop {
                         let now = self.now();
                         self.joins.add(now, addrs, timeout, reply);
                         self.ask_joins(now).await;
+                    }
+                    Some(Cmd::Reach(timeout, reply)) => {
+                        let now = self.now();
+                        let members: Vec<(String, SocketAddr)> = self
+                            .node
+                            .swim()
+                            .members()
+                            .filter(|(id, _, st, _)| *st != Status::Left && *id != &self.me)
+                            .filter_map(|(id, _, _, meta)| {
+                                let a = meta_addr(meta).or_else(|| self.addrs.get(id).copied())?;
+                                Some((id.to_string(), a))
+                            })
+                            .collect();
+                        let (round, sends) =
+                            reach::Round::start(now, timeout, members, &mut self.reach_ids, reply);
+                        self.rounds.push(round);
+                        self.send_reach(sends).await;
                     }
                     Some(Cmd::ForceLeave(name, reply)) => {
                         let now = self.now();
@@ -1297,6 +1366,68 @@ impl Loop {
         }
         if let Some(q) = env.kq {
             self.key_query(&name, addr, q).await;
+        }
+        if let (Some(r), Some(addr)) = (env.rq, addr) {
+            self.reach_msg(addr, r).await;
+        }
+    }
+
+    /// A reachability message from the member at `addr`.
+    async fn reach_msg(&mut self, addr: SocketAddr, r: hearsay_wire::reach::Reach) {
+        use hearsay_wire::reach::Reach;
+        let now = self.now();
+        match r {
+            Reach::Ping { id } => self.send_reach(vec![(addr, Reach::Pong { id })]).await,
+            Reach::Pong { id } => {
+                if !self.rounds.iter_mut().any(|r| r.pong(now, id))
+                    && let Some(tell) = self.relays.pong(id)
+                {
+                    self.send_reach(vec![tell]).await;
+                }
+            }
+            Reach::Via {
+                id,
+                target,
+                wait_ms,
+            } => {
+                let to = self.addrs.get(&NodeId::new(&target)).copied();
+                let wait = std::time::Duration::from_millis(u64::from(wait_ms));
+                let send = self
+                    .relays
+                    .ask(now, addr, id, to, wait, &mut self.reach_ids);
+                self.send_reach(vec![send]).await;
+            }
+            Reach::ViaDone { id, ok } => {
+                for r in &mut self.rounds {
+                    if r.via_done(&addr, id, ok) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rounds and relayed probes whose time has come.
+    async fn reach_tick(&mut self, now: CoreInstant) {
+        let mut sends = self.relays.expire(now);
+        for r in std::mem::take(&mut self.rounds) {
+            let (left, more) = r.tick(now);
+            sends.extend(more);
+            self.rounds.extend(left);
+        }
+        self.send_reach(sends).await;
+    }
+
+    async fn send_reach(&mut self, sends: reach::Sends) {
+        for (to, r) in sends {
+            let env = Datagram {
+                rq: Some(r),
+                ..self.head.clone()
+            };
+            if let Some(d) = self.codec.datagram(&env) {
+                self.stats.sent.count("reach", 0);
+                let _ = self.sock.send_to(&d, to).await;
+            }
         }
     }
 
@@ -1911,6 +2042,7 @@ mod tests {
             m: vec![],
             kv: vec![],
             kq: None,
+            rq: None,
             x: String::new(),
         };
         asker

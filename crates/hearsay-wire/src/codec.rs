@@ -60,6 +60,10 @@ pub struct Datagram {
     /// A cluster-wide keyring change, or a member's answer to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kq: Option<crate::keys::KeyQuery>,
+    /// A reachability probe, or its answer. Agents that predate it ignore
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rq: Option<crate::reach::Reach>,
     /// Why the sender will not take the receiver in (its name is held by
     /// another live member); empty otherwise. Agents that predate it
     /// ignore it.
@@ -79,6 +83,7 @@ impl From<&str> for Datagram {
             m: vec![],
             kv: vec![],
             kq: None,
+            rq: None,
             x: String::new(),
         }
     }
@@ -357,6 +362,7 @@ mod tests {
             m: vec![],
             kv: vec![],
             kq: None,
+            rq: None,
             x: String::new(),
         }
     }

@@ -32,6 +32,7 @@
 pub mod codec;
 pub mod keyring;
 pub mod keys;
+pub mod reach;
 
 /// Key-value replication messages (the agent's replicated map).
 pub use hearsay_core::crdt::kv::KvMsg;

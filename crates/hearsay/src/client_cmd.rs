@@ -162,6 +162,21 @@ pub struct JoinArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status 0 when every member answered directly over UDP and took a TCP
+connection, 1 otherwise. Each member is probed directly; one silent for half
+the time is probed through up to three members that answered, which tells a
+path that drops UDP from a member that is down."
+)]
+pub struct ReachabilityArgs {
+    /// How long the probes may take (100ms to 60s)
+    #[arg(long, default_value = "2s")]
+    timeout: hearsay_sim::Dur,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct MonitorArgs {
     /// Log lines at this level and above: trace, debug, info, warn, error
     #[arg(long, default_value = "info", value_parser = hearsay_agent::monitor::parse_level)]
@@ -842,6 +857,67 @@ pub fn monitor(a: MonitorArgs) -> ExitCode {
     }
     eprintln!("hearsay monitor: the agent at {} closed the stream", t.http);
     ExitCode::SUCCESS
+}
+
+pub fn reachability(a: ReachabilityArgs) -> ExitCode {
+    let t = &a.target;
+    let ms = a.timeout.0.as_millis();
+    if !(100..=60_000).contains(&ms) {
+        eprintln!("hearsay reachability: --timeout must be 100ms to 60s");
+        return ExitCode::from(crate::EXIT_BAD_ARGS);
+    }
+    let body = match get(t, &format!("/reachability?timeout_ms={ms}")) {
+        Ok(b) => b,
+        Err(e) => return fail("reachability", t, e),
+    };
+    let Ok(serde_json::Value::Array(found)) = serde_json::from_str::<serde_json::Value>(&body)
+    else {
+        eprintln!(
+            "hearsay reachability: the agent at {} answered something else (an agent older than this client?)",
+            t.http
+        );
+        return ExitCode::FAILURE;
+    };
+    let fine = |m: &serde_json::Value| m["udp_ms"].is_number() && m["tcp_ms"].is_number();
+    let all_fine = found.iter().all(fine);
+    if t.json {
+        outln!("{}", serde_json::Value::Array(found));
+    } else {
+        outln!(
+            "{:<16} {:<22} {:>8} {:>8}  VERDICT",
+            "NAME",
+            "ADDRESS",
+            "UDP",
+            "TCP"
+        );
+        let ms =
+            |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1}ms"));
+        for m in &found {
+            outln!(
+                "{:<16} {:<22} {:>8} {:>8}  {}",
+                m["name"].as_str().unwrap_or("?"),
+                m["addr"].as_str().unwrap_or("?"),
+                ms(&m["udp_ms"]),
+                ms(&m["tcp_ms"]),
+                m["verdict"].as_str().unwrap_or("")
+            );
+        }
+        let bad = found.iter().filter(|m| !fine(m)).count();
+        outln!(
+            "{} members probed; {}",
+            found.len(),
+            if bad == 0 {
+                "every one reached directly over UDP and TCP".to_string()
+            } else {
+                format!("{bad} not reached directly")
+            }
+        );
+    }
+    if all_fine {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 pub fn force_leave(a: ForceLeaveArgs) -> ExitCode {

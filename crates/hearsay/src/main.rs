@@ -111,6 +111,10 @@ enum Cmd {
     /// Stream a running agent's log lines and membership events as they
     /// happen, until interrupted (Serf's `serf monitor`)
     Monitor(client_cmd::MonitorArgs),
+    /// Probe every member from a running agent, directly and through
+    /// others, over UDP and TCP: who cannot be reached and where the
+    /// problem likely is (a blocked port?) (Serf's `serf reachability`)
+    Reachability(client_cmd::ReachabilityArgs),
     /// A running agent at a glance: name, addresses, protocol, members by
     /// state, health, keys, tags, queues.
     Info(client_cmd::InfoArgs),
@@ -179,6 +183,7 @@ fn main() -> ExitCode {
         Cmd::Leave(a) => client_cmd::leave(a),
         Cmd::ForceLeave(a) => client_cmd::force_leave(a),
         Cmd::Monitor(a) => client_cmd::monitor(a),
+        Cmd::Reachability(a) => client_cmd::reachability(a),
         Cmd::Info(a) => client_cmd::info(a),
         Cmd::Node(args) => {
             hearsay_maelstrom::shell::init_logging();

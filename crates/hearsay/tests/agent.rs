@@ -1685,6 +1685,68 @@ fn retry_join_looks_names_up_again_until_a_member_answers_or_gives_up() {
 }
 
 #[test]
+fn reachability_tells_a_path_that_drops_udp_from_a_member_that_is_down() {
+    let faults = ["--test-faults"];
+    let a = start_with("ka", "reach", None, &faults);
+    let _b = start_with("kb", "reach", Some(&a.gossip), &faults);
+    let mut c = start_with("kc", "reach", Some(&a.gossip), &faults);
+    until("three alive", Duration::from_secs(10), || {
+        alive_count(&a) == 3
+    });
+    let run = || {
+        cli(&[
+            "reachability",
+            "--timeout",
+            "1s",
+            "--json",
+            "--http",
+            &a.http,
+        ])
+    };
+    let (code, out, err) = run();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    assert!(
+        v.as_array().unwrap().iter().all(|m| m["verdict"] == "ok"),
+        "{v}"
+    );
+    // a drops UDP to and from c: c answers b, and b says so.
+    assert_eq!(http(&a.http, "POST", "/test/cut", &c.gossip), "ok\n");
+    let (code, out, err) = run();
+    assert_eq!(code, Some(1), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let of = |n: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == n)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of("kb")["verdict"], "ok", "{v}");
+    let kc = of("kc");
+    assert!(kc["udp_ms"].is_null(), "{kc}");
+    assert_eq!(kc["via_ok"], serde_json::json!(["kb"]), "{kc}");
+    assert!(kc["tcp_ms"].is_number(), "TCP is not cut: {kc}");
+    assert!(
+        kc["verdict"].as_str().unwrap().contains("drops UDP"),
+        "{kc}"
+    );
+    // c down: nobody reaches it, directly or through b; the table says so.
+    c.child.kill().unwrap();
+    c.child.wait().unwrap();
+    let (code, out, _) = cli(&["reachability", "--timeout", "1s", "--http", &a.http]);
+    assert_eq!(code, Some(1), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("kc "))
+        .unwrap_or_default();
+    assert!(line.contains("no answer, directly nor through kb"), "{out}");
+    assert!(out.contains("1 not reached directly"), "{out}");
+}
+
+#[test]
 fn agents_gossip_over_ipv6() {
     if std::net::UdpSocket::bind("[::1]:0").is_err() {
         eprintln!("skipped: no IPv6 loopback here");
