@@ -1368,19 +1368,33 @@ impl Loop {
             self.key_query(&name, addr, q).await;
         }
         if let (Some(r), Some(addr)) = (env.rq, addr) {
-            self.reach_msg(addr, r).await;
+            self.reach_msg(&name, addr, r).await;
         }
     }
 
-    /// A reachability message from the member at `addr`.
-    async fn reach_msg(&mut self, addr: SocketAddr, r: hearsay_wire::reach::Reach) {
+    /// Where member `id` gossips from, if it is a member here (not left).
+    fn gossip_addr(&self, id: &NodeId) -> Option<SocketAddr> {
+        match self.node.swim().status_of(id) {
+            Some((_, st)) if st != Status::Left => self.addrs.get(id).copied(),
+            _ => None,
+        }
+    }
+
+    /// A reachability message from `from` at `addr`. Only members are
+    /// answered or relayed for, each at the address it gossips from, and
+    /// probes go only to members: no stranger can aim them at a third
+    /// party.
+    async fn reach_msg(&mut self, from: &NodeId, addr: SocketAddr, r: hearsay_wire::reach::Reach) {
         use hearsay_wire::reach::Reach;
+        if self.gossip_addr(from) != Some(addr) {
+            return;
+        }
         let now = self.now();
         match r {
             Reach::Ping { id } => self.send_reach(vec![(addr, Reach::Pong { id })]).await,
             Reach::Pong { id } => {
-                if !self.rounds.iter_mut().any(|r| r.pong(now, id))
-                    && let Some(tell) = self.relays.pong(id)
+                if !self.rounds.iter_mut().any(|r| r.pong(now, &addr, id))
+                    && let Some(tell) = self.relays.pong(&addr, id)
                 {
                     self.send_reach(vec![tell]).await;
                 }
@@ -1390,12 +1404,12 @@ impl Loop {
                 target,
                 wait_ms,
             } => {
-                let to = self.addrs.get(&NodeId::new(&target)).copied();
+                let to = self.gossip_addr(&NodeId::new(&target));
                 let wait = std::time::Duration::from_millis(u64::from(wait_ms));
                 let send = self
                     .relays
                     .ask(now, addr, id, to, wait, &mut self.reach_ids);
-                self.send_reach(vec![send]).await;
+                self.send_reach(send.into_iter().collect()).await;
             }
             Reach::ViaDone { id, ok } => {
                 for r in &mut self.rounds {

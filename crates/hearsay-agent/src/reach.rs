@@ -137,9 +137,14 @@ impl Round {
         (round, sends)
     }
 
-    /// A direct probe answered; true if it was one of this round's.
-    pub fn pong(&mut self, now: Instant, id: u64) -> bool {
-        let Some(t) = self.targets.iter_mut().find(|t| t.id == id) else {
+    /// A direct probe answered from `from`; true if it was one of this
+    /// round's (from the member it was sent to).
+    pub fn pong(&mut self, now: Instant, from: &SocketAddr, id: u64) -> bool {
+        let Some(t) = self
+            .targets
+            .iter_mut()
+            .find(|t| t.id == id && t.r.addr == *from)
+        else {
             return false;
         };
         if t.r.udp_ms.is_none() {
@@ -227,16 +232,23 @@ impl Round {
 /// Probes this agent makes for others.
 #[derive(Default)]
 pub(crate) struct Relays {
-    /// (our probe's number, the asker's number, the asker, until).
-    list: Vec<(u64, u64, SocketAddr, Instant)>,
+    /// (our probe's number, the asker's number, the asker, the target,
+    /// until).
+    list: Vec<(u64, u64, SocketAddr, SocketAddr, Instant)>,
 }
+
+/// Probes made for others at once, at most, and for one asker (a round
+/// asks a relay about at most every member once).
+pub const MAX_RELAYED: usize = 256;
+pub const MAX_RELAYED_PER_ASKER: usize = 64;
 
 /// The longest a relay waits for the member it probes.
 pub const RELAY_WAIT: Duration = Duration::from_secs(10);
 
 impl Relays {
-    /// `asker` wants `target` (at `addr`, if known here) probed under its
-    /// number `id`: the probe to send, or the answer at once.
+    /// `asker` wants `target` (at `addr`, if a member here) probed under
+    /// its number `id`: the probe to send, or the answer at once, or
+    /// nothing when too many probes for others are out already.
     pub fn ask(
         &mut self,
         now: Instant,
@@ -245,22 +257,26 @@ impl Relays {
         target: Option<SocketAddr>,
         wait: Duration,
         next_id: &mut u64,
-    ) -> (SocketAddr, Reach) {
+    ) -> Option<(SocketAddr, Reach)> {
+        let busy = self.list.len() >= MAX_RELAYED
+            || self.list.iter().filter(|r| r.2 == asker).count() >= MAX_RELAYED_PER_ASKER;
         match target {
+            _ if busy => None,
             Some(addr) => {
                 *next_id += 1;
                 self.list
-                    .push((*next_id, id, asker, now + wait.min(RELAY_WAIT)));
-                (addr, Reach::Ping { id: *next_id })
+                    .push((*next_id, id, asker, addr, now + wait.min(RELAY_WAIT)));
+                Some((addr, Reach::Ping { id: *next_id }))
             }
-            None => (asker, Reach::ViaDone { id, ok: false }),
+            None => Some((asker, Reach::ViaDone { id, ok: false })),
         }
     }
 
-    /// A probe of ours answered: the asker is told (`None`: not a relay's).
-    pub fn pong(&mut self, id: u64) -> Option<(SocketAddr, Reach)> {
-        let i = self.list.iter().position(|r| r.0 == id)?;
-        let (_, asked, asker, _) = self.list.swap_remove(i);
+    /// A probe of ours answered from `from`: the asker is told (`None`:
+    /// not one of ours from that member).
+    pub fn pong(&mut self, from: &SocketAddr, id: u64) -> Option<(SocketAddr, Reach)> {
+        let i = self.list.iter().position(|r| r.0 == id && r.3 == *from)?;
+        let (_, asked, asker, _, _) = self.list.swap_remove(i);
         Some((
             asker,
             Reach::ViaDone {
@@ -273,7 +289,7 @@ impl Relays {
     /// Probes whose time is up: their askers are told they failed.
     pub fn expire(&mut self, now: Instant) -> Sends {
         let mut out = Vec::new();
-        self.list.retain(|&(_, id, asker, until)| {
+        self.list.retain(|&(_, id, asker, _, until)| {
             if now >= until {
                 out.push((asker, Reach::ViaDone { id, ok: false }));
                 false
@@ -285,7 +301,7 @@ impl Relays {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.list.iter().map(|r| r.3).min()
+        self.list.iter().map(|r| r.4).min()
     }
 }
 
@@ -313,8 +329,9 @@ mod tests {
             })
             .collect();
         let ms = Duration::from_millis(40);
-        assert!(r.pong(t0 + ms, ids[0]) && r.pong(t0 + ms, ids[2]));
-        assert!(!r.pong(t0 + ms, 999), "not ours");
+        assert!(!r.pong(t0 + ms, &a(3), ids[0]), "b's probe answered by c");
+        assert!(r.pong(t0 + ms, &a(2), ids[0]) && r.pong(t0 + ms, &a(4), ids[2]));
+        assert!(!r.pong(t0 + ms, &a(2), 999), "not ours");
         let (r2, sends) = r.tick(t0 + Duration::from_millis(999));
         assert!(sends.is_empty(), "still the direct half");
         let (r3, sends) = r2.unwrap().tick(t0 + Duration::from_secs(1));
@@ -352,25 +369,38 @@ mod tests {
         let mut id = 100;
         let t0 = Instant::ZERO;
         let w = Duration::from_secs(1);
-        let (to, ping) = r.ask(t0, a(1), 7, Some(a(3)), w, &mut id);
+        let (to, ping) = r.ask(t0, a(1), 7, Some(a(3)), w, &mut id).unwrap();
         assert_eq!((to, ping), (a(3), Reach::Ping { id: 101 }));
+        assert_eq!(r.pong(&a(4), 101), None, "from another member");
         assert_eq!(
-            r.pong(101),
+            r.pong(&a(3), 101),
             Some((a(1), Reach::ViaDone { id: 7, ok: true }))
         );
-        assert_eq!(r.pong(101), None, "answered once");
+        assert_eq!(r.pong(&a(3), 101), None, "answered once");
         r.ask(t0, a(1), 8, Some(a(3)), w, &mut id);
         assert!(r.expire(t0).is_empty());
         assert_eq!(
             r.expire(t0 + w),
             [(a(1), Reach::ViaDone { id: 8, ok: false })]
         );
-        let (to, msg) = r.ask(t0, a(1), 9, None, w, &mut id);
+        let (to, msg) = r.ask(t0, a(1), 9, None, w, &mut id).unwrap();
         assert_eq!(
             (to, msg),
             (a(1), Reach::ViaDone { id: 9, ok: false }),
-            "unknown here"
+            "not a member here"
         );
+        // One asker cannot fill the relay table, nor can many.
+        for i in 0..MAX_RELAYED_PER_ASKER as u64 {
+            assert!(r.ask(t0, a(1), i, Some(a(3)), w, &mut id).is_some());
+        }
+        assert!(r.ask(t0, a(1), 99, Some(a(3)), w, &mut id).is_none());
+        for p in 10..20u16 {
+            for i in 0..MAX_RELAYED_PER_ASKER as u64 {
+                r.ask(t0, a(p), i, Some(a(3)), w, &mut id);
+            }
+        }
+        assert_eq!(r.list.len(), MAX_RELAYED);
+        r.expire(t0 + w);
         assert!(r.next_deadline().is_none());
     }
 }

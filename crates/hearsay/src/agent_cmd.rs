@@ -243,6 +243,15 @@ struct RetryJoin {
 async fn retry_join(agent: Arc<Agent>, r: RetryJoin) -> bool {
     let wait = r.interval.min(std::time::Duration::from_secs(10));
     for attempt in 1u32.. {
+        // Joined some other way (--join, a member that joined us): done.
+        if agent
+            .members()
+            .iter()
+            .any(|m| !m.is_self && m.state == "alive")
+        {
+            eprintln!("hearsay agent: retry-join: already in a cluster; no more attempts");
+            return true;
+        }
         let mut addrs = Vec::new();
         let mut unresolved = Vec::new();
         for t in &r.targets {
@@ -742,6 +751,8 @@ pub fn run(args: AgentArgs) -> ExitCode {
             }
             _ = agent.left() => {
                 eprintln!("hearsay agent: left the cluster as asked through the API (`hearsay leave`); stopping");
+                // The API's answer to the leave is still on its way out.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             }
             _ = gave_up => {
                 eprintln!("hearsay agent: stopping: it could not join");

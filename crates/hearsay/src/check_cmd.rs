@@ -81,7 +81,7 @@ pub(crate) fn load(p: &Path) -> Result<History, String> {
         use std::io::Read;
         let file = std::fs::File::open(&path).map_err(cannot)?;
         let mut text = String::new();
-        flate2::read::GzDecoder::new(file)
+        flate2::read::MultiGzDecoder::new(file)
             .read_to_string(&mut text)
             .map_err(cannot)?;
         text

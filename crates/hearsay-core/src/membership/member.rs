@@ -142,6 +142,8 @@ pub enum ForceLeaveError {
     Unknown,
     /// Alive here: it would refute at once and stay.
     Alive,
+    /// Suspected, not failed yet: it may still refute.
+    Suspected,
     /// Already left (or forgotten).
     Gone,
 }
@@ -153,6 +155,9 @@ impl fmt::Display for ForceLeaveError {
             ForceLeaveError::Unknown => "no member of that name is known here",
             ForceLeaveError::Alive => {
                 "that member is alive: force-leave is for members that failed (an alive one refutes and stays)"
+            }
+            ForceLeaveError::Suspected => {
+                "that member is suspected, not failed yet: it may still answer (wait until it is dead)"
             }
             ForceLeaveError::Gone => "that member has already left",
         })

@@ -282,7 +282,7 @@ impl<'h> Analysis<'h> {
         self.poll_order();
         self.send_order();
         self.internal_polls();
-        let (unseen, series) = self.unseen();
+        let (unseen, series) = self.unseen(files.is_some());
         let cycles = match self.cycles(budget) {
             Ok(c) => c,
             Err(t) => return (elle::unknown(t.class, &t.message), Vec::new()),
@@ -588,8 +588,9 @@ impl<'h> Analysis<'h> {
     /// sends that no ok poll returned. Reproduces its `merge-with`: a key
     /// only polled so far counts its polled messages as unseen until the
     /// next ok op.
-    /// Also the count per key after every such op (the unseen plot).
-    fn unseen(&self) -> (Option<Edn>, files::UnseenSeries) {
+    /// With `series`, also the count per key after every such op (the
+    /// unseen plot; ops x keys, so only when the plot is drawn).
+    fn unseen(&self, series_wanted: bool) -> (Option<Edn>, files::UnseenSeries) {
         let mut series = Vec::new();
         let mut sent: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
         let mut polled: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
@@ -617,7 +618,7 @@ impl<'h> Analysis<'h> {
                     }
                 }
             }
-            if let Some(t) = time {
+            if let Some(t) = time.filter(|_| series_wanted) {
                 series.push((t, sent.iter().map(|(k, s)| (*k, s.len())).collect()));
             }
         }

@@ -64,12 +64,17 @@ pub fn write_history(dir: &Path, history: &History) -> Result<()> {
 
 pub fn write_results(dir: &Path, a: &Analysis) -> Result<()> {
     fs::write(dir.join("results.edn"), a.results.pretty())?;
+    // The checker's own files: one that cannot be written (a key too
+    // long for a file name, say) is said, and costs nothing else.
     for f in &a.files {
         let path = dir.join(&f.path);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
+        let written = path
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| fs::write(&path, &f.body));
+        if let Err(e) = written {
+            tracing::warn!("could not write {}: {e}", path.display());
         }
-        fs::write(&path, &f.body).with_context(|| format!("writing {}", path.display()))?;
     }
     let mut json = a.results.to_json();
     if let serde_json::Value::Object(m) = &mut json {

@@ -358,8 +358,9 @@ impl Swim {
     }
 
     /// Whether `id` may be forced out ([`Swim::force_leave`]): a member
-    /// recorded here as failed or suspected; not this one, not one alive
-    /// (it would refute at once and stay), not one unknown or already gone.
+    /// recorded here as failed; not this one, not one alive (it would
+    /// refute at once and stay) or only suspected, not one unknown or
+    /// already gone.
     pub fn can_force_leave(&self, id: &NodeId) -> Result<Incarnation, ForceLeaveError> {
         if *id == self.me {
             return Err(ForceLeaveError::Myself);
@@ -368,8 +369,11 @@ impl Swim {
             None => Err(ForceLeaveError::Unknown),
             Some(r) => match r.status {
                 Status::Alive => Err(ForceLeaveError::Alive),
+                // Serf forces out failed members only: a suspicion may
+                // still be refuted (the flapping reachability diagnoses).
+                Status::Suspect => Err(ForceLeaveError::Suspected),
                 Status::Left => Err(ForceLeaveError::Gone),
-                Status::Suspect | Status::Dead => Ok(r.inc),
+                Status::Dead => Ok(r.inc),
             },
         }
     }

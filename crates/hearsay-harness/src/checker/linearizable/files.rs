@@ -176,7 +176,7 @@ fn linear_svg(history: &History, lin: &Edn) -> String {
         .max()
         .unwrap_or(t0)
         .max(t0 + 1);
-    let x = |t: u64| LEFT + (t - t0) as f64 / (t1 - t0) as f64 * WIDTH;
+    let x = |t: u64| LEFT + t.saturating_sub(t0) as f64 / (t1 - t0) as f64 * WIDTH;
     let processes: Vec<u64> = bars
         .iter()
         .map(|b| b.0)
