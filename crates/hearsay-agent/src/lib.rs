@@ -302,6 +302,8 @@ pub struct Agent {
     setup: Setup,
     /// Set once this agent has left (for whoever runs it: stop then).
     left: tokio::sync::watch::Sender<bool>,
+    /// Set when it starts to leave: from then on it takes no more work.
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 /// The settings [`Agent::info`] reports.
@@ -364,6 +366,9 @@ fn state_name(s: Status) -> &'static str {
         Status::Left => "left",
     }
 }
+
+/// What a call on an agent that has left answers.
+const LEFT: &str = "this agent has left the cluster (leave() was called): it takes no more work";
 
 /// Why a keyring change is refused without keys.
 const CLEAR_TEXT: &str = "this agent gossips in clear text; start every agent with --key to encrypt (a running cluster cannot switch encryption on)";
@@ -567,6 +572,7 @@ impl Agent {
         let task = tokio::spawn(lp.run(rx, stream_rx));
         Ok(Agent {
             left: tokio::sync::watch::Sender::new(false),
+            leaving: std::sync::atomic::AtomicBool::new(false),
             acceptor,
             shared,
             deliveries,
@@ -687,6 +693,9 @@ impl Agent {
         cmd: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Cmd,
     ) -> Result<T, String> {
         const STOPPED: &str = "the agent has stopped";
+        if self.has_left() {
+            return Err(LEFT.into());
+        }
         let (tx, rx) = oneshot::channel();
         self.cmds
             .send(cmd(tx))
@@ -886,6 +895,9 @@ impl Agent {
         &self,
         timeout: std::time::Duration,
     ) -> Result<Vec<reach::Reached>, String> {
+        if self.has_left() {
+            return Err(LEFT.into());
+        }
         let (tx, rx) = oneshot::channel();
         self.cmds
             .send(Cmd::Reach(timeout, tx))
@@ -926,9 +938,41 @@ impl Agent {
         let _ = rx.wait_for(|l| *l).await;
     }
 
+    /// Whether this agent has left (or is leaving): it then takes no more
+    /// work (broadcasts, events, map writes, joins answer an error) and
+    /// lists itself as left.
+    pub fn has_left(&self) -> bool {
+        self.leaving.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Leaves, then stops for good: the leave spreads (see
+    /// [`Agent::leave`]) and the agent's tasks end before this returns, so
+    /// the others see a leave, not a failure, and a data dir is released.
+    pub async fn shutdown(self) {
+        self.leave().await;
+        self.task.abort();
+        self.acceptor.abort();
+        // Aborted tasks end at their next await: wait for both.
+        let (task, acceptor) = (&self.task, &self.acceptor);
+        for _ in 0..100 {
+            if task.is_finished() && acceptor.is_finished() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Leaves gracefully: the leave rides on this member's gossip for a
     /// second (memberlist's leave propagation delay) before this returns.
+    /// Final: afterwards the agent takes no more work ([`Agent::has_left`]).
+    /// Calling it again returns at once.
     pub async fn leave(&self) {
+        if self
+            .leaving
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
         let (tx, rx) = oneshot::channel();
         let alone = self
             .members()
@@ -1218,6 +1262,8 @@ impl Loop {
                     Some(Cmd::Leave(reply)) => {
                         let now = self.now();
                         self.node.leave(now, &mut out);
+                        // The member list says so at once.
+                        self.published = false;
                         self.flush(&mut out).await;
                         let _ = reply.send(());
                     }
@@ -1782,8 +1828,14 @@ impl Loop {
         let mut known: HashSet<NodeId> = HashSet::new();
         // What a restart rejoins: members still in, where they gossip.
         let mut kept = Vec::new();
-        // This agent counts as alive.
-        let mut by_state = [("alive", 1), ("suspect", 0), ("dead", 0), ("left", 0)];
+        // This agent counts as alive, until it leaves.
+        let gone = self.node.swim().has_left();
+        let mut by_state = [
+            ("alive", usize::from(!gone)),
+            ("suspect", 0),
+            ("dead", 0),
+            ("left", usize::from(gone)),
+        ];
         self.lives.clear();
         for (id, inc, st, meta) in self.node.swim().members() {
             if st == Status::Alive {
@@ -1816,7 +1868,7 @@ impl Loop {
             addr: Some(self.advertise.to_string()),
             zone: self.zone.clone(),
             tags: tags_from(&self.node.swim().meta().tags),
-            state: "alive",
+            state: if gone { "left" } else { "alive" },
             epoch: self.node.swim().incarnation().epoch.0,
             incarnation: self.node.swim().incarnation().n,
             is_self: true,
@@ -2036,6 +2088,66 @@ mod tests {
     /// A clear-text envelope that claims another address gets its answer
     /// where it came from: the claim cannot aim this agent at a third
     /// party.
+    /// Leave is final: no more work is taken, the agent lists itself as
+    /// left, the other sees a leave; shutdown ends it.
+    #[tokio::test]
+    async fn leave_is_final_and_shutdown_ends_the_agent() {
+        let start = |name: &str, join: Vec<SocketAddr>| {
+            let mut cfg = AgentConfig::new(name);
+            cfg.bind = "127.0.0.1:0".parse().unwrap();
+            cfg.join = join;
+            Agent::start(cfg)
+        };
+        let a = start("a", vec![]).await.unwrap();
+        let b = start("b", vec![a.local_addr()]).await.unwrap();
+        let alive = |x: &Agent, who: &str| {
+            x.members()
+                .iter()
+                .any(|m| m.name == who && m.state == "alive")
+        };
+        for _ in 0..100 {
+            if alive(&a, "b") && alive(&b, "a") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(alive(&a, "b") && alive(&b, "a"), "joined");
+        assert!(!a.has_left());
+        a.leave().await;
+        assert!(a.has_left());
+        let refused = a.broadcast(b"late".to_vec()).await.unwrap_err();
+        assert!(refused.contains("has left"), "{refused}");
+        assert!(a.kv_set("k".into(), "v".into()).await.is_err());
+        assert!(
+            a.reachability(std::time::Duration::from_millis(200))
+                .await
+                .is_err()
+        );
+        let me = a.members().into_iter().find(|m| m.is_self).unwrap();
+        assert_eq!(me.state, "left");
+        let t = std::time::Instant::now();
+        a.leave().await;
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(100),
+            "a second leave returns at once"
+        );
+        let mut seen = false;
+        for _ in 0..100 {
+            seen = b
+                .members()
+                .iter()
+                .any(|m| m.name == "a" && m.state == "left");
+            if seen {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(seen, "b sees a leave, not a failure");
+        let t = std::time::Instant::now();
+        b.shutdown().await;
+        assert!(t.elapsed() < std::time::Duration::from_secs(3));
+    }
+
     #[tokio::test]
     async fn a_clear_text_claim_cannot_aim_answers_at_a_third_party() {
         let mut cfg = AgentConfig::new("victim");

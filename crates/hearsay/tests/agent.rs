@@ -1627,11 +1627,16 @@ fn a_failed_member_forced_out_is_left_on_every_agent() {
 
 #[test]
 fn retry_join_looks_names_up_again_until_a_member_answers_or_gives_up() {
-    // A port nobody uses yet: b retries it by name until a comes up there.
-    let port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
+    // A port nobody uses yet, held (UDP and TCP, as an agent binds it)
+    // until a starts there: b retries it by name meanwhile.
+    let (held, port) = (0..50)
+        .find_map(|_| {
+            let u = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+            let port = u.local_addr().ok()?.port();
+            let t = std::net::TcpListener::bind(("127.0.0.1", port)).ok()?;
+            Some(((u, t), port))
+        })
+        .expect("a free port");
     let target = format!("localhost:{port}");
     let b = start_with(
         "rjb",
@@ -1644,6 +1649,7 @@ fn retry_join_looks_names_up_again_until_a_member_answers_or_gives_up() {
         err().contains("retry-join attempt 1: could not join")
     });
     let bind = format!("127.0.0.1:{port}");
+    drop(held);
     let a = start_with("rja", "rj", None, &["--bind", &bind]);
     until("b joins a by name", Duration::from_secs(30), || {
         alive_count(&a) == 2
