@@ -6,6 +6,7 @@
 //! the start-up seeds, a runtime join that fails is over: nothing keeps
 //! asking behind the operator's back.
 
+use hearsay_core::membership::silence;
 use hearsay_core::time::Instant;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -62,12 +63,7 @@ impl Joins {
             let each: Vec<String> = j
                 .addrs
                 .iter()
-                .map(|a| match j.refused.get(a) {
-                    Some(why) => {
-                        format!("{a} (it answers, but what it sends is refused here: {why})")
-                    }
-                    None => format!("{a} (no answer)"),
-                })
+                .map(|a| silence(a, j.refused.get(a).map(String::as_str)))
                 .collect();
             let _ = j
                 .reply

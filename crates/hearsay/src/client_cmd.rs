@@ -450,6 +450,18 @@ fn token(t: &Target) -> Result<Option<(hearsay_agent::http::Token, TokenSource)>
 /// Any request, with the token if there is one; the status and the
 /// answer's text, errors included but 401.
 fn request(t: &Target, method: &str, path: &str, body: &[u8]) -> Result<(u16, String), CallError> {
+    let mut r = call(t, method, path, body)?;
+    Ok((r.status().as_u16(), r.body_mut().read_to_string()?))
+}
+
+/// Any request, with the token if there is one, over TLS with `--http-ca`;
+/// the answer unread (a stream, for `monitor`), 401 as an error.
+fn call(
+    t: &Target,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<ureq::http::Response<ureq::Body>, CallError> {
     let token = token(t)?;
     let mut config = ureq::Agent::config_builder().http_status_as_error(false);
     if let Some(ca) = &t.http_ca {
@@ -464,17 +476,16 @@ fn request(t: &Target, method: &str, path: &str, body: &[u8]) -> Result<(u16, St
     let bearer = token
         .as_ref()
         .map(|(tok, _)| format!("Bearer {}", tok.secret()));
-    let mut r = match method {
+    let r = match method {
         "GET" => agent.get(&url).header_opt(bearer).call()?,
         "PUT" => agent.put(&url).header_opt(bearer).send(body)?,
         "DELETE" => agent.delete(&url).header_opt(bearer).call()?,
         _ => agent.post(&url).header_opt(bearer).send(body)?,
     };
-    let status = r.status().as_u16();
-    if status == 401 {
+    if r.status().as_u16() == 401 {
         return Err(CallError::Unauthorized(token.map(|(_, from)| from)));
     }
-    Ok((status, r.body_mut().read_to_string()?))
+    Ok(r)
 }
 
 /// TLS that trusts the certificates in the PEM file `ca` (and no other).
@@ -812,39 +823,15 @@ pub fn join(a: JoinArgs) -> ExitCode {
 pub fn monitor(a: MonitorArgs) -> ExitCode {
     use std::io::{BufRead, Write};
     let t = &a.target;
-    let token = match token(t) {
-        Ok(tok) => tok,
+    let path = format!("/monitor?level={}", a.level.as_str().to_lowercase());
+    let mut r = match call(t, "GET", &path, b"") {
+        Ok(r) => r,
         Err(e) => return fail("monitor", t, e),
     };
-    let mut config = ureq::Agent::config_builder().http_status_as_error(false);
-    if let Some(ca) = &t.http_ca {
-        match trust(ca) {
-            Ok(tls) => config = config.tls_config(tls),
-            Err(e) => return fail("monitor", t, CallError::Token(e)),
-        }
-    }
-    let agent: ureq::Agent = config.build().into();
-    let base = if t.http.contains("://") {
-        t.http.clone()
-    } else {
-        format!("http://{}", t.http)
-    };
-    let url = format!("{base}/monitor?level={}", a.level.as_str().to_lowercase());
-    let bearer = token
-        .as_ref()
-        .map(|(tok, _)| format!("Bearer {}", tok.secret()));
-    let mut r = match agent.get(&url).header_opt(bearer).call() {
-        Ok(r) => r,
-        Err(e) => return fail("monitor", t, e.into()),
-    };
-    match r.status().as_u16() {
-        200 => {}
-        401 => return fail("monitor", t, CallError::Unauthorized(token.map(|(_, f)| f))),
-        _ => {
-            let body = r.body_mut().read_to_string().unwrap_or_default();
-            eprintln!("hearsay monitor: {}", body.trim());
-            return ExitCode::FAILURE;
-        }
+    if r.status().as_u16() != 200 {
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        eprintln!("hearsay monitor: {}", body.trim());
+        return ExitCode::FAILURE;
     }
     let reader = std::io::BufReader::new(r.body_mut().as_reader());
     let mut out = std::io::stdout().lock();

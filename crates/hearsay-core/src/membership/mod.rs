@@ -27,6 +27,6 @@ pub use member::{
     ForceLeaveError, Incarnation, MAX_TAGS_BYTES, Meta, Status, TagsError, Update, check_tags,
     overrides,
 };
-pub use seeds::Seeds;
+pub use seeds::{Seeds, silence};
 pub use swim::{Event, MAX_STATE, MemberMsg, Swim, SwimStats};
 pub use view::{View, ViewChange};

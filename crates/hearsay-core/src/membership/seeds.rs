@@ -14,6 +14,15 @@ pub const FIRST_WAIT: Duration = Duration::from_millis(500);
 /// The longest wait between two questions to one seed.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// Why `a` has not let this member in: no answer, or what it sends is
+/// refused here (and why).
+pub fn silence<A: std::fmt::Display>(a: &A, refused: Option<&str>) -> String {
+    match refused {
+        Some(why) => format!("{a} (it answers, but what it sends is refused here: {why})"),
+        None => format!("{a} (no answer)"),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Seeds<A> {
     /// Per seed: when to ask next, and the wait after that.
@@ -76,10 +85,7 @@ impl<A: Ord + Clone> Seeds<A> {
         let each: Vec<String> = self
             .waiting
             .keys()
-            .map(|a| match self.refused.get(a) {
-                Some(why) => format!("{a} (it answers, but what it sends is refused here: {why})"),
-                None => format!("{a} (no answer)"),
-            })
+            .map(|a| silence(a, self.refused.get(a).copied()))
             .collect();
         Some(format!(
             "not joined yet after {} tries: {}",

@@ -41,10 +41,7 @@ pub fn check(history: &History) -> Edn {
 
 /// [`check`] with an explicit cycle-search budget.
 pub fn check_with(history: &History, budget: Budget) -> Edn {
-    match Analysis::new(history) {
-        Ok(a) => a.result(budget, None).0,
-        Err(Thrown { class, message }) => elle::unknown(class, &message),
-    }
+    checked(history, budget, None).0
 }
 
 /// [`check_with`], and the files Jepsen writes beside the result
@@ -54,8 +51,16 @@ pub fn check_files(
     budget: Budget,
     concurrency: usize,
 ) -> (Edn, Vec<crate::checker::Artifact>) {
+    checked(history, budget, Some(concurrency))
+}
+
+fn checked(
+    history: &History,
+    budget: Budget,
+    files: Option<usize>,
+) -> (Edn, Vec<crate::checker::Artifact>) {
     match Analysis::new(history) {
-        Ok(a) => a.result(budget, Some(concurrency)),
+        Ok(a) => a.result(budget, files),
         Err(Thrown { class, message }) => (elle::unknown(class, &message), Vec::new()),
     }
 }

@@ -228,6 +228,14 @@ impl Thrown {
     }
 }
 
+/// A checker's verdict and files, or (what Jepsen would have thrown) an
+/// `:unknown` verdict and no files.
+pub fn settle(
+    r: Result<(Edn, Vec<crate::checker::Artifact>), Thrown>,
+) -> (Edn, Vec<crate::checker::Artifact>) {
+    r.unwrap_or_else(|t| (t.into_edn(), Vec::new()))
+}
+
 /// Micro-op `i` of a transaction op, as the op recorded it.
 pub fn mop_edn(op: &crate::history::Op, i: usize) -> Edn {
     match &op.value {

@@ -36,7 +36,7 @@ pub fn check(history: &History, consistency_models: &str) -> Edn {
 
 /// [`check`] with an explicit cycle-search budget.
 pub fn check_with(history: &History, consistency_models: &str, budget: Budget) -> Edn {
-    checked(history, consistency_models, budget, false).0
+    elle::settle(analyse(history, consistency_models, budget, false)).0
 }
 
 /// [`check_with`], and Elle's `elle/` files.
@@ -45,19 +45,7 @@ pub fn check_files(
     consistency_models: &str,
     budget: Budget,
 ) -> (Edn, Vec<crate::checker::Artifact>) {
-    checked(history, consistency_models, budget, true)
-}
-
-fn checked(
-    history: &History,
-    consistency_models: &str,
-    budget: Budget,
-    files: bool,
-) -> (Edn, Vec<crate::checker::Artifact>) {
-    match analyse(history, consistency_models, budget, files) {
-        Ok((r, files)) => (r, files),
-        Err(t) => (t.into_edn(), Vec::new()),
-    }
+    elle::settle(analyse(history, consistency_models, budget, true))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -32,7 +32,10 @@ pub fn check(history: &History, consistency_models: &str) -> Edn {
 
 /// [`check`] with an explicit cycle-search budget.
 pub fn check_with(history: &History, consistency_models: &str, budget: Budget) -> Edn {
-    checked(history, consistency_models, budget, false).0
+    elle::settle(
+        analyse(history, consistency_models, budget, false).map(|(r, f)| (maelstrom_wrapper(r), f)),
+    )
+    .0
 }
 
 /// [`check_with`], and Elle's `elle/` files.
@@ -41,19 +44,9 @@ pub fn check_files(
     consistency_models: &str,
     budget: Budget,
 ) -> (Edn, Vec<crate::checker::Artifact>) {
-    checked(history, consistency_models, budget, true)
-}
-
-fn checked(
-    history: &History,
-    consistency_models: &str,
-    budget: Budget,
-    files: bool,
-) -> (Edn, Vec<crate::checker::Artifact>) {
-    match analyse(history, consistency_models, budget, files) {
-        Ok((r, files)) => (maelstrom_wrapper(r), files),
-        Err(t) => (t.into_edn(), Vec::new()),
-    }
+    elle::settle(
+        analyse(history, consistency_models, budget, true).map(|(r, f)| (maelstrom_wrapper(r), f)),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
