@@ -7,6 +7,9 @@
 //! a dispatcher runs at most `concurrency` handlers at once, each killed
 //! after `timeout`. A slow or stuck handler delays other handlers, never
 //! gossip.
+//!
+//! A query (`hearsay query`) runs the first handler that asks for it; what
+//! that handler prints is the answer (at most [`MAX_ANSWER`] bytes).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,16 +32,18 @@ pub enum Kind {
     MemberUpdate,
     MemberReap,
     User,
+    Query,
 }
 
 impl Kind {
-    const ALL: [(Kind, &'static str); 6] = [
+    const ALL: [(Kind, &'static str); 7] = [
         (Kind::MemberJoin, "member-join"),
         (Kind::MemberLeave, "member-leave"),
         (Kind::MemberFailed, "member-failed"),
         (Kind::MemberUpdate, "member-update"),
         (Kind::MemberReap, "member-reap"),
         (Kind::User, "user"),
+        (Kind::Query, "query"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,7 +68,8 @@ impl Kind {
     }
 }
 
-/// One kind a handler asks for: `user:NAME` only that user event.
+/// One kind a handler asks for: `user:NAME` only that user event,
+/// `query:NAME` only that query.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Filter {
     kind: Kind,
@@ -71,8 +77,8 @@ struct Filter {
 }
 
 /// `[TYPE[,TYPE...]=]COMMAND`, TYPE one of member-join, member-leave,
-/// member-failed, member-update, member-reap, user or user:NAME; without
-/// types, every event.
+/// member-failed, member-update, member-reap, user, user:NAME, query or
+/// query:NAME; without types, every event and query (as Serf's `*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Handler {
     filters: Vec<Filter>,
@@ -112,13 +118,16 @@ impl FromStr for Handler {
                                 Kind::ALL.map(|(_, n)| n).join(", ")
                             )
                         })?;
-                    if name.is_some() && kind != Kind::User {
+                    if name.is_some() && !matches!(kind, Kind::User | Kind::Query) {
                         return Err(format!(
-                            "only user events have names (user:NAME), not {t:?}"
+                            "only user events and queries have names (user:NAME, query:NAME), not {t:?}"
                         ));
                     }
                     if name.is_some_and(str::is_empty) {
-                        return Err(format!("user: needs a name after the colon in {s:?}"));
+                        return Err(format!(
+                            "{}: needs a name after the colon in {s:?}",
+                            kind.name()
+                        ));
                     }
                     filters.push(Filter {
                         kind,
@@ -210,9 +219,23 @@ pub struct Config {
     pub coalesce: Duration,
 }
 
+/// Largest answer a query handler may print, in bytes.
+pub const MAX_ANSWER: usize = hearsay_core::cluster::MAX_PAYLOAD;
+
+/// What a query's handler printed, or why there is nothing.
+pub type Answer = Result<Vec<u8>, String>;
+
+/// A query for its handler, and where its answer goes.
+struct QueryJob {
+    job: Job,
+    handler: Handler,
+    reply: tokio::sync::oneshot::Sender<Answer>,
+}
+
 /// The loop's end: hands events over without waiting.
 pub struct Runner {
     tx: mpsc::Sender<Job>,
+    queries: mpsc::Sender<QueryJob>,
     /// Events that may be coalesced go here first (with a period set).
     coalesce: Option<mpsc::Sender<Job>>,
     handlers: Arc<Vec<Handler>>,
@@ -275,21 +298,38 @@ impl Runner {
     /// Starts the dispatcher (within a tokio runtime).
     pub fn start(cfg: Config) -> Runner {
         let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+        let (qtx, mut qrx) = mpsc::channel::<QueryJob>(QUEUE);
         let counters = Arc::new(Counters::default());
         let handlers = Arc::new(cfg.handlers);
         let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
         let (c, hs) = (counters.clone(), handlers.clone());
+        let timeout = cfg.timeout;
         tokio::spawn(async move {
-            while let Some(job) = rx.recv().await {
-                for h in hs.iter().filter(|h| h.wants(job.kind, job.name.as_deref())) {
+            loop {
+                let (runs, reply) = tokio::select! {
+                    Some(job) = rx.recv() => {
+                        let hs: Vec<Handler> = hs
+                            .iter()
+                            .filter(|h| h.wants(job.kind, job.name.as_deref()))
+                            .cloned()
+                            .collect();
+                        (hs.into_iter().map(|h| (h, job.clone())).collect::<Vec<_>>(), None)
+                    }
+                    Some(q) = qrx.recv() => (vec![(q.handler, q.job)], Some(q.reply)),
+                    else => return,
+                };
+                let mut reply = reply;
+                for (h, job) in runs {
                     let Ok(permit) = slots.clone().acquire_owned().await else {
                         return;
                     };
-                    let (h, job, c) = (h.clone(), job.clone(), c.clone());
-                    let timeout = cfg.timeout;
+                    let (c, reply) = (c.clone(), reply.take());
                     tokio::spawn(async move {
-                        run(&h, &job, timeout, &c).await;
+                        let out = run(&h, &job, timeout, &c, reply.is_some()).await;
                         drop(permit);
+                        if let Some(r) = reply {
+                            let _ = r.send(out);
+                        }
                     });
                 }
             }
@@ -301,6 +341,7 @@ impl Runner {
         });
         Runner {
             tx,
+            queries: qtx,
             coalesce: coalesce_tx,
             handlers,
             counters,
@@ -326,10 +367,43 @@ impl Runner {
             tracing::warn!("an event handler queue is full ({QUEUE}): an event was dropped");
         }
     }
+
+    /// Does a handler answer queries named `name`?
+    pub fn answers(&self, name: &str) -> bool {
+        self.handlers
+            .iter()
+            .any(|h| h.wants(Kind::Query, Some(name)))
+    }
+
+    /// Runs the first handler that answers this query; its answer comes on
+    /// `reply`. False (and nothing runs) when no handler answers it or the
+    /// queue is full (counted as dropped).
+    pub fn query(&self, job: Job, reply: tokio::sync::oneshot::Sender<Answer>) -> bool {
+        let Some(handler) = self
+            .handlers
+            .iter()
+            .find(|h| h.wants(Kind::Query, job.name.as_deref()))
+            .cloned()
+        else {
+            return false;
+        };
+        let q = QueryJob {
+            job,
+            handler,
+            reply,
+        };
+        if self.queries.try_send(q).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("the query handler queue is full ({QUEUE}): a query was dropped");
+            return false;
+        }
+        true
+    }
 }
 
-/// Runs one handler for one event, to its end or its timeout.
-async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters) {
+/// Runs one handler for one event, to its end or its timeout; with
+/// `capture`, what it printed is the answer.
+async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters, capture: bool) -> Answer {
     c.runs.fetch_add(1, Ordering::Relaxed);
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
@@ -337,7 +411,11 @@ async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters) {
         .env("HEARSAY_EVENT", job.kind.name())
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
+        .stdout(if capture {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
@@ -345,7 +423,7 @@ async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters) {
         Err(e) => {
             c.failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("event handler {h} could not start: {e}");
-            return;
+            return Err(format!("the handler could not start: {e}"));
         }
     };
     if let Some(mut stdin) = child.stdin.take() {
@@ -356,7 +434,16 @@ async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters) {
         });
     }
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(out)) if out.status.success() => {}
+        Ok(Ok(out)) if out.status.success() => {
+            if out.stdout.len() > MAX_ANSWER {
+                c.failures.fetch_add(1, Ordering::Relaxed);
+                return Err(format!(
+                    "the handler printed {} bytes; an answer has at most {MAX_ANSWER}",
+                    out.stdout.len()
+                ));
+            }
+            Ok(out.stdout)
+        }
         Ok(Ok(out)) => {
             c.failures.fetch_add(1, Ordering::Relaxed);
             let err = String::from_utf8_lossy(&out.stderr);
@@ -366,10 +453,16 @@ async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters) {
                 out.status,
                 err.trim()
             );
+            Err(format!(
+                "the handler exited with {}: {}",
+                out.status,
+                err.trim()
+            ))
         }
         Ok(Err(e)) => {
             c.failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("event handler {h}: {e}");
+            Err(format!("the handler: {e}"))
         }
         Err(_) => {
             // Dropping the child kills it (kill_on_drop) and reaps it.
@@ -378,6 +471,7 @@ async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters) {
                 "event handler {h} for {} ran past {timeout:?}: killed",
                 job.kind.name()
             );
+            Err(format!("the handler ran past {timeout:?} and was killed"))
         }
     }
 }

@@ -50,6 +50,7 @@ pub fn router(agent: Arc<Agent>, api: ApiConfig) -> Router {
         .route("/leave", post(leave))
         .route("/force-leave/{name}", post(force_leave))
         .route("/monitor", get(monitor))
+        .route("/query", post(query))
         .route("/reachability", get(reachability))
         .route(
             "/metrics",
@@ -400,6 +401,61 @@ async fn reachability(
         }
         Err(e) => refused(e),
     }
+}
+
+/// A query as POST /query takes it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryBody {
+    name: String,
+    #[serde(default)]
+    payload: String,
+    #[serde(default)]
+    nodes: Vec<String>,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// Asks a query and streams what comes back, a JSON object per line:
+/// `{"type":"ack","from","answers"}`, `{"type":"answer","from","payload"}`,
+/// `{"type":"failed","from","error"}`, and last `{"type":"done",
+/// "asked",...}`. Closing the connection ends the query.
+async fn query(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Response {
+    let b: QueryBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body is {{\"name\": \"NAME\", \"payload\": \"...\", \"nodes\": [...], \"tags\": {{\"KEY\": \"RE\"}}, \"timeout_ms\": N}}: {e}\n"
+                ),
+            )
+                .into_response();
+        }
+    };
+    let req = crate::query::Request {
+        name: b.name,
+        payload: b.payload.into_bytes(),
+        nodes: b.nodes,
+        tags: b.tags,
+        timeout: std::time::Duration::from_millis(b.timeout_ms.unwrap_or(0)),
+    };
+    let rx = match a.query(req).await {
+        Ok(rx) => rx,
+        Err(e) => return refused(e),
+    };
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let u = rx.recv().await?;
+        let line = serde_json::to_string(&u).unwrap_or_default() + "\n";
+        Some((Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 #[derive(serde::Deserialize)]

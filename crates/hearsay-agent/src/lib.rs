@@ -20,6 +20,8 @@ pub mod keyquery;
 pub mod kv;
 pub mod metrics;
 pub mod monitor;
+pub mod query;
+mod query_loop;
 pub mod reach;
 pub mod store;
 pub mod stream;
@@ -254,6 +256,17 @@ enum Cmd {
     Reach(std::time::Duration, oneshot::Sender<Vec<reach::Reached>>),
     /// Sets these tags and deletes those.
     Tags(TagsChange, oneshot::Sender<Result<(), String>>),
+    /// Asks a query; its updates go to the sender.
+    Query(
+        query::Checked,
+        mpsc::Sender<query::Update>,
+        oneshot::Sender<Result<(), String>>,
+    ),
+    /// Queries asked of this agent go to the application from now on.
+    AnswerQueries(
+        mpsc::Sender<query::Incoming>,
+        oneshot::Sender<Result<(), String>>,
+    ),
 }
 
 /// A change of this agent's tags: set some, delete others.
@@ -501,6 +514,7 @@ impl Agent {
                 kv: vec![],
                 kq: None,
                 rq: None,
+                qy: None,
                 x: String::new(),
             },
             codec,
@@ -540,6 +554,11 @@ impl Agent {
                     coalesce: cfg.handler_coalesce,
                 })
             }),
+            asking: Vec::new(),
+            asking_ids: 0,
+            remembered: query::Remembered::default(),
+            answers: query_loop::Answers::new(),
+            answering: None,
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -849,6 +868,31 @@ impl Agent {
         self.ask(|tx| Cmd::Event(name, payload, coalesce, tx)).await
     }
 
+    /// Asks the members the request's filters choose (this agent too, if
+    /// it matches) and streams what comes back: each acknowledgement and
+    /// answer as it arrives, then [`query::Update::Done`] with the
+    /// summary, once every answer that can come is in or the timeout
+    /// passed. Dropping the receiver ends the query.
+    pub async fn query(
+        &self,
+        req: query::Request,
+    ) -> Result<mpsc::Receiver<query::Update>, String> {
+        let q = req.check()?;
+        let (tx, rx) = mpsc::channel(query::UPDATES);
+        self.ask(|reply| Cmd::Query(q, tx, reply)).await?;
+        Ok(rx)
+    }
+
+    /// Queries asked of this agent, for the application to answer
+    /// ([`query::Incoming::respond`]); a query handler script, if one
+    /// answers the name, goes first. Replaces an earlier receiver. While
+    /// the receiver lives, this agent tells askers an answer will follow.
+    pub async fn answer_queries(&self) -> Result<mpsc::Receiver<query::Incoming>, String> {
+        let (tx, rx) = mpsc::channel(query::UPDATES);
+        self.ask(|reply| Cmd::AnswerQueries(tx, reply)).await?;
+        Ok(rx)
+    }
+
     /// User events delivered here so far, with the wall-clock time (unix
     /// microseconds) each was (the newest 100,000): once each, in order
     /// per origin.
@@ -1046,6 +1090,17 @@ struct Loop {
     event_max: usize,
     /// Event handlers, if any were given.
     handlers: Option<handlers::Runner>,
+    /// Queries this agent asked, waiting for answers.
+    asking: Vec<query::Asking>,
+    asking_ids: u64,
+    /// Queries others asked of this agent, remembered while they wait.
+    remembered: query::Remembered,
+    /// Answers to queries asked of this agent, as handlers finish them:
+    /// (asker, query id, answer).
+    answers: query_loop::Answers,
+    /// The application's end for queries asked of this agent, if it
+    /// answers them ([`Agent::answer_queries`]).
+    answering: Option<mpsc::Sender<query::Incoming>>,
 }
 
 /// How much larger than the datagram it answers a refusal may be: a
@@ -1107,6 +1162,7 @@ impl Loop {
                     .iter()
                     .map(keyquery::Pending::next_deadline)
                     .min(),
+                self.asking.iter().map(query::Asking::next_deadline).min(),
                 self.order.next_deadline(),
             ]);
             let wake = deadline.map_or(self.start + std::time::Duration::from_secs(3600), |d| {
@@ -1123,6 +1179,7 @@ impl Loop {
                     self.stream(inbound, &mut out).await;
                 }
                 Some(done) = self.done.recv() => self.release(done),
+                Some(a) = self.answers.rx.recv() => self.answered(a).await,
                 _ = sleep => {
                     let now = self.now();
                     // Learn the seeds' names: they answer `who` with an
@@ -1146,6 +1203,7 @@ impl Loop {
                     self.node.tick(now, &mut out);
                     self.kv.tick(now, &mut self.kv_out);
                     self.run_queries().await;
+                    self.run_asks().await;
                 }
                 cmd = rx.recv() => match cmd {
                     Some(Cmd::Broadcast(data, reply)) => {
@@ -1259,6 +1317,13 @@ impl Loop {
                         }
                         let _ = reply.send(r);
                     }
+                    Some(Cmd::Query(q, updates, reply)) => {
+                        let _ = reply.send(self.start_ask(q, updates).await);
+                    }
+                    Some(Cmd::AnswerQueries(tx, reply)) => {
+                        self.answering = Some(tx);
+                        let _ = reply.send(Ok(()));
+                    }
                     Some(Cmd::Leave(reply)) => {
                         let now = self.now();
                         self.node.leave(now, &mut out);
@@ -1349,6 +1414,9 @@ impl Loop {
         if env.kq.is_some() {
             self.stats.received.count("keys", 0);
         }
+        if env.qy.is_some() {
+            self.stats.received.count("query", 0);
+        }
         if env.f.is_empty() || env.f.len() > 256 {
             return;
         }
@@ -1415,6 +1483,14 @@ impl Loop {
         }
         if let (Some(r), Some(addr)) = (env.rq, addr) {
             self.reach_msg(&name, addr, r).await;
+        }
+        // A query on a stream (larger than a datagram) has no address to
+        // check: it is taken from the member at the address it gossips
+        // from, and answered there.
+        if let Some(q) = env.qy
+            && let Some(at) = addr.or_else(|| self.gossip_addr(&name))
+        {
+            self.query_msg(&name, at, q).await;
         }
     }
 
@@ -2148,6 +2224,121 @@ mod tests {
         assert!(t.elapsed() < std::time::Duration::from_secs(3));
     }
 
+    /// Queries from the library: the application answers (a large answer
+    /// goes over TCP), a member that does not answer the name only
+    /// acknowledges, filters choose whom to ask, and a member cut off is
+    /// reported missing.
+    #[tokio::test]
+    async fn queries_are_answered_by_the_application_and_summed_up() {
+        use query::{Request, Update};
+        let start = |name: &str, join: Vec<SocketAddr>, role: &str| {
+            let mut cfg = AgentConfig::new(name);
+            cfg.bind = "127.0.0.1:0".parse().unwrap();
+            cfg.join = join;
+            cfg.tags = [("role".to_string(), role.to_string())].into();
+            cfg.test_faults = true;
+            Agent::start(cfg)
+        };
+        let a = start("a", vec![], "db").await.unwrap();
+        let b = start("b", vec![a.local_addr()], "web").await.unwrap();
+        let c = start("c", vec![a.local_addr()], "web").await.unwrap();
+        for _ in 0..200 {
+            let all = [&a, &b, &c]
+                .iter()
+                .all(|x| x.members().iter().filter(|m| m.state == "alive").count() == 3);
+            if all {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let mut answers = b.answer_queries().await.unwrap();
+        tokio::spawn(async move {
+            while let Some(q) = answers.recv().await {
+                match q.name.as_str() {
+                    "big" => q.respond(vec![b'x'; 20_000]),
+                    "refuse" => q.fail("not today"),
+                    _ => {
+                        let mut p = b"b got ".to_vec();
+                        p.extend(&q.payload);
+                        p.extend(format!(" from {}", q.from).into_bytes());
+                        q.respond(p);
+                    }
+                }
+            }
+        });
+        async fn collect(mut rx: tokio::sync::mpsc::Receiver<Update>) -> Vec<Update> {
+            let mut v = Vec::new();
+            while let Some(u) = rx.recv().await {
+                v.push(u);
+            }
+            v
+        }
+        let ask = |name: &str, payload: &str| Request {
+            name: name.into(),
+            payload: payload.as_bytes().to_vec(),
+            timeout: std::time::Duration::from_secs(3),
+            ..Request::default()
+        };
+        let got = collect(a.query(ask("hello", "hi")).await.unwrap()).await;
+        let Some(Update::Done(s)) = got.last() else {
+            panic!("{got:?}")
+        };
+        assert_eq!(s.asked, ["a", "b", "c"]);
+        assert_eq!(s.acked, ["a", "b", "c"]);
+        assert_eq!(s.answered, ["b"], "{got:?}");
+        assert!(s.missing.is_empty() && s.late.is_empty(), "{s:?}");
+        assert!(s.elapsed_ms < 3000, "ended when every answer was in: {s:?}");
+        assert!(got.contains(&Update::Answer {
+            from: "b".into(),
+            payload: b"b got hi from a".to_vec()
+        }));
+        assert!(got.contains(&Update::Ack {
+            from: "c".into(),
+            answers: false
+        }));
+        // Larger than any datagram: over TCP.
+        let got = collect(a.query(ask("big", "")).await.unwrap()).await;
+        assert!(
+            got.iter().any(|u| matches!(u, Update::Answer { from, payload } if from == "b" && payload.len() == 20_000)),
+            "{got:?}"
+        );
+        let got = collect(a.query(ask("refuse", "")).await.unwrap()).await;
+        assert!(got.contains(&Update::Failed {
+            from: "b".into(),
+            error: "not today".into()
+        }));
+        // Filters: by tag (the whole value), by name.
+        let mut r = ask("hello", "x");
+        r.tags = [("role".to_string(), "web".to_string())].into();
+        let got = collect(c.query(r).await.unwrap()).await;
+        let Some(Update::Done(s)) = got.last() else {
+            panic!("{got:?}")
+        };
+        assert_eq!(s.asked, ["b", "c"]);
+        assert_eq!(s.answered, ["b"]);
+        let mut r = ask("hello", "x");
+        r.nodes = vec!["a".into()];
+        let got = collect(c.query(r).await.unwrap()).await;
+        let Some(Update::Done(s)) = got.last() else {
+            panic!("{got:?}")
+        };
+        assert_eq!(s.asked, ["a"]);
+        // c drops a's traffic: asked, never acknowledged.
+        c.cut(vec![a.local_addr()]).await.unwrap();
+        let mut r = ask("hello", "x");
+        r.timeout = std::time::Duration::from_millis(800);
+        let got = collect(a.query(r).await.unwrap()).await;
+        let Some(Update::Done(s)) = got.last() else {
+            panic!("{got:?}")
+        };
+        assert_eq!(s.missing, ["c"], "{s:?}");
+        assert_eq!(s.answered, ["b"]);
+        // Bad requests are refused before anything is sent.
+        let mut r = ask("hello", "x");
+        r.tags = [("role".to_string(), "(".to_string())].into();
+        assert!(a.query(r).await.unwrap_err().contains("role=("));
+    }
+
     #[tokio::test]
     async fn a_clear_text_claim_cannot_aim_answers_at_a_third_party() {
         let mut cfg = AgentConfig::new("victim");
@@ -2169,6 +2360,7 @@ mod tests {
             kv: vec![],
             kq: None,
             rq: None,
+            qy: None,
             x: String::new(),
         };
         asker

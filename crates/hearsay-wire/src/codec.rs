@@ -64,6 +64,10 @@ pub struct Datagram {
     /// it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rq: Option<crate::reach::Reach>,
+    /// A query, or an acknowledgement or answer of one. Agents that
+    /// predate it ignore it (the asker reports them as silent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qy: Option<crate::query::QueryMsg>,
     /// Why the sender will not take the receiver in (its name is held by
     /// another live member); empty otherwise. Agents that predate it
     /// ignore it.
@@ -84,6 +88,7 @@ impl From<&str> for Datagram {
             kv: vec![],
             kq: None,
             rq: None,
+            qy: None,
             x: String::new(),
         }
     }
@@ -240,7 +245,9 @@ impl Codec {
         self.frame(env).filter(|d| d.len() <= MAX_DATAGRAM)
     }
 
-    fn frame(&self, env: &Datagram) -> Option<Vec<u8>> {
+    /// The whole frame, of any size up to [`MAX_STREAM`]: one over
+    /// [`MAX_DATAGRAM`] goes on a stream.
+    pub fn frame(&self, env: &Datagram) -> Option<Vec<u8>> {
         let plain = rmp_serde::to_vec_named(env).ok()?;
         let header = self.header();
         let mut out = header.to_vec();
@@ -363,6 +370,7 @@ mod tests {
             kv: vec![],
             kq: None,
             rq: None,
+            qy: None,
             x: String::new(),
         }
     }

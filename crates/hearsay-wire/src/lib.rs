@@ -8,6 +8,7 @@
 //!   decoding never panics and says why it refused.
 //! - [`keyring`]: gossip keys (XChaCha20-Poly1305), rotated without downtime.
 //! - [`keys`]: the keyring changes members ask of each other.
+//! - [`query`]: queries (`hearsay query`), their acknowledgements and answers.
 //!
 //! ```
 //! use hearsay_core::cluster::{ClusterConfig, ClusterNode};
@@ -32,6 +33,7 @@
 pub mod codec;
 pub mod keyring;
 pub mod keys;
+pub mod query;
 pub mod reach;
 
 /// Key-value replication messages (the agent's replicated map).

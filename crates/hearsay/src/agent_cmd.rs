@@ -144,11 +144,13 @@ pub struct AgentArgs {
     /// event`), 1 to 65536 bytes; larger ones are refused [default: 65536]
     #[arg(long, value_name = "BYTES")]
     event_max_bytes: Option<usize>,
-    /// A command (run with sh -c) for membership changes and user events:
-    /// [TYPE[,TYPE...]=]COMMAND, TYPE one of member-join, member-leave,
-    /// member-failed, member-update, member-reap, user, user:NAME (none:
-    /// every event); the event in HEARSAY_* variables and on standard
-    /// input; repeatable
+    /// A command (run with sh -c) for membership changes, user events and
+    /// queries: [TYPE[,TYPE...]=]COMMAND, TYPE one of member-join,
+    /// member-leave, member-failed, member-update, member-reap, user,
+    /// user:NAME, query, query:NAME (none: every event and query); the
+    /// event in HEARSAY_* variables and on standard input; for a query,
+    /// what the first handler for it prints is this agent's answer;
+    /// repeatable
     #[arg(long = "event-handler", value_name = "SPEC")]
     event_handlers: Vec<hearsay_agent::handlers::Handler>,
     /// Event handlers running at once, at most (others wait; past 256

@@ -177,6 +177,35 @@ pub struct ReachabilityArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  hearsay query uptime                          every member with a handler for it answers
+  hearsay query load --tag role=web --timeout 2s
+  hearsay query version --node n2 --node n3 --json
+  echo flush | hearsay query cache -            the payload from standard input
+An agent answers with --event-handler query:NAME=COMMAND: COMMAND gets the
+payload on standard input and what it prints is the answer.
+Exit status: 0 when every member asked acknowledged, 1 otherwise.")]
+pub struct QueryArgs {
+    /// The query's name (1 to 128 bytes, no control characters)
+    name: String,
+    /// Its payload (up to 64 KiB of text); `-` reads standard input
+    payload: Option<String>,
+    /// Only this member (repeatable)
+    #[arg(long = "node", value_name = "NAME")]
+    nodes: Vec<String>,
+    /// Only members with this tag, its whole value matching a regular
+    /// expression (repeatable, all must match), as `hearsay members --tag`
+    #[arg(long = "tag", value_name = "KEY=RE", value_parser = crate::agent_cmd::parse_tag)]
+    tags: Vec<(String, String)>,
+    /// How long to wait for answers (at most 5m); the query ends sooner
+    /// once every answer that can come is in
+    #[arg(long, default_value = "5s")]
+    timeout: hearsay_sim::Dur,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct MonitorArgs {
     /// Log lines at this level and above: trace, debug, info, warn, error
     #[arg(long, default_value = "info", value_parser = hearsay_agent::monitor::parse_level)]
@@ -818,6 +847,128 @@ pub fn join(a: JoinArgs) -> ExitCode {
         }
         Err(e) => fail("join", t, e),
     }
+}
+
+pub fn query(a: QueryArgs) -> ExitCode {
+    use std::io::{BufRead, Read, Write};
+    let t = &a.target;
+    let payload = match a.payload.as_deref() {
+        Some("-") => {
+            let mut b = String::new();
+            let max = hearsay_core::cluster::MAX_PAYLOAD as u64 + 1;
+            if let Err(e) = std::io::stdin().lock().take(max).read_to_string(&mut b) {
+                eprintln!("hearsay query: cannot read the payload from standard input: {e}");
+                return ExitCode::FAILURE;
+            }
+            b
+        }
+        Some(p) => p.to_string(),
+        None => String::new(),
+    };
+    let ms = a.timeout.0.as_millis();
+    if ms == 0 || a.timeout.0 > hearsay_agent::query::MAX_TIMEOUT {
+        eprintln!("hearsay query: --timeout must be more than 0 and at most 5m");
+        return ExitCode::from(crate::EXIT_BAD_ARGS);
+    }
+    let body = serde_json::json!({
+        "name": a.name,
+        "payload": payload,
+        "nodes": a.nodes,
+        "tags": a.tags.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        "timeout_ms": ms as u64,
+    });
+    let mut r = match call(t, "POST", "/query", body.to_string().as_bytes()) {
+        Ok(r) => r,
+        Err(e) => return fail("query", t, e),
+    };
+    if r.status().as_u16() != 200 {
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        eprintln!("hearsay query: {}", body.trim());
+        return if status == 400 {
+            ExitCode::from(crate::EXIT_BAD_ARGS)
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    let reader = std::io::BufReader::new(r.body_mut().as_reader());
+    let mut out = std::io::stdout().lock();
+    let mut summary = None;
+    for line in reader.lines() {
+        let Ok(line) = line else { break };
+        let Ok(u) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let text = if t.json {
+            line.clone()
+        } else {
+            let from = u["from"].as_str().unwrap_or("?");
+            match u["type"].as_str() {
+                Some("ack") if u["answers"] == true => format!("ack from {from}"),
+                Some("ack") => format!("ack from {from} (no handler for this query)"),
+                Some("answer") => format!(
+                    "answer from {from}: {}",
+                    u["payload"].as_str().unwrap_or("").trim_end()
+                ),
+                Some("failed") => {
+                    format!("failed at {from}: {}", u["error"].as_str().unwrap_or(""))
+                }
+                Some("done") => query_summary(&u),
+                _ => continue,
+            }
+        };
+        if u["type"] == "done" {
+            summary = Some(u);
+        }
+        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    match summary {
+        Some(s) if s["missing"].as_array().is_some_and(Vec::is_empty) => ExitCode::SUCCESS,
+        Some(_) => ExitCode::FAILURE,
+        None => {
+            eprintln!(
+                "hearsay query: the agent at {} closed the stream before the query ended",
+                t.http
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The last line of `hearsay query`: counts, then who did not answer.
+fn query_summary(s: &serde_json::Value) -> String {
+    let n = |k: &str| s[k].as_array().map_or(0, Vec::len);
+    let names = |k: &str| -> String {
+        s[k].as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let mut line = format!(
+        "asked {}, acked {}, answered {}, failed {}, missing {} ({} ms)",
+        n("asked"),
+        n("acked"),
+        n("answered"),
+        n("failed"),
+        n("missing"),
+        s["elapsed_ms"]
+    );
+    if n("missing") > 0 {
+        line += &format!("\nmissing (never acknowledged): {}", names("missing"));
+    }
+    if n("late") > 0 {
+        line += &format!(
+            "\nlate (acknowledged, no answer in time): {}",
+            names("late")
+        );
+    }
+    line
 }
 
 pub fn monitor(a: MonitorArgs) -> ExitCode {

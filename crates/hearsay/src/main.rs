@@ -108,6 +108,11 @@ enum Cmd {
     /// Record a failed member as left on every agent (Serf's `serf
     /// force-leave`): it stops counting as failed and is forgotten
     ForceLeave(client_cmd::ForceLeaveArgs),
+    /// Ask the members a filter chooses and print each acknowledgement
+    /// and answer as it arrives, then who answered and who stayed silent
+    /// (Serf's `serf query`); members answer with a query handler
+    /// (--event-handler query:NAME=COMMAND) or the library
+    Query(client_cmd::QueryArgs),
     /// Stream a running agent's log lines and membership events as they
     /// happen, until interrupted (Serf's `serf monitor`)
     Monitor(client_cmd::MonitorArgs),
@@ -183,6 +188,7 @@ fn main() -> ExitCode {
         Cmd::Leave(a) => client_cmd::leave(a),
         Cmd::ForceLeave(a) => client_cmd::force_leave(a),
         Cmd::Monitor(a) => client_cmd::monitor(a),
+        Cmd::Query(a) => client_cmd::query(a),
         Cmd::Reachability(a) => client_cmd::reachability(a),
         Cmd::Info(a) => client_cmd::info(a),
         Cmd::Node(args) => {

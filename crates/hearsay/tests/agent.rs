@@ -2415,3 +2415,90 @@ fn event_handlers_run_for_user_events_and_membership_changes() {
         "{err}"
     );
 }
+
+/// Issue 17 item 3 (queries): `hearsay query` asks the members its filters
+/// choose; query handlers answer with what they print (the payload on
+/// standard input), members without one only acknowledge, a failing
+/// handler is reported as such, and a member that never acknowledges is
+/// named and makes the exit status 1.
+#[test]
+fn queries_collect_answers_from_handlers_and_name_the_silent() {
+    let handler = [
+        "--event-handler",
+        "query:uptime=echo \"$HEARSAY_SELF_NAME got $(cat) from $HEARSAY_QUERY_ORIGIN\"",
+        "--event-handler",
+        "query:broken=echo oops >&2; exit 3",
+        "--test-faults",
+    ];
+    let a = start_with("q0", "qc", None, &["--test-faults"]);
+    let web = |n: &str| {
+        let mut args = vec!["--tag", "role=web"];
+        args.extend(handler);
+        start_with(n, "qc", Some(&a.gossip), &args)
+    };
+    let b = web("q1");
+    let c = web("q2");
+    let d = start_with(
+        "q3",
+        "qc",
+        Some(&a.gossip),
+        &["--tag", "role=db", "--test-faults"],
+    );
+    until("four alive at every agent", Duration::from_secs(30), || {
+        [&a, &b, &c, &d].iter().all(|x| alive_count(x) == 4)
+    });
+    let (code, out, err) = cli(&["query", "uptime", "hello", "--http", &a.http]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("answer from q1: q1 got hello from q0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("answer from q2: q2 got hello from q0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ack from q3 (no handler for this query)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("asked 4, acked 4, answered 2, failed 0, missing 0"),
+        "{out}"
+    );
+    // Filters, and one JSON object per line.
+    let (code, out, err) = cli(&[
+        "query", "uptime", "--tag", "role=w.b", "--json", "--http", &d.http,
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let done = lines.last().unwrap();
+    assert_eq!(done["type"], "done", "{out}");
+    assert_eq!(done["asked"], serde_json::json!(["q1", "q2"]), "{out}");
+    assert_eq!(done["answered"], serde_json::json!(["q1", "q2"]), "{out}");
+    assert_eq!(
+        lines.iter().filter(|l| l["type"] == "answer").count(),
+        2,
+        "{out}"
+    );
+    let (code, out, _) = cli(&["query", "uptime", "--node", "q2", "--http", &a.http]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("asked 1, acked 1, answered 1"), "{out}");
+    let (code, out, _) = cli(&["query", "broken", "--http", &a.http]);
+    assert_eq!(code, Some(0), "every member acknowledged");
+    assert!(
+        out.contains("failed at q1: the handler exited with exit status: 3: oops"),
+        "{out}"
+    );
+    assert!(out.contains("failed 2"), "{out}");
+    // q3 drops q0's traffic: asked, never acknowledged.
+    assert_eq!(http(&d.http, "POST", "/test/cut", &a.gossip), "ok\n");
+    let (code, out, _) = cli(&["query", "uptime", "--timeout", "1s", "--http", &a.http]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("missing (never acknowledged): q3"), "{out}");
+    let (code, _, err) = cli(&["query", "uptime", "--tag", "role=(", "--http", &a.http]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("role=("), "{err}");
+}

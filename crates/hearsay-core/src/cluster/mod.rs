@@ -23,7 +23,9 @@ mod order;
 mod payload;
 
 pub use order::EventOrder;
-pub use payload::{EventHead, MAX_EVENT_NAME, MAX_PAYLOAD, MsgId, Payload, check_event_name};
+pub use payload::{
+    EventHead, MAX_EVENT_NAME, MAX_PAYLOAD, MsgId, Payload, bytes, check_event_name,
+};
 
 /// Payload bytes a member may hold unacknowledged by its neighbours before
 /// [`ClusterNode::broadcast`] refuses more ([`ClusterError::Busy`]). Links

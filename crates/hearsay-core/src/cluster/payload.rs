@@ -104,7 +104,7 @@ pub const MAX_PAYLOAD: usize = 64 * 1024;
 
 /// Serde for `Arc<[u8]>` as bytes (a binary format writes them raw; JSON
 /// writes a list of numbers, and either is read back).
-mod bytes {
+pub mod bytes {
     use super::*;
     use serde::de::{SeqAccess, Visitor};
 

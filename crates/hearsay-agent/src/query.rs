@@ -1,0 +1,597 @@
+//! Queries (Serf's `serf query`): ask the members a filter chooses, and
+//! collect their acknowledgements and answers until all are in or the time
+//! is up.
+//!
+//! The asker chooses the members itself (by name and by tags, which every
+//! member gossips) and sends each the query directly: one hop, so an
+//! answer comes in a round trip plus the handler's time, and the asker
+//! knows exactly whom it asked, so the summary can name who stayed silent.
+//! Those not heard from are asked again, backing off; a member asked twice
+//! acknowledges again and resends its answer but runs its handler once.
+//! Every member acknowledges, saying whether an answer will follow (a
+//! handler or the application answers that name), so a query ends as soon
+//! as every answer it can expect is in.
+
+use hearsay_core::id::NodeId;
+use hearsay_core::time::Instant;
+pub use hearsay_wire::query::{Answer, QueryMsg};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest a query may wait for answers.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default wait.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Members not heard from are first asked again after this (then the
+/// wait doubles, up to a second).
+pub const RETRY: Duration = Duration::from_millis(200);
+const MAX_RETRY: Duration = Duration::from_secs(1);
+/// Queries this agent asks at once (more are refused).
+pub const MAX_ASKING: usize = 64;
+/// Queries from others remembered (to answer a repeat without running the
+/// handler again); past it the oldest are forgotten.
+pub const MAX_REMEMBERED: usize = 4096;
+
+/// Updates (or incoming queries) buffered for a slow reader; past it they
+/// are dropped (the summary still counts them).
+pub const UPDATES: usize = 1024;
+
+/// A query asked of this agent, for the application to answer
+/// ([`crate::Agent::answer_queries`]). Dropping it unanswered tells the
+/// asker it failed.
+#[derive(Debug)]
+pub struct Incoming {
+    pub name: String,
+    pub payload: Vec<u8>,
+    /// The member that asked.
+    pub from: String,
+    pub(crate) reply: tokio::sync::oneshot::Sender<Answer>,
+}
+
+impl Incoming {
+    /// Answers with `payload` (at most [`hearsay_core::cluster::MAX_PAYLOAD`]
+    /// bytes; a longer one is sent as a failure saying so).
+    pub fn respond(self, payload: Vec<u8>) {
+        let max = hearsay_core::cluster::MAX_PAYLOAD;
+        let a = if payload.len() > max {
+            Answer::Failed(format!(
+                "the answer has {} bytes, at most {max}",
+                payload.len()
+            ))
+        } else {
+            Answer::Ok(payload.into())
+        };
+        let _ = self.reply.send(a);
+    }
+
+    /// Tells the asker this agent could not answer, and why.
+    pub fn fail(self, why: impl Into<String>) {
+        let _ = self.reply.send(Answer::Failed(why.into()));
+    }
+}
+
+/// A query as the caller gives it.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub name: String,
+    pub payload: Vec<u8>,
+    /// Only these members (empty: all).
+    pub nodes: Vec<String>,
+    /// Only members whose tag KEY matches the regular expression (the
+    /// whole value, as Serf's filter; all must match).
+    pub tags: BTreeMap<String, String>,
+    /// How long to wait for answers ([`DEFAULT_TIMEOUT`] when zero).
+    pub timeout: Duration,
+}
+
+/// A request checked: its filters compiled.
+pub(crate) struct Checked {
+    pub name: String,
+    pub payload: Arc<[u8]>,
+    pub nodes: Vec<String>,
+    pub tags: Vec<(String, regex::Regex)>,
+    pub timeout: Duration,
+}
+
+impl Request {
+    pub(crate) fn check(self) -> Result<Checked, String> {
+        hearsay_core::cluster::check_event_name(&self.name)
+            .map_err(|e| e.replace("an event name", "a query name"))?;
+        let max = hearsay_core::cluster::MAX_PAYLOAD;
+        if self.payload.len() > max {
+            return Err(format!(
+                "a query payload has at most {max} bytes, not {}",
+                self.payload.len()
+            ));
+        }
+        let timeout = if self.timeout.is_zero() {
+            DEFAULT_TIMEOUT
+        } else {
+            self.timeout
+        };
+        if timeout > MAX_TIMEOUT {
+            return Err(format!(
+                "a query waits at most {} s, not {:?}",
+                MAX_TIMEOUT.as_secs(),
+                timeout
+            ));
+        }
+        let mut tags = Vec::new();
+        for (k, re) in self.tags {
+            let r = regex::Regex::new(&format!("^(?:{re})$"))
+                .map_err(|e| format!("tag filter {k}={re}: {e}"))?;
+            tags.push((k, r));
+        }
+        Ok(Checked {
+            name: self.name,
+            payload: self.payload.into(),
+            nodes: self.nodes,
+            tags,
+            timeout,
+        })
+    }
+}
+
+impl Checked {
+    /// Does member `name` with `tags` pass the filters?
+    pub fn wants(&self, name: &str, tags: &BTreeMap<Box<str>, Box<str>>) -> bool {
+        (self.nodes.is_empty() || self.nodes.iter().any(|n| n == name))
+            && self.tags.iter().all(|(k, re)| {
+                tags.get(k.as_str())
+                    .is_some_and(|v| re.is_match(v.as_ref()))
+            })
+    }
+}
+
+/// What a query brings, as it comes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Update {
+    /// A member received the query (`answers`: an answer will follow).
+    Ack { from: String, answers: bool },
+    /// A member's answer.
+    Answer {
+        from: String,
+        #[serde(serialize_with = "lossy")]
+        payload: Vec<u8>,
+    },
+    /// A member could not answer (its handler failed or timed out).
+    Failed { from: String, error: String },
+    /// The last update: the query is over.
+    Done(Summary),
+}
+
+fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(b))
+}
+
+/// How a query went.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub name: String,
+    /// Every member the filters chose (this agent too, if it matched).
+    pub asked: Vec<String>,
+    pub acked: Vec<String>,
+    pub answered: Vec<String>,
+    pub failed: Vec<String>,
+    /// Asked and never acknowledged (down, unreachable, or too old an
+    /// agent to know queries).
+    pub missing: Vec<String>,
+    /// Acknowledged with an answer to come that did not come in time.
+    pub late: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+/// Where one asked member stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Asked,
+    /// Acknowledged; an answer will follow.
+    Waiting,
+    Done,
+}
+
+/// A query this agent asked, waiting for answers.
+pub(crate) struct Asking {
+    pub id: u64,
+    name: String,
+    payload: Arc<[u8]>,
+    started: Instant,
+    deadline: Instant,
+    /// Asked members: their address (None: this agent), stage, and when
+    /// to ask again and the wait after that.
+    members: BTreeMap<NodeId, (Option<SocketAddr>, Stage, Instant, Duration)>,
+    acked: Vec<String>,
+    answered: Vec<String>,
+    failed: Vec<String>,
+    updates: tokio::sync::mpsc::Sender<Update>,
+}
+
+impl Asking {
+    /// `targets`: the members chosen, with their address (None: this
+    /// agent itself, answered in place).
+    pub fn new(
+        id: u64,
+        q: &Checked,
+        targets: BTreeMap<NodeId, Option<SocketAddr>>,
+        now: Instant,
+        updates: tokio::sync::mpsc::Sender<Update>,
+    ) -> Asking {
+        Asking {
+            id,
+            name: q.name.clone(),
+            payload: q.payload.clone(),
+            started: now,
+            deadline: now + q.timeout,
+            members: targets
+                .into_iter()
+                .map(|(n, a)| (n, (a, Stage::Asked, now, RETRY)))
+                .collect(),
+            acked: Vec::new(),
+            answered: Vec::new(),
+            failed: Vec::new(),
+            updates,
+        }
+    }
+
+    /// The query as sent: its wait is what is left of ours.
+    pub fn ask(&self, now: Instant) -> QueryMsg {
+        let left = self.deadline.saturating_since(now);
+        QueryMsg::Ask {
+            id: self.id,
+            name: self.name.clone(),
+            payload: self.payload.clone(),
+            timeout_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The members to ask (again) now: those not heard from, and those
+    /// whose answer is overdue (their acknowledgement or answer may have
+    /// been lost; a repeat is answered from memory).
+    pub fn due(&mut self, now: Instant) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for (addr, stage, next, wait) in self.members.values_mut() {
+            if *stage == Stage::Done || *next > now {
+                continue;
+            }
+            if let Some(a) = addr {
+                out.push(*a);
+            }
+            *next = now + *wait;
+            *wait = (*wait * 2).min(MAX_RETRY);
+        }
+        out
+    }
+
+    /// An acknowledgement from `from`.
+    pub fn ack(&mut self, from: &NodeId, answers: bool) {
+        let Some((_, stage, ..)) = self.members.get_mut(from) else {
+            return;
+        };
+        if *stage != Stage::Asked {
+            return;
+        }
+        *stage = if answers { Stage::Waiting } else { Stage::Done };
+        self.acked.push(from.to_string());
+        self.tell(Update::Ack {
+            from: from.to_string(),
+            answers,
+        });
+    }
+
+    /// An answer from `from` (which also acknowledges).
+    pub fn answer(&mut self, from: &NodeId, answer: Answer) {
+        let Some((_, stage, ..)) = self.members.get(from) else {
+            return;
+        };
+        match stage {
+            Stage::Done => return,
+            Stage::Asked => self.ack(from, true),
+            Stage::Waiting => {}
+        }
+        if let Some(m) = self.members.get_mut(from) {
+            m.1 = Stage::Done;
+        }
+        let from = from.to_string();
+        match answer {
+            Answer::Ok(p) => {
+                self.answered.push(from.clone());
+                self.tell(Update::Answer {
+                    from,
+                    payload: p.to_vec(),
+                });
+            }
+            Answer::Failed(error) => {
+                self.failed.push(from.clone());
+                self.tell(Update::Failed { from, error });
+            }
+        }
+    }
+
+    fn tell(&self, u: Update) {
+        // A caller that went away does not stop the query.
+        let _ = self.updates.try_send(u);
+    }
+
+    /// Every answer is in, the time is up, or the caller went away.
+    pub fn done(&self, now: Instant) -> bool {
+        now >= self.deadline
+            || self.updates.is_closed()
+            || self.members.values().all(|m| m.1 == Stage::Done)
+    }
+
+    pub fn next_deadline(&self) -> Instant {
+        self.members
+            .values()
+            .filter(|m| m.1 != Stage::Done)
+            .map(|m| m.2)
+            .min()
+            .map_or(self.deadline, |t| t.min(self.deadline))
+    }
+
+    /// Ends the query: the summary goes to the caller as the last update.
+    pub fn finish(self, now: Instant) -> Summary {
+        let names = |s: Stage| -> Vec<String> {
+            self.members
+                .iter()
+                .filter(|(_, m)| m.1 == s)
+                .map(|(n, _)| n.to_string())
+                .collect()
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let summary = Summary {
+            name: self.name.clone(),
+            asked: self.members.keys().map(NodeId::to_string).collect(),
+            acked: sorted(self.acked.clone()),
+            answered: sorted(self.answered.clone()),
+            failed: sorted(self.failed.clone()),
+            missing: names(Stage::Asked),
+            late: names(Stage::Waiting),
+            elapsed_ms: now.saturating_since(self.started).as_millis() as u64,
+        };
+        self.tell(Update::Done(summary.clone()));
+        summary
+    }
+}
+
+/// What this agent did with a query it was asked: whether an answer
+/// follows, and the answer once there is one.
+#[derive(Clone, Debug)]
+pub(crate) struct Asked {
+    pub answers: bool,
+    pub answer: Option<Answer>,
+    /// Forgotten after this (the asker stopped waiting).
+    until: Instant,
+    seq: u64,
+}
+
+/// Queries asked of this agent, remembered while their askers wait, so
+/// that a repeat is answered without running the handler again.
+#[derive(Default)]
+pub(crate) struct Remembered {
+    by: HashMap<(NodeId, u64), Asked>,
+    seq: u64,
+}
+
+impl Remembered {
+    /// A query from `from`: `None` if it is new (then recorded, with
+    /// whether an answer will follow), else what was done with it.
+    pub fn ask(
+        &mut self,
+        now: Instant,
+        from: &NodeId,
+        id: u64,
+        timeout: Duration,
+        answers: bool,
+    ) -> Option<Asked> {
+        self.forget(now);
+        if let Some(a) = self.by.get(&(from.clone(), id)) {
+            return Some(a.clone());
+        }
+        if self.by.len() >= MAX_REMEMBERED
+            && let Some(oldest) = self
+                .by
+                .iter()
+                .min_by_key(|(_, a)| a.seq)
+                .map(|(k, _)| k.clone())
+        {
+            self.by.remove(&oldest);
+        }
+        self.seq += 1;
+        self.by.insert(
+            (from.clone(), id),
+            Asked {
+                answers,
+                answer: None,
+                until: now + timeout.min(MAX_TIMEOUT),
+                seq: self.seq,
+            },
+        );
+        None
+    }
+
+    /// The answer to `from`'s query `id` is ready.
+    pub fn answered(&mut self, from: &NodeId, id: u64, answer: Answer) {
+        if let Some(a) = self.by.get_mut(&(from.clone(), id)) {
+            a.answer = Some(answer);
+        }
+    }
+
+    fn forget(&mut self, now: Instant) {
+        self.by.retain(|_, a| a.until > now);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(p: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], p))
+    }
+
+    fn checked(timeout_ms: u64) -> Checked {
+        Request {
+            name: "uptime".into(),
+            payload: b"x".to_vec(),
+            timeout: Duration::from_millis(timeout_ms),
+            ..Request::default()
+        }
+        .check()
+        .unwrap()
+    }
+
+    #[test]
+    fn requests_are_checked_and_filters_match_whole_tag_values() {
+        let bad = |r: Request| r.check().err().unwrap();
+        assert!(bad(Request::default()).contains("a query name"));
+        let r = Request {
+            name: "q".into(),
+            payload: vec![0; hearsay_core::cluster::MAX_PAYLOAD + 1],
+            ..Request::default()
+        };
+        assert!(bad(r).contains("at most"));
+        let r = Request {
+            name: "q".into(),
+            timeout: Duration::from_secs(301),
+            ..Request::default()
+        };
+        assert!(bad(r).contains("at most 300 s"));
+        let r = Request {
+            name: "q".into(),
+            tags: [("role".to_string(), "(".to_string())].into(),
+            ..Request::default()
+        };
+        assert!(bad(r).contains("role=("));
+        let q = Request {
+            name: "q".into(),
+            nodes: vec!["a".into(), "b".into()],
+            tags: [("role".to_string(), "web|db".to_string())].into(),
+            ..Request::default()
+        }
+        .check()
+        .unwrap();
+        assert_eq!(q.timeout, DEFAULT_TIMEOUT);
+        let tags = |v: &str| -> BTreeMap<Box<str>, Box<str>> { [("role".into(), v.into())].into() };
+        assert!(q.wants("a", &tags("web")));
+        assert!(!q.wants("a", &tags("webserver")), "the whole value");
+        assert!(!q.wants("c", &tags("db")), "not a named node");
+        assert!(!q.wants("b", &BTreeMap::new()), "no such tag");
+    }
+
+    #[test]
+    fn asks_again_until_heard_and_ends_when_every_answer_is_in() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let t0 = Instant::from_millis(1000);
+        let targets: BTreeMap<NodeId, Option<SocketAddr>> = [
+            (NodeId::new("a"), None),
+            (NodeId::new("b"), Some(addr(2))),
+            (NodeId::new("c"), Some(addr(3))),
+            (NodeId::new("d"), Some(addr(4))),
+        ]
+        .into();
+        let mut q = Asking::new(7, &checked(2000), targets, t0, tx);
+        assert_eq!(q.due(t0), vec![addr(2), addr(3), addr(4)]);
+        assert!(q.due(t0 + RETRY / 2).is_empty());
+        q.ack(&NodeId::new("a"), false);
+        q.ack(&NodeId::new("b"), true);
+        q.answer(
+            &NodeId::new("c"),
+            Answer::Ok(b"up 3 days".as_slice().into()),
+        );
+        q.ack(&NodeId::new("x"), true);
+        // Retried: b (its answer is overdue) and d (silent); c is done.
+        assert_eq!(q.due(t0 + RETRY), vec![addr(2), addr(4)]);
+        assert!(!q.done(t0 + RETRY));
+        q.answer(&NodeId::new("b"), Answer::Failed("exit 1".into()));
+        q.answer(&NodeId::new("b"), Answer::Ok(b"again".as_slice().into()));
+        assert!(!q.done(t0 + RETRY), "d has not acknowledged");
+        q.ack(&NodeId::new("d"), false);
+        assert!(q.done(t0 + RETRY), "nothing more to wait for");
+        let s = q.finish(t0 + RETRY);
+        assert_eq!(s.asked, ["a", "b", "c", "d"]);
+        assert_eq!(s.acked, ["a", "b", "c", "d"]);
+        assert_eq!(s.answered, ["c"]);
+        assert_eq!(s.failed, ["b"]);
+        assert!(s.missing.is_empty() && s.late.is_empty());
+        assert_eq!(s.elapsed_ms, 200);
+        let mut got = Vec::new();
+        while let Ok(u) = rx.try_recv() {
+            got.push(u);
+        }
+        assert_eq!(got.len(), 7, "{got:?}: 4 acks, an answer, a failure, done");
+        assert!(matches!(got.last(), Some(Update::Done(_))));
+    }
+
+    #[test]
+    fn the_silent_are_missing_and_the_slow_are_late_at_the_deadline() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(64);
+        let t0 = Instant::from_millis(0);
+        let targets = [
+            (NodeId::new("b"), Some(addr(2))),
+            (NodeId::new("c"), Some(addr(3))),
+        ]
+        .into();
+        let mut q = Asking::new(1, &checked(1000), targets, t0, tx);
+        q.ack(&NodeId::new("b"), true);
+        let mut asks = 0;
+        let mut t = t0;
+        while !q.done(t) {
+            asks += q.due(t).len();
+            t = q.next_deadline();
+        }
+        assert_eq!(t, t0 + Duration::from_millis(1000));
+        // 0, 200, 600 ms for both; b only as overdue after its ack.
+        assert!((4..=6).contains(&asks), "{asks}");
+        let s = q.finish(t);
+        assert_eq!(s.missing, ["c"]);
+        assert_eq!(s.late, ["b"]);
+        // What is left of the wait goes with the query.
+        let fresh = Asking::new(
+            2,
+            &checked(1000),
+            BTreeMap::new(),
+            t0,
+            tokio::sync::mpsc::channel(1).0,
+        );
+        assert!(matches!(
+            fresh.ask(t0 + Duration::from_millis(300)),
+            QueryMsg::Ask {
+                timeout_ms: 700,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_repeat_is_answered_from_memory_and_memory_is_bounded() {
+        let mut r = Remembered::default();
+        let t0 = Instant::from_millis(0);
+        let a = NodeId::new("a");
+        let wait = Duration::from_secs(1);
+        assert!(r.ask(t0, &a, 1, wait, true).is_none(), "new");
+        let again = r.ask(t0, &a, 1, wait, true).unwrap();
+        assert!(again.answers && again.answer.is_none(), "still running");
+        r.answered(&a, 1, Answer::Ok(b"ok".as_slice().into()));
+        let again = r.ask(t0, &a, 1, wait, true).unwrap();
+        assert_eq!(again.answer, Some(Answer::Ok(b"ok".as_slice().into())));
+        assert!(r.ask(t0, &NodeId::new("b"), 1, wait, false).is_none());
+        // Forgotten once the asker stopped waiting.
+        assert!(r.ask(t0 + wait, &a, 1, wait, true).is_none());
+        for id in 0..(MAX_REMEMBERED as u64 + 10) {
+            r.ask(t0 + wait, &a, 100 + id, wait, false);
+        }
+        assert_eq!(r.len(), MAX_REMEMBERED);
+    }
+}
