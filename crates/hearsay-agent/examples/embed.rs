@@ -4,8 +4,7 @@
 //!
 //! `cargo run -p hearsay-agent --example embed`
 
-use hearsay_agent::{Agent, AgentConfig, Key};
-use hearsay_core::membership::SwimPreset;
+use hearsay_agent::{Agent, AgentConfig, Key, MemberState, SwimPreset};
 use std::time::Duration;
 
 /// Polls `ok` every 20 ms for up to `limit`.
@@ -25,34 +24,36 @@ async fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> any
 async fn main() -> anyhow::Result<()> {
     let key = Key::generate();
     let config = |name: &str, join: Vec<std::net::SocketAddr>| {
-        let mut c = AgentConfig::new(name);
+        let mut c = AgentConfig::new(name)
+            .bind("127.0.0.1:0".parse().expect("literal"))
+            .join(join)
+            .keys(vec![key.clone()]);
         c.cluster = "example".into();
-        c.bind = "127.0.0.1:0".parse().expect("literal");
-        c.join = join;
         c.preset = SwimPreset::Local;
-        c.keys = vec![key.clone()];
         c
     };
     let a = Agent::start(config("a", vec![])).await?;
     let b = Agent::start(config("b", vec![a.local_addr()])).await?;
     let c = Agent::start(config("c", vec![a.local_addr()])).await?;
     let mut events = a.events();
-    let all_alive = |x: &Agent| x.members().iter().filter(|m| m.state == "alive").count() == 3;
+    let all_alive = |x: &Agent| {
+        x.members()
+            .iter()
+            .filter(|m| m.state == MemberState::Alive)
+            .count()
+            == 3
+    };
     until("all three see three alive", Duration::from_secs(10), || {
         [&a, &b, &c].iter().all(|x| all_alive(x))
     })
     .await?;
 
     let mut at_c = c.deliveries();
-    b.broadcast(b"hello from b".to_vec())
-        .await
-        .map_err(anyhow::Error::msg)?;
+    b.broadcast(b"hello from b".to_vec()).await?;
     let got = tokio::time::timeout(Duration::from_secs(5), at_c.recv()).await??;
     println!("c delivered {:?}", String::from_utf8_lossy(&got));
 
-    a.kv_set("color".into(), "blue".into())
-        .await
-        .map_err(anyhow::Error::msg)?;
+    a.kv_set("color".into(), "blue".into()).await?;
     until("c reads color=blue", Duration::from_secs(5), || {
         c.kv().get("color").map(String::as_str) == Some("blue")
     })
@@ -64,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
         [&a, &b].iter().all(|x| {
             x.members()
                 .iter()
-                .any(|m| m.name == "c" && m.state == "left")
+                .any(|m| m.name == "c" && m.state == MemberState::Left)
         })
     })
     .await?;

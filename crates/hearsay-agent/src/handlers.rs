@@ -56,14 +56,15 @@ impl Kind {
     /// The kind of a membership change (`MemberEvent::change`), if
     /// handlers hear of it (suspicions and refutations they do not, as in
     /// Serf).
-    pub fn of_change(change: &str) -> Option<Kind> {
+    pub fn of_change(change: crate::Change) -> Option<Kind> {
+        use crate::Change as C;
         match change {
-            "joined" => Some(Kind::MemberJoin),
-            "left" => Some(Kind::MemberLeave),
-            "dead" => Some(Kind::MemberFailed),
-            "updated" => Some(Kind::MemberUpdate),
-            "removed" => Some(Kind::MemberReap),
-            _ => None,
+            C::Joined => Some(Kind::MemberJoin),
+            C::Left => Some(Kind::MemberLeave),
+            C::Dead => Some(Kind::MemberFailed),
+            C::Updated => Some(Kind::MemberUpdate),
+            C::Removed => Some(Kind::MemberReap),
+            C::Suspect | C::Alive => None,
         }
     }
 }

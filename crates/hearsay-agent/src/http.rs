@@ -134,8 +134,8 @@ async fn user_event(
 
 /// A send the agent refused: 503 with Retry-After for back-pressure
 /// (neighbours are behind; the client retries), else 400.
-fn refused(e: String) -> Response {
-    if e.starts_with("busy") {
+fn refused(e: crate::Error) -> Response {
+    if matches!(e, crate::Error::Busy(_)) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(axum::http::header::RETRY_AFTER, "1")],
@@ -266,7 +266,7 @@ async fn cluster_keys_change(
     }
 }
 
-fn cluster_report(r: Result<crate::KeyReport, String>) -> Response {
+fn cluster_report(r: Result<crate::KeyReport, crate::Error>) -> Response {
     match r {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
@@ -515,7 +515,7 @@ async fn monitor(
                         Ok(e) => format!(
                             "{} EVENT {} {}\n",
                             now(),
-                            crate::handlers::Kind::of_change(e.change).map_or(e.change, |k| k.name()),
+                            crate::handlers::Kind::of_change(e.change).map_or(e.change.as_str(), |k| k.name()),
                             e.name
                         ),
                         Err(RecvError::Lagged(n)) => format!("{} (missed {n} events: too slow)\n", now()),
@@ -583,7 +583,7 @@ async fn tags_change(State(a): State<Arc<Agent>>, body: axum::body::Bytes) -> Re
     }
 }
 
-fn kv_answer(r: Result<(), String>) -> Response {
+fn kv_answer(r: Result<(), crate::Error>) -> Response {
     match r {
         Ok(()) => "ok\n".into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),

@@ -265,7 +265,7 @@ async fn retry_join(agent: Arc<Agent>, r: RetryJoin) -> bool {
         let outcome = if addrs.is_empty() {
             Err(format!("cannot resolve {}", unresolved.join(", ")))
         } else {
-            agent.join(addrs, wait).await
+            agent.join(addrs, wait).await.map_err(|e| e.to_string())
         };
         match outcome {
             Ok(name) => {
