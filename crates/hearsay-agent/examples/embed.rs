@@ -51,7 +51,12 @@ async fn main() -> anyhow::Result<()> {
     let mut at_c = c.deliveries();
     b.broadcast(b"hello from b".to_vec()).await?;
     let got = tokio::time::timeout(Duration::from_secs(5), at_c.recv()).await??;
-    println!("c delivered {:?}", String::from_utf8_lossy(&got));
+    println!(
+        "c delivered {:?} from {} (its #{})",
+        String::from_utf8_lossy(&got.data),
+        got.origin,
+        got.seq
+    );
 
     a.kv_set("color".into(), "blue".into()).await?;
     until("c reads color=blue", Duration::from_secs(5), || {

@@ -260,6 +260,25 @@ named!(Change {
     Removed => "removed",
 });
 
+/// A broadcast as delivered: its bytes and where it came from. Each is
+/// delivered once; `(origin, epoch, seq)` names it across the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The member that broadcast it.
+    pub origin: String,
+    /// The origin's life (a restart is a new one) and its count in it.
+    pub epoch: u64,
+    pub seq: u64,
+    pub data: Vec<u8>,
+}
+
+/// A message another member sent to this one alone ([`Agent::send_to`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectMessage {
+    pub from: String,
+    pub data: Vec<u8>,
+}
+
 /// A membership change as this agent saw it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct MemberEvent {
@@ -366,6 +385,8 @@ enum Cmd {
     Reach(std::time::Duration, oneshot::Sender<Vec<reach::Reached>>),
     /// Sets these tags and deletes those.
     Tags(TagsChange, oneshot::Sender<Result<(), String>>),
+    /// Sends bytes to one member.
+    SendTo(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
     /// Asks a query; its updates go to the sender.
     Query(
         query::Checked,
@@ -414,7 +435,8 @@ fn tags_from(tags: &BTreeMap<Box<str>, Box<str>>) -> BTreeMap<String, String> {
 pub struct Agent {
     acceptor: tokio::task::JoinHandle<()>,
     shared: Arc<Mutex<Shared>>,
-    deliveries: tokio::sync::broadcast::Sender<Vec<u8>>,
+    deliveries: tokio::sync::broadcast::Sender<Delivery>,
+    direct: tokio::sync::broadcast::Sender<DirectMessage>,
     events: tokio::sync::broadcast::Sender<MemberEvent>,
     cmds: mpsc::Sender<Cmd>,
     local: SocketAddr,
@@ -609,6 +631,7 @@ impl Agent {
         let (stream_tx, stream_rx) = mpsc::channel(stream::MAX_OPEN);
         let acceptor = tokio::spawn(stream::accept(listener, stream_tx));
         let deliveries = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
+        let direct = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
         let events = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
         let mut lp = Loop {
             sock,
@@ -625,6 +648,7 @@ impl Agent {
                 kq: None,
                 rq: None,
                 qy: None,
+                dm: None,
                 x: String::new(),
             },
             codec,
@@ -669,6 +693,7 @@ impl Agent {
             remembered: query::Remembered::default(),
             answers: query_loop::Answers::new(),
             answering: None,
+            direct: direct.clone(),
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -705,6 +730,7 @@ impl Agent {
             acceptor,
             shared,
             deliveries,
+            direct,
             events,
             cmds: tx,
             local,
@@ -836,7 +862,28 @@ impl Agent {
     }
 
     /// Every payload delivered from now on (own broadcasts included).
-    pub fn deliveries(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
+    /// Sends `data` to member `name` alone (memberlist's `SendBestEffort`
+    /// / `SendReliable`): in a datagram, or over TCP when larger; once, not
+    /// retried, so it may be lost with the datagram. For data every member
+    /// must get use [`Agent::broadcast`]; for an answer, [`Agent::query`].
+    /// Refused for a name that is not an alive member.
+    pub async fn send_to(&self, name: &str, data: Vec<u8>) -> Result<(), Error> {
+        let max = hearsay_core::cluster::MAX_PAYLOAD;
+        if data.len() > max {
+            return Err(Error::Refused(format!(
+                "a direct message has at most {max} bytes, not {}",
+                data.len()
+            )));
+        }
+        self.ask(|tx| Cmd::SendTo(name.to_string(), data, tx)).await
+    }
+
+    /// Messages other members sent to this one alone ([`Agent::send_to`]).
+    pub fn direct(&self) -> tokio::sync::broadcast::Receiver<DirectMessage> {
+        self.direct.subscribe()
+    }
+
+    pub fn deliveries(&self) -> tokio::sync::broadcast::Receiver<Delivery> {
         self.deliveries.subscribe()
     }
 
@@ -1158,7 +1205,7 @@ struct Loop {
     queries: Vec<keyquery::Pending>,
     next_query: u64,
     cut: std::collections::HashSet<SocketAddr>,
-    deliveries: tokio::sync::broadcast::Sender<Vec<u8>>,
+    deliveries: tokio::sync::broadcast::Sender<Delivery>,
     events: tokio::sync::broadcast::Sender<MemberEvent>,
     addrs: HashMap<NodeId, SocketAddr>,
     start: tokio::time::Instant,
@@ -1204,6 +1251,8 @@ struct Loop {
     /// The application's end for queries asked of this agent, if it
     /// answers them ([`Agent::answer_queries`]).
     answering: Option<mpsc::Sender<query::Incoming>>,
+    /// Messages sent to this agent alone.
+    direct: tokio::sync::broadcast::Sender<DirectMessage>,
 }
 
 /// How much larger than the datagram it answers a refusal may be: a
@@ -1423,6 +1472,9 @@ impl Loop {
                     Some(Cmd::Query(q, updates, reply)) => {
                         let _ = reply.send(self.start_ask(q, updates).await);
                     }
+                    Some(Cmd::SendTo(name, data, reply)) => {
+                        let _ = reply.send(self.send_direct(&NodeId::new(&name), data).await);
+                    }
                     Some(Cmd::AnswerQueries(tx, reply)) => {
                         self.answering = Some(tx);
                         let _ = reply.send(Ok(()));
@@ -1520,6 +1572,9 @@ impl Loop {
         if env.qy.is_some() {
             self.stats.received.count("query", 0);
         }
+        if env.dm.is_some() {
+            self.stats.received.count("direct", 0);
+        }
         if env.f.is_empty() || env.f.len() > 256 {
             return;
         }
@@ -1586,6 +1641,15 @@ impl Loop {
         }
         if let (Some(r), Some(addr)) = (env.rq, addr) {
             self.reach_msg(&name, addr, r).await;
+        }
+        if let Some(d) = env.dm
+            && (from.is_none() || self.gossip_addr(&name) == addr)
+            && self.gossip_addr(&name).is_some()
+        {
+            let _ = self.direct.send(DirectMessage {
+                from: name.to_string(),
+                data: d.0.to_vec(),
+            });
         }
         // A query on a stream (larger than a datagram) has no address to
         // check: it is taken from the member at the address it gossips
@@ -1655,6 +1719,43 @@ impl Loop {
             self.rounds.extend(left);
         }
         self.send_reach(sends).await;
+    }
+
+    /// Sends `data` to member `to` alone, once.
+    async fn send_direct(&mut self, to: &NodeId, data: Vec<u8>) -> Result<(), String> {
+        let alive = matches!(self.node.swim().status_of(to), Some((_, Status::Alive)));
+        let Some(addr) = self.gossip_addr(to).filter(|_| alive) else {
+            return Err(format!("{to} is not an alive member here"));
+        };
+        let env = Datagram {
+            dm: Some(hearsay_wire::query::Direct(data.into())),
+            ..self.head.clone()
+        };
+        self.send_frame(addr, &env, "direct").await;
+        Ok(())
+    }
+
+    /// Sends an envelope of this agent's own (not the machines'): in a
+    /// datagram, or on a stream when it is larger.
+    async fn send_frame(&mut self, to: SocketAddr, env: &Datagram, kind: &'static str) {
+        if self.cut.contains(&to) {
+            return;
+        }
+        let Some(d) = self.codec.frame(env) else {
+            return;
+        };
+        self.stats.sent.count(kind, 0);
+        if d.len() > codec::MAX_DATAGRAM {
+            self.stats.sent.streams += 1;
+            self.stats.sent.stream_bytes += d.len() as u64;
+            if !self.streams_out.send(to, d) {
+                self.stats.streams_dropped += 1;
+            }
+            return;
+        }
+        self.stats.sent.datagrams += 1;
+        self.stats.sent.datagram_bytes += d.len() as u64;
+        let _ = self.sock.send_to(&d, to).await;
     }
 
     async fn send_reach(&mut self, sends: reach::Sends) {
@@ -2139,11 +2240,16 @@ impl Loop {
             self.order.push(now, p, &mut ready);
         }
         self.order.tick(now, &mut ready);
-        let mut delivered: Vec<Vec<u8>> = Vec::new();
+        let mut delivered: Vec<Delivery> = Vec::new();
         let mut user_events: Vec<UserEvent> = Vec::new();
         for p in ready {
             match p.event {
-                None => delivered.push(p.data.to_vec()),
+                None => delivered.push(Delivery {
+                    origin: p.id.0.to_string(),
+                    epoch: p.id.1.0,
+                    seq: p.id.2,
+                    data: p.data.to_vec(),
+                }),
                 Some(e) => user_events.push(UserEvent {
                     name: e.name.into(),
                     payload: p.data.to_vec(),
@@ -2187,9 +2293,9 @@ impl Loop {
             if let Some(members) = members {
                 s.members = members;
             }
-            s.delivered_bytes += delivered.iter().map(Vec::len).sum::<usize>();
+            s.delivered_bytes += delivered.iter().map(|d| d.data.len()).sum::<usize>();
             s.delivered
-                .extend(delivered.into_iter().map(|d| (wall_us, d)));
+                .extend(delivered.into_iter().map(|d| (wall_us, d.data)));
             // The oldest go first, past the count or the bytes.
             let mut over = s.delivered.len().saturating_sub(self.kept.0);
             let mut bytes: usize = s.delivered[..over].iter().map(|(_, d)| d.len()).sum();
@@ -2455,6 +2561,69 @@ mod tests {
         );
     }
 
+    /// A message to one member: only it gets it (a small one in a
+    /// datagram, a large one over TCP); a name that is not an alive member
+    /// is refused; broadcasts are delivered with their origin and number.
+    #[tokio::test]
+    async fn direct_messages_reach_one_member_and_deliveries_name_their_origin() {
+        let start = |name: &str, join: Vec<SocketAddr>| {
+            Agent::start(
+                AgentConfig::new(name)
+                    .bind("127.0.0.1:0".parse().unwrap())
+                    .join(join),
+            )
+        };
+        let a = start("a", vec![]).await.unwrap();
+        let b = start("b", vec![a.local_addr()]).await.unwrap();
+        let c = start("c", vec![a.local_addr()]).await.unwrap();
+        for _ in 0..200 {
+            let all = [&a, &b, &c].iter().all(|x| {
+                x.members()
+                    .iter()
+                    .filter(|m| m.state == MemberState::Alive)
+                    .count()
+                    == 3
+            });
+            if all {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (mut at_b, mut at_c) = (b.direct(), c.direct());
+        let mut delivered = c.deliveries();
+        a.send_to("b", b"just you".to_vec()).await.unwrap();
+        a.send_to("b", vec![7; 30_000]).await.unwrap();
+        let wait = std::time::Duration::from_secs(5);
+        let m = tokio::time::timeout(wait, at_b.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (m.from.as_str(), m.data.as_slice()),
+            ("a", b"just you".as_slice())
+        );
+        let m = tokio::time::timeout(wait, at_b.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.data.len(), 30_000, "over TCP");
+        assert!(at_c.try_recv().is_err(), "c got nothing");
+        let e = a.send_to("nobody", b"x".to_vec()).await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Refused(m) if m.contains("not an alive member")),
+            "{e}"
+        );
+        b.broadcast(b"to all".to_vec()).await.unwrap();
+        let d = tokio::time::timeout(wait, delivered.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (d.origin.as_str(), d.seq, d.data.as_slice()),
+            ("b", 1, b"to all".as_slice())
+        );
+    }
+
     #[tokio::test]
     async fn a_clear_text_claim_cannot_aim_answers_at_a_third_party() {
         let mut cfg = AgentConfig::new("victim");
@@ -2477,6 +2646,7 @@ mod tests {
             kq: None,
             rq: None,
             qy: None,
+            dm: None,
             x: String::new(),
         };
         asker

@@ -256,27 +256,10 @@ impl Loop {
     /// Sends a query message: in a datagram, or on a stream when an
     /// answer or payload is larger.
     async fn send_qy(&mut self, to: SocketAddr, m: QueryMsg) {
-        if self.cut.contains(&to) {
-            return;
-        }
         let env = crate::Datagram {
             qy: Some(m),
             ..self.head.clone()
         };
-        let Some(d) = self.codec.frame(&env) else {
-            return;
-        };
-        self.stats.sent.count("query", 0);
-        if d.len() > crate::codec::MAX_DATAGRAM {
-            self.stats.sent.streams += 1;
-            self.stats.sent.stream_bytes += d.len() as u64;
-            if !self.streams_out.send(to, d) {
-                self.stats.streams_dropped += 1;
-            }
-            return;
-        }
-        self.stats.sent.datagrams += 1;
-        self.stats.sent.datagram_bytes += d.len() as u64;
-        let _ = self.sock.send_to(&d, to).await;
+        self.send_frame(to, &env, "query").await;
     }
 }

@@ -68,6 +68,9 @@ pub struct Datagram {
     /// predate it ignore it (the asker reports them as silent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qy: Option<crate::query::QueryMsg>,
+    /// A message to this member alone. Agents that predate it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dm: Option<crate::query::Direct>,
     /// Why the sender will not take the receiver in (its name is held by
     /// another live member); empty otherwise. Agents that predate it
     /// ignore it.
@@ -89,6 +92,7 @@ impl From<&str> for Datagram {
             kq: None,
             rq: None,
             qy: None,
+            dm: None,
             x: String::new(),
         }
     }
@@ -371,6 +375,7 @@ mod tests {
             kq: None,
             rq: None,
             qy: None,
+            dm: None,
             x: String::new(),
         }
     }

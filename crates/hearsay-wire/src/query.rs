@@ -1,4 +1,4 @@
-//! `hearsay query` on the wire (Serf's queries): the asker sends the query
+//! `hearsay query` and direct messages on the wire (Serf's queries): the asker sends the query
 //! to each member its filters chose; each acknowledges it, saying whether
 //! an answer will follow, and later answers (or says why it could not).
 //! The asker asks again those it has not heard from; a member that was
@@ -37,3 +37,8 @@ pub enum Answer {
     #[serde(rename = "e")]
     Failed(String),
 }
+
+/// A message from one member to another (`Agent::send_to`), outside any
+/// broadcast: delivered at most once, best effort.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Direct(#[serde(with = "bytes")] pub Arc<[u8]>);
