@@ -460,6 +460,8 @@ struct Setup {
     strategy: String,
     data_dir: Option<std::path::PathBuf>,
     handlers: usize,
+    /// Started with members to join (given, or kept in the data dir).
+    seeded: bool,
 }
 
 /// What `hearsay info` shows: this agent's identity, setup and state (an
@@ -720,6 +722,7 @@ impl Agent {
                 ),
             ),
         };
+        let seeded = !lp.seeds.done();
         // The API answers from the first call: the member list (this agent
         // alone) and a map kept in the data dir are there before any input.
         lp.publish();
@@ -747,6 +750,7 @@ impl Agent {
                 ),
                 data_dir: cfg.data_dir.clone(),
                 handlers: cfg.event_handlers.len(),
+                seeded,
             },
         })
     }
@@ -862,6 +866,46 @@ impl Agent {
     }
 
     /// Every payload delivered from now on (own broadcasts included).
+    /// Waits until this agent has joined a cluster: `start` returns at once
+    /// and joins its seeds in the background, asking again until one
+    /// answers. Ok once another member is alive here (at once for an agent
+    /// with no seeds: it is the first member); else, at `timeout`, why not
+    /// (no seed answered, or a seed refused it: another cluster or key, a
+    /// name already taken). The agent keeps trying after an error.
+    pub async fn ready(&self, timeout: std::time::Duration) -> Result<(), Error> {
+        let others = |a: &Agent| {
+            a.members()
+                .iter()
+                .any(|m| !m.is_self && m.state == MemberState::Alive)
+        };
+        if !self.setup.seeded {
+            return Ok(());
+        }
+        // Subscribed before looking, so that a join in between is seen.
+        let mut events = self.events();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if others(self) {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Ok(e)) if matches!(e.change, Change::Joined | Change::Alive) => return Ok(()),
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
+                    return Err(Error::Stopped);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    let why = self
+                        .join_problem()
+                        .unwrap_or_else(|| "no seed has answered yet".into());
+                    return Err(Error::Refused(format!(
+                        "not joined after {timeout:?}: {why}"
+                    )));
+                }
+            }
+        }
+    }
+
     /// Sends `data` to member `name` alone (memberlist's `SendBestEffort`
     /// / `SendReliable`): in a datagram, or over TCP when larger; once, not
     /// retried, so it may be lost with the datagram. For data every member
@@ -2621,6 +2665,42 @@ mod tests {
         assert_eq!(
             (d.origin.as_str(), d.seq, d.data.as_slice()),
             ("b", 1, b"to all".as_slice())
+        );
+    }
+
+    /// `ready()`: at once for a first member, once joined for the others,
+    /// and an error saying why for a seed nobody answers at.
+    #[tokio::test]
+    async fn ready_says_whether_and_why_not_an_agent_joined() {
+        let start = |name: &str, join: Vec<SocketAddr>| {
+            Agent::start(
+                AgentConfig::new(name)
+                    .bind("127.0.0.1:0".parse().unwrap())
+                    .join(join),
+            )
+        };
+        let wait = std::time::Duration::from_secs(5);
+        let a = start("a", vec![]).await.unwrap();
+        a.ready(std::time::Duration::ZERO).await.unwrap();
+        let b = start("b", vec![a.local_addr()]).await.unwrap();
+        b.ready(wait).await.unwrap();
+        assert!(
+            b.members()
+                .iter()
+                .any(|m| m.name == "a" && m.state == MemberState::Alive)
+        );
+        // A port where nobody answers (a socket bound and never read).
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let c = start("c", vec![silent.local_addr().unwrap()])
+            .await
+            .unwrap();
+        let e = c
+            .ready(std::time::Duration::from_millis(1500))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Refused(m) if m.contains("not joined after")),
+            "{e}"
         );
     }
 
