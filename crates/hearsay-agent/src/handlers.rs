@@ -26,12 +26,20 @@ pub const QUEUE: usize = 256;
 /// What a handler runs for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// A member joined (`member-join`).
     MemberJoin,
+    /// A member left, or was forced out (`member-leave`).
     MemberLeave,
+    /// A member was declared dead (`member-failed`).
     MemberFailed,
+    /// A member's tags or address changed (`member-update`).
     MemberUpdate,
+    /// A dead or left member was forgotten (`member-reap`).
     MemberReap,
+    /// A user event (`user`, or `user:NAME` for one name).
     User,
+    /// A query asked of this agent (`query`, or `query:NAME`): what the
+    /// handler prints is the answer.
     Query,
 }
 
@@ -46,6 +54,8 @@ impl Kind {
         (Kind::Query, "query"),
     ];
 
+    /// The name a handler spec uses, also given to the command as
+    /// `HEARSAY_EVENT` (`member-join`, `user`...).
     pub fn name(self) -> &'static str {
         Kind::ALL
             .iter()
@@ -83,6 +93,7 @@ struct Filter {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Handler {
     filters: Vec<Filter>,
+    /// The command, run with `sh -c`.
     pub command: String,
 }
 
@@ -182,9 +193,15 @@ impl fmt::Display for Handler {
 /// on standard input.
 #[derive(Clone, Debug)]
 pub struct Job {
+    /// What happened; its name goes to the command as `HEARSAY_EVENT`.
     pub kind: Kind,
+    /// The user event's or query's name, which `user:NAME` and
+    /// `query:NAME` handlers match; None for a membership change.
     pub name: Option<String>,
+    /// Environment variables for the command.
     pub env: Vec<(String, String)>,
+    /// What the command reads on standard input: the payload, or for a
+    /// membership change one `name<TAB>address<TAB>k=v,k=v` line.
     pub stdin: Vec<u8>,
     /// A user event sent with `--coalesce`: with a coalesce period set,
     /// a burst of them under one name runs the handlers once, with the last.
@@ -194,6 +211,8 @@ pub struct Job {
 /// What the handlers did, for /metrics.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Handler runs, counted as each starts (failures and timeouts
+    /// included).
     pub runs: AtomicU64,
     /// Exited other than 0, or could not be started.
     pub failures: AtomicU64,
@@ -209,6 +228,8 @@ pub struct Counters {
 /// How handlers run.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The handlers, in order: a query runs the first that answers its
+    /// name.
     pub handlers: Vec<Handler>,
     /// Handlers running at once, at most.
     pub concurrency: usize,
@@ -240,6 +261,7 @@ pub struct Runner {
     /// Events that may be coalesced go here first (with a period set).
     coalesce: Option<mpsc::Sender<Job>>,
     handlers: Arc<Vec<Handler>>,
+    /// What the handlers did so far, updated as they run (for /metrics).
     pub counters: Arc<Counters>,
 }
 

@@ -26,6 +26,8 @@ pub const MAX_PENDING: usize = 8;
 /// Who was asked and what each answered.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The change asked for: `install`, `use`, `remove`, or `list` (only
+    /// collect every member's keyring).
     pub op: &'static str,
     /// Every live member asked, this agent included.
     pub asked: Vec<String>,
@@ -42,10 +44,13 @@ pub struct Report {
 /// A change waiting for answers: the core's [`Gather`] does the asking,
 /// asking again and timing out; this keeps the report and the reply.
 pub struct Pending {
+    /// This change's number, which the members' answers carry back.
     pub id: u64,
+    /// The change, as each member is asked to make it.
     pub op: Op,
     gather: Gather<SocketAddr, Result<Vec<String>, String>>,
     report: Report,
+    /// Where the report goes once the change is done ([`Pending::finish`]).
     pub reply: tokio::sync::oneshot::Sender<Result<Report, String>>,
 }
 
@@ -85,6 +90,9 @@ impl Pending {
         self.gather.due(now)
     }
 
+    /// Records `from`'s answer: its keyring after the change, or why it
+    /// refused. An answer from a member not asked is ignored; a later one
+    /// replaces an earlier one.
     pub fn answer(&mut self, from: &NodeId, keys: Result<Vec<String>, String>) {
         self.gather.answer(from, keys);
     }
@@ -94,10 +102,14 @@ impl Pending {
         self.gather.done(now)
     }
 
+    /// When to look again: the next retry or the timeout, whichever
+    /// comes first.
     pub fn next_deadline(&self) -> Instant {
         self.gather.next_deadline()
     }
 
+    /// Sends the report on `reply`: the answers that came, and the
+    /// members that stayed silent.
     pub fn finish(mut self) {
         let (answers, silent) = self.gather.finish();
         for (who, keys) in answers {

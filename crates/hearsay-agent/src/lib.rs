@@ -15,6 +15,8 @@
 //! not fit a 1,400-byte datagram (state syncs of large clusters, the
 //! key-value map's full state) goes over TCP on the same port ([`stream`]).
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod handlers;
 #[cfg(feature = "http")]
@@ -56,21 +58,36 @@ use tokio::sync::{mpsc, oneshot};
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct AgentConfig {
+    /// This member's name, unique in the cluster: an agent that comes
+    /// with a name a live member holds at another address is refused.
     pub name: String,
+    /// The cluster's name (default "hearsay"): datagrams of another
+    /// cluster are refused, so clusters can share a network.
     pub cluster: String,
+    /// Where to listen, UDP and TCP on the same port (port 0: a free
+    /// one). Default 127.0.0.1:7946.
     pub bind: SocketAddr,
     /// The address other members use (behind NAT or in containers); the
     /// bound one when not given.
     pub advertise: Option<SocketAddr>,
+    /// Members to join through at start (one that answers is enough),
+    /// asked again, backing off, until one does. Empty: this agent is the
+    /// first member (with a data dir, it also rejoins the members it kept).
     pub join: Vec<SocketAddr>,
+    /// Membership timing (probe period and timeout, suspicion): `Lan` by
+    /// default; `Wan` probes less often and waits longer.
     pub preset: SwimPreset,
     /// Whom to probe each period; None: the preset's (the ring). Members
     /// of one cluster may differ.
     pub probes: Option<ProbeOrder>,
-    /// How broadcasts spread (None: plumtree), and with which timing
-    /// (None: latency). Every member of a cluster must use the same.
+    /// How broadcasts spread (None: plumtree). Every member of a cluster
+    /// must use the same.
     pub strategy: Option<StrategyKind>,
+    /// The broadcast timing (None: latency, few hops; efficient: few
+    /// messages). Every member of a cluster must use the same.
     pub broadcast_preset: Option<Preset>,
+    /// This member's zone (a rack or datacenter label): most probes and
+    /// gossip stay within it. None: no zone.
     pub zone: Option<String>,
     /// What this member tells the others about itself (role, version...):
     /// at most [`hearsay_core::membership::MAX_TAGS_BYTES`]; changed at
@@ -83,21 +100,22 @@ pub struct AgentConfig {
     /// restarted agent rejoins the members it knew without `join`, and an
     /// acknowledged map write survives kill -9.
     pub data_dir: Option<std::path::PathBuf>,
-    /// Delivered payloads kept for [`Agent::messages`], at most, by count
-    /// and by bytes (the oldest go first); 0 keeps none, for an
-    /// application that only reads [`Agent::deliveries`]. Defaults: 100,000
-    /// and 16 MiB.
+    /// Delivered payloads kept for [`Agent::messages`], at most (the
+    /// oldest go first); 0 keeps none, for an application that only reads
+    /// [`Agent::deliveries`]. Default 100,000.
     pub kept_messages: usize,
+    /// The same bound in payload bytes (0 keeps none). Default 16 MiB.
     pub kept_bytes: usize,
     /// Largest user event payload this agent sends, in bytes (at most
     /// [`hearsay_core::cluster::MAX_PAYLOAD`], 64 KiB, the default; past a
     /// datagram an event goes over TCP). Serf's default is 512.
     pub event_max_bytes: usize,
-    /// Commands run for membership changes and user events (Serf's
-    /// `-event-handler`; see [`handlers`]), how many at once, and how
-    /// long each may run.
+    /// Commands run for membership changes, user events and queries
+    /// (Serf's `-event-handler`; see [`handlers`]). None by default.
     pub event_handlers: Vec<handlers::Handler>,
+    /// Handlers running at once, at most (default 4; 0 counts as 1).
     pub handler_concurrency: usize,
+    /// A handler still running after this is killed (default 60 s).
     pub handler_timeout: std::time::Duration,
     /// User events sent with `coalesce` wait this long for a later one of
     /// the same name before their handlers run (zero: every one runs).
@@ -185,10 +203,17 @@ impl AgentConfig {
 /// One member as this agent sees it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct MemberInfo {
+    /// The member's name, unique in the cluster.
     pub name: String,
+    /// Where it gossips (`ip:port`, the address it advertises); None: it
+    /// gave none.
     pub addr: Option<String>,
+    /// Its zone (a rack or datacenter label); None: no zone.
     pub zone: Option<String>,
+    /// What it tells the others about itself (role, version...), as last
+    /// heard.
     pub tags: BTreeMap<String, String>,
+    /// Its state as this agent sees it.
     pub state: MemberState,
     /// The member's life (its start time in microseconds, as it chose it):
     /// a restart is a new epoch.
@@ -204,11 +229,16 @@ pub struct MemberInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberState {
+    /// Up, as far as this agent knows.
     Alive,
     /// Suspected of failure: it has until its suspicion times out to
     /// refute it.
     Suspect,
+    /// Declared failed (its suspicion was not refuted); alive again if it
+    /// comes back.
     Dead,
+    /// Left the cluster gracefully, or was forced out
+    /// ([`Agent::force_leave`]).
     Left,
 }
 
@@ -217,13 +247,17 @@ pub enum MemberState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
+    /// Became known, alive.
     Joined,
+    /// Came under suspicion of failure.
     Suspect,
     /// Refuted a suspicion, or came back.
     Alive,
     /// New tags (or another address).
     Updated,
+    /// Declared dead, by this agent or by another's word.
     Dead,
+    /// Left gracefully, or was forced out ([`Agent::force_leave`]).
     Left,
     /// Forgotten after being dead or left for a while.
     Removed,
@@ -233,6 +267,7 @@ pub enum Change {
 macro_rules! named {
     ($t:ty { $($v:ident => $n:literal),* $(,)? }) => {
         impl $t {
+            /// The lowercase name, as in JSON.
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$v => $n),* }
             }
@@ -266,23 +301,31 @@ named!(Change {
 pub struct Delivery {
     /// The member that broadcast it.
     pub origin: String,
-    /// The origin's life (a restart is a new one) and its count in it.
+    /// The origin's life: its start time in unix microseconds (a restart
+    /// is a new one).
     pub epoch: u64,
+    /// Its number in that life, from 1 (user events take numbers from the
+    /// same count, so a listener of broadcasts may see gaps).
     pub seq: u64,
+    /// The bytes broadcast.
     pub data: Vec<u8>,
 }
 
 /// A message another member sent to this one alone ([`Agent::send_to`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirectMessage {
+    /// The sender's member name.
     pub from: String,
+    /// The bytes it sent.
     pub data: Vec<u8>,
 }
 
 /// A membership change as this agent saw it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct MemberEvent {
+    /// The member that changed.
     pub name: String,
+    /// What happened to it.
     pub change: Change,
 }
 
@@ -290,7 +333,11 @@ pub struct MemberEvent {
 /// it: once, and in order per origin.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct UserEvent {
+    /// The event's name (1 to 128 bytes, no control characters), which
+    /// `user:NAME` handlers match.
     pub name: String,
+    /// What came with it (at most 64 KiB; in JSON as text, invalid UTF-8
+    /// replaced).
     #[serde(serialize_with = "lossy")]
     pub payload: Vec<u8>,
     /// The member that sent it.
@@ -404,8 +451,11 @@ enum Cmd {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TagsChange {
+    /// Tags to add or overwrite.
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// Tag keys to remove (a key not there is no error). Removed before
+    /// `set` is applied: a key in both ends up set.
     #[serde(default)]
     pub delete: Vec<String>,
 }
@@ -468,15 +518,23 @@ struct Setup {
 /// operator's first look, as `serf info`).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Info {
+    /// This agent's member name.
     pub name: String,
+    /// The cluster's name.
     pub cluster: String,
-    /// The gossip address bound, and the one the others use.
+    /// The gossip address bound (UDP and TCP).
     pub bind: String,
+    /// The address the other members use: the advertised one, else the
+    /// bound one.
     pub advertise: Option<String>,
     /// The datagram format version spoken (agents of another refuse it).
     pub protocol: u8,
+    /// This agent's life: its start time in unix microseconds.
     pub epoch: u64,
+    /// Its incarnation in that life: bumped to refute a suspicion or to
+    /// announce new tags.
     pub incarnation: u32,
+    /// How broadcasts spread, with their timing: `strategy (preset)`.
     pub strategy: String,
     /// Members by state, this one included.
     pub members: BTreeMap<&'static str, usize>,
@@ -487,14 +545,19 @@ pub struct Info {
     pub join_problem: Option<String>,
     /// Gossip keys installed (0: clear text).
     pub keys: usize,
+    /// This agent's tags.
     pub tags: BTreeMap<String, String>,
+    /// Keys in the replicated map, as this agent sees it.
     pub kv_keys: usize,
+    /// Where the agent keeps its state across restarts (None: nowhere).
     pub data_dir: Option<String>,
+    /// Event handlers configured.
     pub event_handlers: usize,
     /// Items waiting, by queue.
     pub queues: BTreeMap<&'static str, usize>,
-    /// Payloads and user events delivered here so far.
+    /// Broadcast payloads delivered here so far (own ones included).
     pub delivered: u64,
+    /// User events delivered here so far.
     pub user_events: u64,
 }
 
@@ -865,7 +928,6 @@ impl Agent {
         self.ask(|tx| Cmd::Cut(addrs, tx)).await
     }
 
-    /// Every payload delivered from now on (own broadcasts included).
     /// Waits until this agent has joined a cluster: `start` returns at once
     /// and joins its seeds in the background, asking again until one
     /// answers. Ok once another member is alive here (at once for an agent
@@ -927,6 +989,9 @@ impl Agent {
         self.direct.subscribe()
     }
 
+    /// Every payload delivered from now on (own broadcasts included). A
+    /// receiver more than 4,096 behind loses the oldest, and is told how
+    /// many.
     pub fn deliveries(&self) -> tokio::sync::broadcast::Receiver<Delivery> {
         self.deliveries.subscribe()
     }
@@ -1045,6 +1110,11 @@ impl Agent {
             .unwrap_or_default()
     }
 
+    /// Sends `data` (at most 64 KiB) to every member, this one included;
+    /// each delivers it once ([`Agent::deliveries`]). Returns once this
+    /// agent has taken it on (delivered here: [`Agent::messages`] has it),
+    /// not when the others have it. [`Error::Busy`] while neighbours have
+    /// not yet acknowledged enough earlier payloads: try again shortly.
     pub async fn broadcast(&self, data: Vec<u8>) -> Result<(), Error> {
         self.ask(|tx| Cmd::Broadcast(data, tx)).await
     }

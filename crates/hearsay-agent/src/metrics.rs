@@ -10,16 +10,22 @@ use std::fmt::Write;
 /// Messages and bytes one way, by message type.
 #[derive(Debug, Default, Clone)]
 pub struct Traffic {
+    /// Datagrams (received: only those that opened; the others count in
+    /// [`Snapshot::refused`]).
     pub datagrams: u64,
+    /// Their bytes on the wire, header and seal included.
     pub datagram_bytes: u64,
     /// TCP streams, one frame each (what did not fit a datagram).
     pub streams: u64,
+    /// Their frames' bytes (the 4-byte length before each not included).
     pub stream_bytes: u64,
     /// type -> (messages, approximate encoded bytes)
     pub by_type: BTreeMap<&'static str, (u64, u64)>,
 }
 
 impl Traffic {
+    /// Counts one message of type `kind` and its approximate encoded size
+    /// (0 where the size is not measured).
     pub fn count(&mut self, kind: &'static str, bytes: usize) {
         let e = self.by_type.entry(kind).or_default();
         e.0 += 1;
@@ -30,36 +36,61 @@ impl Traffic {
 /// Everything `/metrics` shows.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
+    /// Members known, this one included, by state name (alive, suspect,
+    /// dead, left).
     pub members_by_state: [(&'static str, usize); 4],
+    /// Broadcast payloads delivered here (own ones included; user events
+    /// are counted apart).
     pub delivered: u64,
+    /// Delivered payloads held now for [`crate::Agent::messages`].
     pub kept_payloads: usize,
+    /// Delivered payloads let go from that store past its count or byte
+    /// bound.
     pub kept_dropped: u64,
     /// Map answers that waited longer than [`crate::kv::HOLD`] for writes
     /// to be kept on disk.
     pub kv_held_dropped: u64,
-    /// User events delivered here, and of them those handed over with an
-    /// earlier one of their origin still missing after the wait.
+    /// User events delivered here.
     pub user_events: u64,
+    /// Of them, those handed over with an earlier one of their origin
+    /// still missing after the wait (2 s).
     pub user_events_skipped: u64,
-    /// Event handlers run, failed (exit other than 0, or not started),
-    /// killed at their timeout, and events dropped at a full queue.
+    /// Event handlers run, counted as each starts.
     pub handler_runs: u64,
+    /// Handlers that exited other than 0, or could not start.
     pub handler_failures: u64,
+    /// Handlers killed at their timeout.
     pub handler_timeouts: u64,
+    /// Events (and queries) dropped at a full handler queue.
     pub handler_dropped: u64,
+    /// User events whose handlers did not run: a later one of the same
+    /// name came within the coalesce period.
     pub handler_coalesced: u64,
     /// Outbound streams dropped: too many or too many bytes in flight.
     pub streams_dropped: u64,
     /// Agents refused for a name a live member holds.
     pub name_conflicts: u64,
+    /// Datagrams and stream frames dropped as bad input, by reason, in
+    /// the order of [`Refused::LABELS`].
     pub refused: [u64; Refused::LABELS.len()],
+    /// Keys in the replicated map, as this agent sees it.
     pub kv_keys: usize,
+    /// Gossip keys installed (0: clear text).
     pub keys: usize,
+    /// What this agent sent.
     pub sent: Traffic,
+    /// What this agent received.
     pub received: Traffic,
+    /// The membership machine's counters (probes, suspicions, syncs...).
     pub swim: SwimStats,
+    /// The broadcast machine's counters (broadcasts, duplicates,
+    /// retransmits...).
     pub cast: NodeStats,
+    /// Lifeguard's local health score (0 is healthy; higher stretches
+    /// timeouts).
     pub health: u32,
+    /// Calls waiting for the agent's loop: filled in by
+    /// [`crate::Agent::metrics`], 0 elsewhere.
     pub command_queue: usize,
 }
 
@@ -82,6 +113,7 @@ impl Out {
     }
 }
 
+/// The snapshot in Prometheus text format: what GET /metrics serves.
 pub fn render(s: &Snapshot) -> String {
     let mut o = Out(String::new());
     o.family(

@@ -18,7 +18,9 @@ const BUFFER: usize = 1024;
 /// One log line.
 #[derive(Clone, Debug)]
 pub struct Line {
+    /// The log event's level.
     pub level: Level,
+    /// Its message, then its other fields as `name=value`.
     pub text: String,
 }
 

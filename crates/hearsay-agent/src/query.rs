@@ -44,7 +44,9 @@ pub const UPDATES: usize = 1024;
 /// asker it failed.
 #[derive(Debug)]
 pub struct Incoming {
+    /// The query's name.
     pub name: String,
+    /// What the asker sent with it.
     pub payload: Vec<u8>,
     /// The member that asked.
     pub from: String,
@@ -76,7 +78,11 @@ impl Incoming {
 /// A query as the caller gives it.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
+    /// The query's name (1 to 128 bytes, no control characters), which
+    /// `query:NAME` handlers match.
     pub name: String,
+    /// Sent to each member asked (at most 64 KiB); a handler reads it on
+    /// standard input.
     pub payload: Vec<u8>,
     /// Only these members (empty: all).
     pub nodes: Vec<String>,
@@ -151,15 +157,27 @@ impl Checked {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Update {
     /// A member received the query (`answers`: an answer will follow).
-    Ack { from: String, answers: bool },
+    Ack {
+        /// The member's name.
+        from: String,
+        /// An answer (or a failure) will follow.
+        answers: bool,
+    },
     /// A member's answer.
     Answer {
+        /// The member's name.
         from: String,
+        /// What it answered (in JSON as text, invalid UTF-8 replaced).
         #[serde(serialize_with = "lossy")]
         payload: Vec<u8>,
     },
     /// A member could not answer (its handler failed or timed out).
-    Failed { from: String, error: String },
+    Failed {
+        /// The member's name.
+        from: String,
+        /// Why, as the member put it.
+        error: String,
+    },
     /// The last update: the query is over.
     Done(Summary),
 }
@@ -171,17 +189,22 @@ fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 /// How a query went.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// The query's name.
     pub name: String,
     /// Every member the filters chose (this agent too, if it matched).
     pub asked: Vec<String>,
+    /// Those that acknowledged it.
     pub acked: Vec<String>,
+    /// Those that answered.
     pub answered: Vec<String>,
+    /// Those that could not answer ([`Update::Failed`]).
     pub failed: Vec<String>,
     /// Asked and never acknowledged (down, unreachable, or too old an
     /// agent to know queries).
     pub missing: Vec<String>,
     /// Acknowledged with an answer to come that did not come in time.
     pub late: Vec<String>,
+    /// How long the query ran, in milliseconds.
     pub elapsed_ms: u64,
 }
 

@@ -19,18 +19,24 @@ pub const RELAYS: usize = 3;
 /// What a round found of one member.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Reached {
+    /// The member's name.
     pub name: String,
+    /// The address it was probed at, UDP and TCP.
     pub addr: SocketAddr,
-    /// Round trip of the direct probe, if it was answered.
+    /// Round trip of the direct probe in milliseconds, if it was answered.
     pub udp_ms: Option<f64>,
-    /// Members asked to probe it for us; those that reached it, and those
-    /// that tried and could not.
+    /// Members asked to probe it for us (only when it did not answer
+    /// directly in half the round).
     pub via_asked: Vec<String>,
+    /// Of them, those that reached it.
     pub via_ok: Vec<String>,
+    /// Those that tried and could not reach it in time.
     pub via_failed: Vec<String>,
-    /// TCP (the stream path: large payloads, map syncs): connect time, or
-    /// why not. Filled in outside the loop.
+    /// TCP (the stream path: large payloads, map syncs): connect time in
+    /// milliseconds; None: it failed (see `tcp_error`). Filled in outside
+    /// the loop.
     pub tcp_ms: Option<f64>,
+    /// Why the TCP connection failed; None: it worked.
     pub tcp_error: Option<String>,
 }
 
@@ -237,9 +243,11 @@ pub(crate) struct Relays {
     list: Vec<(u64, u64, SocketAddr, SocketAddr, Instant)>,
 }
 
-/// Probes made for others at once, at most, and for one asker (a round
-/// asks a relay about at most every member once).
+/// Probes made for others at once, at most; past it a relay request is
+/// not answered.
 pub const MAX_RELAYED: usize = 256;
+/// Probes made for one asker at once, at most (a round asks a relay
+/// about each member at most once).
 pub const MAX_RELAYED_PER_ASKER: usize = 64;
 
 /// The longest a relay waits for the member it probes.

@@ -76,6 +76,7 @@ enum Job {
 
 /// A local write, released by the writer once it is durable.
 pub struct Done {
+    /// Answers the caller with `result`.
     pub ack: Ack,
     /// The write's deltas for the peers: sent after the commit, so a write
     /// another member has seen is on this agent's disk (a restarted agent
@@ -84,6 +85,8 @@ pub struct Done {
     /// This replica's writes so far, this one included
     /// ([`crate::kv::Kv::kept`]).
     pub own: u64,
+    /// What the caller is told: Ok once the write is on disk, or why it
+    /// was not kept.
     pub result: Result<(), String>,
 }
 
@@ -92,7 +95,10 @@ pub struct Done {
 pub struct Restored {
     /// None: no keyring kept (a new data dir, or a clear-text agent).
     pub keys: Option<Vec<String>>,
+    /// The members last known (left ones excepted), with the address each
+    /// gossips on: this start rejoins them.
     pub members: Vec<(String, SocketAddr)>,
+    /// The replicated map, its logged deltas merged in; None: none kept.
     pub kv: Option<KvMap>,
     /// None: no tags kept (a new data dir; tags never changed here).
     pub tags: Option<BTreeMap<String, String>>,
@@ -174,6 +180,8 @@ impl Store {
         ))
     }
 
+    /// The store's file (`agent.redb` in the data dir), to name in
+    /// messages.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -15,13 +15,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
+/// Inbound streams read (or waiting for the loop) at once, at most;
+/// another is closed at once and counted as `busy`.
 pub const MAX_OPEN: usize = 16;
+/// Time to read a whole inbound frame (a stream still sending after it
+/// counts as malformed); also the time to write an outbound one.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A frame read off a stream, or why none could be.
 pub struct Inbound {
+    /// The frame (what a datagram would carry), or why it was refused.
     pub frame: Result<Vec<u8>, Refused>,
+    /// The connection's source address: its port is not the one the
+    /// sender gossips on.
     pub from: SocketAddr,
 }
 

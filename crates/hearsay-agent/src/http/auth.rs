@@ -33,6 +33,7 @@ pub const TOKEN_ENV: &str = "HEARSAY_HTTP_TOKEN";
 /// Where a token came from, to name it in errors and warnings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenSource {
+    /// This file ([`Token::from_file`]).
     File(PathBuf),
     /// [`TOKEN_ENV`].
     Env,
@@ -54,11 +55,16 @@ impl std::fmt::Display for TokenSource {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
+    /// The token file could not be read.
     #[error("cannot read the token file {path}: {source}")]
     Unreadable {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The token is empty (from a file or [`TOKEN_ENV`]: after trimming
+    /// whitespace).
     #[error(
         "{0} is empty: a token is needed (any string of printable characters; `hearsay keys generate` makes a good one)"
     )]
@@ -178,6 +184,7 @@ pub struct ApiConfig {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
+    /// No token, not `insecure`, and this bind address is not loopback.
     #[error(
         "the HTTP API on {0} would be open to anyone who reaches it (read the map, broadcast, change the cluster's keys): set a token, bind a loopback address, or allow it explicitly (insecure)"
     )]
