@@ -56,6 +56,10 @@ struct Peer {
     /// rule, so a minority cannot call itself a majority by declaring the
     /// rest dead.
     down: bool,
+    /// Suspected: deltas to it may have been lost (a brief partition ends
+    /// in a refutation, not a death), so it is synced with at once when
+    /// found alive again rather than at the next periodic sync.
+    suspect: bool,
 }
 
 #[derive(Debug)]
@@ -157,12 +161,12 @@ impl<C: Crdt> Replicator<C> {
             .map(|p| (p, false))
             .chain(down.into_iter().map(|p| (p, true)))
         {
-            self.upsert(now, p, is_down);
+            self.upsert(now, p, is_down, false);
         }
     }
 
     /// Adds or updates one peer (see [`Replicator::set_peers`]).
-    fn upsert(&mut self, now: Instant, id: NodeId, is_down: bool) {
+    fn upsert(&mut self, now: Instant, id: NodeId, is_down: bool, suspect: bool) {
         match self.peers.entry(id) {
             std::collections::btree_map::Entry::Vacant(e) => {
                 let id = e.key().clone();
@@ -170,6 +174,7 @@ impl<C: Crdt> Replicator<C> {
                     known: VersionVector::default(),
                     heard: Some(now),
                     down: is_down,
+                    suspect,
                 });
                 if !is_down {
                     self.greet.insert(id);
@@ -177,8 +182,10 @@ impl<C: Crdt> Replicator<C> {
                 }
             }
             std::collections::btree_map::Entry::Occupied(mut e) => {
-                let back = e.get().down && !is_down;
+                let p = e.get();
+                let back = !is_down && (p.down || (p.suspect && !suspect));
                 e.get_mut().down = is_down;
+                e.get_mut().suspect = suspect;
                 if back {
                     self.greet.insert(e.key().clone());
                     self.next_sync = self.next_sync.min(now);
@@ -196,8 +203,9 @@ impl<C: Crdt> Replicator<C> {
             return;
         }
         match status {
-            Some(Status::Alive | Status::Suspect) => self.upsert(now, id.clone(), false),
-            Some(Status::Dead) => self.upsert(now, id.clone(), true),
+            Some(Status::Alive) => self.upsert(now, id.clone(), false, false),
+            Some(Status::Suspect) => self.upsert(now, id.clone(), false, true),
+            Some(Status::Dead) => self.upsert(now, id.clone(), true, false),
             Some(Status::Left) | None => {
                 self.peers.remove(id);
                 self.greet.remove(id);
@@ -215,15 +223,21 @@ impl<C: Crdt> Replicator<C> {
         now: Instant,
         members: impl IntoIterator<Item = (&'a NodeId, Status)>,
     ) {
-        let (mut live, mut down) = (Vec::new(), Vec::new());
+        let me = self.me.clone();
+        let mut keep = std::collections::BTreeSet::new();
         for (id, status) in members {
-            match status {
-                Status::Alive | Status::Suspect => live.push(id.clone()),
-                Status::Dead => down.push(id.clone()),
-                Status::Left => {}
+            if *id == me || status == Status::Left {
+                continue;
             }
+            keep.insert(id.clone());
+            self.upsert(
+                now,
+                id.clone(),
+                status == Status::Dead,
+                status == Status::Suspect,
+            );
         }
-        self.set_peers(now, live, down);
+        self.peers.retain(|p, _| keep.contains(p));
     }
 
     /// Whether messages from `id` are taken (a member, live or down).
@@ -459,6 +473,39 @@ mod tests {
             let until = self.sim.now() + Duration::from_millis(ms);
             self.sim.run_until(until, |_, _, _| {}).expect("moves on");
         }
+    }
+
+    /// A brief partition ends in a refutation, not a death: deltas sent
+    /// meanwhile were lost, and waiting for the periodic sync (30 s in the
+    /// agent) left a peer behind that long. Found alive again, a suspected
+    /// peer is synced with at once.
+    #[test]
+    fn a_suspected_peer_found_alive_again_is_synced_with_at_once() {
+        let cfg = ReplicaConfig {
+            sync_interval: Duration::from_secs(30),
+            retention: Duration::from_secs(60),
+        };
+        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
+        let mut r: Replicator<Map> =
+            Replicator::new(a.clone(), [b.clone()], cfg, Instant::ZERO);
+        let mut out = crate::outbox::Outbox::default();
+        let mut sent_to_b = |r: &mut Replicator<Map>, ms: u64| {
+            let t = Instant::from_millis(ms);
+            r.tick(t, &mut out);
+            out.drain().filter(|(to, _)| *to == b).count()
+        };
+        r.follow(Instant::ZERO, [(&b, Status::Alive)]);
+        sent_to_b(&mut r, 0);
+        assert_eq!(sent_to_b(&mut r, 1_000), 0, "next sync in 30 s");
+        r.follow(Instant::from_millis(2_000), [(&b, Status::Suspect)]);
+        assert_eq!(sent_to_b(&mut r, 2_000), 0, "nothing due while suspected");
+        r.follow(Instant::from_millis(4_000), [(&b, Status::Alive)]);
+        assert!(sent_to_b(&mut r, 4_000) > 0, "synced with at once");
+        // A refutation seen through follow_one does the same.
+        r.follow_one(Instant::from_millis(5_000), &b, Some(Status::Suspect));
+        r.follow_one(Instant::from_millis(6_000), &b, Some(Status::Alive));
+        assert!(sent_to_b(&mut r, 6_000) > 0);
+        assert_eq!(sent_to_b(&mut r, 7_000), 0, "once");
     }
 
     #[test]
