@@ -61,6 +61,11 @@ impl Reached {
                 "no direct UDP answer, but {} reached it: the path between here and it drops UDP (a firewall, a blocked port?)",
                 self.via_ok.join(", ")
             )),
+            // Up (TCP connects) yet silent over UDP to everyone: its port.
+            (None, true, _) if !self.via_asked.is_empty() && self.tcp_ms.is_some() => Some(format!(
+                "no UDP answer, directly nor through {}, but TCP connects: it is up and its UDP port is blocked (a firewall?)",
+                self.via_asked.join(", ")
+            )),
             (None, true, _) if !self.via_asked.is_empty() => Some(format!(
                 "no answer, directly nor through {}: it is down, or its UDP port is blocked for everyone",
                 self.via_asked.join(", ")

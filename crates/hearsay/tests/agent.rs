@@ -1739,6 +1739,29 @@ fn reachability_tells_a_path_that_drops_udp_from_a_member_that_is_down() {
         kc["verdict"].as_str().unwrap().contains("drops UDP"),
         "{kc}"
     );
+    // c's UDP port blocked for everyone (c drops all datagrams), TCP
+    // still open: the table names c, and only c, as up with UDP blocked.
+    assert_eq!(http(&a.http, "POST", "/test/cut", ""), "ok\n");
+    let everyone = format!("{}\n{}", a.gossip, _b.gossip);
+    assert_eq!(http(&c.http, "POST", "/test/cut", &everyone), "ok\n");
+    let (code, out, err) = run();
+    assert_eq!(code, Some(1), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let named: Vec<&Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["verdict"] != "ok")
+        .collect();
+    assert_eq!(named.len(), 1, "only c: {v}");
+    assert_eq!(named[0]["name"], "kc", "{v}");
+    assert!(
+        named[0]["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("UDP port is blocked"),
+        "{v}"
+    );
     // c down: nobody reaches it, directly or through b; the table says so.
     c.child.kill().unwrap();
     c.child.wait().unwrap();

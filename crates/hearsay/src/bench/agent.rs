@@ -71,8 +71,10 @@ pub struct AgentBenchArgs {
     #[arg(long, default_value_t = 2.0, value_parser = crate::args::rate)]
     pub event_rate: f64,
     /// Queries, from agents in turn, one at a time, each timed until every
-    /// agent has acknowledged it (hearsay: `POST /query`; Serf: `serf
-    /// query`, its "Ack from" lines read as they come)
+    /// agent has acknowledged it and until every agent's handler has
+    /// answered (the same script on both; hearsay: `POST /query`; Serf:
+    /// `serf query`, its "Ack from" and "Response from" lines read as they
+    /// come)
     #[arg(long, default_value_t = 10)]
     pub queries: usize,
     /// The serf binary
@@ -156,6 +158,7 @@ ev="${SERF_EVENT:-$HEARSAY_EVENT}"
 case "$ev" in
   user) p=$(cat); echo "$t user $p" >> "$HS_LOG" ;;
   member-*) while read -r name rest; do echo "$t $ev $name" >> "$HS_LOG"; done ;;
+  query) cat > /dev/null; echo ok ;;
 esac
 "#;
 
@@ -192,6 +195,7 @@ fn spawn(ctx: &Ctx, sys: System, i: usize, ports: (u16, u16), join: Option<u16>)
                 .args(["--http", &format!("127.0.0.1:{api}")])
                 // User events only: membership is read from /events.
                 .arg(format!("--event-handler=user={}", handler.display()))
+                .arg(format!("--event-handler=query={}", handler.display()))
                 .env("HS_LOG", &l);
             if let Some(j) = join {
                 c.args(["--join", &format!("127.0.0.1:{j}")]);
@@ -472,6 +476,9 @@ struct Row {
     /// From asking a query until the last agent's acknowledgement came.
     query_acked_by_all_ms_median: Option<f64>,
     query_acked_by_all_ms_max: Option<f64>,
+    /// ... and until the last agent's handler answer came.
+    query_answered_by_all_ms_median: Option<f64>,
+    query_answered_by_all_ms_max: Option<f64>,
     queries_timed: usize,
     /// Every timed kill, in the order they happened (JSON only).
     kill_seen_by_all_s: Vec<f64>,
@@ -482,52 +489,59 @@ struct Row {
     error: Option<String>,
 }
 
-/// Asks a query named `bench` at `p` and reads the acknowledgements as they
-/// come: the ms until `n` agents have acknowledged (None if they did not
-/// within the query's 5 s).
-fn time_query(ctx: &Ctx, sys: System, p: &Proc, n: usize) -> Result<Option<f64>> {
+/// Asks a query named `bench` at `p` and reads what comes as it comes:
+/// the ms until `n` agents have acknowledged it and until `n` have
+/// answered (None where they did not within the query's 5 s).
+fn time_query(ctx: &Ctx, sys: System, p: &Proc, n: usize) -> Result<(Option<f64>, Option<f64>)> {
     use std::io::BufRead;
     let t0 = Instant::now();
-    let mut acks = 0;
+    let ms = || Some(t0.elapsed().as_secs_f64() * 1e3);
+    let (mut acks, mut answers) = (0, 0);
+    let (mut acked, mut answered) = (None, None);
+    let mut count = |line: &str, ack: &str, answer: &str| {
+        if line.contains(ack) {
+            acks += 1;
+            if acks == n {
+                acked = ms();
+            }
+        }
+        if line.contains(answer) {
+            answers += 1;
+            if answers == n {
+                answered = ms();
+            }
+        }
+        acks >= n && answers >= n
+    };
     match sys {
         System::Hearsay => {
             let body = serde_json::json!({"name": "bench", "timeout_ms": 5000}).to_string();
             let r = ureq::post(format!("http://127.0.0.1:{}/query", p.api)).send(body)?;
             for line in std::io::BufReader::new(r.into_body().into_reader()).lines() {
-                let line = line?;
-                if line.contains(r#""type":"ack""#) {
-                    acks += 1;
-                    if acks == n {
-                        return Ok(Some(t0.elapsed().as_secs_f64() * 1e3));
-                    }
+                if count(&line?, r#""type":"ack""#, r#""type":"answer""#) {
+                    break;
                 }
             }
         }
         System::Serf => {
             let mut child = Command::new(&ctx.args.serf)
                 .args(["query", &format!("-rpc-addr=127.0.0.1:{}", p.api)])
-                .args(["-timeout=5s", "-no-ack=false", "bench", "q"])
+                .args(["-timeout=5s", "bench", "q"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()?;
-            let mut found = None;
             if let Some(out) = child.stdout.take() {
                 for line in std::io::BufReader::new(out).lines() {
-                    if line?.trim_start().starts_with("Ack from") {
-                        acks += 1;
-                        if acks == n {
-                            found = Some(t0.elapsed().as_secs_f64() * 1e3);
-                            break;
-                        }
+                    if count(line?.trim_start(), "Ack from", "Response from") {
+                        break;
                     }
                 }
             }
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(found);
         }
     }
-    Ok(None)
+    Ok((acked, answered))
 }
 
 /// A user event named `bench`; Serf has no other broadcast, so its
@@ -837,15 +851,18 @@ fn run_one(ctx: &Ctx, sys: System, n: usize) -> Result<Row> {
     row.event_handled_by_all_ms_median = quantile(&mut ev_ms.clone(), 0.5);
     row.event_handled_by_all_ms_max = quantile(&mut ev_ms, 1.0);
     // Queries, one at a time, from agents in turn.
-    let mut q_ms: Vec<f64> = Vec::new();
+    let (mut q_ack, mut q_answer) = (Vec::new(), Vec::new());
     for k in 0..ctx.args.queries {
-        if let Ok(Some(ms)) = time_query(ctx, sys, &procs[k % n], n) {
-            q_ms.push(ms);
+        if let Ok((acked, answered)) = time_query(ctx, sys, &procs[k % n], n) {
+            q_ack.extend(acked);
+            q_answer.extend(answered);
         }
     }
-    row.queries_timed = q_ms.len();
-    row.query_acked_by_all_ms_median = quantile(&mut q_ms.clone(), 0.5);
-    row.query_acked_by_all_ms_max = quantile(&mut q_ms, 1.0);
+    row.queries_timed = q_answer.len();
+    row.query_acked_by_all_ms_median = quantile(&mut q_ack.clone(), 0.5);
+    row.query_acked_by_all_ms_max = quantile(&mut q_ack, 1.0);
+    row.query_answered_by_all_ms_median = quantile(&mut q_answer.clone(), 0.5);
+    row.query_answered_by_all_ms_max = quantile(&mut q_answer, 1.0);
     // kill -9 agents one after another, from the last.
     let mut timed = Vec::new();
     for _ in 0..ctx.args.kills.min(n.saturating_sub(2)) {
@@ -879,20 +896,20 @@ fn cell(v: Option<f64>, digits: usize) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "\n| system | agents | join all s | slowest join s | last agent ms median | p95 | max | delivery ms median | delivered | missed | kill -9 seen by all s median | p95 | max | false positives | idle B/s/agent | idle pkt/s/agent | B per broadcast per agent | tag seen by all ms median | max | event handled by all ms median | max | query acked by all ms median | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "\n| system | agents | join all s | slowest join s | last agent ms median | p95 | max | delivery ms median | delivered | missed | kill -9 seen by all s median | p95 | max | false positives | idle B/s/agent | idle pkt/s/agent | B per broadcast per agent | tag seen by all ms median | max | event handled by all ms median | max | query acked by all ms median | max | query answered by all ms median | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         if let Some(e) = &r.error {
             let _ = writeln!(
                 s,
-                "| {} | {} | failed: {e} |||||||||||||||||||||",
+                "| {} | {} | failed: {e} |||||||||||||||||||||||",
                 r.system, r.nodes
             );
             continue;
         }
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.system,
             r.nodes,
             cell(r.join_all_s, 2),
@@ -916,6 +933,8 @@ fn table(rows: &[Row]) -> String {
             cell(r.event_handled_by_all_ms_max, 0),
             cell(r.query_acked_by_all_ms_median, 1),
             cell(r.query_acked_by_all_ms_max, 1),
+            cell(r.query_answered_by_all_ms_median, 1),
+            cell(r.query_answered_by_all_ms_max, 1),
         );
     }
     s
