@@ -10,6 +10,47 @@
 //! application with its own API leaves it out (`default-features =
 //! false`) and with it axum, hyper and rustls.
 //!
+//! # Quick start
+//!
+//! Two members on loopback: the second joins the first, broadcasts, and
+//! the first delivers it, then a query one answers.
+//!
+//! ```
+//! use hearsay_agent::{Agent, AgentConfig, query};
+//! use std::time::Duration;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! tokio::runtime::Runtime::new()?.block_on(async {
+//!     let any = "127.0.0.1:0".parse()?;
+//!     let a = Agent::start(AgentConfig::new("a").bind(any)).await?;
+//!     let b = Agent::start(AgentConfig::new("b").bind(any).join([a.local_addr()])).await?;
+//!     b.ready(Duration::from_secs(5)).await?; // joined, or why not
+//!
+//!     let mut delivered = a.deliveries();
+//!     b.broadcast(b"hello".to_vec()).await?;
+//!     let d = delivered.recv().await?;
+//!     assert_eq!((d.origin.as_str(), d.data.as_slice()), ("b", b"hello".as_slice()));
+//!
+//!     // a answers queries named "version"; b asks every member.
+//!     let mut asked = a.answer_queries().await?;
+//!     tokio::spawn(async move {
+//!         while let Some(q) = asked.recv().await {
+//!             q.respond(b"1.0".to_vec());
+//!         }
+//!     });
+//!     let ask = query::Request { name: "version".into(), ..Default::default() };
+//!     let mut updates = b.query(ask).await?;
+//!     while let Some(u) = updates.recv().await {
+//!         if let query::Update::Done(summary) = u {
+//!             assert_eq!(summary.answered, ["a"]);
+//!         }
+//!     }
+//!     b.shutdown().await; // leaves gracefully: a sees "left", not a failure
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
 //! Datagrams are MessagePack envelopes behind a versioned header, sealed
 //! with XChaCha20-Poly1305 when the agent has keys ([`keyring`]). What does
 //! not fit a 1,400-byte datagram (state syncs of large clusters, the
@@ -488,6 +529,7 @@ pub struct Agent {
     deliveries: tokio::sync::broadcast::Sender<Delivery>,
     direct: tokio::sync::broadcast::Sender<DirectMessage>,
     events: tokio::sync::broadcast::Sender<MemberEvent>,
+    user_stream: tokio::sync::broadcast::Sender<UserEvent>,
     cmds: mpsc::Sender<Cmd>,
     local: SocketAddr,
     task: tokio::task::JoinHandle<()>,
@@ -697,6 +739,7 @@ impl Agent {
         let acceptor = tokio::spawn(stream::accept(listener, stream_tx));
         let deliveries = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
         let direct = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
+        let user_stream = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
         let events = tokio::sync::broadcast::channel(STREAM_BUFFER).0;
         let mut lp = Loop {
             sock,
@@ -759,6 +802,7 @@ impl Agent {
             answers: query_loop::Answers::new(),
             answering: None,
             direct: direct.clone(),
+            user_stream: user_stream.clone(),
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -797,6 +841,7 @@ impl Agent {
             shared,
             deliveries,
             direct,
+            user_stream,
             events,
             cmds: tx,
             local,
@@ -999,6 +1044,13 @@ impl Agent {
     /// Every membership change from now on.
     pub fn events(&self) -> tokio::sync::broadcast::Receiver<MemberEvent> {
         self.events.subscribe()
+    }
+
+    /// Every user event delivered from now on, once each and in order per
+    /// origin (what [`Agent::user_events`] lists, as it happens): the
+    /// library's event handler.
+    pub fn user_event_stream(&self) -> tokio::sync::broadcast::Receiver<UserEvent> {
+        self.user_stream.subscribe()
     }
 
     /// The address the gossip socket is bound to.
@@ -1367,6 +1419,8 @@ struct Loop {
     answering: Option<mpsc::Sender<query::Incoming>>,
     /// Messages sent to this agent alone.
     direct: tokio::sync::broadcast::Sender<DirectMessage>,
+    /// User events as they are delivered.
+    user_stream: tokio::sync::broadcast::Sender<UserEvent>,
 }
 
 /// How much larger than the datagram it answers a refusal may be: a
@@ -2382,6 +2436,9 @@ impl Loop {
             let _ = self.events.send(e.clone());
         }
         self.run_handlers(&events, &user_events);
+        for e in &user_events {
+            let _ = self.user_stream.send(e.clone());
+        }
         for d in &delivered {
             let _ = self.deliveries.send(d.clone());
         }
