@@ -486,8 +486,7 @@ mod tests {
             retention: Duration::from_secs(60),
         };
         let (a, b) = (NodeId::new("a"), NodeId::new("b"));
-        let mut r: Replicator<Map> =
-            Replicator::new(a.clone(), [b.clone()], cfg, Instant::ZERO);
+        let mut r: Replicator<Map> = Replicator::new(a.clone(), [b.clone()], cfg, Instant::ZERO);
         let mut out = crate::outbox::Outbox::default();
         let mut sent_to_b = |r: &mut Replicator<Map>, ms: u64| {
             let t = Instant::from_millis(ms);
