@@ -58,6 +58,7 @@
 
 #![warn(missing_docs)]
 
+pub mod delegate;
 mod error;
 pub mod handlers;
 #[cfg(feature = "http")]
@@ -75,6 +76,7 @@ pub mod stream;
 
 use anyhow::{Context, Result};
 use codec::{Codec, Datagram};
+pub use delegate::{Delegate, StateDelegate};
 pub use error::Error;
 use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode, EventOrder};
 /// The settings' types, so that an embedder needs no other hearsay crate.
@@ -161,6 +163,12 @@ pub struct AgentConfig {
     /// User events sent with `coalesce` wait this long for a later one of
     /// the same name before their handlers run (zero: every one runs).
     pub handler_coalesce: std::time::Duration,
+    /// The application's state, traded with members that join and now and
+    /// then with a random one ([`delegate`]); None: nothing is traded.
+    pub delegate: Option<Delegate>,
+    /// How often this member trades states with one random alive member
+    /// (default 30 s, memberlist's push-pull period).
+    pub state_sync: std::time::Duration,
     /// Tests only: accept [`Agent::cut`], which drops traffic to and from
     /// chosen addresses (a partition without touching the host's network).
     #[doc(hidden)]
@@ -236,6 +244,8 @@ impl AgentConfig {
             handler_concurrency: 4,
             handler_timeout: std::time::Duration::from_secs(60),
             handler_coalesce: std::time::Duration::ZERO,
+            delegate: None,
+            state_sync: std::time::Duration::from_secs(30),
             test_faults: false,
         }
     }
@@ -757,6 +767,7 @@ impl Agent {
                 rq: None,
                 qy: None,
                 dm: None,
+                st: None,
                 x: String::new(),
             },
             codec,
@@ -803,6 +814,10 @@ impl Agent {
             answering: None,
             direct: direct.clone(),
             user_stream: user_stream.clone(),
+            delegate: cfg.delegate.clone(),
+            next_state_sync: CoreInstant::ZERO + cfg.state_sync,
+            state_sync: cfg.state_sync.max(std::time::Duration::from_millis(10)),
+            state_due: Vec::new(),
             kv_out: Outbox::default(),
             stats: metrics::Snapshot::default(),
             zone: cfg.zone.clone(),
@@ -1421,6 +1436,12 @@ struct Loop {
     direct: tokio::sync::broadcast::Sender<DirectMessage>,
     /// User events as they are delivered.
     user_stream: tokio::sync::broadcast::Sender<UserEvent>,
+    /// The application's state delegate, when to trade states next, how
+    /// often, and the members that joined since the last send.
+    delegate: Option<Delegate>,
+    next_state_sync: CoreInstant,
+    state_sync: std::time::Duration,
+    state_due: Vec<NodeId>,
 }
 
 /// How much larger than the datagram it answers a refusal may be: a
@@ -1483,6 +1504,7 @@ impl Loop {
                     .map(keyquery::Pending::next_deadline)
                     .min(),
                 self.asking.iter().map(query::Asking::next_deadline).min(),
+                self.delegate.as_ref().map(|_| self.next_state_sync),
                 self.order.next_deadline(),
             ]);
             let wake = deadline.map_or(self.start + std::time::Duration::from_secs(3600), |d| {
@@ -1524,6 +1546,7 @@ impl Loop {
                     self.kv.tick(now, &mut self.kv_out);
                     self.run_queries().await;
                     self.run_asks().await;
+                    self.state_tick(now).await;
                 }
                 cmd = rx.recv() => match cmd {
                     Some(Cmd::Broadcast(data, reply)) => {
@@ -1660,6 +1683,7 @@ impl Loop {
             }
             self.flush(&mut out).await;
             self.publish();
+            self.send_states().await;
         }
     }
 
@@ -1810,6 +1834,12 @@ impl Loop {
         if let (Some(r), Some(addr)) = (env.rq, addr) {
             self.reach_msg(&name, addr, r).await;
         }
+        if let Some(st) = env.st
+            && (from.is_none() || self.gossip_addr(&name) == addr)
+            && let Some(at) = self.gossip_addr(&name)
+        {
+            self.app_state(&name, at, st).await;
+        }
         if let Some(d) = env.dm
             && (from.is_none() || self.gossip_addr(&name) == addr)
             && self.gossip_addr(&name).is_some()
@@ -1887,6 +1917,77 @@ impl Loop {
             self.rounds.extend(left);
         }
         self.send_reach(sends).await;
+    }
+
+    /// States for the members that joined since the last call.
+    async fn send_states(&mut self) {
+        if self.state_due.is_empty() {
+            return;
+        }
+        for to in std::mem::take(&mut self.state_due) {
+            if let Some(addr) = self.gossip_addr(&to) {
+                self.send_state(addr, true, false).await;
+            }
+        }
+    }
+
+    /// Trades states with one random alive member when it is time.
+    async fn state_tick(&mut self, now: CoreInstant) {
+        if self.delegate.is_none() || now < self.next_state_sync {
+            return;
+        }
+        self.next_state_sync = now + self.state_sync;
+        let alive: Vec<NodeId> = self
+            .node
+            .swim()
+            .members()
+            .filter(|(_, _, st, _)| *st == Status::Alive)
+            .map(|(id, ..)| id.clone())
+            .collect();
+        if alive.is_empty() {
+            return;
+        }
+        let pick = &alive[rand::random_range(0..alive.len())];
+        if let Some(addr) = self.gossip_addr(pick) {
+            self.send_state(addr, false, true).await;
+        }
+    }
+
+    async fn send_state(&mut self, to: SocketAddr, join: bool, reply: bool) {
+        let Some(d) = &self.delegate else { return };
+        let data = d.0.local_state(join);
+        let max = hearsay_core::cluster::MAX_PAYLOAD;
+        if data.len() > max {
+            tracing::warn!(
+                "the application's state has {} bytes, at most {max} go: not sent",
+                data.len()
+            );
+            return;
+        }
+        let env = Datagram {
+            st: Some(hearsay_wire::query::AppState {
+                join,
+                reply,
+                data: data.into(),
+            }),
+            ..self.head.clone()
+        };
+        self.send_frame(to, &env, "state").await;
+    }
+
+    /// A member's application state: merged, and answered with ours if
+    /// it asks.
+    async fn app_state(
+        &mut self,
+        from: &NodeId,
+        at: SocketAddr,
+        st: hearsay_wire::query::AppState,
+    ) {
+        let Some(d) = &self.delegate else { return };
+        d.0.merge_remote_state(from.as_str(), &st.data, st.join);
+        if st.reply {
+            self.send_state(at, st.join, false).await;
+        }
     }
 
     /// Sends `data` to member `to` alone, once.
@@ -2431,6 +2532,14 @@ impl Loop {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
         let events: Vec<MemberEvent> = self.node.drain_events().map(member_event).collect();
+        if self.delegate.is_some() {
+            self.state_due.extend(
+                events
+                    .iter()
+                    .filter(|e| e.change == Change::Joined)
+                    .map(|e| NodeId::new(&e.name)),
+            );
+        }
         for e in &events {
             // No subscriber is not an error.
             let _ = self.events.send(e.clone());
@@ -2831,6 +2940,62 @@ mod tests {
         );
     }
 
+    /// The state delegate: members that see each other join trade states
+    /// (join = true), and each trades with a random member every
+    /// `state_sync` (join = false), the receiver answering with its own.
+    #[tokio::test]
+    async fn application_state_is_traded_on_join_and_now_and_then() {
+        type Merged = Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>;
+        struct App(&'static str, Merged);
+        impl StateDelegate for App {
+            fn local_state(&self, _join: bool) -> Vec<u8> {
+                format!("shards of {}", self.0).into_bytes()
+            }
+            fn merge_remote_state(&self, from: &str, state: &[u8], join: bool) {
+                self.1
+                    .lock()
+                    .unwrap()
+                    .push((from.to_string(), state.to_vec(), join));
+            }
+        }
+        let start = |name: &'static str, join: Vec<SocketAddr>| {
+            let merged: Merged = Arc::default();
+            let mut cfg = AgentConfig::new(name)
+                .bind("127.0.0.1:0".parse().unwrap())
+                .join(join);
+            cfg.delegate = Some(App(name, merged.clone()).into());
+            cfg.state_sync = std::time::Duration::from_millis(200);
+            async move { (Agent::start(cfg).await.unwrap(), merged) }
+        };
+        let (a, at_a) = start("a", vec![]).await;
+        let (b, at_b) = start("b", vec![a.local_addr()]).await;
+        b.ready(std::time::Duration::from_secs(5)).await.unwrap();
+        let has = |m: &Merged, from: &str, join: bool| {
+            m.lock().unwrap().iter().any(|(f, d, j)| {
+                f == from && *j == join && *d == format!("shards of {from}").into_bytes()
+            })
+        };
+        for _ in 0..100 {
+            if has(&at_a, "b", true)
+                && has(&at_b, "a", true)
+                && has(&at_a, "b", false)
+                && has(&at_b, "a", false)
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            has(&at_a, "b", true) && has(&at_b, "a", true),
+            "traded on join"
+        );
+        assert!(
+            has(&at_a, "b", false) && has(&at_b, "a", false),
+            "and now and then"
+        );
+        drop((a, b));
+    }
+
     #[tokio::test]
     async fn a_clear_text_claim_cannot_aim_answers_at_a_third_party() {
         let mut cfg = AgentConfig::new("victim");
@@ -2854,6 +3019,7 @@ mod tests {
             rq: None,
             qy: None,
             dm: None,
+            st: None,
             x: String::new(),
         };
         asker

@@ -71,6 +71,10 @@ pub struct Datagram {
     /// A message to this member alone. Agents that predate it ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dm: Option<crate::query::Direct>,
+    /// The application's state (see [`crate::query::AppState`]). Agents
+    /// that predate it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub st: Option<crate::query::AppState>,
     /// Why the sender will not take the receiver in (its name is held by
     /// another live member); empty otherwise. Agents that predate it
     /// ignore it.
@@ -93,6 +97,7 @@ impl From<&str> for Datagram {
             rq: None,
             qy: None,
             dm: None,
+            st: None,
             x: String::new(),
         }
     }
@@ -376,6 +381,7 @@ mod tests {
             rq: None,
             qy: None,
             dm: None,
+            st: None,
             x: String::new(),
         }
     }

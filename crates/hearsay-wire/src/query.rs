@@ -42,3 +42,14 @@ pub enum Answer {
 /// broadcast: delivered at most once, best effort.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Direct(#[serde(with = "bytes")] pub Arc<[u8]>);
+
+/// Application state (the library's state delegate, memberlist's
+/// `LocalState`): sent to a member that joined, and to a random member
+/// now and then; `reply` asks for the receiver's own in return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppState {
+    pub join: bool,
+    pub reply: bool,
+    #[serde(with = "bytes")]
+    pub data: Arc<[u8]>,
+}
