@@ -910,7 +910,7 @@ mod tests {
                     prop_assert!((1..=args::MAX_REPEATS).contains(&w.b.runs));
                     prop_assert!(w.b.time_limit >= 1 && w.b.time_limit <= args::MAX_SECS);
                     prop_assert!(w.b.rate.is_none_or(|r| r.is_finite() && r >= 0.0));
-                    prop_assert!(w.b.recovery.is_finite());
+                    prop_assert!(w.b.recovery.is_none_or(f64::is_finite));
                 }
                 Err(e) => {
                     let line = args::one_line(&e, true);
