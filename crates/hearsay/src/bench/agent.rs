@@ -104,14 +104,14 @@ impl System {
 }
 
 /// Unix time in microseconds.
-fn now_us() -> u64 {
+pub(super) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// `k` ports free for both TCP and UDP on 127.0.0.1 (bound, then released).
-fn free_ports(k: usize) -> Result<Vec<u16>> {
+pub(super) fn free_ports(k: usize) -> Result<Vec<u16>> {
     let mut held = Vec::new();
     let mut ports = Vec::new();
     for _ in 0..k * 20 {
@@ -162,7 +162,7 @@ case "$ev" in
 esac
 "#;
 
-fn wait_port(port: u16, limit: Duration) -> Result<()> {
+pub(super) fn wait_port(port: u16, limit: Duration) -> Result<()> {
     let t = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if t.elapsed() > limit {

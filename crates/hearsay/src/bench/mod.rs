@@ -7,6 +7,7 @@
 //! `seed, seed+1, ...`.
 
 pub mod agent;
+pub mod chaos;
 pub mod checker;
 pub mod cluster;
 mod plot;
@@ -210,6 +211,10 @@ pub enum BenchWhat {
     /// (members crash and come back while payloads flow): messages per
     /// member per payload against the time to reach every live member
     Cluster(cluster::ClusterBenchArgs),
+    /// Real agents on loopback killed, restarted, paused and cut in two
+    /// while a client writes and broadcasts: is anything acknowledged
+    /// lost? (issue 20's soak)
+    Chaos(chaos::ChaosArgs),
     /// The lin-kv checker's time and memory on recorded histories (those
     /// kept in crates/hearsay-harness/histories, or the files given)
     Checker(checker::CheckerBenchArgs),
@@ -219,6 +224,7 @@ pub fn run(mut args: BenchArgs) -> ExitCode {
     match args.what.take() {
         Some(BenchWhat::Agent(a)) => return agent::run(a),
         Some(BenchWhat::Cluster(c)) => return cluster::run(c),
+        Some(BenchWhat::Chaos(c)) => return chaos::run(c),
         Some(BenchWhat::Checker(c)) => return checker::run(c),
         None => {}
     }

@@ -1,0 +1,592 @@
+//! `hearsay bench chaos`: a soak of real agents on loopback under faults,
+//! checking that nothing acknowledged is lost.
+//!
+//! Agents with data dirs are killed (-9) and restarted on the same dir,
+//! paused (SIGSTOP, then SIGCONT) and cut in two (the agents' own fault
+//! layer, `--test-faults`: every datagram across the cut dropped), while a
+//! client writes to the replicated map and broadcasts through random
+//! agents that are up. At the end the faults stop, and the report says
+//! which acknowledged writes and broadcasts some agent lacks, which
+//! failures were declared outside the injected faults, the peak RSS of
+//! each agent; then every agent is killed and restarted at once and the
+//! map is checked again.
+
+use super::agent::{free_ports, now_us, wait_port};
+use anyhow::{Context, Result, bail};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  hearsay bench chaos                                  20 agents, 10 minutes
+  hearsay bench chaos --agents 8 --duration 2m         the short version
+Faults come from the agents' own fault layer (no root, no tc): partitions
+drop every datagram across the cut; there is no packet loss or delay.
+Exit status: 0 when nothing acknowledged was lost, 1 otherwise.")]
+pub struct ChaosArgs {
+    /// Agents
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(3..=200))]
+    pub agents: u64,
+    /// How long the faults run
+    #[arg(long, default_value = "10m")]
+    pub duration: hearsay_sim::Dur,
+    /// An agent killed with SIGKILL and restarted on its data dir this often
+    #[arg(long, default_value = "10s")]
+    pub kill_every: hearsay_sim::Dur,
+    /// An agent paused (SIGSTOP) this often ...
+    #[arg(long, default_value = "15s")]
+    pub pause_every: hearsay_sim::Dur,
+    /// ... for this long (then SIGCONT)
+    #[arg(long, default_value = "3s")]
+    pub pause_for: hearsay_sim::Dur,
+    /// The cluster cut in two random halves this often ...
+    #[arg(long, default_value = "2m")]
+    pub partition_every: hearsay_sim::Dur,
+    /// ... for this long
+    #[arg(long, default_value = "30s")]
+    pub partition_for: hearsay_sim::Dur,
+    /// Map writes per second (to 100 keys in turn)
+    #[arg(long, default_value_t = 20.0, value_parser = crate::args::rate)]
+    pub writes: f64,
+    /// Broadcasts per second
+    #[arg(long, default_value_t = 5.0, value_parser = crate::args::rate)]
+    pub broadcasts: f64,
+    /// Seed of the fault schedule's choices
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the results go (a timestamped directory inside, plus `latest`)
+    #[arg(long, default_value = "store/bench-chaos")]
+    pub out: PathBuf,
+    /// Tests only: the data dirs are wiped before the final restart of
+    /// every agent, which must then be reported as lost writes (the check
+    /// shown to catch a loss)
+    #[arg(long, hide = true)]
+    pub forget_data: bool,
+}
+
+const KEYS: u64 = 100;
+/// Failures declared within this long after a fault touched a member (or
+/// any partition) count as injected.
+const GRACE: Duration = Duration::from_secs(30);
+
+struct Agent {
+    name: String,
+    gossip: u16,
+    api: u16,
+    dir: PathBuf,
+    join: Option<u16>,
+    child: Option<Child>,
+    /// When this life started (unix us).
+    started_us: u64,
+    paused_until: Option<Instant>,
+    peak_rss_kb: u64,
+}
+
+impl Agent {
+    fn spawn(&mut self, bin: &Path, log: &Path) -> Result<()> {
+        let mut c = Command::new(bin);
+        c.env_remove("HEARSAY_HTTP_TOKEN")
+            .args([
+                "agent",
+                "--name",
+                &self.name,
+                "--preset",
+                "lan",
+                "--test-faults",
+            ])
+            .args(["--bind", &format!("127.0.0.1:{}", self.gossip)])
+            .args(["--http", &format!("127.0.0.1:{}", self.api)])
+            .arg("--data-dir")
+            .arg(&self.dir);
+        if let Some(j) = self.join {
+            c.args(["--join", &format!("127.0.0.1:{j}")]);
+        }
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        c.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+        self.started_us = now_us();
+        self.child = Some(
+            c.spawn()
+                .with_context(|| format!("starting {}", self.name))?,
+        );
+        Ok(())
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.paused_until = None;
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
+        }
+    }
+
+    fn up(&self) -> bool {
+        self.child.is_some() && self.paused_until.is_none()
+    }
+
+    fn sample_rss(&mut self) {
+        let Some(c) = &self.child else { return };
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", c.id())) else {
+            return;
+        };
+        if let Some(kb) = s
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            self.peak_rss_kb = self.peak_rss_kb.max(kb);
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        self.kill();
+    }
+}
+
+fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let mut r = match method {
+        "GET" => agent.get(&url).call()?,
+        "PUT" => agent.put(&url).send(body)?,
+        _ => agent.post(&url).send(body)?,
+    };
+    let status = r.status().as_u16();
+    Ok((status, r.body_mut().read_to_string()?))
+}
+
+/// Every agent lists every other alive, within `limit`.
+fn all_alive(agents: &[Agent], limit: Duration) -> Result<Duration> {
+    let t = Instant::now();
+    let n = agents.len();
+    loop {
+        let ok = agents.iter().all(|a| {
+            http(a.api, "GET", "/members", "")
+                .ok()
+                .and_then(|(_, b)| serde_json::from_str::<Vec<Value>>(&b).ok())
+                .is_some_and(|m| m.iter().filter(|x| x["state"] == "alive").count() == n)
+        });
+        if ok {
+            return Ok(t.elapsed());
+        }
+        if t.elapsed() > limit {
+            bail!("not every agent lists {n} alive after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn cut(agents: &[Agent], side: Option<&[bool]>) {
+    for (i, a) in agents.iter().enumerate() {
+        if a.child.is_none() {
+            continue;
+        }
+        let body = match side {
+            None => String::new(),
+            Some(side) => agents
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| side[*j] != side[i])
+                .map(|(_, b)| format!("127.0.0.1:{}", b.gossip))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        let _ = http(a.api, "POST", "/test/cut", &body);
+    }
+}
+
+/// What the run found.
+#[derive(Default, serde::Serialize)]
+struct Report {
+    agents: usize,
+    duration_s: f64,
+    kills: usize,
+    pauses: usize,
+    partitions: usize,
+    writes_acked: usize,
+    writes_refused: usize,
+    /// (agent, key) pairs holding less than the last acknowledged write.
+    writes_missing: Vec<String>,
+    broadcasts_acked: usize,
+    /// Acknowledged broadcasts an agent up since before them lacks.
+    broadcasts_missing: Vec<String>,
+    /// Failures declared of members no fault touched in the last 30 s.
+    false_positives: Vec<String>,
+    converged_s: Option<f64>,
+    peak_rss_mb: BTreeMap<String, f64>,
+    /// After every agent was killed and restarted at once.
+    restart_all_alive_s: Option<f64>,
+    restart_writes_missing: Vec<String>,
+}
+
+pub fn run(args: ChaosArgs) -> ExitCode {
+    match soak(&args) {
+        Ok(r) => {
+            let lost = !r.writes_missing.is_empty()
+                || !r.broadcasts_missing.is_empty()
+                || !r.restart_writes_missing.is_empty()
+                || r.converged_s.is_none()
+                || r.restart_all_alive_s.is_none();
+            if lost {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("hearsay bench chaos: {e:#}");
+            ExitCode::from(crate::EXIT_CRASH)
+        }
+    }
+}
+
+/// The value of write `seq` to its key: the sequence first, so the
+/// checker can tell a later write from an earlier one.
+fn key_of(seq: u64) -> String {
+    format!("k{}", seq % KEYS)
+}
+
+fn soak(args: &ChaosArgs) -> Result<Report> {
+    let bin = std::env::current_exe()?;
+    let dir = super::stamped_dir(&args.out)?;
+    let log = dir.join("agents.log");
+    let n = args.agents as usize;
+    let ports = free_ports(2 * n)?;
+    let mut agents: Vec<Agent> = (0..n)
+        .map(|i| Agent {
+            name: format!("c{i}"),
+            gossip: ports[2 * i],
+            api: ports[2 * i + 1],
+            dir: dir.join(format!("data-c{i}")),
+            join: (i > 0).then_some(ports[0]),
+            child: None,
+            started_us: 0,
+            paused_until: None,
+            peak_rss_kb: 0,
+        })
+        .collect();
+    for a in &mut agents {
+        a.spawn(&bin, &log)?;
+    }
+    for a in &agents {
+        wait_port(a.api, Duration::from_secs(20))?;
+    }
+    let formed = all_alive(&agents, Duration::from_secs(60))?;
+    eprintln!(
+        "hearsay bench chaos: {n} agents formed a cluster in {:.1} s; faults for {:?} -> {}",
+        formed.as_secs_f64(),
+        args.duration.0,
+        dir.display()
+    );
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let mut report = Report {
+        agents: n,
+        duration_s: args.duration.0.as_secs_f64(),
+        ..Report::default()
+    };
+    // Fault log: (unix us, member touched or None for a partition).
+    let mut touched: Vec<(u64, Option<usize>)> = Vec::new();
+    let mut last_acked: HashMap<String, u64> = HashMap::new();
+    let mut broadcasts: Vec<(String, u64)> = Vec::new();
+    let start = Instant::now();
+    let (mut next_kill, mut next_pause, mut next_part) = (
+        start + args.kill_every.0,
+        start + args.pause_every.0,
+        start + args.partition_every.0,
+    );
+    let mut partition: Option<(Vec<bool>, Instant)> = None;
+    let (mut writes, mut sent_broadcasts) = (0u64, 0u64);
+    let mut last_sample = start;
+    let bar = indicatif::ProgressBar::new(args.duration.0.as_secs());
+    while start.elapsed() < args.duration.0 {
+        let now = Instant::now();
+        bar.set_position(start.elapsed().as_secs());
+        for a in agents.iter_mut() {
+            if a.paused_until.is_some_and(|t| t <= now) {
+                a.signal("-CONT");
+                a.paused_until = None;
+            }
+        }
+        if let Some((_, until)) = &partition
+            && *until <= now
+        {
+            cut(&agents, None);
+            touched.push((now_us(), None));
+            partition = None;
+        }
+        let up: Vec<usize> = (0..n).filter(|i| agents[*i].up()).collect();
+        if now >= next_kill && !up.is_empty() {
+            next_kill += args.kill_every.0;
+            let i = up[rng.random_range(0..up.len())];
+            agents[i].kill();
+            touched.push((now_us(), Some(i)));
+            agents[i].spawn(&bin, &log)?;
+            report.kills += 1;
+            if let Some((side, _)) = &partition {
+                // The restarted agent's fault layer starts empty.
+                let side = side.clone();
+                if wait_port(agents[i].api, Duration::from_secs(10)).is_ok() {
+                    cut(&agents, Some(&side));
+                }
+            }
+        }
+        if now >= next_pause {
+            next_pause += args.pause_every.0;
+            let up: Vec<usize> = (0..n).filter(|i| agents[*i].up()).collect();
+            if !up.is_empty() {
+                let i = up[rng.random_range(0..up.len())];
+                agents[i].signal("-STOP");
+                agents[i].paused_until = Some(now + args.pause_for.0);
+                touched.push((now_us(), Some(i)));
+                report.pauses += 1;
+            }
+        }
+        if now >= next_part && partition.is_none() {
+            next_part += args.partition_every.0;
+            let mut side: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
+            for i in (1..n).rev() {
+                side.swap(i, rng.random_range(0..=i));
+            }
+            cut(&agents, Some(&side));
+            touched.push((now_us(), None));
+            partition = Some((side, now + args.partition_for.0));
+            report.partitions += 1;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        while (writes as f64) < elapsed * args.writes {
+            writes += 1;
+            let up: Vec<usize> = (0..n).filter(|i| agents[*i].up()).collect();
+            let Some(&i) = up.get(rng.random_range(0..up.len().max(1))) else {
+                break;
+            };
+            let key = key_of(writes);
+            match http(
+                agents[i].api,
+                "PUT",
+                &format!("/kv/{key}"),
+                &writes.to_string(),
+            ) {
+                Ok((200, _)) => {
+                    report.writes_acked += 1;
+                    last_acked.insert(key, writes);
+                }
+                _ => report.writes_refused += 1,
+            }
+        }
+        while (sent_broadcasts as f64) < elapsed * args.broadcasts {
+            sent_broadcasts += 1;
+            let up: Vec<usize> = (0..n).filter(|i| agents[*i].up()).collect();
+            let Some(&i) = up.get(rng.random_range(0..up.len().max(1))) else {
+                break;
+            };
+            let payload = format!("b{sent_broadcasts}");
+            if let Ok((200 | 202, _)) = http(agents[i].api, "POST", "/broadcast", &payload) {
+                broadcasts.push((payload, now_us()));
+                report.broadcasts_acked += 1;
+            }
+        }
+        if now.duration_since(last_sample) >= Duration::from_secs(1) {
+            last_sample = now;
+            for a in agents.iter_mut() {
+                a.sample_rss();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bar.finish_and_clear();
+    // The faults stop; everything must converge.
+    for a in agents.iter_mut() {
+        a.signal("-CONT");
+        a.paused_until = None;
+    }
+    cut(&agents, None);
+    let faults_end_us = now_us();
+    let settle = Instant::now();
+    let check = |agents: &[Agent]| -> (Vec<String>, Vec<String>) {
+        let mut writes_missing = Vec::new();
+        let mut broadcasts_missing = Vec::new();
+        for a in agents {
+            let kv: BTreeMap<String, String> = http(a.api, "GET", "/kv", "")
+                .ok()
+                .and_then(|(_, b)| serde_json::from_str(&b).ok())
+                .unwrap_or_default();
+            for (k, seq) in &last_acked {
+                let held = kv.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                if held < *seq {
+                    writes_missing.push(format!("{} {k}: holds {held}, acked {seq}", a.name));
+                }
+            }
+            let msgs = http(a.api, "GET", "/messages", "")
+                .map(|(_, b)| b)
+                .unwrap_or_default();
+            let have: std::collections::HashSet<&str> = msgs.lines().collect();
+            for (p, t) in &broadcasts {
+                // Only what was sent after this life began.
+                if *t > a.started_us + 5_000_000 && !have.contains(p.as_str()) {
+                    broadcasts_missing.push(format!("{} {p}", a.name));
+                }
+            }
+        }
+        (writes_missing, broadcasts_missing)
+    };
+    loop {
+        let (w, b) = check(&agents);
+        if w.is_empty() && b.is_empty() {
+            report.converged_s = Some(settle.elapsed().as_secs_f64());
+            break;
+        }
+        if settle.elapsed() > Duration::from_secs(90) {
+            report.writes_missing = w;
+            report.broadcasts_missing = b;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Failures declared of members no fault touched lately.
+    let names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+    for a in &agents {
+        let Ok((_, body)) = http(a.api, "GET", "/events", "") else {
+            continue;
+        };
+        let events: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
+        for e in events {
+            if e["change"] != "dead" {
+                continue;
+            }
+            let t = e["t"].as_u64().unwrap_or(0);
+            if t > faults_end_us + GRACE.as_micros() as u64 {
+                // After the faults: anything declared dead is false.
+            } else {
+                let who = names.iter().position(|n| e["name"] == n.as_str());
+                let excused = touched.iter().any(|(at, m)| {
+                    *at <= t
+                        && t.saturating_sub(*at) <= GRACE.as_micros() as u64
+                        && (m.is_none() || *m == who)
+                });
+                if excused || who.is_none() {
+                    continue;
+                }
+            }
+            report.false_positives.push(format!(
+                "{} declared {} dead at {}",
+                a.name,
+                e["name"].as_str().unwrap_or("?"),
+                t
+            ));
+        }
+    }
+    for a in agents.iter_mut() {
+        a.sample_rss();
+        report
+            .peak_rss_mb
+            .insert(a.name.clone(), a.peak_rss_kb as f64 / 1024.0);
+    }
+    // Every agent killed and restarted at once, on its data dir.
+    for a in agents.iter_mut() {
+        a.kill();
+        if args.forget_data {
+            let _ = std::fs::remove_dir_all(&a.dir);
+        }
+    }
+    for a in agents.iter_mut() {
+        a.spawn(&bin, &log)?;
+    }
+    for a in &agents {
+        wait_port(a.api, Duration::from_secs(20))?;
+    }
+    report.restart_all_alive_s = all_alive(&agents, Duration::from_secs(60))
+        .ok()
+        .map(|d| d.as_secs_f64());
+    let t = Instant::now();
+    loop {
+        let (w, _) = check(&agents);
+        if w.is_empty() || t.elapsed() > Duration::from_secs(15) {
+            report.restart_writes_missing = w;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let md = table(&report);
+    outln!("{md}");
+    std::fs::write(dir.join("results.md"), &md)?;
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&json!({"args": format!("{args:?}"), "report": report}))?
+            + "\n",
+    )?;
+    outln!(
+        "results: {}/{{results.md,results.json,agents.log}}",
+        dir.display()
+    );
+    Ok(report)
+}
+
+fn table(r: &Report) -> String {
+    let peak = r.peak_rss_mb.values().copied().fold(0.0_f64, f64::max);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n| agents | duration s | kills | pauses | partitions | writes acked | writes missing | broadcasts acked | broadcasts missing | false positives | converged s | peak RSS MB (max agent) | restart all: alive s | writes missing after |"
+    );
+    let _ = writeln!(
+        s,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let opt = |v: Option<f64>| v.map_or("never".to_string(), |x| format!("{x:.1}"));
+    let _ = writeln!(
+        s,
+        "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+        r.agents,
+        r.duration_s,
+        r.kills,
+        r.pauses,
+        r.partitions,
+        r.writes_acked,
+        r.writes_missing.len(),
+        r.broadcasts_acked,
+        r.broadcasts_missing.len(),
+        r.false_positives.len(),
+        opt(r.converged_s),
+        peak,
+        opt(r.restart_all_alive_s),
+        r.restart_writes_missing.len()
+    );
+    for (what, v) in [
+        ("writes missing", &r.writes_missing),
+        ("broadcasts missing", &r.broadcasts_missing),
+        ("false positives", &r.false_positives),
+        (
+            "writes missing after the restart",
+            &r.restart_writes_missing,
+        ),
+    ] {
+        for x in v.iter().take(10) {
+            let _ = writeln!(s, "{what}: {x}");
+        }
+    }
+    s
+}
