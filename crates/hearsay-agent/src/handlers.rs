@@ -402,10 +402,15 @@ impl Runner {
     /// `reply`. False (and nothing runs) when no handler answers it or the
     /// queue is full (counted as dropped).
     pub fn query(&self, job: Job, reply: tokio::sync::oneshot::Sender<Answer>) -> bool {
+        // A handler that names queries goes before one that takes every
+        // event (a catch-all logger must not answer for `query:NAME`).
+        let wants = |h: &&Handler| h.wants(Kind::Query, job.name.as_deref());
         let Some(handler) = self
             .handlers
             .iter()
-            .find(|h| h.wants(Kind::Query, job.name.as_deref()))
+            .filter(wants)
+            .find(|h| !h.filters.is_empty())
+            .or_else(|| self.handlers.iter().find(wants))
             .cloned()
         else {
             return false;

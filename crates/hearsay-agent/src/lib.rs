@@ -808,7 +808,9 @@ impl Agent {
                 })
             }),
             asking: Vec::new(),
-            asking_ids: 0,
+            // A restarted asker must not be answered from what others
+            // remember of its previous life's queries.
+            asking_ids: u64::from(rand::random::<u32>()) << 16,
             remembered: query::Remembered::default(),
             answers: query_loop::Answers::new(),
             answering: None,
@@ -1834,13 +1836,14 @@ impl Loop {
         if let (Some(r), Some(addr)) = (env.rq, addr) {
             self.reach_msg(&name, addr, r).await;
         }
-        if let Some(st) = env.st
+        let max = hearsay_core::cluster::MAX_PAYLOAD;
+        if let Some(st) = env.st.filter(|st| st.data.len() <= max)
             && (from.is_none() || self.gossip_addr(&name) == addr)
             && let Some(at) = self.gossip_addr(&name)
         {
             self.app_state(&name, at, st).await;
         }
-        if let Some(d) = env.dm
+        if let Some(d) = env.dm.filter(|d| d.0.len() <= max)
             && (from.is_none() || self.gossip_addr(&name) == addr)
             && self.gossip_addr(&name).is_some()
         {
@@ -1860,9 +1863,17 @@ impl Loop {
     }
 
     /// Where member `id` gossips from, if it is a member here (not left).
+    /// The address member `id` gossips from, as it says in its own alive
+    /// claims (not where its last datagram came from: the address book is
+    /// written on every envelope before any check, so comparing with it
+    /// would let anyone claim a member's name).
     fn gossip_addr(&self, id: &NodeId) -> Option<SocketAddr> {
-        match self.node.swim().status_of(id) {
-            Some((_, st)) if st != Status::Left => self.addrs.get(id).copied(),
+        let swim = self.node.swim();
+        match swim.status_of(id) {
+            Some((_, st)) if st != Status::Left => swim
+                .meta_of(id)
+                .and_then(meta_addr)
+                .or_else(|| self.addrs.get(id).copied()),
             _ => None,
         }
     }

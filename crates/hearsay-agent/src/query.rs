@@ -31,6 +31,10 @@ pub const RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(1);
 /// Queries this agent asks at once (more are refused).
 pub const MAX_ASKING: usize = 64;
+/// Queries asked of this agent answered at once, at most (each holds a
+/// task until its handler or the application answers); past it, a query
+/// is answered at once with a failure saying so.
+pub const MAX_ANSWERING: usize = 256;
 /// Queries from others remembered (to answer a repeat without running the
 /// handler again); past it the oldest are forgotten.
 pub const MAX_REMEMBERED: usize = 4096;
@@ -69,10 +73,28 @@ impl Incoming {
         let _ = self.reply.send(a);
     }
 
-    /// Tells the asker this agent could not answer, and why.
+    /// Tells the asker this agent could not answer, and why (at most
+    /// [`MAX_WHY`] bytes of it).
     pub fn fail(self, why: impl Into<String>) {
-        let _ = self.reply.send(Answer::Failed(why.into()));
+        let _ = self.reply.send(Answer::Failed(short(why.into())));
     }
+}
+
+/// Longest reason for a failed answer sent back, in bytes (a handler's
+/// standard error can be long).
+pub const MAX_WHY: usize = 1024;
+
+/// `why` cut to [`MAX_WHY`] bytes, at a character boundary.
+pub fn short(mut why: String) -> String {
+    if why.len() > MAX_WHY {
+        let mut end = MAX_WHY;
+        while !why.is_char_boundary(end) {
+            end -= 1;
+        }
+        why.truncate(end);
+        why.push_str("...");
+    }
+    why
 }
 
 /// A query as the caller gives it.
@@ -231,6 +253,9 @@ pub(crate) struct Asking {
     answered: Vec<String>,
     failed: Vec<String>,
     updates: tokio::sync::mpsc::Sender<Update>,
+    /// Room kept for the summary, so that a reader behind on the updates
+    /// still gets it.
+    done: Option<tokio::sync::mpsc::OwnedPermit<Update>>,
 }
 
 impl Asking {
@@ -256,6 +281,7 @@ impl Asking {
             acked: Vec::new(),
             answered: Vec::new(),
             failed: Vec::new(),
+            done: updates.clone().try_reserve_owned().ok(),
             updates,
         }
     }
@@ -356,7 +382,7 @@ impl Asking {
     }
 
     /// Ends the query: the summary goes to the caller as the last update.
-    pub fn finish(self, now: Instant) -> Summary {
+    pub fn finish(mut self, now: Instant) -> Summary {
         let names = |s: Stage| -> Vec<String> {
             self.members
                 .iter()
@@ -378,7 +404,12 @@ impl Asking {
             late: names(Stage::Waiting),
             elapsed_ms: now.saturating_since(self.started).as_millis() as u64,
         };
-        self.tell(Update::Done(summary.clone()));
+        match self.done.take() {
+            Some(permit) => {
+                permit.send(Update::Done(summary.clone()));
+            }
+            None => self.tell(Update::Done(summary.clone())),
+        }
         summary
     }
 }

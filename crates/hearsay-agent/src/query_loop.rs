@@ -16,12 +16,14 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) struct Answers {
     tx: mpsc::UnboundedSender<(NodeId, u64, Answer)>,
     pub rx: mpsc::UnboundedReceiver<(NodeId, u64, Answer)>,
+    /// Answers in progress (each a task waiting for its handler).
+    running: usize,
 }
 
 impl Answers {
     pub fn new() -> Answers {
         let (tx, rx) = mpsc::unbounded_channel();
-        Answers { tx, rx }
+        Answers { tx, rx, running: 0 }
     }
 }
 
@@ -123,8 +125,15 @@ impl Loop {
                 payload,
                 timeout_ms,
             } => {
+                // Checked as the asker's own agent would have: a peer's
+                // numbers and sizes are not taken on trust.
+                if hearsay_core::cluster::check_event_name(&name).is_err()
+                    || payload.len() > hearsay_core::cluster::MAX_PAYLOAD
+                {
+                    return;
+                }
                 let now = self.now();
-                let timeout = Duration::from_millis(u64::from(timeout_ms));
+                let timeout = Duration::from_millis(u64::from(timeout_ms)).min(query::MAX_TIMEOUT);
                 let answers = self.can_answer(&name);
                 match self.remembered.ask(now, from, id, timeout, answers) {
                     Some(before) => {
@@ -142,7 +151,16 @@ impl Loop {
                     }
                     None => {
                         self.send_qy(addr, QueryMsg::Ack { id, answers }).await;
-                        if answers {
+                        if answers && self.answers.running >= query::MAX_ANSWERING {
+                            // Each answer in progress holds a task until its
+                            // handler ends: past the bound, say so at once.
+                            let answer = Answer::Failed(format!(
+                                "busy: {} queries are being answered here",
+                                query::MAX_ANSWERING
+                            ));
+                            self.remembered.answered(from, id, answer.clone());
+                            self.send_qy(addr, QueryMsg::Answer { id, answer }).await;
+                        } else if answers {
                             self.start_answer(from.clone(), id, name, payload, timeout);
                         }
                     }
@@ -180,6 +198,7 @@ impl Loop {
         timeout: Duration,
     ) {
         let back = self.answers.tx.clone();
+        self.answers.running += 1;
         if let Some(h) = self.handlers.as_ref().filter(|h| h.answers(&name)) {
             let mut env =
                 handlers::self_env(self.me.as_str(), &tags_from(&self.node.swim().meta().tags));
@@ -206,7 +225,7 @@ impl Loop {
                     // The handler's own timeout ends it.
                     None => match rx.await {
                         Ok(Ok(out)) => Answer::Ok(out.into()),
-                        Ok(Err(e)) => Answer::Failed(e),
+                        Ok(Err(e)) => Answer::Failed(query::short(e)),
                         Err(_) => Answer::Failed("the handler did not finish".into()),
                     },
                 };
@@ -239,6 +258,7 @@ impl Loop {
     /// An answer to a query asked of this agent is ready: kept for
     /// repeats, and sent (to this agent's own query, in place).
     pub(crate) async fn answered(&mut self, (asker, id, answer): (NodeId, u64, Answer)) {
+        self.answers.running = self.answers.running.saturating_sub(1);
         if asker == self.me {
             let me = self.me.clone();
             if let Some(a) = self.asking.iter_mut().find(|a| a.id == id) {

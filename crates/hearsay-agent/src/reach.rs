@@ -63,7 +63,7 @@ impl Reached {
             )),
             // Up (TCP connects) yet silent over UDP to everyone: its port.
             (None, true, _) if !self.via_asked.is_empty() && self.tcp_ms.is_some() => Some(format!(
-                "no UDP answer, directly nor through {}, but TCP connects: it is up and its UDP port is blocked (a firewall?)",
+                "no UDP answer, directly nor through {}, but its TCP port connects: the host is up and its UDP is blocked (a firewall?) or the agent is stuck",
                 self.via_asked.join(", ")
             )),
             (None, true, _) if !self.via_asked.is_empty() => Some(format!(

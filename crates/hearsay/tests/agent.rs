@@ -1759,7 +1759,7 @@ fn reachability_tells_a_path_that_drops_udp_from_a_member_that_is_down() {
         named[0]["verdict"]
             .as_str()
             .unwrap()
-            .contains("UDP port is blocked"),
+            .contains("its UDP is blocked"),
         "{v}"
     );
     // c down: nobody reaches it, directly or through b; the table says so.

@@ -75,6 +75,10 @@ pub struct Replicator<C> {
     collected: VersionVector,
     started: Instant,
     next_sync: Instant,
+    /// When the peers in `greet` are synced with: apart from the periodic
+    /// round, so that peers coming and going often never hold back the
+    /// round-robin sync with the others.
+    greet_at: Option<Instant>,
     turn: usize,
     /// New or returned peers, synced with at the next tick.
     greet: std::collections::BTreeSet<NodeId>,
@@ -97,6 +101,7 @@ impl<C: Crdt> Replicator<C> {
             me,
             state: C::default(),
             next_sync: now + cfg.sync_interval,
+            greet_at: None,
             cfg,
             peers,
             collected: VersionVector::default(),
@@ -178,7 +183,7 @@ impl<C: Crdt> Replicator<C> {
                 });
                 if !is_down {
                     self.greet.insert(id);
-                    self.next_sync = self.next_sync.min(now);
+                    self.greet_at = Some(self.greet_at.map_or(now, |t| t.min(now)));
                 }
             }
             std::collections::btree_map::Entry::Occupied(mut e) => {
@@ -188,7 +193,7 @@ impl<C: Crdt> Replicator<C> {
                 e.get_mut().suspect = suspect;
                 if back {
                     self.greet.insert(e.key().clone());
-                    self.next_sync = self.next_sync.min(now);
+                    self.greet_at = Some(self.greet_at.map_or(now, |t| t.min(now)));
                 }
             }
         }
@@ -308,17 +313,17 @@ impl<C: Crdt> Replicator<C> {
 
     /// A replica always has a next sync; `Option` for the shared contract.
     pub fn next_deadline(&self) -> Option<Instant> {
-        Some(self.next_sync)
+        Some(
+            self.greet_at
+                .map_or(self.next_sync, |g| g.min(self.next_sync)),
+        )
     }
 
     pub fn tick(&mut self, now: Instant, out: &mut Outbox<Msg<C>>) {
-        if now < self.next_sync {
-            return;
-        }
-        self.next_sync = now + self.cfg.sync_interval;
-        let greet = std::mem::take(&mut self.greet);
-        if !greet.is_empty() {
+        if self.greet_at.is_some_and(|t| t <= now) {
+            self.greet_at = None;
             // Each new or returned peer at once, rather than one a round.
+            let greet = std::mem::take(&mut self.greet);
             for p in greet.into_iter().filter(|p| self.peers.contains_key(p)) {
                 out.push(
                     p,
@@ -328,8 +333,11 @@ impl<C: Crdt> Replicator<C> {
                 );
             }
             self.collect(now);
+        }
+        if now < self.next_sync {
             return;
         }
+        self.next_sync = now + self.cfg.sync_interval;
         let up: Vec<&NodeId> = self
             .peers
             .iter()
@@ -472,6 +480,52 @@ mod tests {
         fn run(&mut self, ms: u64) {
             let until = self.sim.now() + Duration::from_millis(ms);
             self.sim.run_until(until, |_, _, _| {}).expect("moves on");
+        }
+    }
+
+    /// A peer that keeps being suspected and coming back is synced with
+    /// each time, and never holds back the periodic syncs with the others.
+    #[test]
+    fn a_flapping_peer_does_not_starve_the_others_of_syncs() {
+        let cfg = ReplicaConfig {
+            sync_interval: Duration::from_secs(30),
+            retention: Duration::from_secs(60),
+        };
+        let ids: Vec<NodeId> = ["b", "c", "d"].into_iter().map(NodeId::new).collect();
+        let mut r: Replicator<Map> =
+            Replicator::new(NodeId::new("a"), ids.clone(), cfg, Instant::ZERO);
+        let mut out = crate::outbox::Outbox::default();
+        let mut got: std::collections::BTreeMap<NodeId, usize> = Default::default();
+        for ms in (0..600_000u64).step_by(1_000) {
+            let now = Instant::from_millis(ms);
+            // b suspected at 10 s into every 20, alive again at 15.
+            match ms % 20_000 {
+                10_000 => r.follow(
+                    now,
+                    [
+                        (&ids[0], Status::Suspect),
+                        (&ids[1], Status::Alive),
+                        (&ids[2], Status::Alive),
+                    ],
+                ),
+                15_000 => r.follow(
+                    now,
+                    [
+                        (&ids[0], Status::Alive),
+                        (&ids[1], Status::Alive),
+                        (&ids[2], Status::Alive),
+                    ],
+                ),
+                _ => {}
+            }
+            r.tick(now, &mut out);
+            for (to, _) in out.drain() {
+                *got.entry(to).or_default() += 1;
+            }
+        }
+        assert!(got[&ids[0]] >= 30, "b after each return: {got:?}");
+        for p in &ids[1..] {
+            assert!(got[p] >= 6, "{p} still in the round-robin: {got:?}");
         }
     }
 

@@ -283,6 +283,11 @@ impl Swim {
         self.table.get(id).map(|r| (r.inc, r.status))
     }
 
+    /// What member `id` last said about itself (its address, zone, tags).
+    pub fn meta_of(&self, id: &NodeId) -> Option<&Meta> {
+        self.table.get(id).map(|r| &**r.meta)
+    }
+
     /// Up to `k` random live members (preferring this member's zone).
     pub fn sample(&mut self, k: usize) -> Vec<NodeId> {
         self.table
