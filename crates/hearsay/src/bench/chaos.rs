@@ -542,7 +542,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     let t = Instant::now();
     loop {
         let (w, _) = check(&agents);
-        if w.is_empty() || t.elapsed() > Duration::from_secs(15) {
+        if w.is_empty() || t.elapsed() > Duration::from_secs(30) {
             report.restart_writes_missing = w;
             break;
         }
