@@ -280,6 +280,19 @@ impl<C: Crdt> Replicator<C> {
         match msg {
             Msg::Sync { version } => {
                 peer.known = version.clone();
+                // The sender holds what this replica lacks: ask it back
+                // (push-pull), so that a greeting is an exchange both ways.
+                // A restart of everyone needs it: each greets the others
+                // before they take it as a member and drop its greeting,
+                // and their own greetings then bring it what it lacks.
+                if !self.state.version().dominates(&version) {
+                    out.push(
+                        from.clone(),
+                        Msg::Sync {
+                            version: self.state.version(),
+                        },
+                    );
+                }
                 if !version.dominates(&self.collected) {
                     out.push(
                         from.clone(),
@@ -481,6 +494,46 @@ mod tests {
             let until = self.sim.now() + Duration::from_millis(ms);
             self.sim.run_until(until, |_, _, _| {}).expect("moves on");
         }
+    }
+
+    /// A greeting dropped because the receiver did not know the sender
+    /// yet (everyone restarted at once) is made up for by the receiver's
+    /// own greeting: the sync is an exchange both ways.
+    #[test]
+    fn a_greeting_brings_the_greeted_what_it_lacks_too() {
+        let cfg = ReplicaConfig {
+            sync_interval: Duration::from_secs(30),
+            retention: Duration::from_secs(60),
+        };
+        let (y, c) = (NodeId::new("y"), NodeId::new("c"));
+        let mut ry: Replicator<Map> = Replicator::new(y.clone(), [], cfg.clone(), Instant::ZERO);
+        let mut rc: Replicator<Map> = Replicator::new(c.clone(), [], cfg, Instant::ZERO);
+        let mut out = crate::outbox::Outbox::default();
+        let at = Hlc::default().tick(1);
+        ry.update(|m, me| m.set(me, at, "k", 7), &mut out);
+        out.drain().count();
+        // c knows y and greets it; y does not know c yet: dropped.
+        rc.follow(Instant::ZERO, [(&y, Status::Alive)]);
+        rc.tick(Instant::ZERO, &mut out);
+        for (_, m) in out.drain().collect::<Vec<_>>() {
+            ry.handle(Instant::ZERO, &c, m, &mut out);
+        }
+        assert_eq!(out.drain().count(), 0, "y dropped it");
+        // y learns of c and greets it: the exchange runs both ways.
+        let t = Instant::from_millis(1_000);
+        ry.follow(t, [(&c, Status::Alive)]);
+        ry.tick(t, &mut out);
+        for _ in 0..4 {
+            let msgs: Vec<_> = out.drain().collect();
+            for (to, m) in msgs {
+                if to == c {
+                    rc.handle(t, &y, m, &mut out);
+                } else {
+                    ry.handle(t, &c, m, &mut out);
+                }
+            }
+        }
+        assert_eq!(rc.state().get(&"k"), Some(&7), "c has y's write");
     }
 
     /// A peer that keeps being suspected and coming back is synced with

@@ -245,6 +245,8 @@ struct Report {
     peak_rss_mb: BTreeMap<String, f64>,
     /// After every agent was killed and restarted at once.
     restart_all_alive_s: Option<f64>,
+    /// From every agent alive again until every map held every write.
+    restart_converged_s: Option<f64>,
     restart_writes_missing: Vec<String>,
 }
 
@@ -542,7 +544,11 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     let t = Instant::now();
     loop {
         let (w, _) = check(&agents);
-        if w.is_empty() || t.elapsed() > Duration::from_secs(30) {
+        if w.is_empty() {
+            report.restart_converged_s = Some(t.elapsed().as_secs_f64());
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
             report.restart_writes_missing = w;
             break;
         }
@@ -575,6 +581,7 @@ fn table(r: &Report) -> String {
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let opt = |v: Option<f64>| v.map_or("never".to_string(), |x| format!("{x:.1}"));
+    let restart_converged = opt(r.restart_converged_s);
     let _ = writeln!(
         s,
         "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
@@ -600,6 +607,10 @@ fn table(r: &Report) -> String {
             r.events_unread
         );
     }
+    let _ = writeln!(
+        s,
+        "after the restart of all, every map held every write in {restart_converged} s"
+    );
     for (what, v) in [
         ("writes missing", &r.writes_missing),
         ("broadcasts missing", &r.broadcasts_missing),
