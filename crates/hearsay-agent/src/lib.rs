@@ -401,7 +401,7 @@ pub struct UserEvent {
 }
 
 /// Payload bytes as text (invalid UTF-8 replaced), for JSON.
-fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(b))
 }
 
@@ -2025,6 +2025,13 @@ impl Loop {
             return;
         };
         self.stats.sent.count(kind, 0);
+        self.send_bytes(to, d).await;
+    }
+
+    /// Sends an encoded frame: in a datagram, or on a stream when it is
+    /// larger than one (counted as sent when tried: a dropped stream is
+    /// counted as dropped as well).
+    async fn send_bytes(&mut self, to: SocketAddr, d: Vec<u8>) {
         if d.len() > codec::MAX_DATAGRAM {
             self.stats.sent.streams += 1;
             self.stats.sent.stream_bytes += d.len() as u64;
@@ -2275,19 +2282,7 @@ impl Loop {
                 continue;
             }
             for d in ds {
-                if d.len() > codec::MAX_DATAGRAM {
-                    self.stats.sent.streams += 1;
-                    self.stats.sent.stream_bytes += d.len() as u64;
-                    // Counted as sent when tried: a dropped one is counted
-                    // as dropped as well.
-                    if !self.streams_out.send(addr, d) {
-                        self.stats.streams_dropped += 1;
-                    }
-                    continue;
-                }
-                self.stats.sent.datagrams += 1;
-                self.stats.sent.datagram_bytes += d.len() as u64;
-                let _ = self.sock.send_to(&d, addr).await;
+                self.send_bytes(addr, d).await;
             }
         }
     }

@@ -149,8 +149,7 @@ impl Request {
         }
         let mut tags = Vec::new();
         for (k, re) in self.tags {
-            let r = regex::Regex::new(&format!("^(?:{re})$"))
-                .map_err(|e| format!("tag filter {k}={re}: {e}"))?;
+            let r = tag_regex(&re).map_err(|e| format!("tag filter {k}={re}: {e}"))?;
             tags.push((k, r));
         }
         Ok(Checked {
@@ -161,6 +160,12 @@ impl Request {
             timeout,
         })
     }
+}
+
+/// A tag filter's expression, anchored at both ends: it matches the whole
+/// value, as Serf's filter (and `hearsay members --tag`) does.
+pub fn tag_regex(re: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{re})$"))
 }
 
 impl Checked {
@@ -190,7 +195,7 @@ pub enum Update {
         /// The member's name.
         from: String,
         /// What it answered (in JSON as text, invalid UTF-8 replaced).
-        #[serde(serialize_with = "lossy")]
+        #[serde(serialize_with = "crate::lossy")]
         payload: Vec<u8>,
     },
     /// A member could not answer (its handler failed or timed out).
@@ -202,10 +207,6 @@ pub enum Update {
     },
     /// The last update: the query is over.
     Done(Summary),
-}
-
-fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&String::from_utf8_lossy(b))
 }
 
 /// How a query went.

@@ -62,7 +62,7 @@ pub struct MembersArgs {
 fn tag_filter(s: &str) -> Result<(String, Regex), String> {
     let (k, re) =
         crate::agent_cmd::parse_tag(s).map_err(|_| format!("--tag is KEY=RE, not {s:?}"))?;
-    let re = Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("--tag {k}: {e}"))?;
+    let re = hearsay_agent::query::tag_regex(&re).map_err(|e| format!("--tag {k}: {e}"))?;
     Ok((k, re))
 }
 
