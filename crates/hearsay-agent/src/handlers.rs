@@ -429,14 +429,27 @@ impl Runner {
     }
 }
 
+/// A handler that is a path to a program alone (`/etc/hearsay/deploy.sh`)
+/// is started directly, anything else through `sh -c`, as Serf does: dash
+/// does not exec the last command of `-c`, so the shell in front would be
+/// a second process start per event (50 handlers at once on 2 cores are
+/// bound by process starts).
+fn command(line: &str) -> tokio::process::Command {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c);
+    if line.contains('/') && line.chars().all(plain) {
+        return tokio::process::Command::new(line);
+    }
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg(line);
+    cmd
+}
+
 /// Runs one handler for one event, to its end or its timeout; with
 /// `capture`, what it printed is the answer.
 async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters, capture: bool) -> Answer {
     c.runs.fetch_add(1, Ordering::Relaxed);
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(&h.command)
-        .env("HEARSAY_EVENT", job.kind.name())
+    let mut cmd = command(&h.command);
+    cmd.env("HEARSAY_EVENT", job.kind.name())
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::piped())
         .stdout(if capture {
@@ -572,6 +585,31 @@ mod tests {
         assert!(env.contains(&("HEARSAY_TAG_ROLE".into(), "web".into())));
         assert!(env.contains(&("HEARSAY_TAG_DC_X".into(), "1".into())));
         assert!(env.contains(&("HEARSAY_SELF_NAME".into(), "n1".into())));
+    }
+
+    /// A path alone starts the program itself (one process start per event,
+    /// not two); anything else goes through the shell.
+    #[tokio::test]
+    async fn a_handler_that_is_a_path_starts_without_a_shell() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("ppid.sh");
+        std::fs::write(&script, "#!/bin/sh\necho \"$PPID $1\"\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let parent = |line: String| async move {
+            let out = command(&line).output().await.unwrap();
+            assert!(out.status.success(), "{line}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let me = std::process::id();
+        let path = script.display().to_string();
+        assert_eq!(parent(path.clone()).await, format!("{me} \n"));
+        // With an argument it is a shell line: the script's parent is `sh`.
+        let via_shell = parent(format!("{path} x")).await;
+        assert!(via_shell.ends_with(" x\n") && !via_shell.starts_with(&format!("{me} ")));
+        // A path that is not a program fails to start, and says why.
+        let missing = dir.path().join("missing.sh").display().to_string();
+        assert!(command(&missing).output().await.is_err());
     }
 
     /// Runs handlers for real: output, a failure, a timeout, a full queue.

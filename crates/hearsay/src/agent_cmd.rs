@@ -144,7 +144,7 @@ pub struct AgentArgs {
     /// event`), 1 to 65536 bytes; larger ones are refused [default: 65536]
     #[arg(long, value_name = "BYTES")]
     event_max_bytes: Option<usize>,
-    /// A command (run with sh -c) for membership changes, user events and
+    /// A command (run with sh -c; a path alone is started directly) for membership changes, user events and
     /// queries: [TYPE[,TYPE...]=]COMMAND, TYPE one of member-join,
     /// member-leave, member-failed, member-update, member-reap, user,
     /// user:NAME, query, query:NAME (none: every event and query); the

@@ -583,30 +583,7 @@ impl Swim {
                     a.heartbeat(now);
                 }
             }
-            MemberMsg::Digest { d, .. } => {
-                let mine = self.digests();
-                if d.len() != BUCKETS {
-                    self.stats.bad_input += 1;
-                    return;
-                }
-                let mut differ = [false; BUCKETS];
-                for (k, flag) in differ.iter_mut().enumerate() {
-                    *flag = d[k] != mine[k];
-                }
-                if differ.iter().any(|x| *x) {
-                    let b: Vec<u8> = (0..BUCKETS as u8).filter(|k| differ[*k as usize]).collect();
-                    let m = self.state(Some(&differ));
-                    out.push(
-                        from.clone(),
-                        MemberMsg::State {
-                            reply: true,
-                            b: Some(b),
-                            m,
-                        },
-                    );
-                    self.stats.full_syncs += 1;
-                }
-            }
+            MemberMsg::Digest { d, .. } => self.on_digest(from, d, out),
             MemberMsg::State { reply, b, m } => {
                 if m.len() > MAX_STATE {
                     self.stats.bad_input += 1;

@@ -46,7 +46,8 @@ pub enum MemberMsg {
         u: Vec<Update>,
     },
     /// Push-pull, step 1: per bucket of names, a digest of who the sender
-    /// knows to be live.
+    /// knows to be live; or one entry, their sum (a periodic sync: the
+    /// receiver answers with its buckets only if its sum differs).
     #[serde(rename = "d")]
     Digest { d: Vec<u64>, n: u32 },
     /// Push-pull, step 2 (and a join): what the sender knows of the members

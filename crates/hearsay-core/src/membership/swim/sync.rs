@@ -94,7 +94,7 @@ impl Swim {
         }
     }
 
-    pub(super) fn sync(&mut self, out: &mut Outbox<MemberMsg>) {
+    pub(crate) fn sync(&mut self, out: &mut Outbox<MemberMsg>) {
         let Some(peer) = self
             .table
             .random_live(1, &[], self.cfg.cross_zone, &mut self.rng)
@@ -103,11 +103,48 @@ impl Swim {
             return;
         };
         self.stats.syncs += 1;
+        // Views mostly agree: one sum instead of every bucket (an idle
+        // agent's largest message); the peer answers with its buckets only
+        // when the sums differ.
         let m = MemberMsg::Digest {
-            d: self.digests(),
+            d: vec![summary(&self.digests())],
             n: u32::try_from(self.live()).unwrap_or(u32::MAX),
         };
         out.push(peer, m);
+    }
+
+    /// A peer's digest: a summary answered with our buckets when the views
+    /// differ; buckets answered with our state of those that differ.
+    pub(super) fn on_digest(&mut self, from: &NodeId, d: Vec<u64>, out: &mut Outbox<MemberMsg>) {
+        let mine = self.digests();
+        if let [sum] = d[..] {
+            if sum != summary(&mine) {
+                let n = u32::try_from(self.live()).unwrap_or(u32::MAX);
+                out.push(from.clone(), MemberMsg::Digest { d: mine, n });
+            }
+            return;
+        }
+        if d.len() != BUCKETS {
+            self.stats.bad_input += 1;
+            return;
+        }
+        let mut differ = [false; BUCKETS];
+        for (k, flag) in differ.iter_mut().enumerate() {
+            *flag = d[k] != mine[k];
+        }
+        if differ.iter().any(|x| *x) {
+            let b: Vec<u8> = (0..BUCKETS as u8).filter(|k| differ[*k as usize]).collect();
+            let m = self.state(Some(&differ));
+            out.push(
+                from.clone(),
+                MemberMsg::State {
+                    reply: true,
+                    b: Some(b),
+                    m,
+                },
+            );
+            self.stats.full_syncs += 1;
+        }
     }
 
     pub(super) fn reconnect(&mut self, out: &mut Outbox<MemberMsg>) {
@@ -134,4 +171,10 @@ impl Swim {
         };
         self.send(dead, m, out);
     }
+}
+
+/// The digest of the whole view: the buckets' sum (each bucket is already
+/// a sum of per-member contributions).
+fn summary(buckets: &[u64]) -> u64 {
+    buckets.iter().fold(0, |a, b| a.wrapping_add(*b))
 }
