@@ -231,7 +231,8 @@ pub struct Config {
     /// The handlers, in order: a query runs the first that answers its
     /// name.
     pub handlers: Vec<Handler>,
-    /// Handlers running at once, at most.
+    /// Event handlers running at once, at most; query handlers have as
+    /// many slots of their own.
     pub concurrency: usize,
     /// A handler still running after this is killed.
     pub timeout: Duration,
@@ -324,37 +325,39 @@ impl Runner {
         let (qtx, mut qrx) = mpsc::channel::<QueryJob>(QUEUE);
         let counters = Arc::new(Counters::default());
         let handlers = Arc::new(cfg.handlers);
-        let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
-        let (c, hs) = (counters.clone(), handlers.clone());
+        // Events and queries each have their own slots: a member asking
+        // a lot cannot crowd out the membership handlers, nor a burst of
+        // events the answers.
+        let slots = || Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        let (event_slots, query_slots) = (slots(), slots());
         let timeout = cfg.timeout;
+        let (c, hs) = (counters.clone(), handlers.clone());
         tokio::spawn(async move {
-            loop {
-                let (runs, reply) = tokio::select! {
-                    Some(job) = rx.recv() => {
-                        let hs: Vec<Handler> = hs
-                            .iter()
-                            .filter(|h| h.wants(job.kind, job.name.as_deref()))
-                            .cloned()
-                            .collect();
-                        (hs.into_iter().map(|h| (h, job.clone())).collect::<Vec<_>>(), None)
-                    }
-                    Some(q) = qrx.recv() => (vec![(q.handler, q.job)], Some(q.reply)),
-                    else => return,
-                };
-                let mut reply = reply;
-                for (h, job) in runs {
-                    let Ok(permit) = slots.clone().acquire_owned().await else {
+            while let Some(job) = rx.recv().await {
+                for h in hs.iter().filter(|h| h.wants(job.kind, job.name.as_deref())) {
+                    let Ok(permit) = event_slots.clone().acquire_owned().await else {
                         return;
                     };
-                    let (c, reply) = (c.clone(), reply.take());
+                    let (c, h, job) = (c.clone(), h.clone(), job.clone());
                     tokio::spawn(async move {
-                        let out = run(&h, &job, timeout, &c, reply.is_some()).await;
+                        let _ = run(&h, &job, timeout, &c, false).await;
                         drop(permit);
-                        if let Some(r) = reply {
-                            let _ = r.send(out);
-                        }
                     });
                 }
+            }
+        });
+        let c = counters.clone();
+        tokio::spawn(async move {
+            while let Some(q) = qrx.recv().await {
+                let Ok(permit) = query_slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let out = run(&q.handler, &q.job, timeout, &c, true).await;
+                    drop(permit);
+                    let _ = q.reply.send(out);
+                });
             }
         });
         let coalesce_tx = (!cfg.coalesce.is_zero()).then(|| {
@@ -680,6 +683,48 @@ mod tests {
         }
         assert!(t.elapsed() < Duration::from_secs(1));
         assert!(r.counters.dropped.load(Ordering::Relaxed) >= 40);
+    }
+
+    /// A query handler that hangs, with every query slot taken, does not
+    /// hold up the handlers of events.
+    #[tokio::test]
+    async fn queries_do_not_take_the_slots_of_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        let cfg = Config {
+            handlers: vec![
+                "query=sleep 5".parse().unwrap(),
+                format!("user=echo $HEARSAY_USER_EVENT >> {}", file.display())
+                    .parse()
+                    .unwrap(),
+            ],
+            concurrency: 1,
+            timeout: Duration::from_secs(10),
+            coalesce: Duration::ZERO,
+        };
+        let r = Runner::start(cfg);
+        let job = |kind: Kind, name: &str| Job {
+            kind,
+            name: Some(name.into()),
+            env: vec![("HEARSAY_USER_EVENT".into(), name.into())],
+            stdin: Vec::new(),
+            coalesce: false,
+        };
+        let mut waiting = Vec::new();
+        for _ in 0..3 {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            assert!(r.query(job(Kind::Query, "q"), tx));
+            waiting.push(rx);
+        }
+        r.submit(job(Kind::User, "deploy"));
+        let t = std::time::Instant::now();
+        while std::fs::read_to_string(&file).unwrap_or_default() != "deploy\n" {
+            assert!(
+                t.elapsed() < Duration::from_secs(3),
+                "the event waited for the queries"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// A burst of coalescable events runs the handler once, with the

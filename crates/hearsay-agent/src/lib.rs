@@ -73,6 +73,7 @@ mod query_loop;
 pub mod reach;
 pub mod store;
 pub mod stream;
+mod throttle;
 
 use anyhow::{Context, Result};
 use codec::{Codec, Datagram};
@@ -156,7 +157,8 @@ pub struct AgentConfig {
     /// Commands run for membership changes, user events and queries
     /// (Serf's `-event-handler`; see [`handlers`]). None by default.
     pub event_handlers: Vec<handlers::Handler>,
-    /// Handlers running at once, at most (default 4; 0 counts as 1).
+    /// Event handlers running at once, at most, and as many query handlers
+    /// besides (default 4; 0 counts as 1).
     pub handler_concurrency: usize,
     /// A handler still running after this is killed (default 60 s).
     pub handler_timeout: std::time::Duration,
@@ -796,7 +798,7 @@ impl Agent {
             rounds: Vec::new(),
             relays: reach::Relays::default(),
             reach_ids: 0,
-            told: Told::default(),
+            told: throttle::Throttle::new(TOLD_EVERY, 4096),
             order: EventOrder::new(EVENT_ORDER_WAIT),
             event_max: cfg.event_max_bytes,
             handlers: (!cfg.event_handlers.is_empty()).then(|| {
@@ -812,6 +814,7 @@ impl Agent {
             // remember of its previous life's queries.
             asking_ids: u64::from(rand::random::<u32>()) << 16,
             remembered: query::Remembered::default(),
+            states_answered: throttle::Throttle::new(std::time::Duration::from_secs(1), 4096),
             answers: query_loop::Answers::new(),
             answering: None,
             direct: direct.clone(),
@@ -1416,7 +1419,9 @@ struct Loop {
     relays: reach::Relays,
     reach_ids: u64,
     /// Senders this agent could not open, and when each was last told so.
-    told: Told,
+    /// Senders of datagrams this agent could not open, each told at most
+    /// once per [`TOLD_EVERY`].
+    told: throttle::Throttle<SocketAddr>,
     /// User events waiting for one before them from the same origin.
     order: EventOrder,
     /// Largest user event payload sent from here.
@@ -1428,6 +1433,10 @@ struct Loop {
     asking_ids: u64,
     /// Queries others asked of this agent, remembered while they wait.
     remembered: query::Remembered,
+    /// When each member's state was last answered (at most once a second
+    /// each: a forged stream of states asking for a reply must not turn
+    /// into the application's state, up to 64 KiB each, aimed at a member).
+    states_answered: throttle::Throttle<NodeId>,
     /// Answers to queries asked of this agent, as handlers finish them:
     /// (asker, query id, answer).
     answers: query_loop::Answers,
@@ -1451,28 +1460,8 @@ struct Loop {
 /// keyed agent has, and names differ in length; a scrap gets none.
 const REPLY_SLACK: usize = 64;
 
-/// Senders of datagrams this agent could not open, each told at most once
-/// per [`Told::EVERY`]; at most [`Told::MAX`] remembered (the table is
-/// cleared when full: at worst a few more replies).
-#[derive(Default)]
-struct Told(HashMap<SocketAddr, tokio::time::Instant>);
-
-impl Told {
-    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-    const MAX: usize = 4096;
-
-    /// Should `to` be told now?
-    fn tell(&mut self, to: SocketAddr, now: tokio::time::Instant) -> bool {
-        if self.0.get(&to).is_some_and(|&t| now < t + Self::EVERY) {
-            return false;
-        }
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
-        }
-        self.0.insert(to, now);
-        true
-    }
-}
+/// How often a sender of datagrams this agent could not open is told.
+const TOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Loop {
     fn now(&self) -> CoreInstant {
@@ -1706,12 +1695,11 @@ impl Loop {
                 // answer"). Never larger than what came (a misconfigured
                 // agent's `who` is about the size of this answer; a forged
                 // scrap is not answered) and at most one per sender per
-                // `Told::EVERY`: no use as a reflector.
+                // `TOLD_EVERY`: no use as a reflector.
                 if e.sender_misconfigured() {
                     let reply = self.codec.empty(&self.head);
-                    if reply.len() <= bytes.len() + REPLY_SLACK
-                        && self.told.tell(from, tokio::time::Instant::now())
-                    {
+                    let now = self.now();
+                    if reply.len() <= bytes.len() + REPLY_SLACK && self.told.allow(now, &from) {
                         let _ = self.sock.send_to(&reply, from).await;
                     }
                 }
@@ -1996,7 +1984,11 @@ impl Loop {
     ) {
         let Some(d) = &self.delegate else { return };
         d.0.merge_remote_state(from.as_str(), &st.data, st.join);
-        if st.reply {
+        if !st.reply {
+            return;
+        }
+        let now = self.now();
+        if self.states_answered.allow(now, from) {
             self.send_state(at, st.join, false).await;
         }
     }

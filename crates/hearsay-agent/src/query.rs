@@ -38,6 +38,14 @@ pub const MAX_ANSWERING: usize = 256;
 /// Queries from others remembered (to answer a repeat without running the
 /// handler again); past it the oldest are forgotten.
 pub const MAX_REMEMBERED: usize = 4096;
+/// The bytes of the answers remembered, at most (4,096 answers of 64 KiB
+/// would be 256 MiB); past it the oldest queries are forgotten.
+pub const MAX_REMEMBERED_BYTES: usize = 8 << 20;
+/// A repeat of a query is answered at most once in this time (the asker
+/// asks again after 200 ms at the soonest): a forged stream of repeats
+/// in clear text must not turn ~100 bytes each into answers of up to a
+/// datagram each, aimed at a member.
+pub const REPEAT_GAP: Duration = Duration::from_millis(100);
 
 /// Updates (or incoming queries) buffered for a slow reader; past it they
 /// are dropped (the summary still counts them).
@@ -247,8 +255,9 @@ pub(crate) struct Asking {
     payload: Arc<[u8]>,
     started: Instant,
     deadline: Instant,
-    /// Asked members: their address (None: this agent), stage, and when
-    /// to ask again and the wait after that.
+    /// Asked members: their address (None: nothing is sent; this agent,
+    /// answered in place, or a member with no known address, which stays
+    /// missing), stage, and when to ask again and the wait after that.
     members: BTreeMap<NodeId, (Option<SocketAddr>, Stage, Instant, Duration)>,
     acked: Vec<String>,
     answered: Vec<String>,
@@ -261,7 +270,7 @@ pub(crate) struct Asking {
 
 impl Asking {
     /// `targets`: the members chosen, with their address (None: this
-    /// agent itself, answered in place).
+    /// agent itself, answered in place, or a member with no known address).
     pub fn new(
         id: u64,
         q: &Checked,
@@ -423,20 +432,42 @@ pub(crate) struct Asked {
     pub answer: Option<Answer>,
     /// Forgotten after this (the asker stopped waiting).
     until: Instant,
+    /// When it was last answered (a repeat sooner is ignored).
+    told: Instant,
     seq: u64,
 }
 
+/// A query asked of this agent, as [`Remembered`] knows it.
+#[derive(Debug)]
+pub(crate) enum Seen {
+    /// Not asked before: recorded.
+    New,
+    /// A repeat: what was done with it (answer it again).
+    Again(Asked),
+    /// A repeat sooner than [`REPEAT_GAP`] after the last: ignored.
+    TooSoon,
+}
+
+fn answer_bytes(a: &Answer) -> usize {
+    match a {
+        Answer::Ok(p) => p.len(),
+        Answer::Failed(why) => why.len(),
+    }
+}
+
 /// Queries asked of this agent, remembered while their askers wait, so
-/// that a repeat is answered without running the handler again.
+/// that a repeat is answered without running the handler again. Bounded
+/// by count and by the bytes of the answers kept.
 #[derive(Default)]
 pub(crate) struct Remembered {
     by: HashMap<(NodeId, u64), Asked>,
     seq: u64,
+    bytes: usize,
 }
 
 impl Remembered {
-    /// A query from `from`: `None` if it is new (then recorded, with
-    /// whether an answer will follow), else what was done with it.
+    /// A query from `from`, recorded if new (with whether an answer will
+    /// follow).
     pub fn ask(
         &mut self,
         now: Instant,
@@ -444,19 +475,17 @@ impl Remembered {
         id: u64,
         timeout: Duration,
         answers: bool,
-    ) -> Option<Asked> {
+    ) -> Seen {
         self.forget(now);
-        if let Some(a) = self.by.get(&(from.clone(), id)) {
-            return Some(a.clone());
+        if let Some(a) = self.by.get_mut(&(from.clone(), id)) {
+            if now < a.told + REPEAT_GAP {
+                return Seen::TooSoon;
+            }
+            a.told = now;
+            return Seen::Again(a.clone());
         }
-        if self.by.len() >= MAX_REMEMBERED
-            && let Some(oldest) = self
-                .by
-                .iter()
-                .min_by_key(|(_, a)| a.seq)
-                .map(|(k, _)| k.clone())
-        {
-            self.by.remove(&oldest);
+        if self.by.len() >= MAX_REMEMBERED {
+            self.forget_oldest();
         }
         self.seq += 1;
         self.by.insert(
@@ -465,21 +494,55 @@ impl Remembered {
                 answers,
                 answer: None,
                 until: now + timeout.min(MAX_TIMEOUT),
+                told: now,
                 seq: self.seq,
             },
         );
-        None
+        Seen::New
     }
 
-    /// The answer to `from`'s query `id` is ready.
-    pub fn answered(&mut self, from: &NodeId, id: u64, answer: Answer) {
-        if let Some(a) = self.by.get_mut(&(from.clone(), id)) {
-            a.answer = Some(answer);
+    /// The answer to `from`'s query `id` is ready (it counts as told).
+    pub fn answered(&mut self, now: Instant, from: &NodeId, id: u64, answer: Answer) {
+        let Some(a) = self.by.get_mut(&(from.clone(), id)) else {
+            return;
+        };
+        self.bytes += answer_bytes(&answer);
+        if let Some(old) = a.answer.replace(answer) {
+            self.bytes -= answer_bytes(&old);
+        }
+        a.told = now;
+        while self.bytes > MAX_REMEMBERED_BYTES && !self.by.is_empty() {
+            self.forget_oldest();
+        }
+    }
+
+    fn forget_oldest(&mut self) {
+        let oldest = self
+            .by
+            .iter()
+            .min_by_key(|(_, a)| a.seq)
+            .map(|(k, _)| k.clone());
+        if let Some(k) = oldest {
+            self.drop_entry(&k);
+        }
+    }
+
+    fn drop_entry(&mut self, k: &(NodeId, u64)) {
+        if let Some(a) = self.by.remove(k) {
+            self.bytes -= a.answer.as_ref().map_or(0, answer_bytes);
         }
     }
 
     fn forget(&mut self, now: Instant) {
-        self.by.retain(|_, a| a.until > now);
+        let over: Vec<_> = self
+            .by
+            .iter()
+            .filter(|(_, a)| a.until <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in over {
+            self.drop_entry(&k);
+        }
     }
 
     #[cfg(test)]
@@ -635,18 +698,43 @@ mod tests {
         let t0 = Instant::from_millis(0);
         let a = NodeId::new("a");
         let wait = Duration::from_secs(1);
-        assert!(r.ask(t0, &a, 1, wait, true).is_none(), "new");
-        let again = r.ask(t0, &a, 1, wait, true).unwrap();
+        let gap = |k: u64| t0 + REPEAT_GAP * k as u32;
+        assert!(matches!(r.ask(t0, &a, 1, wait, true), Seen::New));
+        assert!(matches!(r.ask(t0, &a, 1, wait, true), Seen::TooSoon));
+        let Seen::Again(again) = r.ask(gap(1), &a, 1, wait, true) else {
+            panic!("a repeat after the gap is answered");
+        };
         assert!(again.answers && again.answer.is_none(), "still running");
-        r.answered(&a, 1, Answer::Ok(b"ok".as_slice().into()));
-        let again = r.ask(t0, &a, 1, wait, true).unwrap();
+        r.answered(gap(2), &a, 1, Answer::Ok(b"ok".as_slice().into()));
+        assert!(matches!(r.ask(gap(2), &a, 1, wait, true), Seen::TooSoon));
+        let Seen::Again(again) = r.ask(gap(3), &a, 1, wait, true) else {
+            panic!("answered from memory");
+        };
         assert_eq!(again.answer, Some(Answer::Ok(b"ok".as_slice().into())));
-        assert!(r.ask(t0, &NodeId::new("b"), 1, wait, false).is_none());
+        assert!(matches!(
+            r.ask(t0, &NodeId::new("b"), 1, wait, false),
+            Seen::New
+        ));
         // Forgotten once the asker stopped waiting.
-        assert!(r.ask(t0 + wait, &a, 1, wait, true).is_none());
+        let later = t0 + wait;
+        assert!(matches!(r.ask(later, &a, 1, wait, true), Seen::New));
+        assert_eq!(r.bytes, 0);
         for id in 0..(MAX_REMEMBERED as u64 + 10) {
-            r.ask(t0 + wait, &a, 100 + id, wait, false);
+            r.ask(later, &a, 100 + id, wait, false);
         }
         assert_eq!(r.len(), MAX_REMEMBERED);
+        // Bounded by bytes too: 64 KiB answers keep 8 MiB at most.
+        let mut r = Remembered::default();
+        let big = vec![7u8; hearsay_core::cluster::MAX_PAYLOAD];
+        for id in 0..1000 {
+            r.ask(t0, &a, id, wait, true);
+            r.answered(t0, &a, id, Answer::Ok(big.as_slice().into()));
+            assert!(r.bytes <= MAX_REMEMBERED_BYTES, "{} at {id}", r.bytes);
+        }
+        assert_eq!(r.len(), MAX_REMEMBERED_BYTES / big.len());
+        assert!(
+            matches!(r.ask(t0, &a, 0, wait, true), Seen::New),
+            "the oldest went first"
+        );
     }
 }

@@ -45,9 +45,13 @@ impl Loop {
             .members()
             .filter(|(_, _, st, _)| matches!(st, Status::Alive | Status::Suspect))
             .filter(|(id, _, _, meta)| q.wants(id.as_str(), &meta.tags))
-            .filter_map(|(id, _, _, meta)| {
-                let a = meta_addr(meta).or_else(|| self.addrs.get(id).copied())?;
-                Some((id.clone(), Some(a)))
+            .map(|(id, _, _, meta)| {
+                let a = meta_addr(meta).or_else(|| self.addrs.get(id).copied());
+                if a.is_none() {
+                    // Asked, never reached: the summary names it missing.
+                    tracing::warn!("query {}: no address known for {id}", q.name);
+                }
+                (id.clone(), a)
             })
             .collect();
         // The member table holds the others; this agent is asked in place.
@@ -136,7 +140,8 @@ impl Loop {
                 let timeout = Duration::from_millis(u64::from(timeout_ms)).min(query::MAX_TIMEOUT);
                 let answers = self.can_answer(&name);
                 match self.remembered.ask(now, from, id, timeout, answers) {
-                    Some(before) => {
+                    query::Seen::TooSoon => {}
+                    query::Seen::Again(before) => {
                         self.send_qy(
                             addr,
                             QueryMsg::Ack {
@@ -149,7 +154,7 @@ impl Loop {
                             self.send_qy(addr, QueryMsg::Answer { id, answer }).await;
                         }
                     }
-                    None => {
+                    query::Seen::New => {
                         self.send_qy(addr, QueryMsg::Ack { id, answers }).await;
                         if answers && self.answers.running >= query::MAX_ANSWERING {
                             // Each answer in progress holds a task until its
@@ -158,7 +163,7 @@ impl Loop {
                                 "busy: {} queries are being answered here",
                                 query::MAX_ANSWERING
                             ));
-                            self.remembered.answered(from, id, answer.clone());
+                            self.remembered.answered(now, from, id, answer.clone());
                             self.send_qy(addr, QueryMsg::Answer { id, answer }).await;
                         } else if answers {
                             self.start_answer(from.clone(), id, name, payload, timeout);
@@ -267,7 +272,8 @@ impl Loop {
             self.run_asks().await;
             return;
         }
-        self.remembered.answered(&asker, id, answer.clone());
+        let now = self.now();
+        self.remembered.answered(now, &asker, id, answer.clone());
         if let Some(addr) = self.gossip_addr(&asker) {
             self.send_qy(addr, QueryMsg::Answer { id, answer }).await;
         }

@@ -153,8 +153,9 @@ pub struct AgentArgs {
     /// repeatable
     #[arg(long = "event-handler", value_name = "SPEC")]
     event_handlers: Vec<hearsay_agent::handlers::Handler>,
-    /// Event handlers running at once, at most (others wait; past 256
-    /// waiting events, events are dropped and counted) [default: 4]
+    /// Event handlers running at once, at most, and as many query
+    /// handlers besides (others wait; past 256 waiting, events are dropped
+    /// and counted) [default: 4]
     #[arg(long, value_name = "N")]
     handler_concurrency: Option<usize>,
     /// An event handler still running after this is killed (e.g. 30s)
