@@ -2582,3 +2582,44 @@ fn a_short_chaos_soak_loses_nothing_and_its_check_catches_a_loss() {
         "{stdout}"
     );
 }
+
+/// Issue 20's flood, short: a key holder sends the victim sealed, hostile
+/// membership datagrams as fast as it can; the honest agents never list
+/// it suspect or dead, and it lists them alive once the flood ends. With
+/// the open hole's claims added (a suspicion in a later epoch, which it
+/// cannot refute) the same check reports its death and fails.
+#[test]
+fn a_hostile_flood_leaves_the_victim_alive_and_the_check_catches_a_false_death() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |duration: &str, extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "hostile",
+            "--duration",
+            duration,
+            "--out",
+            out.path().to_str().unwrap(),
+        ];
+        args.extend(extra);
+        cli(&args)
+    };
+    let (code, stdout, err) = run("5s", &[]);
+    assert_eq!(code, Some(0), "{stdout}{err}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| 5 |"))
+        .unwrap_or_default();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // | duration | datagrams | per s | MB | RSS | suspect s | dead s | h1 dead s | alive after |
+    assert!(cells[2].parse::<u64>().unwrap() > 10_000, "a flood: {row}");
+    assert_eq!(&cells[6..9], ["0", "0", "0"], "{row}");
+    assert!(cells[9].starts_with("yes"), "{row}");
+    let (code, stdout, err) = run("8s", &["--known-open"]);
+    assert_eq!(code, Some(1), "{stdout}{err}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| 8 |"))
+        .unwrap_or_default();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_ne!(cells[7], "0", "the victim's death is reported: {row}");
+}

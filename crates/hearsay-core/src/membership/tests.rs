@@ -780,6 +780,47 @@ fn a_periodic_sync_sends_one_sum_and_buckets_only_when_views_differ() {
     assert!(a.members().any(|(id, ..)| id == &d), "a learned of d");
 }
 
+#[test]
+fn a_forged_death_is_shown_to_the_member_which_refutes_at_once() {
+    // m0 hears from a stranger that m1 is dead, at m1's own incarnation.
+    // SWIM believes it (a death is final within an incarnation), and m1
+    // must hear of it to refute. Before, only gossip to the recently dead
+    // told it, and with m0's table full of strangers (500 here, as a flood
+    // of invented members leaves it) that took about a minute.
+    let mut c = Cluster::new(3, SwimConfig::default());
+    c.run_for(secs(1));
+    let mallory = NodeId::new("mallory");
+    let claim = |id: NodeId, inc: Incarnation, status: Status| Update {
+        id,
+        inc,
+        status,
+        meta: (status == Status::Alive).then(|| Arc::new(Meta::default())),
+        from: Some(NodeId::new("mallory")),
+    };
+    for k in 0..10 {
+        let u = (0..50)
+            .map(|j| {
+                let id = NodeId::new(format!("ghost-{}", k * 50 + j));
+                claim(id, Incarnation::new(Epoch(7), 0), Status::Alive)
+            })
+            .collect();
+        c.input(0, |n, now, out| {
+            n.handle(now, &mallory, MemberMsg::Gossip { u }, out)
+        });
+    }
+    let m1 = c.names[1].clone();
+    let inc = c.node(0).unwrap().status_of(&m1).unwrap().0;
+    let dead = claim(m1.clone(), inc, Status::Dead);
+    c.input(0, |n, now, out| {
+        n.handle(now, &mallory, MemberMsg::Gossip { u: vec![dead] }, out)
+    });
+    assert_eq!(c.status(0, 1), Some(Status::Dead), "believed");
+    c.run_for(Duration::from_millis(500));
+    let (now_inc, status) = c.node(0).unwrap().status_of(&m1).unwrap();
+    assert_eq!(status, Status::Alive, "refuted within half a second");
+    assert!(now_inc > inc);
+}
+
 fn arbitrary_update() -> impl Strategy<Value = Update> {
     let id = prop_oneof![Just("me"), Just("a"), Just("b"), Just("zz")].prop_map(NodeId::new);
     let status = prop_oneof![

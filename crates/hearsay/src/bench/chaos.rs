@@ -75,21 +75,23 @@ const KEYS: u64 = 100;
 /// any partition) count as injected.
 const GRACE: Duration = Duration::from_secs(30);
 
-struct Agent {
-    name: String,
-    gossip: u16,
-    api: u16,
-    dir: PathBuf,
-    join: Option<u16>,
-    child: Option<Child>,
+pub(super) struct Agent {
+    pub name: String,
+    pub gossip: u16,
+    pub api: u16,
+    pub dir: PathBuf,
+    pub join: Option<u16>,
+    pub child: Option<Child>,
     /// When this life started (unix us).
-    started_us: u64,
-    paused_until: Option<Instant>,
-    peak_rss_kb: u64,
+    pub started_us: u64,
+    pub paused_until: Option<Instant>,
+    pub peak_rss_kb: u64,
+    /// More arguments for `hearsay agent` (a key).
+    pub extra: Vec<String>,
 }
 
 impl Agent {
-    fn spawn(&mut self, bin: &Path, log: &Path) -> Result<()> {
+    pub(super) fn spawn(&mut self, bin: &Path, log: &Path) -> Result<()> {
         let mut c = Command::new(bin);
         c.env_remove("HEARSAY_HTTP_TOKEN")
             .args([
@@ -103,7 +105,8 @@ impl Agent {
             .args(["--bind", &format!("127.0.0.1:{}", self.gossip)])
             .args(["--http", &format!("127.0.0.1:{}", self.api)])
             .arg("--data-dir")
-            .arg(&self.dir);
+            .arg(&self.dir)
+            .args(&self.extra);
         if let Some(j) = self.join {
             c.args(["--join", &format!("127.0.0.1:{j}")]);
         }
@@ -140,7 +143,7 @@ impl Agent {
         self.child.is_some() && self.paused_until.is_none()
     }
 
-    fn sample_rss(&mut self) {
+    pub(super) fn sample_rss(&mut self) {
         let Some(c) = &self.child else { return };
         let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", c.id())) else {
             return;
@@ -163,7 +166,7 @@ impl Drop for Agent {
     }
 }
 
-fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+pub(super) fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(2)))
@@ -180,7 +183,7 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)
 }
 
 /// Every agent lists every other alive, within `limit`.
-fn all_alive(agents: &[Agent], limit: Duration) -> Result<Duration> {
+pub(super) fn all_alive(agents: &[Agent], limit: Duration) -> Result<Duration> {
     let t = Instant::now();
     let n = agents.len();
     loop {
@@ -331,6 +334,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
             started_us: 0,
             paused_until: None,
             peak_rss_kb: 0,
+            extra: Vec::new(),
         })
         .collect();
     for a in &mut agents {

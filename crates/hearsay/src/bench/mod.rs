@@ -10,6 +10,7 @@ pub mod agent;
 pub mod chaos;
 pub mod checker;
 pub mod cluster;
+pub mod hostile;
 mod plot;
 
 use crate::test_cmd::{BadArgs, own_node, simulate_run};
@@ -215,6 +216,10 @@ pub enum BenchWhat {
     /// while a client writes and broadcasts: is anything acknowledged
     /// lost? (issue 20's soak)
     Chaos(chaos::ChaosArgs),
+    /// A key holder floods one agent with sealed, well-formed, hostile
+    /// datagrams while two honest agents watch it: is it ever declared
+    /// dead, does its memory stay bounded? (issue 20)
+    Hostile(hostile::HostileArgs),
     /// The lin-kv checker's time and memory on recorded histories (those
     /// kept in crates/hearsay-harness/histories, or the files given)
     Checker(checker::CheckerBenchArgs),
@@ -225,6 +230,7 @@ pub fn run(mut args: BenchArgs) -> ExitCode {
         Some(BenchWhat::Agent(a)) => return agent::run(a),
         Some(BenchWhat::Cluster(c)) => return cluster::run(c),
         Some(BenchWhat::Chaos(c)) => return chaos::run(c),
+        Some(BenchWhat::Hostile(h)) => return hostile::run(h),
         Some(BenchWhat::Checker(c)) => return checker::run(c),
         None => {}
     }

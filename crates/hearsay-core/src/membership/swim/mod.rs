@@ -99,7 +99,8 @@ struct Relay {
 
 /// Most indirect probes run for others at once.
 const MAX_RELAYS: usize = 256;
-/// Most claims of death waiting to be shown to the member they are about.
+/// Most claims of death waiting to be shown to the member they are about
+/// (those not believed, and those believed from hearsay).
 const MAX_VERIFY: usize = 256;
 /// Claims shown per tick.
 const VERIFY_PER_TICK: usize = 8;
@@ -654,6 +655,18 @@ impl Swim {
             Some(c) => {
                 let heard =
                     c.now == Status::Suspect && u.from.as_ref().is_some_and(|f| *f != self.me);
+                // A death we only heard of, of a member we had alive: shown
+                // to it too (if it lives, it refutes at once). Without this
+                // it heard only through gossip to the recently dead, which
+                // a table full of strangers (or a large cluster) makes rare:
+                // a forged death stood for up to a push-pull round.
+                if c.now == Status::Dead
+                    && c.was.is_some_and(Status::is_live)
+                    && u.from.as_ref() != Some(&self.me)
+                    && self.verify.len() < MAX_VERIFY
+                {
+                    self.verify.push_back(u.clone());
+                }
                 let id = c.id.clone();
                 self.changed(now, c, u);
                 if heard {
@@ -888,7 +901,11 @@ impl Swim {
                 break;
             };
             let to = claim.id.clone();
-            if self.table.get(&to).is_some_and(|r| r.status.is_live()) {
+            // Still live here (a claim not believed), or dead by this very
+            // claim (believed, and shown in case it is false).
+            if self.table.get(&to).is_some_and(|r| {
+                r.status.is_live() || (r.status == Status::Dead && r.inc == claim.inc)
+            }) {
                 out.push(to, MemberMsg::Gossip { u: vec![claim] });
             }
         }

@@ -1,0 +1,364 @@
+//! `hearsay bench hostile`: a key holder floods one agent with sealed,
+//! well-formed, hostile datagrams as fast as one sender makes them, while
+//! two honest agents watch it (issue 20's flood target).
+//!
+//! The datagrams open with the cluster's key, so every one reaches the
+//! membership machine: claims about thousands of invented members (the
+//! member table's cap), suspicions of the victim at its own incarnation
+//! (it must refute each), deaths of an honest member claimed at its own
+//! incarnation (shown to it, not believed), probes and indirect probes it
+//! must answer or relay, digests of random buckets and states asking for
+//! a reply (each answered with a state). Left out on purpose: claims of a
+//! later epoch, or at the top counter, about a live member, which still
+//! kill it (the authentication question of issue 20, two ignored tests in
+//! crates/hearsay-core/tests/hostile.rs; the hidden `--known-open` adds
+//! the first, and the report shows the death). The report: datagrams and bytes
+//! sent, the victim's peak RSS, and what the honest agents saw of it (the
+//! target: never dead, RSS bounded).
+
+use super::chaos::{Agent, all_alive, http};
+use anyhow::{Result, bail};
+use hearsay_agent::codec::{Codec, Datagram};
+use hearsay_agent::keyring::{Key, Keyring};
+use hearsay_core::cluster::Payload;
+use hearsay_core::id::{Epoch, NodeId};
+use hearsay_core::membership::{Incarnation, MemberMsg, Meta, Status, Update};
+use hearsay_core::wire::Msg;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:
+  hearsay bench hostile --duration 60s
+Exit status: 0 when the victim was never declared dead by the honest agents
+and its RSS stayed under --max-rss-mb; 1 otherwise.")]
+pub struct HostileArgs {
+    /// How long the flood runs
+    #[arg(long, default_value = "60s")]
+    pub duration: hearsay_sim::Dur,
+    /// The victim's RSS bound in MiB (the agent's default bounds plus a
+    /// fixed overhead)
+    #[arg(long, default_value_t = 128)]
+    pub max_rss_mb: u64,
+    /// Seed of the hostile messages
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the results go (a timestamped directory inside, plus `latest`)
+    #[arg(long, default_value = "store/bench-hostile")]
+    pub out: PathBuf,
+    /// Tests only: also claim the victim suspect in a later epoch (the
+    /// open hole: it cannot refute), which kills it: the check shown to
+    /// catch a false death
+    #[arg(long, hide = true)]
+    pub known_open: bool,
+}
+
+/// What a member says of itself and another, read from `/members`.
+fn incarnation_of(api: u16, name: &str) -> Option<Incarnation> {
+    let (_, body) = http(api, "GET", "/members", "").ok()?;
+    let members: Vec<Value> = serde_json::from_str(&body).ok()?;
+    let m = members.iter().find(|m| m["name"] == name)?;
+    Some(Incarnation::new(
+        Epoch(m["epoch"].as_u64()?),
+        u32::try_from(m["incarnation"].as_u64()?).ok()?,
+    ))
+}
+
+fn state_of(api: u16, name: &str) -> Option<String> {
+    let (_, body) = http(api, "GET", "/members", "").ok()?;
+    let members: Vec<Value> = serde_json::from_str(&body).ok()?;
+    let m = members.iter().find(|m| m["name"] == name)?;
+    m["state"].as_str().map(String::from)
+}
+
+/// The hostile messages, one kind per call in turn.
+struct Forger {
+    rng: StdRng,
+    victim: (NodeId, Incarnation),
+    honest: (NodeId, Incarnation),
+    invented: u64,
+    known_open: bool,
+}
+
+impl Forger {
+    fn claim(&self, id: NodeId, inc: Incarnation, status: Status) -> Update {
+        Update {
+            id,
+            inc,
+            status,
+            meta: (status == Status::Alive).then(|| Arc::new(Meta::default())),
+            from: Some(NodeId::new("mallory")),
+        }
+    }
+
+    fn invented(&mut self, k: usize) -> Vec<Update> {
+        (0..k)
+            .map(|_| {
+                self.invented += 1;
+                let id = NodeId::new(format!("ghost-{}", self.invented));
+                let inc = Incarnation::new(Epoch(self.rng.random_range(1..u64::MAX / 2)), 0);
+                self.claim(id, inc, Status::Alive)
+            })
+            .collect()
+    }
+
+    fn next(&mut self, turn: u64) -> MemberMsg {
+        let (v, vi) = self.victim.clone();
+        let (h, hi) = self.honest.clone();
+        let q = self.rng.random();
+        if self.known_open && turn % 8 == 7 {
+            let later = Incarnation::new(Epoch(vi.epoch.0 + 1), 0);
+            return MemberMsg::Gossip {
+                u: vec![self.claim(v, later, Status::Suspect)],
+            };
+        }
+        match turn % 7 {
+            0 => MemberMsg::Gossip {
+                u: self.invented(16),
+            },
+            1 => MemberMsg::Gossip {
+                u: vec![self.claim(v, vi, Status::Suspect)],
+            },
+            2 => MemberMsg::Gossip {
+                u: vec![self.claim(h, hi, Status::Dead)],
+            },
+            3 => MemberMsg::Ping {
+                q,
+                t: v,
+                u: self.invented(4),
+            },
+            4 => MemberMsg::PingReq {
+                q,
+                t: if self.rng.random() {
+                    h
+                } else {
+                    NodeId::new("nobody")
+                },
+                u: Vec::new(),
+            },
+            5 => MemberMsg::Digest {
+                d: (0..64).map(|_| self.rng.random()).collect(),
+                n: self.rng.random(),
+            },
+            _ => MemberMsg::State {
+                reply: true,
+                b: None,
+                m: self.invented(8),
+            },
+        }
+    }
+}
+
+#[derive(Default, serde::Serialize)]
+struct Report {
+    duration_s: f64,
+    datagrams: u64,
+    bytes: u64,
+    per_s: f64,
+    victim_peak_rss_mb: f64,
+    /// Seconds in which an honest agent listed the victim suspect.
+    victim_suspect_s: u64,
+    /// Seconds in which an honest agent listed the victim dead (or not at
+    /// all): the target is none.
+    victim_dead_s: u64,
+    /// The same for the honest member the flood claims dead.
+    honest_dead_s: u64,
+    /// The victim lists every honest agent alive within 10 s of the end.
+    alive_at_end: bool,
+    /// Seconds from the end of the flood until then.
+    alive_after_s: f64,
+    victim_lists: String,
+}
+
+pub fn run(args: HostileArgs) -> ExitCode {
+    match flood(&args) {
+        Ok(r) => {
+            let bad = r.victim_dead_s > 0
+                || r.honest_dead_s > 0
+                || !r.alive_at_end
+                || r.victim_peak_rss_mb > args.max_rss_mb as f64;
+            if bad {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("hearsay bench hostile: {e:#}");
+            ExitCode::from(crate::EXIT_CRASH)
+        }
+    }
+}
+
+fn flood(args: &HostileArgs) -> Result<Report> {
+    let bin = std::env::current_exe()?;
+    let dir = super::stamped_dir(&args.out)?;
+    let log = dir.join("agents.log");
+    let key = Key::generate();
+    let ports = super::agent::free_ports(6)?;
+    let names = ["victim", "h1", "h2"];
+    let mut agents: Vec<Agent> = (0..3)
+        .map(|i| Agent {
+            name: names[i].into(),
+            gossip: ports[2 * i],
+            api: ports[2 * i + 1],
+            dir: dir.join(format!("data-{}", names[i])),
+            join: (i > 0).then_some(ports[0]),
+            child: None,
+            started_us: 0,
+            paused_until: None,
+            peak_rss_kb: 0,
+            extra: vec!["--key".into(), key.to_base64()],
+        })
+        .collect();
+    for a in &mut agents {
+        a.spawn(&bin, &log)?;
+    }
+    for a in &agents {
+        super::agent::wait_port(a.api, Duration::from_secs(20))?;
+    }
+    all_alive(&agents, Duration::from_secs(30))?;
+    let (Some(vi), Some(hi)) = (
+        incarnation_of(agents[1].api, "victim"),
+        incarnation_of(agents[2].api, "h1"),
+    ) else {
+        bail!("the agents' member lists did not name the victim and h1");
+    };
+    let codec = Codec {
+        cluster: "hearsay".into(),
+        keys: Keyring::new(vec![key]),
+    };
+    let sock = UdpSocket::bind("127.0.0.1:0")?;
+    let addr = |a: &Agent| std::net::SocketAddr::from(([127, 0, 0, 1], a.gossip));
+    let (victim, honest) = (addr(&agents[0]), [addr(&agents[1]), addr(&agents[2])]);
+    let mut forger = Forger {
+        rng: StdRng::seed_from_u64(args.seed),
+        victim: (NodeId::new("victim"), vi),
+        honest: (NodeId::new("h1"), hi),
+        invented: 0,
+        known_open: args.known_open,
+    };
+    eprintln!(
+        "hearsay bench hostile: 3 agents up; flooding the victim for {:?} -> {}",
+        args.duration.0,
+        dir.display()
+    );
+    // The watchers: each second, what the honest agents list of the
+    // victim and of h1, and the victim's RSS.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let stop = stop.clone();
+        let apis = (agents[1].api, agents[2].api);
+        std::thread::spawn(move || {
+            let (mut suspect, mut dead, mut honest_dead) = (0u64, 0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let seen = [state_of(apis.0, "victim"), state_of(apis.1, "victim")];
+                if seen.iter().any(|s| s.as_deref() == Some("suspect")) {
+                    suspect += 1;
+                }
+                if seen
+                    .iter()
+                    .any(|s| matches!(s.as_deref(), Some("dead" | "left")))
+                {
+                    dead += 1;
+                }
+                if matches!(state_of(apis.1, "h1").as_deref(), Some("dead" | "left")) {
+                    honest_dead += 1;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            (suspect, dead, honest_dead)
+        })
+    };
+    let mut report = Report::default();
+    let start = Instant::now();
+    let mut last_sample = start;
+    let head = Datagram::from("mallory");
+    let mut turn = 0u64;
+    while start.elapsed() < args.duration.0 {
+        turn += 1;
+        let m = forger.next(turn);
+        // The open hole's claims go to the honest agents, who believe them.
+        let to = match &m {
+            MemberMsg::Gossip { u }
+                if u.iter()
+                    .any(|c| c.inc.epoch != vi.epoch && c.id.as_str() == "victim") =>
+            {
+                honest[(turn / 8 % 2) as usize]
+            }
+            _ => victim,
+        };
+        let m: Msg<Payload> = Msg::Mem(m);
+        let env = Datagram {
+            m: vec![m],
+            ..head.clone()
+        };
+        if let Some(d) = codec.frame(&env)
+            && sock.send_to(&d, to).is_ok()
+        {
+            report.datagrams += 1;
+            report.bytes += d.len() as u64;
+        }
+        if turn.is_multiple_of(1024) && last_sample.elapsed() >= Duration::from_secs(1) {
+            last_sample = Instant::now();
+            agents[0].sample_rss();
+        }
+    }
+    report.duration_s = start.elapsed().as_secs_f64();
+    report.per_s = report.datagrams as f64 / report.duration_s;
+    // A few seconds for the victim to catch up, then the verdict.
+    std::thread::sleep(Duration::from_secs(3));
+    agents[0].sample_rss();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (suspect, dead, honest_dead) = watch.join().unwrap_or((0, u64::MAX, u64::MAX));
+    report.victim_suspect_s = suspect;
+    report.victim_dead_s = dead;
+    report.honest_dead_s = honest_dead;
+    report.victim_peak_rss_mb = agents[0].peak_rss_kb as f64 / 1024.0;
+    // The victim's own view, once the flood is over: the honest agents
+    // alive within 10 s (a claim of h1's death it took refutes itself).
+    let t = Instant::now();
+    loop {
+        let seen: Vec<Option<String>> = ["h1", "h2"]
+            .iter()
+            .map(|h| state_of(agents[0].api, h))
+            .collect();
+        report.alive_at_end = seen.iter().all(|s| s.as_deref() == Some("alive"));
+        if report.alive_at_end || t.elapsed() > Duration::from_secs(10) {
+            report.victim_lists = format!("h1 {:?}, h2 {:?}", seen[0], seen[1]);
+            report.alive_after_s = t.elapsed().as_secs_f64() + 3.0;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let md = format!(
+        "\n| duration s | datagrams | per s | MB sent | victim peak RSS MB | victim suspect s | victim dead s | h1 dead s | victim lists both alive after the flood |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|\n| {:.0} | {} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} |\n",
+        report.duration_s,
+        report.datagrams,
+        report.per_s,
+        report.bytes as f64 / 1e6,
+        report.victim_peak_rss_mb,
+        report.victim_suspect_s,
+        report.victim_dead_s,
+        report.honest_dead_s,
+        if report.alive_at_end {
+            format!("yes, {:.1} s after", report.alive_after_s)
+        } else {
+            format!("no: {}", report.victim_lists)
+        }
+    );
+    outln!("{md}");
+    std::fs::write(dir.join("results.md"), &md)?;
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&json!({"args": format!("{args:?}"), "report": report}))?
+            + "\n",
+    )?;
+    Ok(report)
+}
