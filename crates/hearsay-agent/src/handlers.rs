@@ -438,31 +438,49 @@ impl Runner {
 /// a second process start per event (50 handlers at once on 2 cores are
 /// bound by process starts).
 fn command(line: &str) -> tokio::process::Command {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c);
-    if line.contains('/') && line.chars().all(plain) {
+    if is_path(line) {
         return tokio::process::Command::new(line);
     }
+    shell(line)
+}
+
+fn is_path(line: &str) -> bool {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c);
+    line.contains('/') && line.chars().all(plain)
+}
+
+fn shell(line: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c").arg(line);
     cmd
 }
 
+/// Exec format error: a script without a `#!` line, which only a shell
+/// runs (as `sh -c` always did).
+const ENOEXEC: i32 = 8;
+
 /// Runs one handler for one event, to its end or its timeout; with
 /// `capture`, what it printed is the answer.
 async fn run(h: &Handler, job: &Job, timeout: Duration, c: &Counters, capture: bool) -> Answer {
     c.runs.fetch_add(1, Ordering::Relaxed);
-    let mut cmd = command(&h.command);
-    cmd.env("HEARSAY_EVENT", job.kind.name())
-        .envs(job.env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::piped())
-        .stdout(if capture {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
+    let configure = |mut cmd: tokio::process::Command| {
+        cmd.env("HEARSAY_EVENT", job.kind.name())
+            .envs(job.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(if capture {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    };
+    let spawned = match configure(command(&h.command)).spawn() {
+        Err(e) if e.raw_os_error() == Some(ENOEXEC) => configure(shell(&h.command)).spawn(),
+        r => r,
+    };
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             c.failures.fetch_add(1, Ordering::Relaxed);
@@ -613,6 +631,34 @@ mod tests {
         // A path that is not a program fails to start, and says why.
         let missing = dir.path().join("missing.sh").display().to_string();
         assert!(command(&missing).output().await.is_err());
+        // A script without a `#!` line still runs (through the shell, as
+        // it always did).
+        let bare = dir.path().join("bare.sh");
+        std::fs::write(
+            &bare,
+            format!("echo bare >> {}\n", dir.path().join("out").display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&bare, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let r = Runner::start(Config {
+            handlers: vec![format!("user={}", bare.display()).parse().unwrap()],
+            concurrency: 1,
+            timeout: Duration::from_secs(10),
+            coalesce: Duration::ZERO,
+        });
+        r.submit(Job {
+            kind: Kind::User,
+            name: Some("x".into()),
+            env: Vec::new(),
+            stdin: Vec::new(),
+            coalesce: false,
+        });
+        let t = std::time::Instant::now();
+        while std::fs::read_to_string(dir.path().join("out")).unwrap_or_default() != "bare\n" {
+            assert!(t.elapsed() < Duration::from_secs(5), "{:?}", r.counters);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(r.counters.failures.load(Ordering::Relaxed), 0);
     }
 
     /// Runs handlers for real: output, a failure, a timeout, a full queue.

@@ -255,10 +255,11 @@ pub(crate) struct Asking {
     payload: Arc<[u8]>,
     started: Instant,
     deadline: Instant,
-    /// Asked members: their address (None: nothing is sent; this agent,
-    /// answered in place, or a member with no known address, which stays
-    /// missing), stage, and when to ask again and the wait after that.
+    /// Asked members: their address (None: this agent, answered in
+    /// place), stage, and when to ask again and the wait after that.
     members: BTreeMap<NodeId, (Option<SocketAddr>, Stage, Instant, Duration)>,
+    /// Chosen, but no address is known for them: asked of no one, missing.
+    unreachable: Vec<String>,
     acked: Vec<String>,
     answered: Vec<String>,
     failed: Vec<String>,
@@ -270,11 +271,13 @@ pub(crate) struct Asking {
 
 impl Asking {
     /// `targets`: the members chosen, with their address (None: this
-    /// agent itself, answered in place, or a member with no known address).
+    /// agent itself, answered in place); `unreachable`: those chosen whose
+    /// address is not known (reported missing).
     pub fn new(
         id: u64,
         q: &Checked,
         targets: BTreeMap<NodeId, Option<SocketAddr>>,
+        unreachable: Vec<String>,
         now: Instant,
         updates: tokio::sync::mpsc::Sender<Update>,
     ) -> Asking {
@@ -288,6 +291,7 @@ impl Asking {
                 .into_iter()
                 .map(|(n, a)| (n, (a, Stage::Asked, now, RETRY)))
                 .collect(),
+            unreachable,
             acked: Vec::new(),
             answered: Vec::new(),
             failed: Vec::new(),
@@ -406,11 +410,22 @@ impl Asking {
         };
         let summary = Summary {
             name: self.name.clone(),
-            asked: self.members.keys().map(NodeId::to_string).collect(),
+            asked: sorted(
+                self.members
+                    .keys()
+                    .map(NodeId::to_string)
+                    .chain(self.unreachable.iter().cloned())
+                    .collect(),
+            ),
             acked: sorted(self.acked.clone()),
             answered: sorted(self.answered.clone()),
             failed: sorted(self.failed.clone()),
-            missing: names(Stage::Asked),
+            missing: sorted(
+                names(Stage::Asked)
+                    .into_iter()
+                    .chain(self.unreachable.iter().cloned())
+                    .collect(),
+            ),
             late: names(Stage::Waiting),
             elapsed_ms: now.saturating_since(self.started).as_millis() as u64,
         };
@@ -501,8 +516,8 @@ impl Remembered {
         Seen::New
     }
 
-    /// The answer to `from`'s query `id` is ready (it counts as told).
-    pub fn answered(&mut self, now: Instant, from: &NodeId, id: u64, answer: Answer) {
+    /// The answer to `from`'s query `id` is ready.
+    pub fn answered(&mut self, from: &NodeId, id: u64, answer: Answer) {
         let Some(a) = self.by.get_mut(&(from.clone(), id)) else {
             return;
         };
@@ -510,7 +525,8 @@ impl Remembered {
         if let Some(old) = a.answer.replace(answer) {
             self.bytes -= answer_bytes(&old);
         }
-        a.told = now;
+        // Not counted as told: a retry that crossed the answer on the way
+        // is answered (the answer may be what was lost).
         while self.bytes > MAX_REMEMBERED_BYTES && !self.by.is_empty() {
             self.forget_oldest();
         }
@@ -619,7 +635,7 @@ mod tests {
             (NodeId::new("d"), Some(addr(4))),
         ]
         .into();
-        let mut q = Asking::new(7, &checked(2000), targets, t0, tx);
+        let mut q = Asking::new(7, &checked(2000), targets, Vec::new(), t0, tx);
         assert_eq!(q.due(t0), vec![addr(2), addr(3), addr(4)]);
         assert!(q.due(t0 + RETRY / 2).is_empty());
         q.ack(&NodeId::new("a"), false);
@@ -661,7 +677,7 @@ mod tests {
             (NodeId::new("c"), Some(addr(3))),
         ]
         .into();
-        let mut q = Asking::new(1, &checked(1000), targets, t0, tx);
+        let mut q = Asking::new(1, &checked(1000), targets, vec!["d".into()], t0, tx);
         q.ack(&NodeId::new("b"), true);
         let mut asks = 0;
         let mut t = t0;
@@ -673,13 +689,16 @@ mod tests {
         // 0, 200, 600 ms for both; b only as overdue after its ack.
         assert!((4..=6).contains(&asks), "{asks}");
         let s = q.finish(t);
-        assert_eq!(s.missing, ["c"]);
+        // d (no address known) is asked of no one and missing with c.
+        assert_eq!(s.asked, ["b", "c", "d"]);
+        assert_eq!(s.missing, ["c", "d"]);
         assert_eq!(s.late, ["b"]);
         // What is left of the wait goes with the query.
         let fresh = Asking::new(
             2,
             &checked(1000),
             BTreeMap::new(),
+            Vec::new(),
             t0,
             tokio::sync::mpsc::channel(1).0,
         );
@@ -705,9 +724,9 @@ mod tests {
             panic!("a repeat after the gap is answered");
         };
         assert!(again.answers && again.answer.is_none(), "still running");
-        r.answered(gap(2), &a, 1, Answer::Ok(b"ok".as_slice().into()));
-        assert!(matches!(r.ask(gap(2), &a, 1, wait, true), Seen::TooSoon));
-        let Seen::Again(again) = r.ask(gap(3), &a, 1, wait, true) else {
+        r.answered(&a, 1, Answer::Ok(b"ok".as_slice().into()));
+        // A retry that crossed the answer is answered (it may be lost).
+        let Seen::Again(again) = r.ask(gap(2), &a, 1, wait, true) else {
             panic!("answered from memory");
         };
         assert_eq!(again.answer, Some(Answer::Ok(b"ok".as_slice().into())));
@@ -728,7 +747,7 @@ mod tests {
         let big = vec![7u8; hearsay_core::cluster::MAX_PAYLOAD];
         for id in 0..1000 {
             r.ask(t0, &a, id, wait, true);
-            r.answered(t0, &a, id, Answer::Ok(big.as_slice().into()));
+            r.answered(&a, id, Answer::Ok(big.as_slice().into()));
             assert!(r.bytes <= MAX_REMEMBERED_BYTES, "{} at {id}", r.bytes);
         }
         assert_eq!(r.len(), MAX_REMEMBERED_BYTES / big.len());

@@ -41,19 +41,24 @@ impl Loop {
             ));
         }
         let swim = self.node.swim();
-        let mut targets: BTreeMap<NodeId, Option<SocketAddr>> = swim
+        let mut targets: BTreeMap<NodeId, Option<SocketAddr>> = BTreeMap::new();
+        let mut unreachable = Vec::new();
+        for (id, _, _, meta) in swim
             .members()
             .filter(|(_, _, st, _)| matches!(st, Status::Alive | Status::Suspect))
             .filter(|(id, _, _, meta)| q.wants(id.as_str(), &meta.tags))
-            .map(|(id, _, _, meta)| {
-                let a = meta_addr(meta).or_else(|| self.addrs.get(id).copied());
-                if a.is_none() {
-                    // Asked, never reached: the summary names it missing.
-                    tracing::warn!("query {}: no address known for {id}", q.name);
+        {
+            match meta_addr(meta).or_else(|| self.addrs.get(id).copied()) {
+                Some(a) => {
+                    targets.insert(id.clone(), Some(a));
                 }
-                (id.clone(), a)
-            })
-            .collect();
+                None => {
+                    // Chosen, never reached: the summary names it missing.
+                    tracing::warn!("query {}: no address known for {id}", q.name);
+                    unreachable.push(id.to_string());
+                }
+            }
+        }
         // The member table holds the others; this agent is asked in place.
         if q.wants(self.me.as_str(), &swim.meta().tags) {
             targets.insert(self.me.clone(), None);
@@ -62,7 +67,8 @@ impl Loop {
         let id = self.asking_ids;
         let now = self.now();
         let local = targets.contains_key(&self.me);
-        self.asking.push(Asking::new(id, &q, targets, now, updates));
+        self.asking
+            .push(Asking::new(id, &q, targets, unreachable, now, updates));
         if local {
             // Asked of itself as of anyone: acknowledged, then answered
             // when its handler finishes.
@@ -163,7 +169,7 @@ impl Loop {
                                 "busy: {} queries are being answered here",
                                 query::MAX_ANSWERING
                             ));
-                            self.remembered.answered(now, from, id, answer.clone());
+                            self.remembered.answered(from, id, answer.clone());
                             self.send_qy(addr, QueryMsg::Answer { id, answer }).await;
                         } else if answers {
                             self.start_answer(from.clone(), id, name, payload, timeout);
@@ -272,8 +278,7 @@ impl Loop {
             self.run_asks().await;
             return;
         }
-        let now = self.now();
-        self.remembered.answered(now, &asker, id, answer.clone());
+        self.remembered.answered(&asker, id, answer.clone());
         if let Some(addr) = self.gossip_addr(&asker) {
             self.send_qy(addr, QueryMsg::Answer { id, answer }).await;
         }

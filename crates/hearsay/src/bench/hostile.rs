@@ -5,8 +5,9 @@
 //! The datagrams open with the cluster's key, so every one reaches the
 //! membership machine: claims about thousands of invented members (the
 //! member table's cap), suspicions of the victim at its own incarnation
-//! (it must refute each), deaths of an honest member claimed at its own
-//! incarnation (shown to it, not believed), probes and indirect probes it
+//! as the honest agents last listed it (it must refute each), deaths of an
+//! honest member claimed at its incarnation of the start (believed, as SWIM
+//! does, shown to it, and refuted once), probes and indirect probes it
 //! must answer or relay, digests of random buckets and states asking for
 //! a reply (each answered with a state). Left out on purpose: claims of a
 //! later epoch, or at the top counter, about a live member, which still
@@ -81,6 +82,10 @@ fn state_of(api: u16, name: &str) -> Option<String> {
 struct Forger {
     rng: StdRng,
     victim: (NodeId, Incarnation),
+    /// The victim's counter as the honest agents last listed it: each
+    /// suspicion is of its current incarnation, so it must refute every
+    /// one (an attacker who watches).
+    victim_n: Arc<std::sync::atomic::AtomicU32>,
     honest: (NodeId, Incarnation),
     invented: u64,
     known_open: bool,
@@ -109,7 +114,9 @@ impl Forger {
     }
 
     fn next(&mut self, turn: u64) -> MemberMsg {
-        let (v, vi) = self.victim.clone();
+        let (v, mut vi) = self.victim.clone();
+        vi.n =
+            vi.n.max(self.victim_n.load(std::sync::atomic::Ordering::Relaxed));
         let (h, hi) = self.honest.clone();
         let q = self.rng.random();
         if self.known_open && turn % 8 == 7 {
@@ -164,11 +171,14 @@ struct Report {
     victim_peak_rss_mb: f64,
     /// Seconds in which an honest agent listed the victim suspect.
     victim_suspect_s: u64,
-    /// Seconds in which an honest agent listed the victim dead (or not at
-    /// all): the target is none.
+    /// Seconds in which an honest agent listed the victim dead or left: the
+    /// target is none.
     victim_dead_s: u64,
     /// The same for the honest member the flood claims dead.
     honest_dead_s: u64,
+    /// How far the victim's counter moved, as the honest agents list it
+    /// (each step a suspicion refuted).
+    victim_refutations: u32,
     /// The victim lists every honest agent alive within 10 s of the end.
     alive_at_end: bool,
     /// Seconds from the end of the flood until then.
@@ -237,9 +247,11 @@ fn flood(args: &HostileArgs) -> Result<Report> {
     let sock = UdpSocket::bind("127.0.0.1:0")?;
     let addr = |a: &Agent| std::net::SocketAddr::from(([127, 0, 0, 1], a.gossip));
     let (victim, honest) = (addr(&agents[0]), [addr(&agents[1]), addr(&agents[2])]);
+    let victim_n = Arc::new(std::sync::atomic::AtomicU32::new(vi.n));
     let mut forger = Forger {
         rng: StdRng::seed_from_u64(args.seed),
         victim: (NodeId::new("victim"), vi),
+        victim_n: victim_n.clone(),
         honest: (NodeId::new("h1"), hi),
         invented: 0,
         known_open: args.known_open,
@@ -253,12 +265,16 @@ fn flood(args: &HostileArgs) -> Result<Report> {
     // victim and of h1, and the victim's RSS.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watch = {
+        let victim_n = victim_n.clone();
         let stop = stop.clone();
         let apis = (agents[1].api, agents[2].api);
         std::thread::spawn(move || {
             let (mut suspect, mut dead, mut honest_dead) = (0u64, 0u64, 0u64);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let seen = [state_of(apis.0, "victim"), state_of(apis.1, "victim")];
+                if let Some(i) = incarnation_of(apis.0, "victim") {
+                    victim_n.fetch_max(i.n, std::sync::atomic::Ordering::Relaxed);
+                }
                 if seen.iter().any(|s| s.as_deref() == Some("suspect")) {
                     suspect += 1;
                 }
@@ -321,6 +337,9 @@ fn flood(args: &HostileArgs) -> Result<Report> {
     report.victim_dead_s = dead;
     report.honest_dead_s = honest_dead;
     report.victim_peak_rss_mb = agents[0].peak_rss_kb as f64 / 1024.0;
+    let last = incarnation_of(agents[1].api, "victim").map_or(0, |i| i.n);
+    report.victim_refutations =
+        last.max(victim_n.load(std::sync::atomic::Ordering::Relaxed)) - vi.n;
     // The victim's own view, once the flood is over: the honest agents
     // alive within 10 s (a claim of h1's death it took refutes itself).
     let t = Instant::now();
@@ -338,7 +357,7 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         std::thread::sleep(Duration::from_millis(200));
     }
     let md = format!(
-        "\n| duration s | datagrams | per s | MB sent | victim peak RSS MB | victim suspect s | victim dead s | h1 dead s | victim lists both alive after the flood |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|\n| {:.0} | {} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} |\n",
+        "\n| duration s | datagrams | per s | MB sent | victim peak RSS MB | victim suspect s | victim dead s | h1 dead s | victim lists both alive after the flood | victim refuted |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n| {:.0} | {} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} | {} |\n",
         report.duration_s,
         report.datagrams,
         report.per_s,
@@ -351,7 +370,8 @@ fn flood(args: &HostileArgs) -> Result<Report> {
             format!("yes, {:.1} s after", report.alive_after_s)
         } else {
             format!("no: {}", report.victim_lists)
-        }
+        },
+        report.victim_refutations
     );
     outln!("{md}");
     std::fs::write(dir.join("results.md"), &md)?;

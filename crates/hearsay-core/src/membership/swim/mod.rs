@@ -135,6 +135,9 @@ pub struct Swim {
     next_heartbeat: Timer,
     hot: u32,
     verify: VecDeque<Update>,
+    /// When known members were last heard from directly: a death claimed
+    /// of one heard from lately is shown to it ([`Swim::heard_lately`]).
+    heard: BTreeMap<NodeId, Instant>,
     /// Unknown senders recently asked to introduce themselves.
     strangers: BTreeMap<NodeId, Instant>,
     /// Phi detector: the ring of live members by name hash, and the
@@ -193,6 +196,7 @@ impl Swim {
             next_heartbeat: Timer::default(),
             hot: 0,
             verify: VecDeque::new(),
+            heard: BTreeMap::new(),
             strangers: BTreeMap::new(),
             ring: BTreeSet::new(),
             arrivals: BTreeMap::new(),
@@ -539,6 +543,11 @@ impl Swim {
             return;
         }
         self.start(now);
+        if let Some(t) = self.heard.get_mut(from) {
+            *t = now;
+        } else if self.table.get(from).is_some() {
+            self.heard.insert(from.clone(), now);
+        }
         for u in msg.updates() {
             self.absorb(now, u, Some(from), out);
         }
@@ -655,14 +664,18 @@ impl Swim {
             Some(c) => {
                 let heard =
                     c.now == Status::Suspect && u.from.as_ref().is_some_and(|f| *f != self.me);
-                // A death we only heard of, of a member we had alive: shown
-                // to it too (if it lives, it refutes at once). Without this
-                // it heard only through gossip to the recently dead, which
-                // a table full of strangers (or a large cluster) makes rare:
-                // a forged death stood for up to a push-pull round.
+                // A death we only heard of, of a member we had alive and
+                // heard from lately: shown to it too (if it lives, it
+                // refutes at once). Without this it heard only through
+                // gossip to the recently dead, which a table full of
+                // strangers (or a large cluster) makes rare: a forged death
+                // stood for up to a push-pull round. A member that really
+                // died went silent well before its death is declared, so
+                // no one sends to its address for this.
                 if c.now == Status::Dead
                     && c.was.is_some_and(Status::is_live)
                     && u.from.as_ref() != Some(&self.me)
+                    && self.heard_lately(now, &c.id)
                     && self.verify.len() < MAX_VERIFY
                 {
                     self.verify.push_back(u.clone());
@@ -911,7 +924,17 @@ impl Swim {
         }
     }
 
+    /// Heard from `id` directly within four protocol periods: less than a
+    /// crash takes to be declared (a probe, then the suspicion's floor).
+    fn heard_lately(&self, now: Instant, id: &NodeId) -> bool {
+        self.heard
+            .get(id)
+            .is_some_and(|t| now.saturating_since(*t) <= self.cfg.probe_interval * 4)
+    }
+
     fn collect(&mut self, now: Instant) {
+        let window = self.cfg.probe_interval * 4;
+        self.heard.retain(|_, t| now.saturating_since(*t) <= window);
         let c = &self.cfg;
         for id in self.table.collect(
             now,

@@ -118,7 +118,11 @@ impl Swim {
     pub(super) fn on_digest(&mut self, from: &NodeId, d: Vec<u64>, out: &mut Outbox<MemberMsg>) {
         let mine = self.digests();
         if let [sum] = d[..] {
-            if sum != summary(&mine) {
+            // Only members get our buckets for a sum (about 10 times its
+            // size: no reflector for forged sources); a stranger has been
+            // sent them by `introduce` already.
+            let member = self.table.get(from).is_some_and(|r| r.status.is_live());
+            if member && sum != summary(&mine) {
                 let n = u32::try_from(self.live()).unwrap_or(u32::MAX);
                 out.push(from.clone(), MemberMsg::Digest { d: mine, n });
             }
