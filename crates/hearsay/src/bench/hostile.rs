@@ -4,8 +4,8 @@
 //!
 //! The datagrams open with the cluster's key, so every one reaches the
 //! membership machine: claims about thousands of invented members (the
-//! member table's cap), suspicions of the victim at its own incarnation
-//! as the honest agents last listed it (it must refute each), deaths of an
+//! member table's cap), suspicions of the victim at its current
+//! incarnation, read each second (it must refute each), deaths of an
 //! honest member claimed at its incarnation of the start (believed, as SWIM
 //! does, shown to it, and refuted once), probes and indirect probes it
 //! must answer or relay, digests of random buckets and states asking for
@@ -82,9 +82,9 @@ fn state_of(api: u16, name: &str) -> Option<String> {
 struct Forger {
     rng: StdRng,
     victim: (NodeId, Incarnation),
-    /// The victim's counter as the honest agents last listed it: each
-    /// suspicion is of its current incarnation, so it must refute every
-    /// one (an attacker who watches).
+    /// The victim's counter as it last told (an insider hears its alive
+    /// claims): each suspicion is of its current incarnation, so it must
+    /// refute every one.
     victim_n: Arc<std::sync::atomic::AtomicU32>,
     honest: (NodeId, Incarnation),
     invented: u64,
@@ -176,8 +176,7 @@ struct Report {
     victim_dead_s: u64,
     /// The same for the honest member the flood claims dead.
     honest_dead_s: u64,
-    /// How far the victim's counter moved, as the honest agents list it
-    /// (each step a suspicion refuted).
+    /// How far the victim's counter moved (each step a suspicion refuted).
     victim_refutations: u32,
     /// The victim lists every honest agent alive within 10 s of the end.
     alive_at_end: bool,
@@ -268,11 +267,12 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         let victim_n = victim_n.clone();
         let stop = stop.clone();
         let apis = (agents[1].api, agents[2].api);
+        let victim_api = agents[0].api;
         std::thread::spawn(move || {
             let (mut suspect, mut dead, mut honest_dead) = (0u64, 0u64, 0u64);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let seen = [state_of(apis.0, "victim"), state_of(apis.1, "victim")];
-                if let Some(i) = incarnation_of(apis.0, "victim") {
+                if let Some(i) = incarnation_of(victim_api, "victim") {
                     victim_n.fetch_max(i.n, std::sync::atomic::Ordering::Relaxed);
                 }
                 if seen.iter().any(|s| s.as_deref() == Some("suspect")) {
@@ -337,7 +337,7 @@ fn flood(args: &HostileArgs) -> Result<Report> {
     report.victim_dead_s = dead;
     report.honest_dead_s = honest_dead;
     report.victim_peak_rss_mb = agents[0].peak_rss_kb as f64 / 1024.0;
-    let last = incarnation_of(agents[1].api, "victim").map_or(0, |i| i.n);
+    let last = incarnation_of(agents[0].api, "victim").map_or(0, |i| i.n);
     report.victim_refutations =
         last.max(victim_n.load(std::sync::atomic::Ordering::Relaxed)) - vi.n;
     // The victim's own view, once the flood is over: the honest agents
