@@ -1517,7 +1517,7 @@ impl Loop {
                     let now = self.now();
                     // Learn the seeds' names: they answer `who` with an
                     // empty envelope, and then we join them by name.
-                    if !self.seeds.done() {
+                    {
                         let due = self.seeds.due(now);
                         if !due.is_empty() {
                             let hello =
@@ -1787,7 +1787,8 @@ impl Loop {
                 let _ = self.sock.send_to(&self.codec.empty(&self.head), addr).await;
             }
         }
-        if from.is_some_and(|f| self.seeds.answered(&f)) {
+        let now = self.now();
+        if from.is_some_and(|f| self.seeds.answered(now, &f)) {
             self.refusal = None;
             if let Ok(mut sh) = self.shared.lock() {
                 sh.join_problem = None;

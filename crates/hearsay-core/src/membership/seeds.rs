@@ -1,9 +1,14 @@
 //! Joining through seeds known only by their address: a shell asks each
-//! seed who it is (the agent's `who`), and joins the first that answers by
-//! name. Asking backs off per seed (from `FIRST_WAIT`, doubling to
-//! `MAX_WAIT`), so a seed that is down costs a message every half minute,
-//! not two a second for as long as the member runs; the first answer ends
-//! it. Generic over the address, so it knows no sockets.
+//! seed who it is (the agent's `who`), and joins each that answers by
+//! name, the first at once. Asking backs off per seed (from `FIRST_WAIT`,
+//! doubling to `MAX_WAIT`), so a seed that is down costs a message every
+//! half minute, not two a second for as long as the member runs. The first
+//! answer makes the member joined; the seeds not heard from yet are still
+//! asked for [`LINGER`], and each that answers is joined too (memberlist's
+//! Join syncs with every host it reaches): a whole cluster restarted at
+//! once from its data dirs would otherwise split for good into the groups
+//! whose first answers came from each other. Generic over the address, so
+//! it knows no sockets.
 
 use crate::time::Instant;
 use std::collections::BTreeMap;
@@ -13,6 +18,8 @@ use std::time::Duration;
 pub const FIRST_WAIT: Duration = Duration::from_millis(500);
 /// The longest wait between two questions to one seed.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
+/// After joining, the seeds not heard from are asked this long more.
+pub const LINGER: Duration = Duration::from_secs(60);
 
 /// Why `a` has not let this member in: no answer, or what it sends is
 /// refused here (and why).
@@ -28,6 +35,12 @@ pub struct Seeds<A> {
     /// Per seed: when to ask next, and the wait after that.
     waiting: BTreeMap<A, (Instant, Duration)>,
     answered: bool,
+    /// When the first answer came (asking the others ends [`LINGER`] later).
+    joined_at: Option<Instant>,
+    /// Seeds that answered (each joined once).
+    heard: std::collections::BTreeSet<A>,
+    /// Asking is over (joined, and the linger passed or every seed heard).
+    over: bool,
     /// Why what came from a seed was refused here, if anything did.
     refused: BTreeMap<A, &'static str>,
     /// Rounds of asking so far.
@@ -41,6 +54,9 @@ impl<A: Ord + Clone> Seeds<A> {
             seeds.into_iter().map(|a| (a, (now, FIRST_WAIT))).collect();
         Seeds {
             answered: waiting.is_empty(),
+            joined_at: None,
+            heard: Default::default(),
+            over: false,
             waiting,
             refused: BTreeMap::new(),
             rounds: 0,
@@ -50,12 +66,13 @@ impl<A: Ord + Clone> Seeds<A> {
     /// The seeds to ask now; each is asked again after its wait, which
     /// doubles.
     pub fn due(&mut self, now: Instant) -> Vec<A> {
-        if self.answered {
+        if !self.asking(now) {
+            self.over = self.answered;
             return Vec::new();
         }
         let mut out = Vec::new();
         for (a, (at, wait)) in &mut self.waiting {
-            if *at <= now {
+            if *at <= now && !self.heard.contains(a) {
                 out.push(a.clone());
                 *at = now + *wait;
                 *wait = (*wait * 2).min(MAX_WAIT);
@@ -94,13 +111,27 @@ impl<A: Ord + Clone> Seeds<A> {
         ))
     }
 
-    /// A datagram came from `from`: if it is a seed and the first to
-    /// answer, join it now (true); later answers change nothing.
-    pub fn answered(&mut self, from: &A) -> bool {
-        if self.answered || !self.waiting.contains_key(from) {
+    /// Still asking: not joined yet, or joined less than [`LINGER`] ago
+    /// with seeds not heard from.
+    fn asking(&self, now: Instant) -> bool {
+        if self.over {
             return false;
         }
+        match self.joined_at {
+            None => !self.answered,
+            Some(t) => now < t + LINGER && self.heard.len() < self.waiting.len(),
+        }
+    }
+
+    /// A datagram came from `from`: if it is a seed answering for the
+    /// first time while asking, join it now (true).
+    pub fn answered(&mut self, now: Instant, from: &A) -> bool {
+        if !self.waiting.contains_key(from) || self.heard.contains(from) || !self.asking(now) {
+            return false;
+        }
+        self.heard.insert(from.clone());
         self.answered = true;
+        self.joined_at.get_or_insert(now);
         true
     }
 
@@ -113,10 +144,23 @@ impl<A: Ord + Clone> Seeds<A> {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        if self.answered {
+        if self.over {
             return None;
         }
-        self.waiting.values().map(|(at, _)| *at).min()
+        let end = match self.joined_at {
+            None if self.answered => return None,
+            None => None,
+            Some(t) if self.heard.len() < self.waiting.len() => Some(t + LINGER),
+            Some(_) => return None,
+        };
+        let next = self
+            .waiting
+            .iter()
+            .filter(|(a, _)| !self.heard.contains(*a))
+            .map(|(_, (at, _))| *at)
+            .min()?;
+        // Past the end nothing is asked: wake once to stop.
+        Some(end.map_or(next, |e| next.min(e)))
     }
 }
 
@@ -140,7 +184,7 @@ mod tests {
             "{p}"
         );
         assert!(!p.contains("c:3"), "not a seed: {p}");
-        assert!(s.answered(&"a:1"));
+        assert!(s.answered(t, &"a:1"));
         assert_eq!(s.problem(), None, "joined");
     }
 
@@ -157,10 +201,28 @@ mod tests {
         // 0.5, 1, 2, 4, 8, 16, then every 30 s: about 25 per seed.
         assert!((40..=60).contains(&asked), "{asked} questions");
         assert!(s.next_deadline().is_some());
-        assert!(!s.answered(&"c"), "not a seed");
-        assert!(s.answered(&"b"));
-        assert!(!s.answered(&"a"), "only the first answer joins");
-        assert!(s.done() && s.due(t).is_empty() && s.next_deadline().is_none());
+        assert!(!s.answered(t, &"c"), "not a seed");
+        assert!(s.answered(t, &"b"));
+        assert!(!s.answered(t, &"b"), "each seed is joined once");
+        assert!(s.done(), "joined at the first answer");
+        // The seed not heard from is still asked, for a minute.
+        let later = t + MAX_WAIT + Duration::from_secs(1);
+        assert_eq!(s.due(later), ["a"]);
+        assert!(s.answered(later, &"a"), "a later answer is joined too");
+        assert!(s.due(later + MAX_WAIT).is_empty() && s.next_deadline().is_none());
+        // A seed that never answers is asked no more after the minute.
+        let mut s = Seeds::new(Instant::ZERO, ["a", "b"]);
+        s.due(Instant::ZERO);
+        assert!(s.answered(Instant::ZERO, &"a"));
+        let mut asked_after = 0;
+        let mut t = Instant::ZERO;
+        for _ in 0..6000 {
+            asked_after += s.due(t).len();
+            t += Duration::from_millis(100);
+        }
+        assert!((4..=8).contains(&asked_after), "{asked_after}");
+        assert!(s.next_deadline().is_none());
+        assert!(!s.answered(t, &"b"), "too late: joined through a already");
         let none: Seeds<&str> = Seeds::new(Instant::ZERO, []);
         assert!(none.done(), "no seeds: nothing to join");
     }
