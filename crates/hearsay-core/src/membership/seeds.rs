@@ -32,15 +32,10 @@ pub fn silence<A: std::fmt::Display>(a: &A, refused: Option<&str>) -> String {
 
 #[derive(Debug, Clone)]
 pub struct Seeds<A> {
-    /// Per seed: when to ask next, and the wait after that.
+    /// Per seed not heard from: when to ask next, and the wait after that.
     waiting: BTreeMap<A, (Instant, Duration)>,
-    answered: bool,
     /// When the first answer came (asking the others ends [`LINGER`] later).
     joined_at: Option<Instant>,
-    /// Seeds that answered (each joined once).
-    heard: std::collections::BTreeSet<A>,
-    /// Asking is over (joined, and the linger passed or every seed heard).
-    over: bool,
     /// Why what came from a seed was refused here, if anything did.
     refused: BTreeMap<A, &'static str>,
     /// Rounds of asking so far.
@@ -50,29 +45,24 @@ pub struct Seeds<A> {
 impl<A: Ord + Clone> Seeds<A> {
     /// Seeds to ask from `now` on (none: nothing to join, done already).
     pub fn new(now: Instant, seeds: impl IntoIterator<Item = A>) -> Self {
-        let waiting: BTreeMap<A, (Instant, Duration)> =
-            seeds.into_iter().map(|a| (a, (now, FIRST_WAIT))).collect();
         Seeds {
-            answered: waiting.is_empty(),
+            waiting: seeds.into_iter().map(|a| (a, (now, FIRST_WAIT))).collect(),
             joined_at: None,
-            heard: Default::default(),
-            over: false,
-            waiting,
             refused: BTreeMap::new(),
             rounds: 0,
         }
     }
 
     /// The seeds to ask now; each is asked again after its wait, which
-    /// doubles.
+    /// doubles. [`LINGER`] after joining, the silent ones are dropped.
     pub fn due(&mut self, now: Instant) -> Vec<A> {
         if !self.asking(now) {
-            self.over = self.answered;
+            self.waiting.clear();
             return Vec::new();
         }
         let mut out = Vec::new();
         for (a, (at, wait)) in &mut self.waiting {
-            if *at <= now && !self.heard.contains(a) {
+            if *at <= now {
                 out.push(a.clone());
                 *at = now + *wait;
                 *wait = (*wait * 2).min(MAX_WAIT);
@@ -85,7 +75,7 @@ impl<A: Ord + Clone> Seeds<A> {
     /// Something from `from` was refused here (`why`: wrong key, another
     /// cluster...): if `from` is a seed, that explains a silence.
     pub fn refused(&mut self, from: &A, why: &'static str) {
-        if !self.answered && self.waiting.contains_key(from) {
+        if !self.done() && self.waiting.contains_key(from) {
             self.refused.insert(from.clone(), why);
         }
     }
@@ -96,7 +86,7 @@ impl<A: Ord + Clone> Seeds<A> {
     where
         A: std::fmt::Display,
     {
-        if self.answered || self.rounds < 2 {
+        if self.done() || self.rounds < 2 {
             return None;
         }
         let each: Vec<String> = self
@@ -111,56 +101,36 @@ impl<A: Ord + Clone> Seeds<A> {
         ))
     }
 
-    /// Still asking: not joined yet, or joined less than [`LINGER`] ago
-    /// with seeds not heard from.
+    /// Seeds left to ask, and not joined yet or joined less than
+    /// [`LINGER`] ago.
     fn asking(&self, now: Instant) -> bool {
-        if self.over {
-            return false;
-        }
-        match self.joined_at {
-            None => !self.answered,
-            Some(t) => now < t + LINGER && self.heard.len() < self.waiting.len(),
-        }
+        !self.waiting.is_empty() && self.joined_at.is_none_or(|t| now < t + LINGER)
     }
 
     /// A datagram came from `from`: if it is a seed answering for the
     /// first time while asking, join it now (true).
     pub fn answered(&mut self, now: Instant, from: &A) -> bool {
-        if !self.waiting.contains_key(from) || self.heard.contains(from) || !self.asking(now) {
+        if !self.asking(now) || self.waiting.remove(from).is_none() {
             return false;
         }
-        self.heard.insert(from.clone());
-        self.answered = true;
         self.joined_at.get_or_insert(now);
         true
     }
 
+    /// A seed not heard from yet (and still asked).
     pub fn is_seed(&self, a: &A) -> bool {
         self.waiting.contains_key(a)
     }
 
+    /// Joined (a seed answered), or nothing to join.
     pub fn done(&self) -> bool {
-        self.answered
+        self.joined_at.is_some() || self.waiting.is_empty()
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        if self.over {
-            return None;
-        }
-        let end = match self.joined_at {
-            None if self.answered => return None,
-            None => None,
-            Some(t) if self.heard.len() < self.waiting.len() => Some(t + LINGER),
-            Some(_) => return None,
-        };
-        let next = self
-            .waiting
-            .iter()
-            .filter(|(a, _)| !self.heard.contains(*a))
-            .map(|(_, (at, _))| *at)
-            .min()?;
-        // Past the end nothing is asked: wake once to stop.
-        Some(end.map_or(next, |e| next.min(e)))
+        let next = self.waiting.values().map(|(at, _)| *at).min()?;
+        // Past the linger nothing is asked: wake once to stop.
+        Some(self.joined_at.map_or(next, |t| next.min(t + LINGER)))
     }
 }
 
