@@ -562,6 +562,18 @@ pub fn self_env(name: &str, tags: &BTreeMap<String, String>) -> Vec<(String, Str
 mod tests {
     use super::*;
 
+    /// Whether `file` holds exactly `want` within `limit`.
+    async fn holds(file: &std::path::Path, want: &str, limit: Duration) -> bool {
+        let t = std::time::Instant::now();
+        while std::fs::read_to_string(file).unwrap_or_default() != want {
+            if t.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     #[test]
     fn specs_read_as_serf_writes_them() {
         let h: Handler = "user:deploy=./deploy.sh".parse().unwrap();
@@ -653,11 +665,8 @@ mod tests {
             stdin: Vec::new(),
             coalesce: false,
         });
-        let t = std::time::Instant::now();
-        while std::fs::read_to_string(dir.path().join("out")).unwrap_or_default() != "bare\n" {
-            assert!(t.elapsed() < Duration::from_secs(5), "{:?}", r.counters);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let ran = holds(&dir.path().join("out"), "bare\n", Duration::from_secs(5)).await;
+        assert!(ran, "{:?}", r.counters);
         assert_eq!(r.counters.failures.load(Ordering::Relaxed), 0);
     }
 
@@ -763,14 +772,8 @@ mod tests {
             waiting.push(rx);
         }
         r.submit(job(Kind::User, "deploy"));
-        let t = std::time::Instant::now();
-        while std::fs::read_to_string(&file).unwrap_or_default() != "deploy\n" {
-            assert!(
-                t.elapsed() < Duration::from_secs(3),
-                "the event waited for the queries"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let ran = holds(&file, "deploy\n", Duration::from_secs(3)).await;
+        assert!(ran, "the event waited for the queries");
     }
 
     /// A burst of coalescable events runs the handler once, with the

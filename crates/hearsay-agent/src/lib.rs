@@ -1418,7 +1418,6 @@ struct Loop {
     rounds: Vec<reach::Round>,
     relays: reach::Relays,
     reach_ids: u64,
-    /// Senders this agent could not open, and when each was last told so.
     /// Senders of datagrams this agent could not open, each told at most
     /// once per [`TOLD_EVERY`].
     told: throttle::Throttle<SocketAddr>,
@@ -1517,15 +1516,15 @@ impl Loop {
                     let now = self.now();
                     // Learn the seeds' names: they answer `who` with an
                     // empty envelope, and then we join them by name.
-                    {
-                        let due = self.seeds.due(now);
-                        if !due.is_empty() {
-                            let hello =
-                                self.codec.empty(&Datagram { who: true, ..self.head.clone() });
-                            for s in due {
-                                let _ = self.sock.send_to(&hello, s).await;
-                            }
+                    let due = self.seeds.due(now);
+                    if !due.is_empty() {
+                        let hello =
+                            self.codec.empty(&Datagram { who: true, ..self.head.clone() });
+                        for s in due {
+                            let _ = self.sock.send_to(&hello, s).await;
                         }
+                    }
+                    if !self.seeds.done() {
                         let problem = self.refusal.clone().or_else(|| self.seeds.problem());
                         if let Ok(mut sh) = self.shared.lock() {
                             sh.join_problem = problem;

@@ -549,16 +549,18 @@ impl Remembered {
         }
     }
 
+    /// Forgets the queries whose askers stopped waiting (on every query
+    /// asked of us: no copy of the keys).
     fn forget(&mut self, now: Instant) {
-        let over: Vec<_> = self
-            .by
-            .iter()
-            .filter(|(_, a)| a.until <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in over {
-            self.drop_entry(&k);
-        }
+        let mut freed = 0;
+        self.by.retain(|_, a| {
+            let keep = a.until > now;
+            if !keep {
+                freed += a.answer.as_ref().map_or(0, answer_bytes);
+            }
+            keep
+        });
+        self.bytes -= freed;
     }
 
     #[cfg(test)]

@@ -2526,6 +2526,47 @@ fn queries_collect_answers_from_handlers_and_name_the_silent() {
     assert!(err.contains("role=("), "{err}");
 }
 
+/// `hearsay bench chaos` on 5 agents for `duration`: a kill every
+/// `kill_every`, a 2 s pause every 9 s, a 5 s cut every 10 s.
+fn short_chaos(
+    out: &std::path::Path,
+    duration: &str,
+    kill_every: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
+    let mut args = vec![
+        "bench",
+        "chaos",
+        "--agents",
+        "5",
+        "--duration",
+        duration,
+        "--kill-every",
+        kill_every,
+        "--pause-every",
+        "9s",
+        "--pause-for",
+        "2s",
+        "--partition-every",
+        "10s",
+        "--partition-for",
+        "5s",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    cli(&args)
+}
+
+/// The bench table's row that starts with `start`, and its cells.
+fn table_row<'a>(stdout: &'a str, start: &str) -> (&'a str, Vec<&'a str>) {
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_default();
+    (row, row.split('|').map(str::trim).collect())
+}
+
 /// Issue 20 item 5 (the chaos soak), short: agents killed and restarted on
 /// their data dirs, paused and cut in two while writes and broadcasts flow;
 /// nothing acknowledged is missing, before or after every agent restarts at
@@ -2534,39 +2575,12 @@ fn queries_collect_answers_from_handlers_and_name_the_silent() {
 #[test]
 fn a_short_chaos_soak_loses_nothing_and_its_check_catches_a_loss() {
     let out = tempfile::tempdir().unwrap();
-    let run = |duration: &str, extra: &[&str]| {
-        let mut args = vec![
-            "bench",
-            "chaos",
-            "--agents",
-            "5",
-            "--duration",
-            duration,
-            // Kills at 9 and 18 s, outside the cut (10-15 s): a kill inside
-            // it loses broadcasts (the ignored regression below).
-            "--kill-every",
-            "9s",
-            "--pause-every",
-            "9s",
-            "--pause-for",
-            "2s",
-            "--partition-every",
-            "10s",
-            "--partition-for",
-            "5s",
-            "--out",
-            out.path().to_str().unwrap(),
-        ];
-        args.extend(extra);
-        cli(&args)
-    };
+    // Kills at 9 and 18 s, outside the cut (10-15 s): a kill inside it
+    // loses broadcasts (the ignored regression below).
+    let run = |duration: &str, extra: &[&str]| short_chaos(out.path(), duration, "9s", extra);
     let (code, stdout, err) = run("20s", &[]);
     assert_eq!(code, Some(0), "{stdout}{err}");
-    let row = stdout
-        .lines()
-        .find(|l| l.starts_with("| 5 |"))
-        .unwrap_or_default();
-    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let (row, cells) = table_row(&stdout, "| 5 |");
     // | agents | duration | kills | pauses | partitions | writes acked | writes missing | ...
     assert!(cells[3].parse::<u32>().unwrap() >= 2, "kills: {row}");
     assert!(cells[5].parse::<u32>().unwrap() >= 1, "a partition: {row}");
@@ -2601,28 +2615,7 @@ fn a_short_chaos_soak_loses_nothing_and_its_check_catches_a_loss() {
 fn regression_broadcasts_sent_during_a_partition_by_an_agent_killed_in_it_cross_after_the_heal() {
     let out = tempfile::tempdir().unwrap();
     for seed in ["4", "5"] {
-        let (code, stdout, err) = cli(&[
-            "bench",
-            "chaos",
-            "--agents",
-            "5",
-            "--duration",
-            "20s",
-            "--kill-every",
-            "6s",
-            "--pause-every",
-            "9s",
-            "--pause-for",
-            "2s",
-            "--partition-every",
-            "10s",
-            "--partition-for",
-            "5s",
-            "--seed",
-            seed,
-            "--out",
-            out.path().to_str().unwrap(),
-        ]);
+        let (code, stdout, err) = short_chaos(out.path(), "20s", "6s", &["--seed", seed]);
         assert_eq!(code, Some(0), "seed {seed}: {stdout}{err}");
     }
 }
@@ -2649,21 +2642,13 @@ fn a_hostile_flood_leaves_the_victim_alive_and_the_check_catches_a_false_death()
     };
     let (code, stdout, err) = run("5s", &[]);
     assert_eq!(code, Some(0), "{stdout}{err}");
-    let row = stdout
-        .lines()
-        .find(|l| l.starts_with("| 5 |"))
-        .unwrap_or_default();
-    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let (row, cells) = table_row(&stdout, "| 5 |");
     // | duration | datagrams | per s | MB | RSS | suspect s | dead s | h1 dead s | alive after |
     assert!(cells[2].parse::<u64>().unwrap() > 10_000, "a flood: {row}");
     assert_eq!(&cells[6..9], ["0", "0", "0"], "{row}");
     assert!(cells[9].starts_with("yes"), "{row}");
     let (code, stdout, err) = run("8s", &["--known-open"]);
     assert_eq!(code, Some(1), "{stdout}{err}");
-    let row = stdout
-        .lines()
-        .find(|l| l.starts_with("| 8 |"))
-        .unwrap_or_default();
-    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let (row, cells) = table_row(&stdout, "| 8 |");
     assert_ne!(cells[7], "0", "the victim's death is reported: {row}");
 }

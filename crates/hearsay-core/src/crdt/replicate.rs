@@ -496,15 +496,20 @@ mod tests {
         }
     }
 
+    /// The agent's timing: a periodic sync every 30 s.
+    fn agent_timing() -> ReplicaConfig {
+        ReplicaConfig {
+            sync_interval: Duration::from_secs(30),
+            retention: Duration::from_secs(60),
+        }
+    }
+
     /// A greeting dropped because the receiver did not know the sender
     /// yet (everyone restarted at once) is made up for by the receiver's
     /// own greeting: the sync is an exchange both ways.
     #[test]
     fn a_greeting_brings_the_greeted_what_it_lacks_too() {
-        let cfg = ReplicaConfig {
-            sync_interval: Duration::from_secs(30),
-            retention: Duration::from_secs(60),
-        };
+        let cfg = agent_timing();
         let (y, c) = (NodeId::new("y"), NodeId::new("c"));
         let mut ry: Replicator<Map> = Replicator::new(y.clone(), [], cfg.clone(), Instant::ZERO);
         let mut rc: Replicator<Map> = Replicator::new(c.clone(), [], cfg, Instant::ZERO);
@@ -540,10 +545,7 @@ mod tests {
     /// each time, and never holds back the periodic syncs with the others.
     #[test]
     fn a_flapping_peer_does_not_starve_the_others_of_syncs() {
-        let cfg = ReplicaConfig {
-            sync_interval: Duration::from_secs(30),
-            retention: Duration::from_secs(60),
-        };
+        let cfg = agent_timing();
         let ids: Vec<NodeId> = ["b", "c", "d"].into_iter().map(NodeId::new).collect();
         let mut r: Replicator<Map> =
             Replicator::new(NodeId::new("a"), ids.clone(), cfg, Instant::ZERO);
@@ -588,10 +590,7 @@ mod tests {
     /// peer is synced with at once.
     #[test]
     fn a_suspected_peer_found_alive_again_is_synced_with_at_once() {
-        let cfg = ReplicaConfig {
-            sync_interval: Duration::from_secs(30),
-            retention: Duration::from_secs(60),
-        };
+        let cfg = agent_timing();
         let (a, b) = (NodeId::new("a"), NodeId::new("b"));
         let mut r: Replicator<Map> = Replicator::new(a.clone(), [b.clone()], cfg, Instant::ZERO);
         let mut out = crate::outbox::Outbox::default();

@@ -79,18 +79,41 @@ pub(super) struct Agent {
     pub name: String,
     pub gossip: u16,
     pub api: u16,
-    pub dir: PathBuf,
-    pub join: Option<u16>,
-    pub child: Option<Child>,
+    dir: PathBuf,
+    join: Option<u16>,
+    child: Option<Child>,
     /// When this life started (unix us).
-    pub started_us: u64,
-    pub paused_until: Option<Instant>,
+    started_us: u64,
+    paused_until: Option<Instant>,
     pub peak_rss_kb: u64,
     /// More arguments for `hearsay agent` (a key).
-    pub extra: Vec<String>,
+    extra: Vec<String>,
 }
 
 impl Agent {
+    /// Agent `i` of a cluster on `ports` (gossip and API ports in turn),
+    /// its data dir in `dir`, joining agent 0.
+    pub(super) fn new(
+        name: &str,
+        ports: &[u16],
+        i: usize,
+        dir: &Path,
+        extra: Vec<String>,
+    ) -> Agent {
+        Agent {
+            name: name.into(),
+            gossip: ports[2 * i],
+            api: ports[2 * i + 1],
+            dir: dir.join(format!("data-{name}")),
+            join: (i > 0).then_some(ports[0]),
+            child: None,
+            started_us: 0,
+            paused_until: None,
+            peak_rss_kb: 0,
+            extra,
+        }
+    }
+
     pub(super) fn spawn(&mut self, bin: &Path, log: &Path) -> Result<()> {
         let mut c = Command::new(bin);
         c.env_remove("HEARSAY_HTTP_TOKEN")
@@ -182,16 +205,25 @@ pub(super) fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u
     Ok((status, r.body_mut().read_to_string()?))
 }
 
+/// The agent's `/members` (empty if it did not answer).
+pub(super) fn members(api: u16) -> Vec<Value> {
+    http(api, "GET", "/members", "")
+        .ok()
+        .and_then(|(_, b)| serde_json::from_str(&b).ok())
+        .unwrap_or_default()
+}
+
 /// Every agent lists every other alive, within `limit`.
 pub(super) fn all_alive(agents: &[Agent], limit: Duration) -> Result<Duration> {
     let t = Instant::now();
     let n = agents.len();
     loop {
         let ok = agents.iter().all(|a| {
-            http(a.api, "GET", "/members", "")
-                .ok()
-                .and_then(|(_, b)| serde_json::from_str::<Vec<Value>>(&b).ok())
-                .is_some_and(|m| m.iter().filter(|x| x["state"] == "alive").count() == n)
+            members(a.api)
+                .iter()
+                .filter(|x| x["state"] == "alive")
+                .count()
+                == n
         });
         if ok {
             return Ok(t.elapsed());
@@ -289,26 +321,15 @@ struct Report {
 }
 
 pub fn run(args: ChaosArgs) -> ExitCode {
-    match soak(&args) {
-        Ok(r) => {
-            let lost = !r.writes_missing.is_empty()
-                || !r.broadcasts_missing.is_empty()
-                || !r.false_positives.is_empty()
-                || r.events_unread > 0
-                || !r.restart_writes_missing.is_empty()
-                || r.converged_s.is_none()
-                || r.restart_all_alive_s.is_none();
-            if lost {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Err(e) => {
-            eprintln!("hearsay bench chaos: {e:#}");
-            ExitCode::from(crate::EXIT_CRASH)
-        }
-    }
+    super::verdict("chaos", soak(&args), |r| {
+        !r.writes_missing.is_empty()
+            || !r.broadcasts_missing.is_empty()
+            || !r.false_positives.is_empty()
+            || r.events_unread > 0
+            || !r.restart_writes_missing.is_empty()
+            || r.converged_s.is_none()
+            || r.restart_all_alive_s.is_none()
+    })
 }
 
 /// The value of write `seq` to its key: the sequence first, so the
@@ -324,18 +345,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     let n = args.agents as usize;
     let ports = free_ports(2 * n)?;
     let mut agents: Vec<Agent> = (0..n)
-        .map(|i| Agent {
-            name: format!("c{i}"),
-            gossip: ports[2 * i],
-            api: ports[2 * i + 1],
-            dir: dir.join(format!("data-c{i}")),
-            join: (i > 0).then_some(ports[0]),
-            child: None,
-            started_us: 0,
-            paused_until: None,
-            peak_rss_kb: 0,
-            extra: Vec::new(),
-        })
+        .map(|i| Agent::new(&format!("c{i}"), &ports, i, &dir, Vec::new()))
         .collect();
     for a in &mut agents {
         a.spawn(&bin, &log)?;

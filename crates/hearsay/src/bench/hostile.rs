@@ -17,7 +17,7 @@
 //! sent, the victim's peak RSS, and what the honest agents saw of it (the
 //! target: never dead, RSS bounded).
 
-use super::chaos::{Agent, all_alive, http};
+use super::chaos::{Agent, all_alive, members};
 use anyhow::{Result, bail};
 use hearsay_agent::codec::{Codec, Datagram};
 use hearsay_agent::keyring::{Key, Keyring};
@@ -27,7 +27,8 @@ use hearsay_core::membership::{Incarnation, MemberMsg, Meta, Status, Update};
 use hearsay_core::wire::Msg;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::json;
+use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,22 +61,30 @@ pub struct HostileArgs {
     pub known_open: bool,
 }
 
-/// What a member says of itself and another, read from `/members`.
-fn incarnation_of(api: u16, name: &str) -> Option<Incarnation> {
-    let (_, body) = http(api, "GET", "/members", "").ok()?;
-    let members: Vec<Value> = serde_json::from_str(&body).ok()?;
-    let m = members.iter().find(|m| m["name"] == name)?;
-    Some(Incarnation::new(
-        Epoch(m["epoch"].as_u64()?),
-        u32::try_from(m["incarnation"].as_u64()?).ok()?,
-    ))
+/// How the agent at `api` lists each member, by name (empty if it did
+/// not answer).
+fn listing(api: u16) -> BTreeMap<String, (String, Incarnation)> {
+    members(api)
+        .iter()
+        .filter_map(|m| {
+            let inc = Incarnation::new(
+                Epoch(m["epoch"].as_u64()?),
+                u32::try_from(m["incarnation"].as_u64()?).ok()?,
+            );
+            Some((
+                m["name"].as_str()?.to_string(),
+                (m["state"].as_str()?.to_string(), inc),
+            ))
+        })
+        .collect()
 }
 
-fn state_of(api: u16, name: &str) -> Option<String> {
-    let (_, body) = http(api, "GET", "/members", "").ok()?;
-    let members: Vec<Value> = serde_json::from_str(&body).ok()?;
-    let m = members.iter().find(|m| m["name"] == name)?;
-    m["state"].as_str().map(String::from)
+fn state_of(list: &BTreeMap<String, (String, Incarnation)>, name: &str) -> Option<String> {
+    list.get(name).map(|(s, _)| s.clone())
+}
+
+fn incarnation_of(api: u16, name: &str) -> Option<Incarnation> {
+    listing(api).get(name).map(|(_, i)| *i)
 }
 
 /// The hostile messages, one kind per call in turn.
@@ -186,23 +195,12 @@ struct Report {
 }
 
 pub fn run(args: HostileArgs) -> ExitCode {
-    match flood(&args) {
-        Ok(r) => {
-            let bad = r.victim_dead_s > 0
-                || r.honest_dead_s > 0
-                || !r.alive_at_end
-                || r.victim_peak_rss_mb > args.max_rss_mb as f64;
-            if bad {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Err(e) => {
-            eprintln!("hearsay bench hostile: {e:#}");
-            ExitCode::from(crate::EXIT_CRASH)
-        }
-    }
+    super::verdict("hostile", flood(&args), |r| {
+        r.victim_dead_s > 0
+            || r.honest_dead_s > 0
+            || !r.alive_at_end
+            || r.victim_peak_rss_mb > args.max_rss_mb as f64
+    })
 }
 
 fn flood(args: &HostileArgs) -> Result<Report> {
@@ -213,17 +211,9 @@ fn flood(args: &HostileArgs) -> Result<Report> {
     let ports = super::agent::free_ports(6)?;
     let names = ["victim", "h1", "h2"];
     let mut agents: Vec<Agent> = (0..3)
-        .map(|i| Agent {
-            name: names[i].into(),
-            gossip: ports[2 * i],
-            api: ports[2 * i + 1],
-            dir: dir.join(format!("data-{}", names[i])),
-            join: (i > 0).then_some(ports[0]),
-            child: None,
-            started_us: 0,
-            paused_until: None,
-            peak_rss_kb: 0,
-            extra: vec!["--key".into(), key.to_base64()],
+        .map(|i| {
+            let extra = vec!["--key".into(), key.to_base64()];
+            Agent::new(names[i], &ports, i, &dir, extra)
         })
         .collect();
     for a in &mut agents {
@@ -271,7 +261,8 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         std::thread::spawn(move || {
             let (mut suspect, mut dead, mut honest_dead) = (0u64, 0u64, 0u64);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let seen = [state_of(apis.0, "victim"), state_of(apis.1, "victim")];
+                let (at_h1, at_h2) = (listing(apis.0), listing(apis.1));
+                let seen = [state_of(&at_h1, "victim"), state_of(&at_h2, "victim")];
                 if let Some(i) = incarnation_of(victim_api, "victim") {
                     victim_n.fetch_max(i.n, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -284,7 +275,7 @@ fn flood(args: &HostileArgs) -> Result<Report> {
                 {
                     dead += 1;
                 }
-                if matches!(state_of(apis.1, "h1").as_deref(), Some("dead" | "left")) {
+                if matches!(state_of(&at_h2, "h1").as_deref(), Some("dead" | "left")) {
                     honest_dead += 1;
                 }
                 std::thread::sleep(Duration::from_secs(1));
@@ -344,10 +335,8 @@ fn flood(args: &HostileArgs) -> Result<Report> {
     // alive within 10 s (a claim of h1's death it took refutes itself).
     let t = Instant::now();
     loop {
-        let seen: Vec<Option<String>> = ["h1", "h2"]
-            .iter()
-            .map(|h| state_of(agents[0].api, h))
-            .collect();
+        let at_victim = listing(agents[0].api);
+        let seen = [state_of(&at_victim, "h1"), state_of(&at_victim, "h2")];
         report.alive_at_end = seen.iter().all(|s| s.as_deref() == Some("alive"));
         if report.alive_at_end || t.elapsed() > Duration::from_secs(10) {
             report.victim_lists = format!("h1 {:?}, h2 {:?}", seen[0], seen[1]);

@@ -393,6 +393,19 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
 
 /// A new directory named for now inside `out`, which `out/latest` points
 /// at.
+/// A bench's exit status: 1 when `failed` says so of its report, and
+/// [`crate::EXIT_CRASH`] (with the error) when it could not run.
+pub(crate) fn verdict<R>(what: &str, r: Result<R>, failed: impl FnOnce(&R) -> bool) -> ExitCode {
+    match r {
+        Ok(r) if failed(&r) => ExitCode::FAILURE,
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hearsay bench {what}: {e:#}");
+            ExitCode::from(crate::EXIT_CRASH)
+        }
+    }
+}
+
 pub(crate) fn stamped_dir(out: &Path) -> Result<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f%z").to_string();
     let dir = out.join(&stamp);

@@ -924,16 +924,21 @@ impl Swim {
         }
     }
 
-    /// Heard from `id` directly within four protocol periods: less than a
-    /// crash takes to be declared (a probe, then the suspicion's floor).
+    /// Four protocol periods: less than a crash takes to be declared (a
+    /// probe, then the suspicion's floor).
+    fn lately(&self) -> Duration {
+        self.cfg.probe_interval * 4
+    }
+
+    /// Heard from `id` directly within [`Swim::lately`].
     fn heard_lately(&self, now: Instant, id: &NodeId) -> bool {
         self.heard
             .get(id)
-            .is_some_and(|t| now.saturating_since(*t) <= self.cfg.probe_interval * 4)
+            .is_some_and(|t| now.saturating_since(*t) <= self.lately())
     }
 
     fn collect(&mut self, now: Instant) {
-        let window = self.cfg.probe_interval * 4;
+        let window = self.lately();
         self.heard.retain(|_, t| now.saturating_since(*t) <= window);
         let c = &self.cfg;
         for id in self.table.collect(

@@ -36,6 +36,14 @@ impl Swim {
         d
     }
 
+    /// A digest message of `d` (buckets, or their sum).
+    fn digest(&self, d: Vec<u64>) -> MemberMsg {
+        MemberMsg::Digest {
+            d,
+            n: u32::try_from(self.live()).unwrap_or(u32::MAX),
+        }
+    }
+
     /// A message from a member we do not know (it joined through someone
     /// else and its rumour missed us): ask for its state with a digest, at
     /// most once a second per stranger, and one stranger per two gossip
@@ -54,11 +62,7 @@ impl Swim {
             return;
         }
         self.strangers.insert(from.clone(), now);
-        let m = MemberMsg::Digest {
-            d: self.digests(),
-            n: u32::try_from(self.live()).unwrap_or(u32::MAX),
-        };
-        out.push(from.clone(), m);
+        out.push(from.clone(), self.digest(self.digests()));
     }
 
     /// A merge from a state sync (memberlist's rules, plus one): claims of
@@ -106,11 +110,7 @@ impl Swim {
         // Views mostly agree: one sum instead of every bucket (an idle
         // agent's largest message); the peer answers with its buckets only
         // when the sums differ.
-        let m = MemberMsg::Digest {
-            d: vec![summary(&self.digests())],
-            n: u32::try_from(self.live()).unwrap_or(u32::MAX),
-        };
-        out.push(peer, m);
+        out.push(peer, self.digest(vec![summary(&self.digests())]));
     }
 
     /// A peer's digest: a summary answered with our buckets when the views
@@ -123,8 +123,7 @@ impl Swim {
             // sent them by `introduce` already.
             let member = self.table.get(from).is_some_and(|r| r.status.is_live());
             if member && sum != summary(&mine) {
-                let n = u32::try_from(self.live()).unwrap_or(u32::MAX);
-                out.push(from.clone(), MemberMsg::Digest { d: mine, n });
+                out.push(from.clone(), self.digest(mine));
             }
             return;
         }
