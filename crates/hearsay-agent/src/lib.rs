@@ -79,7 +79,7 @@ use anyhow::{Context, Result};
 use codec::{Codec, Datagram};
 pub use delegate::{Delegate, StateDelegate};
 pub use error::Error;
-use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode, EventOrder};
+use hearsay_core::cluster::{ClusterConfig, ClusterMsg, ClusterNode, EventOrder, Payload};
 /// The settings' types, so that an embedder needs no other hearsay crate.
 pub use hearsay_core::dissemination::{Preset, StrategyKind};
 use hearsay_core::id::{Epoch, NodeId};
@@ -724,12 +724,13 @@ impl Agent {
         }
         let restored_note = store.as_ref().map(|s| {
             format!(
-                "data dir {}: {} members to rejoin, {} gossip keys, {} map entries, {} tags{tags_note}",
+                "data dir {}: {} members to rejoin, {} gossip keys, {} map entries, {} tags, {} payloads sent lately to send again{tags_note}",
                 s.path().display(),
                 restored.members.len(),
                 restored.keys.as_ref().map_or(0, Vec::len),
                 restored.kv.as_ref().map_or(0, |m| m.iter().count()),
                 restored.tags.as_ref().map_or(0, BTreeMap::len),
+                restored.sent.len(),
             )
         });
         let keys = Self::keyring(&cfg, store.as_mut(), restored.keys)?;
@@ -789,6 +790,7 @@ impl Agent {
                 kv
             },
             store,
+            resend: restored.sent,
             done: done_rx,
             streams_out: stream::Sender::default(),
             kept: (cfg.kept_messages, cfg.kept_bytes),
@@ -1184,8 +1186,10 @@ impl Agent {
 
     /// Sends `data` (at most 64 KiB) to every member, this one included;
     /// each delivers it once ([`Agent::deliveries`]). Returns once this
-    /// agent has taken it on (delivered here: [`Agent::messages`] has it),
-    /// not when the others have it. [`Error::Busy`] while neighbours have
+    /// agent has taken it on (delivered here: [`Agent::messages`] has it;
+    /// with a data dir, kept there too, so that should this agent die
+    /// before another member has it, its next life sends it again), not
+    /// when the others have it. [`Error::Busy`] while neighbours have
     /// not yet acknowledged enough earlier payloads: try again shortly.
     pub async fn broadcast(&self, data: Vec<u8>) -> Result<(), Error> {
         self.ask(|tx| Cmd::Broadcast(data, tx)).await
@@ -1400,6 +1404,9 @@ struct Loop {
     seeds: Seeds<SocketAddr>,
     /// The data dir, if any.
     store: Option<store::Store>,
+    /// What earlier lives sent in the retention window, kept in the data
+    /// dir: sent again once joined.
+    resend: Vec<Payload>,
     /// Local map writes the data dir has kept (or failed to keep).
     done: mpsc::UnboundedReceiver<store::Done>,
     /// Outbound streams, bounded.
@@ -1530,6 +1537,9 @@ impl Loop {
                             sh.join_problem = problem;
                         }
                     }
+                    if !self.resend.is_empty() && self.seeds.done() {
+                        self.resend_earlier(now, &mut out);
+                    }
                     self.ask_joins(now).await;
                     self.reach_tick(now).await;
                     self.node.tick(now, &mut out);
@@ -1541,14 +1551,10 @@ impl Loop {
                 cmd = rx.recv() => match cmd {
                     Some(Cmd::Broadcast(data, reply)) => {
                         let now = self.now();
-                        let r = self
-                            .node
-                            .broadcast(now, data.into(), &mut out)
-                            .map(|_| ())
-                            .map_err(|e| e.to_string());
+                        let r = self.node.broadcast(now, data.into(), &mut out);
                         // Read-your-writes: /messages has it before the reply.
                         self.publish();
-                        let _ = reply.send(r);
+                        self.answer_sent(r.map(|p| (p, ())), reply);
                     }
                     Some(Cmd::Event(name, data, coalesce, reply)) => {
                         let now = self.now();
@@ -1561,12 +1567,11 @@ impl Loop {
                         } else {
                             self.node
                                 .event(now, &name, data.into(), coalesce, &mut out)
-                                .map(|(_, lamport)| lamport)
                                 .map_err(|e| e.to_string())
                         };
                         // Read-your-writes, as for a broadcast.
                         self.publish();
-                        let _ = reply.send(r);
+                        self.answer_sent(r, reply);
                     }
                     Some(Cmd::Kv(key, value, reply)) => {
                         self.kv_write(key, value, reply);
@@ -2310,6 +2315,49 @@ impl Loop {
                 let _ = reply.send(Err(e));
             }
         }
+    }
+
+    /// Answers a broadcast or user event sent here with `r`: at once
+    /// without a data dir, else once the payload is kept there (so a
+    /// next life sends it again should this one die before any other
+    /// member holds it).
+    fn answer_sent<T: Send + 'static>(
+        &mut self,
+        r: Result<(Payload, T), impl std::fmt::Display>,
+        reply: oneshot::Sender<Result<T, String>>,
+    ) {
+        match (r, &mut self.store) {
+            (Ok((p, t)), Some(st)) => {
+                let (kept, on_disk) = oneshot::channel();
+                st.sent(&p, kept);
+                tokio::spawn(async move {
+                    let r = on_disk
+                        .await
+                        .unwrap_or_else(|_| Err("the agent stopped".into()));
+                    let _ = reply.send(r.map(|()| t));
+                });
+            }
+            (r, _) => {
+                let _ = reply.send(r.map(|(_, t)| t).map_err(|e| e.to_string()));
+            }
+        }
+    }
+
+    /// Sends again what earlier lives sent in the retention window (kept
+    /// in the data dir), once there is someone to send it to.
+    fn resend_earlier(&mut self, now: CoreInstant, out: &mut Outbox<ClusterMsg>) {
+        let earlier = std::mem::take(&mut self.resend);
+        let n = earlier.len();
+        for p in earlier {
+            if let Err(e) = self.node.resend(now, p, out) {
+                tracing::warn!("not sent again: {e}");
+            }
+        }
+        self.stats.resent += n as u64;
+        tracing::info!(
+            "sent again {n} payloads an earlier life sent in the last {} s (kept in the data dir; members that have them drop the copies)",
+            hearsay_core::cluster::RETENTION.ttl.as_secs()
+        );
     }
 
     /// A local write the data dir has kept (its deltas go now) or could

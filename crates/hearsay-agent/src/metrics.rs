@@ -68,6 +68,9 @@ pub struct Snapshot {
     pub handler_coalesced: u64,
     /// Outbound streams dropped: too many or too many bytes in flight.
     pub streams_dropped: u64,
+    /// Payloads an earlier life sent, kept in the data dir and sent again
+    /// by this one.
+    pub resent: u64,
     /// Agents refused for a name a live member holds.
     pub name_conflicts: u64,
     /// Datagrams and stream frames dropped as bad input, by reason, in
@@ -129,6 +132,12 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Payloads delivered here.",
         s.delivered,
+    );
+    o.one(
+        "hearsay_resent_total",
+        "counter",
+        "Payloads an earlier life of this agent sent (kept in its data dir), sent again after the restart.",
+        s.resent,
     );
     o.family(
         "hearsay_datagrams_refused_total",

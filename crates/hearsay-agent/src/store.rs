@@ -13,8 +13,14 @@
 //! waits for the disk once its batch is durable. The map is kept as a
 //! snapshot plus a log of deltas (a CRDT: merging them in any order gives
 //! the state back), folded into a new snapshot when the log outgrows it.
+//!
+//! Broadcasts and user events this agent sent are kept too, for the
+//! cluster's retention window: an agent killed before any other member
+//! held one sends it again in its next life, under its first id (members
+//! that have it drop the copy).
 
 use crate::kv::KvMap;
+use hearsay_core::cluster::{Payload, RETENTION};
 use hearsay_core::crdt::Crdt;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
@@ -45,6 +51,9 @@ const MEMBERS: TableDefinition<&str, &str> = TableDefinition::new("members");
 const KV_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv_state");
 /// Deltas since that snapshot, in order.
 const KV_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("kv_log");
+/// Payloads sent here, by (life, number): when (wall-clock ms, 8 bytes big
+/// endian), then the payload (MessagePack).
+const SENT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("sent");
 
 const FORMAT: u32 = 1;
 
@@ -72,6 +81,8 @@ enum Job {
     Members(Vec<(String, String)>),
     Keys(Vec<String>, Option<Ack>),
     Tags(BTreeMap<String, String>, Option<Ack>),
+    /// A payload this agent sent, encoded as the table keeps it.
+    Sent((u64, u64), Vec<u8>, Ack),
 }
 
 /// A local write, released by the writer once it is durable.
@@ -104,6 +115,9 @@ pub struct Restored {
     pub tags: Option<BTreeMap<String, String>>,
     /// The id the map's writes are made under (None: no data dir).
     pub replica: Option<String>,
+    /// Payloads earlier lives sent within the retention window, oldest
+    /// first: to send again.
+    pub sent: Vec<Payload>,
 }
 
 /// The loop's end of the store.
@@ -116,6 +130,8 @@ pub struct Store {
     members_pending: Option<Vec<(String, String)>>,
     keys_pending: Option<Vec<String>>,
     tags_pending: Option<BTreeMap<String, String>>,
+    /// Sent payloads the full queue held back, oldest first.
+    sent_pending: std::collections::VecDeque<Job>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -174,6 +190,7 @@ impl Store {
                 members_pending: None,
                 keys_pending: None,
                 tags_pending: None,
+                sent_pending: Default::default(),
                 writer: Some(writer),
             },
             restored,
@@ -252,6 +269,7 @@ impl Store {
             tx.open_table(KV_STATE)
                 .map_err(|e| err(path, "kv_state", e))?;
             tx.open_table(KV_LOG).map_err(|e| err(path, "kv_log", e))?;
+            tx.open_table(SENT).map_err(|e| err(path, "sent", e))?;
         }
         tx.commit().map_err(|e| err(path, "writing", e))?;
 
@@ -313,6 +331,33 @@ impl Store {
             l.bytes += d.value().len() as u64;
             l.next = seq.value() + 1;
         }
+        let young = wall_ms().saturating_sub(RETENTION.ttl.as_millis() as u64);
+        let mut sent = Vec::new();
+        for row in tx
+            .open_table(SENT)
+            .map_err(|e| err(path, "sent", e))?
+            .iter()
+            .map_err(|e| err(path, "sent", e))?
+        {
+            let (k, v) = row.map_err(|e| err(path, "sent", e))?;
+            let (epoch, seq) = k.value();
+            let unreadable = |e: &dyn std::fmt::Display| {
+                err(
+                    path,
+                    &format!("sent payload {seq} of life {epoch} is unreadable"),
+                    e,
+                )
+            };
+            let (at, p) = v
+                .value()
+                .split_at_checked(8)
+                .ok_or_else(|| unreadable(&"too short"))?;
+            l.sent_rows += 1;
+            l.sent_bytes += v.value().len() as u64;
+            if u64::from_be_bytes(at.try_into().expect("8 bytes")) >= young {
+                sent.push(rmp_serde::from_slice(p).map_err(|e| unreadable(&e))?);
+            }
+        }
         Ok((
             Restored {
                 keys,
@@ -320,6 +365,7 @@ impl Store {
                 kv,
                 tags,
                 replica,
+                sent,
             },
             l,
         ))
@@ -401,6 +447,41 @@ impl Store {
         }
     }
 
+    /// Keeps payload `p`, sent here; `ack` answers once it is on disk.
+    /// Behind a full queue it waits its turn (at most [`QUEUE`] wait;
+    /// past that `ack` is told the payload went out but is not kept).
+    pub fn sent(&mut self, p: &Payload, ack: Ack) {
+        let mut row = wall_ms().to_be_bytes().to_vec();
+        if let Err(e) = rmp_serde::encode::write(&mut row, p) {
+            let _ = ack.send(Err(err(&self.path, "encoding", e)));
+            return;
+        }
+        let job = Job::Sent((p.id.1.0, p.id.2), row, ack);
+        if !self.sent_pending.is_empty() {
+            self.sent_pending.push_back(job);
+            self.flush_sent();
+        } else if let Err(job) = self.send(job) {
+            self.sent_pending.push_back(*job);
+        }
+        if self.sent_pending.len() > QUEUE
+            && let Some(Job::Sent(_, _, ack)) = self.sent_pending.pop_back()
+        {
+            let _ = ack.send(Err(format!(
+                "sent, but not kept in the data dir {} (it is behind): should this agent die now, its next life would not send it again",
+                self.path.display()
+            )));
+        }
+    }
+
+    fn flush_sent(&mut self) {
+        while let Some(job) = self.sent_pending.pop_front() {
+            if let Err(job) = self.send(job) {
+                self.sent_pending.push_front(*job);
+                return;
+            }
+        }
+    }
+
     fn behind(&self) -> String {
         format!(
             "the change is made but not yet kept: the data dir {} is behind",
@@ -420,6 +501,7 @@ impl Store {
         if let Some(t) = self.tags_pending.take() {
             self.tags(t, None);
         }
+        self.flush_sent();
     }
 }
 
@@ -441,6 +523,15 @@ struct Log {
     bytes: u64,
     next: u64,
     state_bytes: u64,
+    /// Rows and bytes of the sent table.
+    sent_rows: u64,
+    sent_bytes: u64,
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 struct Writer {
@@ -478,9 +569,12 @@ impl Writer {
             }
             // A keyring or tags change is rare and must survive: always
             // durable.
-            let waits = jobs
-                .iter()
-                .any(|j| matches!(j, Job::Delta(_, Some(_)) | Job::Keys(..) | Job::Tags(..)));
+            let waits = jobs.iter().any(|j| {
+                matches!(
+                    j,
+                    Job::Delta(_, Some(_)) | Job::Keys(..) | Job::Tags(..) | Job::Sent(..)
+                )
+            });
             let durable = waits || jobs.is_empty() || last_durable.elapsed() >= FLUSH;
             let ok = self.commit(jobs, durable);
             if durable && ok {
@@ -569,7 +663,17 @@ impl Writer {
                         meta_record(&tx, p, "tags", &t)?;
                         waiting.extend(a.map(Waiting::Ack));
                     }
+                    Job::Sent(k, row, a) => {
+                        let mut t = tx.open_table(SENT).map_err(|e| err(p, "sent", e))?;
+                        t.insert(k, row.as_slice()).map_err(|e| err(p, "sent", e))?;
+                        self.log.sent_rows += 1;
+                        self.log.sent_bytes += row.len() as u64;
+                        waiting.push(Waiting::Ack(a));
+                    }
                 }
+            }
+            if self.log.sent_rows > 0 {
+                self.forget_sent(&tx, p)?;
             }
         }
         let fold = self.log.count >= FOLD_AFTER && self.log.bytes > self.log.state_bytes;
@@ -590,6 +694,35 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Drops sent payloads past the retention window (older, or beyond
+    /// its counts), oldest first: a next life sends none of them again.
+    fn forget_sent(&mut self, tx: &redb::WriteTransaction, p: &Path) -> Result<(), String> {
+        let mut t = tx.open_table(SENT).map_err(|e| err(p, "sent", e))?;
+        let old = wall_ms().saturating_sub(RETENTION.ttl.as_millis() as u64);
+        loop {
+            let over = self.log.sent_rows > RETENTION.max_values as u64
+                || self.log.sent_bytes > RETENTION.max_bytes as u64;
+            let len = match t.first().map_err(|e| err(p, "sent", e))? {
+                Some((_, v)) => {
+                    let at = v
+                        .value()
+                        .get(..8)
+                        .map_or(0, |b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+                    (over || at < old).then_some(v.value().len() as u64)
+                }
+                None => None,
+            };
+            let Some(len) = len else {
+                return Ok(());
+            };
+            t.pop_first().map_err(|e| err(p, "sent", e))?;
+            self.log.sent_rows -= 1;
+            self.log.sent_bytes -= len;
+        }
+    }
+}
+
 /// Writes `value` as the meta table's `name` record.
 fn meta_record(
     tx: &redb::WriteTransaction,
@@ -606,7 +739,7 @@ fn meta_record(
 
 enum Waiting {
     Write(Done),
-    /// A keyring or tags change.
+    /// A keyring or tags change, or a payload sent.
     Ack(Ack),
 }
 
@@ -775,5 +908,75 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn payload(epoch: u64, seq: u64) -> Payload {
+        Payload {
+            id: hearsay_core::cluster::MsgId(NodeId::new("a"), hearsay_core::id::Epoch(epoch), seq),
+            data: vec![seq as u8; 100].into(),
+            event: None,
+        }
+    }
+
+    fn sent_rows(dir: &Path) -> u64 {
+        let db = Database::create(dir.join(FILE)).unwrap();
+        let tx = db.begin_read().unwrap();
+        tx.open_table(SENT).unwrap().len().unwrap()
+    }
+
+    #[test]
+    fn sent_payloads_come_back_within_the_window_and_older_ones_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        // A row an earlier life wrote three minutes ago: past the window.
+        drop(open(dir.path()).unwrap());
+        {
+            let db = Database::create(dir.path().join(FILE)).unwrap();
+            let tx = db.begin_write().unwrap();
+            let mut row = (wall_ms() - 180_000).to_be_bytes().to_vec();
+            rmp_serde::encode::write(&mut row, &payload(1, 1)).unwrap();
+            tx.open_table(SENT)
+                .unwrap()
+                .insert((1, 1), row.as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let (mut st, r, _) = open(dir.path()).unwrap();
+        assert!(r.sent.is_empty(), "too old to send again: {:?}", r.sent);
+        let sent = [payload(2, 1), payload(2, 2)];
+        for p in &sent {
+            let (ack, rx) = oneshot::channel();
+            st.sent(p, ack);
+            assert_eq!(rx.blocking_recv().unwrap(), Ok(()), "answered once kept");
+        }
+        drop(st);
+        assert_eq!(sent_rows(dir.path()), 2, "the old row went at the commit");
+        let (_st, r, _) = open(dir.path()).unwrap();
+        let ids: Vec<_> = r.sent.iter().map(|p| p.id.clone()).collect();
+        assert_eq!(ids, [sent[0].id.clone(), sent[1].id.clone()]);
+        assert_eq!(&*r.sent[1].data, &*sent[1].data);
+    }
+
+    #[test]
+    fn sent_payloads_are_kept_within_the_windows_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _, _) = open(dir.path()).unwrap();
+        let n = RETENTION.max_values as u64 + 10;
+        let mut acks = Vec::new();
+        for seq in 1..=n {
+            let (ack, rx) = oneshot::channel();
+            st.sent(&payload(1, seq), ack);
+            acks.push(rx);
+            // At most a queue's worth waits: the agent's loop catches up
+            // between inputs.
+            if seq % 500 == 0 || seq == n {
+                for rx in acks.drain(..) {
+                    assert_eq!(rx.blocking_recv().unwrap(), Ok(()));
+                }
+            }
+        }
+        drop(st);
+        assert_eq!(sent_rows(dir.path()), RETENTION.max_values as u64);
+        let (_st, r, _) = open(dir.path()).unwrap();
+        assert_eq!(r.sent.first().map(|p| p.id.2), Some(11), "the oldest went");
     }
 }

@@ -179,7 +179,7 @@ impl Member for Agent {
         out: &mut Outbox<AgentMsg>,
     ) -> Option<MsgId> {
         let mut msgs = Outbox::default();
-        let id = self.node.broadcast(now, data, &mut msgs).ok();
+        let id = self.node.broadcast(now, data, &mut msgs).ok().map(|p| p.id);
         Self::node_out(msgs, out);
         self.after(now, out);
         id

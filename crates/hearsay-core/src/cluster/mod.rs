@@ -48,6 +48,16 @@ use std::time::Duration;
 /// Everything one cluster member sends another: the node's envelope.
 pub type ClusterMsg = Envelope<Payload>;
 
+/// What a member keeps of the payloads it has seen, for members that come
+/// and for repairs: two minutes, 8,192 and 16 MiB at most. A payload
+/// resent ([`ClusterNode::resend`]) within `ttl` of its first sending is
+/// still known to the members that had it.
+pub const RETENTION: Retention = Retention {
+    ttl: Duration::from_secs(120),
+    max_values: 8192,
+    max_bytes: 16 * 1024 * 1024,
+};
+
 /// Delivered payloads and membership events kept for the application, at
 /// most (past that the oldest are dropped and counted).
 const MAX_KEPT: usize = 65_536;
@@ -67,11 +77,7 @@ impl ClusterConfig {
         let mut d = dissemination::Config::preset(preset)
             .with_strategy(strategy)
             .for_cluster();
-        d.retention = Some(Retention {
-            ttl: Duration::from_secs(120),
-            max_values: 8192,
-            max_bytes: 16 * 1024 * 1024,
-        });
+        d.retention = Some(RETENTION);
         d
     }
 
@@ -108,6 +114,9 @@ pub enum ClusterError {
     Busy { unacked: usize },
     /// A user event name that breaks [`check_event_name`].
     EventName(String),
+    /// [`ClusterNode::resend`] of a payload not sent by an earlier life of
+    /// this member.
+    NotEarlierLife(MsgId),
 }
 
 impl fmt::Display for ClusterError {
@@ -123,6 +132,10 @@ impl fmt::Display for ClusterError {
                 "busy: {unacked} bytes of payloads not yet acknowledged by neighbours (at most {MAX_UNACKED}); try again shortly"
             ),
             ClusterError::EventName(e) => f.write_str(e),
+            ClusterError::NotEarlierLife(MsgId(origin, epoch, seq)) => write!(
+                f,
+                "payload {seq} of {origin} in life {epoch} was not sent by an earlier life of this member"
+            ),
         }
     }
 }
@@ -256,13 +269,40 @@ impl ClusterNode {
     }
 
     /// Broadcasts `data` to every member; it is delivered here too.
+    /// Returns the payload sent (an application that keeps it can send it
+    /// again after a restart: [`ClusterNode::resend`]).
     pub fn broadcast(
         &mut self,
         now: Instant,
         data: Arc<[u8]>,
         out: &mut Outbox<ClusterMsg>,
-    ) -> Result<MsgId, ClusterError> {
+    ) -> Result<Payload, ClusterError> {
         self.send(now, data, None, out)
+    }
+
+    /// Sends again, under its first id, a payload an earlier life of this
+    /// member sent (kept on disk across a crash, say), for when that life
+    /// may have died before any other member held it. Members that hold
+    /// it already drop it as a duplicate, as long as they still remember
+    /// that life (the retention window); one of another origin, or of
+    /// this life, is refused.
+    pub fn resend(
+        &mut self,
+        now: Instant,
+        p: Payload,
+        out: &mut Outbox<ClusterMsg>,
+    ) -> Result<(), ClusterError> {
+        if p.id.0 != *self.me() || p.id.1 >= self.node.epoch() {
+            return Err(ClusterError::NotEarlierLife(p.id));
+        }
+        if p.data.len() > MAX_PAYLOAD {
+            return Err(ClusterError::TooLarge { len: p.data.len() });
+        }
+        if let Some(e) = &p.event {
+            self.lamport = self.lamport.max(e.lamport);
+        }
+        self.node.handle(now, Input::Broadcast(p), out);
+        Ok(())
     }
 
     /// Sends user event `name` with `data` to every member (Serf's user
@@ -278,7 +318,7 @@ impl ClusterNode {
         data: Arc<[u8]>,
         coalesce: bool,
         out: &mut Outbox<ClusterMsg>,
-    ) -> Result<(MsgId, u64), ClusterError> {
+    ) -> Result<(Payload, u64), ClusterError> {
         check_event_name(name).map_err(ClusterError::EventName)?;
         // A peer's clock is peer input: at the top it stays there.
         let head = EventHead {
@@ -288,10 +328,10 @@ impl ClusterNode {
             coalesce,
         };
         let lamport = head.lamport;
-        let id = self.send(now, data, Some(head), out)?;
+        let p = self.send(now, data, Some(head), out)?;
         self.lamport = lamport;
         self.events_sent += 1;
-        Ok((id, lamport))
+        Ok((p, lamport))
     }
 
     fn send(
@@ -300,7 +340,7 @@ impl ClusterNode {
         data: Arc<[u8]>,
         event: Option<EventHead>,
         out: &mut Outbox<ClusterMsg>,
-    ) -> Result<MsgId, ClusterError> {
+    ) -> Result<Payload, ClusterError> {
         if data.len() > MAX_PAYLOAD {
             return Err(ClusterError::TooLarge { len: data.len() });
         }
@@ -309,14 +349,13 @@ impl ClusterNode {
             return Err(ClusterError::Busy { unacked });
         }
         self.seq += 1;
-        let id = MsgId(self.me().clone(), self.node.epoch(), self.seq);
         let p = Payload {
-            id: id.clone(),
+            id: MsgId(self.me().clone(), self.node.epoch(), self.seq),
             data,
             event,
         };
-        self.node.handle(now, Input::Broadcast(p), out);
-        Ok(id)
+        self.node.handle(now, Input::Broadcast(p.clone()), out);
+        Ok(p)
     }
 
     /// One message from `from`. Payloads over the size limit are dropped.
@@ -393,6 +432,51 @@ mod tests {
             if t == *to.me() {
                 to.handle(now, from, m, &mut Outbox::default());
             }
+        }
+    }
+
+    #[test]
+    fn a_payload_of_an_earlier_life_goes_again_under_its_id_and_is_not_delivered_twice() {
+        let (mut a, mut b) = pair();
+        let now = Instant::ZERO;
+        let mut out = Outbox::default();
+        let held = a.broadcast(now, b"held"[..].into(), &mut out).unwrap();
+        carry(&NodeId::new("a"), &mut b, &mut out, now);
+        let lost = a.broadcast(now, b"lost"[..].into(), &mut out).unwrap();
+        out.drain().for_each(drop); // a dies before anyone has `lost`
+        assert_eq!(b.drain_delivered().count(), 1);
+        // a's next life, with both kept
+        let mut a2 = ClusterNode::new(
+            ClusterConfig::default(),
+            NodeId::new("a"),
+            Epoch(2),
+            Meta::default(),
+            1,
+        )
+        .unwrap();
+        a2.bootstrap(
+            now,
+            [(
+                NodeId::new("b"),
+                Incarnation::new(Epoch(1), 0),
+                Arc::new(Meta::default()),
+            )],
+            &mut out,
+        );
+        for p in [held.clone(), lost.clone()] {
+            a2.resend(now, p, &mut out).unwrap();
+        }
+        carry(&NodeId::new("a"), &mut b, &mut out, now);
+        let got: Vec<MsgId> = b.drain_delivered().map(|p| p.id).collect();
+        assert_eq!(got, vec![lost.id], "`held` was not delivered twice");
+        // only what an earlier life of this member sent
+        let mine = a2.broadcast(now, b"now"[..].into(), &mut out).unwrap();
+        let theirs = b.broadcast(now, b"b's"[..].into(), &mut out).unwrap();
+        for p in [mine, theirs] {
+            assert!(matches!(
+                a2.resend(now, p, &mut out),
+                Err(ClusterError::NotEarlierLife(_))
+            ));
         }
     }
 
