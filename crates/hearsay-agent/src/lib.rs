@@ -141,8 +141,10 @@ pub struct AgentConfig {
     pub keys: Vec<Key>,
     /// Where to keep the members, the keyring, the tags and the key-value map across
     /// restarts ([`store`]); none: everything is forgotten at exit. A
-    /// restarted agent rejoins the members it knew without `join`, and an
-    /// acknowledged map write survives kill -9.
+    /// restarted agent rejoins the members it knew without `join`, an
+    /// acknowledged map write survives kill -9, and a broadcast or event
+    /// sent in the last 2 minutes is sent again (it was acknowledged once
+    /// kept).
     pub data_dir: Option<std::path::PathBuf>,
     /// Delivered payloads kept for [`Agent::messages`], at most (the
     /// oldest go first); 0 keeps none, for an application that only reads
@@ -216,7 +218,8 @@ impl AgentConfig {
         self
     }
 
-    /// Keeps members, keyring, tags and the map in `dir` across restarts.
+    /// Keeps members, keyring, tags, the map and what was sent lately in
+    /// `dir` across restarts.
     pub fn data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> AgentConfig {
         self.data_dir = Some(dir.into());
         self

@@ -129,7 +129,9 @@ pub struct AgentArgs {
     /// members it knew without --join, its keyring is the one it had (keys
     /// changed at runtime included; --key is then ignored), tags changed at
     /// runtime win over --tag, and every acknowledged map write is back,
-    /// even after kill -9. One agent per DIR
+    /// even after kill -9. Broadcasts and events are acknowledged once
+    /// kept here too: those of the last 2 minutes are sent again after a
+    /// restart (members that have them drop the copies). One agent per DIR
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Delivered payloads kept for GET /messages, at most (the oldest go
