@@ -684,6 +684,7 @@ impl Agent {
             addr: Some(advertise.to_string().into_boxed_str()),
             zone: cfg.zone.clone().map(String::into_boxed_str),
             tags: tags_of(&cfg.tags),
+            key: None,
         };
         let epoch = Epoch(
             std::time::SystemTime::now()

@@ -241,6 +241,12 @@ impl ClusterNode {
         self.node.handle(now, Input::Join(seeds.to_vec()), out);
     }
 
+    /// Signs this member's claims about itself (see
+    /// [`Swim::set_identity`]); before joining.
+    pub fn set_identity(&mut self, secret: [u8; 32]) {
+        self.node.membership_mut().set_identity(secret);
+    }
+
     /// New tags for this member (see [`Swim::set_tags`]).
     pub fn set_tags(
         &mut self,

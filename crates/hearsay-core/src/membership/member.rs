@@ -95,6 +95,68 @@ pub struct Meta {
     pub zone: Option<Box<str>>,
     #[serde(rename = "t", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<Box<str>, Box<str>>,
+    /// The member's identity key (Ed25519), if it signs its own claims
+    /// ([`crate::membership::Swim::set_identity`]): once a member is known
+    /// with a key, only claims it signed can raise its incarnation or say
+    /// it left, and accusations cannot go past what it signed.
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Bytes<32>>,
+}
+
+/// Fixed-size bytes carried as bytes on the wire (MessagePack's bin, not a
+/// list of numbers).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Bytes<const N: usize>(pub [u8; N]);
+
+/// A member's signature over one of its own claims.
+pub type Sig = Bytes<64>;
+
+impl<const N: usize> fmt::Debug for Bytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0[..4] {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("..")
+    }
+}
+
+impl<const N: usize> Serialize for Bytes<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Bytes<N> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const N: usize>;
+        impl<'de, const N: usize> serde::de::Visitor<'de> for V<N> {
+            type Value = Bytes<N>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{N} bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes<N>, E> {
+                v.try_into()
+                    .map(Bytes)
+                    .map_err(|_| E::invalid_length(v.len(), &self))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Bytes<N>, A::Error> {
+                let mut out = [0u8; N];
+                for (i, x) in out.iter_mut().enumerate() {
+                    *x = seq
+                        .next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                if seq.next_element::<u8>()?.is_some() {
+                    return Err(serde::de::Error::invalid_length(N + 1, &self));
+                }
+                Ok(Bytes(out))
+            }
+        }
+        d.deserialize_bytes(V::<N>)
+    }
 }
 
 /// Longest address or zone accepted from the wire.
@@ -176,7 +238,8 @@ impl Meta {
 
     /// Rough encoded size, for packing rumours into one message.
     pub fn size(&self) -> usize {
-        self.addr.as_ref().map_or(0, |a| a.len() + 6)
+        self.key.map_or(0, |_| 36)
+            + self.addr.as_ref().map_or(0, |a| a.len() + 6)
             + self.zone.as_ref().map_or(0, |z| z.len() + 6)
             + if self.tags.is_empty() {
                 0
@@ -233,6 +296,10 @@ pub struct Update {
     /// suspicions by it).
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub from: Option<NodeId>,
+    /// The member's own signature over the claim ([`Update::signed_bytes`]),
+    /// for a member with a key: relayed with it, unchanged.
+    #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<Sig>,
 }
 
 impl Update {
@@ -241,6 +308,64 @@ impl Update {
         40 + self.id.as_str().len()
             + self.meta.as_ref().map_or(0, |m| m.size())
             + self.from.as_ref().map_or(0, |f| f.as_str().len() + 6)
+            + self.sig.map_or(0, |_| 68)
+    }
+
+    /// What a member signs of a claim about itself: the member, the
+    /// incarnation, the status and the metadata (not who relays it).
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        fn text(b: &mut Vec<u8>, t: Option<&str>) {
+            match t {
+                None => b.push(0),
+                Some(t) => {
+                    b.push(1);
+                    b.extend_from_slice(&(t.len() as u32).to_be_bytes());
+                    b.extend_from_slice(t.as_bytes());
+                }
+            }
+        }
+        let mut b = Vec::with_capacity(128);
+        b.extend_from_slice(b"hearsay claim 1\0");
+        text(&mut b, Some(self.id.as_str()));
+        b.extend_from_slice(&self.inc.epoch.0.to_be_bytes());
+        b.extend_from_slice(&self.inc.n.to_be_bytes());
+        b.push(self.status.rank());
+        match &self.meta {
+            None => b.push(0),
+            Some(m) => {
+                b.push(1);
+                text(&mut b, m.addr.as_deref());
+                text(&mut b, m.zone.as_deref());
+                b.extend_from_slice(&(m.tags.len() as u32).to_be_bytes());
+                for (k, v) in &m.tags {
+                    text(&mut b, Some(k));
+                    text(&mut b, Some(v));
+                }
+                match &m.key {
+                    None => b.push(0),
+                    Some(k) => {
+                        b.push(1);
+                        b.extend_from_slice(&k.0);
+                    }
+                }
+            }
+        }
+        b
+    }
+
+    /// Signed by `key`?
+    pub fn signed_by(&self, key: &Bytes<32>) -> bool {
+        let Some(sig) = &self.sig else {
+            return false;
+        };
+        let Ok(k) = ed25519_dalek::VerifyingKey::from_bytes(&key.0) else {
+            return false;
+        };
+        k.verify_strict(
+            &self.signed_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&sig.0),
+        )
+        .is_ok()
     }
 
     /// Well-formed enough to consider at all (names are checked on decode).
@@ -302,6 +427,7 @@ mod tests {
             status: Status::Suspect,
             meta: None,
             from: Some(NodeId::new("n2")),
+            sig: None,
         };
         let text = serde_json::to_string(&u).unwrap();
         assert_eq!(text, r#"{"id":"n1","i":[7,2],"s":"s","f":"n2"}"#);

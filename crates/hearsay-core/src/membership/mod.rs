@@ -24,8 +24,8 @@ mod view;
 pub use config::{Detector, ProbeOrder, SwimConfig, SwimConfigError, SwimPreset};
 pub use machine::{Membership, Static};
 pub use member::{
-    ForceLeaveError, Incarnation, MAX_TAGS_BYTES, Meta, Status, TagsError, Update, check_tags,
-    overrides,
+    Bytes, ForceLeaveError, Incarnation, MAX_TAGS_BYTES, Meta, Sig, Status, TagsError, Update,
+    check_tags, overrides,
 };
 pub use seeds::{Seeds, silence};
 pub use swim::{Event, MAX_STATE, MemberMsg, Swim, SwimStats};

@@ -118,6 +118,7 @@ mod tests {
             status: Status::Alive,
             meta: None,
             from: None,
+            sig: None,
         }
     }
 

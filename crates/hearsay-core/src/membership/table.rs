@@ -9,7 +9,7 @@
 //! records need (when a dead member died, who accused a suspect) lives in
 //! a side table.
 
-use super::member::{Incarnation, Meta, Status, Update, overrides};
+use super::member::{Incarnation, Meta, Sig, Status, Update, overrides};
 use crate::id::{Epoch, NodeId, mix};
 use crate::rng::{Rng, RngExt};
 use crate::time::Instant;
@@ -33,6 +33,8 @@ pub(crate) struct Record<'a> {
     pub meta: &'a Arc<Meta>,
     /// Who suspected it or declared it dead.
     pub from: Option<&'a NodeId>,
+    /// Its signature of its last alive or left claim, if it signs.
+    pub sig: Option<&'a Sig>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +77,9 @@ pub(crate) struct Table {
     ids: Vec<NodeId>,
     slots: Vec<Slot>,
     metas: Vec<Arc<Meta>>,
+    /// The signature of each signing member's last alive or left claim,
+    /// relayed with it in state syncs.
+    sigs: BTreeMap<u32, Sig>,
     /// Used slots by (name hash, name), for lookups that mostly compare
     /// integers in one array instead of chasing names.
     sorted: Vec<(u64, u32)>,
@@ -113,6 +118,7 @@ impl Table {
             ids: Vec::new(),
             slots: Vec::new(),
             metas: Vec::new(),
+            sigs: BTreeMap::new(),
             sorted: Vec::new(),
             side: BTreeMap::new(),
             free: Vec::new(),
@@ -164,6 +170,7 @@ impl Table {
             status: slot.status,
             meta: &self.metas[s as usize],
             from: side.and_then(|x| x.from.as_ref()),
+            sig: self.sigs.get(&s),
         }
     }
 
@@ -325,6 +332,14 @@ impl Table {
                 (s, None)
             }
         };
+        match (u.status, u.sig) {
+            (Status::Alive | Status::Left, Some(sig)) => {
+                self.sigs.insert(s, sig);
+            }
+            _ => {
+                self.sigs.remove(&s);
+            }
+        }
         if u.status.is_live() {
             self.digest[b] = self.digest[b].wrapping_add(contribution(&u.id, u.inc));
             self.live += 1;
@@ -529,6 +544,7 @@ impl Table {
         for s in expired {
             self.gone.remove(&s);
             self.side.remove(&s);
+            self.sigs.remove(&s);
             let id = self.ids[s as usize].clone();
             let at = self.position(id.hash64(), &id);
             if self.sorted.get(at).is_some_and(|(_, x)| *x == s) {
@@ -563,6 +579,7 @@ mod tests {
             status,
             meta: None,
             from: None,
+            sig: None,
         }
     }
 

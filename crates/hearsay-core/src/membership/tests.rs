@@ -325,6 +325,7 @@ fn lifeguard_4c_a_probe_to_a_suspect_carries_its_suspicion() {
         status: Status::Suspect,
         meta: None,
         from: Some(NodeId::new("c")),
+        sig: None,
     };
     a.handle(
         Instant::ZERO,
@@ -521,6 +522,7 @@ fn dead_members_are_collected_and_an_old_rumour_does_not_bring_them_back() {
         status: Status::Alive,
         meta: None,
         from: None,
+        sig: None,
     };
     let from = c.names[1].clone();
     c.input(0, |n, now, out| {
@@ -682,6 +684,7 @@ fn a_state_exchange_answers_only_with_what_the_peer_lacks() {
         status: Status::Alive,
         meta: Some(Arc::new(Meta::default())),
         from: None,
+        sig: None,
     };
     let answer = |a: &mut Swim, m: Vec<Update>| {
         let mut out = Outbox::default();
@@ -756,6 +759,7 @@ fn a_periodic_sync_sends_one_sum_and_buckets_only_when_views_differ() {
                 status: Status::Alive,
                 meta: Some(Arc::new(Meta::default())),
                 from: None,
+                sig: None,
             }],
         },
         &mut Outbox::default(),
@@ -796,6 +800,7 @@ fn a_forged_death_is_shown_to_the_member_which_refutes_at_once() {
         status,
         meta: (status == Status::Alive).then(|| Arc::new(Meta::default())),
         from: Some(NodeId::new("mallory")),
+        sig: None,
     };
     for k in 0..10 {
         let u = (0..50)
@@ -821,6 +826,105 @@ fn a_forged_death_is_shown_to_the_member_which_refutes_at_once() {
     assert!(now_inc > inc);
 }
 
+#[test]
+fn members_that_sign_are_not_killed_by_claims_they_did_not_make() {
+    // Each member signs its claims; the others learn its key from its
+    // first signed alive claim (new tags here) and from then on take a new
+    // incarnation of it, or its leave, only signed with that key.
+    let mut c = Cluster::new(3, SwimConfig::default());
+    for i in 0..3 {
+        c.input(i, |n, now, _| {
+            n.set_identity([i as u8 + 1; 32]);
+            let _ = now;
+        });
+    }
+    for i in 0..3 {
+        let tags = [("role".into(), format!("r{i}").into())].into();
+        c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
+    }
+    c.run_for(secs(2));
+    let m1 = c.names[1].clone();
+    let key1 = c.node(1).unwrap().meta().key;
+    assert!(key1.is_some());
+    assert_eq!(
+        c.node(0).unwrap().meta_of(&m1).map(|m| m.key),
+        Some(key1),
+        "m0 learned m1's key from its signed claim"
+    );
+    let (inc, _) = c.node(0).unwrap().status_of(&m1).unwrap();
+    let mallory = NodeId::new("mallory");
+    // Mallory signs with a key of her own: m1 alive in a later life (with
+    // her key), m1 suspected at the top counter and in a later life, m1
+    // left, m1 alive with her address; all refused.
+    let forged_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let sign = |mut u: Update| {
+        use ed25519_dalek::Signer;
+        u.sig = Some(Bytes(forged_key.sign(&u.signed_bytes()).to_bytes()));
+        u
+    };
+    let later = Incarnation::new(Epoch(inc.epoch.0 + 1), 0);
+    let top = Incarnation::new(inc.epoch, u32::MAX);
+    let mine = Arc::new(Meta {
+        addr: Some("mallory:1".into()),
+        key: Some(Bytes(forged_key.verifying_key().to_bytes())),
+        ..Meta::default()
+    });
+    let claim = |inc, status, meta: Option<Arc<Meta>>| Update {
+        id: m1.clone(),
+        inc,
+        status,
+        meta,
+        from: Some(mallory.clone()),
+        sig: None,
+    };
+    let forged = vec![
+        sign(claim(later, Status::Alive, Some(mine.clone()))),
+        claim(top, Status::Suspect, None),
+        claim(later, Status::Dead, None),
+        sign(claim(inc, Status::Left, None)),
+        sign(claim(
+            Incarnation::new(inc.epoch, inc.n + 1),
+            Status::Alive,
+            Some(Arc::new(Meta {
+                addr: Some("mallory:1".into()),
+                ..(*c.node(1).unwrap().meta()).clone()
+            })),
+        )),
+    ];
+    let before = c.node(0).unwrap().stats().forged;
+    for u in forged {
+        c.input(0, |n, now, out| {
+            n.handle(now, &mallory, MemberMsg::Gossip { u: vec![u] }, out)
+        });
+    }
+    assert_eq!(
+        c.node(0).unwrap().stats().forged - before,
+        5,
+        "each counted"
+    );
+    assert_eq!(
+        c.node(0).unwrap().status_of(&m1),
+        Some((inc, Status::Alive))
+    );
+    // A suspicion at m1's own incarnation stands until m1 refutes it, one
+    // above what it signed (not above what the accuser named).
+    let suspicion = claim(inc, Status::Suspect, None);
+    c.input(0, |n, now, out| {
+        n.handle(now, &mallory, MemberMsg::Gossip { u: vec![suspicion] }, out)
+    });
+    assert_eq!(c.status(0, 1), Some(Status::Suspect));
+    c.run_for(secs(3));
+    assert_eq!(
+        c.node(0).unwrap().status_of(&m1),
+        Some((Incarnation::new(inc.epoch, inc.n + 1), Status::Alive))
+    );
+    // What m1 signs goes through: a leave.
+    c.input(1, |n, now, out| n.leave(now, out));
+    c.run_for(secs(2));
+    assert_eq!(c.status(0, 1), Some(Status::Left));
+    assert_eq!(c.deaths_of(1), 0);
+}
+
 fn arbitrary_update() -> impl Strategy<Value = Update> {
     let id = prop_oneof![Just("me"), Just("a"), Just("b"), Just("zz")].prop_map(NodeId::new);
     let status = prop_oneof![
@@ -842,6 +946,7 @@ fn arbitrary_update() -> impl Strategy<Value = Update> {
             status,
             meta: None,
             from,
+            sig: None,
         })
 }
 

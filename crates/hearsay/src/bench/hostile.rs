@@ -108,6 +108,7 @@ impl Forger {
             status,
             meta: (status == Status::Alive).then(|| Arc::new(Meta::default())),
             from: Some(NodeId::new("mallory")),
+            sig: None,
         }
     }
 

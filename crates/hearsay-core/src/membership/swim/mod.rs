@@ -48,7 +48,7 @@ pub use msg::{Event, MemberMsg, SwimStats};
 use super::awareness::Awareness;
 use super::config::{Detector, ProbeOrder, SwimConfig, SwimConfigError};
 use super::member::{
-    ForceLeaveError, Incarnation, Meta, Status, TagsError, Update, check_tags, overrides,
+    Bytes, ForceLeaveError, Incarnation, Meta, Status, TagsError, Update, check_tags, overrides,
 };
 use super::phi::Arrivals;
 use super::rumours::Rumours;
@@ -153,6 +153,8 @@ pub struct Swim {
     rng: Rng,
     stats: SwimStats,
     events: Vec<Event>,
+    /// This member's identity key, if it signs its own claims.
+    identity: Option<ed25519_dalek::SigningKey>,
 }
 
 impl std::fmt::Debug for Swim {
@@ -207,8 +209,26 @@ impl Swim {
             rng,
             stats: SwimStats::default(),
             events: Vec::new(),
+            identity: None,
             cfg,
         })
+    }
+
+    /// Signs this member's claims about itself with the Ed25519 key made
+    /// from `secret` (its public half goes in the metadata). The others
+    /// then take a new incarnation of it, or its leave, only from claims it
+    /// signed, and no accusation past what it signed, so that a key holder
+    /// of the cluster cannot kill it with a claim it cannot outbid (a
+    /// later life, a counter at the top). Set before joining; keep the
+    /// secret across restarts (a member known under one key is not taken
+    /// under another until it is forgotten).
+    pub fn set_identity(&mut self, secret: [u8; 32]) {
+        let key = ed25519_dalek::SigningKey::from_bytes(&secret);
+        self.meta = Arc::new(Meta {
+            key: Some(Bytes(key.verifying_key().to_bytes())),
+            ..(*self.meta).clone()
+        });
+        self.identity = Some(key);
     }
 
     pub fn me(&self) -> &NodeId {
@@ -405,6 +425,7 @@ impl Swim {
             status: Status::Left,
             meta: None,
             from: Some(self.me.clone()),
+            sig: None,
         };
         self.absorb(now, u, None, out);
         Ok(())
@@ -415,13 +436,19 @@ impl Swim {
     }
 
     fn self_update(&self) -> Update {
-        Update {
+        let mut u = Update {
             id: self.me.clone(),
             inc: self.inc,
             status: self.status,
             meta: Some(self.meta.clone()),
             from: None,
+            sig: None,
+        };
+        if let Some(k) = &self.identity {
+            use ed25519_dalek::Signer;
+            u.sig = Some(Bytes(k.sign(&u.signed_bytes()).to_bytes()));
         }
+        u
     }
 
     fn start(&mut self, now: Instant) {
@@ -488,6 +515,7 @@ impl Swim {
                     status: Status::Suspect,
                     meta: None,
                     from: r.from.cloned(),
+                    sig: None,
                 });
             }
             self.rumours.take(budget, limit, u);
@@ -571,6 +599,7 @@ impl Swim {
                             status: Status::Left,
                             meta: None,
                             from: None,
+                            sig: None,
                         })
                         .into_iter()
                         .collect();
@@ -660,6 +689,10 @@ impl Swim {
             self.about_me(u, from, out);
             return;
         }
+        if self.forged(&u) {
+            self.stats.forged += 1;
+            return;
+        }
         match self.table.apply(&u, now, &mut self.rng) {
             Some(c) => {
                 let heard =
@@ -699,6 +732,36 @@ impl Swim {
                     self.rumours.push(u, self.cfg.max_rumours);
                 }
             }
+        }
+    }
+
+    /// A claim about a member that signs (its key known here) that it did
+    /// not make: a new incarnation or a leave not signed with that key, an
+    /// alive claim that would change its metadata to another key, an
+    /// accusation past the incarnation it signed or carrying metadata. A claim about a member
+    /// known here that carries a key must be signed with that key.
+    fn forged(&self, u: &Update) -> bool {
+        let claimed = u.meta.as_ref().and_then(|m| m.key);
+        let Some(r) = self.table.get(&u.id) else {
+            return claimed.is_some_and(|k| !u.signed_by(&k));
+        };
+        let Some(key) = r.meta.key else {
+            return claimed.is_some_and(|k| !u.signed_by(&k));
+        };
+        if !overrides(u.inc, u.status, r.inc, r.status) {
+            return false;
+        }
+        match u.status {
+            Status::Alive => {
+                u.meta.is_none() || claimed.is_some_and(|k| k != key) || !u.signed_by(&key)
+            }
+            // Not even of a member found dead (a force-leave): the death
+            // may be forged, and a member recorded as left is no longer
+            // probed, so its refutation may never reach the believer.
+            Status::Left => claimed.is_some_and(|k| k != key) || !u.signed_by(&key),
+            // Only its signed claims tell its metadata (its address): an
+            // accusation carrying some would change it unsigned.
+            Status::Suspect | Status::Dead => u.inc > r.inc || u.meta.is_some(),
         }
     }
 
@@ -760,7 +823,14 @@ impl Swim {
             }
             return;
         }
-        self.inc.n = u.inc.n.max(self.inc.n).saturating_add(1);
+        // A member that signs moves on from its own counter: nobody who
+        // knows its key takes a claim past what it signed, so a forged
+        // counter (the top one, say) must not drag it there.
+        self.inc.n = match self.identity {
+            Some(_) => self.inc.n,
+            None => u.inc.n.max(self.inc.n),
+        }
+        .saturating_add(1);
         self.stats.refutations += 1;
         if self.cfg.lifeguard {
             // Lifeguard §IV-A: having to refute is a sign of ill health.

@@ -126,6 +126,10 @@ pub struct SwimStats {
     pub relays_dropped: u64,
     /// Input dropped: malformed, oversized, about an older life of ours.
     pub bad_input: u64,
+    /// Claims dropped as not made by the member they are about (it signs,
+    /// and they are not signed with its key, or accuse it past what it
+    /// signed).
+    pub forged: u64,
     /// Times this member was run much later than it asked (paused).
     pub stalls: u64,
     /// Direct probes answered, and their round trips (microseconds).

@@ -96,6 +96,7 @@ impl Swim {
             status: Status::Suspect,
             meta: None,
             from: Some(self.me.clone()),
+            sig: None,
         };
         let me = self.me.clone();
         self.absorb(now, u, Some(&me), out);
@@ -129,6 +130,7 @@ impl Swim {
                     status: Status::Suspect,
                     meta: None,
                     from: from.or_else(|| Some(self.me.clone())),
+                    sig: None,
                 };
                 let q = self.next_seq();
                 out.push(
@@ -156,6 +158,7 @@ impl Swim {
                 status: Status::Dead,
                 meta: None,
                 from: Some(self.me.clone()),
+                sig: None,
             };
             let me = self.me.clone();
             self.absorb(now, u, Some(&me), out);

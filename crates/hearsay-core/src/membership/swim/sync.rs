@@ -21,6 +21,7 @@ impl Swim {
                     status: r.status,
                     meta: (r.status == Status::Alive).then(|| r.meta.clone()),
                     from: r.from.cloned(),
+                    sig: r.sig.copied(),
                 }),
         );
         all
@@ -165,6 +166,7 @@ impl Swim {
             status: Status::Dead,
             meta: None,
             from: r.from.cloned(),
+            sig: None,
         };
         let seq = self.next_seq();
         let m = MemberMsg::Ping {
