@@ -2351,10 +2351,11 @@ impl Loop {
     /// in the data dir), once there is someone to send it to.
     fn resend_earlier(&mut self, now: CoreInstant, out: &mut Outbox<ClusterMsg>) {
         let earlier = std::mem::take(&mut self.resend);
-        let n = earlier.len();
+        let mut n = 0;
         for p in earlier {
-            if let Err(e) = self.node.resend(now, p, out) {
-                tracing::warn!("not sent again: {e}");
+            match self.node.resend(now, p, out) {
+                Ok(()) => n += 1,
+                Err(e) => tracing::warn!("not sent again: {e}"),
             }
         }
         self.stats.resent += n as u64;

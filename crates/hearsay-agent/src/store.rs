@@ -457,6 +457,15 @@ impl Store {
             return;
         }
         let job = Job::Sent((p.id.1.0, p.id.2), row, ack);
+        if self.writer.as_ref().is_none_or(|w| w.is_finished()) {
+            if let Job::Sent(_, _, ack) = job {
+                let _ = ack.send(Err(format!(
+                    "sent, but not kept: the writer of {} has stopped (see the log)",
+                    self.path.display()
+                )));
+            }
+            return;
+        }
         if !self.sent_pending.is_empty() {
             self.sent_pending.push_back(job);
             self.flush_sent();
@@ -665,8 +674,16 @@ impl Writer {
                     }
                     Job::Sent(k, row, a) => {
                         let mut t = tx.open_table(SENT).map_err(|e| err(p, "sent", e))?;
-                        t.insert(k, row.as_slice()).map_err(|e| err(p, "sent", e))?;
-                        self.log.sent_rows += 1;
+                        let was = t
+                            .insert(k, row.as_slice())
+                            .map_err(|e| err(p, "sent", e))?
+                            .map(|v| v.value().len() as u64);
+                        match was {
+                            Some(len) => {
+                                self.log.sent_bytes = self.log.sent_bytes.saturating_sub(len)
+                            }
+                            None => self.log.sent_rows += 1,
+                        }
                         self.log.sent_bytes += row.len() as u64;
                         waiting.push(Waiting::Ack(a));
                     }
@@ -684,9 +701,12 @@ impl Writer {
             let mut s = tx.open_table(KV_STATE).map_err(|e| err(p, "kv_state", e))?;
             s.insert("state", bytes.as_slice())
                 .map_err(|e| err(p, "kv_state", e))?;
+            // The sent table is not folded: its counts stay.
             self.log = Log {
                 next: self.log.next,
                 state_bytes: bytes.len() as u64,
+                sent_rows: self.log.sent_rows,
+                sent_bytes: self.log.sent_bytes,
                 ..Log::default()
             };
         }
@@ -717,8 +737,8 @@ impl Writer {
                 return Ok(());
             };
             t.pop_first().map_err(|e| err(p, "sent", e))?;
-            self.log.sent_rows -= 1;
-            self.log.sent_bytes -= len;
+            self.log.sent_rows = self.log.sent_rows.saturating_sub(1);
+            self.log.sent_bytes = self.log.sent_bytes.saturating_sub(len);
         }
     }
 }
@@ -978,5 +998,43 @@ mod tests {
         assert_eq!(sent_rows(dir.path()), RETENTION.max_values as u64);
         let (_st, r, _) = open(dir.path()).unwrap();
         assert_eq!(r.sent.first().map(|p| p.id.2), Some(11), "the oldest went");
+    }
+
+    #[test]
+    fn folding_the_map_keeps_the_sent_tables_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _, mut acks) = open(dir.path()).unwrap();
+        let mut seq = 0;
+        let mut send = |st: &mut Store, n: u64| {
+            let mut waiting = Vec::new();
+            for _ in 0..n {
+                seq += 1;
+                let (ack, rx) = oneshot::channel();
+                st.sent(&payload(1, seq), ack);
+                waiting.push(rx);
+                if waiting.len() == 500 {
+                    for rx in waiting.drain(..) {
+                        assert_eq!(rx.blocking_recv(), Ok(Ok(())));
+                    }
+                }
+            }
+            for rx in waiting {
+                assert_eq!(rx.blocking_recv(), Ok(Ok(())));
+            }
+        };
+        send(&mut st, 10);
+        // Enough map writes for a fold (the log into a snapshot).
+        let mut map = KvMap::default();
+        for i in 0..FOLD_AFTER * 3 {
+            let d = write(&mut map, i, &format!("k{i}"), Some("v"));
+            let (d0, _rx) = done();
+            st.write(d, d0).map_err(|_| "queue full").unwrap();
+            let _ = acks.blocking_recv().expect("an answer");
+        }
+        // Up to the window's count: the ten before the fold still count.
+        send(&mut st, RETENTION.max_values as u64);
+        drop(st);
+        assert!(log_rows(dir.path()) < FOLD_AFTER * 3, "the map was folded");
+        assert_eq!(sent_rows(dir.path()), RETENTION.max_values as u64);
     }
 }

@@ -113,7 +113,7 @@ pub type Sig = Bytes<64>;
 
 impl<const N: usize> fmt::Debug for Bytes<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in &self.0[..4] {
+        for b in self.0.iter().take(4) {
             write!(f, "{b:02x}")?;
         }
         f.write_str("..")
@@ -208,6 +208,9 @@ pub enum ForceLeaveError {
     Suspected,
     /// Already left (or forgotten).
     Gone,
+    /// It signs its claims: only its own word says it left (it is
+    /// forgotten once dead, after the retention).
+    Signs,
 }
 
 impl fmt::Display for ForceLeaveError {
@@ -222,6 +225,9 @@ impl fmt::Display for ForceLeaveError {
                 "that member is suspected, not failed yet: it may still answer (wait until it is dead)"
             }
             ForceLeaveError::Gone => "that member has already left",
+            ForceLeaveError::Signs => {
+                "that member signs its claims: only it can say it left (a dead one is forgotten after the retention)"
+            }
         })
     }
 }
@@ -312,7 +318,8 @@ impl Update {
     }
 
     /// What a member signs of a claim about itself: the member, the
-    /// incarnation, the status and the metadata (not who relays it).
+    /// incarnation, the status, and for an alive claim the metadata (not
+    /// who relays it; relays carry metadata only on alive claims).
     pub fn signed_bytes(&self) -> Vec<u8> {
         fn text(b: &mut Vec<u8>, t: Option<&str>) {
             match t {
@@ -330,7 +337,7 @@ impl Update {
         b.extend_from_slice(&self.inc.epoch.0.to_be_bytes());
         b.extend_from_slice(&self.inc.n.to_be_bytes());
         b.push(self.status.rank());
-        match &self.meta {
+        match self.meta.as_ref().filter(|_| self.status == Status::Alive) {
             None => b.push(0),
             Some(m) => {
                 b.push(1);
@@ -417,6 +424,50 @@ mod tests {
         for s in [Alive, Suspect, Dead, Left] {
             assert!(!overrides(inc(1, 1), s, inc(1, 1), s));
         }
+    }
+
+    #[test]
+    fn a_signature_survives_relaying_and_covers_what_relays_keep() {
+        use ed25519_dalek::Signer;
+        let k = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let key = Bytes(k.verifying_key().to_bytes());
+        let meta = Arc::new(Meta {
+            addr: Some("10.0.0.1:7946".into()),
+            key: Some(key),
+            ..Meta::default()
+        });
+        let signed = |status| {
+            let mut u = Update {
+                id: NodeId::new("n1"),
+                inc: inc(7, 2),
+                status,
+                meta: Some(meta.clone()),
+                from: None,
+                sig: None,
+            };
+            u.sig = Some(Bytes(k.sign(&u.signed_bytes()).to_bytes()));
+            u
+        };
+        // A leave is relayed without metadata (as every non-alive claim).
+        let mut left = signed(Status::Left);
+        left.meta = None;
+        left.from = Some(NodeId::new("relay"));
+        assert!(left.signed_by(&key));
+        // An alive claim covers its metadata: another address is not it.
+        let alive = signed(Status::Alive);
+        assert!(alive.signed_by(&key));
+        let mut moved = alive.clone();
+        moved.meta = Some(Arc::new(Meta {
+            addr: Some("mallory:1".into()),
+            ..(*meta).clone()
+        }));
+        assert!(!moved.signed_by(&key));
+        let mut bumped = alive.clone();
+        bumped.inc = inc(7, 3);
+        assert!(!bumped.signed_by(&key));
+        // On both wires.
+        let back: Update = serde_json::from_str(&serde_json::to_string(&alive).unwrap()).unwrap();
+        assert!(back.signed_by(&key));
     }
 
     #[test]

@@ -406,6 +406,10 @@ impl Swim {
                 // still be refuted (the flapping reachability diagnoses).
                 Status::Suspect => Err(ForceLeaveError::Suspected),
                 Status::Left => Err(ForceLeaveError::Gone),
+                // Its leave would be refused by every member that signs.
+                Status::Dead if self.identity.is_some() && r.meta.key.is_some() => {
+                    Err(ForceLeaveError::Signs)
+                }
                 Status::Dead => Ok(r.inc),
             },
         }
