@@ -830,10 +830,18 @@ mod tests {
         map
     }
 
-    fn log_rows(dir: &Path) -> u64 {
+    /// Rows of `table` in the data dir's file (the store closed).
+    fn rows<K: redb::Key + 'static, V: redb::Value + 'static>(
+        dir: &Path,
+        table: TableDefinition<K, V>,
+    ) -> u64 {
         let db = Database::create(dir.join(FILE)).unwrap();
         let tx = db.begin_read().unwrap();
-        tx.open_table(KV_LOG).unwrap().len().unwrap()
+        tx.open_table(table).unwrap().len().unwrap()
+    }
+
+    fn log_rows(dir: &Path) -> u64 {
+        rows(dir, KV_LOG)
     }
 
     #[test]
@@ -939,9 +947,27 @@ mod tests {
     }
 
     fn sent_rows(dir: &Path) -> u64 {
-        let db = Database::create(dir.join(FILE)).unwrap();
-        let tx = db.begin_read().unwrap();
-        tx.open_table(SENT).unwrap().len().unwrap()
+        rows(dir, SENT)
+    }
+
+    /// Sends payloads `seqs` of life 1, each answered once kept; at most
+    /// a queue's worth waits at once (the agent's loop catches up between
+    /// inputs).
+    fn send_all(st: &mut Store, seqs: std::ops::RangeInclusive<u64>) {
+        let mut waiting = Vec::new();
+        for seq in seqs {
+            let (ack, rx) = oneshot::channel();
+            st.sent(&payload(1, seq), ack);
+            waiting.push(rx);
+            if waiting.len() == 500 {
+                for rx in waiting.drain(..) {
+                    assert_eq!(rx.blocking_recv(), Ok(Ok(())));
+                }
+            }
+        }
+        for rx in waiting {
+            assert_eq!(rx.blocking_recv(), Ok(Ok(())));
+        }
     }
 
     #[test]
@@ -980,20 +1006,7 @@ mod tests {
     fn sent_payloads_are_kept_within_the_windows_count() {
         let dir = tempfile::tempdir().unwrap();
         let (mut st, _, _) = open(dir.path()).unwrap();
-        let n = RETENTION.max_values as u64 + 10;
-        let mut acks = Vec::new();
-        for seq in 1..=n {
-            let (ack, rx) = oneshot::channel();
-            st.sent(&payload(1, seq), ack);
-            acks.push(rx);
-            // At most a queue's worth waits: the agent's loop catches up
-            // between inputs.
-            if seq % 500 == 0 || seq == n {
-                for rx in acks.drain(..) {
-                    assert_eq!(rx.blocking_recv().unwrap(), Ok(()));
-                }
-            }
-        }
+        send_all(&mut st, 1..=RETENTION.max_values as u64 + 10);
         drop(st);
         assert_eq!(sent_rows(dir.path()), RETENTION.max_values as u64);
         let (_st, r, _) = open(dir.path()).unwrap();
@@ -1004,25 +1017,7 @@ mod tests {
     fn folding_the_map_keeps_the_sent_tables_count() {
         let dir = tempfile::tempdir().unwrap();
         let (mut st, _, mut acks) = open(dir.path()).unwrap();
-        let mut seq = 0;
-        let mut send = |st: &mut Store, n: u64| {
-            let mut waiting = Vec::new();
-            for _ in 0..n {
-                seq += 1;
-                let (ack, rx) = oneshot::channel();
-                st.sent(&payload(1, seq), ack);
-                waiting.push(rx);
-                if waiting.len() == 500 {
-                    for rx in waiting.drain(..) {
-                        assert_eq!(rx.blocking_recv(), Ok(Ok(())));
-                    }
-                }
-            }
-            for rx in waiting {
-                assert_eq!(rx.blocking_recv(), Ok(Ok(())));
-            }
-        };
-        send(&mut st, 10);
+        send_all(&mut st, 1..=10);
         // Enough map writes for a fold (the log into a snapshot).
         let mut map = KvMap::default();
         for i in 0..FOLD_AFTER * 3 {
@@ -1032,7 +1027,7 @@ mod tests {
             let _ = acks.blocking_recv().expect("an answer");
         }
         // Up to the window's count: the ten before the fold still count.
-        send(&mut st, RETENTION.max_values as u64);
+        send_all(&mut st, 11..=RETENTION.max_values as u64 + 10);
         drop(st);
         assert!(log_rows(dir.path()) < FOLD_AFTER * 3, "the map was folded");
         assert_eq!(sent_rows(dir.path()), RETENTION.max_values as u64);

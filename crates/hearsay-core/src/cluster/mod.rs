@@ -408,19 +408,21 @@ impl crate::machine::Machine for ClusterNode {
 mod tests {
     use super::*;
 
+    /// Member `n` in its life `epoch`.
+    fn member(n: &str, epoch: u64) -> ClusterNode {
+        ClusterNode::new(
+            ClusterConfig::default(),
+            NodeId::new(n),
+            Epoch(epoch),
+            Meta::default(),
+            1,
+        )
+        .unwrap()
+    }
+
     /// Two members that know each other, and a way to carry messages.
     fn pair() -> (ClusterNode, ClusterNode) {
-        let mk = |n: &str| {
-            ClusterNode::new(
-                ClusterConfig::default(),
-                NodeId::new(n),
-                Epoch(1),
-                Meta::default(),
-                1,
-            )
-            .unwrap()
-        };
-        let (mut a, mut b) = (mk("a"), mk("b"));
+        let (mut a, mut b) = (member("a", 1), member("b", 1));
         let inc = Incarnation::new(Epoch(1), 0);
         let meta = Arc::new(Meta::default());
         let mut out = Outbox::default();
@@ -452,14 +454,7 @@ mod tests {
         out.drain().for_each(drop); // a dies before anyone has `lost`
         assert_eq!(b.drain_delivered().count(), 1);
         // a's next life, with both kept
-        let mut a2 = ClusterNode::new(
-            ClusterConfig::default(),
-            NodeId::new("a"),
-            Epoch(2),
-            Meta::default(),
-            1,
-        )
-        .unwrap();
+        let mut a2 = member("a", 2);
         a2.bootstrap(
             now,
             [(

@@ -756,10 +756,13 @@ impl Swim {
             return false;
         }
         let claimed = u.meta.as_ref().and_then(|m| m.key);
-        let Some(r) = self.table.get(&u.id) else {
-            return claimed.is_some_and(|k| !u.signed_by(&k));
-        };
-        let Some(key) = r.meta.key else {
+        // Unknown here, or known without a key: a key it carries must
+        // have signed it.
+        let Some((r, key)) = self
+            .table
+            .get(&u.id)
+            .and_then(|r| r.meta.key.map(|k| (r, k)))
+        else {
             return claimed.is_some_and(|k| !u.signed_by(&k));
         };
         if !overrides(u.inc, u.status, r.inc, r.status) {
