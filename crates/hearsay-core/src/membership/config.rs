@@ -203,6 +203,13 @@ pub struct SwimConfig {
     /// unknown members are refused and counted, so a broken or hostile peer
     /// cannot grow it without bound.
     pub max_members: usize,
+    /// Signature checks a second a member that signs does for claims
+    /// that are not answers to its own requests (their senders each get a
+    /// quarter): past it such claims are dropped unchecked and counted,
+    /// so a flood of claims that need checking cannot fill its loop (one
+    /// check costs tens of microseconds: 1,000 a second is a few percent
+    /// of a core).
+    pub checks_per_sec: u32,
 }
 
 impl Default for SwimConfig {
@@ -243,6 +250,7 @@ impl SwimConfig {
             phi_window: 100,
             max_rumours: 4096,
             max_members: 1 << 17,
+            checks_per_sec: 1000,
         };
         match p {
             SwimPreset::Lan => lan,
@@ -364,6 +372,9 @@ impl SwimConfig {
         }
         if self.max_members < 2 {
             return Err(OutOfRange("max_members must be at least 2".into()));
+        }
+        if self.checks_per_sec < 4 {
+            return Err(OutOfRange("checks_per_sec must be at least 4".into()));
         }
         Ok(())
     }

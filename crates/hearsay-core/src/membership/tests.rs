@@ -891,17 +891,16 @@ fn members_that_sign_are_not_killed_by_claims_they_did_not_make() {
             })),
         )),
     ];
-    let before = c.node(0).unwrap().stats().forged;
+    let refused = |n: &Swim| n.stats().forged + n.stats().unchecked;
+    let before = refused(c.node(0).unwrap());
     for u in forged {
         c.input(0, |n, now, out| {
             n.handle(now, &mallory, MemberMsg::Gossip { u: vec![u] }, out)
         });
     }
-    assert_eq!(
-        c.node(0).unwrap().stats().forged - before,
-        5,
-        "each counted"
-    );
+    // Each counted: as forged, or (after her first failed check costs
+    // her the checks she had) unchecked.
+    assert_eq!(refused(c.node(0).unwrap()) - before, 5, "each counted");
     assert_eq!(
         c.node(0).unwrap().status_of(&m1),
         Some((inc, Status::Alive))
@@ -923,6 +922,109 @@ fn members_that_sign_are_not_killed_by_claims_they_did_not_make() {
     c.run_for(secs(2));
     assert_eq!(c.status(0, 1), Some(Status::Left));
     assert_eq!(c.deaths_of(1), 0);
+}
+
+#[test]
+fn a_flood_of_claims_needing_checks_is_rationed_and_a_refutation_still_gets_through() {
+    // Every member signs. Mallory, an insider, floods m0 with claims that
+    // each need a signature check (strangers with keys, new incarnations
+    // of m1 under m1's key), junk-signed, under her name, m1's and m2's,
+    // and suspects m1: m0 checks no more than its budget, and still takes
+    // m1's refutation (it comes in the acks to m0's own pings of m1).
+    let cfg = SwimConfig {
+        checks_per_sec: 200,
+        ..SwimConfig::default()
+    };
+    let mut c = Cluster::new(3, cfg);
+    for i in 0..3 {
+        c.input(i, |n, _, _| n.set_identity([i as u8 + 1; 32]));
+        let tags = [("role".into(), format!("r{i}").into())].into();
+        c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
+    }
+    c.run_for(secs(2));
+    let (m1, m2) = (c.names[1].clone(), c.names[2].clone());
+    let (inc, _) = c.node(0).unwrap().status_of(&m1).unwrap();
+    let m1_meta = Arc::new(c.node(1).unwrap().meta().clone());
+    let mallory = NodeId::new("mallory");
+    let junk = Some(Bytes([7; 64]));
+    let mut rng = crate::rng::child(5, "mallory");
+    let mut claims = move |k: u64| -> Vec<Update> {
+        (0..10)
+            .map(|j| {
+                if j % 2 == 0 {
+                    Update {
+                        id: m1.clone(),
+                        inc: Incarnation::new(inc.epoch, inc.n + 1 + k as u32),
+                        status: Status::Alive,
+                        meta: Some(m1_meta.clone()),
+                        from: None,
+                        sig: junk,
+                    }
+                } else {
+                    Update {
+                        id: NodeId::new(format!("ghost{k}-{j}")),
+                        inc: Incarnation::new(Epoch(1), 0),
+                        status: Status::Alive,
+                        meta: Some(Arc::new(Meta {
+                            key: Some(Bytes(rng.random())),
+                            ..Meta::default()
+                        })),
+                        from: None,
+                        sig: junk,
+                    }
+                }
+            })
+            .collect()
+    };
+    let before = c.node(0).unwrap().stats();
+    let senders = [mallory.clone(), c.names[1].clone(), m2];
+    let m1 = c.names[1].clone();
+    let suspicion = Update {
+        id: m1.clone(),
+        inc,
+        status: Status::Suspect,
+        meta: None,
+        from: Some(mallory.clone()),
+        sig: None,
+    };
+    c.input(0, |n, now, out| {
+        n.handle(now, &mallory, MemberMsg::Gossip { u: vec![suspicion] }, out)
+    });
+    assert_eq!(c.status(0, 1), Some(Status::Suspect));
+    // Ten seconds, 100 messages of 10 claims every 10 ms: 1,000,000
+    // claims needing a check, against a budget of 200 a second.
+    let steps = 1000u64;
+    for k in 0..steps {
+        for s in 0..100u64 {
+            let from = senders[(s % 3) as usize].clone();
+            let u = claims(k * 100 + s);
+            c.input(0, |n, now, out| {
+                n.handle(now, &from, MemberMsg::Gossip { u }, out)
+            });
+        }
+        c.run_for(Duration::from_millis(10));
+    }
+    let after = c.node(0).unwrap().stats();
+    let checks = after.checks - before.checks;
+    // The budget's 200 a second over 10 s and its burst, plus the answers
+    // to m0's own pings and syncs (a handful of claims each).
+    assert!(checks <= 200 * 10 + 200 + 200, "{checks} checks");
+    assert!(after.unchecked - before.unchecked > 900_000);
+    assert_eq!(
+        c.node(0)
+            .unwrap()
+            .status_of(&m1)
+            .map(|(i, s)| (i.n > inc.n, s)),
+        Some((true, Status::Alive)),
+        "m1's refutation was taken"
+    );
+    assert_eq!(c.deaths_of(1), 0);
+    assert!(
+        c.node(0)
+            .unwrap()
+            .members()
+            .all(|(id, ..)| !id.as_str().starts_with("ghost"))
+    );
 }
 
 fn arbitrary_update() -> impl Strategy<Value = Update> {

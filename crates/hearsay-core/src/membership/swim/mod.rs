@@ -39,6 +39,7 @@
 //!   dead and left members collected after their retention, tombstones so
 //!   an old rumour cannot resurrect them, a restart rejoins in a new epoch.
 
+mod checks;
 mod msg;
 mod probe;
 mod sync;
@@ -112,6 +113,15 @@ const HOT_SYNCS: u32 = 4;
 /// wanted: enough that k of them almost surely answer.
 const CONFIRMERS: f64 = 4.0;
 
+/// What [`Swim::judge`] makes of a claim.
+enum Judged {
+    Fine,
+    /// Not made by the member it is about.
+    Forged,
+    /// It needed a signature check, and the budget had none left.
+    Unchecked,
+}
+
 pub struct Swim {
     cfg: SwimConfig,
     me: NodeId,
@@ -155,6 +165,8 @@ pub struct Swim {
     events: Vec<Event>,
     /// This member's identity key, if it signs its own claims.
     identity: Option<ed25519_dalek::SigningKey>,
+    /// What peers may make it spend on signature checks.
+    checks: checks::Checks,
 }
 
 impl std::fmt::Debug for Swim {
@@ -210,6 +222,7 @@ impl Swim {
             stats: SwimStats::default(),
             events: Vec::new(),
             identity: None,
+            checks: checks::Checks::new(cfg.checks_per_sec),
             cfg,
         })
     }
@@ -222,9 +235,9 @@ impl Swim {
     /// later life, a counter at the top). Set before joining; keep the
     /// secret across restarts (a member known under one key is not taken
     /// under another until it is forgotten). A signing member verifies the
-    /// claims that need it (about 45 us each): an insider can make it
-    /// spend that per claim it sends, so a shell exposed to a flood wants
-    /// a budget in front (the agent does not sign yet for this reason).
+    /// claims that need it (about 45 us each), within a budget
+    /// (`SwimConfig::checks_per_sec`) that a flood of claims needing
+    /// checks cannot spend for the answers to its own probes and syncs.
     pub fn set_identity(&mut self, secret: [u8; 32]) {
         let key = ed25519_dalek::SigningKey::from_bytes(&secret);
         self.meta = Arc::new(Meta {
@@ -354,6 +367,7 @@ impl Swim {
     /// with its own.
     pub fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut Outbox<MemberMsg>) {
         self.start(now);
+        self.last_now = self.last_now.max(now);
         if seeds.iter().any(|s| *s != self.me) {
             // Members that join at the same time as this one may be
             // missing from the seed's answer, and their rumours may have
@@ -365,6 +379,7 @@ impl Swim {
         }
         for s in seeds {
             if *s != self.me {
+                self.asked_state(s);
                 out.push(
                     s.clone(),
                     MemberMsg::State {
@@ -489,6 +504,22 @@ impl Swim {
         self.live().max(1)
     }
 
+    /// We pinged `target` with `seq`: claims about it in the ack are
+    /// checked beyond the budget (only a member that signs checks).
+    fn pinged(&mut self, now: Instant, seq: u32, target: &NodeId) {
+        if self.identity.is_some() {
+            self.checks.pinged(now, seq, target);
+        }
+    }
+
+    /// We asked `peer` for its state: its answer is checked beyond the
+    /// budget.
+    fn asked_state(&mut self, peer: &NodeId) {
+        if self.identity.is_some() {
+            self.checks.synced(self.last_now, peer);
+        }
+    }
+
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1).max(1);
         self.seq
@@ -540,6 +571,7 @@ impl Swim {
     ) {
         self.check_stall(now);
         self.handle_msg(now, from, msg, out);
+        self.checks.begin(checks::Answering::Nothing);
         self.expected = self.next_deadline();
     }
 
@@ -583,6 +615,13 @@ impl Swim {
         } else if self.table.get(from).is_some() {
             self.heard.insert(from.clone(), now);
         }
+        // Claims answering our own requests are checked beyond the budget.
+        let answering = match &msg {
+            MemberMsg::Ack { q, .. } => self.checks.ack(now, *q),
+            MemberMsg::State { .. } => self.checks.state(now, from),
+            _ => checks::Answering::Nothing,
+        };
+        self.checks.begin(answering);
         for u in msg.updates() {
             self.absorb(now, u, Some(from), out);
         }
@@ -646,6 +685,7 @@ impl Swim {
                 for u in m {
                     self.merge(now, u, from, out);
                 }
+                self.checks.begin(checks::Answering::Nothing);
                 if reply {
                     let buckets = b.map(|b| {
                         let mut mask = [false; BUCKETS];
@@ -696,9 +736,16 @@ impl Swim {
             self.about_me(u, from, out);
             return;
         }
-        if self.forged(&u) {
-            self.stats.forged += 1;
-            return;
+        match self.judge(now, &u, from) {
+            Judged::Fine => {}
+            Judged::Forged => {
+                self.stats.forged += 1;
+                return;
+            }
+            Judged::Unchecked => {
+                self.stats.unchecked += 1;
+                return;
+            }
         }
         match self.table.apply(&u, now, &mut self.rng) {
             Some(c) => {
@@ -742,43 +789,75 @@ impl Swim {
         }
     }
 
-    /// A claim about a member that signs (its key known here) that it did
-    /// not make: a new incarnation or a leave not signed with that key, an
-    /// alive claim that would change its metadata to another key, an
-    /// accusation past the incarnation it signed or carrying metadata. A claim about a member
-    /// known here that carries a key must be signed with that key.
+    /// `Forged`: a claim about a member that signs (its key known here)
+    /// that it did not make: a new incarnation or a leave not signed with
+    /// that key, an alive claim that would change its metadata to another
+    /// key, an accusation past the incarnation it signed or carrying
+    /// metadata. A claim about a member known here without a key (or not
+    /// at all) that carries a key must be signed with that key.
     ///
     /// Only a member that signs checks: a verification costs tens of
     /// microseconds, and a member outside the scheme must not pay that
-    /// for every claim an insider decorates with a key.
-    fn forged(&self, u: &Update) -> bool {
+    /// for every claim an insider decorates with a key. Checks are
+    /// rationed ([`checks`]): a claim over the budget is `Unchecked`.
+    fn judge(&mut self, now: Instant, u: &Update, from: Option<&NodeId>) -> Judged {
         if self.identity.is_none() {
-            return false;
+            return Judged::Fine;
         }
         let claimed = u.meta.as_ref().and_then(|m| m.key);
         // Unknown here, or known without a key: a key it carries must
         // have signed it.
-        let Some((r, key)) = self
+        let Some((inc, status, key)) = self
             .table
             .get(&u.id)
-            .and_then(|r| r.meta.key.map(|k| (r, k)))
+            .and_then(|r| r.meta.key.map(|k| (r.inc, r.status, k)))
         else {
-            return claimed.is_some_and(|k| !u.signed_by(&k));
+            return match claimed {
+                Some(k) => self.signed(now, u, &k, from),
+                None => Judged::Fine,
+            };
         };
-        if !overrides(u.inc, u.status, r.inc, r.status) {
-            return false;
+        if !overrides(u.inc, u.status, inc, status) {
+            return Judged::Fine;
         }
         match u.status {
-            Status::Alive => {
-                u.meta.is_none() || claimed.is_some_and(|k| k != key) || !u.signed_by(&key)
+            Status::Alive if u.meta.is_none() || claimed.is_some_and(|k| k != key) => {
+                Judged::Forged
             }
             // Not even of a member found dead (a force-leave): the death
             // may be forged, and a member recorded as left is no longer
             // probed, so its refutation may never reach the believer.
-            Status::Left => claimed.is_some_and(|k| k != key) || !u.signed_by(&key),
+            Status::Left if claimed.is_some_and(|k| k != key) => Judged::Forged,
+            Status::Alive | Status::Left => self.signed(now, u, &key, from),
             // Only its signed claims tell its metadata (its address): an
             // accusation carrying some would change it unsigned.
-            Status::Suspect | Status::Dead => u.inc > r.inc || u.meta.is_some(),
+            Status::Suspect | Status::Dead if u.inc > inc || u.meta.is_some() => Judged::Forged,
+            Status::Suspect | Status::Dead => Judged::Fine,
+        }
+    }
+
+    /// Whether `u` is signed with `key`, if the check budget allows a
+    /// check (the one costly step of [`Swim::judge`]).
+    fn signed(
+        &mut self,
+        now: Instant,
+        u: &Update,
+        key: &Bytes<32>,
+        from: Option<&NodeId>,
+    ) -> Judged {
+        if u.sig.is_none() {
+            return Judged::Forged;
+        }
+        let known = from.is_some_and(|f| self.table.get(f).is_some());
+        if !self.checks.allow(now, &u.id, from, known) {
+            return Judged::Unchecked;
+        }
+        self.stats.checks += 1;
+        if u.signed_by(key) {
+            Judged::Fine
+        } else {
+            self.checks.failed(from, known);
+            Judged::Forged
         }
     }
 

@@ -130,6 +130,11 @@ pub struct SwimStats {
     /// and they are not signed with its key, or accuse it past what it
     /// signed).
     pub forged: u64,
+    /// Claims dropped unchecked: they needed a signature check and the
+    /// check budget was spent (`SwimConfig::checks_per_sec`).
+    pub unchecked: u64,
+    /// Signature checks done.
+    pub checks: u64,
     /// Times this member was run much later than it asked (paused).
     pub stalls: u64,
     /// Direct probes answered, and their round trips (microseconds).

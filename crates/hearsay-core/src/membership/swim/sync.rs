@@ -63,6 +63,7 @@ impl Swim {
             return;
         }
         self.strangers.insert(from.clone(), now);
+        self.asked_state(from);
         out.push(from.clone(), self.digest(self.digests()));
     }
 
@@ -124,6 +125,7 @@ impl Swim {
             // sent them by `introduce` already.
             let member = self.table.get(from).is_some_and(|r| r.status.is_live());
             if member && sum != summary(&mine) {
+                self.asked_state(from);
                 out.push(from.clone(), self.digest(mine));
             }
             return;
@@ -139,6 +141,7 @@ impl Swim {
         if differ.iter().any(|x| *x) {
             let b: Vec<u8> = (0..BUCKETS as u8).filter(|k| differ[*k as usize]).collect();
             let m = self.state(Some(&differ));
+            self.asked_state(from);
             out.push(
                 from.clone(),
                 MemberMsg::State {
@@ -169,6 +172,7 @@ impl Swim {
             sig: None,
         };
         let seq = self.next_seq();
+        self.pinged(self.last_now, seq, &dead);
         let m = MemberMsg::Ping {
             q: seq,
             t: dead.clone(),
