@@ -714,6 +714,14 @@ impl Agent {
             }
             None => (None, store::Restored::default()),
         };
+        // With a data dir this member signs its own claims, with a key
+        // kept there: an insider holding the cluster key cannot then kill
+        // it with a claim it could not outbid (a later life, the top
+        // counter). Without one it does not: a new key each life would
+        // not be taken while the old life is remembered.
+        if let Some(secret) = restored.identity {
+            node.set_identity(secret);
+        }
         // Tags changed at runtime win over the flags, as a kept keyring
         // does: a restart must not undo what an operator changed.
         let mut tags_note = String::new();

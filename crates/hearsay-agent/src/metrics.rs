@@ -288,6 +288,21 @@ pub fn render(s: &Snapshot) -> String {
             "Members this agent declared dead.",
             w.deaths_declared,
         ),
+        (
+            "claims_forged",
+            "Claims about a member that signs (its data dir keeps its key) not signed by it, or accusing it past what it signed: dropped.",
+            w.forged,
+        ),
+        (
+            "claims_checked",
+            "Signature checks of claims about members that sign.",
+            w.checks,
+        ),
+        (
+            "claims_unchecked",
+            "Claims that needed a signature check past the check budget (not answers to this agent's own probes and syncs): dropped.",
+            w.unchecked,
+        ),
         ("state_syncs", "Membership state syncs.", w.syncs),
         (
             "stalls",

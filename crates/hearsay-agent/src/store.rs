@@ -118,6 +118,8 @@ pub struct Restored {
     /// Payloads earlier lives sent within the retention window, oldest
     /// first: to send again.
     pub sent: Vec<Payload>,
+    /// The secret this member signs its claims with (None: no data dir).
+    pub identity: Option<[u8; 32]>,
 }
 
 /// The loop's end of the store.
@@ -254,6 +256,19 @@ impl Store {
                 meta.insert("replica", id.as_slice())
                     .map_err(|e| err(path, "meta", e))?;
             }
+            // This member's identity key (the Ed25519 secret it signs its
+            // claims with), made with the file: a restart keeps it, so the
+            // others take the next life's claims; a wiped data dir makes
+            // a new one, which they take once the old life is forgotten.
+            if meta
+                .get("identity_key")
+                .map_err(|e| err(path, "meta", e))?
+                .is_none()
+            {
+                let secret: [u8; 32] = rand::random();
+                meta.insert("identity_key", secret.as_slice())
+                    .map_err(|e| err(path, "meta", e))?;
+            }
             if let Some(v) = meta.get("format").map_err(|e| err(path, "meta", e))? {
                 let f = <[u8; 4]>::try_from(v.value()).ok().map(u32::from_be_bytes);
                 if f != Some(FORMAT) {
@@ -287,6 +302,10 @@ impl Store {
             .map(|b| rmp_serde::from_slice(&b))
             .transpose()
             .map_err(|e| err(path, "its replica record is unreadable", e))?;
+        let identity = read("identity_key")?
+            .map(|b| <[u8; 32]>::try_from(b.as_slice()))
+            .transpose()
+            .map_err(|e| err(path, "its identity key record is unreadable", e))?;
         let tags: Option<BTreeMap<String, String>> = read("tags")?
             .map(|b| rmp_serde::from_slice(&b))
             .transpose()
@@ -366,6 +385,7 @@ impl Store {
                 tags,
                 replica,
                 sent,
+                identity,
             },
             l,
         ))
@@ -1031,5 +1051,14 @@ mod tests {
         drop(st);
         assert!(log_rows(dir.path()) < FOLD_AFTER * 3, "the map was folded");
         assert_eq!(sent_rows(dir.path()), RETENTION.max_values as u64);
+    }
+
+    #[test]
+    fn the_identity_key_is_made_with_the_file_and_kept() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = open(a.path()).unwrap().1.identity.expect("a key");
+        assert_eq!(open(a.path()).unwrap().1.identity, Some(first), "kept");
+        let other = open(b.path()).unwrap().1.identity.expect("a key");
+        assert_ne!(first, other, "each data dir its own");
     }
 }

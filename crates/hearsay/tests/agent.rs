@@ -2604,10 +2604,12 @@ fn a_short_chaos_soak_loses_nothing_and_its_check_catches_a_loss() {
 }
 
 /// Issue 20's flood, short: a key holder sends the victim sealed, hostile
-/// membership datagrams as fast as it can; the honest agents never list
-/// it suspect or dead, and it lists them alive once the flood ends. With
-/// the open hole's claims added (a suspicion in a later epoch, which it
-/// cannot refute) the same check reports its death and fails.
+/// membership datagrams as fast as it can, suspicions of it in its next
+/// life and at the top counter among them; the honest agents (which sign
+/// their claims: they have data dirs) never list it suspect or dead, and
+/// it lists them alive once the flood ends. The same flood at agents that
+/// do not sign (no data dirs) kills it: the check reports the death and
+/// fails.
 #[test]
 fn a_hostile_flood_leaves_the_victim_alive_and_the_check_catches_a_false_death() {
     let out = tempfile::tempdir().unwrap();
@@ -2630,7 +2632,7 @@ fn a_hostile_flood_leaves_the_victim_alive_and_the_check_catches_a_false_death()
     assert!(cells[2].parse::<u64>().unwrap() > 10_000, "a flood: {row}");
     assert_eq!(&cells[6..9], ["0", "0", "0"], "{row}");
     assert!(cells[9].starts_with("yes"), "{row}");
-    let (code, stdout, err) = run("8s", &["--known-open"]);
+    let (code, stdout, err) = run("8s", &["--unsigned"]);
     assert_eq!(code, Some(1), "{stdout}{err}");
     let (row, cells) = table_row(&stdout, "| 8 |");
     assert_ne!(cells[7], "0", "the victim's death is reported: {row}");

@@ -930,7 +930,8 @@ fn a_flood_of_claims_needing_checks_is_rationed_and_a_refutation_still_gets_thro
     // each need a signature check (strangers with keys, new incarnations
     // of m1 under m1's key), junk-signed, under her name, m1's and m2's,
     // and suspects m1: m0 checks no more than its budget, and still takes
-    // m1's refutation (it comes in the acks to m0's own pings of m1).
+    // m1's refutation (it comes in the acks to m0's own pings of m1, whose
+    // numbers she cannot guess).
     let cfg = SwimConfig {
         checks_per_sec: 200,
         ..SwimConfig::default()
@@ -998,9 +999,29 @@ fn a_flood_of_claims_needing_checks_is_rationed_and_a_refutation_still_gets_thro
         for s in 0..100u64 {
             let from = senders[(s % 3) as usize].clone();
             let u = claims(k * 100 + s);
-            c.input(0, |n, now, out| {
-                n.handle(now, &from, MemberMsg::Gossip { u }, out)
-            });
+            // As gossip; as a state after a digest of hers (m0 answers
+            // that digest, but did not ask for her state); as acks with
+            // numbers a counter would have used.
+            let m = match s % 10 {
+                0 => {
+                    let d = MemberMsg::Digest {
+                        d: (0..64).map(|i| i + k).collect(),
+                        n: 3,
+                    };
+                    c.input(0, |n, now, out| n.handle(now, &from, d, out));
+                    MemberMsg::State {
+                        reply: true,
+                        b: None,
+                        m: u,
+                    }
+                }
+                1 => MemberMsg::Ack {
+                    q: ((s / 10 + k) % 50 + 1) as u32,
+                    u,
+                },
+                _ => MemberMsg::Gossip { u },
+            };
+            c.input(0, |n, now, out| n.handle(now, &from, m, out));
         }
         c.run_for(Duration::from_millis(10));
     }

@@ -88,6 +88,9 @@ pub(super) struct Agent {
     pub peak_rss_kb: u64,
     /// More arguments for `hearsay agent` (a key).
     extra: Vec<String>,
+    /// Started without `--data-dir` (so it keeps nothing and signs
+    /// nothing).
+    pub(super) no_data_dir: bool,
 }
 
 impl Agent {
@@ -111,6 +114,7 @@ impl Agent {
             paused_until: None,
             peak_rss_kb: 0,
             extra,
+            no_data_dir: false,
         }
     }
 
@@ -127,9 +131,10 @@ impl Agent {
             ])
             .args(["--bind", &format!("127.0.0.1:{}", self.gossip)])
             .args(["--http", &format!("127.0.0.1:{}", self.api)])
-            .arg("--data-dir")
-            .arg(&self.dir)
             .args(&self.extra);
+        if !self.no_data_dir {
+            c.arg("--data-dir").arg(&self.dir);
+        }
         if let Some(j) = self.join {
             c.args(["--join", &format!("127.0.0.1:{j}")]);
         }

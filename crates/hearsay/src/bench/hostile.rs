@@ -9,11 +9,11 @@
 //! honest member claimed at its incarnation of the start (believed, as SWIM
 //! does, shown to it, and refuted once), probes and indirect probes it
 //! must answer or relay, digests of random buckets and states asking for
-//! a reply (each answered with a state). Left out on purpose: claims of a
-//! later epoch, or at the top counter, about a live member, which still
-//! kill it (the authentication question of issue 20, two ignored tests in
-//! crates/hearsay-core/tests/hostile.rs; the hidden `--known-open` adds
-//! the first, and the report shows the death). The report: datagrams and bytes
+//! a reply (each answered with a state), and suspicions of the victim in
+//! its next life or at the top counter, which it cannot outbid: the agents
+//! have data dirs, so they sign their claims and the honest ones refuse
+//! these (the hidden `--unsigned` starts them without, and the report
+//! shows the death). The report: datagrams and bytes
 //! sent, the victim's peak RSS, and what the honest agents saw of it (the
 //! target: never dead, RSS bounded).
 
@@ -23,7 +23,7 @@ use hearsay_agent::codec::{Codec, Datagram};
 use hearsay_agent::keyring::{Key, Keyring};
 use hearsay_core::cluster::Payload;
 use hearsay_core::id::{Epoch, NodeId};
-use hearsay_core::membership::{Incarnation, MemberMsg, Meta, Status, Update};
+use hearsay_core::membership::{Bytes, Incarnation, MemberMsg, Meta, Status, Update};
 use hearsay_core::wire::Msg;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -54,11 +54,12 @@ pub struct HostileArgs {
     /// Where the results go (a timestamped directory inside, plus `latest`)
     #[arg(long, default_value = "store/bench-hostile")]
     pub out: PathBuf,
-    /// Tests only: also claim the victim suspect in a later epoch (the
-    /// open hole: it cannot refute), which kills it: the check shown to
-    /// catch a false death
+    /// Tests only: start the agents without data dirs, so they do not
+    /// sign their claims; the flood's suspicions of the victim in a later
+    /// life and at the top counter then kill it: the check shown to catch
+    /// a false death
     #[arg(long, hide = true)]
-    pub known_open: bool,
+    pub unsigned: bool,
 }
 
 /// How the agent at `api` lists each member, by name (empty if it did
@@ -83,6 +84,19 @@ fn state_of(list: &BTreeMap<String, (String, Incarnation)>, name: &str) -> Optio
     list.get(name).map(|(s, _)| s.clone())
 }
 
+/// A counter of the agent at `api` (`hearsay_<name>_total`), 0 if it is
+/// not there.
+fn counter(api: u16, name: &str) -> u64 {
+    let line = format!("hearsay_{name}_total ");
+    super::chaos::http(api, "GET", "/metrics", "")
+        .ok()
+        .and_then(|(_, b)| {
+            b.lines()
+                .find_map(|l| l.strip_prefix(&line).and_then(|v| v.trim().parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
 fn incarnation_of(api: u16, name: &str) -> Option<Incarnation> {
     listing(api).get(name).map(|(_, i)| *i)
 }
@@ -97,7 +111,6 @@ struct Forger {
     victim_n: Arc<std::sync::atomic::AtomicU32>,
     honest: (NodeId, Incarnation),
     invented: u64,
-    known_open: bool,
 }
 
 impl Forger {
@@ -112,13 +125,23 @@ impl Forger {
         }
     }
 
+    /// Members nobody knows, each with a key of its own and a junk
+    /// signature: a member that signs must check each (a key a claim
+    /// carries must have signed it), which only its check budget bounds.
     fn invented(&mut self, k: usize) -> Vec<Update> {
         (0..k)
             .map(|_| {
                 self.invented += 1;
                 let id = NodeId::new(format!("ghost-{}", self.invented));
                 let inc = Incarnation::new(Epoch(self.rng.random_range(1..u64::MAX / 2)), 0);
-                self.claim(id, inc, Status::Alive)
+                Update {
+                    meta: Some(Arc::new(Meta {
+                        key: Some(Bytes(self.rng.random())),
+                        ..Meta::default()
+                    })),
+                    sig: Some(Bytes([0x5a; 64])),
+                    ..self.claim(id, inc, Status::Alive)
+                }
             })
             .collect()
     }
@@ -129,10 +152,16 @@ impl Forger {
             vi.n.max(self.victim_n.load(std::sync::atomic::Ordering::Relaxed));
         let (h, hi) = self.honest.clone();
         let q = self.rng.random();
-        if self.known_open && turn % 8 == 7 {
-            let later = Incarnation::new(Epoch(vi.epoch.0 + 1), 0);
+        // What only signed claims stop: a suspicion of the victim in its
+        // next life, or at the top counter (it cannot outbid either).
+        if turn % 8 == 7 {
+            let past = if turn % 16 == 7 {
+                Incarnation::new(Epoch(vi.epoch.0 + 1), 0)
+            } else {
+                Incarnation::new(vi.epoch, u32::MAX)
+            };
             return MemberMsg::Gossip {
-                u: vec![self.claim(v, later, Status::Suspect)],
+                u: vec![self.claim(v, past, Status::Suspect)],
             };
         }
         match turn % 7 {
@@ -188,6 +217,10 @@ struct Report {
     honest_dead_s: u64,
     /// How far the victim's counter moved (each step a suspicion refuted).
     victim_refutations: u32,
+    /// Signature checks the victim did, and claims it dropped unchecked
+    /// (over its check budget), during the flood.
+    victim_checks: u64,
+    victim_unchecked: u64,
     /// The victim lists every honest agent alive within 10 s of the end.
     alive_at_end: bool,
     /// Seconds from the end of the flood until then.
@@ -214,7 +247,9 @@ fn flood(args: &HostileArgs) -> Result<Report> {
     let mut agents: Vec<Agent> = (0..3)
         .map(|i| {
             let extra = vec!["--key".into(), key.to_base64()];
-            Agent::new(names[i], &ports, i, &dir, extra)
+            let mut a = Agent::new(names[i], &ports, i, &dir, extra);
+            a.no_data_dir = args.unsigned;
+            a
         })
         .collect();
     for a in &mut agents {
@@ -244,7 +279,6 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         victim_n: victim_n.clone(),
         honest: (NodeId::new("h1"), hi),
         invented: 0,
-        known_open: args.known_open,
     };
     eprintln!(
         "hearsay bench hostile: 3 agents up; flooding the victim for {:?} -> {}",
@@ -285,6 +319,13 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         })
     };
     let mut report = Report::default();
+    let counters = |api| {
+        (
+            counter(api, "claims_checked"),
+            counter(api, "claims_unchecked"),
+        )
+    };
+    let before = counters(agents[0].api);
     let start = Instant::now();
     let mut last_sample = start;
     let head = Datagram::from("mallory");
@@ -319,6 +360,9 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         }
     }
     report.duration_s = start.elapsed().as_secs_f64();
+    let after = counters(agents[0].api);
+    report.victim_checks = after.0 - before.0.min(after.0);
+    report.victim_unchecked = after.1 - before.1.min(after.1);
     report.per_s = report.datagrams as f64 / report.duration_s;
     // A few seconds for the victim to catch up, then the verdict.
     std::thread::sleep(Duration::from_secs(3));
@@ -347,7 +391,7 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         std::thread::sleep(Duration::from_millis(200));
     }
     let md = format!(
-        "\n| duration s | datagrams | per s | MB sent | victim peak RSS MB | victim suspect s | victim dead s | h1 dead s | victim lists both alive after the flood | victim refuted |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n| {:.0} | {} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} | {} |\n",
+        "\n| duration s | datagrams | per s | MB sent | victim peak RSS MB | victim suspect s | victim dead s | h1 dead s | victim lists both alive after the flood | victim refuted | victim's signature checks | dropped unchecked |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n| {:.0} | {} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} |\n",
         report.duration_s,
         report.datagrams,
         report.per_s,
@@ -361,7 +405,9 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         } else {
             format!("no: {}", report.victim_lists)
         },
-        report.victim_refutations
+        report.victim_refutations,
+        report.victim_checks,
+        report.victim_unchecked
     );
     outln!("{md}");
     std::fs::write(dir.join("results.md"), &md)?;

@@ -4,14 +4,18 @@
 //! them would fill the member's one loop. So checks are rationed, and
 //! rationed so that the flood cannot spend what honest claims need:
 //!
-//! - claims that answer this member's own requests (about the member it
-//!   pinged, in the ack to that ping; a state answering its sync) are
-//!   checked without limit: there are as many as it asks for, and they
-//!   are how a suspect's refutation reaches whoever probes it;
+//! - claims that answer this member's own requests are checked beyond
+//!   the budget: up to two about the member it pinged, in the ack to that
+//!   ping (the numbers of a signing member's pings are random, so an
+//!   insider cannot answer for another), and up to 1,024 in a state
+//!   answering a sync or join it started with a peer of its choice. There
+//!   are as many as it asks for, and they are how a suspect's refutation
+//!   reaches whoever probes it;
 //! - every other check takes a token from its sender's bucket (one
 //!   shared bucket for senders not in the table) and one from the
 //!   member's whole budget; a sender whose claim fails a check loses its
-//!   tokens, so a forger gets one check per refill, not a bucketful.
+//!   tokens, so a forger gets no more than its share a second, never a
+//!   burst.
 //!
 //! A claim over the budget is dropped unchecked (and counted); the news
 //! it carried comes again by gossip, sync or the next probe.
@@ -30,6 +34,9 @@ const MAX_ASKED: usize = 256;
 /// with must not make us check a hundred thousand (what this leaves out
 /// comes with the next syncs: a joiner syncs a few times at once).
 const PER_ANSWER: u32 = 1024;
+/// Claims about the member pinged checked beyond the budget, per ack: its
+/// refutation needs one.
+const PER_ACK: u32 = 2;
 
 /// A request of ours whose answer is checked without limit.
 #[derive(Debug)]
@@ -120,7 +127,7 @@ impl Checks {
         self.remember(now, target, Some(seq));
     }
 
-    /// We asked `peer` for its state (a digest, or a state wanting a reply).
+    /// We asked `peer` for its state (a sync, a join).
     pub fn synced(&mut self, now: Instant, peer: &NodeId) {
         self.remember(now, peer, None);
     }
@@ -177,7 +184,11 @@ impl Checks {
             Answering::Ping(t) => t == id,
             Answering::Sync => true,
         };
-        if answers && self.answered < PER_ANSWER {
+        let most = match self.answering {
+            Answering::Ping(_) => PER_ACK,
+            _ => PER_ANSWER,
+        };
+        if answers && self.answered < most {
             self.answered += 1;
             return true;
         }

@@ -512,16 +512,24 @@ impl Swim {
         }
     }
 
-    /// We asked `peer` for its state: its answer is checked beyond the
-    /// budget.
+    /// We asked `peer` for its state (a sync or a join, to a peer we
+    /// chose: never on a peer's prompting): its answer is checked beyond
+    /// the budget.
     fn asked_state(&mut self, peer: &NodeId) {
         if self.identity.is_some() {
             self.checks.synced(self.last_now, peer);
         }
     }
 
+    /// A sequence number for a ping. A member that signs draws them at
+    /// random: an ack with the right number is an answer whose claims it
+    /// checks beyond its budget, so an insider must not guess one.
     fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1).max(1);
+        self.seq = match self.identity {
+            Some(_) => self.rng.random(),
+            None => self.seq.wrapping_add(1),
+        }
+        .max(1);
         self.seq
     }
 

@@ -63,7 +63,6 @@ impl Swim {
             return;
         }
         self.strangers.insert(from.clone(), now);
-        self.asked_state(from);
         out.push(from.clone(), self.digest(self.digests()));
     }
 
@@ -109,6 +108,9 @@ impl Swim {
             return;
         };
         self.stats.syncs += 1;
+        // Its answer (a state, after its digest and ours) is checked
+        // beyond the budget: we chose the peer, not a flood.
+        self.asked_state(&peer);
         // Views mostly agree: one sum instead of every bucket (an idle
         // agent's largest message); the peer answers with its buckets only
         // when the sums differ.
@@ -125,7 +127,6 @@ impl Swim {
             // sent them by `introduce` already.
             let member = self.table.get(from).is_some_and(|r| r.status.is_live());
             if member && sum != summary(&mine) {
-                self.asked_state(from);
                 out.push(from.clone(), self.digest(mine));
             }
             return;
@@ -141,7 +142,6 @@ impl Swim {
         if differ.iter().any(|x| *x) {
             let b: Vec<u8> = (0..BUCKETS as u8).filter(|k| differ[*k as usize]).collect();
             let m = self.state(Some(&differ));
-            self.asked_state(from);
             out.push(
                 from.clone(),
                 MemberMsg::State {
