@@ -1048,6 +1048,50 @@ fn a_flood_of_claims_needing_checks_is_rationed_and_a_refutation_still_gets_thro
     );
 }
 
+#[test]
+fn an_accusation_past_what_a_member_signed_sends_the_believer_to_probe_it() {
+    // m0 holds m1 at n; the others may have seen m1 refute at n + 1 and
+    // now accuse it there, truly (m1 crashed). m0 cannot take that claim
+    // (it is past what m1 signed, as far as m0 knows), so it asks m1
+    // itself, and finds it dead by its own probe.
+    let mut c = Cluster::new(8, SwimConfig::default());
+    for i in 0..8 {
+        c.input(i, |n, _, _| n.set_identity([i as u8 + 1; 32]));
+        let tags = [("role".into(), format!("r{i}").into())].into();
+        c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
+    }
+    c.run_for(secs(3));
+    let (m1, m2) = (c.names[1].clone(), c.names[2].clone());
+    let (inc, _) = c.node(0).unwrap().status_of(&m1).unwrap();
+    c.crash(1);
+    let dead = Update {
+        id: m1.clone(),
+        inc: Incarnation::new(inc.epoch, inc.n + 1),
+        status: Status::Dead,
+        meta: None,
+        from: Some(m2.clone()),
+        sig: None,
+    };
+    let mut probed = false;
+    c.input(0, |n, now, out| {
+        n.handle(now, &m2, MemberMsg::Gossip { u: vec![dead] }, out);
+        probed = out
+            .iter()
+            .any(|(to, m)| *to == m1 && matches!(m, MemberMsg::Ping { t, .. } if *t == m1));
+    });
+    assert!(probed, "m0 pings m1 at once");
+    assert_eq!(
+        c.status(0, 1),
+        Some(Status::Alive),
+        "the claim itself is refused"
+    );
+    c.run_for(secs(1));
+    assert!(
+        matches!(c.status(0, 1), Some(Status::Suspect | Status::Dead)),
+        "m0 suspects m1 by its own probe"
+    );
+}
+
 fn arbitrary_update() -> impl Strategy<Value = Update> {
     let id = prop_oneof![Just("me"), Just("a"), Just("b"), Just("zz")].prop_map(NodeId::new);
     let status = prop_oneof![

@@ -748,6 +748,19 @@ impl Swim {
             Judged::Fine => {}
             Judged::Forged => {
                 self.stats.forged += 1;
+                // An accusation past the incarnation we hold may be true:
+                // we may have missed a refutation the accuser saw. Our
+                // own probe tells (a dead member then dies here by our
+                // own suspicion, not at a probe that may be far off); a
+                // flood of these costs at most a probe in flight per
+                // member, a few at once.
+                if matches!(u.status, Status::Suspect | Status::Dead)
+                    && self.table.get(&u.id).is_some_and(|r| r.status.is_live())
+                    && self.cfg.detector == Detector::Swim
+                    && self.status.is_live()
+                {
+                    self.start_probe(now, u.id, out);
+                }
                 return;
             }
             Judged::Unchecked => {
