@@ -1561,6 +1561,18 @@ impl Loop {
                     self.state_tick(now).await;
                 }
                 cmd = rx.recv() => match cmd {
+                    // Refused before anything goes out when the data dir
+                    // could not keep it: a retry is then not a second send.
+                    Some(Cmd::Broadcast(_, reply))
+                        if let Some(why) = self.store.as_ref().and_then(|s| s.cannot_keep()) =>
+                    {
+                        let _ = reply.send(Err(why));
+                    }
+                    Some(Cmd::Event(.., reply))
+                        if let Some(why) = self.store.as_ref().and_then(|s| s.cannot_keep()) =>
+                    {
+                        let _ = reply.send(Err(why));
+                    }
                     Some(Cmd::Broadcast(data, reply)) => {
                         let now = self.now();
                         let r = self.node.broadcast(now, data.into(), &mut out);

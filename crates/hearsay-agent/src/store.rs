@@ -467,6 +467,25 @@ impl Store {
         }
     }
 
+    /// Why a payload sent now could not be kept, if it could not: the
+    /// writer has stopped, or [`QUEUE`] sends already wait on the disk.
+    /// Asked before sending, so that a client is refused before anything
+    /// went out (a retry of a refused send is then not a second one).
+    pub fn cannot_keep(&self) -> Option<String> {
+        if self.writer.as_ref().is_none_or(|w| w.is_finished()) {
+            return Some(format!(
+                "not sent: the writer of {} has stopped (see the log)",
+                self.path.display()
+            ));
+        }
+        (self.sent_pending.len() >= QUEUE).then(|| {
+            format!(
+                "busy: not sent: the data dir {} is behind ({QUEUE} sends wait to be kept); try again",
+                self.path.display()
+            )
+        })
+    }
+
     /// Keeps payload `p`, sent here; `ack` answers once it is on disk.
     /// Behind a full queue it waits its turn (at most [`QUEUE`] wait;
     /// past that `ack` is told the payload went out but is not kept).
@@ -1051,6 +1070,27 @@ mod tests {
         drop(st);
         assert!(log_rows(dir.path()) < FOLD_AFTER * 3, "the map was folded");
         assert_eq!(sent_rows(dir.path()), RETENTION.max_values as u64);
+    }
+
+    #[test]
+    fn a_send_the_data_dir_could_not_keep_is_refused_before_it_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _, _) = open(dir.path()).unwrap();
+        assert_eq!(st.cannot_keep(), None, "an idle store keeps it");
+        // QUEUE sends waiting on the disk: the next one is refused, as
+        // busy (a 503 with Retry-After over HTTP).
+        for seq in 0..QUEUE as u64 {
+            let (ack, _rx) = oneshot::channel();
+            let row = wall_ms().to_be_bytes().to_vec();
+            st.sent_pending.push_back(Job::Sent((1, seq), row, ack));
+        }
+        let why = st.cannot_keep().expect("behind");
+        assert!(why.starts_with("busy: not sent"), "{why}");
+        st.sent_pending.clear();
+        // The writer gone: refused too.
+        st.writer = None;
+        let why = st.cannot_keep().expect("no writer");
+        assert!(why.starts_with("not sent"), "{why}");
     }
 
     #[test]
