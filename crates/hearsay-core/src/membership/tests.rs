@@ -1092,6 +1092,74 @@ fn an_accusation_past_what_a_member_signed_sends_the_believer_to_probe_it() {
     );
 }
 
+#[test]
+fn a_member_back_with_a_new_key_is_taken_once_it_buries_its_old_life() {
+    // m3's data dir is wiped: it comes back at once, at the same name and
+    // address, in a new life with a new key. The others hold its old life
+    // alive under the old key (nobody found it dead: it was back before a
+    // probe failed), so they refuse the new life's claims; m3 declares the
+    // old life dead (the old key's holder would refute; it is gone), and
+    // its new life is then taken, signed with the new key.
+    let mut c = Cluster::new(4, SwimConfig::default());
+    for i in 0..4 {
+        c.input(i, |n, _, _| n.set_identity([i as u8 + 1; 32]));
+        let tags = [("v".into(), "1".into())].into();
+        c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
+    }
+    c.run_for(secs(3));
+    let m3 = c.names[3].clone();
+    let (old, _) = c.node(0).unwrap().status_of(&m3).unwrap();
+    c.crash(3);
+    c.epochs[3] += 1;
+    let mut s = boot(&c.cfg, &m3, c.epochs[3], 99);
+    s.set_identity([42; 32]);
+    let new_key = s.meta().key;
+    s.set_tags(c.now(), [("v".into(), "2".into())].into())
+        .unwrap();
+    c.net.start(3, s);
+    let to = [c.names[0].clone()];
+    c.input(3, |n, now, out| n.join(now, &to, out));
+    c.run_for(secs(5));
+    for i in 0..3 {
+        let n = c.node(i).unwrap();
+        let (inc, status) = n.status_of(&m3).unwrap();
+        assert!(
+            inc.epoch > old.epoch && status == Status::Alive,
+            "m{i}: {inc:?} {status:?}"
+        );
+        let meta = n.meta_of(&m3).unwrap();
+        assert_eq!(meta.key, new_key, "m{i} took the new key");
+        assert_eq!(meta.tags.get("v").map(|v| &**v), Some("2"));
+    }
+    // Nobody else's claim of a new life under a new key is taken while
+    // m3 lives: the rule is for lives that are over.
+    let mallory = NodeId::new("mallory");
+    let k = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let (now_inc, _) = c.node(0).unwrap().status_of(&m3).unwrap();
+    let mut u = Update {
+        id: m3.clone(),
+        inc: Incarnation::new(Epoch(now_inc.epoch.0 + 1), 0),
+        status: Status::Alive,
+        meta: Some(Arc::new(Meta {
+            key: Some(Bytes(k.verifying_key().to_bytes())),
+            ..Meta::default()
+        })),
+        from: None,
+        sig: None,
+    };
+    {
+        use ed25519_dalek::Signer;
+        u.sig = Some(Bytes(k.sign(&u.signed_bytes()).to_bytes()));
+    }
+    c.input(0, |n, now, out| {
+        n.handle(now, &mallory, MemberMsg::Gossip { u: vec![u] }, out)
+    });
+    assert_eq!(
+        c.node(0).unwrap().status_of(&m3),
+        Some((now_inc, Status::Alive))
+    );
+}
+
 fn arbitrary_update() -> impl Strategy<Value = Update> {
     let id = prop_oneof![Just("me"), Just("a"), Just("b"), Just("zz")].prop_map(NodeId::new);
     let status = prop_oneof![

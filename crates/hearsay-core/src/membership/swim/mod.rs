@@ -167,6 +167,9 @@ pub struct Swim {
     identity: Option<ed25519_dalek::SigningKey>,
     /// What peers may make it spend on signature checks.
     checks: checks::Checks,
+    /// The latest earlier life of this member declared dead here, under
+    /// another key ([`Swim::bury`]).
+    buried: Option<Epoch>,
 }
 
 impl std::fmt::Debug for Swim {
@@ -223,6 +226,7 @@ impl Swim {
             events: Vec::new(),
             identity: None,
             checks: checks::Checks::new(cfg.checks_per_sec),
+            buried: None,
             cfg,
         })
     }
@@ -759,7 +763,28 @@ impl Swim {
                     && self.cfg.detector == Detector::Swim
                     && self.status.is_live()
                 {
-                    self.start_probe(now, u.id, out);
+                    self.start_probe(now, u.id.clone(), out);
+                }
+                // A new life under another key while we hold it alive:
+                // its data dir may have been wiped. It is shown what we
+                // hold (once in the queue), so that it can declare that
+                // life over ([`Swim::bury`]).
+                if u.status == Status::Alive
+                    && let Some(r) = self.table.get(&u.id)
+                    && r.status.is_live()
+                    && u.inc.epoch > r.inc.epoch
+                    && self.verify.len() < MAX_VERIFY
+                    && !self.verify.iter().any(|v| v.id == u.id)
+                {
+                    let held = Update {
+                        id: u.id.clone(),
+                        inc: r.inc,
+                        status: r.status,
+                        meta: Some(r.meta.clone()),
+                        from: None,
+                        sig: r.sig.copied(),
+                    };
+                    self.verify.push_back(held);
                 }
                 return;
             }
@@ -842,6 +867,17 @@ impl Swim {
             return Judged::Fine;
         }
         match u.status {
+            // A new life under a new key (a wiped data dir) of a member
+            // whose life here is over: signed with that key, it is taken.
+            // (An insider can so take the name of a member while it is
+            // dead; never of one alive.)
+            Status::Alive
+                if matches!(status, Status::Dead | Status::Left)
+                    && u.inc.epoch > inc.epoch
+                    && let Some(k) = claimed.filter(|k| *k != key) =>
+            {
+                self.signed(now, u, &k, from)
+            }
             Status::Alive if u.meta.is_none() || claimed.is_some_and(|k| k != key) => {
                 Judged::Forged
             }
@@ -915,6 +951,8 @@ impl Swim {
         if u.inc.epoch != self.inc.epoch {
             if u.inc.epoch > self.inc.epoch {
                 self.stats.bad_input += 1;
+            } else {
+                self.bury(u, from, out);
             }
             return;
         }
@@ -970,6 +1008,45 @@ impl Swim {
                 );
             }
         }
+    }
+
+    /// An earlier life of this member, alive under another key (its data
+    /// dir was wiped, so this life has a new one): the others refuse this
+    /// life's claims while they hold that one, and that one answers no
+    /// more (its key is gone). It is declared dead, once per life, at the
+    /// incarnation they hold (any member could claim as much; a live
+    /// holder of that key would refute it); a signing member then takes
+    /// this life's new key, signed ([`Swim::judge`]).
+    fn bury(&mut self, u: Update, from: Option<&NodeId>, out: &mut Outbox<MemberMsg>) {
+        let theirs = u.meta.as_ref().and_then(|m| m.key);
+        if self.identity.is_none()
+            || !u.status.is_live()
+            || theirs.is_none()
+            || theirs == self.meta.key
+            || self.buried.is_some_and(|e| e >= u.inc.epoch)
+        {
+            return;
+        }
+        self.buried = Some(u.inc.epoch);
+        let dead = Update {
+            status: Status::Dead,
+            meta: None,
+            from: Some(self.me.clone()),
+            sig: None,
+            ..u
+        };
+        self.rumours.push(dead.clone(), self.cfg.max_rumours);
+        if let Some(f) = from.filter(|f| **f != self.me) {
+            out.push(
+                f.clone(),
+                MemberMsg::Gossip {
+                    u: vec![dead, self.self_update()],
+                },
+            );
+        }
+        // This life's own claim goes again with the next syncs.
+        self.hot = HOT_SYNCS;
+        self.next_sync.arm_by(self.last_now + self.hot_wait());
     }
 
     fn changed(&mut self, now: Instant, c: Change, u: Update) {
