@@ -175,10 +175,22 @@ impl Checks {
         self.answered = 0;
     }
 
-    /// May a claim about `id`, sent by `from` (`known`: a member in the
-    /// table), be checked now? Each yes must be followed by
-    /// [`Checks::failed`] if the check fails.
+    /// [`Checks::lane`], for tests.
+    #[cfg(test)]
     pub fn allow(&mut self, now: Instant, id: &NodeId, from: Option<&NodeId>, known: bool) -> bool {
+        self.lane(now, id, from, known).is_some()
+    }
+
+    /// Whether a claim about `id`, sent by `from` (`known`: a member in
+    /// the table), may be checked now, and who pays: `Some(true)` the
+    /// budget, `Some(false)` an answer to our request; None: dropped.
+    pub fn lane(
+        &mut self,
+        now: Instant,
+        id: &NodeId,
+        from: Option<&NodeId>,
+        known: bool,
+    ) -> Option<bool> {
         let answers = match &self.answering {
             Answering::Nothing => false,
             Answering::Ping(t) => t == id,
@@ -190,7 +202,7 @@ impl Checks {
         };
         if answers && self.answered < most {
             self.answered += 1;
-            return true;
+            return Some(false);
         }
         let (rate, share) = (self.rate, self.share());
         let sender = match from {
@@ -206,15 +218,12 @@ impl Checks {
         };
         // The sender's token first: a sender over its share does not
         // spend the others' budget.
-        sender.take(now, share, share) && self.all.take(now, rate, rate)
+        (sender.take(now, share, share) && self.all.take(now, rate, rate)).then_some(true)
     }
 
-    /// A claim `allow`ed for `from` failed its check: the sender's tokens
-    /// are gone (an honest sender never fails one).
+    /// A claim the budget paid for, sent by `from`, failed its check: the
+    /// sender's tokens are gone (an honest sender never fails one).
     pub fn failed(&mut self, from: Option<&NodeId>, known: bool) {
-        if !self.answering.eq(&Answering::Nothing) {
-            return;
-        }
         let b = match from {
             Some(f) if known => self.senders.get_mut(f),
             _ => Some(&mut self.strangers),

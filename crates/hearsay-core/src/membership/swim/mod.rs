@@ -906,14 +906,16 @@ impl Swim {
             return Judged::Forged;
         }
         let known = from.is_some_and(|f| self.table.get(f).is_some());
-        if !self.checks.allow(now, &u.id, from, known) {
+        let Some(paid) = self.checks.lane(now, &u.id, from, known) else {
             return Judged::Unchecked;
-        }
+        };
         self.stats.checks += 1;
         if u.signed_by(key) {
             Judged::Fine
         } else {
-            self.checks.failed(from, known);
+            if paid {
+                self.checks.failed(from, known);
+            }
             Judged::Forged
         }
     }
