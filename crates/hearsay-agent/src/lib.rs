@@ -803,6 +803,7 @@ impl Agent {
             },
             store,
             resend: restored.sent,
+            buried: 0,
             done: done_rx,
             streams_out: stream::Sender::default(),
             kept: (cfg.kept_messages, cfg.kept_bytes),
@@ -1419,6 +1420,9 @@ struct Loop {
     /// What earlier lives sent in the retention window, kept in the data
     /// dir: sent again once joined.
     resend: Vec<Payload>,
+    /// Earlier lives of this member under another key declared dead so
+    /// far (logged at the first).
+    buried: u64,
     /// Local map writes the data dir has kept (or failed to keep).
     done: mpsc::UnboundedReceiver<store::Done>,
     /// Outbound streams, bounded.
@@ -1555,6 +1559,7 @@ impl Loop {
                     self.ask_joins(now).await;
                     self.reach_tick(now).await;
                     self.node.tick(now, &mut out);
+                    self.tell_buried();
                     self.kv.tick(now, &mut self.kv_out);
                     self.run_queries().await;
                     self.run_asks().await;
@@ -2365,6 +2370,21 @@ impl Loop {
                 let _ = reply.send(r.map(|(_, t)| t).map_err(|e| e.to_string()));
             }
         }
+    }
+
+    /// Says, once, that the cluster held an earlier life of this member
+    /// under another identity key (its data dir was wiped or replaced):
+    /// until the others forget it, they refuse this life's claims.
+    fn tell_buried(&mut self) {
+        let n = self.node.swim().stats().buried;
+        if n > 0 && self.buried == 0 {
+            tracing::warn!(
+                "the cluster knows an earlier life of {} under another identity key (was its data dir wiped or replaced?): declared that life dead; the others take this one once they have forgotten it, {} s after its death (dead retention); until then they list this member dead",
+                self.me,
+                self.node.swim().config().dead_retention.as_secs()
+            );
+        }
+        self.buried = n;
     }
 
     /// Sends again what earlier lives sent in the retention window (kept

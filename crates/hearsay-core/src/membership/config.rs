@@ -204,7 +204,7 @@ pub struct SwimConfig {
     /// cannot grow it without bound.
     pub max_members: usize,
     /// Signature checks a second a member that signs does for claims
-    /// that are not answers to its own requests (their senders each get a
+    /// that are not in acks to its own probes (their senders each get a
     /// quarter): past it such claims are dropped unchecked and counted,
     /// so a flood of claims that need checking cannot fill its loop (one
     /// check costs tens of microseconds: 1,000 a second is a few percent

@@ -27,6 +27,10 @@ pub(crate) struct Suspicion {
     /// The last-chance probe went out (Lifeguard's buddy system, made
     /// active: the suspect is asked once more before it is convicted).
     pub checked: bool,
+    /// The last-chance ping's number: the ack to it is an answer to our
+    /// own request (its claims about the suspect are checked beyond the
+    /// signature check budget).
+    pub ping: Option<u32>,
 }
 
 /// Lifeguard's timeout after `c` independent confirmations out of `k`.
@@ -58,6 +62,7 @@ impl Suspicion {
             deadline: now + max,
             not_before: now,
             checked: false,
+            ping: None,
         };
         if let Some(a) = accuser {
             s.accusers.insert(a);

@@ -167,9 +167,9 @@ pub struct Swim {
     identity: Option<ed25519_dalek::SigningKey>,
     /// What peers may make it spend on signature checks.
     checks: checks::Checks,
-    /// The latest earlier life of this member declared dead here, under
-    /// another key ([`Swim::bury`]).
-    buried: Option<Epoch>,
+    /// When an earlier life of this member under another key was last
+    /// declared dead ([`Swim::bury`]).
+    buried: Option<Instant>,
 }
 
 impl std::fmt::Debug for Swim {
@@ -241,7 +241,7 @@ impl Swim {
     /// under another until it is forgotten). A signing member verifies the
     /// claims that need it (about 45 us each), within a budget
     /// (`SwimConfig::checks_per_sec`) that a flood of claims needing
-    /// checks cannot spend for the answers to its own probes and syncs.
+    /// checks cannot spend for the acks to its own probes.
     pub fn set_identity(&mut self, secret: [u8; 32]) {
         let key = ed25519_dalek::SigningKey::from_bytes(&secret);
         self.meta = Arc::new(Meta {
@@ -383,7 +383,6 @@ impl Swim {
         }
         for s in seeds {
             if *s != self.me {
-                self.asked_state(s);
                 out.push(
                     s.clone(),
                     MemberMsg::State {
@@ -508,21 +507,19 @@ impl Swim {
         self.live().max(1)
     }
 
-    /// We pinged `target` with `seq`: claims about it in the ack are
-    /// checked beyond the budget (only a member that signs checks).
-    fn pinged(&mut self, now: Instant, seq: u32, target: &NodeId) {
-        if self.identity.is_some() {
-            self.checks.pinged(now, seq, target);
-        }
-    }
-
-    /// We asked `peer` for its state (a sync or a join, to a peer we
-    /// chose: never on a peer's prompting): its answer is checked beyond
-    /// the budget.
-    fn asked_state(&mut self, peer: &NodeId) {
-        if self.identity.is_some() {
-            self.checks.synced(self.last_now, peer);
-        }
+    /// The member our ping numbered `q` went to: one of our probes in
+    /// progress, or a suspect's last-chance ping.
+    fn pinged_by(&self, q: u32) -> Option<NodeId> {
+        self.probes
+            .iter()
+            .find(|p| p.seq == q)
+            .map(|p| p.target.clone())
+            .or_else(|| {
+                self.suspicions
+                    .iter()
+                    .find(|(_, s)| s.ping == Some(q))
+                    .map(|(id, _)| id.clone())
+            })
     }
 
     /// A sequence number for a ping. A member that signs draws them at
@@ -583,7 +580,7 @@ impl Swim {
     ) {
         self.check_stall(now);
         self.handle_msg(now, from, msg, out);
-        self.checks.begin(checks::Answering::Nothing);
+        self.checks.begin(None);
         self.expected = self.next_deadline();
     }
 
@@ -627,13 +624,13 @@ impl Swim {
         } else if self.table.get(from).is_some() {
             self.heard.insert(from.clone(), now);
         }
-        // Claims answering our own requests are checked beyond the budget.
-        let answering = match &msg {
-            MemberMsg::Ack { q, .. } => self.checks.ack(now, *q),
-            MemberMsg::State { .. } => self.checks.state(now, from),
-            _ => checks::Answering::Nothing,
+        // Claims in an ack to our own ping, about the member pinged, are
+        // checked beyond the budget.
+        let pinged = match &msg {
+            MemberMsg::Ack { q, .. } if self.identity.is_some() => self.pinged_by(*q),
+            _ => None,
         };
-        self.checks.begin(answering);
+        self.checks.begin(pinged);
         for u in msg.updates() {
             self.absorb(now, u, Some(from), out);
         }
@@ -697,7 +694,6 @@ impl Swim {
                 for u in m {
                     self.merge(now, u, from, out);
                 }
-                self.checks.begin(checks::Answering::Nothing);
                 if reply {
                     let buckets = b.map(|b| {
                         let mut mask = [false; BUCKETS];
@@ -757,11 +753,13 @@ impl Swim {
                 // own probe tells (a dead member then dies here by our
                 // own suspicion, not at a probe that may be far off); a
                 // flood of these costs at most a probe in flight per
-                // member, a few at once.
+                // member, a few at once, one slot always left to the
+                // periodic probe.
                 if matches!(u.status, Status::Suspect | Status::Dead)
                     && self.table.get(&u.id).is_some_and(|r| r.status.is_live())
                     && self.cfg.detector == Detector::Swim
                     && self.status.is_live()
+                    && self.probes.len() + 1 < MAX_PROBES
                 {
                     self.start_probe(now, u.id.clone(), out);
                 }
@@ -867,17 +865,6 @@ impl Swim {
             return Judged::Fine;
         }
         match u.status {
-            // A new life under a new key (a wiped data dir) of a member
-            // whose life here is over: signed with that key, it is taken.
-            // (An insider can so take the name of a member while it is
-            // dead; never of one alive.)
-            Status::Alive
-                if matches!(status, Status::Dead | Status::Left)
-                    && u.inc.epoch > inc.epoch
-                    && let Some(k) = claimed.filter(|k| *k != key) =>
-            {
-                self.signed(now, u, &k, from)
-            }
             Status::Alive if u.meta.is_none() || claimed.is_some_and(|k| k != key) => {
                 Judged::Forged
             }
@@ -906,16 +893,13 @@ impl Swim {
             return Judged::Forged;
         }
         let known = from.is_some_and(|f| self.table.get(f).is_some());
-        let Some(paid) = self.checks.lane(now, &u.id, from, known) else {
+        if !self.checks.allow(now, &u.id, from, known) {
             return Judged::Unchecked;
-        };
+        }
         self.stats.checks += 1;
         if u.signed_by(key) {
             Judged::Fine
         } else {
-            if paid {
-                self.checks.failed(from, known);
-            }
             Judged::Forged
         }
     }
@@ -1012,24 +996,35 @@ impl Swim {
         }
     }
 
-    /// An earlier life of this member, alive under another key (its data
-    /// dir was wiped, so this life has a new one): the others refuse this
-    /// life's claims while they hold that one, and that one answers no
-    /// more (its key is gone). It is declared dead, once per life, at the
-    /// incarnation they hold (any member could claim as much; a live
-    /// holder of that key would refute it); a signing member then takes
-    /// this life's new key, signed ([`Swim::judge`]).
+    /// An earlier life of this member, live under another key (its data
+    /// dir was wiped, so this life has a new one), as `from` holds it:
+    /// `from` refuses this life's claims while it holds that one, and that
+    /// one will not answer (its key is gone), nor be found dead (this
+    /// process answers the probes to its name). So this life tells `from`
+    /// that one is dead, at the incarnation it holds (any member could
+    /// claim as much; a live holder of that key would refute it), at most
+    /// once a second. The others take the new key once they have forgotten
+    /// the old life (`dead_retention` after its death): a new key is never
+    /// taken for a member they remember, or a key holder could take the
+    /// name of any member by claiming it dead and born again.
     fn bury(&mut self, u: Update, from: Option<&NodeId>, out: &mut Outbox<MemberMsg>) {
         let theirs = u.meta.as_ref().and_then(|m| m.key);
+        let now = self.last_now;
+        let Some(f) = from.filter(|f| **f != self.me) else {
+            return;
+        };
         if self.identity.is_none()
             || !u.status.is_live()
             || theirs.is_none()
             || theirs == self.meta.key
-            || self.buried.is_some_and(|e| e >= u.inc.epoch)
+            || self
+                .buried
+                .is_some_and(|t| now < t + Duration::from_secs(1))
         {
             return;
         }
-        self.buried = Some(u.inc.epoch);
+        self.buried = Some(now);
+        self.stats.buried += 1;
         let dead = Update {
             status: Status::Dead,
             meta: None,
@@ -1037,18 +1032,7 @@ impl Swim {
             sig: None,
             ..u
         };
-        self.rumours.push(dead.clone(), self.cfg.max_rumours);
-        if let Some(f) = from.filter(|f| **f != self.me) {
-            out.push(
-                f.clone(),
-                MemberMsg::Gossip {
-                    u: vec![dead, self.self_update()],
-                },
-            );
-        }
-        // This life's own claim goes again with the next syncs.
-        self.hot = HOT_SYNCS;
-        self.next_sync.arm_by(self.last_now + self.hot_wait());
+        out.push(f.clone(), MemberMsg::Gossip { u: vec![dead] });
     }
 
     fn changed(&mut self, now: Instant, c: Change, u: Update) {

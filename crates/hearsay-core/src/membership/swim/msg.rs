@@ -135,6 +135,9 @@ pub struct SwimStats {
     pub unchecked: u64,
     /// Signature checks done.
     pub checks: u64,
+    /// Earlier lives of this member under another key declared dead
+    /// ([`Swim::bury`](super::Swim)).
+    pub buried: u64,
     /// Times this member was run much later than it asked (paused).
     pub stalls: u64,
     /// Direct probes answered, and their round trips (microseconds).

@@ -58,7 +58,6 @@ impl Swim {
             return;
         }
         let seq = self.next_seq();
-        self.pinged(now, seq, &t);
         // The requester gives indirect probes twice the probe timeout; the
         // nack must reach it within that.
         let window = self.awareness.scale(self.cfg.probe_timeout) * 2;
@@ -134,7 +133,9 @@ impl Swim {
                     sig: None,
                 };
                 let q = self.next_seq();
-                self.pinged(now, q, &id);
+                if let Some(s) = self.suspicions.get_mut(&id) {
+                    s.ping = Some(q);
+                }
                 out.push(
                     id.clone(),
                     MemberMsg::Ping {
@@ -253,7 +254,6 @@ impl Swim {
             expected_nacks: 0,
             nacks: 0,
         });
-        self.pinged(now, seq, &target);
         let m = MemberMsg::Ping {
             q: seq,
             t: target.clone(),

@@ -108,9 +108,6 @@ impl Swim {
             return;
         };
         self.stats.syncs += 1;
-        // Its answer (a state, after its digest and ours) is checked
-        // beyond the budget: we chose the peer, not a flood.
-        self.asked_state(&peer);
         // Views mostly agree: one sum instead of every bucket (an idle
         // agent's largest message); the peer answers with its buckets only
         // when the sums differ.
@@ -172,7 +169,6 @@ impl Swim {
             sig: None,
         };
         let seq = self.next_seq();
-        self.pinged(self.last_now, seq, &dead);
         let m = MemberMsg::Ping {
             q: seq,
             t: dead.clone(),
