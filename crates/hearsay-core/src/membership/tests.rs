@@ -1088,43 +1088,59 @@ fn an_accusation_past_what_a_member_signed_sends_the_believer_to_probe_it() {
     // m0 holds m1 at n; the others may have seen m1 refute at n + 1 and
     // now accuse it there, truly (m1 crashed). m0 cannot take that claim
     // (it is past what m1 signed, as far as m0 knows), so it asks m1
-    // itself, and finds it dead by its own probe.
-    let mut c = Cluster::new(8, SwimConfig::default());
-    for i in 0..8 {
-        c.input(i, |n, _, _| n.set_identity([i as u8 + 1; 32]));
-        let tags = [("role".into(), format!("r{i}").into())].into();
-        c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
-    }
-    c.run_for(secs(3));
-    let (m1, m2) = (c.names[1].clone(), c.names[2].clone());
-    let (inc, _) = c.node(0).unwrap().status_of(&m1).unwrap();
-    c.crash(1);
-    let dead = Update {
+    // itself, unless it hears from m1 directly (then m1 lives, and the
+    // claim is a flood's).
+    let (m0, m1, m2) = (NodeId::new("m0"), NodeId::new("m1"), NodeId::new("m2"));
+    let mut s = boot(&SwimConfig::default(), &m0, 1, 7);
+    s.set_identity([1; 32]);
+    let k1 = ed25519_dalek::SigningKey::from_bytes(&[2; 32]);
+    let mut alive = Update {
         id: m1.clone(),
-        inc: Incarnation::new(inc.epoch, inc.n + 1),
-        status: Status::Dead,
-        meta: None,
-        from: Some(m2.clone()),
+        inc: Incarnation::new(Epoch(1), 3),
+        status: Status::Alive,
+        meta: Some(Arc::new(Meta {
+            key: Some(Bytes(k1.verifying_key().to_bytes())),
+            ..Meta::default()
+        })),
+        from: None,
         sig: None,
     };
-    let mut probed = false;
-    c.input(0, |n, now, out| {
-        n.handle(now, &m2, MemberMsg::Gossip { u: vec![dead] }, out);
-        probed = out
-            .iter()
-            .any(|(to, m)| *to == m1 && matches!(m, MemberMsg::Ping { t, .. } if *t == m1));
-    });
-    assert!(probed, "m0 pings m1 at once");
-    assert_eq!(
-        c.status(0, 1),
-        Some(Status::Alive),
-        "the claim itself is refused"
-    );
-    c.run_for(secs(1));
+    {
+        use ed25519_dalek::Signer;
+        alive.sig = Some(Bytes(k1.sign(&alive.signed_bytes()).to_bytes()));
+    }
+    let mut out = Outbox::default();
+    let t0 = Instant::from_millis(1000);
+    for _ in 0..2 {
+        let u = vec![alive.clone()];
+        s.handle(t0, &m1, MemberMsg::Gossip { u }, &mut out);
+    }
+    assert_eq!(s.status_of(&m1), Some((alive.inc, Status::Alive)));
+    let accuse = |s: &mut Swim, at: Instant| {
+        let dead = Update {
+            id: m1.clone(),
+            inc: Incarnation::new(Epoch(1), 4),
+            status: Status::Dead,
+            meta: None,
+            from: Some(m2.clone()),
+            sig: None,
+        };
+        let mut out = Outbox::default();
+        s.handle(at, &m2, MemberMsg::Gossip { u: vec![dead] }, &mut out);
+        out.iter()
+            .any(|(to, m)| *to == m1 && matches!(m, MemberMsg::Ping { t, .. } if *t == m1))
+    };
+    let forged = s.stats().forged;
     assert!(
-        matches!(c.status(0, 1), Some(Status::Suspect | Status::Dead)),
-        "m0 suspects m1 by its own probe"
+        !accuse(&mut s, t0 + Duration::from_millis(500)),
+        "heard lately: no probe"
     );
+    assert!(
+        accuse(&mut s, t0 + secs(5)),
+        "silent for a while: probed at once"
+    );
+    assert_eq!(s.stats().forged - forged, 2, "both claims refused");
+    assert_eq!(s.status_of(&m1), Some((alive.inc, Status::Alive)));
 }
 
 #[test]

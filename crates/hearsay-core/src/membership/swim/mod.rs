@@ -751,15 +751,18 @@ impl Swim {
                 // An accusation past the incarnation we hold may be true:
                 // we may have missed a refutation the accuser saw. Our
                 // own probe tells (a dead member then dies here by our
-                // own suspicion, not at a probe that may be far off); a
-                // flood of these costs at most a probe in flight per
-                // member, a few at once, one slot always left to the
-                // periodic probe.
+                // own suspicion, not at a probe that may be far off).
+                // Not while we hear from it directly (it lives, and a
+                // flood of such claims about a busy member would have us
+                // probe it without pause, and suspect it at its first
+                // late ack); at most a probe in flight per member, a few
+                // at once, one slot always left to the periodic probe.
                 if matches!(u.status, Status::Suspect | Status::Dead)
                     && self.table.get(&u.id).is_some_and(|r| r.status.is_live())
                     && self.cfg.detector == Detector::Swim
                     && self.status.is_live()
                     && self.probes.len() + 1 < MAX_PROBES
+                    && !self.heard_lately(now, &u.id)
                 {
                     self.start_probe(now, u.id.clone(), out);
                 }
