@@ -66,6 +66,8 @@ pub mod http;
 mod joins;
 pub mod keyquery;
 pub mod kv;
+#[doc(hidden)]
+pub mod lossy;
 pub mod metrics;
 pub mod monitor;
 pub mod query;
@@ -177,6 +179,10 @@ pub struct AgentConfig {
     /// chosen addresses (a partition without touching the host's network).
     #[doc(hidden)]
     pub test_faults: bool,
+    /// Tests only: drop and delay received datagrams ([`lossy`]), for
+    /// soaks where `tc netem` is not to be had.
+    #[doc(hidden)]
+    pub test_link: lossy::Faults,
 }
 
 impl Default for AgentConfig {
@@ -252,6 +258,7 @@ impl AgentConfig {
             delegate: None,
             state_sync: std::time::Duration::from_secs(30),
             test_faults: false,
+            test_link: lossy::Faults::default(),
         }
     }
 }
@@ -843,6 +850,10 @@ impl Agent {
             zone: cfg.zone.clone(),
             advertise,
             test_faults: cfg.test_faults,
+            link: (!cfg.test_link.is_none()).then(|| {
+                let seed = NodeId::new(&cfg.name).hash64();
+                lossy::Link::new(cfg.test_link, seed)
+            }),
             published: false,
             addrs_kept: 0,
             queries: Vec::new(),
@@ -1400,6 +1411,8 @@ struct Loop {
     zone: Option<String>,
     advertise: SocketAddr,
     test_faults: bool,
+    /// Tests only: the received datagrams' faults.
+    link: Option<lossy::Link>,
     /// The member list went to the shared state at least once.
     published: bool,
     /// Addresses left after the last pruning.
@@ -1519,6 +1532,7 @@ impl Loop {
                 self.asking.iter().map(query::Asking::next_deadline).min(),
                 self.delegate.as_ref().map(|_| self.next_state_sync),
                 self.order.next_deadline(),
+                self.link.as_ref().and_then(lossy::Link::next_due),
             ]);
             let wake = deadline.map_or(self.start + std::time::Duration::from_secs(3600), |d| {
                 self.start + std::time::Duration::from_micros(d.as_micros())
@@ -1527,7 +1541,11 @@ impl Loop {
             tokio::select! {
                 r = self.sock.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r {
-                        self.datagram(&buf[..n], from, &mut out).await;
+                        let now = self.now();
+                        match &mut self.link {
+                            Some(l) => l.arrive(now, &buf[..n], from),
+                            None => self.datagram(&buf[..n], from, &mut out).await,
+                        }
                     }
                 }
                 Some(inbound) = streams.recv() => {
@@ -1537,6 +1555,11 @@ impl Loop {
                 Some(a) = self.answers.rx.recv() => self.answered(a).await,
                 _ = sleep => {
                     let now = self.now();
+                    if let Some(l) = &mut self.link {
+                        for (bytes, from) in l.due(now) {
+                            self.datagram(&bytes, from, &mut out).await;
+                        }
+                    }
                     // Learn the seeds' names: they answer `who` with an
                     // empty envelope, and then we join them by name.
                     let due = self.seeds.due(now);

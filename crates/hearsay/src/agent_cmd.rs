@@ -182,6 +182,16 @@ pub struct AgentArgs {
     /// For tests: accept POST /test/cut (drop traffic with listed members)
     #[arg(long, hide = true)]
     test_faults: bool,
+    /// For tests: drop this share of received datagrams, in percent
+    /// (a lossy link where `tc netem` is not to be had)
+    #[arg(long, hide = true, default_value_t = 0.0, value_parser = crate::args::rate)]
+    test_loss: f64,
+    /// For tests: hold each received datagram this long
+    #[arg(long, hide = true)]
+    test_delay: Option<hearsay_sim::Dur>,
+    /// For tests: each hold is --test-delay +- up to this (reordering)
+    #[arg(long, hide = true)]
+    test_jitter: Option<hearsay_sim::Dur>,
 }
 
 /// `--config`: the flags' keys, all optional.
@@ -529,6 +539,17 @@ fn settle(args: &AgentArgs) -> Result<Settings, String> {
         (None, None) => {}
     }
     cfg.test_faults = args.test_faults;
+    if args.test_loss > 100.0 {
+        return Err(format!(
+            "--test-loss is a percentage, 0 to 100, not {}",
+            args.test_loss
+        ));
+    }
+    cfg.test_link = hearsay_agent::lossy::Faults {
+        loss: args.test_loss / 100.0,
+        delay: args.test_delay.map(|d| d.0).unwrap_or_default(),
+        jitter: args.test_jitter.map(|d| d.0).unwrap_or_default(),
+    };
     let http = args
         .http
         .or(file

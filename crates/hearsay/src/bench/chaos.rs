@@ -26,8 +26,10 @@ use std::time::{Duration, Instant};
 #[command(after_help = "Examples:
   hearsay bench chaos                                  20 agents, 10 minutes
   hearsay bench chaos --agents 8 --duration 2m         the short version
-Faults come from the agents' own fault layer (no root, no tc): partitions
-drop every datagram across the cut; there is no packet loss or delay.
+Faults come from the agents' own fault layer (no root, no tc netem, which
+this machine's kernel lacks): partitions drop every datagram across the
+cut, and each agent drops --loss of the datagrams it receives and holds
+the rest --delay +- --jitter (so they also arrive out of order).
 Exit status: 0 when nothing acknowledged was lost, 1 otherwise.")]
 pub struct ChaosArgs {
     /// Agents
@@ -57,6 +59,15 @@ pub struct ChaosArgs {
     /// Broadcasts per second
     #[arg(long, default_value_t = 5.0, value_parser = crate::args::rate)]
     pub broadcasts: f64,
+    /// Received datagrams dropped, in percent, at every agent
+    #[arg(long, default_value_t = 5.0, value_parser = crate::args::rate)]
+    pub loss: f64,
+    /// Received datagrams held this long ...
+    #[arg(long, default_value = "20ms")]
+    pub delay: hearsay_sim::Dur,
+    /// ... +- up to this (reordering)
+    #[arg(long, default_value = "10ms")]
+    pub jitter: hearsay_sim::Dur,
     /// Seed of the fault schedule's choices
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -344,13 +355,26 @@ fn key_of(seq: u64) -> String {
 }
 
 fn soak(args: &ChaosArgs) -> Result<Report> {
+    if args.loss > 100.0 {
+        bail!("--loss is a percentage, 0 to 100, not {}", args.loss);
+    }
     let bin = std::env::current_exe()?;
     let dir = super::stamped_dir(&args.out)?;
     let log = dir.join("agents.log");
     let n = args.agents as usize;
     let ports = free_ports(2 * n)?;
     let mut agents: Vec<Agent> = (0..n)
-        .map(|i| Agent::new(&format!("c{i}"), &ports, i, &dir, Vec::new()))
+        .map(|i| {
+            let link = vec![
+                "--test-loss".to_string(),
+                args.loss.to_string(),
+                "--test-delay".to_string(),
+                format!("{}us", args.delay.0.as_micros()),
+                "--test-jitter".to_string(),
+                format!("{}us", args.jitter.0.as_micros()),
+            ];
+            Agent::new(&format!("c{i}"), &ports, i, &dir, link)
+        })
         .collect();
     for a in &mut agents {
         a.spawn(&bin, &log)?;
@@ -360,9 +384,12 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     }
     let formed = all_alive(&agents, Duration::from_secs(60))?;
     eprintln!(
-        "hearsay bench chaos: {n} agents formed a cluster in {:.1} s; faults for {:?} -> {}",
+        "hearsay bench chaos: {n} agents formed a cluster in {:.1} s; faults for {:?} (and {}% loss, {:?} +- {:?} delay on every link) -> {}",
         formed.as_secs_f64(),
         args.duration.0,
+        args.loss,
+        args.delay.0,
+        args.jitter.0,
         dir.display()
     );
     let mut rng = StdRng::seed_from_u64(args.seed);
