@@ -1570,6 +1570,9 @@ impl Loop {
                             let _ = self.sock.send_to(&hello, s).await;
                         }
                     }
+                    // A join (one message each way) may be lost: alone
+                    // after a seed answered, ask the seeds again.
+                    self.seeds.alone(now, self.node.swim().live() <= 1);
                     if !self.seeds.done() {
                         let problem = self.refusal.clone().or_else(|| self.seeds.problem());
                         if let Ok(mut sh) = self.shared.lock() {

@@ -20,6 +20,9 @@ pub const FIRST_WAIT: Duration = Duration::from_millis(500);
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// After joining, the seeds not heard from are asked this long more.
 pub const LINGER: Duration = Duration::from_secs(60);
+/// A member still alone this long after a seed answered asks again: the
+/// join (one message each way) was lost.
+pub const CONFIRM: Duration = Duration::from_secs(2);
 
 /// Why `a` has not let this member in: no answer, or what it sends is
 /// refused here (and why).
@@ -40,17 +43,42 @@ pub struct Seeds<A> {
     refused: BTreeMap<A, &'static str>,
     /// Rounds of asking so far.
     rounds: u32,
+    /// Every seed given, to ask again if the join is lost.
+    all: Vec<A>,
 }
 
 impl<A: Ord + Clone> Seeds<A> {
     /// Seeds to ask from `now` on (none: nothing to join, done already).
     pub fn new(now: Instant, seeds: impl IntoIterator<Item = A>) -> Self {
+        let all: Vec<A> = seeds.into_iter().collect();
         Seeds {
-            waiting: seeds.into_iter().map(|a| (a, (now, FIRST_WAIT))).collect(),
+            waiting: all.iter().map(|a| (a.clone(), (now, FIRST_WAIT))).collect(),
             joined_at: None,
             refused: BTreeMap::new(),
             rounds: 0,
+            all,
         }
+    }
+
+    /// Whether this member is `alone` (knows no live member) at `now`:
+    /// still alone [`CONFIRM`] after a seed answered, its join (or the
+    /// answer) was lost, and every seed is asked again from the start; a
+    /// member whose every peer is gone asks them again too (with the same
+    /// backoff, so a cluster that is gone costs a message a seed every
+    /// half minute).
+    pub fn alone(&mut self, now: Instant, alone: bool) {
+        if !alone || self.all.is_empty() || self.joined_at.is_none_or(|t| now < t + CONFIRM) {
+            return;
+        }
+        self.joined_at = None;
+        self.waiting = self
+            .all
+            .iter()
+            .map(|a| {
+                let wait = self.waiting.get(a).map_or(FIRST_WAIT, |(_, w)| *w);
+                (a.clone(), (now, wait))
+            })
+            .collect();
     }
 
     /// The seeds to ask now; each is asked again after its wait, which
@@ -156,6 +184,24 @@ mod tests {
         assert!(!p.contains("c:3"), "not a seed: {p}");
         assert!(s.answered(t, &"a:1"));
         assert_eq!(s.problem(), None, "joined");
+    }
+
+    #[test]
+    fn a_member_still_alone_after_a_seed_answered_asks_again() {
+        let t = Instant::ZERO;
+        let mut s = Seeds::new(t, ["a", "b"]);
+        assert_eq!(s.due(t), ["a", "b"]);
+        assert!(s.answered(t, &"a"));
+        assert!(s.done());
+        s.alone(t + Duration::from_secs(1), true);
+        assert!(s.done(), "not yet: the seed's state may be on its way");
+        s.alone(t + CONFIRM, false);
+        assert!(s.done(), "not alone: joined");
+        s.alone(t + CONFIRM, true);
+        assert!(!s.done(), "the join was lost: asking again");
+        assert_eq!(s.due(t + CONFIRM), ["a", "b"]);
+        assert!(s.answered(t + CONFIRM, &"b"));
+        assert!(s.done());
     }
 
     #[test]
