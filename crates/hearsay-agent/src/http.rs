@@ -97,12 +97,13 @@ async fn members(State(a): State<Arc<Agent>>) -> Response {
     axum::Json(a.members()).into_response()
 }
 
-/// Membership changes seen: `[{"t": unix_us, "name": .., "change": ..}]`.
+/// Membership changes seen: `[{"t": unix_us, "name": .., "change": ..,
+/// "epoch": ..}]`.
 async fn events(State(a): State<Arc<Agent>>) -> Response {
     let v: Vec<serde_json::Value> = a
         .timed_events()
         .into_iter()
-        .map(|(t, e)| serde_json::json!({"t": t, "name": e.name, "change": e.change}))
+        .map(|(t, e)| serde_json::json!({"t": t, "name": e.name, "change": e.change, "epoch": e.epoch}))
         .collect();
     axum::Json(v).into_response()
 }

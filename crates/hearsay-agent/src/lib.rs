@@ -390,6 +390,10 @@ pub struct MemberEvent {
     pub name: String,
     /// What happened to it.
     pub change: Change,
+    /// Which life of it (its epoch; absent for a removal): a restarted
+    /// member's earlier life may die after its new one joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// A user event (`hearsay event NAME PAYLOAD`), as every agent delivers
@@ -423,18 +427,19 @@ const EVENT_ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn member_event(e: hearsay_core::membership::Event) -> MemberEvent {
     use hearsay_core::membership::Event as E;
-    let (id, change) = match e {
-        E::Joined(id, _) => (id, Change::Joined),
-        E::Suspected(id, _) => (id, Change::Suspect),
-        E::Alive(id, _) => (id, Change::Alive),
-        E::Updated(id, _) => (id, Change::Updated),
-        E::Died(id, _) => (id, Change::Dead),
-        E::Left(id, _) => (id, Change::Left),
-        E::Removed(id) => (id, Change::Removed),
+    let (id, change, inc) = match e {
+        E::Joined(id, i) => (id, Change::Joined, Some(i)),
+        E::Suspected(id, i) => (id, Change::Suspect, Some(i)),
+        E::Alive(id, i) => (id, Change::Alive, Some(i)),
+        E::Updated(id, i) => (id, Change::Updated, Some(i)),
+        E::Died(id, i) => (id, Change::Dead, Some(i)),
+        E::Left(id, i) => (id, Change::Left, Some(i)),
+        E::Removed(id) => (id, Change::Removed, None),
     };
     MemberEvent {
         name: id.to_string(),
         change,
+        epoch: inc.map(|i| i.epoch.0),
     }
 }
 

@@ -587,10 +587,11 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
                 }
             }
             report.false_positives.push(format!(
-                "{} declared {} dead at {}",
+                "{} declared {} dead at {} (its life of epoch {})",
                 name,
                 e["name"].as_str().unwrap_or("?"),
-                t
+                t,
+                e["epoch"]
             ));
         }
     }
