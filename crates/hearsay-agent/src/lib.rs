@@ -815,7 +815,7 @@ impl Agent {
             },
             store,
             resend: restored.sent,
-            buried: 0,
+            told_buried: false,
             done: done_rx,
             streams_out: stream::Sender::default(),
             kept: (cfg.kept_messages, cfg.kept_bytes),
@@ -1438,9 +1438,9 @@ struct Loop {
     /// What earlier lives sent in the retention window, kept in the data
     /// dir: sent again once joined.
     resend: Vec<Payload>,
-    /// Earlier lives of this member under another key declared dead so
-    /// far (logged at the first).
-    buried: u64,
+    /// An earlier life of this member under another key was declared
+    /// dead, and the log said so (once).
+    told_buried: bool,
     /// Local map writes the data dir has kept (or failed to keep).
     done: mpsc::UnboundedReceiver<store::Done>,
     /// Outbound streams, bounded.
@@ -2407,15 +2407,14 @@ impl Loop {
     /// under another identity key (its data dir was wiped or replaced):
     /// until the others forget it, they refuse this life's claims.
     fn tell_buried(&mut self) {
-        let n = self.node.swim().stats().buried;
-        if n > 0 && self.buried == 0 {
+        if !self.told_buried && self.node.swim().stats().buried > 0 {
+            self.told_buried = true;
             tracing::warn!(
                 "the cluster knows an earlier life of {} under another identity key (was its data dir wiped or replaced?): declared that life dead; the others take this one once they have forgotten it, {} s after its death (dead retention); until then they list this member dead",
                 self.me,
                 self.node.swim().config().dead_retention.as_secs()
             );
         }
-        self.buried = n;
     }
 
     /// Sends again what earlier lives sent in the retention window (kept

@@ -37,6 +37,21 @@ pub(crate) struct Record<'a> {
     pub sig: Option<&'a Sig>,
 }
 
+impl Record<'_> {
+    /// The claim that restates this record of `id`, as a state sync
+    /// carries it (metadata only for an alive member).
+    pub fn update(&self, id: &NodeId) -> Update {
+        Update {
+            id: id.clone(),
+            inc: self.inc,
+            status: self.status,
+            meta: (self.status == Status::Alive).then(|| self.meta.clone()),
+            from: self.from.cloned(),
+            sig: self.sig.copied(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     epoch: u64,

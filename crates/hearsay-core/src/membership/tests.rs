@@ -30,6 +30,18 @@ impl Cluster {
     }
 
     /// A cluster whose network and members draw from other seeds.
+    /// `n` members that sign (member i with the secret [i + 1; 32]), each
+    /// with a tag set, so that its first signed alive claim tells its key.
+    fn signing(n: usize, cfg: SwimConfig) -> Cluster {
+        let mut c = Cluster::new(n, cfg);
+        for i in 0..n {
+            c.input(i, |n, _, _| n.set_identity([i as u8 + 1; 32]));
+            let tags = [("v".into(), "1".into())].into();
+            c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
+        }
+        c
+    }
+
     fn seeded(n: usize, cfg: SwimConfig, seed: u64, node_seed: u64) -> Cluster {
         let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("m{i}"))).collect();
         let boot = |i: usize| {
@@ -831,17 +843,7 @@ fn members_that_sign_are_not_killed_by_claims_they_did_not_make() {
     // Each member signs its claims; the others learn its key from its
     // first signed alive claim (new tags here) and from then on take a new
     // incarnation of it, or its leave, only signed with that key.
-    let mut c = Cluster::new(3, SwimConfig::default());
-    for i in 0..3 {
-        c.input(i, |n, now, _| {
-            n.set_identity([i as u8 + 1; 32]);
-            let _ = now;
-        });
-    }
-    for i in 0..3 {
-        let tags = [("role".into(), format!("r{i}").into())].into();
-        c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
-    }
+    let mut c = Cluster::signing(3, SwimConfig::default());
     c.run_for(secs(2));
     let m1 = c.names[1].clone();
     let key1 = c.node(1).unwrap().meta().key;
@@ -934,12 +936,7 @@ fn a_flood_of_claims_needing_checks_is_rationed_and_a_refutation_still_gets_thro
         checks_per_sec: 200,
         ..SwimConfig::default()
     };
-    let mut c = Cluster::new(3, cfg);
-    for i in 0..3 {
-        c.input(i, |n, _, _| n.set_identity([i as u8 + 1; 32]));
-        let tags = [("role".into(), format!("r{i}").into())].into();
-        c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
-    }
+    let mut c = Cluster::signing(3, cfg);
     c.run_for(secs(2));
     let (m1, m2) = (c.names[1].clone(), c.names[2].clone());
     let (inc, _) = c.node(0).unwrap().status_of(&m1).unwrap();
@@ -1156,12 +1153,7 @@ fn a_member_back_with_a_new_key_buries_its_old_life_and_is_taken_once_that_is_fo
         dead_retention: secs(20),
         ..SwimConfig::default()
     };
-    let mut c = Cluster::new(4, cfg);
-    for i in 0..4 {
-        c.input(i, |n, _, _| n.set_identity([i as u8 + 1; 32]));
-        let tags = [("v".into(), "1".into())].into();
-        c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
-    }
+    let mut c = Cluster::signing(4, cfg);
     c.run_for(secs(3));
     let m3 = c.names[3].clone();
     let (old, _) = c.node(0).unwrap().status_of(&m3).unwrap();
@@ -1205,12 +1197,7 @@ fn a_key_holder_cannot_take_a_live_members_name_by_claiming_it_dead_and_born_aga
     // may: m1 refutes), and in the same breath alive in a far later life
     // under her key, signed with it. The new life is refused everywhere;
     // m1 refutes its death and stays itself.
-    let mut c = Cluster::new(4, SwimConfig::default());
-    for i in 0..4 {
-        c.input(i, |n, _, _| n.set_identity([i as u8 + 1; 32]));
-        let tags = [("v".into(), "1".into())].into();
-        c.input(i, |n, now, _| n.set_tags(now, tags).unwrap());
-    }
+    let mut c = Cluster::signing(4, SwimConfig::default());
     c.run_for(secs(3));
     let m1 = c.names[1].clone();
     let key = c.node(1).unwrap().meta().key;

@@ -371,7 +371,6 @@ impl Swim {
     /// with its own.
     pub fn join(&mut self, now: Instant, seeds: &[NodeId], out: &mut Outbox<MemberMsg>) {
         self.start(now);
-        self.last_now = self.last_now.max(now);
         if seeds.iter().any(|s| *s != self.me) {
             // Members that join at the same time as this one may be
             // missing from the seed's answer, and their rumours may have
@@ -748,45 +747,7 @@ impl Swim {
             Judged::Fine => {}
             Judged::Forged => {
                 self.stats.forged += 1;
-                // An accusation past the incarnation we hold may be true:
-                // we may have missed a refutation the accuser saw. Our
-                // own probe tells (a dead member then dies here by our
-                // own suspicion, not at a probe that may be far off).
-                // Not while we hear from it directly (it lives, and a
-                // flood of such claims about a busy member would have us
-                // probe it without pause, and suspect it at its first
-                // late ack); at most a probe in flight per member, a few
-                // at once, one slot always left to the periodic probe.
-                if matches!(u.status, Status::Suspect | Status::Dead)
-                    && self.table.get(&u.id).is_some_and(|r| r.status.is_live())
-                    && self.cfg.detector == Detector::Swim
-                    && self.status.is_live()
-                    && self.probes.len() + 1 < MAX_PROBES
-                    && !self.heard_lately(now, &u.id)
-                {
-                    self.start_probe(now, u.id.clone(), out);
-                }
-                // A new life under another key while we hold it alive:
-                // its data dir may have been wiped. It is shown what we
-                // hold (once in the queue), so that it can declare that
-                // life over ([`Swim::bury`]).
-                if u.status == Status::Alive
-                    && let Some(r) = self.table.get(&u.id)
-                    && r.status.is_live()
-                    && u.inc.epoch > r.inc.epoch
-                    && self.verify.len() < MAX_VERIFY
-                    && !self.verify.iter().any(|v| v.id == u.id)
-                {
-                    let held = Update {
-                        id: u.id.clone(),
-                        inc: r.inc,
-                        status: r.status,
-                        meta: Some(r.meta.clone()),
-                        from: None,
-                        sig: r.sig.copied(),
-                    };
-                    self.verify.push_back(held);
-                }
+                self.refused(now, &u, out);
                 return;
             }
             Judged::Unchecked => {
@@ -880,6 +841,50 @@ impl Swim {
             // accusation carrying some would change it unsigned.
             Status::Suspect | Status::Dead if u.inc > inc || u.meta.is_some() => Judged::Forged,
             Status::Suspect | Status::Dead => Judged::Fine,
+        }
+    }
+
+    /// After refusing `u` as forged: what the refusal may hide.
+    fn refused(&mut self, now: Instant, u: &Update, out: &mut Outbox<MemberMsg>) {
+        let Some(r) = self.table.get(&u.id).filter(|r| r.status.is_live()) else {
+            return;
+        };
+        match u.status {
+            // An accusation past the incarnation we hold may be true: we
+            // may have missed a refutation the accuser saw. Our own probe
+            // tells (a dead member then dies here by our own suspicion, not
+            // at a probe that may be far off). Not while we hear from it
+            // directly (it lives, and a flood of such claims about a busy
+            // member would have us probe it without pause, and suspect it
+            // at its first late ack); at most a probe in flight per member,
+            // a few at once, one slot always left to the periodic probe.
+            Status::Suspect | Status::Dead => {
+                if self.cfg.detector == Detector::Swim
+                    && self.status.is_live()
+                    && self.probes.len() + 1 < MAX_PROBES
+                    && !self.heard_lately(now, &u.id)
+                {
+                    self.start_probe(now, u.id.clone(), out);
+                }
+            }
+            // A new life under another key while we hold it alive: its
+            // data dir may have been wiped. It is shown what we hold (once
+            // in the queue, with the metadata that names the old key), so
+            // that it can declare that life over ([`Swim::bury`]).
+            Status::Alive => {
+                if u.inc.epoch > r.inc.epoch
+                    && self.verify.len() < MAX_VERIFY
+                    && !self.verify.iter().any(|v| v.id == u.id)
+                {
+                    let held = Update {
+                        meta: Some(r.meta.clone()),
+                        from: None,
+                        ..r.update(&u.id)
+                    };
+                    self.verify.push_back(held);
+                }
+            }
+            Status::Left => {}
         }
     }
 

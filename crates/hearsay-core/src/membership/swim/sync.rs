@@ -15,14 +15,7 @@ impl Swim {
             self.table
                 .iter()
                 .filter(|(id, _)| wanted(id))
-                .map(|(id, r)| Update {
-                    id: id.clone(),
-                    inc: r.inc,
-                    status: r.status,
-                    meta: (r.status == Status::Alive).then(|| r.meta.clone()),
-                    from: r.from.cloned(),
-                    sig: r.sig.copied(),
-                }),
+                .map(|(id, r)| r.update(id)),
         );
         all
     }
