@@ -10,7 +10,7 @@ use hearsay_core::crdt::kv::{Kv, KvMap, KvMsg};
 use hearsay_core::id::{Epoch, NodeId};
 use hearsay_core::machine::Machine;
 use hearsay_core::membership::Status;
-use hearsay_core::membership::{Event, Incarnation, MemberMsg, Meta, Swim};
+use hearsay_core::membership::{Event, Incarnation, MemberMsg, Meta, Seeds, Swim};
 use hearsay_core::outbox::Outbox;
 use hearsay_core::time::Instant;
 use hearsay_core::wire::Msg;
@@ -77,6 +77,10 @@ pub(crate) struct Agent {
     pub kv: Option<Kv>,
     /// Events taken from the node for the map, kept for the observer.
     events: Vec<Event>,
+    /// The seed a restarted member joins through, asked again as the
+    /// agent does ([`Seeds`]): with backoff until it answers, and from the
+    /// start if the member is still alone after it did (a lost join).
+    seeds: Seeds<NodeId>,
 }
 
 /// How members start.
@@ -95,6 +99,19 @@ pub(crate) enum AgentMsg {
 }
 
 impl Agent {
+    /// Asks the seeds that are due (again, if still alone after one
+    /// answered).
+    fn ask_seeds(&mut self, now: Instant, out: &mut Outbox<AgentMsg>) {
+        self.seeds.alone(now, self.node.swim().live() <= 1);
+        let due = self.seeds.due(now);
+        if due.is_empty() {
+            return;
+        }
+        let mut msgs = Outbox::default();
+        self.node.join(now, &due, &mut msgs);
+        Self::node_out(msgs, out);
+    }
+
     /// Hands membership events to the map (keeping them for the
     /// observer), and runs the map's timers.
     fn after(&mut self, now: Instant, out: &mut Outbox<AgentMsg>) {
@@ -148,6 +165,7 @@ impl Member for Agent {
             node,
             kv,
             events: Vec::new(),
+            seeds: Seeds::new(Instant::ZERO, []),
         })
     }
     fn bootstrap(
@@ -167,9 +185,8 @@ impl Member for Agent {
         self.after(now, out);
     }
     fn join(&mut self, now: Instant, seed: NodeId, out: &mut Outbox<AgentMsg>) {
-        let mut msgs = Outbox::default();
-        self.node.join(now, &[seed], &mut msgs);
-        Self::node_out(msgs, out);
+        self.seeds = Seeds::new(now, [seed]);
+        self.ask_seeds(now, out);
         self.after(now, out);
     }
     fn broadcast(
@@ -185,6 +202,8 @@ impl Member for Agent {
         id
     }
     fn handle(&mut self, now: Instant, from: &NodeId, msg: AgentMsg, out: &mut Outbox<AgentMsg>) {
+        // The seed heard from: it has this member's join.
+        self.seeds.answered(now, from);
         match msg {
             AgentMsg::Node(m) => {
                 let mut msgs = Outbox::default();
@@ -228,12 +247,14 @@ impl Member for Agent {
         let mut msgs = Outbox::default();
         self.node.tick(now, &mut msgs);
         Self::node_out(msgs, out);
+        self.ask_seeds(now, out);
         self.after(now, out);
     }
     fn next_deadline(&self) -> Option<Instant> {
         hearsay_core::timers::earliest([
             self.node.next_deadline(),
             self.kv.as_ref().and_then(Kv::next_deadline),
+            self.seeds.next_deadline(),
         ])
     }
     fn drain_events(&mut self, into: &mut Vec<Event>) {

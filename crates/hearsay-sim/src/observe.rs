@@ -10,6 +10,11 @@ use hearsay_core::membership::{Event, Incarnation};
 use hearsay_core::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// How long after a partition heals a death is still the partition's: a
+/// suspicion raised across the cut may time out before the suspect's
+/// refutation, gossiped once it hears of it, gets back across.
+const HEAL_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug)]
 struct Crash {
     member: usize,
@@ -34,8 +39,9 @@ pub(crate) struct Observer {
     healed: Option<Instant>,
     agreed: Option<Instant>,
     hash: u64,
-    /// Payloads: when broadcast, and who delivered them (member, life, when).
-    payloads: BTreeMap<MsgId, (Instant, Vec<Delivery>)>,
+    /// Payloads: when broadcast, by which member, and who delivered them
+    /// (member, life, when).
+    payloads: BTreeMap<MsgId, (Instant, usize, Vec<Delivery>)>,
 }
 
 impl Observer {
@@ -57,6 +63,7 @@ impl Observer {
     }
 
     pub fn crashed(&mut self, now: Instant, member: usize, epoch: u64) {
+        tracing::debug!(%now, member, epoch, "crash");
         self.note(now.as_micros() ^ 0xc7a5 ^ member as u64);
         self.by_life.insert((member, epoch), self.crashes.len());
         self.crashes.push(Crash {
@@ -68,6 +75,7 @@ impl Observer {
     }
 
     pub fn restarted(&mut self, now: Instant, member: usize) {
+        tracing::debug!(%now, member, "restart");
         self.note(now.as_micros() ^ 0x7e57 ^ member as u64);
         self.up_since[member] = now;
     }
@@ -77,19 +85,27 @@ impl Observer {
         self.note(from.as_micros() ^ until.as_micros() ^ member as u64);
     }
 
-    pub fn broadcast(&mut self, now: Instant, id: MsgId) {
-        self.payloads.insert(id, (now, Vec::new()));
+    pub fn broadcast(&mut self, now: Instant, origin: usize, id: MsgId) {
+        self.payloads.insert(id, (now, origin, Vec::new()));
     }
 
     pub fn delivered(&mut self, now: Instant, member: usize, epoch: u64, id: &MsgId) {
         self.note(now.as_micros() ^ (member as u64) << 32 ^ id.2 ^ id.0.hash64());
-        if let Some((_, got)) = self.payloads.get_mut(id) {
+        if let Some((_, _, got)) = self.payloads.get_mut(id) {
             got.push((member, epoch, now));
         }
     }
 
     pub fn healed(&mut self, now: Instant) {
         self.healed = Some(now);
+    }
+
+    /// Within [`HEAL_GRACE`] of the partition's heal: a death seen now
+    /// comes from a suspicion the cut raised (the refutation is still on
+    /// its way), not from a live member's failure to answer.
+    fn just_healed(&self, now: Instant) -> bool {
+        self.healed
+            .is_some_and(|h| now.saturating_since(h) <= HEAL_GRACE)
     }
 
     pub fn agreed(&mut self, now: Instant) {
@@ -133,6 +149,7 @@ impl Observer {
                 ^ id.hash64()
                 ^ inc.map_or(0, |i| i.epoch.0 << 20 ^ u64::from(i.n)),
         );
+        tracing::trace!(%now, observer, ?e, "event");
         let Some(&m) = index.get(id) else {
             return;
         };
@@ -141,7 +158,7 @@ impl Observer {
                 let e = inc.epoch.0;
                 if self.by_life.contains_key(&(m, e)) {
                     self.seen(now, observer, m, e);
-                } else if alive[m] == Some(e) && !cut(observer, m) {
+                } else if alive[m] == Some(e) && !cut(observer, m) && !self.just_healed(now) {
                     if !self.false_positives.contains(&(m, inc)) {
                         tracing::debug!(%now, member = m, %inc, by = observer, "false positive");
                     }
@@ -200,10 +217,19 @@ impl Observer {
             }
         }
         // A payload is owed to every member whose life began before it was
-        // broadcast and lasted to the end of the run.
+        // broadcast and lasted to the end of the run, unless its origin
+        // crashed before any other member had it: a restarted member starts
+        // empty, so nothing is left that could send it.
         let mut reached = Vec::new();
-        let mut undelivered = 0;
-        for (at, got) in self.payloads.values() {
+        let (mut undelivered, mut lost_with_origin) = (0, 0);
+        for (id, (at, origin, got)) in &self.payloads {
+            if self.by_life.contains_key(&(*origin, id.1.0))
+                && got.iter().all(|(g, ..)| g == origin)
+            {
+                tracing::debug!(payload = ?id, sent = %at, "lost with its origin");
+                lost_with_origin += 1;
+                continue;
+            }
             let owed: Vec<usize> = (0..sim.sc.members)
                 .filter(|&m| sim.live(m) && self.up_since[m] <= *at)
                 .collect();
@@ -213,7 +239,10 @@ impl Observer {
                 let epoch = sim.life(*m);
                 match got.iter().find(|(g, e, _)| g == m && *e == epoch) {
                     Some((_, _, t)) => last = last.max(*t),
-                    None => missing += 1,
+                    None => {
+                        tracing::debug!(member = m, life = epoch, payload = ?id, sent = %at, "undelivered");
+                        missing += 1
+                    }
                 }
             }
             undelivered += missing;
@@ -226,6 +255,7 @@ impl Observer {
                 payloads: self.payloads.len(),
                 reached_all_s: Spread::of(&mut reached),
                 undelivered,
+                lost_with_origin,
                 msgs_per_member_per_payload: None,
             },
             crashes: Crashes {

@@ -48,6 +48,10 @@ pub struct Broadcast {
     /// Payload deliveries missing at the end: (payload, live member that
     /// should have it) pairs.
     pub undelivered: usize,
+    /// Payloads whose origin crashed before any other member had them (a
+    /// restart starts empty, so they are gone; the agent's data dir sends
+    /// them again): not counted as undelivered.
+    pub lost_with_origin: usize,
     /// Dissemination messages (not membership) per member per payload,
     /// after the first tenth of the run (the tree forming).
     pub msgs_per_member_per_payload: Option<f64>,
@@ -271,12 +275,20 @@ impl Report {
         if b.payloads > 0 {
             let _ = writeln!(
                 t,
-                "  broadcast        {} payloads, reached all median {}, p95 {}, max {}, {} undelivered, {} msgs/member/payload",
+                "  broadcast        {} payloads, reached all median {}, p95 {}, max {}, {} undelivered{}, {} msgs/member/payload",
                 b.payloads,
                 s(b.reached_all_s.median),
                 s(b.reached_all_s.p95),
                 s(b.reached_all_s.max),
                 b.undelivered,
+                if b.lost_with_origin > 0 {
+                    format!(
+                        " ({} lost with their origin: it crashed before another member had them)",
+                        b.lost_with_origin
+                    )
+                } else {
+                    String::new()
+                },
                 b.msgs_per_member_per_payload
                     .map_or("-".into(), |x| format!("{x:.2}"))
             );
@@ -356,6 +368,7 @@ mod tests {
             "/broadcast/reached_all_s/median",
             "/broadcast/reached_all_s/max",
             "/broadcast/undelivered",
+            "/broadcast/lost_with_origin",
             "/broadcast/msgs_per_member_per_payload",
             "/heal/views_agree_s",
             "/bytes_per_member_per_s",

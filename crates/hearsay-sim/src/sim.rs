@@ -304,7 +304,7 @@ impl<M: Member> Sim<M> {
         if let Some(Some(id)) = sent {
             let late = self.now() >= self.late_from;
             self.late_payloads += u64::from(late);
-            self.obs.broadcast(self.now(), id);
+            self.obs.broadcast(self.now(), i, id);
         }
         self.observe(i);
     }

@@ -182,6 +182,9 @@ pub fn run(args: SimArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_ARGS);
         }
     };
+    // Warnings only, unless HEARSAY_LOG asks for more (debug names each
+    // false positive and each undelivered payload).
+    crate::progress::Display::new(true).init_logging();
     let show = !args.quiet && std::io::stderr().is_terminal();
     let pb = if show {
         ProgressBar::new(1000)

@@ -567,6 +567,79 @@ fn a_restarted_member_rejoins_in_a_higher_incarnation() {
     assert_eq!(n.live(), 10);
 }
 
+/// A member back in a new life whose join was lost is found through the
+/// others' reconnect pings to its dead earlier life: it answers them with
+/// its new life. Before, one that had learned the table some other way (a
+/// state from a member that pinged it, whose answer back was lost) acked
+/// every such ping with nothing and stayed unknown to all (the
+/// simulator's seed 15: 35 s without a payload).
+#[test]
+fn a_member_back_whose_join_was_lost_answers_pings_to_its_old_life_with_its_new_one() {
+    let (a, b, c) = (NodeId::new("a"), NodeId::new("b"), NodeId::new("c"));
+    let cfg = SwimConfig::default();
+    let known = |ids: &[&NodeId]| -> Vec<(NodeId, Incarnation, Arc<Meta>)> {
+        ids.iter()
+            .map(|id| {
+                (
+                    (*id).clone(),
+                    Incarnation::new(Epoch(1), 0),
+                    Arc::new(Meta::default()),
+                )
+            })
+            .collect()
+    };
+    // a holds b's first life dead (c told it so).
+    let mut sa = boot(&cfg, &a, 1, 1);
+    sa.bootstrap(Instant::ZERO, known(&[&b, &c]));
+    let dead = Update {
+        id: b.clone(),
+        inc: Incarnation::new(Epoch(1), 0),
+        status: Status::Dead,
+        meta: None,
+        from: Some(c.clone()),
+        sig: None,
+    };
+    let mut out = Outbox::default();
+    sa.handle(
+        Instant::ZERO,
+        &c,
+        MemberMsg::Gossip { u: vec![dead] },
+        &mut out,
+    );
+    assert_eq!(sa.status_of(&b).map(|(_, s)| s), Some(Status::Dead));
+    // b's second life knows a and c, but neither knows it.
+    let mut sb = boot(&cfg, &b, 2, 2);
+    sb.bootstrap(Instant::ZERO, known(&[&a, &c]));
+    // a's reconnect ping reaches b, and what b sends back reaches a.
+    let mut t = Instant::ZERO;
+    let mut pinged = false;
+    for _ in 0..200 {
+        t += Duration::from_millis(100);
+        let mut out = Outbox::default();
+        sa.tick(t, &mut out);
+        for (to, m) in out.drain() {
+            if to != b {
+                continue;
+            }
+            pinged |= matches!(&m, MemberMsg::Ping { t, .. } if *t == b);
+            let mut back = Outbox::default();
+            sb.handle(t, &a, m, &mut back);
+            for (_, m) in back.drain().filter(|(to, _)| *to == a) {
+                sa.handle(t, &b, m, &mut Outbox::default());
+            }
+        }
+        if pinged {
+            break;
+        }
+    }
+    assert!(pinged, "a pings its dead member");
+    assert_eq!(
+        sa.status_of(&b),
+        Some((Incarnation::new(Epoch(2), 0), Status::Alive)),
+        "a knows b's new life"
+    );
+}
+
 #[test]
 fn a_partition_heals_by_itself_including_members_declared_dead() {
     let mut c = Cluster::new(20, SwimConfig::default());

@@ -946,6 +946,21 @@ impl Swim {
             if u.inc.epoch > self.inc.epoch {
                 self.stats.bad_input += 1;
             } else {
+                // A claim about an earlier life: its sender has not heard
+                // of this one (the join was lost, and the reconnect pings
+                // to the old life are how this life is found). Told
+                // directly, as a refutation is; an earlier life still
+                // held alive under another key is also declared over.
+                if self.status.is_live()
+                    && let Some(f) = from.filter(|f| **f != self.me)
+                {
+                    out.push(
+                        f.clone(),
+                        MemberMsg::Gossip {
+                            u: vec![self.self_update()],
+                        },
+                    );
+                }
                 self.bury(u, from, out);
             }
             return;
