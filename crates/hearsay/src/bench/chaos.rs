@@ -281,7 +281,8 @@ fn cut_one(agents: &[Agent], i: usize, side: Option<&[bool]>) {
 
 /// What one agent lacks: acknowledged writes it holds an older value of
 /// (or none), and acknowledged broadcasts sent after its life began (plus
-/// 5 s to join) that it has not delivered.
+/// 5 s to join) that it has not delivered. `via` says where each write
+/// (by its number) and broadcast (by its payload) was sent, and when.
 fn lacks(
     name: &str,
     kv: &BTreeMap<String, String>,
@@ -289,18 +290,21 @@ fn lacks(
     started_us: u64,
     last_acked: &HashMap<String, u64>,
     broadcasts: &[(String, u64)],
+    via: &HashMap<String, String>,
 ) -> (Vec<String>, Vec<String>) {
+    let from = |what: &str| via.get(what).map_or(String::new(), |v| format!(" ({v})"));
     let mut writes = Vec::new();
     for (k, seq) in last_acked {
         let held = kv.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         if held < *seq {
-            writes.push(format!("{name} {k}: holds {held}, acked {seq}"));
+            let w = from(&seq.to_string());
+            writes.push(format!("{name} {k}: holds {held}, acked {seq}{w}"));
         }
     }
     let casts = broadcasts
         .iter()
         .filter(|(p, t)| *t > started_us + 5_000_000 && !delivered.contains(p.as_str()))
-        .map(|(p, _)| format!("{name} {p}"))
+        .map(|(p, _)| format!("{name} {p}{}", from(p)))
         .collect();
     (writes, casts)
 }
@@ -350,6 +354,21 @@ pub fn run(args: ChaosArgs) -> ExitCode {
 
 /// The value of write `seq` to its key: the sequence first, so the
 /// checker can tell a later write from an earlier one.
+/// Seconds from `start_us` (unix us) to now.
+fn secs_since(start_us: u64) -> f64 {
+    now_us().saturating_sub(start_us) as f64 / 1e6
+}
+
+/// "through c3 at +12.3 s (its life from +10.1 s)".
+fn sent_through(a: &Agent, start_us: u64) -> String {
+    format!(
+        "through {} at +{:.1} s (its life from +{:.1} s)",
+        a.name,
+        secs_since(start_us),
+        a.started_us.saturating_sub(start_us) as f64 / 1e6
+    )
+}
+
 fn key_of(seq: u64) -> String {
     format!("k{}", seq % KEYS)
 }
@@ -402,7 +421,13 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     let mut touched: Vec<(u64, Option<usize>)> = Vec::new();
     let mut last_acked: HashMap<String, u64> = HashMap::new();
     let mut broadcasts: Vec<(String, u64)> = Vec::new();
+    // Where each write (by number) and broadcast went, for the report.
+    let mut via: HashMap<String, String> = HashMap::new();
     let start = Instant::now();
+    let start_us = now_us();
+    // Every fault with its time, kept beside the results.
+    let mut faults_log: Vec<String> = Vec::new();
+    let at = || format!("+{:.1} s", secs_since(start_us));
     let (mut next_kill, mut next_pause, mut next_part) = (
         start + args.kill_every.0,
         start + args.pause_every.0,
@@ -428,6 +453,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
             if agents[i].paused_until.is_some_and(|t| t <= now) {
                 agents[i].signal("-CONT");
                 agents[i].paused_until = None;
+                faults_log.push(format!("{} go on {}", at(), agents[i].name));
                 // The cut of the moment, which it could not take paused.
                 let side = partition.as_ref().map(|(side, _)| side.clone());
                 cut_one(&agents, i, side.as_deref());
@@ -438,6 +464,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
         {
             cut(&agents, None);
             touched.push((now_us(), None));
+            faults_log.push(format!("{} heal", at()));
             partition = None;
         }
         let up: Vec<usize> = (0..n).filter(|i| agents[*i].up()).collect();
@@ -448,6 +475,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
             agents[i].kill();
             touched.push((now_us(), Some(i)));
             agents[i].spawn(&bin, &log)?;
+            faults_log.push(format!("{} kill -9 and restart {}", at(), agents[i].name));
             report.kills += 1;
             if let Some((side, _)) = &partition {
                 // The restarted agent's fault layer starts empty.
@@ -465,6 +493,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
                 agents[i].signal("-STOP");
                 agents[i].paused_until = Some(now + args.pause_for.0);
                 touched.push((now_us(), Some(i)));
+                faults_log.push(format!("{} pause {}", at(), agents[i].name));
                 report.pauses += 1;
             }
         }
@@ -476,6 +505,11 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
             }
             cut(&agents, Some(&side));
             touched.push((now_us(), None));
+            let one: Vec<&str> = (0..n)
+                .filter(|i| side[*i])
+                .map(|i| agents[i].name.as_str())
+                .collect();
+            faults_log.push(format!("{} partition: {} | the rest", at(), one.join(" ")));
             partition = Some((side, now + args.partition_for.0));
             report.partitions += 1;
         }
@@ -496,6 +530,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
                 Ok((200, _)) => {
                     report.writes_acked += 1;
                     last_acked.insert(key, writes);
+                    via.insert(writes.to_string(), sent_through(&agents[i], start_us));
                 }
                 _ => report.writes_refused += 1,
             }
@@ -508,6 +543,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
             };
             let payload = format!("b{sent_broadcasts}");
             if let Ok((200 | 202, _)) = http(agents[i].api, "POST", "/broadcast", &payload) {
+                via.insert(payload.clone(), sent_through(&agents[i], start_us));
                 broadcasts.push((payload, now_us()));
                 report.broadcasts_acked += 1;
             }
@@ -528,6 +564,8 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     }
     cut(&agents, None);
     let faults_end_us = now_us();
+    faults_log.push(format!("{} faults end", at()));
+    std::fs::write(dir.join("faults.log"), faults_log.join("\n") + "\n")?;
     let settle = Instant::now();
     let check = |agents: &[Agent]| -> (Vec<String>, Vec<String>) {
         let mut writes_missing = Vec::new();
@@ -541,7 +579,15 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
                 .map(|(_, b)| b)
                 .unwrap_or_default();
             let have: std::collections::HashSet<&str> = msgs.lines().collect();
-            let (w, b) = lacks(&a.name, &kv, &have, a.started_us, &last_acked, &broadcasts);
+            let (w, b) = lacks(
+                &a.name,
+                &kv,
+                &have,
+                a.started_us,
+                &last_acked,
+                &broadcasts,
+                &via,
+            );
             writes_missing.extend(w);
             broadcasts_missing.extend(b);
         }
@@ -556,6 +602,14 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
         if settle.elapsed() > Duration::from_secs(90) {
             report.writes_missing = w;
             report.broadcasts_missing = b;
+            // What each agent knows, to explain what it lacks.
+            for a in &agents {
+                for (what, path) in [("metrics", "/metrics"), ("members", "/members")] {
+                    if let Ok((_, body)) = http(a.api, "GET", path, "") {
+                        std::fs::write(dir.join(format!("{}-{what}.txt", a.name)), body)?;
+                    }
+                }
+            }
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -734,12 +788,28 @@ mod tests {
             s,
             &acked,
             &casts,
+            &HashMap::new(),
         );
         assert!(w.is_empty() && b.is_empty(), "{w:?} {b:?}");
         // An older write, a missing key, a missing broadcast.
-        let (mut w, b) = lacks("a2", &kv(&[("k0", "6")]), &have(&["b1"]), s, &acked, &casts);
+        let via = HashMap::from([("7".to_string(), "through a1".to_string())]);
+        let (mut w, b) = lacks(
+            "a2",
+            &kv(&[("k0", "6")]),
+            &have(&["b1"]),
+            s,
+            &acked,
+            &casts,
+            &via,
+        );
         w.sort();
-        assert_eq!(w, ["a2 k0: holds 6, acked 7", "a2 k1: holds 0, acked 3"]);
+        assert_eq!(
+            w,
+            [
+                "a2 k0: holds 6, acked 7 (through a1)",
+                "a2 k1: holds 0, acked 3"
+            ]
+        );
         assert_eq!(b, ["a2 b3"]);
     }
 }
