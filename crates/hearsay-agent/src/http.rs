@@ -98,12 +98,14 @@ async fn members(State(a): State<Arc<Agent>>) -> Response {
 }
 
 /// Membership changes seen: `[{"t": unix_us, "name": .., "change": ..,
-/// "epoch": ..}]`.
+/// "epoch": .., "by": ..}]` (`by`: the accuser of a suspicion or death).
 async fn events(State(a): State<Arc<Agent>>) -> Response {
     let v: Vec<serde_json::Value> = a
         .timed_events()
         .into_iter()
-        .map(|(t, e)| serde_json::json!({"t": t, "name": e.name, "change": e.change, "epoch": e.epoch}))
+        .map(|(t, e)| {
+            serde_json::json!({"t": t, "name": e.name, "change": e.change, "epoch": e.epoch, "by": e.by})
+        })
         .collect();
     axum::Json(v).into_response()
 }

@@ -394,6 +394,10 @@ pub struct MemberEvent {
     /// member's earlier life may die after its new one joined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
+    /// For a suspicion or a death: who made it, as recorded here (to
+    /// trace a false positive to the member whose probes failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A user event (`hearsay event NAME PAYLOAD`), as every agent delivers
@@ -440,6 +444,7 @@ fn member_event(e: hearsay_core::membership::Event) -> MemberEvent {
         name: id.to_string(),
         change,
         epoch: inc.map(|i| i.epoch.0),
+        by: None,
     }
 }
 
@@ -2652,7 +2657,15 @@ impl Loop {
         let wall_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
-        let events: Vec<MemberEvent> = self.node.drain_events().map(member_event).collect();
+        let mut events: Vec<MemberEvent> = self.node.drain_events().map(member_event).collect();
+        let swim = self.node.swim();
+        for m in &mut events {
+            if matches!(m.change, Change::Suspect | Change::Dead) {
+                m.by = swim
+                    .accuser_of(&NodeId::new(&m.name))
+                    .map(ToString::to_string);
+            }
+        }
         if self.delegate.is_some() {
             self.state_due.extend(
                 events

@@ -641,11 +641,12 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
                 }
             }
             report.false_positives.push(format!(
-                "{} declared {} dead at {} (its life of epoch {})",
+                "{} declared {} dead at +{:.1} s (its life of epoch {}; accused by {})",
                 name,
                 e["name"].as_str().unwrap_or("?"),
-                t,
-                e["epoch"]
+                t.saturating_sub(start_us) as f64 / 1e6,
+                e["epoch"],
+                e["by"].as_str().unwrap_or("?")
             ));
         }
     }

@@ -328,6 +328,13 @@ impl Swim {
         self.table.get(id).map(|r| (r.inc, r.status))
     }
 
+    /// Who suspected member `id`, or declared it dead, as recorded here
+    /// (the first accuser heard from; a diagnosis, not a proof: names are
+    /// not authenticated).
+    pub fn accuser_of(&self, id: &NodeId) -> Option<&NodeId> {
+        self.table.get(id).and_then(|r| r.from)
+    }
+
     /// What member `id` last said about itself (its address, zone, tags).
     pub fn meta_of(&self, id: &NodeId) -> Option<&Meta> {
         self.table.get(id).map(|r| &**r.meta)
