@@ -39,6 +39,7 @@ pub fn run(sc: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report, Strin
     let cfg = member::AgentCfg {
         cluster: cfg,
         kv: sc.kv_rate > 0.0,
+        sign: sc.sign,
     };
     let mut sim = sim::Sim::<member::Agent>::new(sc, cfg)?;
     sim.run(progress)?;

@@ -89,6 +89,9 @@ pub(crate) struct AgentCfg {
     pub cluster: ClusterConfig,
     /// Run the replicated map.
     pub kv: bool,
+    /// Sign membership claims, with a key per member name (kept across
+    /// restarts, as an agent's data dir keeps it).
+    pub sign: bool,
 }
 
 /// A message of either machine.
@@ -159,8 +162,17 @@ impl Member for Agent {
             let replica = Kv::new_life(&me, Epoch(epoch));
             Kv::new(me.clone(), replica, Instant::ZERO)
         });
-        let node = ClusterNode::new(cfg.cluster.clone(), me, Epoch(epoch), meta, seed)
+        let mut node = ClusterNode::new(cfg.cluster.clone(), me.clone(), Epoch(epoch), meta, seed)
             .map_err(|e| e.to_string())?;
+        if cfg.sign {
+            // A secret of the name's own: the same in every life.
+            let h = me.hash64().to_le_bytes();
+            let mut secret = [0u8; 32];
+            for (i, b) in secret.iter_mut().enumerate() {
+                *b = h[i % 8] ^ (i as u8);
+            }
+            node.set_identity(secret);
+        }
         Ok(Agent {
             node,
             kv,

@@ -237,6 +237,9 @@ impl Report {
                 p.length
             ));
         }
+        if sc.sign {
+            faults.push("signed claims".into());
+        }
         if sc.broadcast_rate > 0.0 {
             faults.push(format!("{} payloads/s", sc.broadcast_rate));
         }

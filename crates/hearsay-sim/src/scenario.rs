@@ -195,6 +195,9 @@ pub struct Scenario {
     pub kv_rate: f64,
     pub kv_keys: usize,
     pub lifeguard: bool,
+    /// Members sign their claims (Ed25519), each with a key it keeps
+    /// across restarts, as agents with a data dir do.
+    pub sign: bool,
     #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
     pub detector: Detector,
     /// Whom members probe: the ring (hearsay's default) or SWIM's
@@ -236,6 +239,7 @@ impl Default for Scenario {
             kv_rate: 0.0,
             kv_keys: 100,
             lifeguard: true,
+            sign: false,
             detector: Detector::Swim,
             probes: ProbeOrder::Ring,
             strategy: StrategyKind::Plumtree,

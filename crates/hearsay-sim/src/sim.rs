@@ -90,7 +90,7 @@ impl<M: Member> Sim<M> {
         let n = sc.members;
         let names: Vec<NodeId> = (0..n).map(|i| NodeId::new(format!("m{i}"))).collect();
         let index = hearsay_core::simnet::index_of(&names);
-        let metas: Vec<Arc<Meta>> = (0..n)
+        let mut metas: Vec<Arc<Meta>> = (0..n)
             .map(|i| {
                 Arc::new(if sc.zones > 1 {
                     Meta::zone(&format!("z{}", i % sc.zones))
@@ -114,6 +114,9 @@ impl<M: Member> Sim<M> {
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
             let m = boot::<M>(&cfg, sc, i, &names[i], &metas[i], 1)?;
+            // What the member says of itself (its key, when it signs),
+            // as the warm start tells the others.
+            metas[i] = Arc::new(m.swim().meta().clone());
             nodes.push(Packed::new(m, &names[i], codec.clone(), late_from));
         }
         let mut net = Network::new(names.clone(), nodes, faults);
@@ -719,6 +722,7 @@ mod tests {
         let cfg = AgentCfg {
             cluster: ClusterConfig::default(),
             kv: true,
+            sign: false,
         };
         let mut sim = Sim::<Agent>::new(&sc, cfg).unwrap();
         let before = sim.traffic();

@@ -82,6 +82,10 @@ pub struct SimArgs {
     /// Lifeguard's three extensions to SWIM [default: on]
     #[arg(long, value_enum)]
     lifeguard: Option<OnOff>,
+    /// Members sign their claims, each with a key kept across restarts, as
+    /// agents with a data dir do
+    #[arg(long)]
+    sign: bool,
     /// Failure detector: swim (probes) or phi (phi accrual heartbeats)
     /// [default: swim]
     #[arg(long)]
@@ -159,6 +163,9 @@ impl SimArgs {
         }
         if self.cold_start {
             s.cold_start = true;
+        }
+        if self.sign {
+            s.sign = true;
         }
         if self.pause.is_some() {
             s.pause = self.pause;
