@@ -187,6 +187,12 @@ impl CausalContext {
         self.vv.set(r, n);
     }
 
+    /// Events seen past a gap: one before them has not arrived (lost, or
+    /// still on its way).
+    pub fn has_gaps(&self) -> bool {
+        !self.cloud.is_empty()
+    }
+
     /// The gap-free part: what to tell a peer "send me what is past this".
     pub fn vector(&self) -> &VersionVector {
         &self.vv

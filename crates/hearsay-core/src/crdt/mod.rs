@@ -47,6 +47,13 @@ pub trait Crdt: Clone + Default + PartialEq + std::fmt::Debug {
     /// Entries held, tombstones included: what a full-state sync costs.
     fn size(&self) -> usize;
 
+    /// Events seen past a gap (a delta lost, or still on its way): a
+    /// [`Replicator`] whose state keeps a gap asks the peer that sent the
+    /// event past it for the rest. Types without dots have none.
+    fn has_gaps(&self) -> bool {
+        false
+    }
+
     /// Forgets tombstones of events every replica has seen (`stable`, the
     /// pointwise minimum of their versions). Types without collectable
     /// tombstones keep everything.

@@ -90,6 +90,9 @@ impl<V: Clone + PartialEq + std::fmt::Debug> Crdt for LwwRegister<V> {
     fn size(&self) -> usize {
         usize::from(self.w.is_some())
     }
+    fn has_gaps(&self) -> bool {
+        self.ctx.has_gaps()
+    }
 }
 
 /// A map of last-writer-wins registers; a delete is a stamped tombstone.
@@ -196,6 +199,9 @@ impl<K: Ord + Clone + std::fmt::Debug, V: Clone + PartialEq + std::fmt::Debug> C
     fn size(&self) -> usize {
         self.entries.len()
     }
+    fn has_gaps(&self) -> bool {
+        self.ctx.has_gaps()
+    }
     fn collect(&mut self, stable: &VersionVector) {
         LwwMap::collect(self, stable);
     }
@@ -242,6 +248,9 @@ impl<V: Clone + PartialEq + Ord + std::fmt::Debug> Crdt for MvRegister<V> {
     }
     fn size(&self) -> usize {
         self.0.size()
+    }
+    fn has_gaps(&self) -> bool {
+        self.0.has_gaps()
     }
     fn collect(&mut self, stable: &VersionVector) {
         self.0.collect(stable);

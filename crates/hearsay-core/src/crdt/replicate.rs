@@ -5,7 +5,9 @@
 //! version covering them, and only while a majority is heard; a peer behind
 //! that point gets the full state and rebases on it (keeping its own later
 //! events), so an old write it still holds cannot bring a collected delete
-//! back.
+//! back. A delta that arrives past a gap (one before it lost) has its
+//! sender asked for the rest if the gap lasts [`GAP_WAIT`], rather than
+//! waiting for the periodic sync.
 
 use super::{Crdt, VersionVector};
 use crate::id::NodeId;
@@ -14,6 +16,20 @@ use crate::outbox::Outbox;
 use crate::time::Instant;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// How long a gap in what this replica has seen may last before the peer
+/// whose event lies past it is asked for the rest: deltas reordered on the
+/// way close theirs within milliseconds; a lost one would otherwise wait
+/// for the periodic sync (30 s in the agent).
+pub const GAP_WAIT: Duration = Duration::from_secs(1);
+
+/// A gap in this replica's events: since when, and whom to ask.
+#[derive(Debug)]
+struct Gap {
+    since: Instant,
+    ask: NodeId,
+    asked: bool,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReplicaConfig {
@@ -82,6 +98,8 @@ pub struct Replicator<C> {
     turn: usize,
     /// New or returned peers, synced with at the next tick.
     greet: std::collections::BTreeSet<NodeId>,
+    /// A gap open in the state's events (asked about once per gap).
+    gap: Option<Gap>,
 }
 
 impl<C: Crdt> Replicator<C> {
@@ -108,6 +126,7 @@ impl<C: Crdt> Replicator<C> {
             started: now,
             turn: 0,
             greet: Default::default(),
+            gap: None,
         }
     }
 
@@ -308,7 +327,10 @@ impl<C: Crdt> Replicator<C> {
                     }
                 }
             }
-            Msg::Delta { delta } => self.state.merge(&delta),
+            Msg::Delta { delta } => {
+                self.state.merge(&delta);
+                self.note_gap(now, from);
+            }
             Msg::Full { state, collected } => {
                 if self.state.version().dominates(&collected) {
                     self.state.merge(&state);
@@ -320,19 +342,52 @@ impl<C: Crdt> Replicator<C> {
                     self.state.merge(&mine);
                 }
                 self.collected.merge(&collected);
+                self.note_gap(now, from);
             }
+        }
+    }
+
+    /// After a merge from `from`: a gap that opens is noted, with `from`
+    /// as the peer to ask (its event lies past the gap; a delta's sender
+    /// made it, and holds every event of its own before it); one that
+    /// closes is forgotten.
+    fn note_gap(&mut self, now: Instant, from: &NodeId) {
+        if !self.state.has_gaps() {
+            self.gap = None;
+        } else if self.gap.is_none() {
+            self.gap = Some(Gap {
+                since: now,
+                ask: from.clone(),
+                asked: false,
+            });
         }
     }
 
     /// A replica always has a next sync; `Option` for the shared contract.
     pub fn next_deadline(&self) -> Option<Instant> {
-        Some(
-            self.greet_at
-                .map_or(self.next_sync, |g| g.min(self.next_sync)),
-        )
+        let gap = self
+            .gap
+            .as_ref()
+            .filter(|g| !g.asked)
+            .map(|g| g.since + GAP_WAIT);
+        crate::timers::earliest([Some(self.next_sync), self.greet_at, gap])
     }
 
     pub fn tick(&mut self, now: Instant, out: &mut Outbox<Msg<C>>) {
+        if let Some(g) = &mut self.gap
+            && !g.asked
+            && now >= g.since + GAP_WAIT
+        {
+            g.asked = true;
+            if self.peers.get(&g.ask).is_some_and(|p| !p.down) {
+                out.push(
+                    g.ask.clone(),
+                    Msg::Sync {
+                        version: self.state.version(),
+                    },
+                );
+            }
+        }
         if self.greet_at.is_some_and(|t| t <= now) {
             self.greet_at = None;
             // Each new or returned peer at once, rather than one a round.
@@ -539,6 +594,61 @@ mod tests {
             }
         }
         assert_eq!(rc.state().get(&"k"), Some(&7), "c has y's write");
+    }
+
+    /// A lost delta is asked for once a later one shows the gap and it
+    /// lasts a second, not at the periodic sync 30 s later.
+    #[test]
+    fn a_delta_lost_on_the_way_is_asked_for_when_a_later_one_shows_the_gap() {
+        let cfg = agent_timing();
+        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
+        let mut ra: Replicator<Map> =
+            Replicator::new(a.clone(), [b.clone()], cfg.clone(), Instant::ZERO);
+        let mut rb: Replicator<Map> = Replicator::new(b.clone(), [a.clone()], cfg, Instant::ZERO);
+        let mut clock = Hlc::default();
+        let mut out = Outbox::default();
+        for (i, k) in ["x", "y", "z"].into_iter().enumerate() {
+            let at = clock.tick(i as u64 + 1);
+            ra.update(|m, me| m.set(me, at, k, i as u8), &mut out);
+            let msgs: Vec<_> = out.drain().collect();
+            if k == "y" {
+                continue; // lost
+            }
+            for (_, m) in msgs {
+                rb.handle(Instant::ZERO, &a, m, &mut out);
+            }
+        }
+        assert_eq!(rb.state().get(&"y"), None);
+        // Both ways until quiet, at time `ms`.
+        let exchange = |ra: &mut Replicator<Map>, rb: &mut Replicator<Map>, ms: u64| {
+            let t = Instant::from_millis(ms);
+            let mut out = Outbox::default();
+            rb.tick(t, &mut out);
+            for _ in 0..6 {
+                let msgs: Vec<_> = out.drain().collect();
+                for (to, m) in msgs {
+                    if to == a {
+                        ra.handle(t, &b, m, &mut out);
+                    } else {
+                        rb.handle(t, &a, m, &mut out);
+                    }
+                }
+            }
+        };
+        exchange(&mut ra, &mut rb, 500);
+        assert_eq!(
+            rb.state().get(&"y"),
+            None,
+            "reordered deltas get their moment"
+        );
+        assert_eq!(rb.next_deadline(), Some(Instant::ZERO + GAP_WAIT));
+        exchange(&mut ra, &mut rb, 1_000);
+        assert_eq!(rb.state().get(&"y"), Some(&1), "asked for within a second");
+        assert!(!rb.state().has_gaps());
+        assert!(
+            rb.next_deadline().unwrap() > Instant::from_millis(20_000),
+            "nothing more until the periodic sync"
+        );
     }
 
     /// A peer that keeps being suspected and coming back is synced with

@@ -29,6 +29,10 @@ impl<V> Default for Dotted<V> {
 }
 
 impl<V: Clone + PartialEq> Dotted<V> {
+    pub(crate) fn has_gaps(&self) -> bool {
+        self.ctx.has_gaps()
+    }
+
     /// A new event at `me` that supersedes the live dots `pick` selects and
     /// (if `value` is given) adds one of its own. Returns the delta.
     pub(super) fn event(
@@ -180,6 +184,9 @@ impl<T: Ord + Clone + std::fmt::Debug> Crdt for ORSet<T> {
     fn size(&self) -> usize {
         self.0.size()
     }
+    fn has_gaps(&self) -> bool {
+        self.0.has_gaps()
+    }
     fn collect(&mut self, stable: &VersionVector) {
         self.0.collect(stable);
     }
@@ -271,6 +278,9 @@ impl<T: Ord + Clone + std::fmt::Debug> Crdt for GSet<T> {
     fn size(&self) -> usize {
         self.elems.len()
     }
+    fn has_gaps(&self) -> bool {
+        self.ctx.has_gaps()
+    }
 }
 
 /// Two-phase set: an element once removed never comes back (removes are
@@ -357,5 +367,8 @@ impl<T: Ord + Clone + std::fmt::Debug> Crdt for TwoPSet<T> {
     }
     fn size(&self) -> usize {
         self.added.len() + self.removed.len()
+    }
+    fn has_gaps(&self) -> bool {
+        self.ctx.has_gaps()
     }
 }
