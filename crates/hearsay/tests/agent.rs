@@ -2582,16 +2582,10 @@ fn a_short_chaos_soak_loses_nothing_and_its_check_catches_a_loss() {
     // sent payloads were kept in the data dir and sent again by the next
     // life. Seeds 5 and 8 lost too.
     let run = |duration: &str, extra: &[&str]| short_chaos(out.path(), duration, "6s", extra);
-    // Without the lossy link (bench chaos's default since 2026-12-07: 5 %
-    // loss, 20 +- 10 ms): under it a 10-minute run had 2 false positives
-    // and a 4-minute one a write not converged in 90 s, not explained yet
-    // (docs/bench/chaos.md); this test keeps to what is known to hold.
-    let (code, stdout, err) = run(
-        "20s",
-        &[
-            "--seed", "4", "--loss", "0", "--delay", "0ms", "--jitter", "0ms",
-        ],
-    );
+    // With the lossy link (bench chaos's default: 5 % loss, 20 +- 10 ms),
+    // since the member nobody learned of after a lost join was found and
+    // fixed (docs/bench/chaos.md).
+    let (code, stdout, err) = run("20s", &["--seed", "4"]);
     assert_eq!(code, Some(0), "{stdout}{err}");
     let (row, cells) = table_row(&stdout, "| 5 |");
     // | agents | duration | kills | pauses | partitions | writes acked | writes missing | ...

@@ -54,7 +54,16 @@ pub(crate) struct Links<V> {
     dropped: u64,
     /// Links that overflowed while stalled and are acknowledged again.
     recovered: Vec<(NodeId, Lane)>,
+    /// Where the numbering of removed sessions had got to, so a session
+    /// made again for the same peer goes on from there
+    /// ([`Session::continuing`]); at most [`MAX_RETIRED`].
+    retired: BTreeMap<(NodeId, Lane), u64>,
 }
+
+/// Removed sessions whose numbering is remembered, at most (past it, an
+/// arbitrary one is forgotten: a peer removed and back after that many
+/// others is numbered from 1 again, as before this was remembered).
+const MAX_RETIRED: usize = 65_536;
 
 impl<V: crate::value::Value> Links<V> {
     pub fn new(relay: Option<NodeId>) -> Self {
@@ -71,6 +80,7 @@ impl<V: crate::value::Value> Links<V> {
             rescan: false,
             dropped: 0,
             recovered: Vec::new(),
+            retired: BTreeMap::new(),
         }
     }
 
@@ -115,7 +125,13 @@ impl<V: crate::value::Value> Links<V> {
         if !self.dirty.contains(&key) {
             self.dirty.insert(key.clone());
         }
-        self.map.entry(key).or_insert_with(|| Session::new(cfg))
+        let retired = &mut self.retired;
+        self.map
+            .entry(key)
+            .or_insert_with_key(|key| match retired.remove(key) {
+                Some(next) => Session::continuing(cfg, next),
+                None => Session::new(cfg),
+            })
     }
 
     pub fn enqueue(&mut self, cfg: &LinkConfig, peer: &NodeId, lane: Lane, v: V) {
@@ -215,7 +231,12 @@ impl<V: crate::value::Value> Links<V> {
     pub fn remove_peer(&mut self, peer: &NodeId) {
         for lane in [Lane::Eager, Lane::Lazy] {
             let key = (peer.clone(), lane);
-            self.map.remove(&key);
+            if let Some(s) = self.map.remove(&key) {
+                if self.retired.len() >= MAX_RETIRED {
+                    self.retired.pop_first();
+                }
+                self.retired.insert(key.clone(), s.next_seq());
+            }
             self.dirty.remove(&key);
             self.reindex(&key, None);
         }
@@ -489,5 +510,85 @@ impl<V: crate::value::Value> Links<V> {
     /// Peers with a session (for tests and metrics).
     pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
         self.map.keys().map(|(p, _)| p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::membership::View;
+    use crate::stats::Stats;
+
+    /// The batches `links` sends to `to` now: (seq, base, ack, values).
+    fn sent(
+        links: &mut Links<u64>,
+        now: Instant,
+        cfg: &LinkConfig,
+        view: &View,
+    ) -> Vec<(Option<u64>, u64, u64, Vec<u64>)> {
+        let mut out = Outbox::default();
+        links.poll(now, cfg, view, &mut out, &mut Stats::default());
+        out.drain()
+            .filter_map(|(_, m)| match m {
+                Msg::Link(LinkMsg::Data {
+                    seq,
+                    base,
+                    ack,
+                    values,
+                    ..
+                }) => Some((seq, base, ack, values)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A peer removed from the view (declared dead) and back gets a new
+    /// session here, but it may never have dropped its side: numbered from
+    /// 1 again, the new batches were duplicates to it, acked by its old
+    /// count, and one lost on the way was never resent (the simulator's
+    /// 5-member soak, seed 59: two payloads never reached a live member).
+    #[test]
+    fn a_peer_removed_and_back_acks_nothing_it_did_not_get() {
+        let cfg = LinkConfig::default();
+        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
+        let va = View::new(a.clone(), [a.clone(), b.clone()]);
+        let mut la: Links<u64> = Links::new(None);
+        let mut lb: Links<u64> = Links::new(None);
+        let mut t = Instant::ZERO;
+        // Three batches a -> b, each received and acked.
+        for v in 1..=3u64 {
+            la.enqueue(&cfg, &b, Lane::Eager, v);
+            for (seq, base, ack, values) in sent(&mut la, t, &cfg, &va) {
+                lb.receive(t, &cfg, &a, Lane::Eager, seq, base, ack, &values, false);
+            }
+            t += Duration::from_secs(1);
+        }
+        // b is removed here (and back); b keeps its side.
+        la.remove_peer(&b);
+        la.enqueue(&cfg, &b, Lane::Eager, 4);
+        let lost = sent(&mut la, t, &cfg, &va);
+        assert_eq!(lost.len(), 1, "v4 goes, and is lost");
+        t += Duration::from_secs(1);
+        la.enqueue(&cfg, &b, Lane::Eager, 5);
+        for (seq, base, ack, values) in sent(&mut la, t, &cfg, &va) {
+            assert!(
+                lb.receive(t, &cfg, &a, Lane::Eager, seq, base, ack, &values, false),
+                "a new batch is new to b"
+            );
+        }
+        // b's ack reaches a; v4 must still go again after the timeout.
+        let vb = View::new(b.clone(), [a.clone(), b.clone()]);
+        let t = t + cfg.ack_delay;
+        let acks = sent(&mut lb, t, &cfg, &vb);
+        assert!(!acks.is_empty(), "b acks");
+        for (seq, base, ack, values) in acks {
+            la.receive(t, &cfg, &b, Lane::Eager, seq, base, ack, &values, false);
+        }
+        let later = t + cfg.retransmit_max * 2;
+        let resent: Vec<u64> = sent(&mut la, later, &cfg, &va)
+            .into_iter()
+            .flat_map(|(.., values)| values)
+            .collect();
+        assert!(resent.contains(&4), "v4 resent: {resent:?}");
     }
 }

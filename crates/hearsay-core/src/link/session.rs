@@ -149,6 +149,24 @@ impl<V: crate::value::Value> Session<V> {
         }
     }
 
+    /// A session for a peer an earlier session (removed from the view,
+    /// say) numbered batches to up to `next_seq - 1`: numbering goes on
+    /// from there. Had it started at 1 again, the peer (which may never
+    /// have dropped its side) would take the new batches for ones it has
+    /// and ack them by its old count, so a new batch lost on the way was
+    /// never resent.
+    pub fn continuing(cfg: &Config, next_seq: u64) -> Self {
+        Session {
+            next_seq: next_seq.max(1),
+            ..Session::new(cfg)
+        }
+    }
+
+    /// The number the next batch takes.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// Greets the peer reliably by `at`: a numbered batch goes out (empty
     /// if no values went before) and is resent until acknowledged, so the
     /// peer learns this node's epoch even when no values flow.
