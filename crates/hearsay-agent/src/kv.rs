@@ -37,10 +37,12 @@ mod tests {
         let mut out = Outbox::default();
         let half = "x".repeat(MAX_STATE / 2);
         assert!(
-            kv.write(1, "a".into(), Some(half.clone()), &mut out)
+            kv.write(Instant::ZERO, 1, "a".into(), Some(half.clone()), &mut out)
                 .is_ok()
         );
-        let e = kv.write(1, "b".into(), Some(half), &mut out).unwrap_err();
+        let e = kv
+            .write(Instant::ZERO, 1, "b".into(), Some(half), &mut out)
+            .unwrap_err();
         assert!(e.contains(&MAX_STATE.to_string()), "{e}");
         assert!(encoded_len(kv.state()) <= MAX_STATE);
     }

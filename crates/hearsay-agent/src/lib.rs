@@ -2357,13 +2357,16 @@ impl Loop {
         value: Option<String>,
         reply: oneshot::Sender<Result<(), String>>,
     ) {
+        let now = self.now();
         let Some(st) = &mut self.store else {
-            let r = self.kv.write(Self::wall_ms(), key, value, &mut self.kv_out);
+            let r = self
+                .kv
+                .write(now, Self::wall_ms(), key, value, &mut self.kv_out);
             let _ = reply.send(r.map(|_| ()));
             return;
         };
         let mut held = Outbox::default();
-        match self.kv.write(Self::wall_ms(), key, value, &mut held) {
+        match self.kv.write(now, Self::wall_ms(), key, value, &mut held) {
             Ok((delta, own)) => {
                 let done = store::Done {
                     ack: reply,

@@ -245,7 +245,7 @@ impl Member for Agent {
         let mut msgs = Outbox::default();
         // The simulated clock as the wall clock, in ms.
         let (delta, _) = kv
-            .write(now.as_micros() / 1000, key, Some(value), &mut msgs)
+            .write(now, now.as_micros() / 1000, key, Some(value), &mut msgs)
             .ok()?;
         for (to, m) in msgs {
             out.push(to, AgentMsg::Kv(m));

@@ -157,6 +157,7 @@ impl Kv {
     /// number of this replica's writes so far (for [`Kv::kept`]).
     pub fn write(
         &mut self,
+        now: Instant,
         wall_ms: u64,
         key: String,
         value: Option<String>,
@@ -178,6 +179,7 @@ impl Kv {
         self.changed = true;
         let mut delta = KvMap::default();
         self.rep.update(
+            now,
             |m, me| {
                 delta = match value {
                     Some(v) => m.set(me, at, key, v),
@@ -203,7 +205,7 @@ impl Kv {
         let latest = match &msg {
             ReplicaMsg::Delta { delta } => delta.latest(),
             ReplicaMsg::Full { state, .. } => state.latest(),
-            ReplicaMsg::Sync { .. } => None,
+            ReplicaMsg::Sync { .. } | ReplicaMsg::Head { .. } => None,
         };
         // A stamp more than a minute ahead of this clock is a broken clock
         // elsewhere: merged, but not allowed to drag this clock along.
@@ -213,7 +215,7 @@ impl Kv {
         let changed = match &msg {
             // Dropped by the replica: nothing to keep.
             _ if !self.rep.is_peer(from) => Changed::Nothing,
-            ReplicaMsg::Sync { .. } => Changed::Nothing,
+            ReplicaMsg::Sync { .. } | ReplicaMsg::Head { .. } => Changed::Nothing,
             ReplicaMsg::Delta { delta } => Changed::Delta(delta.clone()),
             // A full state can remove keys while carrying no write at all.
             ReplicaMsg::Full { .. } => Changed::All,
@@ -296,7 +298,13 @@ mod tests {
         let big = "x".repeat(100_000);
         let mut n = 0;
         while kv
-            .write(1, format!("k{n}"), Some(big.clone()), &mut out)
+            .write(
+                Instant::ZERO,
+                1,
+                format!("k{n}"),
+                Some(big.clone()),
+                &mut out,
+            )
             .is_ok()
         {
             n += 1;
@@ -305,15 +313,15 @@ mod tests {
         assert!(n >= 3, "{n} writes fit");
         assert!(text_len(kv.state()) <= MAX);
         let e = kv
-            .write(1, "more".into(), Some(big.clone()), &mut out)
+            .write(Instant::ZERO, 1, "more".into(), Some(big.clone()), &mut out)
             .unwrap_err();
         assert!(e.contains("delete keys first"), "{e}");
         assert!(
-            kv.write(1, String::new(), Some("v".into()), &mut out)
+            kv.write(Instant::ZERO, 1, String::new(), Some("v".into()), &mut out)
                 .is_err()
         );
         assert!(
-            kv.write(1, "k".repeat(MAX_KEY + 1), None, &mut out)
+            kv.write(Instant::ZERO, 1, "k".repeat(MAX_KEY + 1), None, &mut out)
                 .is_err()
         );
         assert_eq!(kv.snapshot().len(), n);
@@ -341,12 +349,24 @@ mod tests {
         let (a, b, mut ka, mut kb) = pair();
         let mut out = Outbox::default();
         // a's clock is 30 s ahead of b's.
-        ka.write(30_005, "k".into(), Some("from a".into()), &mut out)
-            .unwrap();
+        ka.write(
+            Instant::ZERO,
+            30_005,
+            "k".into(),
+            Some("from a".into()),
+            &mut out,
+        )
+        .unwrap();
         deliver(&mut kb, &a, 5, &mut out);
         assert_eq!(kb.snapshot()["k"], "from a");
-        kb.write(6, "k".into(), Some("from b, later".into()), &mut out)
-            .unwrap();
+        kb.write(
+            Instant::ZERO,
+            6,
+            "k".into(),
+            Some("from b, later".into()),
+            &mut out,
+        )
+        .unwrap();
         deliver(&mut ka, &b, 30_006, &mut out);
         assert_eq!(ka.snapshot()["k"], "from b, later");
         assert_eq!(kb.snapshot()["k"], "from b, later");
@@ -356,8 +376,14 @@ mod tests {
     fn a_restored_replica_writes_past_what_its_peers_have_seen_of_it() {
         let (a, b, mut ka, mut kb) = pair();
         let mut out = Outbox::default();
-        ka.write(1_000, "k".into(), Some("before".into()), &mut out)
-            .unwrap();
+        ka.write(
+            Instant::ZERO,
+            1_000,
+            "k".into(),
+            Some("before".into()),
+            &mut out,
+        )
+        .unwrap();
         deliver(&mut kb, &a, 1_000, &mut out);
         // a restarts; its clock has gone back a second.
         let fresh = |state: Option<KvMap>, replica: &NodeId| {
@@ -371,7 +397,7 @@ mod tests {
         let mut restored = fresh(Some(ka.state().clone()), &a);
         assert_eq!(restored.snapshot()["k"], "before");
         let d = restored
-            .write(0, "k".into(), Some("after".into()), &mut out)
+            .write(Instant::ZERO, 0, "k".into(), Some("after".into()), &mut out)
             .unwrap()
             .0;
         let seen = kb.state().version();
@@ -386,12 +412,24 @@ mod tests {
         // (b would never take it from a sync): why a life without kept
         // state takes an id of its own.
         let d = fresh(None, &a)
-            .write(0, "x".into(), Some("y".into()), &mut Outbox::default())
+            .write(
+                Instant::ZERO,
+                0,
+                "x".into(),
+                Some("y".into()),
+                &mut Outbox::default(),
+            )
             .unwrap()
             .0;
         assert_eq!(d.delta_since(&seen), KvMap::default());
         let d = fresh(None, &Kv::new_life(&a, Epoch(2)))
-            .write(0, "x".into(), Some("y".into()), &mut Outbox::default())
+            .write(
+                Instant::ZERO,
+                0,
+                "x".into(),
+                Some("y".into()),
+                &mut Outbox::default(),
+            )
             .unwrap()
             .0;
         assert_ne!(d.delta_since(&seen), KvMap::default());
@@ -401,7 +439,9 @@ mod tests {
     fn what_the_replica_drops_is_not_kept_either() {
         let (a, _, mut ka, mut kb) = pair();
         let mut out = Outbox::default();
-        let (d, _) = ka.write(1, "k".into(), Some("v".into()), &mut out).unwrap();
+        let (d, _) = ka
+            .write(Instant::ZERO, 1, "k".into(), Some("v".into()), &mut out)
+            .unwrap();
         let stranger = NodeId::new("stranger");
         let msg = ReplicaMsg::Delta { delta: d.clone() };
         let changed = kb.handle(Instant::ZERO, 1, &stranger, msg.clone(), &mut out);
@@ -423,7 +463,7 @@ mod tests {
         ka.keep_writes();
         let mut held = Outbox::default();
         let (_, own) = ka
-            .write(1, "k".into(), Some("v".into()), &mut held)
+            .write(Instant::ZERO, 1, "k".into(), Some("v".into()), &mut held)
             .unwrap();
         assert_eq!(own, 1);
         let sync = ReplicaMsg::Sync {
@@ -437,7 +477,7 @@ mod tests {
         assert_eq!(kb.snapshot()["k"], "v", "and goes once the write is kept");
         // A write that never becomes kept: the answer is dropped after
         // HOLD (the peer asks again at its next sync), and counted.
-        ka.write(2, "k2".into(), Some("v2".into()), &mut held)
+        ka.write(Instant::ZERO, 2, "k2".into(), Some("v2".into()), &mut held)
             .unwrap();
         ka.handle(Instant::ZERO, 2, &b, sync.clone(), &mut out);
         assert!(
@@ -445,14 +485,15 @@ mod tests {
                 .is_some_and(|t| t <= Instant::ZERO + HOLD)
         );
         ka.tick(Instant::ZERO + HOLD, &mut out);
+        // Syncs and the head of its writes, but no write.
         assert!(
             out.iter()
-                .all(|(_, m)| matches!(m, ReplicaMsg::Sync { .. }))
+                .all(|(_, m)| matches!(m, ReplicaMsg::Sync { .. } | ReplicaMsg::Head { .. }))
         );
         assert_eq!(ka.held_dropped, 1);
         // Without a data dir nothing waits.
         let (_, b2, mut kc, _) = pair();
-        kc.write(1, "k".into(), Some("v".into()), &mut held)
+        kc.write(Instant::ZERO, 1, "k".into(), Some("v".into()), &mut held)
             .unwrap();
         let mut out = Outbox::default();
         kc.handle(Instant::ZERO, 1, &b2, sync, &mut out);
@@ -464,8 +505,14 @@ mod tests {
         let (a, _, mut ka, mut kb) = pair();
         let mut out = Outbox::default();
         // An hour ahead: merged (it is data), but b's clock stays its own.
-        ka.write(3_600_000, "x".into(), Some("future".into()), &mut out)
-            .unwrap();
+        ka.write(
+            Instant::ZERO,
+            3_600_000,
+            "x".into(),
+            Some("future".into()),
+            &mut out,
+        )
+        .unwrap();
         deliver(&mut kb, &a, 5, &mut out);
         assert_eq!(kb.snapshot()["x"], "future");
         assert!(kb.hlc.wall_ms < 60_000, "{:?}", kb.hlc);

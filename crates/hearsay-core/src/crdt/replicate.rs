@@ -7,7 +7,9 @@
 //! events), so an old write it still holds cannot bring a collected delete
 //! back. A delta that arrives past a gap (one before it lost) has its
 //! sender asked for the rest if the gap lasts [`GAP_WAIT`], rather than
-//! waiting for the periodic sync.
+//! waiting for the periodic sync; and since the last delta of a burst has
+//! no later one to show its loss, a replica that stops writing tells its
+//! peers how far its writes go ([`Msg::Head`], after [`HEAD_WAIT`]).
 
 use super::{Crdt, VersionVector};
 use crate::id::NodeId;
@@ -22,6 +24,13 @@ use std::time::Duration;
 /// way close theirs within milliseconds; a lost one would otherwise wait
 /// for the periodic sync (30 s in the agent).
 pub const GAP_WAIT: Duration = Duration::from_secs(1);
+
+/// How long after its last write a replica tells its peers how far its
+/// writes go: a burst's last delta, lost on the way, is then asked for
+/// within about this long, not at the next periodic sync. One small
+/// message per peer per burst; a steady writer sends none (its next delta
+/// shows the gap).
+pub const HEAD_WAIT: Duration = Duration::from_secs(1);
 
 /// A gap in this replica's events: since when, and whom to ask.
 #[derive(Debug)]
@@ -62,6 +71,14 @@ pub enum Msg<C> {
         state: C,
         collected: VersionVector,
     },
+    /// "My own writes (as `replica`) go up to `upto`": sent after a
+    /// burst, so a peer that lost its last delta asks for the rest. Last,
+    /// so that a peer that does not know it (an older version) drops only
+    /// this message.
+    Head {
+        replica: NodeId,
+        upto: u64,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -100,6 +117,9 @@ pub struct Replicator<C> {
     greet: std::collections::BTreeSet<NodeId>,
     /// A gap open in the state's events (asked about once per gap).
     gap: Option<Gap>,
+    /// When to tell the peers how far this replica's writes go: set by
+    /// each write, so it goes [`HEAD_WAIT`] after the last of a burst.
+    head_at: Option<Instant>,
 }
 
 impl<C: Crdt> Replicator<C> {
@@ -127,6 +147,7 @@ impl<C: Crdt> Replicator<C> {
             turn: 0,
             greet: Default::default(),
             gap: None,
+            head_at: None,
         }
     }
 
@@ -274,13 +295,19 @@ impl<C: Crdt> Replicator<C> {
         self.peers.iter().filter(|(_, p)| !p.down).map(|(id, _)| id)
     }
 
-    /// A local update: `f` changes the state as replica `me` and returns
-    /// its delta, which goes to every peer at once.
-    pub fn update(&mut self, f: impl FnOnce(&mut C, &NodeId) -> C, out: &mut Outbox<Msg<C>>) {
+    /// A local update at `now`: `f` changes the state as replica `me` and
+    /// returns its delta, which goes to every peer at once.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut C, &NodeId) -> C,
+        out: &mut Outbox<Msg<C>>,
+    ) {
         let delta = f(&mut self.state, &self.replica);
         if delta == C::default() {
             return;
         }
+        self.head_at = Some(now + HEAD_WAIT);
         for p in self.peers() {
             out.push(
                 p.clone(),
@@ -331,6 +358,17 @@ impl<C: Crdt> Replicator<C> {
                 self.state.merge(&delta);
                 self.note_gap(now, from);
             }
+            Msg::Head { replica, upto } => {
+                // Whatever it claims, the answer is one sync to it.
+                if self.state.version().get(&replica) < upto {
+                    out.push(
+                        from.clone(),
+                        Msg::Sync {
+                            version: self.state.version(),
+                        },
+                    );
+                }
+            }
             Msg::Full { state, collected } => {
                 if self.state.version().dominates(&collected) {
                     self.state.merge(&state);
@@ -370,10 +408,23 @@ impl<C: Crdt> Replicator<C> {
             .as_ref()
             .filter(|g| !g.asked)
             .map(|g| g.since + GAP_WAIT);
-        crate::timers::earliest([Some(self.next_sync), self.greet_at, gap])
+        crate::timers::earliest([Some(self.next_sync), self.greet_at, gap, self.head_at])
     }
 
     pub fn tick(&mut self, now: Instant, out: &mut Outbox<Msg<C>>) {
+        if self.head_at.is_some_and(|t| t <= now) {
+            self.head_at = None;
+            let upto = self.state.version().get(&self.replica);
+            for p in self.peers() {
+                out.push(
+                    p.clone(),
+                    Msg::Head {
+                        replica: self.replica.clone(),
+                        upto,
+                    },
+                );
+            }
+        }
         if let Some(g) = &mut self.gap
             && !g.asked
             && now >= g.since + GAP_WAIT
@@ -536,6 +587,7 @@ mod tests {
             let at = self.clocks[r].tick(self.sim.now().as_micros() / 1000);
             self.sim.input(r, |rep, _, out| {
                 rep.update(
+                    Instant::ZERO,
                     |m, me| match v {
                         Some(v) => m.set(me, at, k, v),
                         None => m.delete(me, at, k),
@@ -570,7 +622,7 @@ mod tests {
         let mut rc: Replicator<Map> = Replicator::new(c.clone(), [], cfg, Instant::ZERO);
         let mut out = crate::outbox::Outbox::default();
         let at = Hlc::default().tick(1);
-        ry.update(|m, me| m.set(me, at, "k", 7), &mut out);
+        ry.update(Instant::ZERO, |m, me| m.set(me, at, "k", 7), &mut out);
         out.drain().count();
         // c knows y and greets it; y does not know c yet: dropped.
         rc.follow(Instant::ZERO, [(&y, Status::Alive)]);
@@ -583,16 +635,7 @@ mod tests {
         let t = Instant::from_millis(1_000);
         ry.follow(t, [(&c, Status::Alive)]);
         ry.tick(t, &mut out);
-        for _ in 0..4 {
-            let msgs: Vec<_> = out.drain().collect();
-            for (to, m) in msgs {
-                if to == c {
-                    rc.handle(t, &y, m, &mut out);
-                } else {
-                    ry.handle(t, &c, m, &mut out);
-                }
-            }
-        }
+        exchange(&mut ry, &mut rc, t, &mut out);
         assert_eq!(rc.state().get(&"k"), Some(&7), "c has y's write");
     }
 
@@ -609,7 +652,7 @@ mod tests {
         let mut out = Outbox::default();
         for (i, k) in ["x", "y", "z"].into_iter().enumerate() {
             let at = clock.tick(i as u64 + 1);
-            ra.update(|m, me| m.set(me, at, k, i as u8), &mut out);
+            ra.update(Instant::ZERO, |m, me| m.set(me, at, k, i as u8), &mut out);
             let msgs: Vec<_> = out.drain().collect();
             if k == "y" {
                 continue; // lost
@@ -619,36 +662,95 @@ mod tests {
             }
         }
         assert_eq!(rb.state().get(&"y"), None);
-        // Both ways until quiet, at time `ms`.
-        let exchange = |ra: &mut Replicator<Map>, rb: &mut Replicator<Map>, ms: u64| {
+        // b's timers, then both ways until quiet, at time `ms`.
+        let tick_b = |ra: &mut Replicator<Map>, rb: &mut Replicator<Map>, ms: u64| {
             let t = Instant::from_millis(ms);
             let mut out = Outbox::default();
             rb.tick(t, &mut out);
-            for _ in 0..6 {
-                let msgs: Vec<_> = out.drain().collect();
-                for (to, m) in msgs {
-                    if to == a {
-                        ra.handle(t, &b, m, &mut out);
-                    } else {
-                        rb.handle(t, &a, m, &mut out);
-                    }
-                }
-            }
+            exchange(ra, rb, t, &mut out);
         };
-        exchange(&mut ra, &mut rb, 500);
+        tick_b(&mut ra, &mut rb, 500);
         assert_eq!(
             rb.state().get(&"y"),
             None,
             "reordered deltas get their moment"
         );
         assert_eq!(rb.next_deadline(), Some(Instant::ZERO + GAP_WAIT));
-        exchange(&mut ra, &mut rb, 1_000);
+        tick_b(&mut ra, &mut rb, 1_000);
         assert_eq!(rb.state().get(&"y"), Some(&1), "asked for within a second");
         assert!(!rb.state().has_gaps());
         assert!(
             rb.next_deadline().unwrap() > Instant::from_millis(20_000),
             "nothing more until the periodic sync"
         );
+    }
+
+    /// The last delta of a burst, lost on the way, leaves no gap (no later
+    /// delta follows it): the writer's head, a second after its last
+    /// write, has it asked for, not the periodic sync 30 s later.
+    #[test]
+    fn the_last_write_of_a_burst_lost_on_the_way_is_asked_for_after_the_writers_head() {
+        let cfg = agent_timing();
+        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
+        let mut ra: Replicator<Map> =
+            Replicator::new(a.clone(), [b.clone()], cfg.clone(), Instant::ZERO);
+        let mut rb: Replicator<Map> = Replicator::new(b.clone(), [a.clone()], cfg, Instant::ZERO);
+        let mut clock = Hlc::default();
+        let mut out = Outbox::default();
+        for (i, k) in ["x", "y", "z"].into_iter().enumerate() {
+            let t = Instant::from_millis(100 * i as u64);
+            let at = clock.tick(i as u64 + 1);
+            ra.update(t, |m, me| m.set(me, at, k, i as u8), &mut out);
+            if k == "z" {
+                out.drain().count(); // lost
+            }
+            exchange(&mut ra, &mut rb, t, &mut out);
+        }
+        assert_eq!(rb.state().get(&"z"), None);
+        assert!(!rb.state().has_gaps(), "nothing shows the loss");
+        let head = Instant::from_millis(200) + HEAD_WAIT;
+        assert_eq!(
+            ra.next_deadline(),
+            Some(head),
+            "a second after the last write"
+        );
+        ra.tick(head, &mut out);
+        let sent: Vec<_> = out.iter().map(|(to, m)| (to.clone(), m.clone())).collect();
+        assert_eq!(
+            sent,
+            [(
+                b.clone(),
+                Msg::Head {
+                    replica: a.clone(),
+                    upto: 3
+                }
+            )]
+        );
+        exchange(&mut ra, &mut rb, head, &mut out);
+        assert_eq!(rb.state().get(&"z"), Some(&2), "asked for and sent");
+        // Once per burst; and a peer that lacks nothing does not answer.
+        assert!(ra.next_deadline().unwrap() > Instant::from_millis(20_000));
+        rb.handle(head, &a, sent[0].1.clone(), &mut out);
+        assert_eq!(out.len(), 0);
+    }
+
+    /// Delivers `out` between `ra` and `rb` until nothing is left to send.
+    fn exchange(
+        ra: &mut Replicator<Map>,
+        rb: &mut Replicator<Map>,
+        t: Instant,
+        out: &mut Outbox<Msg<Map>>,
+    ) {
+        for _ in 0..8 {
+            let msgs: Vec<_> = out.drain().collect();
+            for (to, m) in msgs {
+                if to == *ra.me() {
+                    ra.handle(t, rb.me(), m, out);
+                } else {
+                    rb.handle(t, ra.me(), m, out);
+                }
+            }
+        }
     }
 
     /// A peer that keeps being suspected and coming back is synced with
@@ -794,7 +896,11 @@ mod tests {
         // The dead one still counts: a delete is not collected while it may
         // come back with the old value; the one that left does not.
         let mut out = Outbox::default();
-        r.update(|m, me| m.set(me, Hlc::default().tick(1), "k", 1), &mut out);
+        r.update(
+            Instant::ZERO,
+            |m, me| m.set(me, Hlc::default().tick(1), "k", 1),
+            &mut out,
+        );
         assert_eq!(
             out.iter()
                 .filter(|(to, _)| *to == ids[3] || *to == ids[4])
