@@ -179,10 +179,14 @@ esac
 }
 
 pub(super) fn wait_port(port: u16, limit: Duration) -> Result<()> {
+    wait_addr(std::net::SocketAddr::from(([127, 0, 0, 1], port)), limit)
+}
+
+pub(super) fn wait_addr(addr: std::net::SocketAddr, limit: Duration) -> Result<()> {
     let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
         if t.elapsed() > limit {
-            bail!("nothing listens on 127.0.0.1:{port} after {limit:?}");
+            bail!("nothing listens on {addr} after {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -11,13 +11,15 @@
 //! each agent; then every agent is killed and restarted at once and the
 //! map is checked again.
 
-use super::agent::{free_ports, now_us, wait_port};
+use super::agent::{free_ports, now_us, wait_addr};
+use super::netns;
 use anyhow::{Context, Result, bail};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -26,10 +28,14 @@ use std::time::{Duration, Instant};
 #[command(after_help = "Examples:
   hearsay bench chaos                                  20 agents, 10 minutes
   hearsay bench chaos --agents 8 --duration 2m         the short version
-Faults come from the agents' own fault layer (no root, no tc netem, which
-this machine's kernel lacks): partitions drop every datagram across the
-cut, and each agent drops --loss of the datagrams it receives and holds
-the rest --delay +- --jitter (so they also arrive out of order).
+Where it may (root, network namespaces), each agent runs in a network
+namespace of its own, on a bridge: partitions and --loss happen in the
+kernel (iptables), to datagrams and streams alike. Elsewhere, or with
+--net loopback, every agent is on 127.0.0.1 and the faults come from its
+own fault layer (partitions drop every datagram across the cut; --loss of
+received datagrams dropped). Either way each agent holds what it receives
+--delay +- --jitter (so it also arrives out of order): this machine's
+kernel has no tc netem.
 Exit status: 0 when nothing acknowledged was lost, 1 otherwise.")]
 pub struct ChaosArgs {
     /// Agents
@@ -71,6 +77,9 @@ pub struct ChaosArgs {
     /// Seed of the fault schedule's choices
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Where the agents run
+    #[arg(long, value_enum, default_value_t = Net::Auto)]
+    pub net: Net,
     /// Where the results go (a timestamped directory inside, plus `latest`)
     #[arg(long, default_value = "store/bench-chaos")]
     pub out: PathBuf,
@@ -81,6 +90,18 @@ pub struct ChaosArgs {
     pub forget_data: bool,
 }
 
+/// Where the agents run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Net {
+    /// Namespaces where this machine allows them, else loopback (said so)
+    Auto,
+    /// A network namespace per agent, faults in the kernel (an error where
+    /// that is not allowed)
+    Netns,
+    /// Every agent on 127.0.0.1, faults from the agents' own layer
+    Loopback,
+}
+
 const KEYS: u64 = 100;
 /// Failures declared within this long after a fault touched a member (or
 /// any partition) count as injected.
@@ -88,10 +109,12 @@ const GRACE: Duration = Duration::from_secs(30);
 
 pub(super) struct Agent {
     pub name: String,
-    pub gossip: u16,
-    pub api: u16,
+    pub gossip: SocketAddr,
+    pub api: SocketAddr,
     dir: PathBuf,
-    join: Option<u16>,
+    join: Option<SocketAddr>,
+    /// The prefix that runs it on its host (none: this one).
+    exec: Vec<String>,
     child: Option<Child>,
     /// When this life started (unix us).
     started_us: u64,
@@ -105,8 +128,8 @@ pub(super) struct Agent {
 }
 
 impl Agent {
-    /// Agent `i` of a cluster on `ports` (gossip and API ports in turn),
-    /// its data dir in `dir`, joining agent 0.
+    /// Agent `i` of a cluster on loopback `ports` (gossip and API ports in
+    /// turn), its data dir in `dir`, joining agent 0.
     pub(super) fn new(
         name: &str,
         ports: &[u16],
@@ -114,12 +137,39 @@ impl Agent {
         dir: &Path,
         extra: Vec<String>,
     ) -> Agent {
+        let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let mut a = Agent::at(name, at(ports[2 * i]), at(ports[2 * i + 1]), dir, extra);
+        a.join = (i > 0).then(|| at(ports[0]));
+        a
+    }
+
+    /// Agent `i` of a cluster on `hosts` (each on its own address, with
+    /// the usual ports), joining agent 0.
+    fn on_host(hosts: &netns::Hosts, i: usize, dir: &Path, mut extra: Vec<String>) -> Agent {
+        let at = |i: usize, p: u16| SocketAddr::from((hosts.ip(i), p));
+        // The API listens on the host's address, which only this bench's
+        // namespace reaches.
+        extra.push("--http-insecure".into());
+        let mut a = Agent::at(&format!("c{i}"), at(i, 7946), at(i, 7947), dir, extra);
+        a.join = (i > 0).then(|| at(0, 7946));
+        a.exec = hosts.exec(i);
+        a
+    }
+
+    fn at(
+        name: &str,
+        gossip: SocketAddr,
+        api: SocketAddr,
+        dir: &Path,
+        extra: Vec<String>,
+    ) -> Agent {
         Agent {
             name: name.into(),
-            gossip: ports[2 * i],
-            api: ports[2 * i + 1],
+            gossip,
+            api,
             dir: dir.join(format!("data-{name}")),
-            join: (i > 0).then_some(ports[0]),
+            join: None,
+            exec: Vec::new(),
             child: None,
             started_us: 0,
             paused_until: None,
@@ -130,24 +180,28 @@ impl Agent {
     }
 
     pub(super) fn spawn(&mut self, bin: &Path, log: &Path) -> Result<()> {
-        let mut c = Command::new(bin);
+        let mut c = match self.exec.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         c.env_remove("HEARSAY_HTTP_TOKEN")
-            .args([
-                "agent",
-                "--name",
-                &self.name,
-                "--preset",
-                "lan",
-                "--test-faults",
-            ])
-            .args(["--bind", &format!("127.0.0.1:{}", self.gossip)])
-            .args(["--http", &format!("127.0.0.1:{}", self.api)])
+            .args(["agent", "--name", &self.name, "--preset", "lan"])
+            .args(["--bind", &self.gossip.to_string()])
+            .args(["--http", &self.api.to_string()])
             .args(&self.extra);
+        if self.exec.is_empty() {
+            // Cuts through the agents' own fault layer.
+            c.arg("--test-faults");
+        }
         if !self.no_data_dir {
             c.arg("--data-dir").arg(&self.dir);
         }
         if let Some(j) = self.join {
-            c.args(["--join", &format!("127.0.0.1:{j}")]);
+            c.args(["--join", &j.to_string()]);
         }
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -205,13 +259,13 @@ impl Drop for Agent {
     }
 }
 
-pub(super) fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+pub(super) fn http(api: SocketAddr, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(2)))
         .build()
         .into();
-    let url = format!("http://127.0.0.1:{port}{path}");
+    let url = format!("http://{api}{path}");
     let mut r = match method {
         "GET" => agent.get(&url).call()?,
         "PUT" => agent.put(&url).send(body)?,
@@ -222,7 +276,7 @@ pub(super) fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u
 }
 
 /// The agent's `/members` (empty if it did not answer).
-pub(super) fn members(api: u16) -> Vec<Value> {
+pub(super) fn members(api: SocketAddr) -> Vec<Value> {
     http(api, "GET", "/members", "")
         .ok()
         .and_then(|(_, b)| serde_json::from_str(&b).ok())
@@ -251,15 +305,20 @@ pub(super) fn all_alive(agents: &[Agent], limit: Duration) -> Result<Duration> {
     }
 }
 
-/// Cuts the agents in two along `side` (None: heals). A paused agent
-/// cannot answer (each call would wait out its timeout): it gets the cut
-/// of the moment when it resumes ([`cut_one`]).
-fn cut(agents: &[Agent], side: Option<&[bool]>) {
+/// Cuts the agents in two along `side` (None: heals): in the kernel of
+/// each of their `hosts`, or else through each agent's fault layer. A
+/// paused agent cannot answer the latter (each call would wait out its
+/// timeout): it gets the cut of the moment when it resumes ([`cut_one`]).
+fn cut(agents: &[Agent], hosts: Option<&netns::Hosts>, side: Option<&[bool]>) -> Result<()> {
+    if let Some(h) = hosts {
+        return h.cut(side);
+    }
     for i in 0..agents.len() {
         if agents[i].paused_until.is_none() {
             cut_one(agents, i, side);
         }
     }
+    Ok(())
 }
 
 fn cut_one(agents: &[Agent], i: usize, side: Option<&[bool]>) {
@@ -272,7 +331,7 @@ fn cut_one(agents: &[Agent], i: usize, side: Option<&[bool]>) {
             .iter()
             .enumerate()
             .filter(|(j, _)| side[*j] != side[i])
-            .map(|(_, b)| format!("127.0.0.1:{}", b.gossip))
+            .map(|(_, b)| b.gossip.to_string())
             .collect::<Vec<_>>()
             .join("\n"),
     };
@@ -312,6 +371,8 @@ fn lacks(
 /// What the run found.
 #[derive(Default, serde::Serialize)]
 struct Report {
+    /// Where the agents ran.
+    net: String,
     agents: usize,
     duration_s: f64,
     kills: usize,
@@ -381,29 +442,52 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     let dir = super::stamped_dir(&args.out)?;
     let log = dir.join("agents.log");
     let n = args.agents as usize;
-    let ports = free_ports(2 * n)?;
-    let mut agents: Vec<Agent> = (0..n)
-        .map(|i| {
-            let link = vec![
-                "--test-loss".to_string(),
-                args.loss.to_string(),
-                "--test-delay".to_string(),
-                format!("{}us", args.delay.0.as_micros()),
-                "--test-jitter".to_string(),
-                format!("{}us", args.jitter.0.as_micros()),
-            ];
-            Agent::new(&format!("c{i}"), &ports, i, &dir, link)
-        })
-        .collect();
+    let hosts = match args.net {
+        Net::Loopback => None,
+        Net::Netns => Some(netns::Hosts::new(n, args.loss).context("--net netns")?),
+        Net::Auto => match netns::Hosts::new(n, args.loss) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!(
+                    "hearsay bench chaos: no network namespaces here ({e:#}): the agents run on loopback, with the faults of their own layer"
+                );
+                None
+            }
+        },
+    };
+    let hosts = hosts.as_ref();
+    let mut link = vec![
+        "--test-delay".to_string(),
+        format!("{}us", args.delay.0.as_micros()),
+        "--test-jitter".to_string(),
+        format!("{}us", args.jitter.0.as_micros()),
+    ];
+    let mut agents: Vec<Agent> = match hosts {
+        Some(h) => (0..n)
+            .map(|i| Agent::on_host(h, i, &dir, link.clone()))
+            .collect(),
+        None => {
+            link.extend(["--test-loss".to_string(), args.loss.to_string()]);
+            let ports = free_ports(2 * n)?;
+            (0..n)
+                .map(|i| Agent::new(&format!("c{i}"), &ports, i, &dir, link.clone()))
+                .collect()
+        }
+    };
+
+    let net = match hosts {
+        Some(_) => "a network namespace each; loss and cuts in the kernel",
+        None => "on loopback; loss and cuts from their own fault layer",
+    };
     for a in &mut agents {
         a.spawn(&bin, &log)?;
     }
     for a in &agents {
-        wait_port(a.api, Duration::from_secs(20))?;
+        wait_addr(a.api, Duration::from_secs(20))?;
     }
     let formed = all_alive(&agents, Duration::from_secs(60))?;
     eprintln!(
-        "hearsay bench chaos: {n} agents formed a cluster in {:.1} s; faults for {:?} (and {}% loss, {:?} +- {:?} delay on every link) -> {}",
+        "hearsay bench chaos: {n} agents ({net}) formed a cluster in {:.1} s; faults for {:?} (and {}% loss, {:?} +- {:?} delay on every link) -> {}",
         formed.as_secs_f64(),
         args.duration.0,
         args.loss,
@@ -413,6 +497,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     );
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut report = Report {
+        net: net.into(),
         agents: n,
         duration_s: args.duration.0.as_secs_f64(),
         ..Report::default()
@@ -454,15 +539,18 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
                 agents[i].signal("-CONT");
                 agents[i].paused_until = None;
                 faults_log.push(format!("{} go on {}", at(), agents[i].name));
-                // The cut of the moment, which it could not take paused.
-                let side = partition.as_ref().map(|(side, _)| side.clone());
-                cut_one(&agents, i, side.as_deref());
+                // The cut of the moment, which it could not take paused
+                // (a host's cut is in its kernel: it has it).
+                if hosts.is_none() {
+                    let side = partition.as_ref().map(|(side, _)| side.clone());
+                    cut_one(&agents, i, side.as_deref());
+                }
             }
         }
         if let Some((_, until)) = &partition
             && *until <= now
         {
-            cut(&agents, None);
+            cut(&agents, hosts, None)?;
             touched.push((now_us(), None));
             faults_log.push(format!("{} heal", at()));
             partition = None;
@@ -477,11 +565,13 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
             agents[i].spawn(&bin, &log)?;
             faults_log.push(format!("{} kill -9 and restart {}", at(), agents[i].name));
             report.kills += 1;
-            if let Some((side, _)) = &partition {
+            if let Some((side, _)) = &partition
+                && hosts.is_none()
+            {
                 // The restarted agent's fault layer starts empty.
                 let side = side.clone();
-                if wait_port(agents[i].api, Duration::from_secs(10)).is_ok() {
-                    cut(&agents, Some(&side));
+                if wait_addr(agents[i].api, Duration::from_secs(10)).is_ok() {
+                    cut(&agents, hosts, Some(&side))?;
                 }
             }
         }
@@ -503,7 +593,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
             for i in (1..n).rev() {
                 side.swap(i, rng.random_range(0..=i));
             }
-            cut(&agents, Some(&side));
+            cut(&agents, hosts, Some(&side))?;
             touched.push((now_us(), None));
             let one: Vec<&str> = (0..n)
                 .filter(|i| side[*i])
@@ -562,7 +652,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
         a.signal("-CONT");
         a.paused_until = None;
     }
-    cut(&agents, None);
+    cut(&agents, hosts, None)?;
     let faults_end_us = now_us();
     faults_log.push(format!("{} faults end", at()));
     std::fs::write(dir.join("faults.log"), faults_log.join("\n") + "\n")?;
@@ -667,7 +757,7 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
         a.spawn(&bin, &log)?;
     }
     for a in &agents {
-        wait_port(a.api, Duration::from_secs(20))?;
+        wait_addr(a.api, Duration::from_secs(20))?;
     }
     report.restart_all_alive_s = all_alive(&agents, Duration::from_secs(60))
         .ok()
@@ -742,6 +832,7 @@ fn table(r: &Report) -> String {
         s,
         "after the restart of all, every map held every write in {restart_converged} s"
     );
+    let _ = writeln!(s, "agents: {}", r.net);
     for (what, v) in [
         ("writes missing", &r.writes_missing),
         ("broadcasts missing", &r.broadcasts_missing),

@@ -29,7 +29,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -64,7 +64,7 @@ pub struct HostileArgs {
 
 /// How the agent at `api` lists each member, by name (empty if it did
 /// not answer).
-fn listing(api: u16) -> BTreeMap<String, (String, Incarnation)> {
+fn listing(api: SocketAddr) -> BTreeMap<String, (String, Incarnation)> {
     members(api)
         .iter()
         .filter_map(|m| {
@@ -86,7 +86,7 @@ fn state_of(list: &BTreeMap<String, (String, Incarnation)>, name: &str) -> Optio
 
 /// A counter of the agent at `api` (`hearsay_<name>_total`), 0 if it is
 /// not there.
-fn counter(api: u16, name: &str) -> u64 {
+fn counter(api: SocketAddr, name: &str) -> u64 {
     let line = format!("hearsay_{name}_total ");
     super::chaos::http(api, "GET", "/metrics", "")
         .ok()
@@ -97,7 +97,7 @@ fn counter(api: u16, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn incarnation_of(api: u16, name: &str) -> Option<Incarnation> {
+fn incarnation_of(api: SocketAddr, name: &str) -> Option<Incarnation> {
     listing(api).get(name).map(|(_, i)| *i)
 }
 
@@ -256,7 +256,7 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         a.spawn(&bin, &log)?;
     }
     for a in &agents {
-        super::agent::wait_port(a.api, Duration::from_secs(20))?;
+        super::agent::wait_addr(a.api, Duration::from_secs(20))?;
     }
     all_alive(&agents, Duration::from_secs(30))?;
     let (Some(vi), Some(hi)) = (
@@ -270,7 +270,7 @@ fn flood(args: &HostileArgs) -> Result<Report> {
         keys: Keyring::new(vec![key]),
     };
     let sock = UdpSocket::bind("127.0.0.1:0")?;
-    let addr = |a: &Agent| std::net::SocketAddr::from(([127, 0, 0, 1], a.gossip));
+    let addr = |a: &Agent| a.gossip;
     let (victim, honest) = (addr(&agents[0]), [addr(&agents[1]), addr(&agents[2])]);
     let victim_n = Arc::new(std::sync::atomic::AtomicU32::new(vi.n));
     let mut forger = Forger {

@@ -11,6 +11,7 @@ pub mod chaos;
 pub mod checker;
 pub mod cluster;
 pub mod hostile;
+mod netns;
 mod plot;
 
 use crate::test_cmd::{BadArgs, own_node, simulate_run};
