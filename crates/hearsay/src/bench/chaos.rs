@@ -442,6 +442,12 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     let dir = super::stamped_dir(&args.out)?;
     let log = dir.join("agents.log");
     let n = args.agents as usize;
+    // Ctrl-C stops the run: the agents (and their namespaces) go with the
+    // soak's locals, rather than living on after the bench.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let interrupted = || stop.load(std::sync::atomic::Ordering::Relaxed);
     let hosts = match args.net {
         Net::Loopback => None,
         Net::Netns => Some(netns::Hosts::new(n, args.loss).context("--net netns")?),
@@ -532,6 +538,10 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     let mut last_sample = start;
     let bar = indicatif::ProgressBar::new(args.duration.0.as_secs());
     while start.elapsed() < args.duration.0 {
+        if interrupted() {
+            bar.finish_and_clear();
+            bail!("interrupted; every agent stopped");
+        }
         let now = Instant::now();
         bar.set_position(start.elapsed().as_secs());
         for i in 0..n {
@@ -689,6 +699,9 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
             report.converged_s = Some(settle.elapsed().as_secs_f64());
             break;
         }
+        if interrupted() {
+            bail!("interrupted while the agents converged; every agent stopped");
+        }
         if settle.elapsed() > Duration::from_secs(90) {
             report.writes_missing = w;
             report.broadcasts_missing = b;
@@ -768,6 +781,9 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
         if w.is_empty() {
             report.restart_converged_s = Some(t.elapsed().as_secs_f64());
             break;
+        }
+        if interrupted() {
+            bail!("interrupted after the restart of all; every agent stopped");
         }
         if t.elapsed() > Duration::from_secs(30) {
             report.restart_writes_missing = w;
