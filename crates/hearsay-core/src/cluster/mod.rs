@@ -151,6 +151,10 @@ pub struct ClusterNode {
     /// The Lamport clock of user events: past every event sent or
     /// delivered here.
     lamport: u64,
+    /// Payloads of earlier lives sent again ([`ClusterNode::resend`]):
+    /// the life that sent them delivered them here (and ran the handlers),
+    /// so this one does not.
+    resent: std::collections::BTreeSet<MsgId>,
 }
 
 impl fmt::Debug for ClusterNode {
@@ -181,6 +185,7 @@ impl ClusterNode {
             seq: 0,
             events_sent: 0,
             lamport: 0,
+            resent: Default::default(),
         })
     }
 
@@ -214,11 +219,15 @@ impl ClusterNode {
     /// User events among them move the Lamport clock.
     pub fn drain_delivered(&mut self) -> impl Iterator<Item = Payload> + '_ {
         let lamport = &mut self.lamport;
-        self.node.drain_delivered().inspect(move |p| {
-            if let Some(e) = &p.event {
-                *lamport = (*lamport).max(e.lamport);
-            }
-        })
+        let resent = &mut self.resent;
+        self.node
+            .drain_delivered()
+            .inspect(move |p| {
+                if let Some(e) = &p.event {
+                    *lamport = (*lamport).max(e.lamport);
+                }
+            })
+            .filter(move |p| !resent.remove(&p.id))
     }
 
     /// The Lamport time of the next user event sent here, less one.
@@ -307,6 +316,7 @@ impl ClusterNode {
         if let Some(e) = &p.event {
             self.lamport = self.lamport.max(e.lamport);
         }
+        self.resent.insert(p.id.clone());
         self.node.handle(now, Input::Broadcast(p), out);
         Ok(())
     }
@@ -470,6 +480,8 @@ mod tests {
         carry(&NodeId::new("a"), &mut b, &mut out, now);
         let got: Vec<MsgId> = b.drain_delivered().map(|p| p.id).collect();
         assert_eq!(got, vec![lost.id], "`held` was not delivered twice");
+        // Nor at a: its first life delivered both (and ran the handlers).
+        assert_eq!(a2.drain_delivered().count(), 0);
         // only what an earlier life of this member sent
         let mine = a2.broadcast(now, b"now"[..].into(), &mut out).unwrap();
         let theirs = b.broadcast(now, b"b's"[..].into(), &mut out).unwrap();
