@@ -739,6 +739,7 @@ impl Agent {
         if let Some(secret) = restored.identity {
             node.set_identity(secret);
         }
+        node.delivered_before(restored.sent.iter().map(|p| p.id.clone()));
         // Tags changed at runtime win over the flags, as a kept keyring
         // does: a restart must not undo what an operator changed.
         let mut tags_note = String::new();

@@ -2306,6 +2306,57 @@ fn user_events_reach_every_agent_once_in_order_per_origin() {
     );
 }
 
+/// An agent with a data dir sends again, in its next life, the events it
+/// sent in the last 2 minutes (for members that never got them); its own
+/// handlers ran for them in the life that sent them, and do not again.
+#[test]
+fn a_restarted_agent_sends_its_recent_events_again_without_running_its_handlers_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let data = dir.path().join("r0").display().to_string();
+    let handler = format!(
+        "user:deploy=cat >> {}; echo >> {}",
+        ran.display(),
+        ran.display()
+    );
+    let flags = [
+        "--data-dir",
+        data.as_str(),
+        "--event-handler",
+        handler.as_str(),
+    ];
+    let a = start_with("r0", "rc", None, &flags);
+    let b = start("r1", "rc", Some(&a.gossip));
+    until("two alive", Duration::from_secs(20), || {
+        alive_count(&a) == 2 && alive_count(&b) == 2
+    });
+    let (s, _, _) = exchange(&a.http, "POST", "/event/deploy", &[], "v1");
+    assert_eq!(s, 202);
+    let read = || std::fs::read_to_string(&ran).unwrap_or_default();
+    until("the handler ran", Duration::from_secs(20), || {
+        read() == "v1\n"
+    });
+    let gossip = a.gossip.clone();
+    drop(a); // kill -9
+    let mut again = vec!["--bind", gossip.as_str()];
+    again.extend(flags);
+    let a = start_with("r0", "rc", None, &again);
+    until("sent again", Duration::from_secs(20), || {
+        metric(&a, "hearsay_resent_total") >= 1.0
+    });
+    until("back at r1", Duration::from_secs(20), || {
+        alive_count(&b) == 2
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(read(), "v1\n", "the handler ran once");
+    let at_b = user_events(&b);
+    assert_eq!(
+        at_b.iter().filter(|e| e.2 == "deploy").count(),
+        1,
+        "{at_b:?}"
+    );
+}
+
 /// Issue 17 item 4 (user and member events): handlers run with the event
 /// in variables and on standard input, in order for one origin's events;
 /// a handler past its timeout is killed and counted; a failing one is

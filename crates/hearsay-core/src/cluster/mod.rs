@@ -151,10 +151,11 @@ pub struct ClusterNode {
     /// The Lamport clock of user events: past every event sent or
     /// delivered here.
     lamport: u64,
-    /// Payloads of earlier lives sent again ([`ClusterNode::resend`]):
-    /// the life that sent them delivered them here (and ran the handlers),
-    /// so this one does not.
-    resent: std::collections::BTreeSet<MsgId>,
+    /// Payloads of earlier lives of this member, sent again
+    /// ([`ClusterNode::resend`]) or said to be
+    /// ([`ClusterNode::delivered_before`]): the life that sent them
+    /// delivered them here (and ran the handlers), so this one does not.
+    earlier: std::collections::BTreeSet<MsgId>,
 }
 
 impl fmt::Debug for ClusterNode {
@@ -185,7 +186,7 @@ impl ClusterNode {
             seq: 0,
             events_sent: 0,
             lamport: 0,
-            resent: Default::default(),
+            earlier: Default::default(),
         })
     }
 
@@ -219,7 +220,7 @@ impl ClusterNode {
     /// User events among them move the Lamport clock.
     pub fn drain_delivered(&mut self) -> impl Iterator<Item = Payload> + '_ {
         let lamport = &mut self.lamport;
-        let resent = &mut self.resent;
+        let earlier = &mut self.earlier;
         self.node
             .drain_delivered()
             .inspect(move |p| {
@@ -227,7 +228,18 @@ impl ClusterNode {
                     *lamport = (*lamport).max(e.lamport);
                 }
             })
-            .filter(move |p| !resent.remove(&p.id))
+            .filter(move |p| !earlier.remove(&p.id))
+    }
+
+    /// Payloads an earlier life of this member sent (kept in its data
+    /// dir, to go again): that life delivered them here, handlers and
+    /// all, so they are not delivered again, whether they go again or a
+    /// peer brings them back first. Ids of other members or of this life
+    /// are ignored.
+    pub fn delivered_before(&mut self, ids: impl IntoIterator<Item = MsgId>) {
+        let (me, epoch) = (self.me().clone(), self.node.epoch());
+        self.earlier
+            .extend(ids.into_iter().filter(|id| id.0 == me && id.1 < epoch));
     }
 
     /// The Lamport time of the next user event sent here, less one.
@@ -316,7 +328,7 @@ impl ClusterNode {
         if let Some(e) = &p.event {
             self.lamport = self.lamport.max(e.lamport);
         }
-        self.resent.insert(p.id.clone());
+        self.earlier.insert(p.id.clone());
         self.node.handle(now, Input::Broadcast(p), out);
         Ok(())
     }
