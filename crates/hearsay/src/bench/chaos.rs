@@ -29,13 +29,14 @@ use std::time::{Duration, Instant};
   hearsay bench chaos                                  20 agents, 10 minutes
   hearsay bench chaos --agents 8 --duration 2m         the short version
 Where it may (root, network namespaces), each agent runs in a network
-namespace of its own, on a bridge: partitions and --loss happen in the
-kernel (iptables), to datagrams and streams alike. Elsewhere, or with
---net loopback, every agent is on 127.0.0.1 and the faults come from its
-own fault layer (partitions drop every datagram across the cut; --loss of
-received datagrams dropped). Either way each agent holds what it receives
---delay +- --jitter (so it also arrives out of order): this machine's
-kernel has no tc netem.
+namespace of its own, on a bridge, and the faults happen in the kernel,
+to datagrams and streams alike: partitions with iptables; --loss, --delay
+and --jitter (so reordering) with tc netem, or where the kernel has no
+netem, --loss with iptables and the delay by each agent's own link.
+Elsewhere, or with --net loopback, every agent is on 127.0.0.1 and the
+faults come from its own fault layer (partitions drop every datagram
+across the cut; --loss of received datagrams dropped, the rest held
+--delay +- --jitter). The report's last line says which it was.
 Exit status: 0 when nothing acknowledged was lost, 1 otherwise.")]
 pub struct ChaosArgs {
     /// Agents
@@ -448,10 +449,15 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
     let interrupted = || stop.load(std::sync::atomic::Ordering::Relaxed);
+    let shape = netns::Link {
+        loss_percent: args.loss,
+        delay: args.delay.0,
+        jitter: args.jitter.0,
+    };
     let hosts = match args.net {
         Net::Loopback => None,
-        Net::Netns => Some(netns::Hosts::new(n, args.loss).context("--net netns")?),
-        Net::Auto => match netns::Hosts::new(n, args.loss) {
+        Net::Netns => Some(netns::Hosts::new(n, shape).context("--net netns")?),
+        Net::Auto => match netns::Hosts::new(n, shape) {
             Ok(h) => Some(h),
             Err(e) => {
                 eprintln!(
@@ -462,12 +468,16 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
         },
     };
     let hosts = hosts.as_ref();
-    let mut link = vec![
-        "--test-delay".to_string(),
-        format!("{}us", args.delay.0.as_micros()),
-        "--test-jitter".to_string(),
-        format!("{}us", args.jitter.0.as_micros()),
-    ];
+    // What netem does not do, the agents' own link does.
+    let mut link = Vec::new();
+    if !hosts.is_some_and(|h| h.netem) {
+        link.extend([
+            "--test-delay".to_string(),
+            format!("{}us", args.delay.0.as_micros()),
+            "--test-jitter".to_string(),
+            format!("{}us", args.jitter.0.as_micros()),
+        ]);
+    }
     let mut agents: Vec<Agent> = match hosts {
         Some(h) => (0..n)
             .map(|i| Agent::on_host(h, i, &dir, link.clone()))
@@ -480,10 +490,14 @@ fn soak(args: &ChaosArgs) -> Result<Report> {
                 .collect()
         }
     };
-
     let net = match hosts {
-        Some(_) => "a network namespace each; loss and cuts in the kernel",
-        None => "on loopback; loss and cuts from their own fault layer",
+        Some(h) if h.netem => {
+            "a network namespace each; loss, delay and reordering from netem, cuts in the kernel"
+        }
+        Some(_) => {
+            "a network namespace each; loss and cuts in the kernel, delay from their own link (no netem here)"
+        }
+        None => "on loopback; loss, delay and cuts from their own fault layer",
     };
     for a in &mut agents {
         a.spawn(&bin, &log)?;

@@ -3,10 +3,12 @@
 //! kernel (to every packet, datagrams and streams alike) and an agent
 //! keeps its address and its cut across restarts.
 //!
-//! Loss is an iptables `statistic` rule in each host's INPUT chain (this
-//! machine's kernel has no netem qdisc, so delay and reordering stay with
-//! the agents' own link); a partition is a DROP per address on the other
-//! side, in a chain (`CUT`) rewritten whole at each change.
+//! Loss, delay and reordering come from a netem qdisc on each host's
+//! interface where the kernel has one. Where it does not (this machine's),
+//! loss is an iptables `statistic` rule in each host's INPUT chain, and
+//! delay and reordering stay with the agents' own link. A partition is a
+//! DROP per address on the other side, in a chain (`CUT`) rewritten whole
+//! at each change.
 
 use anyhow::{Context, Result, bail};
 use std::io::Write as _;
@@ -22,6 +24,17 @@ const PREFIX: &str = "hearsay-chaos-";
 
 pub(super) struct Hosts {
     names: Vec<String>,
+    /// Loss, delay and reordering come from netem (else: loss from
+    /// iptables, the rest is the agents' to do).
+    pub(super) netem: bool,
+}
+
+/// What each host's link does to what it carries.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Link {
+    pub loss_percent: f64,
+    pub delay: std::time::Duration,
+    pub jitter: std::time::Duration,
 }
 
 fn run(args: &[&str], stdin: Option<&str>) -> Result<()> {
@@ -72,10 +85,11 @@ fn remove_stale() {
 
 impl Hosts {
     /// Moves the calling thread into a new network namespace with a
-    /// bridge, and makes `n` hosts on it, each dropping `loss_percent` of
-    /// the packets it receives from the others. On failure the thread is
-    /// back in the namespace it started in.
-    pub(super) fn new(n: usize, loss_percent: f64) -> Result<Hosts> {
+    /// bridge, and makes `n` hosts on it, each link doing what `link`
+    /// says (all of it with netem; only the loss, of what comes from the
+    /// other hosts, without). On failure the thread is back in the
+    /// namespace it started in.
+    pub(super) fn new(n: usize, link: Link) -> Result<Hosts> {
         if n > 250 {
             bail!("at most 250 hosts, not {n}");
         }
@@ -84,8 +98,11 @@ impl Hosts {
             .context("reading this thread's network namespace")?;
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
             .context("unshare(CLONE_NEWNET): not root, or namespaces are off")?;
-        let mut hosts = Hosts { names: Vec::new() };
-        match hosts.build(n, loss_percent) {
+        let mut hosts = Hosts {
+            names: Vec::new(),
+            netem: false,
+        };
+        match hosts.build(n, link) {
             Ok(()) => Ok(hosts),
             Err(e) => {
                 drop(hosts);
@@ -95,7 +112,7 @@ impl Hosts {
         }
     }
 
-    fn build(&mut self, n: usize, loss_percent: f64) -> Result<()> {
+    fn build(&mut self, n: usize, link: Link) -> Result<()> {
         run(&["ip", "link", "set", "lo", "up"], None)?;
         run(&["ip", "link", "add", "br0", "type", "bridge"], None)?;
         run(&["ip", "addr", "add", HUB, "dev", "br0"], None)?;
@@ -118,13 +135,39 @@ impl Hosts {
             run(&["ip", "-n", &ns, "addr", "add", &ip, "dev", "eth0"], None)?;
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"], None)?;
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"], None)?;
-            // Loss on what the other hosts send, not on the bench's own
-            // calls (it is at the hub's address).
+            // netem if the first host can have it, then on every host.
+            if i == 0 || self.netem {
+                let netem = [
+                    "ip",
+                    "netns",
+                    "exec",
+                    &ns,
+                    "tc",
+                    "qdisc",
+                    "add",
+                    "dev",
+                    "eth0",
+                    "root",
+                    "netem",
+                    "delay",
+                    &format!("{}us", link.delay.as_micros()),
+                    &format!("{}us", link.jitter.as_micros()),
+                    "loss",
+                    &format!("{}%", link.loss_percent),
+                ];
+                match run(&netem, None) {
+                    Ok(()) => self.netem = true,
+                    Err(e) if self.netem => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            // Without netem: loss on what the other hosts send, not on the
+            // bench's own calls (it is at the hub's address).
             let mut rules = String::from("*filter\n:CUT - [0:0]\n-A INPUT -j CUT\n");
-            if loss_percent > 0.0 {
+            if !self.netem && link.loss_percent > 0.0 {
                 rules.push_str(&format!(
                     "-A INPUT -s 10.232.1.0/24 -m statistic --mode random --probability {:.6} -j DROP\n",
-                    loss_percent / 100.0
+                    link.loss_percent / 100.0
                 ));
             }
             rules.push_str("COMMIT\n");
