@@ -585,9 +585,9 @@ mod tests {
 
         fn set(&mut self, r: usize, k: &'static str, v: Option<u8>) {
             let at = self.clocks[r].tick(self.sim.now().as_micros() / 1000);
-            self.sim.input(r, |rep, _, out| {
+            self.sim.input(r, |rep, now, out| {
                 rep.update(
-                    Instant::ZERO,
+                    now,
                     |m, me| match v {
                         Some(v) => m.set(me, at, k, v),
                         None => m.delete(me, at, k),
