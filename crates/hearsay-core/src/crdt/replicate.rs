@@ -360,13 +360,9 @@ impl<C: Crdt> Replicator<C> {
             }
             Msg::Head { replica, upto } => {
                 // Whatever it claims, the answer is one sync to it.
-                if self.state.version().get(&replica) < upto {
-                    out.push(
-                        from.clone(),
-                        Msg::Sync {
-                            version: self.state.version(),
-                        },
-                    );
+                let version = self.state.version();
+                if version.get(&replica) < upto {
+                    out.push(from.clone(), Msg::Sync { version });
                 }
             }
             Msg::Full { state, collected } => {
@@ -643,11 +639,7 @@ mod tests {
     /// lasts a second, not at the periodic sync 30 s later.
     #[test]
     fn a_delta_lost_on_the_way_is_asked_for_when_a_later_one_shows_the_gap() {
-        let cfg = agent_timing();
-        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
-        let mut ra: Replicator<Map> =
-            Replicator::new(a.clone(), [b.clone()], cfg.clone(), Instant::ZERO);
-        let mut rb: Replicator<Map> = Replicator::new(b.clone(), [a.clone()], cfg, Instant::ZERO);
+        let (a, _, mut ra, mut rb) = agent_pair();
         let mut clock = Hlc::default();
         let mut out = Outbox::default();
         for (i, k) in ["x", "y", "z"].into_iter().enumerate() {
@@ -690,11 +682,7 @@ mod tests {
     /// write, has it asked for, not the periodic sync 30 s later.
     #[test]
     fn the_last_write_of_a_burst_lost_on_the_way_is_asked_for_after_the_writers_head() {
-        let cfg = agent_timing();
-        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
-        let mut ra: Replicator<Map> =
-            Replicator::new(a.clone(), [b.clone()], cfg.clone(), Instant::ZERO);
-        let mut rb: Replicator<Map> = Replicator::new(b.clone(), [a.clone()], cfg, Instant::ZERO);
+        let (a, b, mut ra, mut rb) = agent_pair();
         let mut clock = Hlc::default();
         let mut out = Outbox::default();
         for (i, k) in ["x", "y", "z"].into_iter().enumerate() {
@@ -732,6 +720,15 @@ mod tests {
         assert!(ra.next_deadline().unwrap() > Instant::from_millis(20_000));
         rb.handle(head, &a, sent[0].1.clone(), &mut out);
         assert_eq!(out.len(), 0);
+    }
+
+    /// Replicas `a` and `b` of each other, with the agent's timing.
+    fn agent_pair() -> (NodeId, NodeId, Replicator<Map>, Replicator<Map>) {
+        let cfg = agent_timing();
+        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
+        let ra = Replicator::new(a.clone(), [b.clone()], cfg.clone(), Instant::ZERO);
+        let rb = Replicator::new(b.clone(), [a.clone()], cfg, Instant::ZERO);
+        (a, b, ra, rb)
     }
 
     /// Delivers `out` between `ra` and `rb` until nothing is left to send.

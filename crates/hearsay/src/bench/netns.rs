@@ -62,6 +62,16 @@ fn run(args: &[&str], stdin: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// Loads `rules` (the filter table's lines, without COMMIT) into host
+/// `ns`'s iptables; a chain it declares is emptied first, the rest kept.
+fn restore(ns: &str, mut rules: String) -> Result<()> {
+    rules.push_str("COMMIT\n");
+    run(
+        &["ip", "netns", "exec", ns, "iptables-restore", "--noflush"],
+        Some(&rules),
+    )
+}
+
 /// Removes the namespaces of earlier runs whose bench is gone (killed
 /// before it could clean up).
 fn remove_stale() {
@@ -170,11 +180,7 @@ impl Hosts {
                     link.loss_percent / 100.0
                 ));
             }
-            rules.push_str("COMMIT\n");
-            run(
-                &["ip", "netns", "exec", &ns, "iptables-restore", "--noflush"],
-                Some(&rules),
-            )?;
+            restore(&ns, rules)?;
         }
         Ok(())
     }
@@ -200,11 +206,7 @@ impl Hosts {
                     rules.push_str(&format!("-A CUT -s {} -j DROP\n", self.ip(j)));
                 }
             }
-            rules.push_str("COMMIT\n");
-            run(
-                &["ip", "netns", "exec", ns, "iptables-restore", "--noflush"],
-                Some(&rules),
-            )?;
+            restore(ns, rules)?;
         }
         Ok(())
     }
